@@ -1,0 +1,124 @@
+//! Error types: one for parsing bytes ([`DecodeError`]), one for protocol operations ([`Error`]).
+//!
+//! Every variant is something an application can act on; none carries secret material.
+//! SPEC.md §9 lists which operation returns which variant.
+
+use core::fmt;
+
+/// Why a byte string from the network or from storage was rejected.
+///
+/// Decoders are strict (SPEC.md §2): a value has exactly one accepted encoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The input ended before the structure did.
+    Truncated,
+    /// Bytes remained after a complete structure.
+    TrailingBytes,
+    /// The version byte is not one this library speaks.
+    UnknownVersion(u8),
+    /// The type or kind byte is not defined.
+    UnknownType(u8),
+    /// A field has a value outside its defined range (a flag that is not 0 or 1, a length over
+    /// its limit, a second encoding of the same value, a duplicate entry).
+    NonCanonical,
+    /// A public key is not a valid, canonical, non-weak key of its kind.
+    InvalidKey,
+    /// The input is larger than the format allows.
+    TooLarge,
+    /// A persisted blob failed its integrity check (bit rot, truncation or editing).
+    ChecksumMismatch,
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Truncated => f.write_str("input is truncated"),
+            Self::TrailingBytes => f.write_str("input has trailing bytes"),
+            Self::UnknownVersion(v) => write!(f, "unknown version {v}"),
+            Self::UnknownType(t) => write!(f, "unknown type {t}"),
+            Self::NonCanonical => f.write_str("field is out of range or not canonical"),
+            Self::InvalidKey => f.write_str("invalid public key"),
+            Self::TooLarge => f.write_str("input is too large"),
+            Self::ChecksumMismatch => f.write_str("stored state failed its integrity check"),
+        }
+    }
+}
+
+impl core::error::Error for DecodeError {}
+
+/// Why a protocol operation (X3DH, encrypt, decrypt) failed.
+///
+/// A failed decrypt never changes the session (SPEC.md §6.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// The input could not be parsed.
+    Decode(DecodeError),
+    /// A signed prekey signature failed strict Ed25519 verification.
+    InvalidSignature,
+    /// A Diffie-Hellman result was all zero: the peer sent a low-order point.
+    NonContributory,
+    /// The message names a signed prekey this store does not hold (it was rotated out).
+    UnknownSignedPreKey(u32),
+    /// The message names a one-time prekey this store does not hold (already used, or never
+    /// issued). Never retry with another key.
+    UnknownOneTimePreKey(u32),
+    /// The message was already decrypted, or its key was discarded under the session limits.
+    DuplicateMessage,
+    /// The message would make the session derive more keys than [`Limits::max_skip`] allows.
+    ///
+    /// [`Limits::max_skip`]: crate::Limits::max_skip
+    TooFarInFuture,
+    /// Authentication failed: the message was forged, damaged, or is not for this session.
+    DecryptionFailed,
+    /// A prekey message was handed to a session it does not belong to.
+    SessionMismatch,
+    /// The sending chain reached its counter limit; the peer must reply (turning the ratchet)
+    /// before more messages can be sent.
+    ChainExhausted,
+    /// The plaintext, or the application context, is longer than the format allows.
+    TooLarge,
+    /// A limit in [`Limits`](crate::Limits) is zero or inconsistent.
+    InvalidLimits,
+    /// The prekey store has no signed prekey yet.
+    NoSignedPreKey,
+    /// A normal message was passed where a prekey message is required.
+    NotPreKeyMessage,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Decode(e) => write!(f, "malformed input: {e}"),
+            Self::InvalidSignature => f.write_str("invalid signature"),
+            Self::NonContributory => f.write_str("non-contributory Diffie-Hellman result"),
+            Self::UnknownSignedPreKey(id) => write!(f, "unknown signed prekey {id}"),
+            Self::UnknownOneTimePreKey(id) => write!(f, "unknown one-time prekey {id}"),
+            Self::DuplicateMessage => f.write_str("duplicate or expired message"),
+            Self::TooFarInFuture => f.write_str("message counter is beyond the skip limit"),
+            Self::DecryptionFailed => f.write_str("message authentication failed"),
+            Self::SessionMismatch => f.write_str("prekey message does not belong to this session"),
+            Self::ChainExhausted => f.write_str("sending chain exhausted"),
+            Self::TooLarge => f.write_str("input too large"),
+            Self::InvalidLimits => f.write_str("invalid limits"),
+            Self::NoSignedPreKey => f.write_str("no signed prekey"),
+            Self::NotPreKeyMessage => f.write_str("not a prekey message"),
+        }
+    }
+}
+
+impl core::error::Error for Error {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            Self::Decode(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<DecodeError> for Error {
+    fn from(e: DecodeError) -> Self {
+        Self::Decode(e)
+    }
+}

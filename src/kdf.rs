@@ -1,0 +1,217 @@
+//! Every key derivation of the protocol and every label it uses, in one place (SPEC.md §3).
+//!
+//! The constructions are the ones the Signal X3DH and Double Ratchet specifications define; the
+//! labels, lengths and the message-key expansion are our choices and SPEC.md states them.
+
+use hkdf::Hkdf;
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+
+/// HKDF info for the X3DH shared secret (SPEC.md §3.1).
+pub const LABEL_X3DH: &[u8] = b"xchat-protocol v1 X3DH";
+/// HKDF info for KDF_RK, the root-chain step (SPEC.md §3.2).
+pub const LABEL_ROOT: &[u8] = b"xchat-protocol v1 root chain";
+/// HKDF info that expands a message key and a per-message seed into an AES-256-GCM key and
+/// nonce (SPEC.md §3.4).
+pub const LABEL_MESSAGE: &[u8] = b"xchat-protocol v1 message key";
+/// Prefix of the byte string an identity key signs to certify a signed prekey (SPEC.md §4.2).
+pub const LABEL_SIGNED_PREKEY: &[u8] = b"xchat-protocol v1 signed prekey";
+
+/// KDF_CK's HMAC inputs (Double Ratchet spec §5.2).
+const CK_MESSAGE: u8 = 0x01;
+const CK_NEXT: u8 = 0x02;
+
+/// Length of the random seed each message carries (SPEC.md §3.4).
+pub const SEED_LEN: usize = 16;
+
+macro_rules! secret_key_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Zeroize, ZeroizeOnDrop)]
+        pub struct $name([u8; 32]);
+
+        impl $name {
+            /// Wraps raw key bytes.
+            pub fn from_bytes(bytes: [u8; 32]) -> Self {
+                Self(bytes)
+            }
+
+            /// The raw key bytes. Handle with care: they are secret.
+            pub fn as_bytes(&self) -> &[u8; 32] {
+                &self.0
+            }
+        }
+
+        impl core::fmt::Debug for $name {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                f.write_str(concat!(stringify!($name), "(<secret>)"))
+            }
+        }
+    };
+}
+
+secret_key_type!(
+    /// The 32-byte secret X3DH agrees on (the spec's SK); it becomes the first root key.
+    SharedSecret
+);
+secret_key_type!(
+    /// The Double Ratchet root key (RK).
+    RootKey
+);
+secret_key_type!(
+    /// A sending or receiving chain key (CKs / CKr).
+    ChainKey
+);
+secret_key_type!(
+    /// A single-use message key (mk).
+    MessageKey
+);
+
+/// An AES-256-GCM key and nonce expanded from one message key and one seed.
+#[derive(Zeroize, ZeroizeOnDrop)]
+pub(crate) struct AeadKey {
+    pub(crate) key: [u8; 32],
+    pub(crate) nonce: [u8; 12],
+}
+
+fn hkdf<const N: usize>(salt: Option<&[u8]>, ikm: &[u8], info: &[u8]) -> [u8; N] {
+    // HKDF-Expand fails only for N > 255 * 32; every caller asks for at most 64 bytes.
+    const { assert!(N <= 255 * 32) };
+    let mut okm = [0u8; N];
+    // The Result cannot be an error (checked at compile time above).
+    Hkdf::<Sha256>::new(salt, ikm).expand(info, &mut okm).ok();
+    okm
+}
+
+/// HMAC-SHA-256 keyed with a 32-byte key. HMAC zero-pads a key shorter than the 64-byte block,
+/// so passing the padded block to the infallible `KeyInit::new` is the same function as keying
+/// with the 32 bytes directly.
+fn hmac(key: &[u8; 32]) -> Hmac<Sha256> {
+    let mut block = hmac::digest::Key::<Hmac<Sha256>>::default();
+    if let Some(head) = block.get_mut(..32) {
+        head.copy_from_slice(key);
+    }
+    let mac = <Hmac<Sha256> as KeyInit>::new(&block);
+    block.zeroize();
+    mac
+}
+
+/// X3DH's KDF (X3DH spec §2.2): HKDF-SHA-256 with a zero salt over `F || DH1 || … || DHn`, where
+/// `F` is 32 0xFF bytes. `dhs` holds three or four 32-byte DH outputs.
+pub(crate) fn x3dh(dhs: &[[u8; 32]]) -> SharedSecret {
+    let mut ikm = [0u8; 32 * 5];
+    let mut len = 32;
+    if let Some(f) = ikm.get_mut(..32) {
+        f.fill(0xFF);
+    }
+    for dh in dhs {
+        if let Some(slot) = ikm.get_mut(len..len + 32) {
+            slot.copy_from_slice(dh);
+            len += 32;
+        }
+    }
+    // Hkdf treats `None` as HashLen zero bytes, exactly the spec's zero salt.
+    let sk = hkdf::<32>(None, ikm.get(..len).unwrap_or_default(), LABEL_X3DH);
+    ikm.zeroize();
+    SharedSecret(sk)
+}
+
+impl RootKey {
+    /// KDF_RK (Double Ratchet spec §5.2): HKDF-SHA-256 with the root key as salt and the DH
+    /// output as input key material; 64 bytes split into the next root key and a chain key.
+    pub(crate) fn ratchet(&self, dh_out: &Zeroizing<[u8; 32]>) -> (RootKey, ChainKey) {
+        let mut okm = hkdf::<64>(Some(&self.0), dh_out.as_slice(), LABEL_ROOT);
+        let (rk, ck) = okm.split_at(32);
+        let mut out = (RootKey([0; 32]), ChainKey([0; 32]));
+        out.0.0.copy_from_slice(rk);
+        out.1.0.copy_from_slice(ck);
+        okm.zeroize();
+        out
+    }
+}
+
+impl From<SharedSecret> for RootKey {
+    fn from(sk: SharedSecret) -> Self {
+        RootKey(sk.0)
+    }
+}
+
+impl ChainKey {
+    /// KDF_CK (Double Ratchet spec §5.2): message key = HMAC(ck, 0x01), next chain key =
+    /// HMAC(ck, 0x02).
+    pub(crate) fn step(&self) -> (ChainKey, MessageKey) {
+        let keyed = hmac(&self.0);
+        let mut for_next = keyed.clone();
+        let mut for_message = keyed;
+        for_message.update(&[CK_MESSAGE]);
+        for_next.update(&[CK_NEXT]);
+        (ChainKey(finish(for_next)), MessageKey(finish(for_message)))
+    }
+}
+
+fn finish(mac: Hmac<Sha256>) -> [u8; 32] {
+    mac.finalize().into_bytes().into()
+}
+
+impl MessageKey {
+    /// Expands the message key with the message's random seed into the AEAD key and nonce:
+    /// HKDF-SHA-256(salt = seed, ikm = mk, info = [`LABEL_MESSAGE`]) → 44 bytes = key ‖ nonce.
+    ///
+    /// The seed is what makes a restored-from-backup session safe: even if an old state derives
+    /// the same `mk` twice, two messages share a (key, nonce) only if they drew the same 128-bit
+    /// seed (SPEC.md §3.4).
+    pub(crate) fn expand(&self, seed: &[u8; SEED_LEN]) -> AeadKey {
+        let mut okm = hkdf::<44>(Some(seed), &self.0, LABEL_MESSAGE);
+        let mut out = AeadKey {
+            key: [0; 32],
+            nonce: [0; 12],
+        };
+        let (k, n) = okm.split_at(32);
+        out.key.copy_from_slice(k);
+        out.nonce.copy_from_slice(n);
+        okm.zeroize();
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hmac_with_padded_block_equals_keyed_hmac() {
+        let key = [7u8; 32];
+        let mut a = hmac(&key);
+        a.update(b"abc");
+        let mut b = <Hmac<Sha256> as KeyInit>::new_from_slice(&key).unwrap();
+        b.update(b"abc");
+        assert_eq!(a.finalize().into_bytes(), b.finalize().into_bytes());
+    }
+
+    #[test]
+    fn chain_step_separates_message_and_next_key() {
+        let ck = ChainKey([1; 32]);
+        let (next, mk) = ck.step();
+        assert_ne!(next.0, mk.0);
+        assert_ne!(next.0, ck.0);
+        let (next2, mk2) = next.step();
+        assert_ne!(mk.0, mk2.0);
+        assert_ne!(next.0, next2.0);
+    }
+
+    #[test]
+    fn x3dh_depends_on_every_input_and_on_the_optional_fourth_dh() {
+        let three = x3dh(&[[1; 32], [2; 32], [3; 32]]);
+        let four = x3dh(&[[1; 32], [2; 32], [3; 32], [4; 32]]);
+        let swapped = x3dh(&[[2; 32], [1; 32], [3; 32]]);
+        assert_ne!(three.0, four.0);
+        assert_ne!(three.0, swapped.0);
+    }
+
+    #[test]
+    fn debug_hides_secret_bytes() {
+        let s = alloc::format!("{:?}", ChainKey([0xAB; 32]));
+        assert_eq!(s, "ChainKey(<secret>)");
+    }
+}

@@ -1,0 +1,359 @@
+//! Identity keys and X25519 key pairs (SPEC.md §4.1).
+//!
+//! A user's identity is one Ed25519 key pair. Its X25519 form, for the Diffie-Hellman steps of
+//! X3DH, comes from the standard birational map and is computed once when the key is created or
+//! parsed, never per use. Public keys are parsed strictly: one encoding per key, no weak keys.
+
+use core::fmt;
+
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use rand_core::CryptoRng;
+use subtle::ConstantTimeEq;
+use x25519_dalek::StaticSecret;
+use zeroize::Zeroizing;
+
+use crate::error::{DecodeError, Error};
+
+/// An X25519 public key: a prekey, a base key or a ratchet key.
+///
+/// Parsing rejects non-canonical encodings (the top bit set, or a u-coordinate ≥ 2^255 − 19),
+/// so that a key has one encoding; low-order points are rejected where they are used, by the
+/// all-zero DH check in [`dh`].
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PublicKey(x25519_dalek::PublicKey);
+
+impl PublicKey {
+    /// Length of the encoding.
+    pub const LEN: usize = 32;
+
+    /// Parses a 32-byte little-endian u-coordinate.
+    ///
+    /// # Errors
+    /// [`DecodeError::InvalidKey`] if the encoding is not canonical.
+    pub fn from_bytes(bytes: [u8; 32]) -> Result<Self, DecodeError> {
+        if !is_canonical_u(&bytes) {
+            return Err(DecodeError::InvalidKey);
+        }
+        Ok(Self(x25519_dalek::PublicKey::from(bytes)))
+    }
+
+    /// The 32-byte encoding.
+    pub fn to_bytes(&self) -> [u8; 32] {
+        self.0.to_bytes()
+    }
+
+    /// The 32-byte encoding, borrowed.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        self.0.as_bytes()
+    }
+}
+
+impl fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PublicKey(")?;
+        hex(f, self.as_bytes())?;
+        f.write_str(")")
+    }
+}
+
+/// True if `u` is the canonical encoding of a field element: top bit clear and `u < 2^255 − 19`.
+fn is_canonical_u(u: &[u8; 32]) -> bool {
+    let [low, middle @ .., high] = u;
+    if *high & 0x80 != 0 {
+        return false;
+    }
+    // u ≥ p exactly when it reads 0x7F FF … FF xx with xx ≥ 0xED.
+    !(*high == 0x7F && middle.iter().all(|b| *b == 0xFF) && *low >= 0xED)
+}
+
+fn hex(f: &mut fmt::Formatter<'_>, bytes: &[u8]) -> fmt::Result {
+    bytes.iter().try_for_each(|b| write!(f, "{b:02x}"))
+}
+
+/// An X25519 key pair whose public half is computed once.
+#[derive(Clone)]
+pub struct KeyPair {
+    secret: StaticSecret,
+    public: PublicKey,
+}
+
+impl KeyPair {
+    /// Generates a key pair from the caller's RNG.
+    pub fn generate<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
+        Self::from_secret_bytes(StaticSecret::random_from_rng(rng).to_bytes())
+    }
+
+    /// Rebuilds a key pair from its 32 secret bytes (used when restoring state).
+    pub fn from_secret_bytes(bytes: [u8; 32]) -> Self {
+        let secret = StaticSecret::from(bytes);
+        let public = PublicKey(x25519_dalek::PublicKey::from(&secret));
+        Self { secret, public }
+    }
+
+    /// The public half.
+    pub fn public(&self) -> &PublicKey {
+        &self.public
+    }
+
+    pub(crate) fn secret_bytes(&self) -> &[u8; 32] {
+        self.secret.as_bytes()
+    }
+
+    /// X25519 with `their` public key; an all-zero result is [`Error::NonContributory`].
+    pub(crate) fn dh(&self, their: &PublicKey) -> Result<Zeroizing<[u8; 32]>, Error> {
+        dh(&self.secret, their)
+    }
+}
+
+impl fmt::Debug for KeyPair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyPair")
+            .field("public", &self.public)
+            .finish_non_exhaustive()
+    }
+}
+
+/// X25519, refusing a non-contributory (all-zero) result: the peer's key was a low-order point
+/// and the output would be known to anyone (SPEC.md §4.4).
+pub(crate) fn dh(secret: &StaticSecret, their: &PublicKey) -> Result<Zeroizing<[u8; 32]>, Error> {
+    let shared = secret.diffie_hellman(&their.0);
+    if !shared.was_contributory() {
+        return Err(Error::NonContributory);
+    }
+    Ok(Zeroizing::new(shared.to_bytes()))
+}
+
+/// A user's public identity: an Ed25519 key, with its X25519 form cached.
+#[derive(Clone, Copy)]
+pub struct IdentityKey {
+    ed: VerifyingKey,
+    x: PublicKey,
+}
+
+impl IdentityKey {
+    /// Length of the encoding (the Ed25519 public key).
+    pub const LEN: usize = 32;
+
+    /// Parses an Ed25519 public key strictly: it must decompress, be the canonical encoding of its
+    /// point, and not be of small order.
+    ///
+    /// # Errors
+    /// [`DecodeError::InvalidKey`] otherwise.
+    pub fn from_bytes(bytes: [u8; 32]) -> Result<Self, DecodeError> {
+        let ed = VerifyingKey::from_bytes(&bytes).map_err(|_| DecodeError::InvalidKey)?;
+        if ed.is_weak() || ed.to_edwards().compress().to_bytes() != bytes {
+            return Err(DecodeError::InvalidKey);
+        }
+        Ok(Self::from_verifying_key(ed))
+    }
+
+    fn from_verifying_key(ed: VerifyingKey) -> Self {
+        let x = PublicKey(x25519_dalek::PublicKey::from(ed.to_montgomery().to_bytes()));
+        Self { ed, x }
+    }
+
+    /// The 32-byte Ed25519 encoding; this is the identity's one fingerprint input.
+    pub fn to_bytes(&self) -> [u8; 32] {
+        self.ed.to_bytes()
+    }
+
+    /// The X25519 form (birational map), used in X3DH.
+    pub fn x25519(&self) -> &PublicKey {
+        &self.x
+    }
+
+    /// Verifies `signature` over `message` with `verify_strict`: non-canonical `s`, and small-order
+    /// or non-canonical `R` are rejected.
+    ///
+    /// # Errors
+    /// [`Error::InvalidSignature`].
+    pub fn verify(&self, message: &[u8], signature: &[u8; 64]) -> Result<(), Error> {
+        let sig = Signature::from_bytes(signature);
+        self.ed
+            .verify_strict(message, &sig)
+            .map_err(|_| Error::InvalidSignature)
+    }
+}
+
+impl PartialEq for IdentityKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.ed.as_bytes() == other.ed.as_bytes()
+    }
+}
+impl Eq for IdentityKey {}
+
+impl fmt::Debug for IdentityKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "IdentityKey(")?;
+        hex(f, self.ed.as_bytes())?;
+        f.write_str(")")
+    }
+}
+
+/// A user's identity key pair: Ed25519 for signatures, and its X25519 form for X3DH, derived
+/// once on creation.
+#[derive(Clone)]
+pub struct IdentityKeyPair {
+    signing: SigningKey,
+    x_secret: StaticSecret,
+    public: IdentityKey,
+}
+
+impl IdentityKeyPair {
+    /// Generates a new identity from the caller's RNG.
+    ///
+    /// ```
+    /// # use xchat_protocol::IdentityKeyPair;
+    /// # let mut rng = rand_chacha::ChaCha20Rng::from_seed([1; 32]);
+    /// # use rand_chacha::rand_core::SeedableRng;
+    /// let alice = IdentityKeyPair::generate(&mut rng);
+    /// let public = alice.public();
+    /// assert_eq!(public.to_bytes().len(), 32);
+    /// ```
+    pub fn generate<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
+        Self::from_seed(&SigningKey::generate(rng).to_bytes())
+    }
+
+    /// Rebuilds the identity from its 32-byte Ed25519 seed (RFC 8032's private key).
+    pub fn from_seed(seed: &[u8; 32]) -> Self {
+        let signing = SigningKey::from_bytes(seed);
+        // The Ed25519 secret scalar's bytes, used as an X25519 secret, match the birational map of
+        // the Ed25519 public key: X25519 clamps exactly as Ed25519 does (SPEC.md §4.1).
+        let x_secret = StaticSecret::from(signing.to_scalar_bytes());
+        let public = IdentityKey::from_verifying_key(signing.verifying_key());
+        Self {
+            signing,
+            x_secret,
+            public,
+        }
+    }
+
+    /// The 32-byte Ed25519 seed, for persistence. Secret.
+    pub fn seed(&self) -> Zeroizing<[u8; 32]> {
+        Zeroizing::new(self.signing.to_bytes())
+    }
+
+    /// The public identity.
+    pub fn public(&self) -> &IdentityKey {
+        &self.public
+    }
+
+    /// Signs `message` with Ed25519.
+    pub fn sign(&self, message: &[u8]) -> [u8; 64] {
+        self.signing.sign(message).to_bytes()
+    }
+
+    /// X25519 between the identity's X25519 form and `their` key.
+    pub(crate) fn dh(&self, their: &PublicKey) -> Result<Zeroizing<[u8; 32]>, Error> {
+        dh(&self.x_secret, their)
+    }
+
+    /// Constant-time equality of two identities' secrets (used by tests and by callers that
+    /// compare restored state).
+    pub fn ct_eq(&self, other: &Self) -> bool {
+        self.signing
+            .as_bytes()
+            .ct_eq(other.signing.as_bytes())
+            .into()
+    }
+}
+
+impl fmt::Debug for IdentityKeyPair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IdentityKeyPair")
+            .field("public", &self.public)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_chacha::ChaCha20Rng;
+    use rand_chacha::rand_core::SeedableRng;
+
+    #[test]
+    fn birational_map_agrees_with_x25519_of_the_scalar() {
+        let mut rng = ChaCha20Rng::from_seed([3; 32]);
+        for _ in 0..8 {
+            let id = IdentityKeyPair::generate(&mut rng);
+            let from_secret = x25519_dalek::PublicKey::from(&id.x_secret);
+            assert_eq!(from_secret.as_bytes(), id.public().x25519().as_bytes());
+        }
+    }
+
+    #[test]
+    fn identity_dh_is_symmetric_with_a_key_pair() {
+        let mut rng = ChaCha20Rng::from_seed([4; 32]);
+        let id = IdentityKeyPair::generate(&mut rng);
+        let kp = KeyPair::generate(&mut rng);
+        let a = id.dh(kp.public()).unwrap();
+        let b = kp.dh(id.public().x25519()).unwrap();
+        assert_eq!(*a, *b);
+    }
+
+    #[test]
+    fn non_canonical_u_coordinates_are_rejected() {
+        let mut p = [0xFF; 32];
+        p[0] = 0xED;
+        p[31] = 0x7F;
+        assert_eq!(PublicKey::from_bytes(p), Err(DecodeError::InvalidKey));
+        p[0] = 0xEC; // p - 1 is canonical
+        assert!(PublicKey::from_bytes(p).is_ok());
+        let mut high = [0u8; 32];
+        high[31] = 0x80;
+        assert_eq!(PublicKey::from_bytes(high), Err(DecodeError::InvalidKey));
+    }
+
+    #[test]
+    fn low_order_point_is_non_contributory() {
+        let mut rng = ChaCha20Rng::from_seed([5; 32]);
+        let kp = KeyPair::generate(&mut rng);
+        let zero = PublicKey::from_bytes([0; 32]).unwrap();
+        assert_eq!(kp.dh(&zero).unwrap_err(), Error::NonContributory);
+        let mut one = [0u8; 32];
+        one[0] = 1;
+        assert_eq!(
+            kp.dh(&PublicKey::from_bytes(one).unwrap()).unwrap_err(),
+            Error::NonContributory
+        );
+    }
+
+    #[test]
+    fn weak_or_non_canonical_identity_keys_are_rejected() {
+        // The identity point (0, 1) encodes as y = 1: small order.
+        let mut identity_point = [0u8; 32];
+        identity_point[0] = 1;
+        assert_eq!(
+            IdentityKey::from_bytes(identity_point),
+            Err(DecodeError::InvalidKey)
+        );
+        // y = p + 1 is a second encoding of the same small-order point.
+        let mut y = [0xFF; 32];
+        y[0] = 0xEE;
+        y[31] = 0x7F;
+        assert_eq!(IdentityKey::from_bytes(y), Err(DecodeError::InvalidKey));
+    }
+
+    #[test]
+    fn identity_round_trips_through_its_seed_and_signs() {
+        let mut rng = ChaCha20Rng::from_seed([6; 32]);
+        let id = IdentityKeyPair::generate(&mut rng);
+        let again = IdentityKeyPair::from_seed(&id.seed());
+        assert!(id.ct_eq(&again));
+        let sig = id.sign(b"hello");
+        assert!(again.public().verify(b"hello", &sig).is_ok());
+        assert_eq!(
+            again.public().verify(b"hellO", &sig),
+            Err(Error::InvalidSignature)
+        );
+        let debug = alloc::format!("{id:?}");
+        let seed_hex: alloc::string::String = id
+            .seed()
+            .iter()
+            .map(|b| alloc::format!("{b:02x}"))
+            .collect();
+        assert!(debug.contains("IdentityKeyPair"));
+        assert!(!debug.contains(&seed_hex[..16]));
+    }
+}

@@ -1,0 +1,424 @@
+//! Signed prekeys, one-time prekeys, the bundle a server hands out, and the responder's store
+//! (SPEC.md §4.2–§4.3).
+
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::vec::Vec;
+use core::fmt;
+
+use rand_core::CryptoRng;
+
+use crate::PROTOCOL_VERSION;
+use crate::codec::{Reader, Writer};
+use crate::error::{DecodeError, Error};
+use crate::kdf::LABEL_SIGNED_PREKEY;
+use crate::keys::{IdentityKey, IdentityKeyPair, KeyPair, PublicKey};
+
+/// How many signed prekeys a store keeps: the current one and the previous ones, so that prekey
+/// messages sent to a just-rotated key still decrypt (SPEC.md §4.3).
+pub const MAX_SIGNED_PREKEYS: usize = 3;
+/// How many base keys of sessions established *without* a one-time prekey the store remembers,
+/// to reject a replayed first message (X3DH spec §4.2; SPEC.md §4.3).
+pub const MAX_SEEN_BASE_KEYS: usize = 1024;
+
+/// The public half of a signed prekey, as published in a bundle.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SignedPreKey {
+    /// Identifier chosen by the owner.
+    pub id: u32,
+    /// Creation time (seconds since the Unix epoch, supplied by the caller).
+    pub created_at: u64,
+    /// The X25519 public key.
+    pub key: PublicKey,
+    /// Ed25519 signature by the identity key over [`SignedPreKey::signed_bytes`].
+    pub signature: [u8; 64],
+}
+
+impl SignedPreKey {
+    /// The exact bytes the identity key signs:
+    /// `LABEL_SIGNED_PREKEY ‖ id (u32 BE) ‖ created_at (u64 BE) ‖ key (32)`.
+    pub fn signed_bytes(id: u32, created_at: u64, key: &PublicKey) -> Vec<u8> {
+        let mut m = Vec::with_capacity(LABEL_SIGNED_PREKEY.len() + 44);
+        m.put(LABEL_SIGNED_PREKEY);
+        m.put_u32(id);
+        m.put_u64(created_at);
+        m.put(key.as_bytes());
+        m
+    }
+
+    /// Checks the signature with `verify_strict`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidSignature`].
+    pub fn verify(&self, identity: &IdentityKey) -> Result<(), Error> {
+        identity.verify(
+            &Self::signed_bytes(self.id, self.created_at, &self.key),
+            &self.signature,
+        )
+    }
+}
+
+/// A signed prekey with its secret, held by its owner.
+#[derive(Clone, Debug)]
+pub struct SignedPreKeyPair {
+    public: SignedPreKey,
+    pair: KeyPair,
+}
+
+impl SignedPreKeyPair {
+    /// Generates a signed prekey and signs it with `identity`.
+    pub fn generate<R: CryptoRng + ?Sized>(
+        rng: &mut R,
+        identity: &IdentityKeyPair,
+        id: u32,
+        created_at: u64,
+    ) -> Self {
+        let pair = KeyPair::generate(rng);
+        let signature = identity.sign(&SignedPreKey::signed_bytes(id, created_at, pair.public()));
+        Self {
+            public: SignedPreKey {
+                id,
+                created_at,
+                key: *pair.public(),
+                signature,
+            },
+            pair,
+        }
+    }
+
+    /// The public half.
+    pub fn public(&self) -> &SignedPreKey {
+        &self.public
+    }
+
+    pub(crate) fn from_parts(public: SignedPreKey, pair: KeyPair) -> Self {
+        Self { public, pair }
+    }
+
+    pub(crate) fn key_pair(&self) -> &KeyPair {
+        &self.pair
+    }
+}
+
+/// The public half of a one-time prekey.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OneTimePreKey {
+    /// Identifier chosen by the owner.
+    pub id: u32,
+    /// The X25519 public key.
+    pub key: PublicKey,
+}
+
+/// What a server stores per user and hands to someone who wants to start a session:
+/// the identity, the current signed prekey, and at most one one-time prekey.
+///
+/// Encoding (SPEC.md §5.1): `version ‖ identity (32) ‖ spk id (u32) ‖ spk created_at (u64) ‖
+/// spk (32) ‖ signature (64) ‖ flag (u8) ‖ [otpk id (u32) ‖ otpk (32)]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PreKeyBundle {
+    /// The owner's identity key.
+    pub identity: IdentityKey,
+    /// The owner's current signed prekey.
+    pub signed_prekey: SignedPreKey,
+    /// One of the owner's one-time prekeys, if the server had one left.
+    pub one_time_prekey: Option<OneTimePreKey>,
+}
+
+impl PreKeyBundle {
+    /// The largest encoding.
+    pub const MAX_LEN: usize = 1 + 32 + 4 + 8 + 32 + 64 + 1 + 4 + 32;
+
+    /// Encodes the bundle.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut b = Vec::with_capacity(Self::MAX_LEN);
+        b.put_u8(PROTOCOL_VERSION);
+        b.put(&self.identity.to_bytes());
+        let spk = &self.signed_prekey;
+        b.put_u32(spk.id);
+        b.put_u64(spk.created_at);
+        b.put(spk.key.as_bytes());
+        b.put(&spk.signature);
+        b.put_flag(self.one_time_prekey.is_some());
+        if let Some(otpk) = &self.one_time_prekey {
+            b.put_u32(otpk.id);
+            b.put(otpk.key.as_bytes());
+        }
+        b
+    }
+
+    /// Decodes a bundle. Keys are checked for validity here; the signature is checked by
+    /// [`Session::initiate`](crate::Session::initiate).
+    ///
+    /// # Errors
+    /// Any [`DecodeError`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(bytes);
+        let version = r.u8()?;
+        if version != PROTOCOL_VERSION {
+            return Err(DecodeError::UnknownVersion(version));
+        }
+        let identity = IdentityKey::from_bytes(r.array()?)?;
+        let signed_prekey = SignedPreKey {
+            id: r.u32()?,
+            created_at: r.u64()?,
+            key: PublicKey::from_bytes(r.array()?)?,
+            signature: r.array()?,
+        };
+        let one_time_prekey = if r.flag()? {
+            Some(OneTimePreKey {
+                id: r.u32()?,
+                key: PublicKey::from_bytes(r.array()?)?,
+            })
+        } else {
+            None
+        };
+        r.finish()?;
+        Ok(Self {
+            identity,
+            signed_prekey,
+            one_time_prekey,
+        })
+    }
+}
+
+/// The responder's private prekeys: signed prekeys (current and recent) and unused one-time
+/// prekeys. The application persists it with [`PreKeyStore::to_bytes`] and uploads the public
+/// halves to its server.
+///
+/// ```
+/// # use rand_chacha::{ChaCha20Rng, rand_core::SeedableRng};
+/// use xchat_protocol::{IdentityKeyPair, PreKeyStore};
+/// # let mut rng = ChaCha20Rng::from_seed([7; 32]);
+/// let bob = IdentityKeyPair::generate(&mut rng);
+/// let mut store = PreKeyStore::new();
+/// store.rotate_signed_prekey(&mut rng, &bob, 1_700_000_000);
+/// let uploaded = store.generate_one_time_prekeys(&mut rng, 10);
+/// let bundle = store.bundle(&bob, Some(uploaded[0].id)).unwrap();
+/// assert_eq!(bundle.one_time_prekey, Some(uploaded[0]));
+/// ```
+#[derive(Clone, Default)]
+pub struct PreKeyStore {
+    pub(crate) signed: VecDeque<SignedPreKeyPair>,
+    pub(crate) one_time: BTreeMap<u32, KeyPair>,
+    pub(crate) next_signed_id: u32,
+    pub(crate) next_one_time_id: u32,
+    pub(crate) seen_base_keys: VecDeque<[u8; 32]>,
+}
+
+impl PreKeyStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Creates a new signed prekey (the one future bundles carry) and forgets all but the
+    /// [`MAX_SIGNED_PREKEYS`] newest. `now` is seconds since the Unix epoch.
+    pub fn rotate_signed_prekey<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        identity: &IdentityKeyPair,
+        now: u64,
+    ) -> SignedPreKey {
+        let id = self.next_signed_id;
+        self.next_signed_id = self.next_signed_id.wrapping_add(1);
+        let spk = SignedPreKeyPair::generate(rng, identity, id, now);
+        let public = *spk.public();
+        self.signed.retain(|k| k.public.id != id);
+        self.signed.push_back(spk);
+        while self.signed.len() > MAX_SIGNED_PREKEYS {
+            self.signed.pop_front();
+        }
+        public
+    }
+
+    /// Generates `count` one-time prekeys and returns their public halves for upload.
+    pub fn generate_one_time_prekeys<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        count: usize,
+    ) -> Vec<OneTimePreKey> {
+        let mut out = Vec::with_capacity(count);
+        for _ in 0..count {
+            let id = self.next_one_time_id;
+            self.next_one_time_id = self.next_one_time_id.wrapping_add(1);
+            let pair = KeyPair::generate(rng);
+            out.push(OneTimePreKey {
+                id,
+                key: *pair.public(),
+            });
+            self.one_time.insert(id, pair);
+        }
+        out
+    }
+
+    /// The current signed prekey, if any.
+    pub fn current_signed_prekey(&self) -> Option<&SignedPreKey> {
+        self.signed.back().map(SignedPreKeyPair::public)
+    }
+
+    /// The number of unused one-time prekeys (to decide when to replenish).
+    pub fn one_time_prekey_count(&self) -> usize {
+        self.one_time.len()
+    }
+
+    /// Assembles a bundle from the current signed prekey and, optionally, one one-time prekey.
+    ///
+    /// # Errors
+    /// [`Error::NoSignedPreKey`], or [`Error::UnknownOneTimePreKey`].
+    pub fn bundle(
+        &self,
+        identity: &IdentityKeyPair,
+        one_time_id: Option<u32>,
+    ) -> Result<PreKeyBundle, Error> {
+        let signed_prekey = *self.current_signed_prekey().ok_or(Error::NoSignedPreKey)?;
+        let one_time_prekey = match one_time_id {
+            None => None,
+            Some(id) => {
+                let pair = self
+                    .one_time
+                    .get(&id)
+                    .ok_or(Error::UnknownOneTimePreKey(id))?;
+                Some(OneTimePreKey {
+                    id,
+                    key: *pair.public(),
+                })
+            }
+        };
+        Ok(PreKeyBundle {
+            identity: *identity.public(),
+            signed_prekey,
+            one_time_prekey,
+        })
+    }
+
+    pub(crate) fn signed_prekey(&self, id: u32) -> Result<&SignedPreKeyPair, Error> {
+        self.signed
+            .iter()
+            .find(|k| k.public.id == id)
+            .ok_or(Error::UnknownSignedPreKey(id))
+    }
+
+    pub(crate) fn one_time_prekey(&self, id: u32) -> Result<&KeyPair, Error> {
+        self.one_time
+            .get(&id)
+            .ok_or(Error::UnknownOneTimePreKey(id))
+    }
+
+    pub(crate) fn has_seen_base_key(&self, base_key: &PublicKey) -> bool {
+        self.seen_base_keys.iter().any(|k| k == base_key.as_bytes())
+    }
+
+    /// Called only after the first message has decrypted: the one-time prekey is consumed, or,
+    /// without one, the base key is remembered so the same first message cannot start a second
+    /// session.
+    pub(crate) fn consume(&mut self, one_time_id: Option<u32>, base_key: &PublicKey) {
+        match one_time_id {
+            Some(id) => {
+                self.one_time.remove(&id);
+            }
+            None => {
+                self.seen_base_keys.push_back(base_key.to_bytes());
+                while self.seen_base_keys.len() > MAX_SEEN_BASE_KEYS {
+                    self.seen_base_keys.pop_front();
+                }
+            }
+        }
+    }
+}
+
+impl fmt::Debug for PreKeyStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PreKeyStore")
+            .field("signed_prekeys", &self.signed.len())
+            .field("one_time_prekeys", &self.one_time.len())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_chacha::ChaCha20Rng;
+    use rand_chacha::rand_core::SeedableRng;
+
+    fn setup() -> (IdentityKeyPair, PreKeyStore, ChaCha20Rng) {
+        let mut rng = ChaCha20Rng::from_seed([9; 32]);
+        let id = IdentityKeyPair::generate(&mut rng);
+        let mut store = PreKeyStore::new();
+        store.rotate_signed_prekey(&mut rng, &id, 1000);
+        store.generate_one_time_prekeys(&mut rng, 2);
+        (id, store, rng)
+    }
+
+    #[test]
+    fn bundle_round_trips_with_and_without_one_time_prekey() {
+        let (id, store, _) = setup();
+        for otpk in [None, Some(1)] {
+            let bundle = store.bundle(&id, otpk).unwrap();
+            let bytes = bundle.to_bytes();
+            assert_eq!(PreKeyBundle::from_bytes(&bytes).unwrap(), bundle);
+            bundle.signed_prekey.verify(&bundle.identity).unwrap();
+        }
+    }
+
+    #[test]
+    fn bundle_decoding_is_strict() {
+        let (id, store, _) = setup();
+        let bytes = store.bundle(&id, Some(0)).unwrap().to_bytes();
+        for len in 0..bytes.len() {
+            assert!(
+                PreKeyBundle::from_bytes(&bytes[..len]).is_err(),
+                "prefix {len}"
+            );
+        }
+        let mut long = bytes.clone();
+        long.push(0);
+        assert_eq!(
+            PreKeyBundle::from_bytes(&long),
+            Err(DecodeError::TrailingBytes)
+        );
+        let mut v = bytes.clone();
+        v[0] = 2;
+        assert_eq!(
+            PreKeyBundle::from_bytes(&v),
+            Err(DecodeError::UnknownVersion(2))
+        );
+        let mut flag = bytes.clone();
+        flag[1 + 32 + 4 + 8 + 32 + 64] = 2;
+        assert_eq!(
+            PreKeyBundle::from_bytes(&flag),
+            Err(DecodeError::NonCanonical)
+        );
+    }
+
+    #[test]
+    fn tampered_signed_prekey_fails_verification() {
+        let (id, store, _) = setup();
+        let mut bundle = store.bundle(&id, None).unwrap();
+        bundle.signed_prekey.created_at += 1;
+        assert_eq!(
+            bundle.signed_prekey.verify(&bundle.identity),
+            Err(Error::InvalidSignature)
+        );
+    }
+
+    #[test]
+    fn rotation_keeps_only_the_newest_signed_prekeys() {
+        let (id, mut store, mut rng) = setup();
+        for t in 0..5 {
+            store.rotate_signed_prekey(&mut rng, &id, 2000 + t);
+        }
+        assert_eq!(store.signed.len(), MAX_SIGNED_PREKEYS);
+        assert_eq!(store.current_signed_prekey().unwrap().id, 5);
+        assert!(store.signed_prekey(0).is_err());
+        assert!(store.signed_prekey(3).is_ok());
+    }
+
+    #[test]
+    fn seen_base_keys_are_bounded() {
+        let (_, mut store, mut rng) = setup();
+        for _ in 0..MAX_SEEN_BASE_KEYS + 5 {
+            store.consume(None, KeyPair::generate(&mut rng).public());
+        }
+        assert_eq!(store.seen_base_keys.len(), MAX_SEEN_BASE_KEYS);
+    }
+}

@@ -1,0 +1,277 @@
+//! Sessions: X3DH and the Double Ratchet as one object (Double Ratchet spec §5.1; SPEC.md §7).
+//!
+//! The initiator's messages are prekey messages until the first message from the responder
+//! decrypts; from then on they are normal messages. A failed `decrypt` leaves the session exactly
+//! as it was.
+
+use alloc::vec::Vec;
+use core::fmt;
+
+use rand_core::CryptoRng;
+
+use crate::codec::Writer;
+use crate::error::Error;
+use crate::keys::{IdentityKey, IdentityKeyPair};
+use crate::prekeys::{PreKeyBundle, PreKeyStore};
+use crate::ratchet::{Limits, Ratchet};
+use crate::wire::{Incoming, PreKeyFields};
+use crate::x3dh;
+
+/// The longest application context (e.g. both account ids) bound into every message.
+pub const MAX_CONTEXT_LEN: usize = 1024;
+/// The longest associated-data prefix: two identity keys, a length and the context.
+pub(crate) const MAX_AD_LEN: usize = 32 + 32 + 2 + MAX_CONTEXT_LEN;
+
+/// Which side of X3DH this session was.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Started the session from a bundle.
+    Initiator,
+    /// Answered a prekey message.
+    Responder,
+}
+
+/// An end-to-end encrypted session with one peer device.
+///
+/// ```
+/// # use rand_chacha::{ChaCha20Rng, rand_core::SeedableRng};
+/// use xchat_protocol::{IdentityKeyPair, PreKeyStore, Session};
+/// # let mut rng = ChaCha20Rng::from_seed([1; 32]);
+/// let alice = IdentityKeyPair::generate(&mut rng);
+/// let bob = IdentityKeyPair::generate(&mut rng);
+/// let mut bob_store = PreKeyStore::new();
+/// bob_store.rotate_signed_prekey(&mut rng, &bob, 1_700_000_000);
+/// let otpk = bob_store.generate_one_time_prekeys(&mut rng, 1)[0];
+/// let bundle = bob_store.bundle(&bob, Some(otpk.id))?; // what the server hands Alice
+///
+/// let mut to_bob = Session::initiate(&mut rng, &alice, &bundle, b"alice|bob")?;
+/// let wire = to_bob.encrypt(&mut rng, b"hi Bob")?;
+///
+/// let (mut to_alice, plaintext) = Session::respond(&bob, &mut bob_store, &wire, b"alice|bob")?;
+/// assert_eq!(plaintext, b"hi Bob");
+/// assert_eq!(to_alice.remote_identity(), alice.public());
+///
+/// let reply = to_alice.encrypt(&mut rng, b"hi Alice")?;
+/// assert_eq!(to_bob.decrypt(&reply)?, b"hi Alice");
+/// # Ok::<(), xchat_protocol::Error>(())
+/// ```
+pub struct Session {
+    pub(crate) role: Role,
+    /// Initiator: whether a message from the responder has decrypted yet.
+    pub(crate) acknowledged: bool,
+    pub(crate) local_identity: IdentityKey,
+    pub(crate) remote_identity: IdentityKey,
+    pub(crate) context: Vec<u8>,
+    /// `IK_initiator ‖ IK_responder ‖ u16 len ‖ context`, computed once (SPEC.md §3.5).
+    pub(crate) ad: Vec<u8>,
+    /// The X3DH fields of the prekey messages of this session.
+    pub(crate) x3dh: PreKeyFields,
+    pub(crate) ratchet: Ratchet,
+}
+
+pub(crate) fn associated_data(
+    initiator: &IdentityKey,
+    responder: &IdentityKey,
+    context: &[u8],
+) -> Result<Vec<u8>, Error> {
+    let len = u16::try_from(context.len()).map_err(|_| Error::TooLarge)?;
+    if context.len() > MAX_CONTEXT_LEN {
+        return Err(Error::TooLarge);
+    }
+    let mut ad = Vec::with_capacity(66 + context.len());
+    ad.put(&initiator.to_bytes());
+    ad.put(&responder.to_bytes());
+    ad.put_u16(len);
+    ad.put(context);
+    Ok(ad)
+}
+
+impl Session {
+    /// Starts a session from the peer's bundle (X3DH as initiator). The bundle's signed prekey
+    /// signature is checked with `verify_strict`; `context` is bound into every message and must
+    /// be the same bytes the responder passes.
+    ///
+    /// # Errors
+    /// [`Error::InvalidSignature`], [`Error::NonContributory`], [`Error::TooLarge`] (context).
+    pub fn initiate<R: CryptoRng + ?Sized>(
+        rng: &mut R,
+        identity: &IdentityKeyPair,
+        bundle: &PreKeyBundle,
+        context: &[u8],
+    ) -> Result<Self, Error> {
+        let ad = associated_data(identity.public(), &bundle.identity, context)?;
+        let agreed = x3dh::initiate(rng, identity, bundle)?;
+        let limits = Limits::default();
+        let ratchet = Ratchet::initiator(rng, agreed.secret, bundle.signed_prekey.key, limits)?;
+        Ok(Self {
+            role: Role::Initiator,
+            acknowledged: false,
+            local_identity: *identity.public(),
+            remote_identity: bundle.identity,
+            context: context.to_vec(),
+            ad,
+            x3dh: PreKeyFields {
+                identity: *identity.public(),
+                base_key: agreed.base_key,
+                signed_prekey_id: bundle.signed_prekey.id,
+                one_time_prekey_id: bundle.one_time_prekey.map(|k| k.id),
+            },
+            ratchet,
+        })
+    }
+
+    /// Answers a prekey message (X3DH as responder) and decrypts it.
+    ///
+    /// The one-time prekey is removed from `store` only after the message has authenticated, so
+    /// a forged prekey message cannot burn it. A replay of a first message is rejected: its
+    /// one-time prekey is gone, or, without one, the store remembers its base key.
+    ///
+    /// The caller decides whether to trust [`Session::remote_identity`]. A later prekey message of
+    /// a session you already hold goes to [`Session::decrypt`], not here.
+    ///
+    /// # Errors
+    /// [`Error::NotPreKeyMessage`], [`Error::UnknownSignedPreKey`],
+    /// [`Error::UnknownOneTimePreKey`], [`Error::DuplicateMessage`], [`Error::NonContributory`],
+    /// [`Error::DecryptionFailed`], [`Error::Decode`], and the limits errors of `decrypt`.
+    pub fn respond(
+        identity: &IdentityKeyPair,
+        store: &mut PreKeyStore,
+        message: &[u8],
+        context: &[u8],
+    ) -> Result<(Self, Vec<u8>), Error> {
+        let Incoming::PreKey(pkm) = Incoming::decode(message)? else {
+            return Err(Error::NotPreKeyMessage);
+        };
+        if pkm.one_time_prekey_id.is_none() && store.has_seen_base_key(&pkm.base_key) {
+            return Err(Error::DuplicateMessage);
+        }
+        let signed = store.signed_prekey(pkm.signed_prekey_id)?;
+        let one_time = pkm
+            .one_time_prekey_id
+            .map(|id| store.one_time_prekey(id))
+            .transpose()?;
+        let secret = x3dh::respond(
+            identity,
+            signed.key_pair(),
+            one_time,
+            &pkm.identity,
+            &pkm.base_key,
+        )?;
+        let ad = associated_data(&pkm.identity, identity.public(), context)?;
+        let mut session = Self {
+            role: Role::Responder,
+            acknowledged: true,
+            local_identity: *identity.public(),
+            remote_identity: pkm.identity,
+            context: context.to_vec(),
+            ad,
+            x3dh: pkm.fields(),
+            ratchet: Ratchet::responder(secret, signed.key_pair().clone(), Limits::default()),
+        };
+        let plaintext = session.ratchet.decrypt(&session.ad, &pkm.message)?;
+        store.consume(pkm.one_time_prekey_id, &pkm.base_key);
+        Ok((session, plaintext))
+    }
+
+    /// Encrypts `plaintext` into wire bytes: a prekey message while the initiator has not yet
+    /// heard back, a normal message otherwise.
+    ///
+    /// # Errors
+    /// [`Error::TooLarge`], [`Error::ChainExhausted`], [`Error::NonContributory`].
+    pub fn encrypt<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, Error> {
+        let mut out = Vec::new();
+        if self.role == Role::Initiator && !self.acknowledged {
+            out.reserve(PreKeyFields::MAX_LEN);
+            self.x3dh.encode(&mut out);
+        }
+        self.ratchet.encrypt(rng, &self.ad, plaintext, &mut out)?;
+        Ok(out)
+    }
+
+    /// Decrypts a message from the peer (normal, or a prekey message of this session).
+    ///
+    /// # Errors
+    /// [`Error::Decode`], [`Error::SessionMismatch`], [`Error::DuplicateMessage`],
+    /// [`Error::TooFarInFuture`], [`Error::NonContributory`], [`Error::DecryptionFailed`].
+    /// On any error the session is unchanged.
+    pub fn decrypt(&mut self, message: &[u8]) -> Result<Vec<u8>, Error> {
+        let incoming = Incoming::decode(message)?;
+        if let Incoming::PreKey(pkm) = &incoming {
+            // Only the responder receives prekey messages, and only those of its own X3DH run.
+            if self.role != Role::Responder || pkm.fields() != self.x3dh {
+                return Err(Error::SessionMismatch);
+            }
+        }
+        let plaintext = self.ratchet.decrypt(&self.ad, incoming.message())?;
+        self.acknowledged = true;
+        Ok(plaintext)
+    }
+
+    /// Replaces the session's limits (they are persisted with it).
+    ///
+    /// # Errors
+    /// [`Error::InvalidLimits`].
+    pub fn set_limits(&mut self, limits: Limits) -> Result<(), Error> {
+        limits.validate()?;
+        self.ratchet.limits = limits;
+        Ok(())
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> Limits {
+        self.ratchet.limits
+    }
+
+    /// Which side of X3DH this session was.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The peer's identity key. Compare it with the identity you expect before trusting the
+    /// session.
+    pub fn remote_identity(&self) -> &IdentityKey {
+        &self.remote_identity
+    }
+
+    /// Our identity key.
+    pub fn local_identity(&self) -> &IdentityKey {
+        &self.local_identity
+    }
+
+    /// The application context bound into every message.
+    pub fn context(&self) -> &[u8] {
+        &self.context
+    }
+
+    /// Whether X3DH used a one-time prekey. Without one, a later theft of the responder's
+    /// identity and signed prekey keys reveals this session's first secret (X3DH spec §4.4).
+    pub fn used_one_time_prekey(&self) -> bool {
+        self.x3dh.one_time_prekey_id.is_some()
+    }
+
+    /// Whether the initiator has heard back (after which it sends normal messages). Always true
+    /// for the responder.
+    pub fn is_acknowledged(&self) -> bool {
+        self.acknowledged
+    }
+
+    /// How many skipped message keys the session holds.
+    pub fn skipped_key_count(&self) -> usize {
+        self.ratchet.skipped_len()
+    }
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("role", &self.role)
+            .field("remote_identity", &self.remote_identity)
+            .field("acknowledged", &self.acknowledged)
+            .field("skipped_keys", &self.ratchet.skipped_len())
+            .finish_non_exhaustive()
+    }
+}

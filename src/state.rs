@@ -1,0 +1,366 @@
+//! Persistence: versioned, self-checking byte formats for every long-lived object (SPEC.md §8).
+//!
+//! Every blob is `kind (u8) ‖ version (u8) ‖ body ‖ check (16)`, where `check` is the first 16
+//! bytes of SHA-256 over everything before it. The check catches storage corruption before the
+//! body is parsed; the body parser is strict regardless, so an edited blob with a recomputed
+//! check is still validated field by field.
+
+use alloc::collections::{BTreeSet, VecDeque};
+use alloc::vec::Vec;
+
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
+
+use crate::codec::{Reader, Writer};
+use crate::error::DecodeError;
+use crate::kdf::{ChainKey, MessageKey, RootKey};
+use crate::keys::{IdentityKey, IdentityKeyPair, KeyPair, PublicKey};
+use crate::prekeys::{
+    MAX_SEEN_BASE_KEYS, MAX_SIGNED_PREKEYS, PreKeyStore, SignedPreKey, SignedPreKeyPair,
+};
+use crate::ratchet::{Chain, Limits, Ratchet, SkippedKey, SkippedKeys};
+use crate::session::{MAX_CONTEXT_LEN, Role, Session, associated_data};
+use crate::wire::PreKeyFields;
+
+/// Version of every state format below.
+pub const STATE_VERSION: u8 = 1;
+/// Kind byte of a persisted [`IdentityKeyPair`].
+pub const KIND_IDENTITY: u8 = 0x10;
+/// Kind byte of a persisted [`PreKeyStore`].
+pub const KIND_PREKEY_STORE: u8 = 0x11;
+/// Kind byte of a persisted [`Session`].
+pub const KIND_SESSION: u8 = 0x12;
+
+const CHECK_LEN: usize = 16;
+
+fn seal(kind: u8, write_body: impl FnOnce(&mut Vec<u8>)) -> Zeroizing<Vec<u8>> {
+    let mut out = Zeroizing::new(Vec::new());
+    out.put_u8(kind);
+    out.put_u8(STATE_VERSION);
+    write_body(&mut out);
+    let check = Sha256::digest(out.as_slice());
+    out.put(check.get(..CHECK_LEN).unwrap_or_default());
+    out
+}
+
+/// Checks kind, version and the integrity check; returns a reader over the body.
+fn open(kind: u8, bytes: &[u8]) -> Result<Reader<'_>, DecodeError> {
+    let split = bytes
+        .len()
+        .checked_sub(CHECK_LEN)
+        .ok_or(DecodeError::Truncated)?;
+    let (covered, check) = bytes.split_at(split);
+    let mut r = Reader::new(covered);
+    let found = r.u8()?;
+    if found != kind {
+        return Err(DecodeError::UnknownType(found));
+    }
+    let version = r.u8()?;
+    if version != STATE_VERSION {
+        return Err(DecodeError::UnknownVersion(version));
+    }
+    let expected = Sha256::digest(covered);
+    if !bool::from(expected.get(..CHECK_LEN).unwrap_or_default().ct_eq(check)) {
+        return Err(DecodeError::ChecksumMismatch);
+    }
+    Ok(r)
+}
+
+impl IdentityKeyPair {
+    /// Serializes the identity (its 32-byte seed) for storage. The result is secret and is
+    /// zeroized when dropped.
+    pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+        seal(KIND_IDENTITY, |b| b.put(self.seed().as_slice()))
+    }
+
+    /// Restores an identity saved with [`IdentityKeyPair::to_bytes`].
+    ///
+    /// # Errors
+    /// Any [`DecodeError`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = open(KIND_IDENTITY, bytes)?;
+        let seed = Zeroizing::new(r.array::<32>()?);
+        r.finish()?;
+        Ok(Self::from_seed(&seed))
+    }
+}
+
+impl PreKeyStore {
+    /// Serializes the store (private prekeys included) for storage.
+    pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+        seal(KIND_PREKEY_STORE, |b| {
+            b.put_u32(self.next_signed_id);
+            b.put_u32(self.next_one_time_id);
+            b.put_u8(u8::try_from(self.signed.len()).unwrap_or(u8::MAX));
+            for spk in &self.signed {
+                let p = spk.public();
+                b.put_u32(p.id);
+                b.put_u64(p.created_at);
+                b.put(spk.key_pair().secret_bytes());
+                b.put(&p.signature);
+            }
+            b.put_u32(u32::try_from(self.one_time.len()).unwrap_or(u32::MAX));
+            for (id, pair) in &self.one_time {
+                b.put_u32(*id);
+                b.put(pair.secret_bytes());
+            }
+            b.put_u32(u32::try_from(self.seen_base_keys.len()).unwrap_or(u32::MAX));
+            for key in &self.seen_base_keys {
+                b.put(key);
+            }
+        })
+    }
+
+    /// Restores a store saved with [`PreKeyStore::to_bytes`].
+    ///
+    /// # Errors
+    /// Any [`DecodeError`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = open(KIND_PREKEY_STORE, bytes)?;
+        let mut store = PreKeyStore {
+            next_signed_id: r.u32()?,
+            next_one_time_id: r.u32()?,
+            ..Default::default()
+        };
+        let signed = usize::from(r.u8()?);
+        if signed > MAX_SIGNED_PREKEYS {
+            return Err(DecodeError::NonCanonical);
+        }
+        for _ in 0..signed {
+            let id = r.u32()?;
+            let created_at = r.u64()?;
+            let pair = KeyPair::from_secret_bytes(*Zeroizing::new(r.array()?));
+            let signature = r.array()?;
+            if store.signed.iter().any(|k| k.public().id == id) {
+                return Err(DecodeError::NonCanonical);
+            }
+            let public = SignedPreKey {
+                id,
+                created_at,
+                key: *pair.public(),
+                signature,
+            };
+            store
+                .signed
+                .push_back(SignedPreKeyPair::from_parts(public, pair));
+        }
+        let one_time = r.u32()?;
+        let mut last = None;
+        for _ in 0..one_time {
+            let id = r.u32()?;
+            // Strictly increasing ids: the one canonical order, and no duplicates.
+            if last.is_some_and(|l| id <= l) {
+                return Err(DecodeError::NonCanonical);
+            }
+            last = Some(id);
+            store
+                .one_time
+                .insert(id, KeyPair::from_secret_bytes(*Zeroizing::new(r.array()?)));
+        }
+        let seen = r.u32()?;
+        if seen as usize > MAX_SEEN_BASE_KEYS {
+            return Err(DecodeError::NonCanonical);
+        }
+        let mut seen_keys = VecDeque::new();
+        for _ in 0..seen {
+            seen_keys.push_back(r.array()?);
+        }
+        store.seen_base_keys = seen_keys;
+        r.finish()?;
+        Ok(store)
+    }
+}
+
+fn put_chain(b: &mut Vec<u8>, chain: Option<&Chain>) {
+    b.put_flag(chain.is_some());
+    if let Some(c) = chain {
+        b.put(c.key.as_bytes());
+        b.put_u32(c.counter);
+    }
+}
+
+fn chain(r: &mut Reader<'_>) -> Result<Option<Chain>, DecodeError> {
+    Ok(if r.flag()? {
+        Some(Chain {
+            key: ChainKey::from_bytes(*Zeroizing::new(r.array()?)),
+            counter: r.u32()?,
+        })
+    } else {
+        None
+    })
+}
+
+impl Session {
+    /// Serializes the whole session for storage. Persist it after every `encrypt` (before the
+    /// message leaves) and after every successful `decrypt`. The result is secret and is
+    /// zeroized when dropped.
+    pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+        let rt = &self.ratchet;
+        seal(KIND_SESSION, |b| {
+            b.put_u8(match self.role {
+                Role::Initiator => 0,
+                Role::Responder => 1,
+            });
+            b.put_flag(self.acknowledged);
+            b.put(&self.local_identity.to_bytes());
+            b.put(&self.remote_identity.to_bytes());
+            b.put_u16(u16::try_from(self.context.len()).unwrap_or(u16::MAX));
+            b.put(&self.context);
+            b.put(self.x3dh.base_key.as_bytes());
+            b.put_u32(self.x3dh.signed_prekey_id);
+            b.put_flag(self.x3dh.one_time_prekey_id.is_some());
+            if let Some(id) = self.x3dh.one_time_prekey_id {
+                b.put_u32(id);
+            }
+            let l = &rt.limits;
+            for v in [
+                l.max_skip,
+                l.max_skipped_keys,
+                l.max_old_chains,
+                l.max_skipped_key_age,
+            ] {
+                b.put_u32(v);
+            }
+            b.put(rt.root.as_bytes());
+            b.put(rt.ours.secret_bytes());
+            b.put_flag(rt.theirs.is_some());
+            if let Some(k) = &rt.theirs {
+                b.put(k.as_bytes());
+            }
+            put_chain(b, rt.sending.as_ref());
+            put_chain(b, rt.receiving.as_ref());
+            b.put_u32(rt.previous_sending_len);
+            b.put_u32(rt.received);
+            b.put_u32(u32::try_from(rt.old_ratchet_keys.len()).unwrap_or(u32::MAX));
+            for k in &rt.old_ratchet_keys {
+                b.put(k.as_bytes());
+            }
+            b.put_u32(u32::try_from(rt.skipped.entries.len()).unwrap_or(u32::MAX));
+            for e in &rt.skipped.entries {
+                b.put(&e.ratchet_key);
+                b.put_u32(e.counter);
+                b.put_u32(e.stamp);
+                b.put(e.key.as_bytes());
+            }
+        })
+    }
+
+    /// Restores a session saved with [`Session::to_bytes`]. Every field is validated: keys,
+    /// flags, limits, and that stored counts respect the stored limits.
+    ///
+    /// # Errors
+    /// Any [`DecodeError`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = open(KIND_SESSION, bytes)?;
+        let role = match r.u8()? {
+            0 => Role::Initiator,
+            1 => Role::Responder,
+            _ => return Err(DecodeError::NonCanonical),
+        };
+        let acknowledged = r.flag()?;
+        if role == Role::Responder && !acknowledged {
+            return Err(DecodeError::NonCanonical);
+        }
+        let local_identity = IdentityKey::from_bytes(r.array()?)?;
+        let remote_identity = IdentityKey::from_bytes(r.array()?)?;
+        let context_len = usize::from(r.u16()?);
+        if context_len > MAX_CONTEXT_LEN {
+            return Err(DecodeError::NonCanonical);
+        }
+        let context = r.take(context_len)?.to_vec();
+        let base_key = PublicKey::from_bytes(r.array()?)?;
+        let signed_prekey_id = r.u32()?;
+        let one_time_prekey_id = if r.flag()? { Some(r.u32()?) } else { None };
+        let limits = Limits {
+            max_skip: r.u32()?,
+            max_skipped_keys: r.u32()?,
+            max_old_chains: r.u32()?,
+            max_skipped_key_age: r.u32()?,
+        };
+        limits.validate().map_err(|_| DecodeError::NonCanonical)?;
+        let root = RootKey::from_bytes(*Zeroizing::new(r.array()?));
+        let ours = KeyPair::from_secret_bytes(*Zeroizing::new(r.array()?));
+        let theirs = if r.flag()? {
+            Some(PublicKey::from_bytes(r.array()?)?)
+        } else {
+            None
+        };
+        let sending = chain(&mut r)?;
+        let receiving = chain(&mut r)?;
+        if receiving.is_some() && theirs.is_none() {
+            return Err(DecodeError::NonCanonical);
+        }
+        let previous_sending_len = r.u32()?;
+        let received = r.u32()?;
+
+        let old_count = r.u32()?;
+        if old_count > limits.max_old_chains {
+            return Err(DecodeError::NonCanonical);
+        }
+        let mut old_ratchet_keys = VecDeque::new();
+        for _ in 0..old_count {
+            let k = PublicKey::from_bytes(r.array()?)?;
+            if old_ratchet_keys.contains(&k) || Some(k) == theirs {
+                return Err(DecodeError::NonCanonical);
+            }
+            old_ratchet_keys.push_back(k);
+        }
+        let skipped_count = r.u32()?;
+        if skipped_count > limits.max_skipped_keys {
+            return Err(DecodeError::NonCanonical);
+        }
+        let mut skipped = SkippedKeys::default();
+        let mut seen = BTreeSet::new();
+        for _ in 0..skipped_count {
+            let ratchet_key = PublicKey::from_bytes(r.array()?)?;
+            let counter = r.u32()?;
+            let stamp = r.u32()?;
+            let key = MessageKey::from_bytes(*Zeroizing::new(r.array()?));
+            let known = Some(ratchet_key) == theirs || old_ratchet_keys.contains(&ratchet_key);
+            if !known || !seen.insert((ratchet_key.to_bytes(), counter)) {
+                return Err(DecodeError::NonCanonical);
+            }
+            skipped.entries.push_back(SkippedKey {
+                ratchet_key: ratchet_key.to_bytes(),
+                counter,
+                stamp,
+                key,
+            });
+        }
+        r.finish()?;
+
+        let (initiator, responder) = match role {
+            Role::Initiator => (&local_identity, &remote_identity),
+            Role::Responder => (&remote_identity, &local_identity),
+        };
+        let ad = associated_data(initiator, responder, &context)
+            .map_err(|_| DecodeError::NonCanonical)?;
+        Ok(Session {
+            role,
+            acknowledged,
+            x3dh: PreKeyFields {
+                identity: *initiator,
+                base_key,
+                signed_prekey_id,
+                one_time_prekey_id,
+            },
+            local_identity,
+            remote_identity,
+            context,
+            ad,
+            ratchet: Ratchet {
+                root,
+                ours,
+                theirs,
+                sending,
+                receiving,
+                previous_sending_len,
+                old_ratchet_keys,
+                skipped,
+                received,
+                limits,
+            },
+        })
+    }
+}

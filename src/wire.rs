@@ -1,0 +1,196 @@
+//! Wire formats of session messages (SPEC.md §5).
+//!
+//! Every message starts with the protocol version byte and a type byte. Decoding borrows the
+//! ciphertext from the input (no copy) and rejects truncated, oversized, trailing-byte,
+//! unknown-version, unknown-type and non-canonical input.
+
+use alloc::vec::Vec;
+
+use crate::PROTOCOL_VERSION;
+use crate::cipher::TAG_LEN;
+use crate::codec::{Reader, Writer};
+use crate::error::DecodeError;
+use crate::kdf::SEED_LEN;
+use crate::keys::{IdentityKey, PublicKey};
+
+/// Type byte of a normal (ratchet) message.
+pub const TYPE_MESSAGE: u8 = 0x01;
+/// Type byte of a prekey message (X3DH fields followed by a normal message).
+pub const TYPE_PREKEY_MESSAGE: u8 = 0x02;
+
+/// The largest plaintext a message may carry (1 MiB).
+pub const MAX_PLAINTEXT_LEN: usize = 1 << 20;
+
+/// Bytes of a normal message before its ciphertext: version, type, ratchet key, PN, N, seed.
+/// These bytes are the "header" bound into the associated data (SPEC.md §3.5).
+pub const MESSAGE_PREFIX_LEN: usize = 1 + 1 + 32 + 4 + 4 + SEED_LEN;
+
+/// The Double Ratchet header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Header {
+    /// The sender's current ratchet public key.
+    pub ratchet_key: PublicKey,
+    /// Length of the sender's previous sending chain (PN).
+    pub previous_chain_len: u32,
+    /// Index of this message in its sending chain (N).
+    pub counter: u32,
+}
+
+/// A decoded normal message, borrowing its ciphertext from the input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Message<'a> {
+    /// The ratchet header.
+    pub header: Header,
+    /// The random seed mixed into this message's AEAD key and nonce.
+    pub seed: [u8; SEED_LEN],
+    /// The first [`MESSAGE_PREFIX_LEN`] bytes of the encoding, bound into the AEAD.
+    pub(crate) prefix: [u8; MESSAGE_PREFIX_LEN],
+    /// `ciphertext ‖ tag`.
+    pub ciphertext: &'a [u8],
+}
+
+impl Message<'_> {
+    pub(crate) fn encode_prefix(header: &Header, seed: &[u8; SEED_LEN], out: &mut Vec<u8>) {
+        out.put_u8(PROTOCOL_VERSION);
+        out.put_u8(TYPE_MESSAGE);
+        out.put(header.ratchet_key.as_bytes());
+        out.put_u32(header.previous_chain_len);
+        out.put_u32(header.counter);
+        out.put(seed);
+    }
+
+    fn decode<'a>(r: &mut Reader<'a>) -> Result<Message<'a>, DecodeError> {
+        let prefix: [u8; MESSAGE_PREFIX_LEN] = r.array()?;
+        let mut p = Reader::new(&prefix);
+        expect_version(&mut p)?;
+        let kind = p.u8()?;
+        if kind != TYPE_MESSAGE {
+            return Err(DecodeError::UnknownType(kind));
+        }
+        let header = Header {
+            ratchet_key: PublicKey::from_bytes(p.array()?)?,
+            previous_chain_len: p.u32()?,
+            counter: p.u32()?,
+        };
+        let seed = p.array()?;
+        let ciphertext = r.rest();
+        if ciphertext.len() < TAG_LEN {
+            return Err(DecodeError::Truncated);
+        }
+        if ciphertext.len() > MAX_PLAINTEXT_LEN + TAG_LEN {
+            return Err(DecodeError::TooLarge);
+        }
+        Ok(Message {
+            header,
+            seed,
+            prefix,
+            ciphertext,
+        })
+    }
+}
+
+/// A decoded prekey message: what the responder needs to run X3DH, and the first message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PreKeyMessage<'a> {
+    /// The initiator's identity key.
+    pub identity: IdentityKey,
+    /// The initiator's ephemeral X3DH key (EK_A).
+    pub base_key: PublicKey,
+    /// Which of the responder's signed prekeys was used.
+    pub signed_prekey_id: u32,
+    /// Which one-time prekey was used, if any.
+    pub one_time_prekey_id: Option<u32>,
+    /// The embedded normal message.
+    pub message: Message<'a>,
+}
+
+/// Fields the initiator repeats in every prekey message until the responder answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct PreKeyFields {
+    pub(crate) identity: IdentityKey,
+    pub(crate) base_key: PublicKey,
+    pub(crate) signed_prekey_id: u32,
+    pub(crate) one_time_prekey_id: Option<u32>,
+}
+
+impl PreKeyFields {
+    pub(crate) const MAX_LEN: usize = 1 + 1 + 32 + 32 + 4 + 1 + 4;
+
+    pub(crate) fn encode(&self, out: &mut Vec<u8>) {
+        out.put_u8(PROTOCOL_VERSION);
+        out.put_u8(TYPE_PREKEY_MESSAGE);
+        out.put(&self.identity.to_bytes());
+        out.put(self.base_key.as_bytes());
+        out.put_u32(self.signed_prekey_id);
+        out.put_flag(self.one_time_prekey_id.is_some());
+        if let Some(id) = self.one_time_prekey_id {
+            out.put_u32(id);
+        }
+    }
+}
+
+/// Any message a session can receive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Incoming<'a> {
+    /// A normal message.
+    Message(Message<'a>),
+    /// A prekey message.
+    PreKey(PreKeyMessage<'a>),
+}
+
+impl<'a> Incoming<'a> {
+    /// Decodes a message from the wire.
+    ///
+    /// # Errors
+    /// Any [`DecodeError`].
+    pub fn decode(bytes: &'a [u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(bytes);
+        let mut peek = Reader::new(bytes);
+        expect_version(&mut peek)?;
+        match peek.u8()? {
+            TYPE_MESSAGE => Ok(Incoming::Message(Message::decode(&mut r)?)),
+            TYPE_PREKEY_MESSAGE => {
+                r.take(2)?;
+                let identity = IdentityKey::from_bytes(r.array()?)?;
+                let base_key = PublicKey::from_bytes(r.array()?)?;
+                let signed_prekey_id = r.u32()?;
+                let one_time_prekey_id = if r.flag()? { Some(r.u32()?) } else { None };
+                let message = Message::decode(&mut r)?;
+                Ok(Incoming::PreKey(PreKeyMessage {
+                    identity,
+                    base_key,
+                    signed_prekey_id,
+                    one_time_prekey_id,
+                    message,
+                }))
+            }
+            other => Err(DecodeError::UnknownType(other)),
+        }
+    }
+
+    /// The embedded normal message.
+    pub fn message(&self) -> &Message<'a> {
+        match self {
+            Incoming::Message(m) => m,
+            Incoming::PreKey(p) => &p.message,
+        }
+    }
+}
+
+impl PreKeyMessage<'_> {
+    pub(crate) fn fields(&self) -> PreKeyFields {
+        PreKeyFields {
+            identity: self.identity,
+            base_key: self.base_key,
+            signed_prekey_id: self.signed_prekey_id,
+            one_time_prekey_id: self.one_time_prekey_id,
+        }
+    }
+}
+
+fn expect_version(r: &mut Reader<'_>) -> Result<(), DecodeError> {
+    match r.u8()? {
+        PROTOCOL_VERSION => Ok(()),
+        v => Err(DecodeError::UnknownVersion(v)),
+    }
+}
