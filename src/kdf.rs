@@ -84,6 +84,12 @@ fn hkdf<const N: usize>(salt: Option<&[u8]>, ikm: &[u8], info: &[u8]) -> [u8; N]
     okm
 }
 
+/// HKDF-SHA-256 (RFC 5869) with an `N`-byte output: the one HKDF every derivation in this
+/// crate goes through. Exposed so that it can be checked against RFC 5869's vectors.
+pub fn hkdf_sha256<const N: usize>(salt: &[u8], ikm: &[u8], info: &[u8]) -> Zeroizing<[u8; N]> {
+    Zeroizing::new(hkdf::<N>(Some(salt), ikm, info))
+}
+
 /// HMAC-SHA-256 keyed with a 32-byte key. HMAC zero-pads a key shorter than the 64-byte block,
 /// so passing the padded block to the infallible `KeyInit::new` is the same function as keying
 /// with the 32 bytes directly.

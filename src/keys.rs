@@ -100,6 +100,13 @@ impl KeyPair {
     }
 
     /// X25519 with `their` public key; an all-zero result is [`Error::NonContributory`].
+    ///
+    /// # Errors
+    /// [`Error::NonContributory`].
+    pub fn diffie_hellman(&self, their: &PublicKey) -> Result<Zeroizing<[u8; 32]>, Error> {
+        dh(&self.secret, their)
+    }
+
     pub(crate) fn dh(&self, their: &PublicKey) -> Result<Zeroizing<[u8; 32]>, Error> {
         dh(&self.secret, their)
     }

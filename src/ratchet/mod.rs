@@ -317,12 +317,15 @@ impl Ratchet {
         Ok(plaintext)
     }
 
+    /// Stores keys skipped by the message being committed. Their stamp is the received count
+    /// *including* that message, so a key's age is the number of messages decrypted after it.
     fn store_skipped(&mut self, ratchet_key: PublicKey, derived: Derived) {
+        let stamp = self.received.wrapping_add(1);
         for (counter, key) in derived {
             let entry = SkippedKey {
                 ratchet_key: ratchet_key.to_bytes(),
                 counter,
-                stamp: self.received,
+                stamp,
                 key,
             };
             self.skipped
