@@ -56,6 +56,11 @@ pub mod state;
 pub mod wire;
 mod x3dh;
 
+// The README's quick start is compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 /// The protocol version byte that starts every message, bundle and prekey message.
 pub const PROTOCOL_VERSION: u8 = 0x01;
 

@@ -130,6 +130,8 @@ impl PreKeyFields {
 }
 
 /// Any message a session can receive.
+// Boxing the prekey variant would cost a heap allocation per decoded message.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Incoming<'a> {
     /// A normal message.
