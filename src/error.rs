@@ -85,6 +85,8 @@ pub enum Error {
     NoSignedPreKey,
     /// A normal message was passed where a prekey message is required.
     NotPreKeyMessage,
+    /// The peer's identity key is not the one the application trusts for this peer.
+    UntrustedIdentity,
 }
 
 impl fmt::Display for Error {
@@ -104,6 +106,7 @@ impl fmt::Display for Error {
             Self::InvalidLimits => f.write_str("invalid limits"),
             Self::NoSignedPreKey => f.write_str("no signed prekey"),
             Self::NotPreKeyMessage => f.write_str("not a prekey message"),
+            Self::UntrustedIdentity => f.write_str("untrusted identity key"),
         }
     }
 }

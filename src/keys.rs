@@ -18,7 +18,7 @@ use crate::error::{DecodeError, Error};
 ///
 /// Parsing rejects non-canonical encodings (the top bit set, or a u-coordinate ≥ 2^255 − 19),
 /// so that a key has one encoding; low-order points are rejected where they are used, by the
-/// all-zero DH check in [`dh`].
+/// all-zero DH check in [`KeyPair::diffie_hellman`] and wherever the protocol computes a DH.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct PublicKey(x25519_dalek::PublicKey);
 

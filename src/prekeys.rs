@@ -238,8 +238,12 @@ impl PreKeyStore {
     ) -> Vec<OneTimePreKey> {
         let mut out = Vec::with_capacity(count);
         for _ in 0..count {
-            let id = self.next_one_time_id;
-            self.next_one_time_id = self.next_one_time_id.wrapping_add(1);
+            // Ids wrap after 2^32 keys; skip any still in use so none is silently replaced.
+            let mut id = self.next_one_time_id;
+            while self.one_time.contains_key(&id) {
+                id = id.wrapping_add(1);
+            }
+            self.next_one_time_id = id.wrapping_add(1);
             let pair = KeyPair::generate(rng);
             out.push(OneTimePreKey {
                 id,

@@ -139,6 +139,21 @@ impl Session {
         message: &[u8],
         context: &[u8],
     ) -> Result<(Self, Vec<u8>), Error> {
+        Self::respond_with_limits(identity, store, message, context, Limits::default())
+    }
+
+    /// [`Session::respond`] with limits other than the defaults, applied from the first message.
+    ///
+    /// # Errors
+    /// As [`Session::respond`], and [`Error::InvalidLimits`].
+    pub fn respond_with_limits(
+        identity: &IdentityKeyPair,
+        store: &mut PreKeyStore,
+        message: &[u8],
+        context: &[u8],
+        limits: Limits,
+    ) -> Result<(Self, Vec<u8>), Error> {
+        limits.validate()?;
         let Incoming::PreKey(pkm) = Incoming::decode(message)? else {
             return Err(Error::NotPreKeyMessage);
         };
@@ -166,7 +181,7 @@ impl Session {
             context: context.to_vec(),
             ad,
             x3dh: pkm.fields(),
-            ratchet: Ratchet::responder(secret, signed.key_pair().clone(), Limits::default()),
+            ratchet: Ratchet::responder(secret, signed.key_pair().clone(), limits),
         };
         let plaintext = session.ratchet.decrypt(&session.ad, &pkm.message)?;
         store.consume(pkm.one_time_prekey_id, &pkm.base_key);
@@ -211,13 +226,14 @@ impl Session {
         Ok(plaintext)
     }
 
-    /// Replaces the session's limits (they are persisted with it).
+    /// Replaces the session's limits (they are persisted with it). Stored skipped keys and old
+    /// chains beyond the new limits are dropped at once.
     ///
     /// # Errors
     /// [`Error::InvalidLimits`].
     pub fn set_limits(&mut self, limits: Limits) -> Result<(), Error> {
         limits.validate()?;
-        self.ratchet.limits = limits;
+        self.ratchet.set_limits(limits);
         Ok(())
     }
 
@@ -235,6 +251,20 @@ impl Session {
     /// session.
     pub fn remote_identity(&self) -> &IdentityKey {
         &self.remote_identity
+    }
+
+    /// Checks the peer's identity against the one the application trusts for this peer (from a
+    /// verified safety number, or trust on first use).
+    ///
+    /// # Errors
+    /// [`Error::UntrustedIdentity`] if they differ: the peer's identity changed, or someone
+    /// (the server) substituted a key. Do not send on this session until the user decides.
+    pub fn check_remote_identity(&self, trusted: &IdentityKey) -> Result<(), Error> {
+        if &self.remote_identity == trusted {
+            Ok(())
+        } else {
+            Err(Error::UntrustedIdentity)
+        }
     }
 
     /// Our identity key.

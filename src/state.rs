@@ -164,7 +164,11 @@ impl PreKeyStore {
         }
         let mut seen_keys = VecDeque::new();
         for _ in 0..seen {
-            seen_keys.push_back(r.array()?);
+            let key = PublicKey::from_bytes(r.array()?)?.to_bytes();
+            if seen_keys.contains(&key) {
+                return Err(DecodeError::NonCanonical);
+            }
+            seen_keys.push_back(key);
         }
         store.seen_base_keys = seen_keys;
         r.finish()?;
@@ -281,11 +285,11 @@ impl Session {
         limits.validate().map_err(|_| DecodeError::NonCanonical)?;
         let root = RootKey::from_bytes(*Zeroizing::new(r.array()?));
         let ours = KeyPair::from_secret_bytes(*Zeroizing::new(r.array()?));
-        let theirs = if r.flag()? {
-            Some(PublicKey::from_bytes(r.array()?)?)
-        } else {
-            None
-        };
+        // Every session this library hands out has received or been given a peer ratchet key.
+        if !r.flag()? {
+            return Err(DecodeError::NonCanonical);
+        }
+        let theirs = Some(PublicKey::from_bytes(r.array()?)?);
         let sending = chain(&mut r)?;
         let receiving = chain(&mut r)?;
         if receiving.is_some() && theirs.is_none() {
@@ -312,15 +316,24 @@ impl Session {
         }
         let mut skipped = SkippedKeys::default();
         let mut seen = BTreeSet::new();
+        let mut previous_age = u32::MAX;
         for _ in 0..skipped_count {
             let ratchet_key = PublicKey::from_bytes(r.array()?)?;
             let counter = r.u32()?;
             let stamp = r.u32()?;
             let key = MessageKey::from_bytes(*Zeroizing::new(r.array()?));
             let known = Some(ratchet_key) == theirs || old_ratchet_keys.contains(&ratchet_key);
-            if !known || !seen.insert((ratchet_key.to_bytes(), counter)) {
+            // Entries are in arrival order: ages never increase along the list, and none is
+            // older than the age limit (expired keys are always removed).
+            let age = received.wrapping_sub(stamp);
+            if !known
+                || !seen.insert((ratchet_key.to_bytes(), counter))
+                || age > previous_age
+                || age > limits.max_skipped_key_age
+            {
                 return Err(DecodeError::NonCanonical);
             }
+            previous_age = age;
             skipped.entries.push_back(SkippedKey {
                 ratchet_key: ratchet_key.to_bytes(),
                 counter,

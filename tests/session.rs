@@ -203,21 +203,42 @@ fn skip_limit_is_enforced_at_the_boundary() {
 #[test]
 fn skipped_key_store_is_bounded_and_evicts_oldest() {
     let mut p = established(12, true);
-    p.alice
-        .set_limits(Limits {
-            max_skip: 10,
-            max_skipped_keys: 4,
-            ..Limits::default()
-        })
-        .unwrap();
+    let limits = Limits {
+        max_skip: 4,
+        max_skipped_keys: 4,
+        ..Limits::default()
+    };
+    p.alice.set_limits(limits).unwrap();
     let msgs: Vec<_> = (0..8u8)
         .map(|i| p.bob.encrypt(&mut p.rng, &[i]).unwrap())
         .collect();
-    p.alice.decrypt(&msgs[7]).unwrap();
+    p.alice.decrypt(&msgs[4]).unwrap(); // stores keys 0..4
+    p.alice.decrypt(&msgs[7]).unwrap(); // stores 5, 6 and evicts 0, 1
     assert_eq!(p.alice.skipped_key_count(), 4);
-    // 0..3 were evicted, 3..7 kept.
     assert_eq!(p.alice.decrypt(&msgs[0]), Err(Error::DuplicateMessage));
-    assert_eq!(p.alice.decrypt(&msgs[3]).unwrap(), [3]);
+    assert_eq!(p.alice.decrypt(&msgs[1]), Err(Error::DuplicateMessage));
+    assert_eq!(p.alice.decrypt(&msgs[2]).unwrap(), [2]);
+}
+
+#[test]
+fn lowering_limits_trims_state_so_it_still_restores() {
+    let mut p = established(19, true);
+    let msgs: Vec<_> = (0..10u8)
+        .map(|i| p.bob.encrypt(&mut p.rng, &[i]).unwrap())
+        .collect();
+    p.alice.decrypt(&msgs[9]).unwrap();
+    assert_eq!(p.alice.skipped_key_count(), 9);
+    p.alice
+        .set_limits(Limits {
+            max_skip: 3,
+            max_skipped_keys: 3,
+            ..Limits::default()
+        })
+        .unwrap();
+    assert_eq!(p.alice.skipped_key_count(), 3);
+    let mut restored = Session::from_bytes(&p.alice.to_bytes()).unwrap();
+    assert_eq!(restored.decrypt(&msgs[8]).unwrap(), [8]);
+    assert_eq!(restored.decrypt(&msgs[5]), Err(Error::DuplicateMessage));
 }
 
 #[test]
@@ -301,6 +322,11 @@ fn sessions_survive_persistence_mid_conversation() {
     let m = alice.encrypt(&mut p.rng, b"after restore").unwrap();
     assert_eq!(bob.decrypt(&m).unwrap(), b"after restore");
     assert_eq!(alice.remote_identity(), p.bob_id.public());
+    alice.check_remote_identity(p.bob_id.public()).unwrap();
+    assert_eq!(
+        alice.check_remote_identity(p.alice_id.public()),
+        Err(Error::UntrustedIdentity)
+    );
     assert_eq!(bob.remote_identity(), p.alice_id.public());
 
     let store = PreKeyStore::from_bytes(&p.bob_store.to_bytes()).unwrap();
@@ -369,6 +395,12 @@ fn invalid_limits_are_refused() {
         ..Limits::default()
     };
     assert_eq!(p.alice.set_limits(too_big), Err(Error::InvalidLimits));
+    let inconsistent = Limits {
+        max_skip: 10,
+        max_skipped_keys: 5,
+        ..Limits::default()
+    };
+    assert_eq!(p.alice.set_limits(inconsistent), Err(Error::InvalidLimits));
     assert_eq!(p.alice.limits(), Limits::default());
     let _ = CONTEXT;
 }

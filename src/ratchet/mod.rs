@@ -39,7 +39,7 @@ pub struct Limits {
     pub max_skipped_keys: u32,
     /// The most old receiving chains whose skipped keys are kept; keys of older chains are dropped.
     pub max_old_chains: u32,
-    /// A skipped key is dropped once this many later messages have been decrypted.
+    /// A skipped key survives this many later successful decrypts and is dropped at the next.
     pub max_skipped_key_age: u32,
 }
 
@@ -58,7 +58,9 @@ impl Limits {
     /// Largest accepted value of any limit; keeps memory and CPU per message bounded.
     pub const CEILING: u32 = 1 << 20;
 
-    /// Checks that every limit is between 1 and [`Limits::CEILING`].
+    /// Checks that every limit is between 1 and [`Limits::CEILING`], and that
+    /// `max_skip ≤ max_skipped_keys` (otherwise one message could derive keys the store must
+    /// discard at once).
     ///
     /// # Errors
     /// [`Error::InvalidLimits`].
@@ -69,7 +71,9 @@ impl Limits {
             self.max_old_chains,
             self.max_skipped_key_age,
         ];
-        if all.iter().all(|v| (1..=Self::CEILING).contains(v)) {
+        if all.iter().all(|v| (1..=Self::CEILING).contains(v))
+            && self.max_skip <= self.max_skipped_keys
+        {
             Ok(())
         } else {
             Err(Error::InvalidLimits)
@@ -274,6 +278,12 @@ impl Ratchet {
         if self.old_ratchet_keys.contains(&h.ratchet_key) {
             return Err(Error::DuplicateMessage);
         }
+        // Our half-step is still deferred, so the peer has not seen a new key of ours and cannot
+        // honestly have turned again. The eager algorithm would fail authentication here; so do
+        // we, without computing anything (SPEC.md §6.3).
+        if self.sending.is_none() && self.theirs.is_some() {
+            return Err(Error::DecryptionFailed);
+        }
         let old_gap = self
             .receiving
             .as_ref()
@@ -337,6 +347,21 @@ impl Ratchet {
         self.received = self.received.wrapping_add(1);
         self.skipped
             .expire(self.received, self.limits.max_skipped_key_age);
+    }
+
+    /// Installs new limits and applies them at once to what is already stored, so that the
+    /// state always satisfies its own limits.
+    pub(crate) fn set_limits(&mut self, limits: Limits) {
+        self.limits = limits;
+        while self.old_ratchet_keys.len() > limits.max_old_chains as usize {
+            if let Some(gone) = self.old_ratchet_keys.pop_front() {
+                self.skipped.forget_chain(&gone);
+            }
+        }
+        self.skipped
+            .truncate_front(limits.max_skipped_keys as usize);
+        self.skipped
+            .expire(self.received, limits.max_skipped_key_age);
     }
 
     /// Number of skipped message keys currently stored.

@@ -39,6 +39,11 @@ impl SkippedKeys {
     /// Stores a key, evicting the oldest entries beyond `max`.
     pub(crate) fn push(&mut self, entry: SkippedKey, max: usize) {
         self.entries.push_back(entry);
+        self.truncate_front(max);
+    }
+
+    /// Drops the oldest entries until at most `max` remain.
+    pub(crate) fn truncate_front(&mut self, max: usize) {
         while self.entries.len() > max {
             self.entries.pop_front();
         }
