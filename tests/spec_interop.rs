@@ -1,0 +1,2177 @@
+//! An independent implementation of SPEC.md (written from the specification only, from primitives)
+//! that must interoperate with the crate byte for byte: bundles, prekey and normal messages,
+//! decode errors and persisted session / prekey-store / identity state, in both directions.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use std::collections::BTreeMap;
+
+use aes_gcm::Aes256Gcm;
+use aes_gcm::aead::{AeadInOut, KeyInit, Nonce, Tag};
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use hmac::{Hmac, Mac};
+use rand_chacha::ChaCha20Rng;
+use rand_chacha::rand_core::{Rng, SeedableRng};
+use sha2::{Digest, Sha256, Sha512};
+use x25519_dalek::{X25519_BASEPOINT_BYTES, x25519};
+use xchat_protocol::{IdentityKeyPair, PreKeyBundle, PreKeyStore, Session};
+
+// ---------------------------------------------------------------------------------------------
+// The independent implementation
+// ---------------------------------------------------------------------------------------------
+
+type K32 = [u8; 32];
+/// (sender's ratchet public key, N, MK) of a message we sent: test bookkeeping only.
+type SentKey = (K32, u32, K32);
+
+const VERSION: u8 = 0x01;
+const TYPE_NORMAL: u8 = 0x01;
+const TYPE_PREKEY: u8 = 0x02;
+const LABEL_X3DH: &[u8] = b"xchat-protocol v1 X3DH";
+const LABEL_ROOT: &[u8] = b"xchat-protocol v1 root chain";
+const LABEL_MESSAGE: &[u8] = b"xchat-protocol v1 message key";
+const LABEL_SIGNED_PREKEY: &[u8] = b"xchat-protocol v1 signed prekey";
+const MAX_PLAINTEXT: usize = 1 << 20;
+const MAX_CONTEXT: usize = 1024;
+const CEILING: u32 = 1 << 20;
+/// max_skip, max_skipped_keys, max_old_chains, max_skipped_key_age (§6.4).
+const DEFAULT_LIMITS: [u32; 4] = [2000, 2000, 5, 10000];
+const KIND_IDENTITY: u8 = 0x10;
+const KIND_STORE: u8 = 0x11;
+const KIND_SESSION: u8 = 0x12;
+
+/// Mirrors the crate's error variant names so that `{:?}` strings can be compared (§9).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DecodeErr {
+    Truncated,
+    TrailingBytes,
+    UnknownVersion(u8),
+    UnknownType(u8),
+    NonCanonical,
+    InvalidKey,
+    TooLarge,
+    ChecksumMismatch,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum E {
+    Decode(DecodeErr),
+    InvalidSignature,
+    NonContributory,
+    UnknownSignedPreKey(u32),
+    UnknownOneTimePreKey(u32),
+    DuplicateMessage,
+    TooFarInFuture,
+    DecryptionFailed,
+    SessionMismatch,
+    ChainExhausted,
+    TooLarge,
+    NotPreKeyMessage,
+}
+
+impl From<DecodeErr> for E {
+    fn from(e: DecodeErr) -> Self {
+        E::Decode(e)
+    }
+}
+
+fn draw<const N: usize>(rng: &mut ChaCha20Rng) -> [u8; N] {
+    let mut b = [0u8; N];
+    rng.fill_bytes(&mut b);
+    b
+}
+
+fn hkdf(salt: &[u8], ikm: &[u8], info: &[u8], out: &mut [u8]) {
+    hkdf::Hkdf::<Sha256>::new(Some(salt), ikm)
+        .expand(info, out)
+        .unwrap();
+}
+
+fn hmac32(key: &K32, msg: &[u8]) -> K32 {
+    let mut mac = <Hmac<Sha256> as hmac::KeyInit>::new_from_slice(key).unwrap();
+    mac.update(msg);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(&mac.finalize().into_bytes());
+    out
+}
+
+/// §3.2
+fn kdf_rk(rk: &K32, dh_out: &K32) -> (K32, K32) {
+    let mut okm = [0u8; 64];
+    hkdf(rk, dh_out, LABEL_ROOT, &mut okm);
+    (okm[..32].try_into().unwrap(), okm[32..].try_into().unwrap())
+}
+
+/// §3.3: (MK, CK')
+fn kdf_ck(ck: &K32) -> (K32, K32) {
+    (hmac32(ck, &[0x01]), hmac32(ck, &[0x02]))
+}
+
+/// §3.4
+fn aead_key(mk: &K32, seed: &[u8; 16]) -> (Aes256Gcm, Nonce<Aes256Gcm>) {
+    let mut okm = [0u8; 44];
+    hkdf(seed, mk, LABEL_MESSAGE, &mut okm);
+    let cipher = Aes256Gcm::new_from_slice(&okm[..32]).unwrap();
+    let nonce = Nonce::<Aes256Gcm>::try_from(&okm[32..44]).unwrap();
+    (cipher, nonce)
+}
+
+fn seal(mk: &K32, seed: &[u8; 16], aad: &[u8], pt: &[u8]) -> Vec<u8> {
+    let (cipher, nonce) = aead_key(mk, seed);
+    let mut buf = pt.to_vec();
+    let tag = cipher
+        .encrypt_inout_detached(&nonce, aad, buf.as_mut_slice().into())
+        .unwrap();
+    buf.extend_from_slice(&tag);
+    buf
+}
+
+fn open(mk: &K32, seed: &[u8; 16], aad: &[u8], ct: &[u8]) -> Result<Vec<u8>, E> {
+    let (cipher, nonce) = aead_key(mk, seed);
+    let (body, tag) = ct.split_at(ct.len() - 16);
+    let tag = Tag::<Aes256Gcm>::try_from(tag).unwrap();
+    let mut buf = body.to_vec();
+    cipher
+        .decrypt_inout_detached(&nonce, aad, buf.as_mut_slice().into(), &tag)
+        .map_err(|_| E::DecryptionFailed)?;
+    Ok(buf)
+}
+
+fn xpub(secret: &K32) -> K32 {
+    x25519(*secret, X25519_BASEPOINT_BYTES)
+}
+
+/// §4.4: every X25519 output is checked for all-zero.
+fn dh(secret: &K32, public: &K32) -> Result<K32, E> {
+    let out = x25519(*secret, *public);
+    if out == [0u8; 32] {
+        Err(E::NonContributory)
+    } else {
+        Ok(out)
+    }
+}
+
+/// §2.3
+fn x25519_canonical(k: &K32) -> bool {
+    let high = k[31] >= 0x80;
+    let ge_p = k[31] == 0x7F && k[1..31].iter().all(|&b| b == 0xFF) && k[0] >= 0xED;
+    !high && !ge_p
+}
+
+/// §2.4
+fn ed25519_canonical(k: &K32) -> bool {
+    match VerifyingKey::from_bytes(k) {
+        Ok(vk) => !vk.is_weak() && vk.to_edwards().compress().to_bytes() == *k,
+        Err(_) => false,
+    }
+}
+
+/// §4.1: X25519 form of a (validated) Ed25519 identity key: u = (1 + y) / (1 − y).
+fn identity_x25519(ik: &K32) -> K32 {
+    VerifyingKey::from_bytes(ik)
+        .unwrap()
+        .to_montgomery()
+        .to_bytes()
+}
+
+fn envelope(kind: u8, body: &[u8]) -> Vec<u8> {
+    let mut blob = vec![kind, VERSION];
+    blob.extend_from_slice(body);
+    let check = Sha256::digest(&blob);
+    blob.extend_from_slice(&check[..16]);
+    blob
+}
+
+/// §8.0: returns the body.
+fn open_envelope(kind: u8, blob: &[u8]) -> Result<&[u8], DecodeErr> {
+    if blob.len() < 16 {
+        return Err(DecodeErr::Truncated);
+    }
+    let (rest, check) = blob.split_at(blob.len() - 16);
+    let k = *rest.first().ok_or(DecodeErr::Truncated)?;
+    if k != kind {
+        return Err(DecodeErr::UnknownType(k));
+    }
+    let v = *rest.get(1).ok_or(DecodeErr::Truncated)?;
+    if v != VERSION {
+        return Err(DecodeErr::UnknownVersion(v));
+    }
+    if Sha256::digest(rest)[..16] != *check {
+        return Err(DecodeErr::ChecksumMismatch);
+    }
+    Ok(&rest[2..])
+}
+
+struct Rd<'a>(&'a [u8]);
+
+impl<'a> Rd<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeErr> {
+        if self.0.len() < n {
+            return Err(DecodeErr::Truncated);
+        }
+        let (a, b) = self.0.split_at(n);
+        self.0 = b;
+        Ok(a)
+    }
+    fn u8(&mut self) -> Result<u8, DecodeErr> {
+        Ok(self.take(1)?[0])
+    }
+    fn u16(&mut self) -> Result<u16, DecodeErr> {
+        Ok(u16::from_be_bytes(self.take(2)?.try_into().unwrap()))
+    }
+    fn u32(&mut self) -> Result<u32, DecodeErr> {
+        Ok(u32::from_be_bytes(self.take(4)?.try_into().unwrap()))
+    }
+    fn u64(&mut self) -> Result<u64, DecodeErr> {
+        Ok(u64::from_be_bytes(self.take(8)?.try_into().unwrap()))
+    }
+    fn a32(&mut self) -> Result<K32, DecodeErr> {
+        Ok(self.take(32)?.try_into().unwrap())
+    }
+    fn flag(&mut self) -> Result<bool, DecodeErr> {
+        match self.u8()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err(DecodeErr::NonCanonical),
+        }
+    }
+    fn xkey(&mut self) -> Result<K32, DecodeErr> {
+        let k = self.a32()?;
+        if x25519_canonical(&k) {
+            Ok(k)
+        } else {
+            Err(DecodeErr::InvalidKey)
+        }
+    }
+    fn edkey(&mut self) -> Result<K32, DecodeErr> {
+        let k = self.a32()?;
+        if ed25519_canonical(&k) {
+            Ok(k)
+        } else {
+            Err(DecodeErr::InvalidKey)
+        }
+    }
+    fn end(&self) -> Result<(), DecodeErr> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(DecodeErr::TrailingBytes)
+        }
+    }
+}
+
+/// §4.1 identity.
+struct Ident {
+    seed: K32,
+    ik: K32,
+    xsecret: K32,
+}
+
+impl Ident {
+    fn new(seed: K32) -> Self {
+        let ik = SigningKey::from_bytes(&seed).verifying_key().to_bytes();
+        let xsecret: K32 = Sha512::digest(seed)[..32].try_into().unwrap();
+        // The two X25519 derivations of §4.1 agree.
+        assert_eq!(xpub(&xsecret), identity_x25519(&ik));
+        Ident { seed, ik, xsecret }
+    }
+    fn sign(&self, msg: &[u8]) -> [u8; 64] {
+        SigningKey::from_bytes(&self.seed).sign(msg).to_bytes()
+    }
+}
+
+/// §4.2
+fn signed_bytes(id: u32, created_at: u64, spk: &K32) -> Vec<u8> {
+    let mut m = LABEL_SIGNED_PREKEY.to_vec();
+    m.extend_from_slice(&id.to_be_bytes());
+    m.extend_from_slice(&created_at.to_be_bytes());
+    m.extend_from_slice(spk);
+    assert_eq!(m.len(), 75);
+    m
+}
+
+fn verify_spk(ik: &K32, id: u32, created_at: u64, spk: &K32, sig: &[u8; 64]) -> Result<(), E> {
+    let vk = VerifyingKey::from_bytes(ik).map_err(|_| E::InvalidSignature)?;
+    vk.verify_strict(
+        &signed_bytes(id, created_at, spk),
+        &Signature::from_bytes(sig),
+    )
+    .map_err(|_| E::InvalidSignature)
+}
+
+/// §5.1
+#[derive(Debug, Clone, PartialEq)]
+struct Bundle {
+    ik: K32,
+    spk_id: u32,
+    created_at: u64,
+    spk: K32,
+    sig: [u8; 64],
+    opk: Option<(u32, K32)>,
+}
+
+fn encode_bundle(b: &Bundle) -> Vec<u8> {
+    let mut v = vec![VERSION];
+    v.extend_from_slice(&b.ik);
+    v.extend_from_slice(&b.spk_id.to_be_bytes());
+    v.extend_from_slice(&b.created_at.to_be_bytes());
+    v.extend_from_slice(&b.spk);
+    v.extend_from_slice(&b.sig);
+    match b.opk {
+        None => v.push(0),
+        Some((id, k)) => {
+            v.push(1);
+            v.extend_from_slice(&id.to_be_bytes());
+            v.extend_from_slice(&k);
+        }
+    }
+    v
+}
+
+fn decode_bundle(bytes: &[u8]) -> Result<Bundle, DecodeErr> {
+    let mut r = Rd(bytes);
+    let v = r.u8()?;
+    if v != VERSION {
+        return Err(DecodeErr::UnknownVersion(v));
+    }
+    let ik = r.edkey()?;
+    let spk_id = r.u32()?;
+    let created_at = r.u64()?;
+    let spk = r.xkey()?;
+    let sig: [u8; 64] = r.take(64)?.try_into().unwrap();
+    let opk = if r.flag()? {
+        let id = r.u32()?;
+        Some((id, r.xkey()?))
+    } else {
+        None
+    };
+    r.end()?;
+    Ok(Bundle {
+        ik,
+        spk_id,
+        created_at,
+        spk,
+        sig,
+        opk,
+    })
+}
+
+/// §5.2 decoded normal message.
+#[derive(Debug, Clone)]
+struct Msg {
+    key: K32,
+    pn: u32,
+    n: u32,
+    seed: [u8; 16],
+    prefix: Vec<u8>,
+    ct: Vec<u8>,
+}
+
+/// §5.3 prekey fields.
+#[derive(Debug, Clone, PartialEq)]
+struct PreFields {
+    ik_a: K32,
+    base: K32,
+    spk_id: u32,
+    opk_id: Option<u32>,
+}
+
+fn encode_prefields(p: &PreFields) -> Vec<u8> {
+    let mut v = vec![VERSION, TYPE_PREKEY];
+    v.extend_from_slice(&p.ik_a);
+    v.extend_from_slice(&p.base);
+    v.extend_from_slice(&p.spk_id.to_be_bytes());
+    match p.opk_id {
+        None => v.push(0),
+        Some(id) => {
+            v.push(1);
+            v.extend_from_slice(&id.to_be_bytes());
+        }
+    }
+    v
+}
+
+/// §5.4, in exactly the order given there.
+fn decode_message(bytes: &[u8]) -> Result<(Option<PreFields>, Msg), DecodeErr> {
+    let mut r = Rd(bytes);
+    let v = r.u8()?;
+    if v != VERSION {
+        return Err(DecodeErr::UnknownVersion(v));
+    }
+    let t = r.u8()?;
+    let (pre, body) = match t {
+        TYPE_NORMAL => (None, bytes),
+        TYPE_PREKEY => {
+            let ik_a = r.edkey()?;
+            let base = r.xkey()?;
+            let spk_id = r.u32()?;
+            let opk_id = if r.flag()? { Some(r.u32()?) } else { None };
+            (
+                Some(PreFields {
+                    ik_a,
+                    base,
+                    spk_id,
+                    opk_id,
+                }),
+                r.0,
+            )
+        }
+        other => return Err(DecodeErr::UnknownType(other)),
+    };
+    if body.len() < 58 {
+        return Err(DecodeErr::Truncated);
+    }
+    let prefix = body[..58].to_vec();
+    let mut r = Rd(body);
+    let v = r.u8()?;
+    if v != VERSION {
+        return Err(DecodeErr::UnknownVersion(v));
+    }
+    let t = r.u8()?;
+    if t != TYPE_NORMAL {
+        return Err(DecodeErr::UnknownType(t));
+    }
+    let key = r.xkey()?;
+    let pn = r.u32()?;
+    let n = r.u32()?;
+    let seed: [u8; 16] = r.take(16)?.try_into().unwrap();
+    let ct = r.0.to_vec();
+    if ct.len() < 16 {
+        return Err(DecodeErr::Truncated);
+    }
+    if ct.len() > MAX_PLAINTEXT + 16 {
+        return Err(DecodeErr::TooLarge);
+    }
+    Ok((
+        pre,
+        Msg {
+            key,
+            pn,
+            n,
+            seed,
+            prefix,
+            ct,
+        },
+    ))
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Skipped {
+    key: K32,
+    n: u32,
+    stamp: u32,
+    mk: K32,
+}
+
+/// §6.1, in the deferred form.
+#[derive(Debug, Clone, PartialEq)]
+struct Ratchet {
+    rk: K32,
+    dhs: K32,
+    dhr: Option<K32>,
+    send: Option<(K32, u32)>,
+    recv: Option<(K32, u32)>,
+    pn: u32,
+    old: Vec<K32>,
+    skipped: Vec<Skipped>,
+    received: u32,
+    limits: [u32; 4],
+}
+
+/// Keys for indices `from..to` of a chain starting at `ck` (index `from`), and the chain key at `to`.
+fn walk(mut ck: K32, from: u32, to: u32) -> (Vec<(u32, K32)>, K32) {
+    let mut keys = Vec::new();
+    for i in from..to {
+        let (mk, next) = kdf_ck(&ck);
+        keys.push((i, mk));
+        ck = next;
+    }
+    (keys, ck)
+}
+
+impl Ratchet {
+    /// §6.2 initiator.
+    fn init_initiator(rng: &mut ChaCha20Rng, sk: &K32, spk: &K32) -> Result<Self, E> {
+        let dhs: K32 = draw(rng);
+        let (rk, cks) = kdf_rk(sk, &dh(&dhs, spk)?);
+        Ok(Ratchet {
+            rk,
+            dhs,
+            dhr: Some(*spk),
+            send: Some((cks, 0)),
+            recv: None,
+            pn: 0,
+            old: vec![],
+            skipped: vec![],
+            received: 0,
+            limits: DEFAULT_LIMITS,
+        })
+    }
+
+    /// §6.2 responder.
+    fn init_responder(sk: &K32, spk_secret: &K32) -> Self {
+        Ratchet {
+            rk: *sk,
+            dhs: *spk_secret,
+            dhr: None,
+            send: None,
+            recv: None,
+            pn: 0,
+            old: vec![],
+            skipped: vec![],
+            received: 0,
+            limits: DEFAULT_LIMITS,
+        }
+    }
+
+    /// §6.3; also returns (ratchet public, N, MK) for the test's bookkeeping.
+    fn encrypt(
+        &mut self,
+        rng: &mut ChaCha20Rng,
+        ad: &[u8],
+        pt: &[u8],
+    ) -> Result<(Vec<u8>, SentKey), E> {
+        if pt.len() > MAX_PLAINTEXT {
+            return Err(E::TooLarge);
+        }
+        let (dhs, rk, (ck, ns)) = match self.send {
+            Some(chain) => (self.dhs, self.rk, chain),
+            None => {
+                let dhr = self.dhr.ok_or(E::ChainExhausted)?;
+                let fresh: K32 = draw(rng);
+                let (rk, ck) = kdf_rk(&self.rk, &dh(&fresh, &dhr)?);
+                (fresh, rk, (ck, 0))
+            }
+        };
+        if ns == u32::MAX {
+            return Err(E::ChainExhausted);
+        }
+        let (mk, next) = kdf_ck(&ck);
+        let seed: [u8; 16] = draw(rng);
+        let mut out = vec![VERSION, TYPE_NORMAL];
+        out.extend_from_slice(&xpub(&dhs));
+        out.extend_from_slice(&self.pn.to_be_bytes());
+        out.extend_from_slice(&ns.to_be_bytes());
+        out.extend_from_slice(&seed);
+        let aad = [ad, &out].concat();
+        let ct = seal(&mk, &seed, &aad, pt);
+        out.extend_from_slice(&ct);
+        self.dhs = dhs;
+        self.rk = rk;
+        self.send = Some((next, ns + 1));
+        Ok((out, (xpub(&dhs), ns, mk)))
+    }
+
+    fn push_skipped(&mut self, key: K32, n: u32, mk: K32) {
+        let stamp = self.received.wrapping_add(1);
+        self.skipped.push(Skipped { key, n, stamp, mk });
+        while self.skipped.len() > self.limits[1] as usize {
+            self.skipped.remove(0);
+        }
+    }
+
+    fn count_decrypt(&mut self) {
+        self.received = self.received.wrapping_add(1);
+        while let Some(first) = self.skipped.first() {
+            if self.received.wrapping_sub(first.stamp) > self.limits[3] {
+                self.skipped.remove(0);
+            } else {
+                break;
+            }
+        }
+    }
+
+    /// §6.5
+    fn decrypt(&mut self, ad: &[u8], m: &Msg) -> Result<Vec<u8>, E> {
+        let aad = [ad, &m.prefix].concat();
+        let max_skip = self.limits[0];
+        // A. skipped key
+        if let Some(i) = self
+            .skipped
+            .iter()
+            .position(|s| s.key == m.key && s.n == m.n)
+        {
+            let pt = open(&self.skipped[i].mk, &m.seed, &aad, &m.ct)?;
+            self.skipped.remove(i);
+            self.count_decrypt();
+            return Ok(pt);
+        }
+        // B. counter bound
+        if m.n == u32::MAX {
+            return Err(E::TooFarInFuture);
+        }
+        // C. current chain
+        if self.dhr == Some(m.key) {
+            let (ck, nr) = self.recv.ok_or(E::DecryptionFailed)?;
+            if m.n < nr {
+                return Err(E::DuplicateMessage);
+            }
+            if m.n - nr > max_skip {
+                return Err(E::TooFarInFuture);
+            }
+            let (kept, ck_n) = walk(ck, nr, m.n);
+            let (mk, next) = kdf_ck(&ck_n);
+            let pt = open(&mk, &m.seed, &aad, &m.ct)?;
+            for (i, k) in kept {
+                self.push_skipped(m.key, i, k);
+            }
+            self.recv = Some((next, m.n + 1));
+            self.count_decrypt();
+            return Ok(pt);
+        }
+        // D. new ratchet key
+        if self.old.contains(&m.key) {
+            return Err(E::DuplicateMessage);
+        }
+        if self.send.is_none() && self.dhr.is_some() {
+            return Err(E::DecryptionFailed);
+        }
+        let old_gap = match self.recv {
+            Some((_, nr)) => m.pn.saturating_sub(nr),
+            None => 0,
+        };
+        if u64::from(old_gap) + u64::from(m.n) > u64::from(max_skip) {
+            return Err(E::TooFarInFuture);
+        }
+        let old_keys = match self.recv {
+            Some((ck, nr)) if m.pn > nr => walk(ck, nr, m.pn).0,
+            _ => vec![],
+        };
+        let (rk, ck) = kdf_rk(&self.rk, &dh(&self.dhs, &m.key)?);
+        let (new_keys, ck_n) = walk(ck, 0, m.n);
+        let (mk, next) = kdf_ck(&ck_n);
+        let pt = open(&mk, &m.seed, &aad, &m.ct)?;
+        if let (Some(old_dhr), Some(_)) = (self.dhr, self.recv) {
+            for (i, k) in old_keys {
+                self.push_skipped(old_dhr, i, k);
+            }
+            self.old.push(old_dhr);
+            while self.old.len() > self.limits[2] as usize {
+                let gone = self.old.remove(0);
+                self.skipped.retain(|s| s.key != gone);
+            }
+        }
+        for (i, k) in new_keys {
+            self.push_skipped(m.key, i, k);
+        }
+        self.rk = rk;
+        self.dhr = Some(m.key);
+        self.recv = Some((next, m.n + 1));
+        self.pn = self.send.map_or(0, |(_, ns)| ns);
+        self.send = None;
+        self.count_decrypt();
+        Ok(pt)
+    }
+}
+
+/// §7 session.
+#[derive(Debug, Clone, PartialEq)]
+struct MySession {
+    initiator: bool,
+    acknowledged: bool,
+    local: K32,
+    remote: K32,
+    context: Vec<u8>,
+    base: K32,
+    spk_id: u32,
+    opk_id: Option<u32>,
+    r: Ratchet,
+}
+
+fn x3dh_sk(dhs: &[K32]) -> K32 {
+    let mut ikm = vec![0xFFu8; 32];
+    for d in dhs {
+        ikm.extend_from_slice(d);
+    }
+    let mut sk = [0u8; 32];
+    hkdf(&[0u8; 32], &ikm, LABEL_X3DH, &mut sk);
+    sk
+}
+
+impl MySession {
+    /// §3.5
+    fn ad(&self) -> Vec<u8> {
+        let (a, b) = if self.initiator {
+            (self.local, self.remote)
+        } else {
+            (self.remote, self.local)
+        };
+        let mut ad = a.to_vec();
+        ad.extend_from_slice(&b);
+        ad.extend_from_slice(&u16::try_from(self.context.len()).unwrap().to_be_bytes());
+        ad.extend_from_slice(&self.context);
+        ad
+    }
+
+    fn prefields(&self) -> PreFields {
+        PreFields {
+            ik_a: if self.initiator {
+                self.local
+            } else {
+                self.remote
+            },
+            base: self.base,
+            spk_id: self.spk_id,
+            opk_id: self.opk_id,
+        }
+    }
+
+    /// §7.2 + §4.4 initiator.
+    fn initiate(
+        rng: &mut ChaCha20Rng,
+        id: &Ident,
+        bundle: &[u8],
+        context: &[u8],
+    ) -> Result<Self, E> {
+        if context.len() > MAX_CONTEXT {
+            return Err(E::TooLarge);
+        }
+        let b = decode_bundle(bundle)?;
+        verify_spk(&b.ik, b.spk_id, b.created_at, &b.spk, &b.sig)?;
+        let ek: K32 = draw(rng);
+        let ik_b = identity_x25519(&b.ik);
+        let mut dhs = vec![dh(&id.xsecret, &b.spk)?, dh(&ek, &ik_b)?, dh(&ek, &b.spk)?];
+        if let Some((_, opk)) = b.opk {
+            dhs.push(dh(&ek, &opk)?);
+        }
+        let sk = x3dh_sk(&dhs);
+        let r = Ratchet::init_initiator(rng, &sk, &b.spk)?;
+        Ok(MySession {
+            initiator: true,
+            acknowledged: false,
+            local: id.ik,
+            remote: b.ik,
+            context: context.to_vec(),
+            base: xpub(&ek),
+            spk_id: b.spk_id,
+            opk_id: b.opk.map(|(id, _)| id),
+            r,
+        })
+    }
+
+    fn encrypt_logged(
+        &mut self,
+        rng: &mut ChaCha20Rng,
+        pt: &[u8],
+    ) -> Result<(Vec<u8>, SentKey), E> {
+        let ad = self.ad();
+        let (m, log) = self.r.encrypt(rng, &ad, pt)?;
+        if self.initiator && !self.acknowledged {
+            let mut out = encode_prefields(&self.prefields());
+            out.extend_from_slice(&m);
+            Ok((out, log))
+        } else {
+            Ok((m, log))
+        }
+    }
+
+    /// §7.4
+    fn decrypt(&mut self, bytes: &[u8]) -> Result<Vec<u8>, E> {
+        let (pre, m) = decode_message(bytes)?;
+        if let Some(p) = pre
+            && (self.initiator || p != self.prefields())
+        {
+            return Err(E::SessionMismatch);
+        }
+        let ad = self.ad();
+        let pt = self.r.decrypt(&ad, &m)?;
+        self.acknowledged = true;
+        Ok(pt)
+    }
+
+    /// §6.4 "Changing limits".
+    fn set_limits(&mut self, limits: [u32; 4]) {
+        assert!(limits.iter().all(|l| (1..=CEILING).contains(l)) && limits[0] <= limits[1]);
+        let r = &mut self.r;
+        r.limits = limits;
+        while r.old.len() > limits[2] as usize {
+            let gone = r.old.remove(0);
+            r.skipped.retain(|s| s.key != gone);
+        }
+        while r.skipped.len() > limits[1] as usize {
+            r.skipped.remove(0);
+        }
+        while let Some(first) = r.skipped.first() {
+            if r.received.wrapping_sub(first.stamp) > limits[3] {
+                r.skipped.remove(0);
+            } else {
+                break;
+            }
+        }
+    }
+
+    /// §8.3
+    fn to_state(&self) -> Vec<u8> {
+        let r = &self.r;
+        let mut b = vec![u8::from(!self.initiator), u8::from(self.acknowledged)];
+        b.extend_from_slice(&self.local);
+        b.extend_from_slice(&self.remote);
+        b.extend_from_slice(&u16::try_from(self.context.len()).unwrap().to_be_bytes());
+        b.extend_from_slice(&self.context);
+        b.extend_from_slice(&self.base);
+        b.extend_from_slice(&self.spk_id.to_be_bytes());
+        match self.opk_id {
+            None => b.push(0),
+            Some(id) => {
+                b.push(1);
+                b.extend_from_slice(&id.to_be_bytes());
+            }
+        }
+        for l in r.limits {
+            b.extend_from_slice(&l.to_be_bytes());
+        }
+        b.extend_from_slice(&r.rk);
+        b.extend_from_slice(&r.dhs);
+        match r.dhr {
+            None => b.push(0),
+            Some(k) => {
+                b.push(1);
+                b.extend_from_slice(&k);
+            }
+        }
+        for chain in [r.send, r.recv] {
+            match chain {
+                None => b.push(0),
+                Some((ck, n)) => {
+                    b.push(1);
+                    b.extend_from_slice(&ck);
+                    b.extend_from_slice(&n.to_be_bytes());
+                }
+            }
+        }
+        b.extend_from_slice(&r.pn.to_be_bytes());
+        b.extend_from_slice(&r.received.to_be_bytes());
+        b.extend_from_slice(&u32::try_from(r.old.len()).unwrap().to_be_bytes());
+        for k in &r.old {
+            b.extend_from_slice(k);
+        }
+        b.extend_from_slice(&u32::try_from(r.skipped.len()).unwrap().to_be_bytes());
+        for s in &r.skipped {
+            b.extend_from_slice(&s.key);
+            b.extend_from_slice(&s.n.to_be_bytes());
+            b.extend_from_slice(&s.stamp.to_be_bytes());
+            b.extend_from_slice(&s.mk);
+        }
+        envelope(KIND_SESSION, &b)
+    }
+
+    /// §8.3, strictly.
+    fn from_state(blob: &[u8]) -> Result<Self, DecodeErr> {
+        use DecodeErr::NonCanonical as NC;
+        let mut r = Rd(open_envelope(KIND_SESSION, blob)?);
+        let initiator = match r.u8()? {
+            0 => true,
+            1 => false,
+            _ => return Err(NC),
+        };
+        let acknowledged = r.flag()?;
+        if !initiator && !acknowledged {
+            return Err(NC);
+        }
+        let local = r.edkey()?;
+        let remote = r.edkey()?;
+        let clen = usize::from(r.u16()?);
+        if clen > MAX_CONTEXT {
+            return Err(NC);
+        }
+        let context = r.take(clen)?.to_vec();
+        let base = r.xkey()?;
+        let spk_id = r.u32()?;
+        let opk_id = if r.flag()? { Some(r.u32()?) } else { None };
+        let mut limits = [0u32; 4];
+        for l in &mut limits {
+            *l = r.u32()?;
+            if !(1..=CEILING).contains(l) {
+                return Err(NC);
+            }
+        }
+        if limits[0] > limits[1] {
+            return Err(NC);
+        }
+        let rk = r.a32()?;
+        let dhs = r.a32()?;
+        if !r.flag()? {
+            return Err(NC);
+        }
+        let dhr = r.xkey()?;
+        let send = if r.flag()? {
+            Some((r.a32()?, r.u32()?))
+        } else {
+            None
+        };
+        let recv = if r.flag()? {
+            Some((r.a32()?, r.u32()?))
+        } else {
+            None
+        };
+        let pn = r.u32()?;
+        let received = r.u32()?;
+        let n_old = r.u32()?;
+        if n_old > limits[2] {
+            return Err(NC);
+        }
+        let mut old: Vec<K32> = vec![];
+        for _ in 0..n_old {
+            let k = r.xkey()?;
+            if old.contains(&k) || k == dhr {
+                return Err(NC);
+            }
+            old.push(k);
+        }
+        let n_skipped = r.u32()?;
+        if n_skipped > limits[1] {
+            return Err(NC);
+        }
+        let mut skipped: Vec<Skipped> = vec![];
+        let mut last_age = u32::MAX;
+        for _ in 0..n_skipped {
+            let key = r.xkey()?;
+            let n = r.u32()?;
+            let stamp = r.u32()?;
+            let mk = r.a32()?;
+            if (key != dhr && !old.contains(&key))
+                || skipped.iter().any(|s| s.key == key && s.n == n)
+            {
+                return Err(NC);
+            }
+            let age = received.wrapping_sub(stamp);
+            if age > last_age || age > limits[3] {
+                return Err(NC);
+            }
+            last_age = age;
+            skipped.push(Skipped { key, n, stamp, mk });
+        }
+        r.end()?;
+        Ok(MySession {
+            initiator,
+            acknowledged,
+            local,
+            remote,
+            context,
+            base,
+            spk_id,
+            opk_id,
+            r: Ratchet {
+                rk,
+                dhs,
+                dhr: Some(dhr),
+                send,
+                recv,
+                pn,
+                old,
+                skipped,
+                received,
+                limits,
+            },
+        })
+    }
+}
+
+/// §4.3 responder store plus identity.
+struct MyBob {
+    id: Ident,
+    next_signed_id: u32,
+    next_one_time_id: u32,
+    /// (id, created_at, secret, signature), oldest first.
+    signed: Vec<(u32, u64, K32, [u8; 64])>,
+    one_time: BTreeMap<u32, K32>,
+    seen: Vec<K32>,
+}
+
+impl MyBob {
+    fn new(id: Ident) -> Self {
+        MyBob {
+            id,
+            next_signed_id: 0,
+            next_one_time_id: 0,
+            signed: vec![],
+            one_time: BTreeMap::new(),
+            seen: vec![],
+        }
+    }
+
+    fn rotate_signed_prekey(&mut self, rng: &mut ChaCha20Rng, now: u64) {
+        let id = self.next_signed_id;
+        self.next_signed_id = id.wrapping_add(1);
+        let secret: K32 = draw(rng);
+        let sig = self.id.sign(&signed_bytes(id, now, &xpub(&secret)));
+        self.signed.retain(|s| s.0 != id);
+        self.signed.push((id, now, secret, sig));
+        while self.signed.len() > 3 {
+            self.signed.remove(0);
+        }
+    }
+
+    fn generate_one_time_prekeys(&mut self, rng: &mut ChaCha20Rng, n: usize) -> Vec<u32> {
+        let mut ids = vec![];
+        for _ in 0..n {
+            let mut id = self.next_one_time_id;
+            while self.one_time.contains_key(&id) {
+                id = id.wrapping_add(1);
+            }
+            let secret: K32 = draw(rng);
+            self.one_time.insert(id, secret);
+            self.next_one_time_id = id.wrapping_add(1);
+            ids.push(id);
+        }
+        ids
+    }
+
+    fn bundle(&self, one_time: Option<u32>) -> Vec<u8> {
+        let (id, created_at, secret, sig) = *self.signed.last().unwrap();
+        encode_bundle(&Bundle {
+            ik: self.id.ik,
+            spk_id: id,
+            created_at,
+            spk: xpub(&secret),
+            sig,
+            opk: one_time.map(|i| (i, xpub(&self.one_time[&i]))),
+        })
+    }
+
+    /// §7.3
+    fn respond(&mut self, bytes: &[u8], context: &[u8]) -> Result<(MySession, Vec<u8>), E> {
+        let (pre, m) = decode_message(bytes)?;
+        let p = pre.ok_or(E::NotPreKeyMessage)?;
+        if p.opk_id.is_none() && self.seen.contains(&p.base) {
+            return Err(E::DuplicateMessage);
+        }
+        let spk_secret = self
+            .signed
+            .iter()
+            .find(|s| s.0 == p.spk_id)
+            .ok_or(E::UnknownSignedPreKey(p.spk_id))?
+            .2;
+        let opk_secret = match p.opk_id {
+            Some(id) => Some(*self.one_time.get(&id).ok_or(E::UnknownOneTimePreKey(id))?),
+            None => None,
+        };
+        let ik_a = identity_x25519(&p.ik_a);
+        let mut dhs = vec![
+            dh(&spk_secret, &ik_a)?,
+            dh(&self.id.xsecret, &p.base)?,
+            dh(&spk_secret, &p.base)?,
+        ];
+        if let Some(opk) = opk_secret {
+            dhs.push(dh(&opk, &p.base)?);
+        }
+        let sk = x3dh_sk(&dhs);
+        if context.len() > MAX_CONTEXT {
+            return Err(E::TooLarge);
+        }
+        let mut s = MySession {
+            initiator: false,
+            acknowledged: true,
+            local: self.id.ik,
+            remote: p.ik_a,
+            context: context.to_vec(),
+            base: p.base,
+            spk_id: p.spk_id,
+            opk_id: p.opk_id,
+            r: Ratchet::init_responder(&sk, &spk_secret),
+        };
+        let ad = s.ad();
+        let pt = s.r.decrypt(&ad, &m)?;
+        match p.opk_id {
+            Some(id) => {
+                self.one_time.remove(&id);
+            }
+            None => {
+                self.seen.push(p.base);
+                while self.seen.len() > 1024 {
+                    self.seen.remove(0);
+                }
+            }
+        }
+        Ok((s, pt))
+    }
+
+    /// §8.2
+    fn store_state(&self) -> Vec<u8> {
+        let mut b = vec![];
+        b.extend_from_slice(&self.next_signed_id.to_be_bytes());
+        b.extend_from_slice(&self.next_one_time_id.to_be_bytes());
+        b.push(u8::try_from(self.signed.len()).unwrap());
+        for (id, created, secret, sig) in &self.signed {
+            b.extend_from_slice(&id.to_be_bytes());
+            b.extend_from_slice(&created.to_be_bytes());
+            b.extend_from_slice(secret);
+            b.extend_from_slice(sig);
+        }
+        b.extend_from_slice(&u32::try_from(self.one_time.len()).unwrap().to_be_bytes());
+        for (id, secret) in &self.one_time {
+            b.extend_from_slice(&id.to_be_bytes());
+            b.extend_from_slice(secret);
+        }
+        b.extend_from_slice(&u32::try_from(self.seen.len()).unwrap().to_be_bytes());
+        for k in &self.seen {
+            b.extend_from_slice(k);
+        }
+        envelope(KIND_STORE, &b)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Harness: the same script runs against any mix of crate and independent parties
+// ---------------------------------------------------------------------------------------------
+
+/// A session of either implementation.
+enum Party {
+    Crate(Box<Session>),
+    /// With the log of (ratchet key, N, MK) of every message sent, unless restored from state.
+    Mine(Box<MySession>, Option<Vec<SentKey>>),
+}
+
+impl Party {
+    fn is_crate(&self) -> bool {
+        matches!(self, Party::Crate(_))
+    }
+    fn encrypt(&mut self, rng: &mut ChaCha20Rng, pt: &[u8]) -> Vec<u8> {
+        match self {
+            Party::Crate(s) => s.encrypt(rng, pt).unwrap(),
+            Party::Mine(s, log) => {
+                let (m, entry) = s.encrypt_logged(rng, pt).unwrap();
+                if let Some(log) = log {
+                    log.push(entry);
+                }
+                m
+            }
+        }
+    }
+    fn decrypt(&mut self, m: &[u8]) -> Result<Vec<u8>, String> {
+        match self {
+            Party::Crate(s) => s.decrypt(m).map_err(|e| format!("{e:?}")),
+            Party::Mine(s, _) => s.decrypt(m).map_err(|e| format!("{e:?}")),
+        }
+    }
+    fn state(&self) -> Vec<u8> {
+        match self {
+            Party::Crate(s) => s.to_bytes().to_vec(),
+            Party::Mine(s, _) => s.to_state(),
+        }
+    }
+    /// The independent view of this party's state (parsing the crate's blob per §8.3).
+    fn view(&self) -> MySession {
+        match self {
+            Party::Crate(s) => {
+                let blob = s.to_bytes().to_vec();
+                let v = MySession::from_state(&blob).unwrap();
+                assert_eq!(v.to_state(), blob, "§8.3 re-encoding differs");
+                v
+            }
+            Party::Mine(s, _) => (**s).clone(),
+        }
+    }
+    /// Persist and restore into the *other* implementation.
+    fn swap_implementation(&mut self) {
+        let blob = self.state();
+        *self = if self.is_crate() {
+            Party::Mine(Box::new(MySession::from_state(&blob).unwrap()), None)
+        } else {
+            Party::Crate(Box::new(Session::from_bytes(&blob).unwrap()))
+        };
+        assert_eq!(self.state(), blob);
+    }
+}
+
+enum BobPre {
+    Crate(Box<(IdentityKeyPair, PreKeyStore)>),
+    Mine(Box<MyBob>),
+}
+
+impl BobPre {
+    fn respond(&mut self, m: &[u8], ctx: &[u8]) -> Result<(Party, Vec<u8>), String> {
+        match self {
+            BobPre::Crate(b) => Session::respond(&b.0, &mut b.1, m, ctx)
+                .map(|(s, pt)| (Party::Crate(Box::new(s)), pt))
+                .map_err(|e| format!("{e:?}")),
+            BobPre::Mine(bob) => bob
+                .respond(m, ctx)
+                .map(|(s, pt)| (Party::Mine(Box::new(s), Some(vec![])), pt))
+                .map_err(|e| format!("{e:?}")),
+        }
+    }
+    fn store_state(&self) -> Vec<u8> {
+        match self {
+            BobPre::Crate(b) => b.1.to_bytes().to_vec(),
+            BobPre::Mine(bob) => bob.store_state(),
+        }
+    }
+}
+
+/// Transcript of everything observable; must be identical for every mix of implementations.
+#[derive(Default, Debug, PartialEq)]
+struct Transcript(Vec<(String, Vec<u8>)>);
+
+impl Transcript {
+    fn rec(&mut self, what: &str, bytes: &[u8]) {
+        self.0.push((what.to_string(), bytes.to_vec()));
+    }
+}
+
+struct World {
+    rng: ChaCha20Rng,
+    alice: Party,
+    bob: Party,
+    bob_pre: BobPre,
+    t: Transcript,
+    ctx: Vec<u8>,
+}
+
+const NOW: u64 = 1_700_000_000;
+
+fn header(m: &[u8]) -> (bool, K32, u32, u32) {
+    let (pre, msg) = decode_message(m).unwrap();
+    (pre.is_some(), msg.key, msg.pn, msg.n)
+}
+
+/// Setup following the RNG consumption order of §1: Alice's identity, Bob's identity, Bob's signed
+/// prekey, two one-time prekeys, Alice's initiate, then three first messages a0, a1, a2.
+/// Bob responds to a1 (out of order), then decrypts a0 with `Session::decrypt`; a2 is returned
+/// undelivered.
+fn setup(
+    seed: u8,
+    crate_alice: bool,
+    crate_bob: bool,
+    with_opk: bool,
+    ctx: &[u8],
+) -> (World, Vec<u8>) {
+    let mut rng = ChaCha20Rng::from_seed([seed; 32]);
+    let mut t = Transcript::default();
+    let alice_crate_id;
+    let alice_my_id;
+    if crate_alice {
+        let id = IdentityKeyPair::generate(&mut rng);
+        t.rec("alice ik", &id.public().to_bytes());
+        alice_crate_id = Some(id);
+        alice_my_id = None;
+    } else {
+        let id = Ident::new(draw(&mut rng));
+        t.rec("alice ik", &id.ik);
+        alice_crate_id = None;
+        alice_my_id = Some(id);
+    }
+    let mut bob_pre = if crate_bob {
+        let id = IdentityKeyPair::generate(&mut rng);
+        // Cross-check the identity derivation (§4.1) and the identity blob (§8.1).
+        let mine = Ident::new(*id.seed());
+        assert_eq!(mine.ik, id.public().to_bytes());
+        assert_eq!(id.to_bytes().to_vec(), envelope(KIND_IDENTITY, &mine.seed));
+        let mut store = PreKeyStore::new();
+        store.rotate_signed_prekey(&mut rng, &id, NOW);
+        let otks = store.generate_one_time_prekeys(&mut rng, 2);
+        assert_eq!(otks.iter().map(|k| k.id).collect::<Vec<_>>(), [0, 1]);
+        BobPre::Crate(Box::new((id, store)))
+    } else {
+        let mut bob = MyBob::new(Ident::new(draw(&mut rng)));
+        bob.rotate_signed_prekey(&mut rng, NOW);
+        assert_eq!(bob.generate_one_time_prekeys(&mut rng, 2), [0, 1]);
+        BobPre::Mine(Box::new(bob))
+    };
+    t.rec("bob store", &bob_pre.store_state());
+    let bundle = match &bob_pre {
+        BobPre::Crate(b) => {
+            b.1.bundle(&b.0, with_opk.then_some(1))
+                .unwrap()
+                .to_bytes()
+                .to_vec()
+        }
+        BobPre::Mine(bob) => bob.bundle(with_opk.then_some(1)),
+    };
+    t.rec("bundle", &bundle);
+    assert_eq!(bundle.len(), if with_opk { 178 } else { 142 });
+
+    // Both decoders accept the bundle; the crate re-encodes it identically.
+    let parsed = decode_bundle(&bundle).unwrap();
+    verify_spk(
+        &parsed.ik,
+        parsed.spk_id,
+        parsed.created_at,
+        &parsed.spk,
+        &parsed.sig,
+    )
+    .unwrap();
+    let crate_bundle = PreKeyBundle::from_bytes(&bundle).unwrap();
+    assert_eq!(crate_bundle.to_bytes().to_vec(), bundle);
+    assert_eq!(crate_bundle.identity.to_bytes(), parsed.ik);
+    assert_eq!(crate_bundle.signed_prekey.key.to_bytes(), parsed.spk);
+    assert_eq!(crate_bundle.signed_prekey.signature, parsed.sig);
+    assert_eq!(
+        crate_bundle.one_time_prekey.as_ref().map(|k| k.id),
+        parsed.opk.map(|k| k.0)
+    );
+
+    // A bundle with a damaged signature is rejected before any key is generated (§4.4 step 1).
+    let mut bad = bundle.clone();
+    bad[77] ^= 0x01;
+    let before = rng.clone();
+    if crate_alice {
+        let r = Session::initiate(
+            &mut rng,
+            alice_crate_id.as_ref().unwrap(),
+            &PreKeyBundle::from_bytes(&bad).unwrap(),
+            ctx,
+        );
+        assert!(matches!(r, Err(xchat_protocol::Error::InvalidSignature)));
+    } else {
+        let r = MySession::initiate(&mut rng, alice_my_id.as_ref().unwrap(), &bad, ctx);
+        assert_eq!(r.unwrap_err(), E::InvalidSignature);
+    }
+    assert_eq!(rng.clone().next_u64(), before.clone().next_u64());
+
+    let mut alice = if crate_alice {
+        Party::Crate(Box::new(
+            Session::initiate(
+                &mut rng,
+                alice_crate_id.as_ref().unwrap(),
+                &crate_bundle,
+                ctx,
+            )
+            .unwrap(),
+        ))
+    } else {
+        Party::Mine(
+            Box::new(
+                MySession::initiate(&mut rng, alice_my_id.as_ref().unwrap(), &bundle, ctx).unwrap(),
+            ),
+            Some(vec![]),
+        )
+    };
+    t.rec("alice state", &alice.state());
+
+    let a: Vec<Vec<u8>> = (0..3u8)
+        .map(|i| alice.encrypt(&mut rng, &[b'a', i]))
+        .collect();
+    for (i, m) in a.iter().enumerate() {
+        t.rec("a", m);
+        let (pre, key, pn, n) = header(m);
+        assert!(pre);
+        assert_eq!((pn, n), (0, u32::try_from(i).unwrap()));
+        assert_eq!(key, header(&a[0]).1);
+        assert_eq!(m.len(), 71 + if with_opk { 4 } else { 0 } + 58 + 2 + 16);
+    }
+    let (pre, _) = decode_message(&a[0]).unwrap();
+    let pre = pre.unwrap();
+    assert_eq!(pre.spk_id, 0);
+    assert_eq!(pre.opk_id, with_opk.then_some(1));
+
+    // Wrong context: authentication fails and nothing is consumed (§6.6, §7.3 step 8).
+    let store_before = bob_pre.store_state();
+    let err = bob_pre.respond(&a[1], b"some other context").err().unwrap();
+    assert_eq!(err, "DecryptionFailed");
+    assert_eq!(bob_pre.store_state(), store_before);
+    // A normal message is not a first message.
+    let normal = &a[1][71 + if with_opk { 4 } else { 0 }..];
+    assert_eq!(
+        bob_pre.respond(normal, ctx).err().unwrap(),
+        "NotPreKeyMessage"
+    );
+
+    // Unknown prekey ids (§7.3 steps 3, 4).
+    let mut unknown = a[1].clone();
+    unknown[69] = 7;
+    assert_eq!(
+        bob_pre.respond(&unknown, ctx).err().unwrap(),
+        "UnknownSignedPreKey(7)"
+    );
+    if with_opk {
+        let mut unknown = a[1].clone();
+        unknown[74] = 9;
+        assert_eq!(
+            bob_pre.respond(&unknown, ctx).err().unwrap(),
+            "UnknownOneTimePreKey(9)"
+        );
+    }
+    assert_eq!(bob_pre.store_state(), store_before);
+
+    let (mut bob, pt) = bob_pre.respond(&a[1], ctx).unwrap();
+    assert_eq!(pt, [b'a', 1]);
+    t.rec("bob state", &bob.state());
+    t.rec("bob store", &bob_pre.store_state());
+    // Replay of a first message: the OPK is gone, or the base key was seen.
+    let replay = bob_pre.respond(&a[1], ctx).err().unwrap();
+    assert_eq!(
+        replay,
+        if with_opk {
+            "UnknownOneTimePreKey(1)"
+        } else {
+            "DuplicateMessage"
+        }
+    );
+    // The earlier first message is a prekey message for the existing session (§7.4).
+    assert_eq!(bob.decrypt(&a[0]).unwrap(), [b'a', 0]);
+    assert_eq!(bob.decrypt(&a[0]).unwrap_err(), "DuplicateMessage");
+    t.rec("bob state", &bob.state());
+
+    (
+        World {
+            rng,
+            alice,
+            bob,
+            bob_pre,
+            t,
+            ctx: ctx.to_vec(),
+        },
+        a[2].clone(),
+    )
+}
+
+fn send(w: &mut World, from_alice: bool, pt: &[u8]) -> Vec<u8> {
+    let p = if from_alice { &mut w.alice } else { &mut w.bob };
+    let m = p.encrypt(&mut w.rng, pt);
+    w.t.rec(if from_alice { "A>" } else { "B>" }, &m);
+    w.t.rec("state", &p.state());
+    m
+}
+
+fn recv(w: &mut World, to_alice: bool, m: &[u8], expect: Result<&[u8], &str>) {
+    let p = if to_alice { &mut w.alice } else { &mut w.bob };
+    let before = p.state();
+    let got = p.decrypt(m);
+    match (&got, expect) {
+        (Ok(pt), Ok(e)) => assert_eq!(pt.as_slice(), e),
+        (Err(err), Err(e)) => {
+            assert_eq!(err, e);
+            assert_eq!(p.state(), before, "failed decrypt changed state (§6.6)");
+        }
+        _ => panic!("decrypt: got {got:?}, expected {expect:?}"),
+    }
+    w.t.rec("recv", format!("{got:?}").as_bytes());
+    w.t.rec("state", &p.state());
+}
+
+/// Checks that the two sides' states correspond: `sender` sent last, and `receiver` received
+/// that message and everything before it on the same chain.
+fn check_correspondence(sender: &Party, receiver: &Party) {
+    let s = sender.view();
+    let r = receiver.view();
+    assert_eq!(s.local, r.remote);
+    assert_eq!(s.remote, r.local);
+    assert_eq!(s.context, r.context);
+    assert_eq!(s.ad(), r.ad());
+    assert_eq!(s.prefields(), r.prefields());
+    assert_eq!(s.r.rk, r.r.rk, "root keys");
+    assert_eq!(r.r.dhr, Some(xpub(&s.r.dhs)), "DHr = peer's ratchet public");
+    assert_eq!(s.r.send, r.r.recv, "sending chain = peer's receiving chain");
+    assert!(r.r.send.is_none(), "receiver's half-step is deferred");
+    // Every key the receiver holds for a message is the sender's message key for it.
+    if let Party::Mine(_, Some(log)) = sender {
+        for k in &r.r.skipped {
+            let sent = log.iter().find(|(key, n, _)| *key == k.key && *n == k.n);
+            assert_eq!(sent.map(|e| e.2), Some(k.mk), "skipped key {}", k.n);
+        }
+    }
+}
+
+fn script(w: &mut World, a2: &[u8], swap: bool) {
+    // Bob replies b0..b3 on his first sending chain (PN = 0).
+    let b: Vec<_> = (0..4u8).map(|i| send(w, false, &[b'b', i])).collect();
+    let bob_key0 = header(&b[0]).1;
+    for (i, m) in b.iter().enumerate() {
+        assert_eq!(header(m), (false, bob_key0, 0, u32::try_from(i).unwrap()));
+    }
+    // Alice receives b3, then b1, out of order.
+    recv(w, true, &b[3], Ok(b"b\x03"));
+    recv(w, true, &b[1], Ok(b"b\x01"));
+    recv(w, true, &b[1], Err("DuplicateMessage"));
+    // Acknowledged: Alice's ratchet turn, normal messages with PN = 3.
+    let c0 = send(w, true, b"c0");
+    let c1 = send(w, true, b"c1");
+    let (pre, alice_key1, pn, n) = header(&c0);
+    assert!(!pre);
+    assert_eq!((pn, n), (3, 0));
+    assert_ne!(alice_key1, header(a2).1);
+    assert_eq!(header(&c1), (false, alice_key1, 3, 1));
+    // Bob gets c1 first: derives the old-chain key for a2 (PN 3 − Nr 2) and c0's key.
+    recv(w, false, &c1, Ok(b"c1"));
+    check_correspondence(&w.alice, &w.bob);
+    {
+        let v = w.bob.view();
+        assert_eq!(v.r.old, vec![header(a2).1]);
+        assert_eq!(v.r.skipped.len(), 2);
+        assert_eq!((v.r.skipped[0].key, v.r.skipped[0].n), (header(a2).1, 2));
+        assert_eq!((v.r.skipped[1].key, v.r.skipped[1].n), (alice_key1, 0));
+        assert_eq!(v.r.pn, 4);
+        assert_eq!(v.r.received, 3);
+    }
+    // The late prekey message a2 (skipped across the turn) and c0.
+    recv(w, false, a2, Ok(b"a\x02"));
+    recv(w, false, a2, Err("DuplicateMessage"));
+    recv(w, false, &c0, Ok(b"c0"));
+    recv(w, false, &c0, Err("DuplicateMessage"));
+
+    if swap {
+        w.alice.swap_implementation();
+        w.bob.swap_implementation();
+        w.t.rec("swapped", &[]);
+    }
+
+    // Bob's turn: PN = 4.
+    let d0 = send(w, false, b"d0");
+    assert_eq!(header(&d0).2, 4);
+    assert_eq!(header(&d0).3, 0);
+    // A tampered message fails and changes nothing; the original still opens.
+    let mut bad = d0.clone();
+    let last = bad.len() - 1;
+    bad[last] ^= 0x80;
+    recv(w, true, &bad, Err("DecryptionFailed"));
+    recv(w, true, &d0, Ok(b"d0"));
+    check_correspondence(&w.bob, &w.alice);
+    // Old-chain messages b0, b2 still open (skipped keys across the turn).
+    recv(w, true, &b[2], Ok(b"b\x02"));
+    recv(w, true, &b[0], Ok(b"b\x00"));
+    recv(w, true, &b[0], Err("DuplicateMessage"));
+
+    // Bob sends e0..e2 on the same chain; Alice gets only e0 before replying.
+    let e: Vec<_> = (0..3u8).map(|i| send(w, false, &[b'e', i])).collect();
+    recv(w, true, &e[0], Ok(b"e\x00"));
+    let f0 = send(w, true, b"f0");
+    assert_eq!(header(&f0).2, 2); // PN: c0, c1
+    recv(w, false, &f0, Ok(b"f0"));
+    check_correspondence(&w.alice, &w.bob);
+    // Bob's next chain has PN = 4 (d0, e0..e2): Alice derives e1, e2 from the old chain.
+    let g0 = send(w, false, b"g0");
+    assert_eq!(header(&g0).2, 4);
+    recv(w, true, &g0, Ok(b"g0"));
+    check_correspondence(&w.bob, &w.alice);
+    recv(w, true, &e[2], Ok(b"e\x02"));
+    recv(w, true, &e[1], Ok(b"e\x01"));
+
+    // Decode errors agree (§5.4) and leave state untouched.
+    let h0 = send(w, true, b"h0");
+    let before = w.bob.state();
+    for bad in mutations(&h0) {
+        let r = w.bob.decrypt(&bad);
+        w.t.rec("mutation", format!("{r:?}").as_bytes());
+        assert!(r.is_err());
+        assert_eq!(w.bob.state(), before);
+    }
+    // A prekey message with other X3DH fields is a mismatch (§7.4).
+    let mut pre = encode_prefields(&w.bob.view().prefields());
+    pre[66] ^= 1;
+    pre.extend_from_slice(&h0);
+    recv(w, false, &pre, Err("SessionMismatch"));
+    recv(w, true, &pre, Err("SessionMismatch"));
+    recv(w, false, &h0, Ok(b"h0"));
+
+    // A longer exchange on the same chain with a larger plaintext.
+    let big = vec![0x5Au8; 5000];
+    let i0 = send(w, false, &big);
+    assert_eq!(i0.len(), 58 + 5000 + 16);
+    recv(w, true, &i0, Ok(&big));
+    let empty = send(w, true, b"");
+    recv(w, false, &empty, Ok(b""));
+    check_correspondence(&w.alice, &w.bob);
+    let ctx = w.ctx.clone();
+    w.t.rec("ctx", &ctx);
+    let store = w.bob_pre.store_state();
+    w.t.rec("bob store", &store);
+}
+
+fn mutations(m: &[u8]) -> Vec<Vec<u8>> {
+    let mut out = vec![
+        vec![],
+        vec![0x02],
+        vec![0x01],
+        vec![0x01, 0x03],
+        vec![0x01, 0x02],
+    ];
+    for len in [1, 2, 10, 33, 57, 58, 73] {
+        out.push(m[..len].to_vec());
+    }
+    let mut v = m.to_vec();
+    v[2 + 31] = 0x80; // non-canonical ratchet key
+    out.push(v);
+    let mut v = m.to_vec();
+    v[2..34].copy_from_slice(&[0xFF; 32]);
+    v[33] = 0x7F;
+    out.push(v);
+    let mut v = m.to_vec();
+    v[2..34].copy_from_slice(&[0u8; 32]); // low-order point: NonContributory on use
+    out.push(v);
+    let mut v = m.to_vec();
+    v[40] ^= 1; // N changed: wrong key or too far
+    out.push(v);
+    let mut v = m.to_vec();
+    v[38..42].copy_from_slice(&u32::MAX.to_be_bytes());
+    out.push(v);
+    let mut v = m.to_vec();
+    v[45] ^= 1; // seed
+    out.push(v);
+    // Prekey message forms: nested prekey type, truncated fields, bad flag, invalid IK.
+    let mut nested = vec![0x01, 0x02];
+    nested.extend_from_slice(&[0u8; 73]);
+    out.push(nested);
+    let mut p = vec![0x01, 0x02];
+    p.extend_from_slice(&SigningKey::from_bytes(&[7; 32]).verifying_key().to_bytes());
+    p.extend_from_slice(&[9u8; 32]);
+    p.extend_from_slice(&[0, 0, 0, 0, 2]);
+    out.push(p.clone());
+    p.truncate(p.len() - 1);
+    p.push(0);
+    let mut nested = p.clone();
+    nested.extend_from_slice(&[0x01, 0x02]);
+    nested.extend_from_slice(&m[2..]);
+    out.push(nested);
+    let mut ik_bad = vec![0x01, 0x02];
+    ik_bad.extend_from_slice(&[0u8; 32]); // y = 0: a point of order 4
+    ik_bad.extend_from_slice(&[9u8; 32]);
+    out.push(ik_bad);
+    let mut ik_small = vec![0x01, 0x02];
+    let mut ident = [0u8; 32];
+    ident[0] = 1; // the neutral point: small order
+    ik_small.extend_from_slice(&ident);
+    ik_small.extend_from_slice(&[9u8; 32]);
+    out.push(ik_small);
+    out
+}
+
+fn world_transcript(
+    seed: u8,
+    alice: bool,
+    bob: bool,
+    opk: bool,
+    ctx: &[u8],
+    swap: bool,
+) -> Transcript {
+    let (mut w, a2) = setup(seed, alice, bob, opk, ctx);
+    script(&mut w, &a2, swap);
+    w.t
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tests
+// ---------------------------------------------------------------------------------------------
+
+const CTX: &[u8] = b"alice@example.org|bob@example.org";
+
+/// Test 1: independent Alice → crate Bob, with and without a one-time prekey.
+#[test]
+fn independent_alice_to_crate_bob() {
+    for opk in [true, false] {
+        let (mut w, a2) = setup(11, false, true, opk, CTX);
+        assert!(!w.alice.is_crate() && w.bob.is_crate());
+        script(&mut w, &a2, false);
+    }
+}
+
+/// Test 2: crate Alice → independent Bob, with and without a one-time prekey.
+#[test]
+fn crate_alice_to_independent_bob() {
+    for opk in [true, false] {
+        let (mut w, a2) = setup(12, true, false, opk, CTX);
+        assert!(w.alice.is_crate() && !w.bob.is_crate());
+        script(&mut w, &a2, false);
+    }
+}
+
+/// Test 3: same seeded RNG stream ⇒ byte-identical bundles, messages, errors and states, whichever
+/// implementation plays which side (uses the informative RNG order of §1).
+#[test]
+fn byte_identical_for_every_mix_of_implementations() {
+    for (opk, ctx) in [
+        (true, CTX),
+        (false, CTX),
+        (true, &b""[..]),
+        (false, &b"x"[..]),
+    ] {
+        let reference = world_transcript(13, true, true, opk, ctx, false);
+        assert!(reference.0.len() > 100);
+        for (alice, bob) in [(false, false), (false, true), (true, false)] {
+            let t = world_transcript(13, alice, bob, opk, ctx, false);
+            assert_eq!(t.0.len(), reference.0.len());
+            for (i, (x, y)) in t.0.iter().zip(&reference.0).enumerate() {
+                assert_eq!(
+                    x, y,
+                    "step {i} differs (alice crate {alice}, bob crate {bob}, opk {opk})"
+                );
+            }
+        }
+    }
+}
+
+/// Test 4: persisted state: parse the crate's session blobs per §8.0/§8.3, check the correspondence
+/// with the independent peer, and move sessions between implementations mid-conversation.
+#[test]
+fn state_blobs_parse_and_cross_load() {
+    // Crate Bob, independent Alice: parse Bob's blob after several turns.
+    let (mut w, a2) = setup(14, false, true, true, CTX);
+    let b0 = send(&mut w, false, b"b0");
+    let b1 = send(&mut w, false, b"b1");
+    recv(&mut w, true, &b1, Ok(b"b1"));
+    // Crate Bob's sending chain = my receiving chain; b0's key is held by me.
+    check_correspondence(&w.bob, &w.alice);
+    let alice_view = w.alice.view();
+    assert_eq!(alice_view.r.skipped.len(), 1);
+    let blob = w.bob.state();
+    assert_eq!(blob[0], KIND_SESSION);
+    assert_eq!(blob[1], VERSION);
+    let check = Sha256::digest(&blob[..blob.len() - 16]);
+    assert_eq!(blob[blob.len() - 16..], check[..16]);
+    let bob_view = MySession::from_state(&blob).unwrap();
+    assert!(!bob_view.initiator && bob_view.acknowledged);
+    assert_eq!(bob_view.r.send.unwrap().1, 2);
+    assert_eq!(bob_view.r.recv.unwrap().1, 2); // a0, a1 received (a2 still pending)
+    assert_eq!(bob_view.r.received, 2);
+    assert_eq!(bob_view.r.pn, 0);
+    assert_eq!(bob_view.r.limits, DEFAULT_LIMITS);
+    assert_eq!(bob_view.context, CTX);
+    assert_eq!(bob_view.opk_id, Some(1));
+    // Corrupting any byte is detected.
+    let mut bad = blob.clone();
+    bad[40] ^= 1;
+    assert_eq!(
+        MySession::from_state(&bad).unwrap_err(),
+        DecodeErr::ChecksumMismatch
+    );
+    assert!(matches!(
+        Session::from_bytes(&bad),
+        Err(xchat_protocol::DecodeError::ChecksumMismatch)
+    ));
+    recv(&mut w, true, &b0, Ok(b"b0"));
+
+    // Alice replies; crate Bob's view after receipt: deferred half-step, PN = Ns.
+    let c0 = send(&mut w, true, b"c0");
+    recv(&mut w, false, &c0, Ok(b"c0"));
+    check_correspondence(&w.alice, &w.bob);
+    let v = w.bob.view();
+    assert_eq!(v.r.pn, 2);
+    assert!(v.r.send.is_none());
+    assert_eq!(v.r.old.len(), 1);
+    assert_eq!(v.r.skipped.len(), 1); // a2's key from the old chain
+    assert_eq!(v.r.skipped[0].n, 2);
+    assert_eq!(v.r.skipped[0].stamp, 3);
+
+    // Crate Alice, independent Bob: parse Alice's blob (initiator, before and after the ack).
+    let (mut w2, _) = setup(15, true, false, false, CTX);
+    let v = w2.alice.view();
+    assert!(v.initiator && !v.acknowledged);
+    assert_eq!(v.r.send.unwrap().1, 3);
+    assert!(v.r.recv.is_none());
+    assert_eq!(v.opk_id, None);
+    let m = send(&mut w2, false, b"x");
+    recv(&mut w2, true, &m, Ok(b"x"));
+    check_correspondence(&w2.bob, &w2.alice);
+    let v = w2.alice.view();
+    assert!(v.acknowledged);
+    assert_eq!(v.r.pn, 3);
+
+    // Sessions moved between implementations mid-conversation keep the identical transcript.
+    for (alice, bob) in [(true, true), (false, false), (true, false), (false, true)] {
+        let reference = world_transcript(16, true, true, true, CTX, false);
+        let swapped = world_transcript(16, alice, bob, true, CTX, true);
+        let strip =
+            |t: Transcript| -> Vec<_> { t.0.into_iter().filter(|(w, _)| w != "swapped").collect() };
+        assert_eq!(strip(swapped), strip(reference));
+    }
+    recv(&mut w, false, &a2, Ok(b"a\x02"));
+}
+
+/// Test 5: without and with a one-time prekey, empty and non-empty context; mismatched contexts fail.
+#[test]
+fn one_time_prekey_and_context_variants() {
+    for opk in [false, true] {
+        for ctx in [&b""[..], CTX, &[0xAB; 1024][..]] {
+            for (alice, bob) in [(false, true), (true, false)] {
+                let (mut w, a2) = setup(17, alice, bob, opk, ctx);
+                let v = w.bob.view();
+                assert_eq!(v.context, ctx);
+                assert_eq!(v.opk_id, opk.then_some(1));
+                let mut expected_ad = w.alice.view().local.to_vec();
+                expected_ad.extend_from_slice(&v.local);
+                expected_ad.extend_from_slice(&u16::try_from(ctx.len()).unwrap().to_be_bytes());
+                expected_ad.extend_from_slice(ctx);
+                assert_eq!(v.ad(), expected_ad);
+                recv(&mut w, false, &a2, Ok(b"a\x02"));
+                let m = send(&mut w, false, b"reply");
+                recv(&mut w, true, &m, Ok(b"reply"));
+            }
+        }
+    }
+    // A correctly signed low-order SPK: X3DH fails with NonContributory in both (§4.4).
+    let mut rng = ChaCha20Rng::from_seed([24; 32]);
+    let bob = Ident::new(draw(&mut rng));
+    let spk = [0u8; 32];
+    let bundle = encode_bundle(&Bundle {
+        ik: bob.ik,
+        spk_id: 0,
+        created_at: NOW,
+        spk,
+        sig: bob.sign(&signed_bytes(0, NOW, &spk)),
+        opk: None,
+    });
+    let alice = IdentityKeyPair::generate(&mut rng);
+    let crate_bundle = PreKeyBundle::from_bytes(&bundle).unwrap();
+    assert!(matches!(
+        Session::initiate(&mut rng, &alice, &crate_bundle, CTX),
+        Err(xchat_protocol::Error::NonContributory)
+    ));
+    let my_alice = Ident::new(*alice.seed());
+    assert_eq!(
+        MySession::initiate(&mut rng, &my_alice, &bundle, CTX).unwrap_err(),
+        E::NonContributory
+    );
+
+    // Context over 1024 bytes is refused by both.
+    let mut rng = ChaCha20Rng::from_seed([18; 32]);
+    let mut bob = MyBob::new(Ident::new(draw(&mut rng)));
+    bob.rotate_signed_prekey(&mut rng, NOW);
+    let bundle = bob.bundle(None);
+    let alice = IdentityKeyPair::generate(&mut rng);
+    let long = [0u8; 1025];
+    assert!(matches!(
+        Session::initiate(
+            &mut rng,
+            &alice,
+            &PreKeyBundle::from_bytes(&bundle).unwrap(),
+            &long
+        ),
+        Err(xchat_protocol::Error::TooLarge)
+    ));
+    let my_alice = Ident::new(draw(&mut rng));
+    assert_eq!(
+        MySession::initiate(&mut rng, &my_alice, &bundle, &long).unwrap_err(),
+        E::TooLarge
+    );
+}
+
+/// Bundle decoding (§5.1, §2) agrees between the implementations on malformed input.
+#[test]
+fn bundle_decode_errors_agree() {
+    let mut rng = ChaCha20Rng::from_seed([19; 32]);
+    let mut bob = MyBob::new(Ident::new(draw(&mut rng)));
+    bob.rotate_signed_prekey(&mut rng, NOW);
+    bob.generate_one_time_prekeys(&mut rng, 1);
+    for b in [bob.bundle(None), bob.bundle(Some(0))] {
+        let mut cases = vec![];
+        for len in 0..b.len() {
+            cases.push(b[..len].to_vec());
+        }
+        let mut v = b.clone();
+        v.push(0);
+        cases.push(v);
+        let mut v = b.clone();
+        v[0] = 2;
+        cases.push(v);
+        let mut v = b.clone();
+        v[141] = 2;
+        cases.push(v);
+        let mut v = b.clone();
+        v[76] |= 0x80;
+        cases.push(v);
+        let mut v = b.clone();
+        v[1..33].copy_from_slice(&[0u8; 32]);
+        cases.push(v);
+        let mut v = b.clone();
+        v[1..33].copy_from_slice(&[0xFF; 32]);
+        cases.push(v);
+        let mut v = b.clone();
+        v[77] ^= 1; // signature is not checked at decode
+        cases.push(v);
+        // §2.4 edge cases for IK_B.
+        let ik: K32 = b[1..33].try_into().unwrap();
+        let t4 = VerifyingKey::from_bytes(&[0u8; 32]).unwrap().to_edwards();
+        let mixed = (VerifyingKey::from_bytes(&ik).unwrap().to_edwards() + t4)
+            .compress()
+            .to_bytes();
+        let mut y_is_p_plus_1 = [0xFFu8; 32];
+        y_is_p_plus_1[0] = 0xEE;
+        y_is_p_plus_1[31] = 0x7F;
+        let mut x0_sign1 = [0u8; 32];
+        x0_sign1[0] = 1;
+        x0_sign1[31] = 0x80;
+        for (key, accept) in [(mixed, true), (y_is_p_plus_1, false), (x0_sign1, false)] {
+            let mut v = b.clone();
+            v[1..33].copy_from_slice(&key);
+            assert_eq!(decode_bundle(&v).is_ok(), accept);
+            cases.push(v);
+        }
+        // §2.3 edge cases for SPK_B: p − 1 accepted, p rejected.
+        for (last, accept) in [(0xEC, true), (0xED, false)] {
+            let mut v = b.clone();
+            v[45..77].copy_from_slice(&[0xFF; 32]);
+            v[45] = last;
+            v[76] = 0x7F;
+            assert_eq!(decode_bundle(&v).is_ok(), accept);
+            cases.push(v);
+        }
+        if b.len() == 178 {
+            let mut v = b.clone();
+            v[177] = 0xFF;
+            cases.push(v);
+        }
+        for c in cases {
+            let mine = decode_bundle(&c).map(|_| ()).map_err(|e| format!("{e:?}"));
+            let theirs = PreKeyBundle::from_bytes(&c)
+                .map(|_| ())
+                .map_err(|e| format!("{e:?}"));
+            assert_eq!(mine, theirs, "bundle {}", hex::encode(&c));
+        }
+    }
+}
+
+/// One receiver implemented twice from the same state: the crate's session and ours must return
+/// the same result and serialize to the same bytes after every step.
+struct Twin {
+    mine: MySession,
+    theirs: Session,
+}
+
+impl Twin {
+    fn new(s: &MySession) -> Self {
+        Twin {
+            mine: s.clone(),
+            theirs: Session::from_bytes(&s.to_state()).unwrap(),
+        }
+    }
+    fn same(&self) {
+        assert_eq!(self.mine.to_state(), self.theirs.to_bytes().to_vec());
+    }
+    fn recv(&mut self, m: &[u8]) -> Result<Vec<u8>, String> {
+        let a = self.mine.decrypt(m).map_err(|e| format!("{e:?}"));
+        let b = self.theirs.decrypt(m).map_err(|e| format!("{e:?}"));
+        assert_eq!(a, b);
+        self.same();
+        a
+    }
+    fn send(&mut self, rng: &mut ChaCha20Rng, pt: &[u8]) -> Vec<u8> {
+        let mut rng2 = rng.clone();
+        let a = self.mine.encrypt_logged(rng, pt).unwrap().0;
+        let b = self.theirs.encrypt(&mut rng2, pt).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(rng.clone().next_u64(), rng2.next_u64());
+        self.same();
+        a
+    }
+}
+
+fn ok(pt: &[u8]) -> Result<Vec<u8>, String> {
+    Ok(pt.to_vec())
+}
+
+fn err(e: &str) -> Result<Vec<u8>, String> {
+    Err(e.to_string())
+}
+
+/// Test 6: limits (§6.4) and the decrypt paths of §6.5 under them: skip bound, count cap, age-based
+/// deletion, old-chain eviction, late messages of evicted chains, a second new ratchet key while
+/// our half-step is deferred (D2), and trimming on a limits change.
+#[test]
+fn limits_and_eviction_match() {
+    let (w, _) = setup(21, false, false, true, CTX);
+    let mut rng = w.rng;
+    let (Party::Mine(alice, _), Party::Mine(bob, _)) = (w.alice, w.bob) else {
+        panic!("independent parties expected");
+    };
+    let mut alice = *alice;
+    let mut bob = *bob;
+    // Alice: max_skip 3, max_skipped_keys 4, max_old_chains 1, max_skipped_key_age 5.
+    alice.set_limits([3, 4, 1, 5]);
+    let mut a = Twin::new(&alice);
+    let mut bob_rng = ChaCha20Rng::from_seed([22; 32]);
+    let mut bob_send =
+        |bob: &mut MySession, pt: &[u8]| bob.encrypt_logged(&mut bob_rng, pt).unwrap().0;
+
+    let b: Vec<_> = (0..14u8).map(|i| bob_send(&mut bob, &[i])).collect();
+    assert_eq!(a.recv(&b[4]), err("TooFarInFuture")); // 4 − 0 > 3
+    assert_eq!(a.recv(&b[3]), ok(&[3])); // keeps 0, 1, 2 (stamp 1)
+    assert_eq!(a.recv(&b[7]), ok(&[7])); // keeps 4, 5, 6 (stamp 2); count cap drops 0, 1
+    assert_eq!(
+        a.mine.r.skipped.iter().map(|s| s.n).collect::<Vec<_>>(),
+        [2, 4, 5, 6]
+    );
+    assert_eq!(a.recv(&b[0]), err("DuplicateMessage"));
+    assert_eq!(a.recv(&b[2]), ok(&[2])); // received = 3
+    for (i, m) in (8u8..).zip(&b[8..12]) {
+        assert_eq!(a.recv(m), ok(&[i])); // received = 4..=7
+    }
+    assert_eq!(a.mine.r.skipped.len(), 3); // age 5: still kept
+    assert_eq!(a.recv(&b[12]), ok(&[12])); // received = 8, age 6 > 5: dropped
+    assert!(a.mine.r.skipped.is_empty());
+    assert_eq!(a.recv(&b[5]), err("DuplicateMessage"));
+
+    // Ratchet turns; b13 stays undelivered. Bob's next chain has PN = 14.
+    let r0 = a.send(&mut rng, b"r0");
+    assert_eq!(bob.decrypt(&r0).unwrap(), b"r0");
+    let c: Vec<_> = (0..4u8).map(|i| bob_send(&mut bob, &[b'c', i])).collect();
+    assert_eq!(header(&c[0]).2, 14);
+    assert_eq!(a.recv(&c[3]), err("TooFarInFuture")); // old gap 1 + N 3 > 3
+    assert_eq!(a.recv(&c[2]), ok(b"c\x02")); // keeps b13 (old chain), c0, c1
+    assert_eq!(a.mine.r.skipped.len(), 3);
+    let r1 = a.send(&mut rng, b"r1");
+    assert_eq!(bob.decrypt(&r1).unwrap(), b"r1");
+    let d0 = bob_send(&mut bob, b"d0");
+    assert_eq!(header(&d0).2, 4);
+    // old = [b-key, c-key] exceeds 1: the b chain and b13's key are deleted; c3's key is kept.
+    assert_eq!(a.recv(&d0), ok(b"d0"));
+    assert_eq!(a.mine.r.old, vec![header(&c[0]).1]);
+    assert_eq!(
+        a.mine.r.skipped.iter().map(|s| s.n).collect::<Vec<_>>(),
+        [0, 1, 3]
+    );
+    // b13's ratchet key has left `old`: it looks like a new key while our half-step is deferred.
+    assert_eq!(a.recv(&b[13]), err("DecryptionFailed"));
+    assert_eq!(a.recv(&c[0]), ok(b"c\x00"));
+    assert_eq!(a.recv(&c[0]), err("DuplicateMessage"));
+    assert_eq!(a.recv(&c[3]), ok(b"c\x03"));
+
+    // A second new ratchet key from a forked (restored-from-backup) Bob: rejected (§6.5 D2).
+    let r2 = a.send(&mut rng, b"r2");
+    let mut fork = bob.clone();
+    assert_eq!(bob.decrypt(&r2).unwrap(), b"r2");
+    assert_eq!(fork.decrypt(&r2).unwrap(), b"r2");
+    let e0 = bob_send(&mut bob, b"e0");
+    let _ = bob_send(&mut bob, b"e1");
+    let f0 = bob_send(&mut fork, b"f0");
+    assert_ne!(header(&e0).1, header(&f0).1);
+    assert_eq!(a.recv(&e0), ok(b"e0"));
+    assert_eq!(a.recv(&f0), err("DecryptionFailed"));
+
+    // Trimming on a limits change (§6.4): keep age but shrink to one key.
+    let r3 = a.send(&mut rng, b"r3");
+    assert_eq!(bob.decrypt(&r3).unwrap(), b"r3");
+    let g: Vec<_> = (0..4u8).map(|i| bob_send(&mut bob, &[b'g', i])).collect();
+    assert_eq!(a.recv(&g[3]), err("TooFarInFuture")); // old gap 1 + N 3 > 3
+    assert_eq!(a.recv(&g[2]), ok(b"g\x02")); // keeps e1 (old chain), g0, g1
+    assert_eq!(a.mine.r.skipped.len(), 3);
+    assert_eq!(a.mine.r.old, vec![header(&e0).1]);
+    a.mine.set_limits([1, 1, 1, 1]);
+    a.theirs
+        .set_limits(xchat_protocol::Limits {
+            max_skip: 1,
+            max_skipped_keys: 1,
+            max_old_chains: 1,
+            max_skipped_key_age: 1,
+        })
+        .unwrap();
+    a.same();
+    assert_eq!(a.mine.r.skipped.len(), 1);
+    assert_eq!(a.mine.r.skipped[0].n, 1);
+    assert_eq!(a.recv(&g[1]), ok(b"g\x01"));
+    assert_eq!(a.recv(&g[0]), err("DuplicateMessage"));
+    assert_eq!(a.recv(&g[3]), ok(b"g\x03"));
+    assert_eq!(a.recv(&e0), err("DuplicateMessage")); // e-key still in `old`
+}
+
+/// Test 7: state decoding (§8.0, §8.3) agrees on every rule: the crate and the independent
+/// decoder give the same result for valid and invalid session blobs.
+#[test]
+fn session_state_decode_rules_agree() {
+    // A rich state: initiator, acknowledged, one old chain, skipped keys on two chains.
+    let (mut w, _) = setup(23, false, false, true, CTX);
+    let b: Vec<_> = (0..3u8).map(|i| send(&mut w, false, &[i])).collect();
+    recv(&mut w, true, &b[2], Ok(&[2]));
+    let r = send(&mut w, true, b"r");
+    recv(&mut w, false, &r, Ok(b"r"));
+    let c: Vec<_> = (0..3u8).map(|i| send(&mut w, false, &[i])).collect();
+    recv(&mut w, true, &c[2], Ok(&[2]));
+    let base = w.alice.view();
+    assert_eq!(base.r.old.len(), 1);
+    assert_eq!(base.r.skipped.len(), 4);
+
+    let mut cases: Vec<(&str, Vec<u8>)> = vec![("valid", base.to_state())];
+    let mut edit = |name, f: &dyn Fn(&mut MySession)| {
+        let mut s = base.clone();
+        f(&mut s);
+        cases.push((name, s.to_state()));
+    };
+    edit("max_skip 0", &|s| s.r.limits[0] = 0);
+    edit("age over ceiling", &|s| s.r.limits[3] = CEILING + 1);
+    edit("max_skip > max_skipped_keys", &|s| s.r.limits[0] = 2001);
+    edit("limits at ceiling", &|s| s.r.limits = [CEILING; 4]);
+    edit("unknown skipped key", &|s| s.r.skipped[0].key = [9; 32]);
+    edit("duplicate skipped", &|s| {
+        let e = s.r.skipped[3].clone();
+        s.r.skipped.push(e);
+    });
+    edit("ages increasing", &|s| s.r.skipped[0].stamp = s.r.received);
+    edit("age too old", &|s| {
+        for e in &mut s.r.skipped {
+            e.stamp = s.r.received.wrapping_sub(10_001);
+        }
+    });
+    edit("age at limit", &|s| {
+        for e in &mut s.r.skipped {
+            e.stamp = s.r.received.wrapping_sub(10_000);
+        }
+    });
+    edit("old = DHr", &|s| s.r.old.push(s.r.dhr.unwrap()));
+    edit("old duplicate", &|s| s.r.old.push(s.r.old[0]));
+    edit("old over limit", &|s| s.r.limits[2] = 0);
+    edit("old count", &|s| {
+        s.r.limits[2] = 1;
+        s.r.old.insert(0, [5; 32]);
+    });
+    edit("responder not acknowledged", &|s| {
+        s.initiator = false;
+        s.acknowledged = false;
+    });
+    edit("responder", &|s| s.initiator = false);
+    edit("initiator not acknowledged", &|s| s.acknowledged = false);
+    edit("context 1024", &|s| s.context = vec![1; 1024]);
+    edit("context 1025", &|s| s.context = vec![1; 1025]);
+    edit("no DHr", &|s| s.r.dhr = None);
+    edit("DHr not canonical", &|s| s.r.dhr = Some([0xFF; 32]));
+    edit("no send", &|s| s.r.send = None);
+    edit("no recv", &|s| s.r.recv = None);
+    edit("no opk", &|s| s.opk_id = None);
+    edit("bad local identity", &|s| s.local = [0; 32]);
+    edit("small-order remote identity", &|s| {
+        s.remote = [0; 32];
+        s.remote[0] = 1;
+    });
+    edit("bad base key", &|s| s.base[31] = 0x80);
+
+    let valid = base.to_state();
+    let body = &valid[2..valid.len() - 16];
+    let mut patch = |name, f: &dyn Fn(&mut Vec<u8>)| {
+        let mut b = body.to_vec();
+        f(&mut b);
+        cases.push((name, envelope(KIND_SESSION, &b)));
+    };
+    patch("role 2", &|b| b[0] = 2);
+    patch("ack flag 2", &|b| b[1] = 2);
+    patch("trailing", &|b| b.push(0));
+    patch("truncated", &|b| {
+        b.pop();
+    });
+    patch("empty body", &|b| b.clear());
+    patch("opk flag 2", &|b| {
+        let at = 2 + 64 + 2 + CTX.len() + 32 + 4;
+        assert_eq!(b[at], 1);
+        b[at] = 2;
+    });
+    let mut raw = valid.clone();
+    raw[0] = KIND_STORE;
+    cases.push(("kind", raw));
+    let mut raw = valid.clone();
+    raw[1] = 2;
+    cases.push(("version", raw));
+    let mut raw = valid.clone();
+    raw[20] ^= 1;
+    cases.push(("checksum", raw));
+    cases.push(("short", valid[..15].to_vec()));
+    cases.push(("kind only", envelope(KIND_SESSION, &[])[..1].to_vec()));
+    cases.push(("16 bytes", valid[valid.len() - 16..].to_vec()));
+    cases.push(("17 bytes", vec![KIND_SESSION; 17]));
+
+    let mut accepted = 0;
+    for (name, blob) in &cases {
+        let mine = MySession::from_state(blob)
+            .map(|s| s.to_state())
+            .map_err(|e| format!("{e:?}"));
+        let theirs = Session::from_bytes(blob)
+            .map(|s| s.to_bytes().to_vec())
+            .map_err(|e| format!("{e:?}"));
+        assert_eq!(mine, theirs, "case {name}");
+        if let Ok(b) = &mine {
+            assert_eq!(b, blob, "case {name} re-encodes differently");
+            accepted += 1;
+        }
+    }
+    assert_eq!(accepted, 9);
+}
