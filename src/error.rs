@@ -87,6 +87,10 @@ pub enum Error {
     NotPreKeyMessage,
     /// The peer's identity key is not the one the application trusts for this peer.
     UntrustedIdentity,
+    /// The message authenticated but had already expired when it arrived; its key is deleted.
+    Expired,
+    /// The message authenticated but its content frame is malformed; its key is deleted.
+    InvalidContent(DecodeError),
 }
 
 impl fmt::Display for Error {
@@ -107,6 +111,8 @@ impl fmt::Display for Error {
             Self::NoSignedPreKey => f.write_str("no signed prekey"),
             Self::NotPreKeyMessage => f.write_str("not a prekey message"),
             Self::UntrustedIdentity => f.write_str("untrusted identity key"),
+            Self::Expired => f.write_str("message expired before it arrived"),
+            Self::InvalidContent(e) => write!(f, "malformed content frame: {e}"),
         }
     }
 }
@@ -114,7 +120,7 @@ impl fmt::Display for Error {
 impl core::error::Error for Error {
     fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
         match self {
-            Self::Decode(e) => Some(e),
+            Self::Decode(e) | Self::InvalidContent(e) => Some(e),
             _ => None,
         }
     }

@@ -130,6 +130,26 @@ pub(crate) fn dh(secret: &StaticSecret, their: &PublicKey) -> Result<Zeroizing<[
     Ok(Zeroizing::new(shared.to_bytes()))
 }
 
+/// Parses an Ed25519 public key strictly (SPEC.md §2 rule 4): it must decompress, be the
+/// canonical encoding of its point, and not be of small order.
+pub(crate) fn parse_ed25519(bytes: [u8; 32]) -> Result<VerifyingKey, DecodeError> {
+    let ed = VerifyingKey::from_bytes(&bytes).map_err(|_| DecodeError::InvalidKey)?;
+    if ed.is_weak() || ed.to_edwards().compress().to_bytes() != bytes {
+        return Err(DecodeError::InvalidKey);
+    }
+    Ok(ed)
+}
+
+/// Ed25519 `verify_strict` (SPEC.md §4.2).
+pub(crate) fn verify_strict(
+    key: &VerifyingKey,
+    message: &[u8],
+    signature: &[u8; 64],
+) -> Result<(), Error> {
+    key.verify_strict(message, &Signature::from_bytes(signature))
+        .map_err(|_| Error::InvalidSignature)
+}
+
 /// A user's public identity: an Ed25519 key, with its X25519 form cached.
 #[derive(Clone, Copy)]
 pub struct IdentityKey {
@@ -147,11 +167,7 @@ impl IdentityKey {
     /// # Errors
     /// [`DecodeError::InvalidKey`] otherwise.
     pub fn from_bytes(bytes: [u8; 32]) -> Result<Self, DecodeError> {
-        let ed = VerifyingKey::from_bytes(&bytes).map_err(|_| DecodeError::InvalidKey)?;
-        if ed.is_weak() || ed.to_edwards().compress().to_bytes() != bytes {
-            return Err(DecodeError::InvalidKey);
-        }
-        Ok(Self::from_verifying_key(ed))
+        Ok(Self::from_verifying_key(parse_ed25519(bytes)?))
     }
 
     fn from_verifying_key(ed: VerifyingKey) -> Self {
@@ -175,10 +191,7 @@ impl IdentityKey {
     /// # Errors
     /// [`Error::InvalidSignature`].
     pub fn verify(&self, message: &[u8], signature: &[u8; 64]) -> Result<(), Error> {
-        let sig = Signature::from_bytes(signature);
-        self.ed
-            .verify_strict(message, &sig)
-            .map_err(|_| Error::InvalidSignature)
+        verify_strict(&self.ed, message, signature)
     }
 }
 

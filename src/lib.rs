@@ -46,11 +46,13 @@ extern crate std;
 
 mod cipher;
 mod codec;
+pub mod content;
 pub mod error;
 pub mod kdf;
 pub mod keys;
 pub mod prekeys;
 mod ratchet;
+pub mod sealed_sender;
 pub mod session;
 pub mod state;
 pub mod wire;
@@ -64,9 +66,14 @@ struct ReadmeDoctests;
 /// The protocol version byte that starts every message, bundle and prekey message.
 pub const PROTOCOL_VERSION: u8 = 0x01;
 
+pub use content::{ContentKind, Deadline, Timer, TimerStart};
 pub use error::{DecodeError, Error};
 pub use keys::{IdentityKey, IdentityKeyPair, KeyPair, PublicKey};
 pub use prekeys::{OneTimePreKey, PreKeyBundle, PreKeyStore, SignedPreKey};
 pub use ratchet::Limits;
-pub use session::{Role, Session};
+pub use sealed_sender::{
+    CertificateKey, CertificateKeyPair, Delivered, Opened, SealedRecipient, SealedSenderError,
+    SenderCertificate, ServerCertificate,
+};
+pub use session::{Received, Role, Session};
 pub use wire::{Header, Incoming, Message, PreKeyMessage};

@@ -10,6 +10,7 @@ use core::fmt;
 use rand_core::CryptoRng;
 
 use crate::codec::Writer;
+use crate::content::{Content, ContentKind, Deadline, MAX_CLOCK_SKEW_MS, Timer, TimerStart};
 use crate::error::Error;
 use crate::keys::{IdentityKey, IdentityKeyPair};
 use crate::prekeys::{PreKeyBundle, PreKeyStore};
@@ -66,7 +67,37 @@ pub struct Session {
     pub(crate) ad: Vec<u8>,
     /// The X3DH fields of the prekey messages of this session.
     pub(crate) x3dh: PreKeyFields,
+    /// The conversation's disappearing-message timer as this session knows it (SPEC.md §11.4).
+    pub(crate) timer: Timer,
     pub(crate) ratchet: Ratchet,
+}
+
+/// A message received through [`Session::receive`]: its content frame, and when to delete it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Received {
+    /// What the frame carried.
+    pub kind: ContentKind,
+    /// The application's bytes (empty for a timer update).
+    pub body: Vec<u8>,
+    /// The sender's clock when it sent the message (ms since the Unix epoch).
+    pub sent_at_ms: u64,
+    /// The timer the sender applied to this message.
+    pub timer: Timer,
+    /// When to delete the message.
+    pub deadline: Deadline,
+    /// Whether this message changed the session's timer (it carried a newer one).
+    pub timer_changed: bool,
+}
+
+/// When keys skipped while receiving at `now_ms` may be purged: after the longest time a
+/// message they open could still be accepted under `timer` (SPEC.md §11.6).
+fn skipped_key_deadline(timer: &Timer, now_ms: u64) -> u64 {
+    match (timer.duration_s, timer.start) {
+        (0, _) | (_, TimerStart::OnRead) => u64::MAX,
+        (d, TimerStart::OnSend) => now_ms
+            .saturating_add(u64::from(d) * 1000)
+            .saturating_add(2 * MAX_CLOCK_SKEW_MS),
+    }
 }
 
 pub(crate) fn associated_data(
@@ -116,6 +147,7 @@ impl Session {
                 signed_prekey_id: bundle.signed_prekey.id,
                 one_time_prekey_id: bundle.one_time_prekey.map(|k| k.id),
             },
+            timer: Timer::OFF,
             ratchet,
         })
     }
@@ -153,6 +185,17 @@ impl Session {
         context: &[u8],
         limits: Limits,
     ) -> Result<(Self, Vec<u8>), Error> {
+        Self::respond_inner(identity, store, message, context, limits, u64::MAX)
+    }
+
+    fn respond_inner(
+        identity: &IdentityKeyPair,
+        store: &mut PreKeyStore,
+        message: &[u8],
+        context: &[u8],
+        limits: Limits,
+        deadline_ms: u64,
+    ) -> Result<(Self, Vec<u8>), Error> {
         limits.validate()?;
         let Incoming::PreKey(pkm) = Incoming::decode(message)? else {
             return Err(Error::NotPreKeyMessage);
@@ -181,9 +224,12 @@ impl Session {
             context: context.to_vec(),
             ad,
             x3dh: pkm.fields(),
+            timer: Timer::OFF,
             ratchet: Ratchet::responder(secret, signed.key_pair().clone(), limits),
         };
-        let plaintext = session.ratchet.decrypt(&session.ad, &pkm.message)?;
+        let plaintext = session
+            .ratchet
+            .decrypt(&session.ad, &pkm.message, deadline_ms)?;
         store.consume(pkm.one_time_prekey_id, &pkm.base_key);
         Ok((session, plaintext))
     }
@@ -214,6 +260,10 @@ impl Session {
     /// [`Error::TooFarInFuture`], [`Error::NonContributory`], [`Error::DecryptionFailed`].
     /// On any error the session is unchanged.
     pub fn decrypt(&mut self, message: &[u8]) -> Result<Vec<u8>, Error> {
+        self.decrypt_inner(message, u64::MAX)
+    }
+
+    fn decrypt_inner(&mut self, message: &[u8], deadline_ms: u64) -> Result<Vec<u8>, Error> {
         let incoming = Incoming::decode(message)?;
         if let Incoming::PreKey(pkm) = &incoming {
             // Only the responder receives prekey messages, and only those of its own X3DH run.
@@ -221,9 +271,139 @@ impl Session {
                 return Err(Error::SessionMismatch);
             }
         }
-        let plaintext = self.ratchet.decrypt(&self.ad, incoming.message())?;
+        let plaintext = self
+            .ratchet
+            .decrypt(&self.ad, incoming.message(), deadline_ms)?;
         self.acknowledged = true;
         Ok(plaintext)
+    }
+
+    /// Sends an application message inside a padded content frame stamped with `now_ms` and the
+    /// session's timer (SPEC.md §11). This is what messengers should use; [`Session::encrypt`]
+    /// sends raw bytes.
+    ///
+    /// # Errors
+    /// As [`Session::encrypt`]; [`Error::TooLarge`] if the padded frame exceeds one message.
+    pub fn send<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        now_ms: u64,
+        body: &[u8],
+    ) -> Result<Vec<u8>, Error> {
+        let content = Content {
+            kind: ContentKind::Message,
+            sent_at_ms: now_ms,
+            timer: self.timer,
+            body: body.to_vec(),
+        };
+        let frame =
+            zeroize::Zeroizing::new(content.to_padded_bytes().map_err(|_| Error::TooLarge)?);
+        self.encrypt(rng, &frame)
+    }
+
+    /// Changes the conversation's timer: the new timer gets the next version, applies to this
+    /// session at once, and travels to the peer as a timer-update message (returned).
+    ///
+    /// # Errors
+    /// As [`Session::encrypt`]; [`Error::TooLarge`] if the version counter is exhausted.
+    pub fn set_timer<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        now_ms: u64,
+        duration_s: u32,
+        start: TimerStart,
+    ) -> Result<Vec<u8>, Error> {
+        let version = self.timer.version.checked_add(1).ok_or(Error::TooLarge)?;
+        let start = if duration_s == 0 {
+            TimerStart::OnSend
+        } else {
+            start
+        };
+        let timer = Timer {
+            duration_s,
+            start,
+            version,
+        };
+        let content = Content {
+            kind: ContentKind::TimerUpdate,
+            sent_at_ms: now_ms,
+            timer,
+            body: Vec::new(),
+        };
+        let frame = content.to_padded_bytes().map_err(|_| Error::TooLarge)?;
+        let out = self.encrypt(rng, &frame)?;
+        self.timer = timer;
+        Ok(out)
+    }
+
+    /// Receives a message sent with [`Session::send`] or [`Session::set_timer`] at `now_ms` on
+    /// our clock: decrypts, removes the padding, applies a newer timer, and computes the
+    /// deadline (SPEC.md §11.5).
+    ///
+    /// # Errors
+    /// As [`Session::decrypt`] (session unchanged). After authentication the message key is
+    /// consumed, and two more errors are possible: [`Error::InvalidContent`] (an authentic but
+    /// malformed frame) and [`Error::Expired`] (the message's deadline passed before it
+    /// arrived; a newer timer it carries is still applied).
+    pub fn receive(&mut self, message: &[u8], now_ms: u64) -> Result<Received, Error> {
+        let plaintext = zeroize::Zeroizing::new(
+            self.decrypt_inner(message, skipped_key_deadline(&self.timer, now_ms))?,
+        );
+        self.finish_receive(&plaintext, now_ms)
+    }
+
+    /// [`Session::respond`] for a first message sent with [`Session::send`]: answers the prekey
+    /// message and receives its content frame.
+    ///
+    /// # Errors
+    /// As [`Session::respond`] and [`Session::receive`].
+    pub fn accept(
+        identity: &IdentityKeyPair,
+        store: &mut PreKeyStore,
+        message: &[u8],
+        context: &[u8],
+        now_ms: u64,
+    ) -> Result<(Self, Received), Error> {
+        let deadline = skipped_key_deadline(&Timer::OFF, now_ms);
+        let (mut session, plaintext) = Self::respond_inner(
+            identity,
+            store,
+            message,
+            context,
+            Limits::default(),
+            deadline,
+        )?;
+        let plaintext = zeroize::Zeroizing::new(plaintext);
+        let received = session.finish_receive(&plaintext, now_ms)?;
+        Ok((session, received))
+    }
+
+    fn finish_receive(&mut self, plaintext: &[u8], now_ms: u64) -> Result<Received, Error> {
+        let content = Content::from_padded_bytes(plaintext).map_err(Error::InvalidContent)?;
+        let timer_changed = content.timer.supersedes(&self.timer);
+        if timer_changed {
+            self.timer = content.timer;
+        }
+        let deadline = content.deadline(now_ms).ok_or(Error::Expired)?;
+        Ok(Received {
+            kind: content.kind,
+            body: content.body,
+            sent_at_ms: content.sent_at_ms,
+            timer: content.timer,
+            deadline,
+            timer_changed,
+        })
+    }
+
+    /// Deletes every stored skipped key whose deadline passed before `now_ms` (SPEC.md §11.6);
+    /// returns how many were deleted. Call it periodically with the current time.
+    pub fn purge(&mut self, now_ms: u64) -> usize {
+        self.ratchet.skipped.purge(now_ms)
+    }
+
+    /// The conversation's timer as this session knows it.
+    pub fn timer(&self) -> Timer {
+        self.timer
     }
 
     /// Replaces the session's limits (they are persisted with it). Stored skipped keys and old

@@ -13,6 +13,7 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use crate::codec::{Reader, Writer};
+use crate::content::{Timer, TimerStart};
 use crate::error::DecodeError;
 use crate::kdf::{ChainKey, MessageKey, RootKey};
 use crate::keys::{IdentityKey, IdentityKeyPair, KeyPair, PublicKey};
@@ -226,6 +227,12 @@ impl Session {
             ] {
                 b.put_u32(v);
             }
+            b.put_u32(self.timer.duration_s);
+            b.put_u8(match self.timer.start {
+                TimerStart::OnSend => 0,
+                TimerStart::OnRead => 1,
+            });
+            b.put_u32(self.timer.version);
             b.put(rt.root.as_bytes());
             b.put(rt.ours.secret_bytes());
             b.put_flag(rt.theirs.is_some());
@@ -245,6 +252,7 @@ impl Session {
                 b.put(&e.ratchet_key);
                 b.put_u32(e.counter);
                 b.put_u32(e.stamp);
+                b.put_u64(e.deadline_ms);
                 b.put(e.key.as_bytes());
             }
         })
@@ -283,6 +291,18 @@ impl Session {
             max_skipped_key_age: r.u32()?,
         };
         limits.validate().map_err(|_| DecodeError::NonCanonical)?;
+        let timer = Timer {
+            duration_s: r.u32()?,
+            start: match r.u8()? {
+                0 => TimerStart::OnSend,
+                1 => TimerStart::OnRead,
+                _ => return Err(DecodeError::NonCanonical),
+            },
+            version: r.u32()?,
+        };
+        if !timer.is_canonical() {
+            return Err(DecodeError::NonCanonical);
+        }
         let root = RootKey::from_bytes(*Zeroizing::new(r.array()?));
         let ours = KeyPair::from_secret_bytes(*Zeroizing::new(r.array()?));
         // Every session this library hands out has received or been given a peer ratchet key.
@@ -321,6 +341,7 @@ impl Session {
             let ratchet_key = PublicKey::from_bytes(r.array()?)?;
             let counter = r.u32()?;
             let stamp = r.u32()?;
+            let deadline_ms = r.u64()?;
             let key = MessageKey::from_bytes(*Zeroizing::new(r.array()?));
             let known = Some(ratchet_key) == theirs || old_ratchet_keys.contains(&ratchet_key);
             // Entries are in arrival order: ages never increase along the list, and none is
@@ -339,6 +360,7 @@ impl Session {
                 counter,
                 stamp,
                 key,
+                deadline_ms,
             });
         }
         r.finish()?;
@@ -350,6 +372,7 @@ impl Session {
         let ad = associated_data(initiator, responder, &context)
             .map_err(|_| DecodeError::NonCanonical)?;
         Ok(Session {
+            timer,
             role,
             acknowledged,
             x3dh: PreKeyFields {

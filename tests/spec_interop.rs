@@ -464,6 +464,8 @@ struct Skipped {
     key: K32,
     n: u32,
     stamp: u32,
+    /// §8.3 / §11.6: raw decrypts store `u64::MAX` (no time-based purge).
+    deadline: u64,
     mk: K32,
 }
 
@@ -568,7 +570,13 @@ impl Ratchet {
 
     fn push_skipped(&mut self, key: K32, n: u32, mk: K32) {
         let stamp = self.received.wrapping_add(1);
-        self.skipped.push(Skipped { key, n, stamp, mk });
+        self.skipped.push(Skipped {
+            key,
+            n,
+            stamp,
+            deadline: u64::MAX,
+            mk,
+        });
         while self.skipped.len() > self.limits[1] as usize {
             self.skipped.remove(0);
         }
@@ -679,6 +687,8 @@ struct MySession {
     base: K32,
     spk_id: u32,
     opk_id: Option<u32>,
+    /// §8.3 timer fields (duration, start, version); OFF for the raw API used here.
+    timer: (u32, u8, u32),
     r: Ratchet,
 }
 
@@ -749,6 +759,7 @@ impl MySession {
             base: xpub(&ek),
             spk_id: b.spk_id,
             opk_id: b.opk.map(|(id, _)| id),
+            timer: (0, 0, 0),
             r,
         })
     }
@@ -824,6 +835,9 @@ impl MySession {
         for l in r.limits {
             b.extend_from_slice(&l.to_be_bytes());
         }
+        b.extend_from_slice(&self.timer.0.to_be_bytes());
+        b.push(self.timer.1);
+        b.extend_from_slice(&self.timer.2.to_be_bytes());
         b.extend_from_slice(&r.rk);
         b.extend_from_slice(&r.dhs);
         match r.dhr {
@@ -854,6 +868,7 @@ impl MySession {
             b.extend_from_slice(&s.key);
             b.extend_from_slice(&s.n.to_be_bytes());
             b.extend_from_slice(&s.stamp.to_be_bytes());
+            b.extend_from_slice(&s.deadline.to_be_bytes());
             b.extend_from_slice(&s.mk);
         }
         envelope(KIND_SESSION, &b)
@@ -890,6 +905,10 @@ impl MySession {
             }
         }
         if limits[0] > limits[1] {
+            return Err(NC);
+        }
+        let timer = (r.u32()?, r.u8()?, r.u32()?);
+        if timer.1 > 1 || (timer.0 == 0 && timer.1 != 0) {
             return Err(NC);
         }
         let rk = r.a32()?;
@@ -932,6 +951,7 @@ impl MySession {
             let key = r.xkey()?;
             let n = r.u32()?;
             let stamp = r.u32()?;
+            let deadline = r.u64()?;
             let mk = r.a32()?;
             if (key != dhr && !old.contains(&key))
                 || skipped.iter().any(|s| s.key == key && s.n == n)
@@ -943,7 +963,13 @@ impl MySession {
                 return Err(NC);
             }
             last_age = age;
-            skipped.push(Skipped { key, n, stamp, mk });
+            skipped.push(Skipped {
+                key,
+                n,
+                stamp,
+                deadline,
+                mk,
+            });
         }
         r.end()?;
         Ok(MySession {
@@ -955,6 +981,7 @@ impl MySession {
             base,
             spk_id,
             opk_id,
+            timer,
             r: Ratchet {
                 rk,
                 dhs,
@@ -1072,6 +1099,7 @@ impl MyBob {
             base: p.base,
             spk_id: p.spk_id,
             opk_id: p.opk_id,
+            timer: (0, 0, 0),
             r: Ratchet::init_responder(&sk, &spk_secret),
         };
         let ad = s.ad();

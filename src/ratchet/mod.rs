@@ -234,8 +234,14 @@ impl Ratchet {
         Ok(())
     }
 
-    /// RatchetDecrypt. Nothing in `self` changes unless this returns `Ok`.
-    pub(crate) fn decrypt(&mut self, ad: &[u8], msg: &Message<'_>) -> Result<Vec<u8>, Error> {
+    /// RatchetDecrypt. Nothing in `self` changes unless this returns `Ok`. Keys skipped by this
+    /// message are stored with `deadline_ms`.
+    pub(crate) fn decrypt(
+        &mut self,
+        ad: &[u8],
+        msg: &Message<'_>,
+        deadline_ms: u64,
+    ) -> Result<Vec<u8>, Error> {
         let h = &msg.header;
         let open = |mk: &MessageKey| {
             with_aad(ad, &msg.prefix, |aad| {
@@ -265,7 +271,7 @@ impl Ratchet {
             let mut derived = Derived::new();
             let (next_key, mk) = walk(&chain.key, chain.counter, h.counter, &mut derived).step();
             let plaintext = open(&mk)?;
-            self.store_skipped(h.ratchet_key, derived);
+            self.store_skipped(h.ratchet_key, derived, deadline_ms);
             self.receiving = Some(Chain {
                 key: next_key,
                 counter: next_counter,
@@ -307,7 +313,7 @@ impl Ratchet {
 
         // Authenticated: commit.
         if let (Some(old), Some(_)) = (self.theirs, &self.receiving) {
-            self.store_skipped(old, old_derived);
+            self.store_skipped(old, old_derived, deadline_ms);
             self.old_ratchet_keys.push_back(old);
             while self.old_ratchet_keys.len() > self.limits.max_old_chains as usize {
                 if let Some(gone) = self.old_ratchet_keys.pop_front() {
@@ -315,7 +321,7 @@ impl Ratchet {
                 }
             }
         }
-        self.store_skipped(h.ratchet_key, derived);
+        self.store_skipped(h.ratchet_key, derived, deadline_ms);
         self.root = root;
         self.theirs = Some(h.ratchet_key);
         self.receiving = Some(Chain {
@@ -329,7 +335,7 @@ impl Ratchet {
 
     /// Stores keys skipped by the message being committed. Their stamp is the received count
     /// *including* that message, so a key's age is the number of messages decrypted after it.
-    fn store_skipped(&mut self, ratchet_key: PublicKey, derived: Derived) {
+    fn store_skipped(&mut self, ratchet_key: PublicKey, derived: Derived, deadline_ms: u64) {
         let stamp = self.received.wrapping_add(1);
         for (counter, key) in derived {
             let entry = SkippedKey {
@@ -337,6 +343,7 @@ impl Ratchet {
                 counter,
                 stamp,
                 key,
+                deadline_ms,
             };
             self.skipped
                 .push(entry, self.limits.max_skipped_keys as usize);

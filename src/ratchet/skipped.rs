@@ -1,7 +1,7 @@
 //! The store of skipped message keys (Double Ratchet spec §3.2 and §6.4; SPEC.md §6.4).
 //!
 //! Entries are kept in arrival order, so the oldest is always at the front: evicting by count
-//! or by age is a pop from the front. Each entry is 72 bytes.
+//! or by age is a pop from the front. Each entry is 80 bytes.
 
 use alloc::collections::VecDeque;
 
@@ -14,6 +14,8 @@ pub(crate) struct SkippedKey {
     /// Value of the session's received-message counter when the key was stored.
     pub(crate) stamp: u32,
     pub(crate) key: MessageKey,
+    /// Time (ms) after which the key may be purged; `u64::MAX` for never (SPEC.md §11.6).
+    pub(crate) deadline_ms: u64,
 }
 
 #[derive(Default)]
@@ -58,6 +60,13 @@ impl SkippedKeys {
         {
             self.entries.pop_front();
         }
+    }
+
+    /// Drops every key whose deadline is before `now_ms`; returns how many.
+    pub(crate) fn purge(&mut self, now_ms: u64) -> usize {
+        let before = self.entries.len();
+        self.entries.retain(|e| e.deadline_ms >= now_ms);
+        before - self.entries.len()
     }
 
     /// Drops every key of the chain with this ratchet key.

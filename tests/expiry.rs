@@ -1,0 +1,191 @@
+//! The content frame through sessions: timers, deadlines, expiry on arrival, purge, padding.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+mod common;
+
+use common::established;
+use xchat_protocol::content::{MAX_CLOCK_SKEW_MS, MIN_PADDED_LEN};
+use xchat_protocol::wire::MESSAGE_PREFIX_LEN;
+use xchat_protocol::{ContentKind, Deadline, Error, Incoming, Timer, TimerStart};
+
+const T0: u64 = 1_700_000_000_000;
+
+#[test]
+fn messages_carry_the_timer_and_get_a_deadline() {
+    let mut p = established(30, true);
+    let update = p
+        .alice
+        .set_timer(&mut p.rng, T0, 60, TimerStart::OnSend)
+        .unwrap();
+    let got = p.bob.receive(&update, T0 + 10).unwrap();
+    assert_eq!(got.kind, ContentKind::TimerUpdate);
+    assert!(got.timer_changed);
+    let expected = Timer {
+        duration_s: 60,
+        start: TimerStart::OnSend,
+        version: 1,
+    };
+    assert_eq!(p.bob.timer(), expected);
+    // Bob's next message uses the timer he learned.
+    let m = p
+        .bob
+        .send(&mut p.rng, T0 + 1_000, b"self-destructing")
+        .unwrap();
+    let got = p.alice.receive(&m, T0 + 2_000).unwrap();
+    assert_eq!(got.body, b"self-destructing");
+    assert_eq!(got.timer, expected);
+    assert!(!got.timer_changed);
+    assert_eq!(got.deadline, Deadline::At(T0 + 1_000 + 60_000));
+}
+
+#[test]
+fn on_read_timers_start_when_read() {
+    let mut p = established(31, true);
+    let update = p
+        .alice
+        .set_timer(&mut p.rng, T0, 30, TimerStart::OnRead)
+        .unwrap();
+    p.bob.receive(&update, T0).unwrap();
+    let m = p.alice.send(&mut p.rng, T0, b"read me").unwrap();
+    // Even a day later an on-read message has not expired.
+    let got = p.bob.receive(&m, T0 + 86_400_000).unwrap();
+    assert_eq!(got.deadline, Deadline::AfterRead(30_000));
+    assert_eq!(
+        got.deadline.after_read(T0 + 5),
+        Deadline::At(T0 + 5 + 30_000)
+    );
+}
+
+#[test]
+fn expired_on_arrival_is_rejected_and_its_key_deleted() {
+    let mut p = established(32, true);
+    p.alice
+        .set_timer(&mut p.rng, T0, 60, TimerStart::OnSend)
+        .unwrap();
+    let late = p.alice.send(&mut p.rng, T0, b"too late").unwrap();
+    let in_time = p.alice.send(&mut p.rng, T0, b"just in time").unwrap();
+    let limit = T0 + 60_000 + MAX_CLOCK_SKEW_MS;
+    assert_eq!(
+        p.bob.receive(&in_time, limit).unwrap().body,
+        b"just in time"
+    );
+    assert_eq!(p.bob.receive(&late, limit + 1), Err(Error::Expired));
+    // The key is gone: the same bytes can never be decrypted later.
+    assert_eq!(p.bob.receive(&late, T0), Err(Error::DuplicateMessage));
+    // Although expired, the newer timer it carried was applied.
+    assert_eq!(p.bob.timer().duration_s, 60);
+}
+
+#[test]
+fn a_stale_timer_version_does_not_apply() {
+    let mut p = established(33, true);
+    let old = p.alice.send(&mut p.rng, T0, b"sent with timer v0").unwrap();
+    let update = p
+        .alice
+        .set_timer(&mut p.rng, T0 + 1, 3600, TimerStart::OnSend)
+        .unwrap();
+    p.bob.receive(&update, T0 + 2).unwrap();
+    let got = p.bob.receive(&old, T0 + 3).unwrap();
+    assert!(!got.timer_changed);
+    assert_eq!(got.timer, Timer::OFF);
+    assert_eq!(got.deadline, Deadline::Never);
+    assert_eq!(p.bob.timer().duration_s, 3600);
+}
+
+#[test]
+fn concurrent_timer_changes_converge_on_both_sides() {
+    let mut p = established(34, true);
+    let reply = p.bob.send(&mut p.rng, T0, b"ack").unwrap();
+    p.alice.receive(&reply, T0).unwrap();
+    // Both change the timer at once: both are version 1.
+    let from_alice = p
+        .alice
+        .set_timer(&mut p.rng, T0, 3600, TimerStart::OnSend)
+        .unwrap();
+    let from_bob = p
+        .bob
+        .set_timer(&mut p.rng, T0, 300, TimerStart::OnRead)
+        .unwrap();
+    p.alice.receive(&from_bob, T0 + 1).unwrap();
+    p.bob.receive(&from_alice, T0 + 1).unwrap();
+    assert_eq!(p.alice.timer(), p.bob.timer());
+    assert_eq!(
+        p.alice.timer(),
+        Timer {
+            duration_s: 300,
+            start: TimerStart::OnRead,
+            version: 1
+        }
+    );
+}
+
+#[test]
+fn the_timer_cannot_be_altered_in_transit() {
+    let mut p = established(35, true);
+    p.alice
+        .set_timer(&mut p.rng, T0, 604_800, TimerStart::OnSend)
+        .unwrap();
+    let m = p.alice.send(&mut p.rng, T0, b"hi").unwrap();
+    let frame_start = match Incoming::decode(&m).unwrap() {
+        Incoming::PreKey(_) => m.len() - (MIN_PADDED_LEN + 16),
+        Incoming::Message(_) => MESSAGE_PREFIX_LEN,
+    };
+    let before = p.bob.to_bytes();
+    // Timer fields sit at frame offsets 10..19; flip each of their ciphertext bytes.
+    for i in 10..19 {
+        let mut bad = m.clone();
+        bad[frame_start + i] ^= 0x01;
+        assert_eq!(p.bob.receive(&bad, T0), Err(Error::DecryptionFailed));
+        assert_eq!(p.bob.to_bytes(), before);
+    }
+    assert_eq!(p.bob.receive(&m, T0).unwrap().timer.duration_s, 604_800);
+}
+
+#[test]
+fn padding_hides_lengths_up_to_the_bucket() {
+    let mut p = established(36, true);
+    let reply = p.bob.send(&mut p.rng, T0, b"ack").unwrap();
+    p.alice.receive(&reply, T0).unwrap();
+    let lens: Vec<usize> = [0usize, 1, 50, 200]
+        .iter()
+        .map(|n| p.alice.send(&mut p.rng, T0, &vec![1; *n]).unwrap().len())
+        .collect();
+    assert!(lens.iter().all(|l| *l == lens[0]));
+    assert_eq!(lens[0], MESSAGE_PREFIX_LEN + MIN_PADDED_LEN + 16);
+}
+
+#[test]
+fn purge_deletes_skipped_keys_past_their_deadline() {
+    let mut p = established(37, true);
+    let update = p
+        .alice
+        .set_timer(&mut p.rng, T0, 60, TimerStart::OnSend)
+        .unwrap();
+    p.bob.receive(&update, T0).unwrap();
+    let reply = p.bob.send(&mut p.rng, T0, b"ack").unwrap();
+    p.alice.receive(&reply, T0).unwrap();
+    let skipped = p.alice.send(&mut p.rng, T0, b"delayed").unwrap();
+    let next = p.alice.send(&mut p.rng, T0, b"next").unwrap();
+    p.bob.receive(&next, T0 + 1).unwrap();
+    assert_eq!(p.bob.skipped_key_count(), 1);
+    // Before the deadline nothing is purged.
+    assert_eq!(p.bob.purge(T0 + 60_000), 0);
+    let deadline = T0 + 1 + 60_000 + 2 * MAX_CLOCK_SKEW_MS;
+    assert_eq!(p.bob.purge(deadline), 0);
+    assert_eq!(p.bob.purge(deadline + 1), 1);
+    assert_eq!(p.bob.skipped_key_count(), 0);
+    assert_eq!(
+        p.bob.receive(&skipped, deadline + 1),
+        Err(Error::DuplicateMessage)
+    );
+}
+
+#[test]
+fn raw_plaintext_is_not_a_valid_content_frame() {
+    let mut p = established(38, true);
+    let reply = p.bob.encrypt(&mut p.rng, b"raw bytes").unwrap();
+    assert!(matches!(
+        p.alice.receive(&reply, T0),
+        Err(Error::InvalidContent(_))
+    ));
+}
