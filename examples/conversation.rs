@@ -1,16 +1,24 @@
-//! Alice and Bob through an in-memory relay: the relay stores Bob's bundle and one-time
-//! prekeys and forwards opaque bytes. Run with `cargo run --release --example conversation`.
+//! Alice and Bob through an in-memory relay. The relay stores Bob's public prekeys and forwards
+//! sealed envelopes; it learns the recipient and a padded length, nothing else. Side by side, the
+//! demo prints what the relay saw and what Bob learned.
+//!
+//! Run with `cargo run --release --example conversation`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use std::collections::{BTreeMap, VecDeque};
 
 use getrandom::SysRng;
 use rand_core::UnwrapErr;
+use xchat_protocol::sealed_sender::seal;
 use xchat_protocol::{
-    IdentityKey, IdentityKeyPair, OneTimePreKey, PreKeyBundle, PreKeyStore, Session, SignedPreKey,
+    CertificateKeyPair, Deadline, Delivered, IdentityKey, IdentityKeyPair, OneTimePreKey,
+    PreKeyBundle, PreKeyStore, SealedRecipient, SenderCertificate, Session, SignedPreKey,
+    TimerStart,
 };
 
-/// What a server holds: public prekeys per user, and mailboxes of opaque messages.
+const DAY_MS: u64 = 86_400_000;
+
+/// What a server holds: public prekeys per user, and mailboxes of opaque envelopes.
 #[derive(Default)]
 struct Relay {
     prekeys: BTreeMap<&'static str, (IdentityKey, SignedPreKey, VecDeque<OneTimePreKey>)>,
@@ -21,17 +29,25 @@ impl Relay {
     fn bundle_for(&mut self, user: &str) -> Vec<u8> {
         let (identity, spk, otpks) = self.prekeys.get_mut(user).expect("user registered");
         // Each one-time prekey is handed out once.
-        let bundle = PreKeyBundle {
+        PreKeyBundle {
             identity: *identity,
             signed_prekey: *spk,
             one_time_prekey: otpks.pop_front(),
-        };
-        bundle.to_bytes()
+        }
+        .to_bytes()
     }
 
-    fn post(&mut self, to: &'static str, bytes: Vec<u8>) {
-        println!("  relay sees: to={to:<5} {} opaque bytes", bytes.len());
-        self.mailboxes.entry(to).or_default().push_back(bytes);
+    fn post(&mut self, to: &'static str, envelope: Vec<u8>) {
+        let head: String = envelope
+            .iter()
+            .take(12)
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        println!(
+            "  relay saw: to={to:<5} {:>4} bytes  {head}…",
+            envelope.len()
+        );
+        self.mailboxes.entry(to).or_default().push_back(envelope);
     }
 
     fn fetch(&mut self, user: &str) -> Vec<Vec<u8>> {
@@ -42,72 +58,151 @@ impl Relay {
     }
 }
 
+fn show(who: &str, d: &Delivered) {
+    let deadline = match d.received.deadline {
+        Deadline::Never => "never".to_string(),
+        Deadline::At(t) => format!("at t+{}s", t.saturating_sub(T0) / 1000),
+        Deadline::AfterRead(ms) => format!("{}s after reading", ms / 1000),
+    };
+    let text = String::from_utf8_lossy(&d.received.body);
+    println!(
+        "  {who} learned: from={} device={} text={text:?} delete={deadline}{}",
+        String::from_utf8_lossy(&d.sender.address),
+        d.sender.device_id,
+        if d.received.timer_changed {
+            " (timer changed)"
+        } else {
+            ""
+        }
+    );
+}
+
+const T0: u64 = 1_700_000_000_000;
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut rng = UnwrapErr(SysRng);
     let mut relay = Relay::default();
     let context = b"alice@example.org|bob@example.org";
 
-    // Bob registers: identity, a signed prekey and one-time prekeys go to the relay (public halves).
+    // The operator: a trust root (offline) certifies a server key, which certifies users.
+    let root = CertificateKeyPair::generate(&mut rng);
+    let server = CertificateKeyPair::generate(&mut rng);
+    let server_cert = root.certify_server(1, &server.public());
+    let roots = [root.public()];
+
+    let alice = IdentityKeyPair::generate(&mut rng);
     let bob = IdentityKeyPair::generate(&mut rng);
+    let cert = |id: &IdentityKeyPair, name: &[u8]| -> SenderCertificate {
+        server
+            .certify_sender(&server_cert, name, 1, id.public(), T0 + DAY_MS)
+            .unwrap()
+    };
+    let (alice_cert, bob_cert) = (cert(&alice, b"alice"), cert(&bob, b"bob"));
+
+    println!("1. Bob publishes prekeys (public halves only).");
     let mut bob_store = PreKeyStore::new();
-    let spk = bob_store.rotate_signed_prekey(&mut rng, &bob, 1_700_000_000);
+    let spk = bob_store.rotate_signed_prekey(&mut rng, &bob, T0 / 1000);
     let otpks = bob_store.generate_one_time_prekeys(&mut rng, 5);
     relay
         .prekeys
         .insert("bob", (*bob.public(), spk, otpks.into()));
-    println!("Bob published a signed prekey and 5 one-time prekeys.");
 
-    // Alice fetches a bundle and starts a session while Bob is offline.
-    let alice = IdentityKeyPair::generate(&mut rng);
+    println!("2. Alice fetches Bob's bundle, verifies it, runs X3DH and sends sealed messages.");
     let bundle = PreKeyBundle::from_bytes(&relay.bundle_for("bob"))?;
     let mut alice_session = Session::initiate(&mut rng, &alice, &bundle, context)?;
-    println!("Alice verified Bob's signed prekey and ran X3DH.");
-    for text in ["Hi Bob!", "Are you there?"] {
-        relay.post("bob", alice_session.encrypt(&mut rng, text.as_bytes())?);
+    for (i, text) in ["Hi Bob!", "Are you there?"].iter().enumerate() {
+        let inner = alice_session.send(&mut rng, T0 + i as u64, text.as_bytes())?;
+        relay.post(
+            "bob",
+            seal(&mut rng, &alice, &alice_cert, bob.public(), &inner)?,
+        );
     }
 
-    // Bob comes online: the first message creates his session, later ones go to it.
-    let mut inbox = relay.fetch("bob").into_iter();
-    let first = inbox.next().expect("a message");
-    let (mut bob_session, text) = Session::respond(&bob, &mut bob_store, &first, context)?;
-    assert_eq!(bob_session.remote_identity(), alice.public());
+    println!("3. Bob opens them: one call verifies the sender and decrypts.");
+    let bob_view = SealedRecipient {
+        identity: &bob,
+        trust_roots: &roots,
+        revoked_servers: &[],
+    };
+    let mut bob_session = None;
+    for envelope in relay.fetch("bob") {
+        let opened = bob_view.open(&envelope, T0 + 1_000)?;
+        let delivered = match bob_session.as_mut() {
+            Some(session) => opened.decrypt(session)?,
+            None => {
+                let (session, delivered) = opened.respond(&bob, &mut bob_store, context)?;
+                bob_session = Some(session);
+                delivered
+            }
+        };
+        show("Bob", &delivered);
+    }
+    let mut bob_session = bob_session.expect("session");
     println!(
-        "Bob: {:?} (one-time prekeys left: {})",
-        String::from_utf8(text)?,
+        "  (Bob's one-time prekeys left: {})",
         bob_store.one_time_prekey_count()
     );
-    for m in inbox {
-        println!("Bob: {:?}", String::from_utf8(bob_session.decrypt(&m)?)?);
+
+    println!(
+        "4. Bob turns on disappearing messages (1 hour, from sending) and replies three times."
+    );
+    let inner = bob_session.set_timer(&mut rng, T0 + 2_000, 3_600, TimerStart::OnSend)?;
+    relay.post(
+        "alice",
+        seal(&mut rng, &bob, &bob_cert, alice.public(), &inner)?,
+    );
+    for text in [
+        "Yes, here.",
+        "This one disappears.",
+        "Delivered out of order.",
+    ] {
+        let inner = bob_session.send(&mut rng, T0 + 3_000, text.as_bytes())?;
+        relay.post(
+            "alice",
+            seal(&mut rng, &bob, &bob_cert, alice.public(), &inner)?,
+        );
     }
 
-    // Bob replies three times; the relay delivers them out of order.
-    for text in ["Hello Alice.", "Yes, here.", "Out of order works too."] {
-        relay.post("alice", bob_session.encrypt(&mut rng, text.as_bytes())?);
+    println!("5. The relay delivers them in reverse order; Alice decrypts each once.");
+    let alice_view = SealedRecipient {
+        identity: &alice,
+        trust_roots: &roots,
+        revoked_servers: &[],
+    };
+    let mut envelopes = relay.fetch("alice");
+    envelopes.reverse();
+    for envelope in &envelopes {
+        let delivered = alice_view
+            .open(envelope, T0 + 4_000)?
+            .decrypt(&mut alice_session)?;
+        show("Alice", &delivered);
     }
-    let mut replies = relay.fetch("alice");
-    replies.reverse();
-    for m in &replies {
-        println!("Alice: {:?}", String::from_utf8(alice_session.decrypt(m)?)?);
-    }
-    // A replay is rejected.
-    println!(
-        "Alice, replayed message: {:?}",
-        alice_session.decrypt(&replies[0]).unwrap_err()
-    );
+    let replay = alice_view
+        .open(&envelopes[0], T0 + 5_000)?
+        .decrypt(&mut alice_session);
+    println!("  a replayed envelope: {}", replay.unwrap_err());
 
-    // Sessions persist to bytes; Alice restarts her app and carries on.
-    let saved = alice_session.to_bytes();
-    let mut alice_session = Session::from_bytes(&saved)?;
-    println!(
-        "Alice's session persisted in {} bytes and was restored.",
-        saved.len()
-    );
+    println!("6. Alice persists her session, restarts, and answers; a late message has expired.");
+    let mut alice_session = Session::from_bytes(&alice_session.to_bytes())?;
+    let inner = alice_session.send(&mut rng, T0 + 6_000, b"Got them all.")?;
     relay.post(
         "bob",
-        alice_session.encrypt(&mut rng, b"New ratchet step, new keys.")?,
+        seal(&mut rng, &alice, &alice_cert, bob.public(), &inner)?,
     );
-    for m in relay.fetch("bob") {
-        println!("Bob: {:?}", String::from_utf8(bob_session.decrypt(&m)?)?);
-    }
+    let late = alice_session.send(&mut rng, T0 + 7_000, b"Sent long ago...")?;
+    relay.post(
+        "bob",
+        seal(&mut rng, &alice, &alice_cert, bob.public(), &late)?,
+    );
+    let mut inbox = relay.fetch("bob").into_iter();
+    let on_time = bob_view
+        .open(&inbox.next().expect("env"), T0 + 8_000)?
+        .decrypt(&mut bob_session)?;
+    show("Bob", &on_time);
+    let two_hours = T0 + 2 * 3_600_000;
+    let expired = bob_view
+        .open(&inbox.next().expect("env"), two_hours)?
+        .decrypt(&mut bob_session);
+    println!("  Bob, two hours later: {}", expired.unwrap_err());
     Ok(())
 }

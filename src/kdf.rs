@@ -2,6 +2,11 @@
 //!
 //! The constructions are the ones the Signal X3DH and Double Ratchet specifications define; the
 //! labels, lengths and the message-key expansion are our choices and SPEC.md states them.
+//!
+//! These building blocks are public so that test vectors and independent implementations can
+//! check every intermediate value; applications never need them.
+
+use alloc::vec::Vec;
 
 use hkdf::Hkdf;
 use hmac::{Hmac, KeyInit, Mac};
@@ -70,9 +75,17 @@ secret_key_type!(
 
 /// An AES-256-GCM key and nonce expanded from one message key and one seed.
 #[derive(Zeroize, ZeroizeOnDrop)]
-pub(crate) struct AeadKey {
-    pub(crate) key: [u8; 32],
-    pub(crate) nonce: [u8; 12],
+pub struct AeadKey {
+    /// The AES-256 key.
+    pub key: [u8; 32],
+    /// The 96-bit GCM nonce.
+    pub nonce: [u8; 12],
+}
+
+impl core::fmt::Debug for AeadKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("AeadKey(<secret>)")
+    }
 }
 
 fn hkdf<const N: usize>(salt: Option<&[u8]>, ikm: &[u8], info: &[u8]) -> [u8; N] {
@@ -103,30 +116,27 @@ fn hmac(key: &[u8; 32]) -> Hmac<Sha256> {
     mac
 }
 
-/// X3DH's KDF (X3DH spec §2.2): HKDF-SHA-256 with a zero salt over `F || DH1 || … || DHn`, where
-/// `F` is 32 0xFF bytes. `dhs` holds three or four 32-byte DH outputs.
-pub(crate) fn x3dh(dhs: &[[u8; 32]]) -> SharedSecret {
-    let mut ikm = [0u8; 32 * 5];
-    let mut len = 32;
-    if let Some(f) = ikm.get_mut(..32) {
-        f.fill(0xFF);
-    }
-    for dh in dhs {
-        if let Some(slot) = ikm.get_mut(len..len + 32) {
-            slot.copy_from_slice(dh);
-            len += 32;
-        }
+/// X3DH's KDF (X3DH spec §2.2): HKDF-SHA-256 with a zero salt over `F ‖ DH1 ‖ DH2 ‖ DH3 [‖ DH4]`,
+/// where `F` is 32 0xFF bytes (SPEC.md §3.1).
+pub fn x3dh(
+    dh1: &[u8; 32],
+    dh2: &[u8; 32],
+    dh3: &[u8; 32],
+    dh4: Option<&[u8; 32]>,
+) -> SharedSecret {
+    let mut ikm = Zeroizing::new(Vec::with_capacity(32 * 5));
+    ikm.extend_from_slice(&[0xFF; 32]);
+    for dh in [Some(dh1), Some(dh2), Some(dh3), dh4].into_iter().flatten() {
+        ikm.extend_from_slice(dh);
     }
     // Hkdf treats `None` as HashLen zero bytes, exactly the spec's zero salt.
-    let sk = hkdf::<32>(None, ikm.get(..len).unwrap_or_default(), LABEL_X3DH);
-    ikm.zeroize();
-    SharedSecret(sk)
+    SharedSecret(hkdf::<32>(None, &ikm, LABEL_X3DH))
 }
 
 impl RootKey {
     /// KDF_RK (Double Ratchet spec §5.2): HKDF-SHA-256 with the root key as salt and the DH
     /// output as input key material; 64 bytes split into the next root key and a chain key.
-    pub(crate) fn ratchet(&self, dh_out: &Zeroizing<[u8; 32]>) -> (RootKey, ChainKey) {
+    pub fn ratchet(&self, dh_out: &Zeroizing<[u8; 32]>) -> (RootKey, ChainKey) {
         let mut okm = hkdf::<64>(Some(&self.0), dh_out.as_slice(), LABEL_ROOT);
         let (rk, ck) = okm.split_at(32);
         let mut out = (RootKey([0; 32]), ChainKey([0; 32]));
@@ -146,7 +156,7 @@ impl From<SharedSecret> for RootKey {
 impl ChainKey {
     /// KDF_CK (Double Ratchet spec §5.2): message key = HMAC(ck, 0x01), next chain key =
     /// HMAC(ck, 0x02).
-    pub(crate) fn step(&self) -> (ChainKey, MessageKey) {
+    pub fn step(&self) -> (ChainKey, MessageKey) {
         let keyed = hmac(&self.0);
         let mut for_next = keyed.clone();
         let mut for_message = keyed;
@@ -167,7 +177,7 @@ impl MessageKey {
     /// The seed is what makes a restored-from-backup session safe: even if an old state derives
     /// the same `mk` twice, two messages share a (key, nonce) only if they drew the same 128-bit
     /// seed (SPEC.md §3.4).
-    pub(crate) fn expand(&self, seed: &[u8; SEED_LEN]) -> AeadKey {
+    pub fn expand(&self, seed: &[u8; SEED_LEN]) -> AeadKey {
         let mut okm = hkdf::<44>(Some(seed), &self.0, LABEL_MESSAGE);
         let mut out = AeadKey {
             key: [0; 32],
@@ -208,9 +218,9 @@ mod tests {
 
     #[test]
     fn x3dh_depends_on_every_input_and_on_the_optional_fourth_dh() {
-        let three = x3dh(&[[1; 32], [2; 32], [3; 32]]);
-        let four = x3dh(&[[1; 32], [2; 32], [3; 32], [4; 32]]);
-        let swapped = x3dh(&[[2; 32], [1; 32], [3; 32]]);
+        let three = x3dh(&[1; 32], &[2; 32], &[3; 32], None);
+        let four = x3dh(&[1; 32], &[2; 32], &[3; 32], Some(&[4; 32]));
+        let swapped = x3dh(&[2; 32], &[1; 32], &[3; 32], None);
         assert_ne!(three.0, four.0);
         assert_ne!(three.0, swapped.0);
     }

@@ -33,10 +33,11 @@ pub(crate) fn initiate<R: CryptoRng + ?Sized>(
     let dh1 = ours.dh(spk)?;
     let dh2 = ephemeral.dh(bundle.identity.x25519())?;
     let dh3 = ephemeral.dh(spk)?;
-    let secret = match &bundle.one_time_prekey {
-        Some(otpk) => kdf::x3dh(&[*dh1, *dh2, *dh3, *ephemeral.dh(&otpk.key)?]),
-        None => kdf::x3dh(&[*dh1, *dh2, *dh3]),
-    };
+    let dh4 = bundle
+        .one_time_prekey
+        .map(|otpk| ephemeral.dh(&otpk.key))
+        .transpose()?;
+    let secret = kdf::x3dh(&dh1, &dh2, &dh3, dh4.as_deref());
     Ok(Initiated {
         secret,
         base_key: *ephemeral.public(),
@@ -54,10 +55,8 @@ pub(crate) fn respond(
     let dh1 = signed_prekey.dh(their_identity.x25519())?;
     let dh2 = ours.dh(base_key)?;
     let dh3 = signed_prekey.dh(base_key)?;
-    Ok(match one_time_prekey {
-        Some(otpk) => kdf::x3dh(&[*dh1, *dh2, *dh3, *otpk.dh(base_key)?]),
-        None => kdf::x3dh(&[*dh1, *dh2, *dh3]),
-    })
+    let dh4 = one_time_prekey.map(|otpk| otpk.dh(base_key)).transpose()?;
+    Ok(kdf::x3dh(&dh1, &dh2, &dh3, dh4.as_deref()))
 }
 
 #[cfg(test)]
