@@ -170,6 +170,19 @@ impl<'a> Incoming<'a> {
         }
     }
 
+    /// Re-encodes the message; for any decoded input this gives back exactly the input bytes
+    /// (the encoding is canonical).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let m = self.message();
+        let mut out = Vec::with_capacity(PreKeyFields::MAX_LEN + MESSAGE_PREFIX_LEN + m.ciphertext.len());
+        if let Incoming::PreKey(p) = self {
+            p.fields().encode(&mut out);
+        }
+        out.put(&m.prefix);
+        out.put(m.ciphertext);
+        out
+    }
+
     /// The embedded normal message.
     pub fn message(&self) -> &Message<'a> {
         match self {

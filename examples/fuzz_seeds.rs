@@ -1,0 +1,71 @@
+//! Writes the committed seed corpora of the fuzz targets (`fuzz/seeds/<target>/`): one valid
+//! instance of every wire and state format, built deterministically through the public API.
+//! Run with `cargo run --example fuzz_seeds`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use std::fs;
+use std::path::Path;
+
+use rand_chacha::ChaCha20Rng;
+use rand_chacha::rand_core::SeedableRng;
+use xchat_protocol::content::{Content, ContentKind};
+use xchat_protocol::sealed_sender::seal;
+use xchat_protocol::{CertificateKeyPair, IdentityKeyPair, PreKeyStore, Session, Timer, TimerStart};
+
+const NOW: u64 = 1_700_000_000_000;
+
+fn write(target: &str, name: &str, bytes: &[u8]) {
+    let dir = Path::new("fuzz/seeds").join(target);
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join(name), bytes).unwrap();
+}
+
+fn main() {
+    let mut rng = ChaCha20Rng::from_seed([7; 32]);
+    let alice = IdentityKeyPair::generate(&mut rng);
+    let bob = IdentityKeyPair::generate(&mut rng);
+    let mut store = PreKeyStore::new();
+    store.rotate_signed_prekey(&mut rng, &bob, NOW / 1000);
+    store.generate_one_time_prekeys(&mut rng, 2);
+    let with_otpk = store.bundle(&bob, Some(0)).unwrap();
+    write("bundle", "with_one_time_prekey", &with_otpk.to_bytes());
+    write("bundle", "without_one_time_prekey", &store.bundle(&bob, None).unwrap().to_bytes());
+
+    let mut a = Session::initiate(&mut rng, &alice, &with_otpk, b"fuzz").unwrap();
+    let first = a.send(&mut rng, NOW, b"hello").unwrap();
+    let raw_prekey = a.encrypt(&mut rng, b"raw").unwrap();
+    write("message", "prekey_message", &first);
+    write("respond", "prekey_message", &first);
+    write("session_decrypt", "prekey_message", &raw_prekey);
+    let (mut b, _) = Session::accept(&bob, &mut store, &first, b"fuzz", NOW).unwrap();
+    let reply = b.send(&mut rng, NOW, b"hi").unwrap();
+    write("message", "normal_message", &reply);
+    write("session_decrypt", "normal_message", &reply);
+
+    let root = CertificateKeyPair::generate(&mut rng);
+    let server = CertificateKeyPair::generate(&mut rng);
+    let server_cert = root.certify_server(1, &server.public());
+    let cert = server.certify_sender(&server_cert, b"alice", 1, alice.public(), NOW + 86_400_000).unwrap();
+    write("certificate", "sender", &cert.to_bytes());
+    write("certificate", "server", &server_cert.to_bytes());
+    write("sealed_open", "envelope", &seal(&mut rng, &alice, &cert, bob.public(), &reply).unwrap());
+
+    for (name, timer) in [
+        ("off", Timer::OFF),
+        ("on_send", Timer { duration_s: 60, start: TimerStart::OnSend, version: 1 }),
+        ("on_read", Timer { duration_s: 30, start: TimerStart::OnRead, version: 2 }),
+    ] {
+        let content = Content { kind: ContentKind::Message, sent_at_ms: NOW, timer, body: b"body".to_vec() };
+        write("content", name, &content.to_padded_bytes().unwrap());
+    }
+
+    write("state", "identity", &alice.to_bytes());
+    write("state", "prekey_store", &store.to_bytes());
+    write("state", "session_initiator", &a.to_bytes());
+    write("state", "session_responder", &b.to_bytes());
+
+    // The conversation target reads operations through `arbitrary`: any bytes are a script.
+    write("conversation", "short_script", &[0, 0, 5, 1, 1, 0, 3, 0, 1, 0, 2, 0]);
+    write("conversation", "long_script", &(0..=255u8).collect::<Vec<_>>());
+    println!("wrote fuzz/seeds/");
+}

@@ -1,0 +1,31 @@
+//! Arbitrary bytes into a real, established session, through both the raw and the framed
+//! receive paths. Nothing panics, and a rejected input leaves the session byte-identical.
+#![no_main]
+use std::sync::LazyLock;
+
+use libfuzzer_sys::fuzz_target;
+use xchat_protocol::Session;
+use xchat_protocol_fuzz::{NOW, fixture};
+
+static STATE: LazyLock<(Vec<u8>, Vec<u8>)> = LazyLock::new(|| {
+    let f = fixture();
+    (f.alice.to_bytes().to_vec(), f.bob.to_bytes().to_vec())
+});
+
+fuzz_target!(|data: &[u8]| {
+    for blob in [&STATE.0, &STATE.1] {
+        let mut session = Session::from_bytes(blob).unwrap();
+        if session.decrypt(data).is_err() {
+            assert_eq!(session.to_bytes().as_slice(), blob.as_slice());
+        }
+        let mut session = Session::from_bytes(blob).unwrap();
+        if let Err(e) = session.receive(data, NOW) {
+            if !matches!(
+                e,
+                xchat_protocol::Error::Expired | xchat_protocol::Error::InvalidContent(_)
+            ) {
+                assert_eq!(session.to_bytes().as_slice(), blob.as_slice());
+            }
+        }
+    }
+});

@@ -1,0 +1,80 @@
+//! Fixtures shared by the fuzz targets: deterministic parties, sessions and certificates, built
+//! once per process through the public API from fixed seeds.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use rand_chacha::ChaCha20Rng;
+use rand_chacha::rand_core::SeedableRng;
+use xchat_protocol::sealed_sender::seal;
+use xchat_protocol::{
+    CertificateKey, CertificateKeyPair, IdentityKeyPair, PreKeyStore, SenderCertificate, Session,
+};
+
+pub const NOW: u64 = 1_700_000_000_000;
+
+pub fn rng(seed: u8) -> ChaCha20Rng {
+    ChaCha20Rng::from_seed([seed; 32])
+}
+
+/// Alice and Bob with an established session (Alice has heard back), Bob's prekey store, and a
+/// certificate chain for sealed sender.
+pub struct Fixture {
+    pub rng: ChaCha20Rng,
+    pub alice_id: IdentityKeyPair,
+    pub bob_id: IdentityKeyPair,
+    pub bob_store: PreKeyStore,
+    pub alice: Session,
+    pub bob: Session,
+    pub root: CertificateKey,
+    pub alice_cert: SenderCertificate,
+    /// A prekey message from a third party (Carol) to Bob, not yet answered.
+    pub pending_prekey_message: Vec<u8>,
+    /// A sealed envelope from Alice to Bob.
+    pub envelope: Vec<u8>,
+}
+
+pub fn fixture() -> Fixture {
+    let mut rng = rng(7);
+    let alice_id = IdentityKeyPair::generate(&mut rng);
+    let bob_id = IdentityKeyPair::generate(&mut rng);
+    let carol_id = IdentityKeyPair::generate(&mut rng);
+    let mut bob_store = PreKeyStore::new();
+    bob_store.rotate_signed_prekey(&mut rng, &bob_id, NOW / 1000);
+    bob_store.generate_one_time_prekeys(&mut rng, 4);
+    let bundle = bob_store.bundle(&bob_id, Some(0)).unwrap();
+    let mut alice = Session::initiate(&mut rng, &alice_id, &bundle, b"fuzz").unwrap();
+    let first = alice.send(&mut rng, NOW, b"hello").unwrap();
+    let (mut bob, _) = Session::accept(&bob_id, &mut bob_store, &first, b"fuzz", NOW).unwrap();
+    let reply = bob.send(&mut rng, NOW, b"hi").unwrap();
+    alice.receive(&reply, NOW).unwrap();
+
+    let carol_bundle = bob_store.bundle(&bob_id, Some(1)).unwrap();
+    let mut carol = Session::initiate(&mut rng, &carol_id, &carol_bundle, b"fuzz").unwrap();
+    let pending_prekey_message = carol.send(&mut rng, NOW, b"from carol").unwrap();
+
+    let root_pair = CertificateKeyPair::generate(&mut rng);
+    let server = CertificateKeyPair::generate(&mut rng);
+    let server_cert = root_pair.certify_server(1, &server.public());
+    let alice_cert = server
+        .certify_sender(
+            &server_cert,
+            b"alice",
+            1,
+            alice_id.public(),
+            NOW + 86_400_000,
+        )
+        .unwrap();
+    let inner = alice.send(&mut rng, NOW, b"sealed").unwrap();
+    let envelope = seal(&mut rng, &alice_id, &alice_cert, bob_id.public(), &inner).unwrap();
+    Fixture {
+        rng,
+        alice_id,
+        bob_id,
+        bob_store,
+        alice,
+        bob,
+        root: root_pair.public(),
+        alice_cert,
+        pending_prekey_message,
+        envelope,
+    }
+}
