@@ -10,7 +10,9 @@ use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::SeedableRng;
 use xchat_protocol::content::{Content, ContentKind};
 use xchat_protocol::sealed_sender::seal;
-use xchat_protocol::{CertificateKeyPair, IdentityKeyPair, PreKeyStore, Session, Timer, TimerStart};
+use xchat_protocol::{
+    CertificateKeyPair, IdentityKeyPair, PreKeyStore, Session, Timer, TimerStart,
+};
 
 const NOW: u64 = 1_700_000_000_000;
 
@@ -29,7 +31,11 @@ fn main() {
     store.generate_one_time_prekeys(&mut rng, 2);
     let with_otpk = store.bundle(&bob, Some(0)).unwrap();
     write("bundle", "with_one_time_prekey", &with_otpk.to_bytes());
-    write("bundle", "without_one_time_prekey", &store.bundle(&bob, None).unwrap().to_bytes());
+    write(
+        "bundle",
+        "without_one_time_prekey",
+        &store.bundle(&bob, None).unwrap().to_bytes(),
+    );
 
     let mut a = Session::initiate(&mut rng, &alice, &with_otpk, b"fuzz").unwrap();
     let first = a.send(&mut rng, NOW, b"hello").unwrap();
@@ -45,17 +51,42 @@ fn main() {
     let root = CertificateKeyPair::generate(&mut rng);
     let server = CertificateKeyPair::generate(&mut rng);
     let server_cert = root.certify_server(1, &server.public());
-    let cert = server.certify_sender(&server_cert, b"alice", 1, alice.public(), NOW + 86_400_000).unwrap();
+    let cert = server
+        .certify_sender(&server_cert, b"alice", 1, alice.public(), NOW + 86_400_000)
+        .unwrap();
     write("certificate", "sender", &cert.to_bytes());
     write("certificate", "server", &server_cert.to_bytes());
-    write("sealed_open", "envelope", &seal(&mut rng, &alice, &cert, bob.public(), &reply).unwrap());
+    write(
+        "sealed_open",
+        "envelope",
+        &seal(&mut rng, &alice, &cert, bob.public(), &reply).unwrap(),
+    );
 
     for (name, timer) in [
         ("off", Timer::OFF),
-        ("on_send", Timer { duration_s: 60, start: TimerStart::OnSend, version: 1 }),
-        ("on_read", Timer { duration_s: 30, start: TimerStart::OnRead, version: 2 }),
+        (
+            "on_send",
+            Timer {
+                duration_s: 60,
+                start: TimerStart::OnSend,
+                version: 1,
+            },
+        ),
+        (
+            "on_read",
+            Timer {
+                duration_s: 30,
+                start: TimerStart::OnRead,
+                version: 2,
+            },
+        ),
     ] {
-        let content = Content { kind: ContentKind::Message, sent_at_ms: NOW, timer, body: b"body".to_vec() };
+        let content = Content {
+            kind: ContentKind::Message,
+            sent_at_ms: NOW,
+            timer,
+            body: b"body".to_vec(),
+        };
         write("content", name, &content.to_padded_bytes().unwrap());
     }
 
@@ -65,7 +96,15 @@ fn main() {
     write("state", "session_responder", &b.to_bytes());
 
     // The conversation target reads operations through `arbitrary`: any bytes are a script.
-    write("conversation", "short_script", &[0, 0, 5, 1, 1, 0, 3, 0, 1, 0, 2, 0]);
-    write("conversation", "long_script", &(0..=255u8).collect::<Vec<_>>());
+    write(
+        "conversation",
+        "short_script",
+        &[0, 0, 5, 1, 1, 0, 3, 0, 1, 0, 2, 0],
+    );
+    write(
+        "conversation",
+        "long_script",
+        &(0..=255u8).collect::<Vec<_>>(),
+    );
     println!("wrote fuzz/seeds/");
 }

@@ -130,6 +130,37 @@ pub struct Content {
     pub body: Vec<u8>,
 }
 
+/// Encodes and pads a frame from its parts (one allocation: the frame itself).
+pub(crate) fn padded_frame(
+    kind: ContentKind,
+    sent_at_ms: u64,
+    timer: &Timer,
+    body: &[u8],
+) -> Result<Vec<u8>, DecodeError> {
+    if !timer.is_canonical() || (kind == ContentKind::TimerUpdate && !body.is_empty()) {
+        return Err(DecodeError::NonCanonical);
+    }
+    let total = padded_len(FRAME_HEADER_LEN + body.len());
+    let body_len = u32::try_from(body.len()).map_err(|_| DecodeError::TooLarge)?;
+    if total > MAX_PLAINTEXT_LEN {
+        return Err(DecodeError::TooLarge);
+    }
+    let mut out = Vec::with_capacity(total);
+    out.put_u8(CONTENT_VERSION);
+    out.put_u8(kind.byte());
+    out.put_u64(sent_at_ms);
+    out.put_u32(timer.duration_s);
+    out.put_u8(match timer.start {
+        TimerStart::OnSend => 0,
+        TimerStart::OnRead => 1,
+    });
+    out.put_u32(timer.version);
+    out.put_u32(body_len);
+    out.put(body);
+    out.resize(total, 0);
+    Ok(out)
+}
+
 /// The padded length of a frame whose unpadded length is `len`: Padmé (Nikitin et al., 2019)
 /// with a floor of [`MIN_PADDED_LEN`] (SPEC.md §11.2).
 pub fn padded_len(len: usize) -> usize {
@@ -162,31 +193,7 @@ impl Content {
     /// [`DecodeError::NonCanonical`] for a timer that is off but says on-read, or a timer update
     /// with a body.
     pub fn to_padded_bytes(&self) -> Result<Vec<u8>, DecodeError> {
-        if !self.timer.is_canonical()
-            || (self.kind == ContentKind::TimerUpdate && !self.body.is_empty())
-        {
-            return Err(DecodeError::NonCanonical);
-        }
-        let unpadded = FRAME_HEADER_LEN + self.body.len();
-        let total = padded_len(unpadded);
-        let body_len = u32::try_from(self.body.len()).map_err(|_| DecodeError::TooLarge)?;
-        if total > MAX_PLAINTEXT_LEN {
-            return Err(DecodeError::TooLarge);
-        }
-        let mut out = Vec::with_capacity(total);
-        out.put_u8(CONTENT_VERSION);
-        out.put_u8(self.kind.byte());
-        out.put_u64(self.sent_at_ms);
-        out.put_u32(self.timer.duration_s);
-        out.put_u8(match self.timer.start {
-            TimerStart::OnSend => 0,
-            TimerStart::OnRead => 1,
-        });
-        out.put_u32(self.timer.version);
-        out.put_u32(body_len);
-        out.put(&self.body);
-        out.resize(total, 0);
-        Ok(out)
+        padded_frame(self.kind, self.sent_at_ms, &self.timer, &self.body)
     }
 
     /// Decodes a padded frame strictly: known version and kind, canonical timer, padding of

@@ -10,7 +10,9 @@ use core::fmt;
 use rand_core::CryptoRng;
 
 use crate::codec::Writer;
-use crate::content::{Content, ContentKind, Deadline, MAX_CLOCK_SKEW_MS, Timer, TimerStart};
+use crate::content::{
+    Content, ContentKind, Deadline, MAX_CLOCK_SKEW_MS, Timer, TimerStart, padded_frame,
+};
 use crate::error::Error;
 use crate::keys::{IdentityKey, IdentityKeyPair};
 use crate::prekeys::{PreKeyBundle, PreKeyStore};
@@ -290,14 +292,10 @@ impl Session {
         now_ms: u64,
         body: &[u8],
     ) -> Result<Vec<u8>, Error> {
-        let content = Content {
-            kind: ContentKind::Message,
-            sent_at_ms: now_ms,
-            timer: self.timer,
-            body: body.to_vec(),
-        };
-        let frame =
-            zeroize::Zeroizing::new(content.to_padded_bytes().map_err(|_| Error::TooLarge)?);
+        let frame = zeroize::Zeroizing::new(
+            padded_frame(ContentKind::Message, now_ms, &self.timer, body)
+                .map_err(|_| Error::TooLarge)?,
+        );
         self.encrypt(rng, &frame)
     }
 

@@ -174,7 +174,8 @@ impl<'a> Incoming<'a> {
     /// (the encoding is canonical).
     pub fn to_bytes(&self) -> Vec<u8> {
         let m = self.message();
-        let mut out = Vec::with_capacity(PreKeyFields::MAX_LEN + MESSAGE_PREFIX_LEN + m.ciphertext.len());
+        let mut out =
+            Vec::with_capacity(PreKeyFields::MAX_LEN + MESSAGE_PREFIX_LEN + m.ciphertext.len());
         if let Incoming::PreKey(p) = self {
             p.fields().encode(&mut out);
         }

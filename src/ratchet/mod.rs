@@ -337,6 +337,9 @@ impl Ratchet {
     /// *including* that message, so a key's age is the number of messages decrypted after it.
     fn store_skipped(&mut self, ratchet_key: PublicKey, derived: Derived, deadline_ms: u64) {
         let stamp = self.received.wrapping_add(1);
+        // Exact growth: a stored key costs its 80-byte entry and no spare capacity.
+        let room = (self.limits.max_skipped_keys as usize).saturating_sub(self.skipped.len());
+        self.skipped.entries.reserve_exact(derived.len().min(room));
         for (counter, key) in derived {
             let entry = SkippedKey {
                 ratchet_key: ratchet_key.to_bytes(),
