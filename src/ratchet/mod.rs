@@ -145,25 +145,22 @@ impl Ratchet {
     ) -> Result<Self, Error> {
         let ours = KeyPair::generate(rng);
         let (root, key) = RootKey::from(secret).ratchet(&ours.dh(&their_signed_prekey)?);
-        Ok(Self {
-            root,
-            ours,
-            theirs: Some(their_signed_prekey),
-            sending: Some(Chain { key, counter: 0 }),
-            receiving: None,
-            previous_sending_len: 0,
-            old_ratchet_keys: VecDeque::new(),
-            skipped: SkippedKeys::default(),
-            received: 0,
-            limits,
-        })
+        let mut ratchet = Self::fresh(root, ours, limits);
+        ratchet.theirs = Some(their_signed_prekey);
+        ratchet.sending = Some(Chain { key, counter: 0 });
+        Ok(ratchet)
     }
 
     /// RatchetInitBob: the signed prekey is the first ratchet key; no chains yet.
     pub(crate) fn responder(secret: SharedSecret, signed_prekey: KeyPair, limits: Limits) -> Self {
+        Self::fresh(RootKey::from(secret), signed_prekey, limits)
+    }
+
+    /// A ratchet with no peer key, no chains and nothing stored.
+    fn fresh(root: RootKey, ours: KeyPair, limits: Limits) -> Self {
         Self {
-            root: RootKey::from(secret),
-            ours: signed_prekey,
+            root,
+            ours,
             theirs: None,
             sending: None,
             receiving: None,
