@@ -82,11 +82,13 @@ impl Timer {
             > (current.version, core::cmp::Reverse(current.privacy_rank()))
     }
 
-    fn privacy_rank(&self) -> (u32, TimerStart) {
+    /// Lower is more private. "Off" ranks after every duration (2^32 > any u32), so distinct
+    /// timers always have distinct ranks and `supersedes` is a strict total order.
+    fn privacy_rank(&self) -> (u64, TimerStart) {
         let duration = if self.duration_s == 0 {
-            u32::MAX
+            1 << 32
         } else {
-            self.duration_s
+            u64::from(self.duration_s)
         };
         (duration, self.start)
     }
@@ -363,6 +365,20 @@ mod tests {
         assert!(a.supersedes(&base));
         assert!(!base.supersedes(&a), "a stale version never applies");
         assert!(!a.supersedes(&a));
+        // "Off" loses to even the longest timer at the same version, in either start mode.
+        for start in [TimerStart::OnSend, TimerStart::OnRead] {
+            let longest = Timer {
+                duration_s: u32::MAX,
+                start,
+                version: 4,
+            };
+            let off = Timer {
+                version: 4,
+                ..Timer::OFF
+            };
+            assert!(longest.supersedes(&off));
+            assert!(!off.supersedes(&longest));
+        }
     }
 
     #[test]

@@ -185,7 +185,8 @@ impl CertificateKeyPair {
     /// certificate; `expires_ms` is milliseconds since the Unix epoch.
     ///
     /// # Errors
-    /// [`DecodeError::TooLarge`] if `address` is empty or longer than [`MAX_ADDRESS_LEN`].
+    /// [`DecodeError::NonCanonical`] if `address` is empty (as decoding would say), and
+    /// [`DecodeError::TooLarge`] if it is longer than [`MAX_ADDRESS_LEN`].
     pub fn certify_sender(
         &self,
         certificate: &ServerCertificate,
@@ -194,7 +195,10 @@ impl CertificateKeyPair {
         identity: &IdentityKey,
         expires_ms: u64,
     ) -> Result<SenderCertificate, DecodeError> {
-        if address.is_empty() || address.len() > MAX_ADDRESS_LEN {
+        if address.is_empty() {
+            return Err(DecodeError::NonCanonical);
+        }
+        if address.len() > MAX_ADDRESS_LEN {
             return Err(DecodeError::TooLarge);
         }
         let mut cert = SenderCertificate {

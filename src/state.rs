@@ -312,9 +312,6 @@ impl Session {
         let theirs = Some(PublicKey::from_bytes(r.array()?)?);
         let sending = chain(&mut r)?;
         let receiving = chain(&mut r)?;
-        if receiving.is_some() && theirs.is_none() {
-            return Err(DecodeError::NonCanonical);
-        }
         let previous_sending_len = r.u32()?;
         let received = r.u32()?;
 

@@ -15,7 +15,7 @@ use std::sync::LazyLock;
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use xchat_protocol::{Error, Session};
+use xchat_protocol::{Error, Limits, Session};
 use xchat_protocol_fuzz::{NOW, fixture};
 
 #[derive(Arbitrary, Debug)]
@@ -83,7 +83,14 @@ fuzz_target!(|ops: Vec<Op>| {
     let mut next_id = 0u32;
     let mut now = NOW;
     let mut rolled_back = false;
-    let max_keys = parties[0].session.limits().max_skipped_keys as usize;
+    // Keep every old chain for the whole run: a message of a chain evicted by `max_old_chains`
+    // is rejected by design (SPEC.md §6.4), which would blur the "decrypts on first delivery"
+    // oracle. Eviction itself is covered by tests/session.rs.
+    let limits = Limits { max_old_chains: 1 << 20, ..Limits::default() };
+    for party in &mut parties {
+        party.session.set_limits(limits).unwrap();
+    }
+    let max_keys = limits.max_skipped_keys as usize;
 
     for op in ops.into_iter().take(256) {
         match op {
