@@ -77,6 +77,14 @@ impl Timer {
     /// Whether `self` supersedes `current` (SPEC.md §11.4): a higher version wins; at equal
     /// versions the more private setting wins (a shorter non-zero duration; then on-send over
     /// on-read), so two concurrent changes resolve the same way on both sides.
+    ///
+    /// ```
+    /// use xchat_protocol::{Timer, TimerStart};
+    /// let hour = Timer { duration_s: 3600, start: TimerStart::OnSend, version: 2 };
+    /// let minute = Timer { duration_s: 60, start: TimerStart::OnRead, version: 2 };
+    /// assert!(minute.supersedes(&hour) && !hour.supersedes(&minute));
+    /// assert!(!Timer::OFF.supersedes(&hour));
+    /// ```
     pub fn supersedes(&self, current: &Timer) -> bool {
         (self.version, core::cmp::Reverse(self.privacy_rank()))
             > (current.version, core::cmp::Reverse(current.privacy_rank()))
@@ -165,6 +173,13 @@ pub(crate) fn padded_frame(
 
 /// The padded length of a frame whose unpadded length is `len`: Padmé (Nikitin et al., 2019)
 /// with a floor of [`MIN_PADDED_LEN`] (SPEC.md §11.2).
+///
+/// ```
+/// use xchat_protocol::content::padded_len;
+/// assert_eq!(padded_len(10), 256); // every short message looks the same
+/// assert_eq!(padded_len(1000), 1024);
+/// assert!(padded_len(100_000) - 100_000 < 100_000 / 8); // at most 12% on long ones
+/// ```
 pub fn padded_len(len: usize) -> usize {
     let padme = if len < 2 {
         len

@@ -521,6 +521,34 @@ pub fn seal<R: CryptoRng + ?Sized>(
 }
 
 /// The recipient's side of sealed sender: its identity and what it trusts.
+///
+/// ```
+/// # use rand_chacha::{ChaCha20Rng, rand_core::SeedableRng};
+/// use xchat_protocol::sealed_sender::seal;
+/// use xchat_protocol::{CertificateKeyPair, IdentityKeyPair, PreKeyStore, SealedRecipient, Session};
+/// # let mut rng = ChaCha20Rng::from_seed([3; 32]);
+/// let now = 1_700_000_000_000;
+/// // The operator: a trust root certifies a server, the server certifies Alice.
+/// let root = CertificateKeyPair::generate(&mut rng);
+/// let server = CertificateKeyPair::generate(&mut rng);
+/// let server_cert = root.certify_server(1, &server.public());
+/// let (alice, bob) = (IdentityKeyPair::generate(&mut rng), IdentityKeyPair::generate(&mut rng));
+/// let alice_cert = server.certify_sender(&server_cert, b"alice", 1, alice.public(), now + 86_400_000)?;
+///
+/// let mut bob_store = PreKeyStore::new();
+/// bob_store.rotate_signed_prekey(&mut rng, &bob, now / 1000);
+/// let mut to_bob = Session::initiate(&mut rng, &alice, &bob_store.bundle(&bob, None)?, b"")?;
+/// let inner = to_bob.send(&mut rng, now, b"only the recipient is visible")?;
+/// let envelope = seal(&mut rng, &alice, &alice_cert, bob.public(), &inner)?;
+///
+/// let roots = [root.public()];
+/// let bob_view = SealedRecipient { identity: &bob, trust_roots: &roots, revoked_servers: &[] };
+/// let opened = bob_view.open(&envelope, now)?;
+/// assert_eq!(opened.sender().address, b"alice");
+/// let (_session, delivered) = opened.respond(&bob, &mut bob_store, b"")?;
+/// assert_eq!(delivered.received.body, b"only the recipient is visible");
+/// # Ok::<(), Box<dyn core::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct SealedRecipient<'a> {
     /// Our identity key pair (envelopes are sealed to it).
