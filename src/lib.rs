@@ -1,7 +1,9 @@
 //! # xchat-protocol
 //!
 //! End-to-end encryption for messengers, with no I/O of its own: X3DH key agreement and the
-//! Double Ratchet, combined into [`Session`]s, with strict, versioned wire and storage formats.
+//! Double Ratchet, combined into [`Session`]s; [sealed sender](sealed_sender), so that a relay
+//! learns only the recipient; and an authenticated [content frame](content) carrying
+//! disappearing-message timers and padding. Wire and storage formats are strict and versioned.
 //! `SPEC.md` in the repository is the byte-exact contract; every module points at its section.
 //!
 //! The library never reads a clock, a file or a global RNG: functions that need randomness take
