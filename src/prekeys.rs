@@ -259,6 +259,24 @@ impl PreKeyStore {
         self.signed.back().map(SignedPreKeyPair::public)
     }
 
+    /// The public halves of the unused one-time prekeys, in id order (to re-upload them, or to
+    /// reconcile with what the server still holds).
+    pub fn one_time_prekeys(&self) -> Vec<OneTimePreKey> {
+        self.one_time
+            .iter()
+            .map(|(id, pair)| OneTimePreKey {
+                id: *id,
+                key: *pair.public(),
+            })
+            .collect()
+    }
+
+    /// Deletes an unused one-time prekey (e.g. one the server handed out but no message ever
+    /// used). Returns whether it was held.
+    pub fn remove_one_time_prekey(&mut self, id: u32) -> bool {
+        self.one_time.remove(&id).is_some()
+    }
+
     /// The number of unused one-time prekeys (to decide when to replenish).
     pub fn one_time_prekey_count(&self) -> usize {
         self.one_time.len()

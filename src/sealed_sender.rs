@@ -163,6 +163,11 @@ impl CertificateKeyPair {
         Self(SigningKey::from_bytes(seed))
     }
 
+    /// The 32-byte seed, for persistence. Secret.
+    pub fn seed(&self) -> Zeroizing<[u8; 32]> {
+        Zeroizing::new(self.0.to_bytes())
+    }
+
     /// The public key.
     pub fn public(&self) -> CertificateKey {
         CertificateKey(self.0.verifying_key())
@@ -560,7 +565,8 @@ pub struct SealedRecipient<'a> {
 }
 
 /// An envelope that passed every check that needs no session. Its inner message is reachable
-/// only through [`Opened::decrypt`] or [`Opened::respond`].
+/// only through [`Opened::decrypt`] or [`Opened::respond`]; a call that fails (e.g. the wrong
+/// session) can be retried with another.
 #[derive(Debug)]
 pub struct Opened {
     sender: SenderCertificate,
@@ -661,13 +667,13 @@ impl Opened {
     /// # Errors
     /// [`SealedSenderError::SenderIdentityMismatch`] (the session is not the certified sender's;
     /// the session is untouched), or [`SealedSenderError::Session`] with the session's error.
-    pub fn decrypt(self, session: &mut Session) -> Result<Delivered, SealedSenderError> {
+    pub fn decrypt(&self, session: &mut Session) -> Result<Delivered, SealedSenderError> {
         if session.remote_identity() != &self.sender.identity {
             return Err(SealedSenderError::SenderIdentityMismatch);
         }
         let received = session.receive(&self.message, self.now_ms)?;
         Ok(Delivered {
-            sender: self.sender,
+            sender: self.sender.clone(),
             received,
         })
     }
@@ -679,7 +685,7 @@ impl Opened {
     /// [`SealedSenderError::SenderIdentityMismatch`], or [`SealedSenderError::Session`] with the
     /// error of [`Session::accept`].
     pub fn respond(
-        self,
+        &self,
         identity: &IdentityKeyPair,
         store: &mut PreKeyStore,
         context: &[u8],
@@ -694,7 +700,7 @@ impl Opened {
         Ok((
             session,
             Delivered {
-                sender: self.sender,
+                sender: self.sender.clone(),
                 received,
             },
         ))

@@ -74,6 +74,18 @@ pub struct Session {
     pub(crate) ratchet: Ratchet,
 }
 
+/// What a successful first message takes from the prekey store (SPEC.md §4.3).
+struct Consumed {
+    one_time_prekey_id: Option<u32>,
+    base_key: crate::keys::PublicKey,
+}
+
+impl Consumed {
+    fn apply(self, store: &mut PreKeyStore) {
+        store.consume(self.one_time_prekey_id, &self.base_key);
+    }
+}
+
 /// A message received through [`Session::receive`]: its content frame, and when to delete it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Received {
@@ -187,17 +199,22 @@ impl Session {
         context: &[u8],
         limits: Limits,
     ) -> Result<(Self, Vec<u8>), Error> {
-        Self::respond_inner(identity, store, message, context, limits, u64::MAX)
+        let (session, plaintext, consumed) =
+            Self::respond_inner(identity, store, message, context, limits, u64::MAX)?;
+        consumed.apply(store);
+        Ok((session, plaintext))
     }
 
+    /// X3DH as responder and the first decrypt, *without* touching the store: the caller
+    /// applies the returned [`Consumed`] once it accepts the message (SPEC.md §7.3 step 8).
     fn respond_inner(
         identity: &IdentityKeyPair,
-        store: &mut PreKeyStore,
+        store: &PreKeyStore,
         message: &[u8],
         context: &[u8],
         limits: Limits,
         deadline_ms: u64,
-    ) -> Result<(Self, Vec<u8>), Error> {
+    ) -> Result<(Self, Vec<u8>, Consumed), Error> {
         limits.validate()?;
         let Incoming::PreKey(pkm) = Incoming::decode(message)? else {
             return Err(Error::NotPreKeyMessage);
@@ -232,8 +249,11 @@ impl Session {
         let plaintext = session
             .ratchet
             .decrypt(&session.ad, &pkm.message, deadline_ms)?;
-        store.consume(pkm.one_time_prekey_id, &pkm.base_key);
-        Ok((session, plaintext))
+        let consumed = Consumed {
+            one_time_prekey_id: pkm.one_time_prekey_id,
+            base_key: pkm.base_key,
+        };
+        Ok((session, plaintext, consumed))
     }
 
     /// Encrypts `plaintext` into wire bytes: a prekey message while the initiator has not yet
@@ -354,7 +374,9 @@ impl Session {
     /// message and receives its content frame.
     ///
     /// # Errors
-    /// As [`Session::respond`] and [`Session::receive`].
+    /// As [`Session::respond`] and [`Session::receive`]. On [`Error::Expired`] or
+    /// [`Error::InvalidContent`] no session is created and the prekey store is unchanged, so
+    /// the initiator's later prekey messages can still establish the session.
     pub fn accept(
         identity: &IdentityKeyPair,
         store: &mut PreKeyStore,
@@ -363,7 +385,7 @@ impl Session {
         now_ms: u64,
     ) -> Result<(Self, Received), Error> {
         let deadline = skipped_key_deadline(&Timer::OFF, now_ms);
-        let (mut session, plaintext) = Self::respond_inner(
+        let (mut session, plaintext, consumed) = Self::respond_inner(
             identity,
             store,
             message,
@@ -372,7 +394,12 @@ impl Session {
             deadline,
         )?;
         let plaintext = zeroize::Zeroizing::new(plaintext);
+        // An authentic first message that is malformed or already expired is rejected without
+        // consuming the one-time prekey: the session is not kept, and the initiator's later
+        // prekey messages (same X3DH fields) can still establish it. A replay of this message
+        // is rejected the same way again.
         let received = session.finish_receive(&plaintext, now_ms)?;
+        consumed.apply(store);
         Ok((session, received))
     }
 

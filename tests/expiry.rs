@@ -189,3 +189,28 @@ fn raw_plaintext_is_not_a_valid_content_frame() {
         Err(Error::InvalidContent(_))
     ));
 }
+
+#[test]
+fn an_expired_first_message_neither_creates_a_session_nor_burns_the_one_time_prekey() {
+    let mut rng = common::rng(39);
+    let alice = xchat_protocol::IdentityKeyPair::generate(&mut rng);
+    let bob = xchat_protocol::IdentityKeyPair::generate(&mut rng);
+    let mut store = xchat_protocol::PreKeyStore::new();
+    store.rotate_signed_prekey(&mut rng, &bob, 1);
+    store.generate_one_time_prekeys(&mut rng, 1);
+    let bundle = store.bundle(&bob, Some(0)).unwrap();
+    let mut a = xchat_protocol::Session::initiate(&mut rng, &alice, &bundle, b"").unwrap();
+    let first = a.set_timer(&mut rng, T0, 60, TimerStart::OnSend).unwrap();
+    let later = T0 + 3_600_000;
+    let second = a.send(&mut rng, later, b"still there?").unwrap();
+    let before = store.to_bytes();
+    let err = xchat_protocol::Session::accept(&bob, &mut store, &first, b"", later).unwrap_err();
+    assert_eq!(err, Error::Expired);
+    assert_eq!(store.to_bytes(), before);
+    // The initiator's next prekey message establishes the session; the first stays expired.
+    let (mut b, got) =
+        xchat_protocol::Session::accept(&bob, &mut store, &second, b"", later).unwrap();
+    assert_eq!(got.body, b"still there?");
+    assert_eq!(store.one_time_prekey_count(), 0);
+    assert_eq!(b.receive(&first, later), Err(Error::Expired));
+}

@@ -1,0 +1,309 @@
+//! Error codes: stable numbers for every failure the ABI can report, and their messages.
+//!
+//! Codes are grouped by tens: 1–9 the boundary itself, 10–19 malformed bytes (`DecodeError`),
+//! 20–39 protocol operations (`Error`), 40–49 sealed sender (`SealedSenderError`). A code, once
+//! published, keeps its number and meaning; new variants get new numbers. Every group ends with
+//! an "other" code for variants a newer core library might add before this layer learns them.
+
+use core::ffi::{CStr, c_char};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use xchat_protocol::{DecodeError, Error, SealedSenderError};
+
+/// Success.
+pub const XC_OK: i32 = 0;
+/// A required pointer argument was NULL (or a length was non-zero with a NULL data pointer).
+pub const XC_ERR_NULL_POINTER: i32 = 1;
+/// An argument is out of its documented range (an unknown timer start, a one-time prekey id
+/// that is neither -1 nor a `uint32_t`, a count over its limit, a misaligned array).
+pub const XC_ERR_INVALID_ARGUMENT: i32 = 2;
+/// A Rust panic was caught at the boundary: a bug, or the operating system's random number
+/// generator failed. Treat the handles passed to the call as unusable: free them and reload
+/// them from saved state.
+pub const XC_ERR_PANIC: i32 = 3;
+
+/// Malformed input: it ended before the structure did.
+pub const XC_ERR_DECODE_TRUNCATED: i32 = 10;
+/// Malformed input: bytes remained after a complete structure.
+pub const XC_ERR_DECODE_TRAILING_BYTES: i32 = 11;
+/// Malformed input: a version byte this library does not speak.
+pub const XC_ERR_DECODE_UNKNOWN_VERSION: i32 = 12;
+/// Malformed input: an undefined type or kind byte (including a saved blob of another kind,
+/// e.g. session bytes passed to `xc_prekey_store_from_bytes`).
+pub const XC_ERR_DECODE_UNKNOWN_TYPE: i32 = 13;
+/// Malformed input: a field out of range or not in its one accepted encoding.
+pub const XC_ERR_DECODE_NON_CANONICAL: i32 = 14;
+/// Malformed input: a public key that is not a valid, canonical, non-weak key of its kind.
+pub const XC_ERR_DECODE_INVALID_KEY: i32 = 15;
+/// Input larger than its format allows (also: an empty or over-long certificate address).
+pub const XC_ERR_DECODE_TOO_LARGE: i32 = 16;
+/// A saved blob failed its integrity check (bit rot, truncation or editing).
+pub const XC_ERR_DECODE_CHECKSUM_MISMATCH: i32 = 17;
+/// Malformed input, for a reason this version of the ABI has no code for.
+pub const XC_ERR_DECODE_OTHER: i32 = 19;
+
+/// A signed prekey signature failed strict verification: the bundle is forged or damaged.
+pub const XC_ERR_INVALID_SIGNATURE: i32 = 20;
+/// A Diffie-Hellman result was all zero: the peer sent a low-order point.
+pub const XC_ERR_NON_CONTRIBUTORY: i32 = 21;
+/// The message names a signed prekey the store no longer holds.
+pub const XC_ERR_UNKNOWN_SIGNED_PREKEY: i32 = 22;
+/// The message or request names a one-time prekey the store does not hold (already used, or
+/// never issued).
+pub const XC_ERR_UNKNOWN_ONE_TIME_PREKEY: i32 = 23;
+/// The message was already decrypted, or its key was discarded under the session limits.
+pub const XC_ERR_DUPLICATE_MESSAGE: i32 = 24;
+/// The message would make the session derive more keys than its limits allow.
+pub const XC_ERR_TOO_FAR_IN_FUTURE: i32 = 25;
+/// The inner message failed authentication: forged, damaged, or not for this session.
+pub const XC_ERR_DECRYPTION_FAILED: i32 = 26;
+/// A prekey message was given to a session it does not belong to.
+pub const XC_ERR_SESSION_MISMATCH: i32 = 27;
+/// The sending chain is exhausted; the peer must reply before more messages can be sent.
+pub const XC_ERR_CHAIN_EXHAUSTED: i32 = 28;
+/// A body, context or timer version is larger than the format allows.
+pub const XC_ERR_TOO_LARGE: i32 = 29;
+/// Session limits are zero or inconsistent.
+pub const XC_ERR_INVALID_LIMITS: i32 = 30;
+/// The prekey store has no signed prekey yet (call `xc_prekey_store_rotate_signed_prekey`).
+pub const XC_ERR_NO_SIGNED_PREKEY: i32 = 31;
+/// A normal message was given where a prekey message is required (`xc_opened_respond`).
+pub const XC_ERR_NOT_PREKEY_MESSAGE: i32 = 32;
+/// The peer's identity key differs from the one the application trusts for this peer.
+pub const XC_ERR_UNTRUSTED_IDENTITY: i32 = 33;
+/// The message authenticated but had expired before it arrived. Its key is consumed and a
+/// newer timer it carried was applied: save the session.
+pub const XC_ERR_EXPIRED: i32 = 34;
+/// The message authenticated but its content frame is malformed. Its key is consumed: save
+/// the session.
+pub const XC_ERR_INVALID_CONTENT: i32 = 35;
+/// A protocol failure this version of the ABI has no code for.
+pub const XC_ERR_PROTOCOL_OTHER: i32 = 39;
+
+/// The envelope was not sealed to this identity, or was altered in transit.
+pub const XC_ERR_SEALED_DECRYPTION_FAILED: i32 = 40;
+/// A certificate signature does not verify against the trust roots and the server key.
+pub const XC_ERR_SEALED_INVALID_CERTIFICATE: i32 = 41;
+/// The sender certificate had expired at the time given.
+pub const XC_ERR_SEALED_CERTIFICATE_EXPIRED: i32 = 42;
+/// The server that signed the sender certificate is revoked.
+pub const XC_ERR_SEALED_REVOKED_SERVER: i32 = 43;
+/// The certified identity differs from the key that sealed the envelope, or from the peer of
+/// the session (or prekey message) it was given to.
+pub const XC_ERR_SEALED_SENDER_IDENTITY_MISMATCH: i32 = 44;
+/// The envelope was sealed by our own identity.
+pub const XC_ERR_SEALED_SELF_SEND: i32 = 45;
+/// A sealed-sender failure this version of the ABI has no code for.
+pub const XC_ERR_SEALED_OTHER: i32 = 49;
+
+/// A failed call: the code it returns. `?` converts every error of the core library.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Fail(pub(crate) i32);
+
+pub(crate) const NULL: Fail = Fail(XC_ERR_NULL_POINTER);
+pub(crate) const INVALID: Fail = Fail(XC_ERR_INVALID_ARGUMENT);
+
+pub(crate) fn decode_code(e: DecodeError) -> i32 {
+    match e {
+        DecodeError::Truncated => XC_ERR_DECODE_TRUNCATED,
+        DecodeError::TrailingBytes => XC_ERR_DECODE_TRAILING_BYTES,
+        DecodeError::UnknownVersion(_) => XC_ERR_DECODE_UNKNOWN_VERSION,
+        DecodeError::UnknownType(_) => XC_ERR_DECODE_UNKNOWN_TYPE,
+        DecodeError::NonCanonical => XC_ERR_DECODE_NON_CANONICAL,
+        DecodeError::InvalidKey => XC_ERR_DECODE_INVALID_KEY,
+        DecodeError::TooLarge => XC_ERR_DECODE_TOO_LARGE,
+        DecodeError::ChecksumMismatch => XC_ERR_DECODE_CHECKSUM_MISMATCH,
+        _ => XC_ERR_DECODE_OTHER,
+    }
+}
+
+pub(crate) fn error_code(e: Error) -> i32 {
+    match e {
+        Error::Decode(d) => decode_code(d),
+        Error::InvalidSignature => XC_ERR_INVALID_SIGNATURE,
+        Error::NonContributory => XC_ERR_NON_CONTRIBUTORY,
+        Error::UnknownSignedPreKey(_) => XC_ERR_UNKNOWN_SIGNED_PREKEY,
+        Error::UnknownOneTimePreKey(_) => XC_ERR_UNKNOWN_ONE_TIME_PREKEY,
+        Error::DuplicateMessage => XC_ERR_DUPLICATE_MESSAGE,
+        Error::TooFarInFuture => XC_ERR_TOO_FAR_IN_FUTURE,
+        Error::DecryptionFailed => XC_ERR_DECRYPTION_FAILED,
+        Error::SessionMismatch => XC_ERR_SESSION_MISMATCH,
+        Error::ChainExhausted => XC_ERR_CHAIN_EXHAUSTED,
+        Error::TooLarge => XC_ERR_TOO_LARGE,
+        Error::InvalidLimits => XC_ERR_INVALID_LIMITS,
+        Error::NoSignedPreKey => XC_ERR_NO_SIGNED_PREKEY,
+        Error::NotPreKeyMessage => XC_ERR_NOT_PREKEY_MESSAGE,
+        Error::UntrustedIdentity => XC_ERR_UNTRUSTED_IDENTITY,
+        Error::Expired => XC_ERR_EXPIRED,
+        Error::InvalidContent(_) => XC_ERR_INVALID_CONTENT,
+        _ => XC_ERR_PROTOCOL_OTHER,
+    }
+}
+
+pub(crate) fn sealed_code(e: SealedSenderError) -> i32 {
+    match e {
+        SealedSenderError::Decode(d) => decode_code(d),
+        SealedSenderError::DecryptionFailed => XC_ERR_SEALED_DECRYPTION_FAILED,
+        // The core library folds a session's `NonContributory` into this variant too, so the
+        // two cannot be told apart; both mean "the peer sent a low-order point".
+        SealedSenderError::NonContributory => XC_ERR_NON_CONTRIBUTORY,
+        SealedSenderError::InvalidCertificate => XC_ERR_SEALED_INVALID_CERTIFICATE,
+        SealedSenderError::CertificateExpired => XC_ERR_SEALED_CERTIFICATE_EXPIRED,
+        SealedSenderError::RevokedServer => XC_ERR_SEALED_REVOKED_SERVER,
+        SealedSenderError::SenderIdentityMismatch => XC_ERR_SEALED_SENDER_IDENTITY_MISMATCH,
+        SealedSenderError::SelfSend => XC_ERR_SEALED_SELF_SEND,
+        SealedSenderError::Session(e) => error_code(e),
+        _ => XC_ERR_SEALED_OTHER,
+    }
+}
+
+impl From<DecodeError> for Fail {
+    fn from(e: DecodeError) -> Self {
+        Self(decode_code(e))
+    }
+}
+
+impl From<Error> for Fail {
+    fn from(e: Error) -> Self {
+        Self(error_code(e))
+    }
+}
+
+impl From<SealedSenderError> for Fail {
+    fn from(e: SealedSenderError) -> Self {
+        Self(sealed_code(e))
+    }
+}
+
+/// Every code this ABI defines.
+#[cfg(test)]
+pub(crate) const ALL_CODES: [i32; 37] = [
+    XC_OK,
+    XC_ERR_NULL_POINTER,
+    XC_ERR_INVALID_ARGUMENT,
+    XC_ERR_PANIC,
+    XC_ERR_DECODE_TRUNCATED,
+    XC_ERR_DECODE_TRAILING_BYTES,
+    XC_ERR_DECODE_UNKNOWN_VERSION,
+    XC_ERR_DECODE_UNKNOWN_TYPE,
+    XC_ERR_DECODE_NON_CANONICAL,
+    XC_ERR_DECODE_INVALID_KEY,
+    XC_ERR_DECODE_TOO_LARGE,
+    XC_ERR_DECODE_CHECKSUM_MISMATCH,
+    XC_ERR_DECODE_OTHER,
+    XC_ERR_INVALID_SIGNATURE,
+    XC_ERR_NON_CONTRIBUTORY,
+    XC_ERR_UNKNOWN_SIGNED_PREKEY,
+    XC_ERR_UNKNOWN_ONE_TIME_PREKEY,
+    XC_ERR_DUPLICATE_MESSAGE,
+    XC_ERR_TOO_FAR_IN_FUTURE,
+    XC_ERR_DECRYPTION_FAILED,
+    XC_ERR_SESSION_MISMATCH,
+    XC_ERR_CHAIN_EXHAUSTED,
+    XC_ERR_TOO_LARGE,
+    XC_ERR_INVALID_LIMITS,
+    XC_ERR_NO_SIGNED_PREKEY,
+    XC_ERR_NOT_PREKEY_MESSAGE,
+    XC_ERR_UNTRUSTED_IDENTITY,
+    XC_ERR_EXPIRED,
+    XC_ERR_INVALID_CONTENT,
+    XC_ERR_PROTOCOL_OTHER,
+    XC_ERR_SEALED_DECRYPTION_FAILED,
+    XC_ERR_SEALED_INVALID_CERTIFICATE,
+    XC_ERR_SEALED_CERTIFICATE_EXPIRED,
+    XC_ERR_SEALED_REVOKED_SERVER,
+    XC_ERR_SEALED_SENDER_IDENTITY_MISMATCH,
+    XC_ERR_SEALED_SELF_SEND,
+    XC_ERR_SEALED_OTHER,
+];
+
+const UNKNOWN_CODE: &CStr = c"unknown error code";
+
+fn message(code: i32) -> &'static CStr {
+    match code {
+        XC_OK => c"ok",
+        XC_ERR_NULL_POINTER => c"a required pointer argument was NULL",
+        XC_ERR_INVALID_ARGUMENT => c"an argument is out of range",
+        XC_ERR_PANIC => c"internal error (a panic was caught, or the OS random generator failed)",
+        XC_ERR_DECODE_TRUNCATED => c"malformed input: truncated",
+        XC_ERR_DECODE_TRAILING_BYTES => c"malformed input: trailing bytes",
+        XC_ERR_DECODE_UNKNOWN_VERSION => c"malformed input: unknown version",
+        XC_ERR_DECODE_UNKNOWN_TYPE => c"malformed input: unknown type or kind",
+        XC_ERR_DECODE_NON_CANONICAL => c"malformed input: field out of range or not canonical",
+        XC_ERR_DECODE_INVALID_KEY => c"malformed input: invalid public key",
+        XC_ERR_DECODE_TOO_LARGE => c"malformed input: too large",
+        XC_ERR_DECODE_CHECKSUM_MISMATCH => c"stored state failed its integrity check",
+        XC_ERR_DECODE_OTHER => c"malformed input",
+        XC_ERR_INVALID_SIGNATURE => c"invalid signed prekey signature",
+        XC_ERR_NON_CONTRIBUTORY => c"non-contributory Diffie-Hellman result (low-order key)",
+        XC_ERR_UNKNOWN_SIGNED_PREKEY => c"unknown signed prekey",
+        XC_ERR_UNKNOWN_ONE_TIME_PREKEY => c"unknown one-time prekey",
+        XC_ERR_DUPLICATE_MESSAGE => c"duplicate message, or its key was discarded",
+        XC_ERR_TOO_FAR_IN_FUTURE => c"message counter is beyond the skip limit",
+        XC_ERR_DECRYPTION_FAILED => c"message authentication failed",
+        XC_ERR_SESSION_MISMATCH => c"prekey message does not belong to this session",
+        XC_ERR_CHAIN_EXHAUSTED => c"sending chain exhausted; the peer must reply first",
+        XC_ERR_TOO_LARGE => c"input too large",
+        XC_ERR_INVALID_LIMITS => c"invalid session limits",
+        XC_ERR_NO_SIGNED_PREKEY => c"the prekey store has no signed prekey",
+        XC_ERR_NOT_PREKEY_MESSAGE => c"not a prekey message",
+        XC_ERR_UNTRUSTED_IDENTITY => c"the peer's identity key is not the trusted one",
+        XC_ERR_EXPIRED => c"message expired before it arrived",
+        XC_ERR_INVALID_CONTENT => c"malformed content frame in an authentic message",
+        XC_ERR_PROTOCOL_OTHER => c"protocol error",
+        XC_ERR_SEALED_DECRYPTION_FAILED => c"sealed envelope failed authentication",
+        XC_ERR_SEALED_INVALID_CERTIFICATE => c"invalid sender certificate",
+        XC_ERR_SEALED_CERTIFICATE_EXPIRED => c"sender certificate expired",
+        XC_ERR_SEALED_REVOKED_SERVER => c"sender certificate signed by a revoked server",
+        XC_ERR_SEALED_SENDER_IDENTITY_MISMATCH => c"sender identity does not match",
+        XC_ERR_SEALED_SELF_SEND => c"envelope sealed by our own identity",
+        XC_ERR_SEALED_OTHER => c"sealed sender error",
+        _ => UNKNOWN_CODE,
+    }
+}
+
+/// A static, NUL-terminated English description of `code`. Never NULL; the string must not be
+/// freed or modified. Unknown codes give "unknown error code".
+#[unsafe(no_mangle)]
+pub extern "C" fn xc_error_message(code: i32) -> *const c_char {
+    catch_unwind(AssertUnwindSafe(|| message(code)))
+        .unwrap_or(UNKNOWN_CODE)
+        .as_ptr()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_distinct_and_described() {
+        for (i, a) in ALL_CODES.iter().enumerate() {
+            assert_ne!(message(*a), UNKNOWN_CODE, "code {a} has no message");
+            for b in ALL_CODES.iter().skip(i + 1) {
+                assert_ne!(a, b);
+            }
+        }
+        assert_eq!(message(-1), UNKNOWN_CODE);
+        assert_eq!(message(1000), UNKNOWN_CODE);
+    }
+
+    #[test]
+    fn wrapped_errors_keep_their_class() {
+        assert_eq!(
+            sealed_code(SealedSenderError::Session(Error::DuplicateMessage)),
+            XC_ERR_DUPLICATE_MESSAGE
+        );
+        assert_eq!(
+            sealed_code(SealedSenderError::Decode(DecodeError::Truncated)),
+            XC_ERR_DECODE_TRUNCATED
+        );
+        assert_eq!(
+            error_code(Error::Decode(DecodeError::ChecksumMismatch)),
+            XC_ERR_DECODE_CHECKSUM_MISMATCH
+        );
+        assert_ne!(
+            sealed_code(SealedSenderError::DecryptionFailed),
+            error_code(Error::DecryptionFailed)
+        );
+    }
+}

@@ -1,0 +1,418 @@
+//! Sealed sender: sealing a session message, opening an envelope, and the one call that
+//! decides who sent it.
+
+use xchat_protocol::sealed_sender::seal;
+use xchat_protocol::{
+    CertificateKey, ContentKind, Deadline, Delivered, IdentityKey, Opened, SealedRecipient,
+    SenderCertificate,
+};
+
+use crate::error::{INVALID, NULL};
+use crate::identity::XcIdentity;
+use crate::prekeys::XcPreKeyStore;
+use crate::session::{XcSession, timer_start_code};
+use crate::util::{
+    XC_KEY_LEN, XcBuffer, bytes_in, guard, guard_void, handle_mut, handle_ref, into_handle, key_in,
+    key_out, os_rng, out_init, release, take_handle, write_key,
+};
+
+/// `XcReceived.kind`: an application message.
+pub const XC_CONTENT_KIND_MESSAGE: u32 = 1;
+/// `XcReceived.kind`: a timer change (the body is empty).
+pub const XC_CONTENT_KIND_TIMER_UPDATE: u32 = 2;
+/// `XcReceived.kind`: a kind this version of the ABI does not know.
+pub const XC_CONTENT_KIND_OTHER: u32 = 0;
+
+/// `XcReceived.deadline_kind`: the message does not expire.
+pub const XC_DEADLINE_NEVER: u32 = 0;
+/// `XcReceived.deadline_kind`: delete the message at `deadline_ms` (ms since the Unix epoch, on
+/// this device's clock).
+pub const XC_DEADLINE_AT: u32 = 1;
+/// `XcReceived.deadline_kind`: delete the message `deadline_ms` milliseconds after the user
+/// reads it.
+pub const XC_DEADLINE_AFTER_READ: u32 = 2;
+
+/// An envelope that passed every check that needs no session: it was sealed to us by the
+/// holder of a valid sender certificate. Read the sender with the `xc_opened_sender_*`
+/// functions to find the session, then pass it to `xc_opened_decrypt` or `xc_opened_respond`
+/// (which consume it), or drop it with `xc_opened_free`.
+pub struct XcOpened {
+    inner: Opened,
+}
+
+/// A decrypted message. Fill it with `xc_opened_decrypt` or `xc_opened_respond`; release its
+/// body with `xc_received_free`.
+#[repr(C)]
+#[derive(Debug)]
+pub struct XcReceived {
+    /// The application's bytes (empty for a timer update).
+    pub body: XcBuffer,
+    /// The sender's clock when it sent the message (ms since the Unix epoch).
+    pub sent_at_ms: u64,
+    /// With `XC_DEADLINE_AT`: when to delete the message (ms since the Unix epoch). With
+    /// `XC_DEADLINE_AFTER_READ`: how many ms after reading. Otherwise 0.
+    pub deadline_ms: u64,
+    /// `XC_CONTENT_KIND_MESSAGE` or `XC_CONTENT_KIND_TIMER_UPDATE`.
+    pub kind: u32,
+    /// The timer the sender applied to this message: lifetime in seconds, 0 for none.
+    pub timer_duration_s: u32,
+    /// `XC_TIMER_START_ON_SEND` or `XC_TIMER_START_ON_READ`.
+    pub timer_start: u32,
+    /// The timer's version (each change increments it).
+    pub timer_version: u32,
+    /// `XC_DEADLINE_NEVER`, `XC_DEADLINE_AT` or `XC_DEADLINE_AFTER_READ`.
+    pub deadline_kind: u32,
+    /// Whether this message changed the conversation's timer (show it to the user).
+    pub timer_changed: bool,
+}
+
+impl XcReceived {
+    const EMPTY: Self = Self {
+        body: XcBuffer::EMPTY,
+        sent_at_ms: 0,
+        deadline_ms: 0,
+        kind: XC_CONTENT_KIND_OTHER,
+        timer_duration_s: 0,
+        timer_start: 0,
+        timer_version: 0,
+        deadline_kind: XC_DEADLINE_NEVER,
+        timer_changed: false,
+    };
+
+    fn from_delivered(delivered: &Delivered) -> Self {
+        let r = &delivered.received;
+        let (deadline_kind, deadline_ms) = match r.deadline {
+            Deadline::Never => (XC_DEADLINE_NEVER, 0),
+            Deadline::At(ms) => (XC_DEADLINE_AT, ms),
+            Deadline::AfterRead(ms) => (XC_DEADLINE_AFTER_READ, ms),
+        };
+        Self {
+            body: XcBuffer::copy_of(&r.body),
+            sent_at_ms: r.sent_at_ms,
+            deadline_ms,
+            kind: match r.kind {
+                ContentKind::Message => XC_CONTENT_KIND_MESSAGE,
+                ContentKind::TimerUpdate => XC_CONTENT_KIND_TIMER_UPDATE,
+                _ => XC_CONTENT_KIND_OTHER,
+            },
+            timer_duration_s: r.timer.duration_s,
+            timer_start: timer_start_code(r.timer.start),
+            timer_version: r.timer.version,
+            deadline_kind,
+            timer_changed: r.timer_changed,
+        }
+    }
+}
+
+/// Seals a session message (from `xc_session_send` or `xc_session_set_timer`) for the device
+/// whose identity key is `recipient_identity_key` (32 bytes), with our sender certificate
+/// inside. The result is what the server delivers: it learns the recipient and a padded length.
+///
+/// # Safety
+/// `sender` is NULL or a live handle; each pointer/length pair describes readable memory (NULL
+/// allowed for length 0); `recipient_identity_key` is NULL or valid for reading 32 bytes; `out`
+/// is NULL or valid for writing an `XcBuffer`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn xc_seal(
+    sender: *const XcIdentity,
+    sender_certificate: *const u8,
+    sender_certificate_len: usize,
+    recipient_identity_key: *const u8,
+    message: *const u8,
+    message_len: usize,
+    out: *mut XcBuffer,
+) -> i32 {
+    guard(|| {
+        // SAFETY: `out` is NULL or writable, by the contract.
+        let out = unsafe { out_init(out, XcBuffer::EMPTY) }?;
+        // SAFETY: NULL or a live handle, by the contract.
+        let sender = unsafe { handle_ref(sender) }?;
+        // SAFETY: pointer/length pairs describe readable memory, by the contract.
+        let certificate = unsafe { bytes_in(sender_certificate, sender_certificate_len) }?;
+        // SAFETY: as above.
+        let message = unsafe { bytes_in(message, message_len) }?;
+        // SAFETY: NULL or readable for 32 bytes, by the contract.
+        let recipient = IdentityKey::from_bytes(unsafe { key_in(recipient_identity_key) }?)?;
+        let certificate = SenderCertificate::from_bytes(certificate)?;
+        let envelope = seal(
+            &mut os_rng(),
+            &sender.inner,
+            &certificate,
+            &recipient,
+            message,
+        )?;
+        // SAFETY: `out` was checked and written by `out_init`.
+        unsafe { out.write(XcBuffer::copy_of(&envelope)) };
+        Ok(())
+    })
+}
+
+/// Opens an envelope sealed to `identity` at `now_ms` (ms since the Unix epoch): decrypts it,
+/// validates the sender certificate against `trust_root_count` trust-root public keys of 32
+/// bytes each, laid end to end at `trust_roots`, and against `revoked_count` revoked server ids
+/// at `revoked_server_ids`, and checks that the certificate names the key that sealed it.
+///
+/// # Safety
+/// `identity` is NULL or a live handle; `trust_roots` is valid for reading
+/// `32 * trust_root_count` bytes; `revoked_server_ids` is valid and aligned for reading
+/// `revoked_count` `uint32_t`s; `envelope` for `envelope_len` bytes (any may be NULL when its
+/// count is 0); `out_opened` is NULL or valid for writing one pointer.
+#[unsafe(no_mangle)]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn xc_open(
+    identity: *const XcIdentity,
+    trust_roots: *const u8,
+    trust_root_count: usize,
+    revoked_server_ids: *const u32,
+    revoked_count: usize,
+    now_ms: u64,
+    envelope: *const u8,
+    envelope_len: usize,
+    out_opened: *mut *mut XcOpened,
+) -> i32 {
+    guard(|| {
+        // SAFETY: `out_opened` is NULL or writable, by the contract.
+        let out = unsafe { out_init(out_opened, core::ptr::null_mut()) }?;
+        // SAFETY: NULL or a live handle, by the contract.
+        let identity = unsafe { handle_ref(identity) }?;
+        let roots_len = trust_root_count.checked_mul(XC_KEY_LEN).ok_or(INVALID)?;
+        // SAFETY: `trust_roots` is readable for `32 * trust_root_count` bytes, by the contract.
+        let roots = unsafe { bytes_in(trust_roots, roots_len) }?;
+        let roots = roots
+            .chunks_exact(XC_KEY_LEN)
+            .map(|chunk| {
+                let mut key = [0; XC_KEY_LEN];
+                key.copy_from_slice(chunk);
+                CertificateKey::from_bytes(key)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let revoked: &[u32] = if revoked_count == 0 {
+            &[]
+        } else if revoked_server_ids.is_null() {
+            return Err(NULL);
+        } else if !revoked_server_ids.is_aligned()
+            || revoked_count
+                .checked_mul(size_of::<u32>())
+                .is_none_or(|bytes| isize::try_from(bytes).is_err())
+        {
+            return Err(INVALID);
+        } else {
+            // SAFETY: non-null, aligned, the total size fits in `isize`, and the caller
+            // guarantees `revoked_count` readable `uint32_t`s that stay unchanged during the
+            // call.
+            unsafe { core::slice::from_raw_parts(revoked_server_ids, revoked_count) }
+        };
+        // SAFETY: `envelope`/`envelope_len` describe readable memory, by the contract.
+        let envelope = unsafe { bytes_in(envelope, envelope_len) }?;
+        let recipient = SealedRecipient {
+            identity: &identity.inner,
+            trust_roots: &roots,
+            revoked_servers: revoked,
+        };
+        let opened = recipient.open(envelope, now_ms)?;
+        // SAFETY: `out` was checked and written by `out_init`.
+        unsafe { out.write(into_handle(XcOpened { inner: opened })) };
+        Ok(())
+    })
+}
+
+/// Copies the verified sender's address (the opaque account id its server certified) to `out`.
+///
+/// # Safety
+/// `opened` is NULL or a live handle; `out` is NULL or valid for writing an `XcBuffer`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn xc_opened_sender_address(
+    opened: *const XcOpened,
+    out: *mut XcBuffer,
+) -> i32 {
+    guard(|| {
+        // SAFETY: `out` is NULL or writable, by the contract.
+        let out = unsafe { out_init(out, XcBuffer::EMPTY) }?;
+        // SAFETY: NULL or a live handle, by the contract.
+        let opened = unsafe { handle_ref(opened) }?;
+        // SAFETY: `out` was checked and written by `out_init`.
+        unsafe { out.write(XcBuffer::copy_of(&opened.inner.sender().address)) };
+        Ok(())
+    })
+}
+
+/// Writes the verified sender's device id to `out_device_id`.
+///
+/// # Safety
+/// `opened` is NULL or a live handle; `out_device_id` is NULL or valid for writing a
+/// `uint32_t`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn xc_opened_sender_device_id(
+    opened: *const XcOpened,
+    out_device_id: *mut u32,
+) -> i32 {
+    guard(|| {
+        // SAFETY: `out_device_id` is NULL or writable, by the contract.
+        let out = unsafe { out_init(out_device_id, 0) }?;
+        // SAFETY: NULL or a live handle, by the contract.
+        let opened = unsafe { handle_ref(opened) }?;
+        // SAFETY: `out` was checked and written by `out_init`.
+        unsafe { out.write(opened.inner.sender().device_id) };
+        Ok(())
+    })
+}
+
+/// Writes the verified sender's 32-byte identity key to `out_key`.
+///
+/// # Safety
+/// `opened` is NULL or a live handle; `out_key` is NULL or valid for writing 32 bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn xc_opened_sender_identity(
+    opened: *const XcOpened,
+    out_key: *mut u8,
+) -> i32 {
+    guard(|| {
+        let out = key_out(out_key)?;
+        // SAFETY: NULL or a live handle, by the contract.
+        let opened = unsafe { handle_ref(opened) }?;
+        // SAFETY: `out` is non-null and writable for 32 bytes, by the contract.
+        unsafe { write_key(out, opened.inner.sender().identity.to_bytes()) };
+        Ok(())
+    })
+}
+
+/// Writes whether the inner message starts a new session (use `xc_opened_respond`) rather
+/// than continuing an existing one (use `xc_opened_decrypt`).
+///
+/// # Safety
+/// `opened` is NULL or a live handle; `out_is_prekey` is NULL or valid for writing a `bool`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn xc_opened_is_prekey_message(
+    opened: *const XcOpened,
+    out_is_prekey: *mut bool,
+) -> i32 {
+    guard(|| {
+        // SAFETY: `out_is_prekey` is NULL or writable, by the contract.
+        let out = unsafe { out_init(out_is_prekey, false) }?;
+        // SAFETY: NULL or a live handle, by the contract.
+        let opened = unsafe { handle_ref(opened) }?;
+        // SAFETY: `out` was checked and written by `out_init`.
+        unsafe { out.write(opened.inner.is_prekey_message()) };
+        Ok(())
+    })
+}
+
+/// Decrypts the envelope's message with the sender's existing session. The session's peer must
+/// be the certified sender (`XC_ERR_SEALED_SENDER_IDENTITY_MISMATCH` otherwise, session
+/// untouched).
+///
+/// **Consumes `opened`** whatever the result: never use it again.
+///
+/// Save the session after `XC_OK`, and also after `XC_ERR_EXPIRED` and
+/// `XC_ERR_INVALID_CONTENT` (the message key was consumed). Other errors leave it unchanged.
+///
+/// # Safety
+/// `opened` is NULL or a live handle, given up by this call; `session` is NULL or a live
+/// handle; `out_received` is NULL or valid for writing an `XcReceived`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn xc_opened_decrypt(
+    opened: *mut XcOpened,
+    session: *mut XcSession,
+    out_received: *mut XcReceived,
+) -> i32 {
+    guard(|| {
+        // SAFETY: NULL or a live handle that the caller gives up, by the contract. Taken first
+        // so that it is freed on every path.
+        let opened = unsafe { take_handle(opened) }.ok_or(NULL)?;
+        // SAFETY: `out_received` is NULL or writable, by the contract.
+        let out = unsafe { out_init(out_received, XcReceived::EMPTY) }?;
+        // SAFETY: NULL or a live handle, by the contract.
+        let session = unsafe { handle_mut(session) }?;
+        let delivered = opened.inner.decrypt(&mut session.inner)?;
+        // SAFETY: `out` was checked and written by `out_init`.
+        unsafe { out.write(XcReceived::from_delivered(&delivered)) };
+        Ok(())
+    })
+}
+
+/// Starts a session from an envelope carrying a prekey message (the first message from a new
+/// peer device), using `identity` and the prekey store whose bundle the sender used; `context`
+/// must be the bytes the sender passed to `xc_session_initiate`. On success `out_session`
+/// receives the new session and `out_received` the message.
+///
+/// **Consumes `opened`** whatever the result: never use it again.
+///
+/// Save the prekey store after this call whatever it returns (a used one-time prekey is
+/// deleted once the message authenticates), and save the new session. Check the new session's
+/// peer (`xc_session_check_remote_identity`) against the identity you trust for the sender's
+/// address, if you have one.
+///
+/// # Safety
+/// `opened` is NULL or a live handle, given up by this call; `identity` and `store` are NULL or
+/// live handles; `context`/`context_len` describe readable memory (NULL allowed for length 0);
+/// `out_session` is NULL or valid for writing one pointer; `out_received` is NULL or valid for
+/// writing an `XcReceived`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn xc_opened_respond(
+    opened: *mut XcOpened,
+    identity: *const XcIdentity,
+    store: *mut XcPreKeyStore,
+    context: *const u8,
+    context_len: usize,
+    out_session: *mut *mut XcSession,
+    out_received: *mut XcReceived,
+) -> i32 {
+    guard(|| {
+        // SAFETY: NULL or a live handle that the caller gives up, by the contract. Taken first
+        // so that it is freed on every path.
+        let opened = unsafe { take_handle(opened) }.ok_or(NULL)?;
+        // SAFETY: `out_session` is NULL or writable, by the contract.
+        let out_session = unsafe { out_init(out_session, core::ptr::null_mut()) }?;
+        // SAFETY: `out_received` is NULL or writable, by the contract.
+        let out_received = unsafe { out_init(out_received, XcReceived::EMPTY) }?;
+        // SAFETY: NULL or live handles, by the contract.
+        let identity = unsafe { handle_ref(identity) }?;
+        // SAFETY: as above.
+        let store = unsafe { handle_mut(store) }?;
+        // SAFETY: `context`/`context_len` describe readable memory, by the contract.
+        let context = unsafe { bytes_in(context, context_len) }?;
+        let (session, delivered) =
+            opened
+                .inner
+                .respond(&identity.inner, &mut store.inner, context)?;
+        // SAFETY: both were checked and written by `out_init`.
+        unsafe {
+            out_received.write(XcReceived::from_delivered(&delivered));
+            out_session.write(into_handle(XcSession { inner: session }));
+        }
+        Ok(())
+    })
+}
+
+/// Frees an opened envelope without decrypting it. NULL is ignored.
+///
+/// # Safety
+/// `opened` is NULL or a live handle, not used again afterwards.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn xc_opened_free(opened: *mut XcOpened) {
+    guard_void(|| {
+        // SAFETY: NULL or a live handle that the caller gives up, by the contract.
+        drop(unsafe { take_handle(opened) });
+    });
+}
+
+/// Frees the body of a received message (zeroing it) and resets the struct. NULL is ignored;
+/// a second call is a no-op.
+///
+/// # Safety
+/// `received` is NULL or points to an `XcReceived` filled by this library (or reset by a
+/// failed call) and not modified since.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn xc_received_free(received: *mut XcReceived) {
+    guard_void(|| {
+        if received.is_null() {
+            return;
+        }
+        // SAFETY: non-null and, by the contract, a live `XcReceived` that nothing else
+        // accesses during this call.
+        let received = unsafe { &mut *received };
+        // SAFETY: its body is `{ NULL, 0 }` or was made by `XcBuffer::copy_of`.
+        unsafe { release(&mut received.body) };
+        *received = XcReceived::EMPTY;
+    });
+}

@@ -1,0 +1,247 @@
+//! Sessions: starting one from a bundle, sending, timers, persistence.
+
+use xchat_protocol::{IdentityKey, PreKeyBundle, Session, TimerStart};
+
+use crate::error::INVALID;
+use crate::identity::XcIdentity;
+use crate::util::{
+    XcBuffer, bytes_in, guard, guard_void, handle_mut, handle_ref, into_handle, key_in, key_out,
+    os_rng, out_init, take_handle, write_key,
+};
+
+/// Timer start: the countdown starts when the message is sent (the sender's timestamp).
+pub const XC_TIMER_START_ON_SEND: u32 = 0;
+/// Timer start: the countdown starts when the recipient reads the message.
+pub const XC_TIMER_START_ON_READ: u32 = 1;
+
+/// An end-to-end encrypted session with one peer device (secret). Persist it with
+/// `xc_session_to_bytes` after every send and every successful receive.
+pub struct XcSession {
+    pub(crate) inner: Session,
+}
+
+pub(crate) fn timer_start_code(start: TimerStart) -> u32 {
+    match start {
+        TimerStart::OnSend => XC_TIMER_START_ON_SEND,
+        TimerStart::OnRead => XC_TIMER_START_ON_READ,
+    }
+}
+
+/// Starts a session with the owner of `bundle` (bytes the server handed out), as `identity`.
+/// The bundle's signed prekey signature is verified. `context` (e.g. both account ids) is bound
+/// into every message; the peer must pass the same bytes to `xc_opened_respond`. At most 1024
+/// bytes.
+///
+/// Check the session's peer (`xc_session_check_remote_identity`) against the identity you
+/// trust for this contact before sending.
+///
+/// # Safety
+/// `identity` is NULL or a live handle; each pointer/length pair describes readable memory
+/// (NULL allowed for length 0); `out_session` is NULL or valid for writing one pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn xc_session_initiate(
+    identity: *const XcIdentity,
+    bundle: *const u8,
+    bundle_len: usize,
+    context: *const u8,
+    context_len: usize,
+    out_session: *mut *mut XcSession,
+) -> i32 {
+    guard(|| {
+        // SAFETY: `out_session` is NULL or writable, by the contract.
+        let out = unsafe { out_init(out_session, core::ptr::null_mut()) }?;
+        // SAFETY: NULL or a live handle, by the contract.
+        let identity = unsafe { handle_ref(identity) }?;
+        // SAFETY: pointer/length pairs describe readable memory, by the contract.
+        let bundle = unsafe { bytes_in(bundle, bundle_len) }?;
+        // SAFETY: as above.
+        let context = unsafe { bytes_in(context, context_len) }?;
+        let bundle = PreKeyBundle::from_bytes(bundle)?;
+        let session = Session::initiate(&mut os_rng(), &identity.inner, &bundle, context)?;
+        // SAFETY: `out` was checked and written by `out_init`.
+        unsafe { out.write(into_handle(XcSession { inner: session })) };
+        Ok(())
+    })
+}
+
+/// Encrypts an application message stamped with `now_ms` (ms since the Unix epoch) and the
+/// session's timer, padded; returns the session message to seal with `xc_seal`.
+///
+/// The session has advanced: save it (`xc_session_to_bytes`) before handing the message to the
+/// network.
+///
+/// # Safety
+/// `session` is NULL or a live handle; `body`/`body_len` describe readable memory (NULL allowed
+/// for length 0); `out` is NULL or valid for writing an `XcBuffer`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn xc_session_send(
+    session: *mut XcSession,
+    now_ms: u64,
+    body: *const u8,
+    body_len: usize,
+    out: *mut XcBuffer,
+) -> i32 {
+    guard(|| {
+        // SAFETY: `out` is NULL or writable, by the contract.
+        let out = unsafe { out_init(out, XcBuffer::EMPTY) }?;
+        // SAFETY: NULL or a live handle, by the contract.
+        let session = unsafe { handle_mut(session) }?;
+        // SAFETY: `body`/`body_len` describe readable memory, by the contract.
+        let body = unsafe { bytes_in(body, body_len) }?;
+        let message = session.inner.send(&mut os_rng(), now_ms, body)?;
+        // SAFETY: `out` was checked and written by `out_init`.
+        unsafe { out.write(XcBuffer::copy_of(&message)) };
+        Ok(())
+    })
+}
+
+/// Changes the conversation's disappearing-message timer to `duration_s` seconds (0 turns it
+/// off) starting `start` (`XC_TIMER_START_ON_SEND` or `XC_TIMER_START_ON_READ`; ignored when
+/// off). The new timer applies to this session at once and travels to the peer in the returned
+/// timer-update message, which is sealed and sent like any other. Save the session afterwards.
+///
+/// # Safety
+/// `session` is NULL or a live handle; `out` is NULL or valid for writing an `XcBuffer`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn xc_session_set_timer(
+    session: *mut XcSession,
+    now_ms: u64,
+    duration_s: u32,
+    start: u32,
+    out: *mut XcBuffer,
+) -> i32 {
+    guard(|| {
+        // SAFETY: `out` is NULL or writable, by the contract.
+        let out = unsafe { out_init(out, XcBuffer::EMPTY) }?;
+        // SAFETY: NULL or a live handle, by the contract.
+        let session = unsafe { handle_mut(session) }?;
+        let start = match start {
+            XC_TIMER_START_ON_SEND => TimerStart::OnSend,
+            XC_TIMER_START_ON_READ => TimerStart::OnRead,
+            _ => return Err(INVALID),
+        };
+        let message = session
+            .inner
+            .set_timer(&mut os_rng(), now_ms, duration_s, start)?;
+        // SAFETY: `out` was checked and written by `out_init`.
+        unsafe { out.write(XcBuffer::copy_of(&message)) };
+        Ok(())
+    })
+}
+
+/// Deletes stored keys of skipped messages whose deadline passed before `now_ms` (they could
+/// only open messages that have expired anyway). `out_count` may be NULL; otherwise it receives
+/// how many were deleted. Call it periodically, then save the session if anything was deleted.
+///
+/// # Safety
+/// `session` is NULL or a live handle; `out_count` is NULL or valid for writing a `size_t`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn xc_session_purge(
+    session: *mut XcSession,
+    now_ms: u64,
+    out_count: *mut usize,
+) -> i32 {
+    guard(|| {
+        // SAFETY: NULL or a live handle, by the contract.
+        let session = unsafe { handle_mut(session) }?;
+        let purged = session.inner.purge(now_ms);
+        if !out_count.is_null() {
+            // SAFETY: non-null, and writable and aligned for a `size_t` by the contract.
+            unsafe { out_count.write(purged) };
+        }
+        Ok(())
+    })
+}
+
+/// Writes the peer's 32-byte identity key to `out_key`.
+///
+/// # Safety
+/// `session` is NULL or a live handle; `out_key` is NULL or valid for writing 32 bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn xc_session_remote_identity(
+    session: *const XcSession,
+    out_key: *mut u8,
+) -> i32 {
+    guard(|| {
+        let out = key_out(out_key)?;
+        // SAFETY: NULL or a live handle, by the contract.
+        let session = unsafe { handle_ref(session) }?;
+        // SAFETY: `out` is non-null and writable for 32 bytes, by the contract.
+        unsafe { write_key(out, session.inner.remote_identity().to_bytes()) };
+        Ok(())
+    })
+}
+
+/// Compares the peer's identity with `trusted_key` (32 bytes: the identity the application
+/// trusts for this contact). Returns `XC_OK` if equal, `XC_ERR_UNTRUSTED_IDENTITY` if not (the
+/// contact re-installed, or someone substituted a key: ask the user before sending).
+///
+/// # Safety
+/// `session` is NULL or a live handle; `trusted_key` is NULL or valid for reading 32 bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn xc_session_check_remote_identity(
+    session: *const XcSession,
+    trusted_key: *const u8,
+) -> i32 {
+    guard(|| {
+        // SAFETY: NULL or a live handle, by the contract.
+        let session = unsafe { handle_ref(session) }?;
+        // SAFETY: NULL or readable for 32 bytes, by the contract.
+        let trusted = IdentityKey::from_bytes(unsafe { key_in(trusted_key) }?)?;
+        session.inner.check_remote_identity(&trusted)?;
+        Ok(())
+    })
+}
+
+/// Serializes the session for storage (secret).
+///
+/// # Safety
+/// `session` is NULL or a live handle; `out` is NULL or valid for writing an `XcBuffer`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn xc_session_to_bytes(session: *const XcSession, out: *mut XcBuffer) -> i32 {
+    guard(|| {
+        // SAFETY: `out` is NULL or writable, by the contract.
+        let out = unsafe { out_init(out, XcBuffer::EMPTY) }?;
+        // SAFETY: NULL or a live handle, by the contract.
+        let session = unsafe { handle_ref(session) }?;
+        let saved = session.inner.to_bytes();
+        // SAFETY: `out` was checked and written by `out_init`.
+        unsafe { out.write(XcBuffer::copy_of(&saved)) };
+        Ok(())
+    })
+}
+
+/// Restores a session saved with `xc_session_to_bytes`.
+///
+/// # Safety
+/// `bytes` is valid for reading `len` bytes (NULL allowed when `len` is 0); `out_session` is
+/// NULL or valid for writing one pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn xc_session_from_bytes(
+    bytes: *const u8,
+    len: usize,
+    out_session: *mut *mut XcSession,
+) -> i32 {
+    guard(|| {
+        // SAFETY: `out_session` is NULL or writable, by the contract.
+        let out = unsafe { out_init(out_session, core::ptr::null_mut()) }?;
+        // SAFETY: `bytes`/`len` describe readable memory, by the contract.
+        let bytes = unsafe { bytes_in(bytes, len) }?;
+        let session = Session::from_bytes(bytes)?;
+        // SAFETY: `out` was checked and written by `out_init`.
+        unsafe { out.write(into_handle(XcSession { inner: session })) };
+        Ok(())
+    })
+}
+
+/// Frees a session. NULL is ignored.
+///
+/// # Safety
+/// `session` is NULL or a live handle, not used again afterwards.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn xc_session_free(session: *mut XcSession) {
+    guard_void(|| {
+        // SAFETY: NULL or a live handle that the caller gives up, by the contract.
+        drop(unsafe { take_handle(session) });
+    });
+}

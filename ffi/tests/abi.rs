@@ -1,0 +1,714 @@
+//! The C ABI exercised from Rust, through the same `extern "C"` functions a C program calls:
+//! argument checking, error codes, ownership, and a conversation with persistence.
+//! (`ffi/tests/c/session.c` runs the full conversation from C, under valgrind, in CI.)
+
+use core::ffi::CStr;
+use core::ptr;
+
+use xchat_protocol_ffi::*;
+
+const T0: u64 = 1_700_000_000_000;
+const DAY_MS: u64 = 86_400_000;
+const CONTEXT: &[u8] = b"alice|bob";
+
+fn ok(code: i32) {
+    assert_eq!(code, XC_OK, "{}", message(code));
+}
+
+fn message(code: i32) -> String {
+    // SAFETY: `xc_error_message` returns a static NUL-terminated string.
+    unsafe { CStr::from_ptr(xc_error_message(code)) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn empty() -> XcBuffer {
+    XcBuffer {
+        ptr: ptr::null_mut(),
+        len: 0,
+    }
+}
+
+/// Takes a library buffer's bytes and frees it.
+fn take(mut buffer: XcBuffer) -> Vec<u8> {
+    let bytes = if buffer.ptr.is_null() {
+        Vec::new()
+    } else {
+        // SAFETY: the library filled `buffer` with `len` readable bytes.
+        unsafe { core::slice::from_raw_parts(buffer.ptr, buffer.len) }.to_vec()
+    };
+    // SAFETY: `buffer` came from the library and is freed once.
+    unsafe { xc_buffer_free(&mut buffer) };
+    assert!(buffer.ptr.is_null() && buffer.len == 0);
+    bytes
+}
+
+fn identity() -> *mut XcIdentity {
+    let mut id = ptr::null_mut();
+    // SAFETY: a valid out-pointer.
+    ok(unsafe { xc_identity_generate(&mut id) });
+    id
+}
+
+fn public_key(id: *const XcIdentity) -> [u8; 32] {
+    let mut key = [0; 32];
+    // SAFETY: a live handle and 32 writable bytes.
+    ok(unsafe { xc_identity_public_key(id, key.as_mut_ptr()) });
+    key
+}
+
+struct Pki {
+    root: *mut XcCertKey,
+    server: *mut XcCertKey,
+    root_key: [u8; 32],
+    server_cert: Vec<u8>,
+}
+
+impl Pki {
+    fn new() -> Self {
+        let (mut root, mut server) = (ptr::null_mut(), ptr::null_mut());
+        let (mut root_key, mut server_key) = ([0; 32], [0; 32]);
+        let mut cert = empty();
+        // SAFETY: valid out-pointers and live handles throughout.
+        unsafe {
+            ok(xc_cert_key_generate(&mut root));
+            ok(xc_cert_key_generate(&mut server));
+            ok(xc_cert_key_public_key(root, root_key.as_mut_ptr()));
+            ok(xc_cert_key_public_key(server, server_key.as_mut_ptr()));
+            ok(xc_cert_key_certify_server(
+                root,
+                7,
+                server_key.as_ptr(),
+                &mut cert,
+            ));
+        }
+        Self {
+            root,
+            server,
+            root_key,
+            server_cert: take(cert),
+        }
+    }
+
+    fn certify(&self, address: &[u8], id: *const XcIdentity) -> Vec<u8> {
+        let key = public_key(id);
+        let mut out = empty();
+        // SAFETY: live handle, valid slices, a 32-byte key and a valid out-pointer.
+        ok(unsafe {
+            xc_cert_key_certify_sender(
+                self.server,
+                self.server_cert.as_ptr(),
+                self.server_cert.len(),
+                address.as_ptr(),
+                address.len(),
+                2,
+                key.as_ptr(),
+                T0 + DAY_MS,
+                &mut out,
+            )
+        });
+        take(out)
+    }
+}
+
+impl Drop for Pki {
+    fn drop(&mut self) {
+        // SAFETY: live handles, freed once.
+        unsafe {
+            xc_cert_key_free(self.root);
+            xc_cert_key_free(self.server);
+        }
+    }
+}
+
+fn seal(sender: *const XcIdentity, cert: &[u8], to: &[u8; 32], message: &[u8]) -> Vec<u8> {
+    let mut out = empty();
+    // SAFETY: live handle, valid slices and out-pointer.
+    ok(unsafe {
+        xc_seal(
+            sender,
+            cert.as_ptr(),
+            cert.len(),
+            to.as_ptr(),
+            message.as_ptr(),
+            message.len(),
+            &mut out,
+        )
+    });
+    take(out)
+}
+
+fn open(me: *const XcIdentity, root: &[u8; 32], now: u64, envelope: &[u8]) -> *mut XcOpened {
+    let mut opened = ptr::null_mut();
+    // SAFETY: live handle, one 32-byte root, valid slices and out-pointer.
+    ok(unsafe {
+        xc_open(
+            me,
+            root.as_ptr(),
+            1,
+            ptr::null(),
+            0,
+            now,
+            envelope.as_ptr(),
+            envelope.len(),
+            &mut opened,
+        )
+    });
+    opened
+}
+
+fn send(session: *mut XcSession, now: u64, body: &[u8]) -> Vec<u8> {
+    let mut out = empty();
+    // SAFETY: live handle, valid slice and out-pointer.
+    ok(unsafe { xc_session_send(session, now, body.as_ptr(), body.len(), &mut out) });
+    take(out)
+}
+
+fn body_of(received: &mut XcReceived) -> Vec<u8> {
+    let body = if received.body.ptr.is_null() {
+        Vec::new()
+    } else {
+        // SAFETY: the library filled the body with `len` readable bytes.
+        unsafe { core::slice::from_raw_parts(received.body.ptr, received.body.len) }.to_vec()
+    };
+    // SAFETY: filled by the library; freed once (a second free is a no-op).
+    unsafe {
+        xc_received_free(received);
+        xc_received_free(received);
+    }
+    body
+}
+
+fn blank_received() -> XcReceived {
+    XcReceived {
+        body: empty(),
+        sent_at_ms: 0,
+        deadline_ms: 0,
+        kind: 0,
+        timer_duration_s: 0,
+        timer_start: 0,
+        timer_version: 0,
+        deadline_kind: 0,
+        timer_changed: false,
+    }
+}
+
+#[test]
+fn null_pointers_are_reported_and_outputs_reset() {
+    // SAFETY: every pointer passed is NULL or valid; that is what is being tested.
+    unsafe {
+        assert_eq!(xc_identity_generate(ptr::null_mut()), XC_ERR_NULL_POINTER);
+        assert_eq!(
+            xc_identity_public_key(ptr::null(), [0u8; 32].as_mut_ptr()),
+            XC_ERR_NULL_POINTER
+        );
+        let id = identity();
+        assert_eq!(
+            xc_identity_public_key(id, ptr::null_mut()),
+            XC_ERR_NULL_POINTER
+        );
+
+        // A stale value in an out-parameter is overwritten before the call fails.
+        let mut stale = XcBuffer {
+            ptr: ptr::dangling_mut(),
+            len: 99,
+        };
+        assert_eq!(
+            xc_session_send(ptr::null_mut(), T0, ptr::null(), 0, &mut stale),
+            XC_ERR_NULL_POINTER
+        );
+        assert!(stale.ptr.is_null() && stale.len == 0);
+        let mut handle: *mut XcSession = ptr::dangling_mut();
+        assert_eq!(
+            xc_session_from_bytes(ptr::null(), 5, &mut handle),
+            XC_ERR_NULL_POINTER
+        );
+        assert!(handle.is_null());
+
+        assert_eq!(
+            xc_opened_decrypt(ptr::null_mut(), ptr::null_mut(), ptr::null_mut()),
+            XC_ERR_NULL_POINTER
+        );
+
+        // Free functions accept NULL.
+        xc_identity_free(ptr::null_mut());
+        xc_prekey_store_free(ptr::null_mut());
+        xc_cert_key_free(ptr::null_mut());
+        xc_session_free(ptr::null_mut());
+        xc_opened_free(ptr::null_mut());
+        xc_buffer_free(ptr::null_mut());
+        xc_received_free(ptr::null_mut());
+        xc_identity_free(id);
+    }
+}
+
+#[test]
+fn malformed_input_gives_decode_codes() {
+    let mut out = ptr::null_mut();
+    // SAFETY: valid slices and out-pointers.
+    unsafe {
+        assert_eq!(
+            xc_identity_from_bytes(ptr::null(), 0, &mut out),
+            XC_ERR_DECODE_TRUNCATED
+        );
+        let junk = [0x12u8; 40];
+        let mut session = ptr::null_mut();
+        assert_eq!(
+            xc_session_from_bytes(junk.as_ptr(), junk.len(), &mut session),
+            XC_ERR_DECODE_UNKNOWN_VERSION
+        );
+        // Identity bytes are not a prekey store.
+        let id = identity();
+        let mut saved = empty();
+        ok(xc_identity_to_bytes(id, &mut saved));
+        let saved = take(saved);
+        let mut store = ptr::null_mut();
+        assert_eq!(
+            xc_prekey_store_from_bytes(saved.as_ptr(), saved.len(), &mut store),
+            XC_ERR_DECODE_UNKNOWN_TYPE
+        );
+        let mut restored = ptr::null_mut();
+        ok(xc_identity_from_bytes(
+            saved.as_ptr(),
+            saved.len(),
+            &mut restored,
+        ));
+        assert_eq!(public_key(restored), public_key(id));
+        let mut s = ptr::null_mut();
+        assert_eq!(
+            xc_session_initiate(id, junk.as_ptr(), junk.len(), ptr::null(), 0, &mut s),
+            XC_ERR_DECODE_UNKNOWN_VERSION
+        );
+        xc_identity_free(id);
+        xc_identity_free(restored);
+    }
+}
+
+#[test]
+fn arguments_out_of_range() {
+    let id = identity();
+    let mut store = ptr::null_mut();
+    let mut out = empty();
+    // SAFETY: live handles and valid out-pointers.
+    unsafe {
+        ok(xc_prekey_store_new(&mut store));
+        assert_eq!(
+            xc_prekey_store_generate_one_time_prekeys(
+                store,
+                XC_MAX_ONE_TIME_PREKEYS_PER_CALL + 1,
+                &mut out
+            ),
+            XC_ERR_INVALID_ARGUMENT
+        );
+        ok(xc_prekey_store_generate_one_time_prekeys(
+            store, 0, &mut out,
+        ));
+        assert!(take(out).is_empty());
+        let mut out = empty();
+        assert_eq!(
+            xc_prekey_store_bundle(store, id, XC_NO_ONE_TIME_PREKEY, &mut out),
+            XC_ERR_NO_SIGNED_PREKEY
+        );
+        let mut spk = u32::MAX;
+        ok(xc_prekey_store_rotate_signed_prekey(
+            store,
+            id,
+            T0 / 1000,
+            &mut spk,
+        ));
+        assert_eq!(spk, 0);
+        ok(xc_prekey_store_rotate_signed_prekey(
+            store,
+            id,
+            T0 / 1000,
+            ptr::null_mut(),
+        ));
+        for bad in [-2, i64::from(u32::MAX) + 1, i64::MIN] {
+            assert_eq!(
+                xc_prekey_store_bundle(store, id, bad, &mut out),
+                XC_ERR_INVALID_ARGUMENT
+            );
+        }
+        assert_eq!(
+            xc_prekey_store_bundle(store, id, 5, &mut out),
+            XC_ERR_UNKNOWN_ONE_TIME_PREKEY
+        );
+        ok(xc_prekey_store_bundle(
+            store,
+            id,
+            XC_NO_ONE_TIME_PREKEY,
+            &mut out,
+        ));
+        let bundle = take(out);
+
+        let mut session = ptr::null_mut();
+        let other = identity();
+        let long_context = [0u8; 1025];
+        assert_eq!(
+            xc_session_initiate(
+                other,
+                bundle.as_ptr(),
+                bundle.len(),
+                long_context.as_ptr(),
+                long_context.len(),
+                &mut session
+            ),
+            XC_ERR_TOO_LARGE
+        );
+        ok(xc_session_initiate(
+            other,
+            bundle.as_ptr(),
+            bundle.len(),
+            CONTEXT.as_ptr(),
+            CONTEXT.len(),
+            &mut session,
+        ));
+        let mut out = empty();
+        assert_eq!(
+            xc_session_set_timer(session, T0, 60, 2, &mut out),
+            XC_ERR_INVALID_ARGUMENT
+        );
+
+        // A misaligned revocation list is refused rather than read.
+        let words = [0u32; 3];
+        let misaligned = words.as_ptr().cast::<u8>().wrapping_add(1).cast::<u32>();
+        let mut opened = ptr::null_mut();
+        assert_eq!(
+            xc_open(
+                id,
+                ptr::null(),
+                0,
+                misaligned,
+                1,
+                T0,
+                [1u8; 200].as_ptr(),
+                200,
+                &mut opened
+            ),
+            XC_ERR_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            xc_open(
+                id,
+                ptr::null(),
+                usize::MAX,
+                ptr::null(),
+                0,
+                T0,
+                ptr::null(),
+                0,
+                &mut opened
+            ),
+            XC_ERR_INVALID_ARGUMENT
+        );
+        xc_session_free(session);
+        xc_prekey_store_free(store);
+        xc_identity_free(other);
+        xc_identity_free(id);
+    }
+}
+
+#[test]
+fn sealed_conversation_with_persistence() {
+    let pki = Pki::new();
+    let (alice, bob) = (identity(), identity());
+    let (alice_key, bob_key) = (public_key(alice), public_key(bob));
+    let (alice_cert, bob_cert) = (pki.certify(b"alice", alice), pki.certify(b"bob", bob));
+
+    // SAFETY: live handles, valid slices and out-pointers throughout; each handle is freed
+    // once and consumed handles are not reused.
+    unsafe {
+        let mut store = ptr::null_mut();
+        ok(xc_prekey_store_new(&mut store));
+        ok(xc_prekey_store_rotate_signed_prekey(
+            store,
+            bob,
+            T0 / 1000,
+            ptr::null_mut(),
+        ));
+        let mut records = empty();
+        ok(xc_prekey_store_generate_one_time_prekeys(
+            store,
+            3,
+            &mut records,
+        ));
+        let records = take(records);
+        assert_eq!(records.len(), 3 * XC_ONE_TIME_PREKEY_RECORD_LEN);
+        let ids: Vec<u32> = records
+            .chunks_exact(XC_ONE_TIME_PREKEY_RECORD_LEN)
+            .map(|r| u32::from_be_bytes([r[0], r[1], r[2], r[3]]))
+            .collect();
+        assert_eq!(ids, [0, 1, 2]);
+        let mut bundle = empty();
+        ok(xc_prekey_store_bundle(
+            store,
+            bob,
+            i64::from(ids[1]),
+            &mut bundle,
+        ));
+        let bundle = take(bundle);
+
+        // docs/INTEGRATION.md's compact server layout: a bundle with a one-time prekey is the
+        // fallback bundle with its final flag set to 1, followed by that key's record.
+        let mut fallback = empty();
+        ok(xc_prekey_store_bundle(
+            store,
+            bob,
+            XC_NO_ONE_TIME_PREKEY,
+            &mut fallback,
+        ));
+        let mut composed = take(fallback);
+        assert_eq!(composed.pop(), Some(0));
+        composed.push(1);
+        composed.extend_from_slice(
+            &records[XC_ONE_TIME_PREKEY_RECORD_LEN..][..XC_ONE_TIME_PREKEY_RECORD_LEN],
+        );
+        assert_eq!(composed, bundle);
+
+        let mut to_bob = ptr::null_mut();
+        ok(xc_session_initiate(
+            alice,
+            bundle.as_ptr(),
+            bundle.len(),
+            CONTEXT.as_ptr(),
+            CONTEXT.len(),
+            &mut to_bob,
+        ));
+        ok(xc_session_check_remote_identity(to_bob, bob_key.as_ptr()));
+        assert_eq!(
+            xc_session_check_remote_identity(to_bob, alice_key.as_ptr()),
+            XC_ERR_UNTRUSTED_IDENTITY
+        );
+        let first = seal(alice, &alice_cert, &bob_key, &send(to_bob, T0, b"hello"));
+
+        // A wrong context: the first message does not authenticate, and the store is kept.
+        let opened = open(bob, &pki.root_key, T0, &first);
+        let (mut to_alice, mut received) = (ptr::null_mut(), blank_received());
+        assert_eq!(
+            xc_opened_respond(
+                opened,
+                bob,
+                store,
+                b"other".as_ptr(),
+                5,
+                &mut to_alice,
+                &mut received
+            ),
+            XC_ERR_DECRYPTION_FAILED
+        );
+        assert!(to_alice.is_null() && received.body.ptr.is_null());
+        let mut count = 0;
+        ok(xc_prekey_store_one_time_count(store, &mut count));
+        assert_eq!(count, 3);
+
+        let opened = open(bob, &pki.root_key, T0, &first);
+        let mut address = empty();
+        ok(xc_opened_sender_address(opened, &mut address));
+        assert_eq!(take(address), b"alice");
+        let mut device = 0;
+        ok(xc_opened_sender_device_id(opened, &mut device));
+        assert_eq!(device, 2);
+        let mut prekey = false;
+        ok(xc_opened_is_prekey_message(opened, &mut prekey));
+        assert!(prekey);
+        ok(xc_opened_respond(
+            opened,
+            bob,
+            store,
+            CONTEXT.as_ptr(),
+            CONTEXT.len(),
+            &mut to_alice,
+            &mut received,
+        ));
+        assert_eq!(received.kind, XC_CONTENT_KIND_MESSAGE);
+        assert_eq!(received.deadline_kind, XC_DEADLINE_NEVER);
+        assert_eq!(body_of(&mut received), b"hello");
+        ok(xc_prekey_store_one_time_count(store, &mut count));
+        assert_eq!(count, 2);
+
+        // The same first message again: the one-time prekey is gone.
+        let opened = open(bob, &pki.root_key, T0, &first);
+        let mut again = ptr::null_mut();
+        assert_eq!(
+            xc_opened_respond(
+                opened,
+                bob,
+                store,
+                CONTEXT.as_ptr(),
+                CONTEXT.len(),
+                &mut again,
+                &mut received
+            ),
+            XC_ERR_UNKNOWN_ONE_TIME_PREKEY
+        );
+
+        // An on-read timer: the deadline is relative to reading.
+        let mut update = empty();
+        ok(xc_session_set_timer(
+            to_alice,
+            T0 + 1,
+            30,
+            XC_TIMER_START_ON_READ,
+            &mut update,
+        ));
+        let update = seal(bob, &bob_cert, &alice_key, &take(update));
+        let reply = seal(bob, &bob_cert, &alice_key, &send(to_alice, T0 + 2, b"hi"));
+
+        // Alice persists and restores before reading.
+        let mut saved = empty();
+        ok(xc_session_to_bytes(to_bob, &mut saved));
+        xc_session_free(to_bob);
+        let saved = take(saved);
+        let mut to_bob = ptr::null_mut();
+        ok(xc_session_from_bytes(
+            saved.as_ptr(),
+            saved.len(),
+            &mut to_bob,
+        ));
+
+        // Out of order: the reply first, then the timer update.
+        let opened = open(alice, &pki.root_key, T0 + 3, &reply);
+        ok(xc_opened_decrypt(opened, to_bob, &mut received));
+        assert_eq!(received.deadline_kind, XC_DEADLINE_AFTER_READ);
+        assert_eq!(received.deadline_ms, 30_000);
+        assert!(received.timer_changed);
+        assert_eq!(received.timer_start, XC_TIMER_START_ON_READ);
+        assert_eq!(body_of(&mut received), b"hi");
+        let opened = open(alice, &pki.root_key, T0 + 3, &update);
+        ok(xc_opened_decrypt(opened, to_bob, &mut received));
+        assert_eq!(received.kind, XC_CONTENT_KIND_TIMER_UPDATE);
+        assert!(!received.timer_changed);
+        assert!(body_of(&mut received).is_empty());
+
+        let mut remote = [0; 32];
+        ok(xc_session_remote_identity(to_bob, remote.as_mut_ptr()));
+        assert_eq!(remote, bob_key);
+        let mut purged = usize::MAX;
+        ok(xc_session_purge(to_bob, T0 + DAY_MS, &mut purged));
+        assert_eq!(purged, 0);
+        ok(xc_session_purge(to_bob, T0 + DAY_MS, ptr::null_mut()));
+
+        // Self-sends and envelopes for someone else.
+        let to_self = seal(alice, &alice_cert, &alice_key, b"raw");
+        let mut opened = ptr::null_mut();
+        assert_eq!(
+            xc_open(
+                alice,
+                pki.root_key.as_ptr(),
+                1,
+                ptr::null(),
+                0,
+                T0,
+                to_self.as_ptr(),
+                to_self.len(),
+                &mut opened
+            ),
+            XC_ERR_SEALED_SELF_SEND
+        );
+        assert_eq!(
+            xc_open(
+                bob,
+                pki.root_key.as_ptr(),
+                1,
+                ptr::null(),
+                0,
+                T0,
+                reply.as_ptr(),
+                reply.len(),
+                &mut opened
+            ),
+            XC_ERR_SEALED_DECRYPTION_FAILED
+        );
+        // A certificate claiming someone else's identity is caught when opening.
+        let mut out = empty();
+        assert_eq!(
+            xc_seal(
+                alice,
+                bob_cert.as_ptr(),
+                bob_cert.len(),
+                bob_key.as_ptr(),
+                b"x".as_ptr(),
+                1,
+                &mut out
+            ),
+            XC_OK
+        );
+        let forged = take(out);
+        assert_eq!(
+            xc_open(
+                bob,
+                pki.root_key.as_ptr(),
+                1,
+                ptr::null(),
+                0,
+                T0,
+                forged.as_ptr(),
+                forged.len(),
+                &mut opened
+            ),
+            XC_ERR_SEALED_SENDER_IDENTITY_MISMATCH
+        );
+
+        // Consuming calls free the opened handle even when another argument is NULL.
+        let opened = open(bob, &pki.root_key, T0, &first);
+        assert_eq!(
+            xc_opened_decrypt(opened, ptr::null_mut(), &mut received),
+            XC_ERR_NULL_POINTER
+        );
+
+        xc_session_free(to_bob);
+        xc_session_free(to_alice);
+        xc_prekey_store_free(store);
+        xc_identity_free(alice);
+        xc_identity_free(bob);
+    }
+}
+
+#[test]
+fn certificate_keys_from_seed_are_deterministic() {
+    let seed = [9u8; 32];
+    let (mut a, mut b) = (ptr::null_mut(), ptr::null_mut());
+    let (mut ka, mut kb) = ([0; 32], [1; 32]);
+    // SAFETY: a 32-byte seed, valid out-pointers, live handles freed once.
+    unsafe {
+        ok(xc_cert_key_from_seed(seed.as_ptr(), &mut a));
+        ok(xc_cert_key_from_seed(seed.as_ptr(), &mut b));
+        ok(xc_cert_key_public_key(a, ka.as_mut_ptr()));
+        ok(xc_cert_key_public_key(b, kb.as_mut_ptr()));
+        assert_eq!(ka, kb);
+        let mut out = empty();
+        let id = identity();
+        let key = public_key(id);
+        assert_eq!(
+            xc_cert_key_certify_sender(
+                a,
+                [0u8; 101].as_ptr(),
+                101,
+                b"x".as_ptr(),
+                1,
+                1,
+                key.as_ptr(),
+                T0,
+                &mut out
+            ),
+            XC_ERR_DECODE_UNKNOWN_VERSION
+        );
+        xc_identity_free(id);
+        xc_cert_key_free(a);
+        xc_cert_key_free(b);
+    }
+}
+
+#[test]
+fn every_code_has_a_message() {
+    for code in [
+        XC_OK,
+        XC_ERR_NULL_POINTER,
+        XC_ERR_PANIC,
+        XC_ERR_SEALED_DECRYPTION_FAILED,
+        XC_ERR_DECODE_CHECKSUM_MISMATCH,
+    ] {
+        assert_ne!(message(code), "unknown error code");
+    }
+    assert_eq!(message(-7), "unknown error code");
+}

@@ -1,0 +1,411 @@
+/* A whole sealed, expiring Alice/Bob conversation through the C ABI (include/xchat_protocol.h).
+ *
+ * Build and run from the repository root (this is what .ci/run does):
+ *   cargo build -p xchat-protocol-ffi --release
+ *   gcc -std=c11 -Wall -Wextra -Werror -Iinclude ffi/tests/c/session.c -o session \
+ *       -Ltarget/release -l:libxchat_protocol_ffi.a -lpthread -ldl -lm
+ *   valgrind --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=1 ./session
+ *
+ * It prints each step and exits non-zero on the first failure. Everything it creates is freed.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "xchat_protocol.h"
+
+#define T0 UINT64_C(1700000000000) /* ms since the Unix epoch */
+#define SECOND_MS UINT64_C(1000)
+#define HOUR_MS UINT64_C(3600000)
+#define DAY_MS UINT64_C(86400000)
+
+static const uint8_t CONTEXT[] = "alice@example.org|bob@example.org";
+#define CONTEXT_LEN (sizeof CONTEXT - 1)
+
+static void fail_at(int line, const char *what, int32_t code) {
+    fprintf(stderr, "FAIL (line %d): %s -> %" PRId32 " (%s)\n", line, what, code,
+            xc_error_message(code));
+    exit(1);
+}
+
+/* The call must succeed. */
+#define CHECK(call)                                                                             \
+    do {                                                                                        \
+        int32_t rc_ = (call);                                                                   \
+        if (rc_ != XC_OK) fail_at(__LINE__, #call, rc_);                                        \
+    } while (0)
+
+/* The call must fail with exactly `want`. */
+#define CHECK_CODE(call, want)                                                                  \
+    do {                                                                                        \
+        int32_t rc_ = (call);                                                                   \
+        if (rc_ != (want)) {                                                                    \
+            fprintf(stderr, "FAIL (line %d): %s returned %" PRId32 " (%s), expected %s\n",      \
+                    __LINE__, #call, rc_, xc_error_message(rc_), #want);                        \
+            exit(1);                                                                            \
+        }                                                                                       \
+    } while (0)
+
+#define EXPECT(cond)                                                                            \
+    do {                                                                                        \
+        if (!(cond)) {                                                                          \
+            fprintf(stderr, "FAIL (line %d): expected %s\n", __LINE__, #cond);                  \
+            exit(1);                                                                            \
+        }                                                                                       \
+    } while (0)
+
+static int buffer_equals(const XcBuffer *b, const char *text) {
+    size_t n = strlen(text);
+    return b->len == n && (n == 0 || memcmp(b->ptr, text, n) == 0);
+}
+
+static uint32_t read_be32(const uint8_t *p) {
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | (uint32_t)p[3];
+}
+
+/* What the relay sees: the recipient, a padded length, opaque bytes. */
+static void relay_post(const char *to, const XcBuffer *envelope) {
+    printf("   relay saw: to=%-5s %5zu bytes  ", to, envelope->len);
+    for (size_t i = 0; i < 8 && i < envelope->len; i++) printf("%02x", envelope->ptr[i]);
+    printf("...\n");
+}
+
+/* What the recipient learned. */
+static void show(const char *who, const XcBuffer *address, uint32_t device,
+                 const XcReceived *r) {
+    printf("   %s learned: from=%.*s device=%" PRIu32 " ", who, (int)address->len,
+           (const char *)address->ptr, device);
+    if (r->kind == XC_CONTENT_KIND_TIMER_UPDATE) {
+        printf("timer update: %" PRIu32 "s %s (version %" PRIu32 ")", r->timer_duration_s,
+               r->timer_start == XC_TIMER_START_ON_READ ? "after reading" : "after sending",
+               r->timer_version);
+    } else {
+        printf("text=\"%.*s\"", (int)r->body.len, (const char *)r->body.ptr);
+    }
+    switch (r->deadline_kind) {
+    case XC_DEADLINE_NEVER: printf(" delete=never"); break;
+    case XC_DEADLINE_AT: printf(" delete=at t0+%" PRIu64 "s", (r->deadline_ms - T0) / SECOND_MS); break;
+    case XC_DEADLINE_AFTER_READ: printf(" delete=%" PRIu64 "s after reading", r->deadline_ms / SECOND_MS); break;
+    default: fail_at(__LINE__, "unknown deadline kind", XC_OK);
+    }
+    printf("%s\n", r->timer_changed ? " (timer changed)" : "");
+}
+
+/* Seals a session message from `sender` to `recipient_key` and frees the session message. */
+static XcBuffer seal_to(const XcIdentity *sender, const XcBuffer *certificate,
+                        const uint8_t recipient_key[XC_KEY_LEN], XcBuffer *inner) {
+    XcBuffer envelope;
+    CHECK(xc_seal(sender, certificate->ptr, certificate->len, recipient_key, inner->ptr, inner->len,
+                  &envelope));
+    xc_buffer_free(inner);
+    return envelope;
+}
+
+/* Opens an envelope at `now_ms`, trusting one root and no revocations. */
+static XcOpened *open_at(const XcIdentity *me, const uint8_t root[XC_KEY_LEN], uint64_t now_ms,
+                         const XcBuffer *envelope) {
+    XcOpened *opened = NULL;
+    CHECK(xc_open(me, root, 1, NULL, 0, now_ms, envelope->ptr, envelope->len, &opened));
+    EXPECT(opened != NULL);
+    return opened;
+}
+
+/* Opens an envelope and decrypts it with an existing session; prints what was learned. */
+static XcReceived receive(const char *who, const XcIdentity *me, const uint8_t root[XC_KEY_LEN],
+                          XcSession *session, uint64_t now_ms, const XcBuffer *envelope,
+                          const uint8_t expected_sender[XC_KEY_LEN]) {
+    XcOpened *opened = open_at(me, root, now_ms, envelope);
+    bool prekey = true;
+    CHECK(xc_opened_is_prekey_message(opened, &prekey));
+    XcBuffer address;
+    uint32_t device = 0;
+    uint8_t sender[XC_KEY_LEN];
+    CHECK(xc_opened_sender_address(opened, &address));
+    CHECK(xc_opened_sender_device_id(opened, &device));
+    CHECK(xc_opened_sender_identity(opened, sender));
+    EXPECT(memcmp(sender, expected_sender, XC_KEY_LEN) == 0);
+    XcReceived received;
+    CHECK(xc_opened_decrypt(opened, session, &received)); /* consumes `opened` */
+    show(who, &address, device, &received);
+    xc_buffer_free(&address);
+    return received;
+}
+
+/* Saves a session to bytes, frees it and restores it: what an app does across restarts. */
+static XcSession *save_and_restore_session(XcSession *session) {
+    XcBuffer saved;
+    CHECK(xc_session_to_bytes(session, &saved));
+    xc_session_free(session);
+    XcSession *restored = NULL;
+    CHECK(xc_session_from_bytes(saved.ptr, saved.len, &restored));
+    xc_buffer_free(&saved);
+    return restored;
+}
+
+int main(void) {
+    printf("xchat-protocol C ABI: a sealed, expiring Alice/Bob conversation\n");
+
+    printf("0. The boundary checks its arguments.\n");
+    CHECK_CODE(xc_identity_generate(NULL), XC_ERR_NULL_POINTER);
+    CHECK_CODE(xc_session_send(NULL, T0, NULL, 0, NULL), XC_ERR_NULL_POINTER);
+    XcBuffer none;
+    CHECK_CODE(xc_session_send(NULL, T0, NULL, 0, &none), XC_ERR_NULL_POINTER);
+    EXPECT(none.ptr == NULL && none.len == 0);
+    xc_buffer_free(&none);
+    xc_buffer_free(NULL);
+    xc_session_free(NULL);
+    printf("   NULL arguments -> %s; unknown code -> %s\n", xc_error_message(XC_ERR_NULL_POINTER),
+           xc_error_message(12345));
+
+    printf("1. The operator: a trust root certifies server 1, which certifies Alice and Bob.\n");
+    XcCertKey *root = NULL, *server = NULL;
+    CHECK(xc_cert_key_generate(&root));
+    uint8_t server_seed[XC_KEY_LEN];
+    for (size_t i = 0; i < XC_KEY_LEN; i++) server_seed[i] = (uint8_t)(7 * i + 1);
+    CHECK(xc_cert_key_from_seed(server_seed, &server));
+    uint8_t root_key[XC_KEY_LEN], server_key[XC_KEY_LEN];
+    CHECK(xc_cert_key_public_key(root, root_key));
+    CHECK(xc_cert_key_public_key(server, server_key));
+    XcBuffer server_cert;
+    CHECK(xc_cert_key_certify_server(root, 1, server_key, &server_cert));
+
+    XcIdentity *alice = NULL, *bob = NULL;
+    CHECK(xc_identity_generate(&alice));
+    CHECK(xc_identity_generate(&bob));
+    uint8_t alice_key[XC_KEY_LEN], bob_key[XC_KEY_LEN];
+    CHECK(xc_identity_public_key(alice, alice_key));
+    CHECK(xc_identity_public_key(bob, bob_key));
+
+    /* Identities persist once, at creation. */
+    XcBuffer saved_identity;
+    CHECK(xc_identity_to_bytes(alice, &saved_identity));
+    xc_identity_free(alice);
+    alice = NULL;
+    CHECK(xc_identity_from_bytes(saved_identity.ptr, saved_identity.len, &alice));
+    xc_buffer_free(&saved_identity);
+    uint8_t restored_key[XC_KEY_LEN];
+    CHECK(xc_identity_public_key(alice, restored_key));
+    EXPECT(memcmp(restored_key, alice_key, XC_KEY_LEN) == 0);
+
+    XcBuffer alice_cert, bob_cert;
+    CHECK(xc_cert_key_certify_sender(server, server_cert.ptr, server_cert.len,
+                                     (const uint8_t *)"alice", 5, 1, alice_key, T0 + DAY_MS,
+                                     &alice_cert));
+    CHECK(xc_cert_key_certify_sender(server, server_cert.ptr, server_cert.len,
+                                     (const uint8_t *)"bob", 3, 1, bob_key, T0 + DAY_MS, &bob_cert));
+    printf("   server certificate %zu bytes, sender certificates %zu and %zu bytes\n",
+           server_cert.len, alice_cert.len, bob_cert.len);
+
+    printf("2. Bob creates prekeys and uploads the public halves as bundles.\n");
+    XcPreKeyStore *bob_store = NULL;
+    CHECK(xc_prekey_store_new(&bob_store));
+    XcBuffer no_bundle;
+    CHECK_CODE(xc_prekey_store_bundle(bob_store, bob, XC_NO_ONE_TIME_PREKEY, &no_bundle),
+               XC_ERR_NO_SIGNED_PREKEY);
+    uint32_t spk_id = UINT32_MAX;
+    CHECK(xc_prekey_store_rotate_signed_prekey(bob_store, bob, T0 / SECOND_MS, &spk_id));
+    XcBuffer records;
+    CHECK(xc_prekey_store_generate_one_time_prekeys(bob_store, 5, &records));
+    EXPECT(records.len == 5 * XC_ONE_TIME_PREKEY_RECORD_LEN);
+    size_t count = 0;
+    CHECK(xc_prekey_store_one_time_count(bob_store, &count));
+    EXPECT(count == 5);
+    uint32_t first_id = read_be32(records.ptr);
+    xc_buffer_free(&records);
+    XcBuffer bundle;
+    CHECK(xc_prekey_store_bundle(bob_store, bob, first_id, &bundle));
+    CHECK_CODE(xc_prekey_store_bundle(bob_store, bob, 999999, &no_bundle),
+               XC_ERR_UNKNOWN_ONE_TIME_PREKEY);
+    CHECK_CODE(xc_prekey_store_bundle(bob_store, bob, -2, &no_bundle), XC_ERR_INVALID_ARGUMENT);
+    printf("   signed prekey %" PRIu32 ", 5 one-time prekeys; bundle with one-time prekey %" PRIu32
+           ": %zu bytes\n", spk_id, first_id, bundle.len);
+
+    printf("3. Alice fetches the bundle, starts a session and sends two sealed messages.\n");
+    XcSession *alice_session = NULL;
+    CHECK(xc_session_initiate(alice, bundle.ptr, bundle.len, CONTEXT, CONTEXT_LEN, &alice_session));
+    xc_buffer_free(&bundle);
+    CHECK(xc_session_check_remote_identity(alice_session, bob_key));
+    CHECK_CODE(xc_session_check_remote_identity(alice_session, alice_key),
+               XC_ERR_UNTRUSTED_IDENTITY);
+    XcBuffer inner;
+    CHECK(xc_session_send(alice_session, T0, (const uint8_t *)"Hi Bob!", 7, &inner));
+    XcBuffer to_bob_1 = seal_to(alice, &alice_cert, bob_key, &inner);
+    relay_post("bob", &to_bob_1);
+    CHECK(xc_session_send(alice_session, T0 + 1, (const uint8_t *)"Are you there?", 14, &inner));
+    XcBuffer to_bob_2 = seal_to(alice, &alice_cert, bob_key, &inner);
+    relay_post("bob", &to_bob_2);
+
+    printf("4. Bob opens the first (a prekey message: respond), then the second (decrypt).\n");
+    XcOpened *opened = open_at(bob, root_key, T0 + SECOND_MS, &to_bob_1);
+    bool prekey = false;
+    CHECK(xc_opened_is_prekey_message(opened, &prekey));
+    EXPECT(prekey);
+    XcBuffer address;
+    uint32_t device = 0;
+    uint8_t sender_key[XC_KEY_LEN];
+    CHECK(xc_opened_sender_address(opened, &address));
+    CHECK(xc_opened_sender_device_id(opened, &device));
+    CHECK(xc_opened_sender_identity(opened, sender_key));
+    EXPECT(buffer_equals(&address, "alice") && device == 1);
+    EXPECT(memcmp(sender_key, alice_key, XC_KEY_LEN) == 0);
+    XcSession *bob_session = NULL;
+    XcReceived received;
+    CHECK(xc_opened_respond(opened, bob, bob_store, CONTEXT, CONTEXT_LEN, &bob_session,
+                            &received)); /* consumes `opened` */
+    show("Bob", &address, device, &received);
+    xc_buffer_free(&address);
+    EXPECT(buffer_equals(&received.body, "Hi Bob!"));
+    EXPECT(received.kind == XC_CONTENT_KIND_MESSAGE && received.sent_at_ms == T0);
+    EXPECT(received.deadline_kind == XC_DEADLINE_NEVER && !received.timer_changed);
+    xc_received_free(&received);
+    xc_received_free(&received); /* a second free is a no-op */
+    CHECK(xc_session_check_remote_identity(bob_session, alice_key));
+
+    /* The store changed (a one-time prekey is gone): save it. */
+    XcBuffer saved_store;
+    CHECK(xc_prekey_store_to_bytes(bob_store, &saved_store));
+    xc_prekey_store_free(bob_store);
+    bob_store = NULL;
+    CHECK(xc_prekey_store_from_bytes(saved_store.ptr, saved_store.len, &bob_store));
+    xc_buffer_free(&saved_store);
+    CHECK(xc_prekey_store_one_time_count(bob_store, &count));
+    EXPECT(count == 4);
+    printf("   Bob's store saved and restored: %zu one-time prekeys left\n", count);
+
+    received = receive("Bob", bob, root_key, bob_session, T0 + SECOND_MS, &to_bob_2, alice_key);
+    EXPECT(buffer_equals(&received.body, "Are you there?"));
+    xc_received_free(&received);
+    xc_buffer_free(&to_bob_1);
+    xc_buffer_free(&to_bob_2);
+
+    printf("5. Bob turns on disappearing messages (1 hour after sending) and replies.\n");
+    CHECK_CODE(xc_session_set_timer(bob_session, T0 + 2 * SECOND_MS, 3600, 7, &inner),
+               XC_ERR_INVALID_ARGUMENT);
+    CHECK(xc_session_set_timer(bob_session, T0 + 2 * SECOND_MS, 3600, XC_TIMER_START_ON_SEND,
+                               &inner));
+    XcBuffer to_alice_1 = seal_to(bob, &bob_cert, alice_key, &inner);
+    relay_post("alice", &to_alice_1);
+    CHECK(xc_session_send(bob_session, T0 + 3 * SECOND_MS, (const uint8_t *)"This one disappears.",
+                          20, &inner));
+    XcBuffer to_alice_2 = seal_to(bob, &bob_cert, alice_key, &inner);
+    relay_post("alice", &to_alice_2);
+
+    printf("6. The relay tampers with one envelope; Alice rejects it, then gets the real ones.\n");
+    /* Flip one bit of a copy of the second envelope, near its end (the sealed content). */
+    uint8_t *copy = malloc(to_alice_2.len);
+    EXPECT(copy != NULL);
+    memcpy(copy, to_alice_2.ptr, to_alice_2.len);
+    copy[to_alice_2.len - 20] ^= 0x01;
+    XcOpened *rejected = NULL;
+    CHECK_CODE(xc_open(alice, root_key, 1, NULL, 0, T0 + 4 * SECOND_MS, copy, to_alice_2.len,
+                       &rejected),
+               XC_ERR_SEALED_DECRYPTION_FAILED);
+    EXPECT(rejected == NULL);
+    printf("   tampered envelope -> %s\n", xc_error_message(XC_ERR_SEALED_DECRYPTION_FAILED));
+    /* Truncated to its header only. */
+    CHECK_CODE(xc_open(alice, root_key, 1, NULL, 0, T0 + 4 * SECOND_MS, copy, 60, &rejected),
+               XC_ERR_DECODE_TRUNCATED);
+    free(copy);
+
+    received = receive("Alice", alice, root_key, alice_session, T0 + 4 * SECOND_MS, &to_alice_1,
+                       bob_key);
+    EXPECT(received.kind == XC_CONTENT_KIND_TIMER_UPDATE && received.body.len == 0);
+    EXPECT(received.timer_changed && received.timer_duration_s == 3600);
+    EXPECT(received.timer_start == XC_TIMER_START_ON_SEND && received.timer_version == 1);
+    xc_received_free(&received);
+    received = receive("Alice", alice, root_key, alice_session, T0 + 4 * SECOND_MS, &to_alice_2,
+                       bob_key);
+    EXPECT(buffer_equals(&received.body, "This one disappears."));
+    EXPECT(received.deadline_kind == XC_DEADLINE_AT);
+    EXPECT(received.deadline_ms == T0 + 3 * SECOND_MS + HOUR_MS);
+    EXPECT(!received.timer_changed);
+    xc_received_free(&received);
+
+    /* The same envelope again: it opens (the certificate is fine) but cannot decrypt twice. */
+    opened = open_at(alice, root_key, T0 + 5 * SECOND_MS, &to_alice_2);
+    CHECK_CODE(xc_opened_decrypt(opened, alice_session, &received), XC_ERR_DUPLICATE_MESSAGE);
+    EXPECT(received.body.ptr == NULL);
+    printf("   replayed envelope -> %s\n", xc_error_message(XC_ERR_DUPLICATE_MESSAGE));
+    xc_buffer_free(&to_alice_1);
+    xc_buffer_free(&to_alice_2);
+
+    printf("7. Both save and restore their sessions; Alice answers; a late message expires.\n");
+    alice_session = save_and_restore_session(alice_session);
+    bob_session = save_and_restore_session(bob_session);
+    uint8_t peer[XC_KEY_LEN];
+    CHECK(xc_session_remote_identity(alice_session, peer));
+    EXPECT(memcmp(peer, bob_key, XC_KEY_LEN) == 0);
+    CHECK(xc_session_remote_identity(bob_session, peer));
+    EXPECT(memcmp(peer, alice_key, XC_KEY_LEN) == 0);
+
+    CHECK(xc_session_send(alice_session, T0 + 6 * SECOND_MS, (const uint8_t *)"Got them all.", 13,
+                          &inner));
+    XcBuffer to_bob_3 = seal_to(alice, &alice_cert, bob_key, &inner);
+    relay_post("bob", &to_bob_3);
+    CHECK(xc_session_send(alice_session, T0 + 7 * SECOND_MS, (const uint8_t *)"Sent long ago...",
+                          16, &inner));
+    XcBuffer to_bob_4 = seal_to(alice, &alice_cert, bob_key, &inner);
+    relay_post("bob", &to_bob_4);
+
+    received = receive("Bob", bob, root_key, bob_session, T0 + 8 * SECOND_MS, &to_bob_3, alice_key);
+    EXPECT(buffer_equals(&received.body, "Got them all."));
+    EXPECT(received.deadline_kind == XC_DEADLINE_AT);
+    EXPECT(received.deadline_ms == T0 + 6 * SECOND_MS + HOUR_MS);
+    xc_received_free(&received);
+
+    opened = open_at(bob, root_key, T0 + 2 * HOUR_MS, &to_bob_4);
+    CHECK_CODE(xc_opened_decrypt(opened, bob_session, &received), XC_ERR_EXPIRED);
+    printf("   Bob, two hours later -> %s\n", xc_error_message(XC_ERR_EXPIRED));
+
+    printf("8. Certificates: expired, revoked, or a session that is not the sender's.\n");
+    XcOpened *late = NULL;
+    CHECK_CODE(xc_open(bob, root_key, 1, NULL, 0, T0 + 2 * DAY_MS, to_bob_3.ptr, to_bob_3.len,
+                       &late),
+               XC_ERR_SEALED_CERTIFICATE_EXPIRED);
+    const uint32_t revoked[] = {1};
+    CHECK_CODE(xc_open(bob, root_key, 1, revoked, 1, T0 + 8 * SECOND_MS, to_bob_3.ptr,
+                       to_bob_3.len, &late),
+               XC_ERR_SEALED_REVOKED_SERVER);
+    CHECK_CODE(xc_open(bob, server_key, 1, NULL, 0, T0 + 8 * SECOND_MS, to_bob_3.ptr,
+                       to_bob_3.len, &late),
+               XC_ERR_SEALED_INVALID_CERTIFICATE);
+    opened = open_at(bob, root_key, T0 + 8 * SECOND_MS, &to_bob_3);
+    CHECK_CODE(xc_opened_decrypt(opened, alice_session, &received),
+               XC_ERR_SEALED_SENDER_IDENTITY_MISMATCH);
+    opened = open_at(bob, root_key, T0 + 8 * SECOND_MS, &to_bob_3);
+    xc_opened_free(opened); /* opened but never decrypted */
+    printf("   -> %s; %s; %s; %s\n", xc_error_message(XC_ERR_SEALED_CERTIFICATE_EXPIRED),
+           xc_error_message(XC_ERR_SEALED_REVOKED_SERVER),
+           xc_error_message(XC_ERR_SEALED_INVALID_CERTIFICATE),
+           xc_error_message(XC_ERR_SEALED_SENDER_IDENTITY_MISMATCH));
+    xc_buffer_free(&to_bob_3);
+    xc_buffer_free(&to_bob_4);
+
+    size_t purged = 0;
+    CHECK(xc_session_purge(bob_session, T0 + 3 * HOUR_MS, &purged));
+    printf("   Bob purged %zu stale skipped keys\n", purged);
+
+    /* Saved state is self-checking: a damaged blob is refused. */
+    XcBuffer saved_session;
+    CHECK(xc_session_to_bytes(bob_session, &saved_session));
+    saved_session.ptr[saved_session.len / 2] ^= 0x80;
+    XcSession *damaged = NULL;
+    CHECK_CODE(xc_session_from_bytes(saved_session.ptr, saved_session.len, &damaged),
+               XC_ERR_DECODE_CHECKSUM_MISMATCH);
+    EXPECT(damaged == NULL);
+    xc_buffer_free(&saved_session);
+
+    xc_session_free(alice_session);
+    xc_session_free(bob_session);
+    xc_prekey_store_free(bob_store);
+    xc_identity_free(alice);
+    xc_identity_free(bob);
+    xc_buffer_free(&alice_cert);
+    xc_buffer_free(&bob_cert);
+    xc_buffer_free(&server_cert);
+    xc_cert_key_free(root);
+    xc_cert_key_free(server);
+    printf("OK: the whole conversation ran through the C ABI.\n");
+    return 0;
+}
