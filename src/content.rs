@@ -180,16 +180,21 @@ pub(crate) fn padded_frame(
 /// assert_eq!(padded_len(1000), 1024);
 /// assert!(padded_len(100_000) - 100_000 < 100_000 / 8); // at most 12% on long ones
 /// ```
-pub fn padded_len(len: usize) -> usize {
+pub const fn padded_len(len: usize) -> usize {
     let padme = if len < 2 {
         len
     } else {
         let e = usize::BITS - 1 - len.leading_zeros(); // floor(log2 len)
         let s = u32::BITS - e.leading_zeros(); // floor(log2 e) + 1
         let mask = (1usize << (e - s)) - 1;
-        (len + mask) & !mask
+        // Saturates instead of overflowing for lengths no message can have.
+        len.saturating_add(mask) & !mask
     };
-    padme.max(MIN_PADDED_LEN)
+    if padme > MIN_PADDED_LEN {
+        padme
+    } else {
+        MIN_PADDED_LEN
+    }
 }
 
 /// The largest body a frame can carry so that the padded frame fits in one message.

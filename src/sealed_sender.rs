@@ -48,6 +48,12 @@ pub const ENVELOPE_HEADER_LEN: usize = 1 + 32 + 32 + 16;
 
 /// Largest session message an envelope carries: a prekey message of a maximal plaintext.
 pub const MAX_SEALED_MESSAGE_LEN: usize = MAX_PLAINTEXT_LEN + 256;
+/// Longest encoded sender certificate (an address of [`MAX_ADDRESS_LEN`] bytes).
+pub const MAX_SENDER_CERTIFICATE_LEN: usize =
+    1 + 1 + MAX_ADDRESS_LEN + 4 + 32 + 8 + SERVER_CERTIFICATE_LEN + 64;
+/// Longest envelope `open` accepts: the header, the padded largest payload and its tag.
+pub const MAX_ENVELOPE_LEN: usize =
+    ENVELOPE_HEADER_LEN + padded_len(6 + MAX_SENDER_CERTIFICATE_LEN + MAX_SEALED_MESSAGE_LEN) + 16;
 
 const ZERO_NONCE: [u8; 12] = [0; 12];
 
@@ -424,7 +430,7 @@ fn static_key(
     encrypted_identity: &[u8],
     shared: &[u8; 32],
 ) -> Zeroizing<[u8; 32]> {
-    let mut salt = Vec::with_capacity(32 + encrypted_identity.len());
+    let mut salt = Zeroizing::new(Vec::with_capacity(32 + encrypted_identity.len()));
     salt.put(chain);
     salt.put(encrypted_identity);
     hkdf_sha256::<32>(&salt, shared, LABEL_SEALED_STATIC)
@@ -591,6 +597,10 @@ impl SealedRecipient<'_> {
     /// # Errors
     /// Every [`SealedSenderError`] except `Session`.
     pub fn open(&self, envelope: &[u8], now_ms: u64) -> Result<Opened, SealedSenderError> {
+        // Bounded before any DH or AEAD work: a relay cannot make us process more.
+        if envelope.len() > MAX_ENVELOPE_LEN {
+            return Err(DecodeError::TooLarge.into());
+        }
         let mut r = Reader::new(envelope);
         expect_version(&mut r)?;
         let ephemeral = PublicKey::from_bytes(r.array()?)?;
@@ -671,7 +681,9 @@ impl Opened {
         if session.remote_identity() != &self.sender.identity {
             return Err(SealedSenderError::SenderIdentityMismatch);
         }
-        let received = session.receive(&self.message, self.now_ms)?;
+        let received = session
+            .receive(&self.message, self.now_ms)
+            .map_err(SealedSenderError::Session)?;
         Ok(Delivered {
             sender: self.sender.clone(),
             received,
@@ -690,13 +702,18 @@ impl Opened {
         store: &mut PreKeyStore,
         context: &[u8],
     ) -> Result<(Session, Delivered), SealedSenderError> {
-        match Incoming::decode(&self.message)? {
+        let inner = Incoming::decode(&self.message)
+            .map_err(|e| SealedSenderError::Session(Error::Decode(e)))?;
+        match inner {
             Incoming::PreKey(pkm) if pkm.identity == self.sender.identity => {}
             Incoming::PreKey(_) => return Err(SealedSenderError::SenderIdentityMismatch),
-            Incoming::Message(_) => return Err(Error::NotPreKeyMessage.into()),
+            Incoming::Message(_) => {
+                return Err(SealedSenderError::Session(Error::NotPreKeyMessage));
+            }
         }
         let (session, received) =
-            Session::accept(identity, store, &self.message, context, self.now_ms)?;
+            Session::accept(identity, store, &self.message, context, self.now_ms)
+                .map_err(SealedSenderError::Session)?;
         Ok((
             session,
             Delivered {

@@ -323,7 +323,7 @@ impl Session {
     /// session at once, and travels to the peer as a timer-update message (returned).
     ///
     /// # Errors
-    /// As [`Session::encrypt`]; [`Error::TooLarge`] if the version counter is exhausted.
+    /// As [`Session::encrypt`]. The version saturates at `u32::MAX` (SPEC.md §11.3).
     pub fn set_timer<R: CryptoRng + ?Sized>(
         &mut self,
         rng: &mut R,
@@ -331,7 +331,9 @@ impl Session {
         duration_s: u32,
         start: TimerStart,
     ) -> Result<Vec<u8>, Error> {
-        let version = self.timer.version.checked_add(1).ok_or(Error::TooLarge)?;
+        // Saturates: a peer that pushed the version to its maximum cannot lock the timer; at
+        // equal versions the more private setting still wins (SPEC.md §11.4).
+        let version = self.timer.version.saturating_add(1);
         let start = if duration_s == 0 {
             TimerStart::OnSend
         } else {

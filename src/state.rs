@@ -35,8 +35,10 @@ pub const KIND_SESSION: u8 = 0x12;
 
 const CHECK_LEN: usize = 16;
 
-fn seal(kind: u8, write_body: impl FnOnce(&mut Vec<u8>)) -> Zeroizing<Vec<u8>> {
-    let mut out = Zeroizing::new(Vec::new());
+/// `capacity` is the body's exact length: the buffer never reallocates, so no copy of the
+/// secrets in it is left behind unwiped.
+fn seal(kind: u8, capacity: usize, write_body: impl FnOnce(&mut Vec<u8>)) -> Zeroizing<Vec<u8>> {
+    let mut out = Zeroizing::new(Vec::with_capacity(2 + capacity + CHECK_LEN));
     out.put_u8(kind);
     out.put_u8(STATE_VERSION);
     write_body(&mut out);
@@ -72,7 +74,7 @@ impl IdentityKeyPair {
     /// Serializes the identity (its 32-byte seed) for storage. The result is secret and is
     /// zeroized when dropped.
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
-        seal(KIND_IDENTITY, |b| b.put(self.seed().as_slice()))
+        seal(KIND_IDENTITY, 32, |b| b.put(self.seed().as_slice()))
     }
 
     /// Restores an identity saved with [`IdentityKeyPair::to_bytes`].
@@ -90,7 +92,15 @@ impl IdentityKeyPair {
 impl PreKeyStore {
     /// Serializes the store (private prekeys included) for storage.
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
-        seal(KIND_PREKEY_STORE, |b| {
+        let len = 4
+            + 4
+            + 1
+            + self.signed.len() * 108
+            + 4
+            + self.one_time.len() * 36
+            + 4
+            + self.seen_base_keys.len() * 32;
+        seal(KIND_PREKEY_STORE, len, |b| {
             b.put_u32(self.next_signed_id);
             b.put_u32(self.next_one_time_id);
             b.put_u8(u8::try_from(self.signed.len()).unwrap_or(u8::MAX));
@@ -202,7 +212,28 @@ impl Session {
     /// zeroized when dropped.
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
         let rt = &self.ratchet;
-        seal(KIND_SESSION, |b| {
+        let len = 1
+            + 1
+            + 64
+            + 2
+            + self.context.len()
+            + 32
+            + 4
+            + 5
+            + 16
+            + 9
+            + 32
+            + 32
+            + 33
+            + 37
+            + 37
+            + 4
+            + 4
+            + 4
+            + 32 * rt.old_ratchet_keys.len()
+            + 4
+            + 80 * rt.skipped.entries.len();
+        seal(KIND_SESSION, len, |b| {
             b.put_u8(match self.role {
                 Role::Initiator => 0,
                 Role::Responder => 1,
@@ -332,6 +363,8 @@ impl Session {
             return Err(DecodeError::NonCanonical);
         }
         let mut skipped = SkippedKeys::default();
+        let old_set: BTreeSet<[u8; 32]> =
+            old_ratchet_keys.iter().map(PublicKey::to_bytes).collect();
         let mut seen = BTreeSet::new();
         let mut previous_age = u32::MAX;
         for _ in 0..skipped_count {
@@ -340,7 +373,7 @@ impl Session {
             let stamp = r.u32()?;
             let deadline_ms = r.u64()?;
             let key = MessageKey::from_bytes(*Zeroizing::new(r.array()?));
-            let known = Some(ratchet_key) == theirs || old_ratchet_keys.contains(&ratchet_key);
+            let known = Some(ratchet_key) == theirs || old_set.contains(ratchet_key.as_bytes());
             // Entries are in arrival order: ages never increase along the list, and none is
             // older than the age limit (expired keys are always removed).
             let age = received.wrapping_sub(stamp);

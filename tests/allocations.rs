@@ -83,3 +83,50 @@ fn an_established_session_serializes_to_at_most_1_kib() {
         assert!(len <= 1024, "{len} bytes");
     }
 }
+
+#[test]
+fn state_serialization_allocates_once_so_no_unwiped_copy_is_left() {
+    let mut p = established(73, true);
+    let msgs: Vec<_> = (0..40)
+        .map(|_| p.bob.encrypt(&mut p.rng, b"x").unwrap())
+        .collect();
+    p.alice.decrypt(&msgs[39]).unwrap(); // 39 skipped keys in the state
+    let session = allocation_counter::measure(|| {
+        p.alice.to_bytes();
+    });
+    let store = allocation_counter::measure(|| {
+        p.bob_store.to_bytes();
+    });
+    let identity = allocation_counter::measure(|| {
+        p.alice_id.to_bytes();
+    });
+    assert_eq!(session.count_total, 1, "session blob reallocated");
+    assert_eq!(store.count_total, 1, "store blob reallocated");
+    assert_eq!(identity.count_total, 1, "identity blob reallocated");
+}
+
+#[test]
+fn a_full_skipped_key_store_does_not_grow_its_allocation() {
+    let mut p = established(74, true);
+    let limits = xchat_protocol::Limits {
+        max_skip: 100,
+        max_skipped_keys: 100,
+        ..Default::default()
+    };
+    p.alice.set_limits(limits).unwrap();
+    let msgs: Vec<_> = (0..=300)
+        .map(|_| p.bob.encrypt(&mut p.rng, b"x").unwrap())
+        .collect();
+    p.alice.decrypt(&msgs[100]).unwrap(); // store full: 100 keys
+    // Each further message skips 100 more, evicting as many: the store's memory stays put.
+    let info = allocation_counter::measure(|| {
+        p.alice.decrypt(&msgs[201]).unwrap();
+        p.alice.decrypt(&msgs[300]).unwrap();
+    });
+    assert_eq!(p.alice.skipped_key_count(), 100);
+    assert!(
+        info.bytes_current <= 0,
+        "store grew by {} bytes",
+        info.bytes_current
+    );
+}

@@ -328,6 +328,28 @@ fn the_relay_sees_no_sender_no_certificate_no_timer_and_no_exact_length() {
     )
     .unwrap();
     assert_eq!(short.len(), longer.len(), "lengths are bucketed");
+    // The envelope pads its own payload too (Padmé: 16-byte steps at this size): raw
+    // (unframed) inner messages of different lengths in one bucket give one envelope length.
+    let raw_short = session.encrypt(&mut w.rng, &[1; 9]).unwrap();
+    let raw_long = session.encrypt(&mut w.rng, &[1; 11]).unwrap();
+    assert_ne!(raw_short.len(), raw_long.len());
+    let a = seal(
+        &mut w.rng,
+        &w.alice,
+        &w.alice_cert,
+        w.bob.public(),
+        &raw_short,
+    )
+    .unwrap();
+    let b = seal(
+        &mut w.rng,
+        &w.alice,
+        &w.alice_cert,
+        w.bob.public(),
+        &raw_long,
+    )
+    .unwrap();
+    assert_eq!(a.len(), b.len(), "the payload is bucketed");
     let contains = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).any(|w| w == needle);
     for envelope in [&short, &longer] {
         assert!(!contains(envelope, &w.alice.public().to_bytes()));

@@ -84,9 +84,14 @@ fn low_order_points_are_non_contributory_everywhere_a_peer_key_enters() {
         );
     }
 
-    // Base key in a prekey message, ratchet key in a normal message.
+    // Base key in a prekey message (naming a one-time prekey that is still held, so X3DH
+    // really runs), ratchet key in a normal message.
     let mut p = established(51, true);
-    let pre = p.alice.encrypt(&mut p.rng, b"x").unwrap();
+    let fresh_bundle = p.bob_store.bundle(&p.bob_id, Some(0)).unwrap();
+    let pre = Session::initiate(&mut p.rng, &p.alice_id, &fresh_bundle, CONTEXT)
+        .unwrap()
+        .encrypt(&mut p.rng, b"x")
+        .unwrap();
     let normal = p.bob.encrypt(&mut p.rng, b"y").unwrap();
     let (bob_before, alice_before, store_before) =
         (p.bob.to_bytes(), p.alice.to_bytes(), p.bob_store.to_bytes());
@@ -94,10 +99,7 @@ fn low_order_points_are_non_contributory_everywhere_a_peer_key_enters() {
         let mut bad = pre.clone();
         bad[34..66].copy_from_slice(&point);
         let err = Session::respond(&p.bob_id, &mut p.bob_store, &bad, CONTEXT).unwrap_err();
-        assert!(
-            matches!(err, Error::NonContributory | Error::UnknownOneTimePreKey(_)),
-            "{err:?}"
-        );
+        assert_eq!(err, Error::NonContributory);
         let mut bad = normal.clone();
         bad[2..34].copy_from_slice(&point);
         assert_eq!(p.alice.decrypt(&bad), Err(Error::NonContributory));
@@ -215,6 +217,56 @@ fn bundles_with_missing_wrong_or_malleated_signatures_are_rejected() {
         );
     }
     assert!(Session::initiate(&mut rng, &alice, &good, b"").is_ok());
+}
+
+/// A signature that cofactorless `verify` accepts and `verify_strict` rejects: R is the
+/// identity point (small order) and s = k·a, so [s]B − [k]A = R holds.
+fn lax_only_signature(seed: &[u8; 32], message: &[u8]) -> [u8; 64] {
+    use curve25519_dalek::Scalar;
+    use sha2::{Digest, Sha512};
+    let signing = ed25519_dalek::SigningKey::from_bytes(seed);
+    let mut r = [0u8; 32];
+    r[0] = 1;
+    let mut h = Sha512::new();
+    h.update(r);
+    h.update(signing.verifying_key().as_bytes());
+    h.update(message);
+    let k = Scalar::from_bytes_mod_order_wide(&h.finalize().into());
+    let s = k * signing.to_scalar();
+    let mut sig = [0u8; 64];
+    sig[..32].copy_from_slice(&r);
+    sig[32..].copy_from_slice(&s.to_bytes());
+    sig
+}
+
+#[test]
+fn a_signature_only_lax_verification_accepts_is_rejected() {
+    use ed25519_dalek::Verifier;
+    let mut rng = rng(57);
+    let bob = IdentityKeyPair::generate(&mut rng);
+    let alice = IdentityKeyPair::generate(&mut rng);
+    let mut store = PreKeyStore::new();
+    store.rotate_signed_prekey(&mut rng, &bob, 1);
+    let mut bundle = store.bundle(&bob, None).unwrap();
+    let spk = bundle.signed_prekey;
+    let message = xchat_protocol::SignedPreKey::signed_bytes(spk.id, spk.created_at, &spk.key);
+    let sig = lax_only_signature(&bob.seed(), &message);
+    // Control: the ordinary (cofactorless, non-strict) check accepts it...
+    let vk = ed25519_dalek::VerifyingKey::from_bytes(&bob.public().to_bytes()).unwrap();
+    assert!(
+        vk.verify(&message, &ed25519_dalek::Signature::from_bytes(&sig))
+            .is_ok()
+    );
+    // ...and every place this crate verifies rejects it.
+    assert_eq!(
+        bob.public().verify(&message, &sig),
+        Err(Error::InvalidSignature)
+    );
+    bundle.signed_prekey.signature = sig;
+    assert_eq!(
+        Session::initiate(&mut rng, &alice, &bundle, b"").unwrap_err(),
+        Error::InvalidSignature
+    );
 }
 
 trait SignatureMut {

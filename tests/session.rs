@@ -404,3 +404,38 @@ fn invalid_limits_are_refused() {
     assert_eq!(p.alice.limits(), Limits::default());
     let _ = CONTEXT;
 }
+
+#[test]
+fn skip_limit_boundaries_on_the_current_chain_and_across_a_turn() {
+    let mut p = established(20, true);
+    let r = p.bob.encrypt(&mut p.rng, b"r").unwrap();
+    p.alice.decrypt(&r).unwrap(); // Alice's receiving chain: Nr = 1
+    let limits = Limits {
+        max_skip: 5,
+        max_skipped_keys: 5,
+        ..Limits::default()
+    };
+    p.alice.set_limits(limits).unwrap();
+    let b: Vec<_> = (1..=8u8)
+        .map(|i| p.bob.encrypt(&mut p.rng, &[i]).unwrap())
+        .collect();
+    // Path C (current chain): N − Nr = 6 is one too many, 5 is accepted.
+    let before = p.alice.to_bytes();
+    assert_eq!(p.alice.decrypt(&b[6]), Err(Error::TooFarInFuture)); // N = 7
+    assert_eq!(p.alice.to_bytes(), before);
+    assert_eq!(p.alice.decrypt(&b[5]).unwrap(), [6]); // N = 6, Nr becomes 7
+    // Path D (new ratchet key): Bob's previous chain had 9 messages, Alice expects index 7,
+    // so PN − Nr = 2 keys of the old chain count against the limit with the new N.
+    let turn = p.alice.encrypt(&mut p.rng, b"turn").unwrap();
+    p.bob.decrypt(&turn).unwrap();
+    let c: Vec<_> = (0..5u8)
+        .map(|i| p.bob.encrypt(&mut p.rng, &[100 + i]).unwrap())
+        .collect();
+    let before = p.alice.to_bytes();
+    assert_eq!(p.alice.decrypt(&c[4]), Err(Error::TooFarInFuture)); // 2 + 4 = 6
+    assert_eq!(p.alice.to_bytes(), before);
+    assert_eq!(p.alice.decrypt(&c[3]).unwrap(), [103]); // 2 + 3 = 5
+    // The old chain's two messages were stored under its ratchet key.
+    assert_eq!(p.alice.decrypt(&b[7]).unwrap(), [8]);
+    assert_eq!(p.alice.decrypt(&b[6]).unwrap(), [7]);
+}

@@ -115,6 +115,9 @@ type Derived = Vec<(u32, MessageKey)>;
 /// the chain key at index `to`.
 fn walk(key: &ChainKey, from: u32, to: u32, out: &mut Derived) -> ChainKey {
     let mut ck = key.clone();
+    // Exact capacity (bounded by the limits, checked before): no reallocation leaves copies of
+    // message keys behind.
+    out.reserve_exact(to.saturating_sub(from) as usize);
     for n in from..to {
         let (next, mk) = ck.step();
         out.push((n, mk));

@@ -40,8 +40,9 @@ impl SkippedKeys {
 
     /// Stores a key, evicting the oldest entries beyond `max`.
     pub(crate) fn push(&mut self, entry: SkippedKey, max: usize) {
+        // Make room first, so a full store never grows its allocation.
+        self.truncate_front(max.saturating_sub(1));
         self.entries.push_back(entry);
-        self.truncate_front(max);
     }
 
     /// Drops the oldest entries until at most `max` remain.
