@@ -148,6 +148,21 @@ impl PreKeyBundle {
     /// Decodes a bundle. Keys are checked for validity here; the signature is checked by
     /// [`Session::initiate`](crate::Session::initiate).
     ///
+    /// ```
+    /// # use rand_chacha::{ChaCha20Rng, rand_core::SeedableRng};
+    /// use xchat_protocol::{DecodeError, IdentityKeyPair, PreKeyBundle, PreKeyStore};
+    /// # let mut rng = ChaCha20Rng::from_seed([6; 32]);
+    /// let bob = IdentityKeyPair::generate(&mut rng);
+    /// let mut store = PreKeyStore::new();
+    /// store.rotate_signed_prekey(&mut rng, &bob, 1);
+    /// let bytes = store.bundle(&bob, None)?.to_bytes();
+    /// assert_eq!(PreKeyBundle::from_bytes(&bytes)?.identity, *bob.public());
+    /// let mut longer = bytes.clone();
+    /// longer.push(0);
+    /// assert_eq!(PreKeyBundle::from_bytes(&longer), Err(DecodeError::TrailingBytes));
+    /// # Ok::<(), Box<dyn core::error::Error>>(())
+    /// ```
+    ///
     /// # Errors
     /// Any [`DecodeError`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {

@@ -304,6 +304,27 @@ impl Session {
     /// session's timer (SPEC.md §11). This is what messengers should use; [`Session::encrypt`]
     /// sends raw bytes.
     ///
+    /// ```
+    /// # use rand_chacha::{ChaCha20Rng, rand_core::SeedableRng};
+    /// # use xchat_protocol::{IdentityKeyPair, PreKeyStore, Session};
+    /// # let mut rng = ChaCha20Rng::from_seed([5; 32]);
+    /// # let (alice, bob) = (IdentityKeyPair::generate(&mut rng), IdentityKeyPair::generate(&mut rng));
+    /// # let mut store = PreKeyStore::new();
+    /// # store.rotate_signed_prekey(&mut rng, &bob, 1);
+    /// # let mut to_bob = Session::initiate(&mut rng, &alice, &store.bundle(&bob, None)?, b"")?;
+    /// use xchat_protocol::{Deadline, TimerStart};
+    /// let now = 1_700_000_000_000;
+    /// let timer_change = to_bob.set_timer(&mut rng, now, 3600, TimerStart::OnSend)?;
+    /// let message = to_bob.send(&mut rng, now, b"gone in an hour")?;
+    ///
+    /// let (mut to_alice, first) = Session::accept(&bob, &mut store, &timer_change, b"", now)?;
+    /// assert!(first.timer_changed);
+    /// let got = to_alice.receive(&message, now + 1_000)?;
+    /// assert_eq!(got.body, b"gone in an hour");
+    /// assert_eq!(got.deadline, Deadline::At(now + 3_600_000));
+    /// # Ok::<(), xchat_protocol::Error>(())
+    /// ```
+    ///
     /// # Errors
     /// As [`Session::encrypt`]; [`Error::TooLarge`] if the padded frame exceeds one message.
     pub fn send<R: CryptoRng + ?Sized>(
@@ -424,6 +445,19 @@ impl Session {
 
     /// Deletes every stored skipped key whose deadline passed before `now_ms` (SPEC.md §11.6);
     /// returns how many were deleted. Call it periodically with the current time.
+    ///
+    /// ```
+    /// # use rand_chacha::{ChaCha20Rng, rand_core::SeedableRng};
+    /// # use xchat_protocol::{IdentityKeyPair, PreKeyStore, Session};
+    /// # let mut rng = ChaCha20Rng::from_seed([5; 32]);
+    /// # let (alice, bob) = (IdentityKeyPair::generate(&mut rng), IdentityKeyPair::generate(&mut rng));
+    /// # let mut store = PreKeyStore::new();
+    /// # store.rotate_signed_prekey(&mut rng, &bob, 1);
+    /// # let mut to_bob = Session::initiate(&mut rng, &alice, &store.bundle(&bob, None)?, b"")?;
+    /// // Nothing is stored yet, so nothing is purged.
+    /// assert_eq!(to_bob.purge(u64::MAX), 0);
+    /// # Ok::<(), xchat_protocol::Error>(())
+    /// ```
     pub fn purge(&mut self, now_ms: u64) -> usize {
         self.ratchet.skipped.purge(now_ms)
     }

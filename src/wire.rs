@@ -143,6 +143,13 @@ pub enum Incoming<'a> {
 impl<'a> Incoming<'a> {
     /// Decodes a message from the wire.
     ///
+    /// ```
+    /// use xchat_protocol::{DecodeError, Incoming};
+    /// assert_eq!(Incoming::decode(&[]), Err(DecodeError::Truncated));
+    /// assert_eq!(Incoming::decode(&[9, 1]), Err(DecodeError::UnknownVersion(9)));
+    /// assert_eq!(Incoming::decode(&[1, 7]), Err(DecodeError::UnknownType(7)));
+    /// ```
+    ///
     /// # Errors
     /// Any [`DecodeError`].
     pub fn decode(bytes: &'a [u8]) -> Result<Self, DecodeError> {
