@@ -48,6 +48,14 @@ impl<'a> Reader<'a> {
         Ok(u64::from_be_bytes(self.array()?))
     }
 
+    /// A version byte that must equal `expected` ([`DecodeError::UnknownVersion`] otherwise).
+    pub(crate) fn version(&mut self, expected: u8) -> Result<(), DecodeError> {
+        match self.u8()? {
+            v if v == expected => Ok(()),
+            v => Err(DecodeError::UnknownVersion(v)),
+        }
+    }
+
     /// A presence flag: exactly 0x00 or 0x01.
     pub(crate) fn flag(&mut self) -> Result<bool, DecodeError> {
         match self.u8()? {

@@ -101,6 +101,36 @@ impl Timer {
         (duration, self.start)
     }
 
+    /// `duration_s (u32) ‖ start (u8: 0 on-send, 1 on-read) ‖ version (u32)` (SPEC.md §11.2).
+    pub(crate) fn encode(&self, out: &mut Vec<u8>) {
+        out.put_u32(self.duration_s);
+        out.put_u8(match self.start {
+            TimerStart::OnSend => 0,
+            TimerStart::OnRead => 1,
+        });
+        out.put_u32(self.version);
+    }
+
+    /// The inverse of [`Timer::encode`], rejecting unknown start bytes and a non-canonical "off".
+    pub(crate) fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let duration_s = r.u32()?;
+        let start = match r.u8()? {
+            0 => TimerStart::OnSend,
+            1 => TimerStart::OnRead,
+            _ => return Err(DecodeError::NonCanonical),
+        };
+        let timer = Timer {
+            duration_s,
+            start,
+            version: r.u32()?,
+        };
+        if timer.is_canonical() {
+            Ok(timer)
+        } else {
+            Err(DecodeError::NonCanonical)
+        }
+    }
+
     pub(crate) fn is_canonical(&self) -> bool {
         self.duration_s != 0 || self.start == TimerStart::OnSend
     }
@@ -159,12 +189,7 @@ pub(crate) fn padded_frame(
     out.put_u8(CONTENT_VERSION);
     out.put_u8(kind.byte());
     out.put_u64(sent_at_ms);
-    out.put_u32(timer.duration_s);
-    out.put_u8(match timer.start {
-        TimerStart::OnSend => 0,
-        TimerStart::OnRead => 1,
-    });
-    out.put_u32(timer.version);
+    timer.encode(&mut out);
     out.put_u32(body_len);
     out.put(body);
     out.resize(total, 0);
@@ -225,28 +250,14 @@ impl Content {
     /// Any [`DecodeError`].
     pub fn from_padded_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes);
-        let version = r.u8()?;
-        if version != CONTENT_VERSION {
-            return Err(DecodeError::UnknownVersion(version));
-        }
+        r.version(CONTENT_VERSION)?;
         let kind = ContentKind::from_byte(r.u8()?)?;
         let sent_at_ms = r.u64()?;
-        let duration_s = r.u32()?;
-        let start = match r.u8()? {
-            0 => TimerStart::OnSend,
-            1 => TimerStart::OnRead,
-            _ => return Err(DecodeError::NonCanonical),
-        };
-        let timer = Timer {
-            duration_s,
-            start,
-            version: r.u32()?,
-        };
+        let timer = Timer::decode(&mut r)?;
         let body_len = usize::try_from(r.u32()?).map_err(|_| DecodeError::TooLarge)?;
         let body = r.take(body_len)?.to_vec();
         let padding = r.rest();
-        let canonical = timer.is_canonical()
-            && (kind != ContentKind::TimerUpdate || body.is_empty())
+        let canonical = (kind != ContentKind::TimerUpdate || body.is_empty())
             && bytes.len() == padded_len(FRAME_HEADER_LEN + body_len)
             && padding.iter().all(|b| *b == 0);
         if !canonical {

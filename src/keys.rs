@@ -66,7 +66,7 @@ fn is_canonical_u(u: &[u8; 32]) -> bool {
     !(*high == 0x7F && middle.iter().all(|b| *b == 0xFF) && *low >= 0xED)
 }
 
-fn hex(f: &mut fmt::Formatter<'_>, bytes: &[u8]) -> fmt::Result {
+pub(crate) fn hex(f: &mut fmt::Formatter<'_>, bytes: &[u8]) -> fmt::Result {
     bytes.iter().try_for_each(|b| write!(f, "{b:02x}"))
 }
 
@@ -104,10 +104,6 @@ impl KeyPair {
     /// # Errors
     /// [`Error::NonContributory`].
     pub fn diffie_hellman(&self, their: &PublicKey) -> Result<Zeroizing<[u8; 32]>, Error> {
-        dh(&self.secret, their)
-    }
-
-    pub(crate) fn dh(&self, their: &PublicKey) -> Result<Zeroizing<[u8; 32]>, Error> {
         dh(&self.secret, their)
     }
 }
@@ -308,7 +304,7 @@ mod tests {
         let id = IdentityKeyPair::generate(&mut rng);
         let kp = KeyPair::generate(&mut rng);
         let a = id.dh(kp.public()).unwrap();
-        let b = kp.dh(id.public().x25519()).unwrap();
+        let b = kp.diffie_hellman(id.public().x25519()).unwrap();
         assert_eq!(*a, *b);
     }
 
@@ -330,11 +326,15 @@ mod tests {
         let mut rng = ChaCha20Rng::from_seed([5; 32]);
         let kp = KeyPair::generate(&mut rng);
         let zero = PublicKey::from_bytes([0; 32]).unwrap();
-        assert_eq!(kp.dh(&zero).unwrap_err(), Error::NonContributory);
+        assert_eq!(
+            kp.diffie_hellman(&zero).unwrap_err(),
+            Error::NonContributory
+        );
         let mut one = [0u8; 32];
         one[0] = 1;
         assert_eq!(
-            kp.dh(&PublicKey::from_bytes(one).unwrap()).unwrap_err(),
+            kp.diffie_hellman(&PublicKey::from_bytes(one).unwrap())
+                .unwrap_err(),
             Error::NonContributory
         );
     }

@@ -167,10 +167,7 @@ impl PreKeyBundle {
     /// Any [`DecodeError`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes);
-        let version = r.u8()?;
-        if version != PROTOCOL_VERSION {
-            return Err(DecodeError::UnknownVersion(version));
-        }
+        r.version(PROTOCOL_VERSION)?;
         let identity = IdentityKey::from_bytes(r.array()?)?;
         let signed_prekey = SignedPreKey {
             id: r.u32()?,

@@ -24,7 +24,9 @@ use crate::codec::{Reader, Writer};
 use crate::content::padded_len;
 use crate::error::{DecodeError, Error};
 use crate::kdf::hkdf_sha256;
-use crate::keys::{IdentityKey, IdentityKeyPair, KeyPair, PublicKey, parse_ed25519, verify_strict};
+use crate::keys::{
+    IdentityKey, IdentityKeyPair, KeyPair, PublicKey, hex, parse_ed25519, verify_strict,
+};
 use crate::prekeys::PreKeyStore;
 use crate::session::{Received, Session};
 use crate::wire::{Incoming, MAX_PLAINTEXT_LEN};
@@ -147,10 +149,7 @@ impl CertificateKey {
 impl fmt::Debug for CertificateKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "CertificateKey(")?;
-        self.0
-            .as_bytes()
-            .iter()
-            .try_for_each(|b| write!(f, "{b:02x}"))?;
+        hex(f, self.0.as_bytes())?;
         f.write_str(")")
     }
 }
@@ -263,7 +262,7 @@ impl ServerCertificate {
     }
 
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        expect_version(r)?;
+        r.version(SEALED_VERSION)?;
         Ok(Self {
             id: r.u32()?,
             key: CertificateKey::from_bytes(r.array()?)?,
@@ -329,12 +328,19 @@ impl SenderCertificate {
         m
     }
 
+    fn encoded_len(&self) -> usize {
+        1 + 1 + self.address.len() + 4 + 32 + 8 + SERVER_CERTIFICATE_LEN + 64
+    }
+
+    fn encode(&self, out: &mut Vec<u8>) {
+        self.encode_unsigned(out);
+        out.put(&self.signature);
+    }
+
     /// Encodes the certificate.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out =
-            Vec::with_capacity(1 + 1 + self.address.len() + 44 + SERVER_CERTIFICATE_LEN + 64);
-        self.encode_unsigned(&mut out);
-        out.put(&self.signature);
+        let mut out = Vec::with_capacity(self.encoded_len());
+        self.encode(&mut out);
         out
     }
 
@@ -344,7 +350,7 @@ impl SenderCertificate {
     /// Any [`DecodeError`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes);
-        expect_version(&mut r)?;
+        r.version(SEALED_VERSION)?;
         let len = usize::from(r.u8()?);
         if len == 0 {
             return Err(DecodeError::NonCanonical);
@@ -393,17 +399,44 @@ impl SenderCertificate {
     }
 }
 
-fn expect_version(r: &mut Reader<'_>) -> Result<(), DecodeError> {
-    match r.u8()? {
-        SEALED_VERSION => Ok(()),
-        v => Err(DecodeError::UnknownVersion(v)),
-    }
-}
-
 /// Keys of the two agreements (SPEC.md §12.2).
 struct EnvelopeKeys {
     chain: Zeroizing<[u8; 32]>,
     identity_key: Zeroizing<[u8; 32]>,
+}
+
+/// Concatenates `parts` into an `N`-byte stack buffer (`N` ≥ their total length) and returns
+/// it with the length used; the associated data and salts below need no heap allocation.
+fn concat<const N: usize>(parts: &[&[u8]]) -> ([u8; N], usize) {
+    let mut buf = [0u8; N];
+    let mut len = 0;
+    for part in parts {
+        if let Some(dst) = buf.get_mut(len..len + part.len()) {
+            dst.copy_from_slice(part);
+            len += part.len();
+        }
+    }
+    (buf, len)
+}
+
+/// `version ‖ e_pub ‖ IK_R [‖ enc_id]`: the associated data of the two seals (SPEC.md §12.2).
+struct Aad([u8; 113], usize);
+
+impl Aad {
+    fn new(
+        ephemeral: &PublicKey,
+        recipient: &IdentityKey,
+        encrypted_identity: Option<&[u8; 48]>,
+    ) -> Self {
+        let recipient = recipient.to_bytes();
+        let enc: &[u8] = encrypted_identity.map_or(&[], |e| e);
+        let (buf, len) = concat(&[&[SEALED_VERSION], ephemeral.as_bytes(), &recipient, enc]);
+        Self(buf, len)
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        self.0.get(..self.1).unwrap_or_default()
+    }
 }
 
 fn ephemeral_keys(
@@ -411,9 +444,7 @@ fn ephemeral_keys(
     recipient: &IdentityKey,
     shared: &[u8; 32],
 ) -> EnvelopeKeys {
-    let mut salt = Vec::with_capacity(64);
-    salt.put(ephemeral.as_bytes());
-    salt.put(&recipient.to_bytes());
+    let (salt, _) = concat::<64>(&[ephemeral.as_bytes(), &recipient.to_bytes()]);
     let okm = hkdf_sha256::<64>(&salt, shared, LABEL_SEALED_EPHEMERAL);
     let (chain, identity_key) = okm.split_at(32);
     let mut keys = EnvelopeKeys {
@@ -427,29 +458,24 @@ fn ephemeral_keys(
 
 fn static_key(
     chain: &[u8; 32],
-    encrypted_identity: &[u8],
+    encrypted_identity: &[u8; 48],
     shared: &[u8; 32],
 ) -> Zeroizing<[u8; 32]> {
-    let mut salt = Zeroizing::new(Vec::with_capacity(32 + encrypted_identity.len()));
-    salt.put(chain);
-    salt.put(encrypted_identity);
-    hkdf_sha256::<32>(&salt, shared, LABEL_SEALED_STATIC)
+    let salt = Zeroizing::new(concat::<80>(&[chain, encrypted_identity]).0);
+    hkdf_sha256::<32>(salt.as_slice(), shared, LABEL_SEALED_STATIC)
 }
 
-fn aad(ephemeral: &PublicKey, recipient: &IdentityKey, encrypted_identity: &[u8]) -> Vec<u8> {
-    let mut a = Vec::with_capacity(1 + 64 + encrypted_identity.len());
-    a.put_u8(SEALED_VERSION);
-    a.put(ephemeral.as_bytes());
-    a.put(&recipient.to_bytes());
-    a.put(encrypted_identity);
-    a
-}
-
-/// AES-256-GCM with an all-zero nonce: every key here is used for exactly one seal, because it
-/// is derived from a fresh ephemeral key.
-fn seal_in_place(key: &[u8; 32], aad: &[u8], buf: &mut Vec<u8>) -> Result<(), SealedSenderError> {
+/// AES-256-GCM with an all-zero nonce over `buf[start..]`, in place, appending the tag: every
+/// key here is used for exactly one seal, because it is derived from a fresh ephemeral key.
+fn seal_tail(
+    key: &[u8; 32],
+    aad: &[u8],
+    buf: &mut Vec<u8>,
+    start: usize,
+) -> Result<(), SealedSenderError> {
+    let body = buf.get_mut(start..).ok_or(DecodeError::TooLarge)?;
     let tag = Aes256Gcm::new(&(*key).into())
-        .encrypt_inout_detached(&ZERO_NONCE.into(), aad, buf.as_mut_slice().into())
+        .encrypt_inout_detached(&ZERO_NONCE.into(), aad, body.into())
         .map_err(|_| SealedSenderError::Decode(DecodeError::TooLarge))?;
     buf.extend_from_slice(&tag);
     Ok(())
@@ -486,48 +512,56 @@ pub fn seal<R: CryptoRng + ?Sized>(
     recipient: &IdentityKey,
     message: &[u8],
 ) -> Result<Vec<u8>, SealedSenderError> {
-    let cert = certificate.to_bytes();
-    let cert_len = u16::try_from(cert.len()).map_err(|_| DecodeError::TooLarge)?;
     if message.len() > MAX_SEALED_MESSAGE_LEN {
         return Err(DecodeError::TooLarge.into());
     }
+    let cert_len = certificate.encoded_len();
+    let cert_len_u16 = u16::try_from(cert_len).map_err(|_| DecodeError::TooLarge)?;
     let message_len = u32::try_from(message.len()).map_err(|_| DecodeError::TooLarge)?;
-    let unpadded = 2 + cert.len() + 4 + message.len();
+    let padded = padded_len(2 + cert_len + 4 + message.len());
     let ephemeral = KeyPair::generate(rng);
+    let e_pub = ephemeral.public();
     let keys = ephemeral_keys(
-        ephemeral.public(),
+        e_pub,
         recipient,
         &*ephemeral.diffie_hellman(recipient.x25519())?,
     );
 
-    let mut encrypted_identity = sender.public().to_bytes().to_vec();
-    seal_in_place(
+    // Everything is written once, into the envelope itself, and sealed in place.
+    let mut out = Vec::with_capacity(ENVELOPE_HEADER_LEN + padded + 16);
+    out.put_u8(SEALED_VERSION);
+    out.put(e_pub.as_bytes());
+    let id_start = out.len();
+    out.put(&sender.public().to_bytes());
+    seal_tail(
         &keys.identity_key,
-        &aad(ephemeral.public(), recipient, &[]),
-        &mut encrypted_identity,
+        Aad::new(e_pub, recipient, None).as_slice(),
+        &mut out,
+        id_start,
     )?;
+    let encrypted_identity: [u8; 48] = out
+        .get(id_start..)
+        .and_then(|e| e.try_into().ok())
+        .ok_or(DecodeError::Truncated)?;
     let content_key = static_key(
         &keys.chain,
         &encrypted_identity,
         &*sender.dh(recipient.x25519())?,
     );
 
-    let mut out = Vec::with_capacity(ENVELOPE_HEADER_LEN + padded_len(unpadded) + 16);
-    out.put_u8(SEALED_VERSION);
-    out.put(ephemeral.public().as_bytes());
-    out.put(&encrypted_identity);
-    let mut payload = Vec::with_capacity(padded_len(unpadded) + 16);
-    payload.put_u16(cert_len);
-    payload.put(&cert);
-    payload.put_u32(message_len);
-    payload.put(message);
-    payload.resize(padded_len(unpadded), 0);
-    seal_in_place(
+    let payload_start = out.len();
+    out.put_u16(cert_len_u16);
+    certificate.encode(&mut out);
+    out.put_u32(message_len);
+    out.put(message);
+    out.resize(payload_start + padded, 0);
+    let content_aad = Aad::new(e_pub, recipient, Some(&encrypted_identity));
+    seal_tail(
         &content_key,
-        &aad(ephemeral.public(), recipient, &encrypted_identity),
-        &mut payload,
+        content_aad.as_slice(),
+        &mut out,
+        payload_start,
     )?;
-    out.put(&payload);
     Ok(out)
 }
 
@@ -576,7 +610,9 @@ pub struct SealedRecipient<'a> {
 #[derive(Debug)]
 pub struct Opened {
     sender: SenderCertificate,
-    message: Zeroizing<Vec<u8>>,
+    /// The decrypted payload; the session message is `payload[message]` (not copied out).
+    payload: Zeroizing<Vec<u8>>,
+    message: core::ops::Range<usize>,
     now_ms: u64,
 }
 
@@ -602,7 +638,7 @@ impl SealedRecipient<'_> {
             return Err(DecodeError::TooLarge.into());
         }
         let mut r = Reader::new(envelope);
-        expect_version(&mut r)?;
+        r.version(SEALED_VERSION)?;
         let ephemeral = PublicKey::from_bytes(r.array()?)?;
         let encrypted_identity: [u8; 48] = r.array()?;
         let sealed = r.rest();
@@ -613,7 +649,7 @@ impl SealedRecipient<'_> {
         let keys = ephemeral_keys(&ephemeral, ours, &*self.identity.dh(&ephemeral)?);
         let identity_bytes = open(
             &keys.identity_key,
-            &aad(&ephemeral, ours, &[]),
+            Aad::new(&ephemeral, ours, None).as_slice(),
             &encrypted_identity,
         )?;
         let identity_bytes: [u8; 32] = identity_bytes
@@ -628,7 +664,7 @@ impl SealedRecipient<'_> {
         );
         let payload = open(
             &content_key,
-            &aad(&ephemeral, ours, &encrypted_identity),
+            Aad::new(&ephemeral, ours, Some(&encrypted_identity)).as_slice(),
             sealed,
         )?;
 
@@ -636,7 +672,8 @@ impl SealedRecipient<'_> {
         let cert_len = usize::from(p.u16()?);
         let sender = SenderCertificate::from_bytes(p.take(cert_len)?)?;
         let message_len = usize::try_from(p.u32()?).map_err(|_| DecodeError::TooLarge)?;
-        let message = p.take(message_len)?;
+        let message_start = 2 + cert_len + 4;
+        p.take(message_len)?;
         let padding = p.rest();
         if payload.len() != padded_len(6 + cert_len + message_len)
             || padding.iter().any(|b| *b != 0)
@@ -653,13 +690,18 @@ impl SealedRecipient<'_> {
         }
         Ok(Opened {
             sender,
-            message: Zeroizing::new(message.to_vec()),
+            payload,
+            message: message_start..message_start + message_len,
             now_ms,
         })
     }
 }
 
 impl Opened {
+    fn message(&self) -> &[u8] {
+        self.payload.get(self.message.clone()).unwrap_or_default()
+    }
+
     /// The verified sender certificate: use its address and device id to find the session.
     pub fn sender(&self) -> &SenderCertificate {
         &self.sender
@@ -668,7 +710,7 @@ impl Opened {
     /// Whether the inner message is a prekey message (a new session: use
     /// [`Opened::respond`]) rather than a message of an existing session.
     pub fn is_prekey_message(&self) -> bool {
-        matches!(Incoming::decode(&self.message), Ok(Incoming::PreKey(_)))
+        matches!(Incoming::decode(self.message()), Ok(Incoming::PreKey(_)))
     }
 
     /// Decrypts the inner message with the sender's existing session: the one call that decides
@@ -682,7 +724,7 @@ impl Opened {
             return Err(SealedSenderError::SenderIdentityMismatch);
         }
         let received = session
-            .receive(&self.message, self.now_ms)
+            .receive(self.message(), self.now_ms)
             .map_err(SealedSenderError::Session)?;
         Ok(Delivered {
             sender: self.sender.clone(),
@@ -702,7 +744,7 @@ impl Opened {
         store: &mut PreKeyStore,
         context: &[u8],
     ) -> Result<(Session, Delivered), SealedSenderError> {
-        let inner = Incoming::decode(&self.message)
+        let inner = Incoming::decode(self.message())
             .map_err(|e| SealedSenderError::Session(Error::Decode(e)))?;
         match inner {
             Incoming::PreKey(pkm) if pkm.identity == self.sender.identity => {}
@@ -712,7 +754,7 @@ impl Opened {
             }
         }
         let (session, received) =
-            Session::accept(identity, store, &self.message, context, self.now_ms)
+            Session::accept(identity, store, self.message(), context, self.now_ms)
                 .map_err(SealedSenderError::Session)?;
         Ok((
             session,

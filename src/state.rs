@@ -13,7 +13,7 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use crate::codec::{Reader, Writer};
-use crate::content::{Timer, TimerStart};
+use crate::content::Timer;
 use crate::error::DecodeError;
 use crate::kdf::{ChainKey, MessageKey, RootKey};
 use crate::keys::{IdentityKey, IdentityKeyPair, KeyPair, PublicKey};
@@ -59,10 +59,7 @@ fn open(kind: u8, bytes: &[u8]) -> Result<Reader<'_>, DecodeError> {
     if found != kind {
         return Err(DecodeError::UnknownType(found));
     }
-    let version = r.u8()?;
-    if version != STATE_VERSION {
-        return Err(DecodeError::UnknownVersion(version));
-    }
+    r.version(STATE_VERSION)?;
     let expected = Sha256::digest(covered);
     if !bool::from(expected.get(..CHECK_LEN).unwrap_or_default().ct_eq(check)) {
         return Err(DecodeError::ChecksumMismatch);
@@ -258,12 +255,7 @@ impl Session {
             ] {
                 b.put_u32(v);
             }
-            b.put_u32(self.timer.duration_s);
-            b.put_u8(match self.timer.start {
-                TimerStart::OnSend => 0,
-                TimerStart::OnRead => 1,
-            });
-            b.put_u32(self.timer.version);
+            self.timer.encode(b);
             b.put(rt.root.as_bytes());
             b.put(rt.ours.secret_bytes());
             b.put_flag(rt.theirs.is_some());
@@ -322,18 +314,7 @@ impl Session {
             max_skipped_key_age: r.u32()?,
         };
         limits.validate().map_err(|_| DecodeError::NonCanonical)?;
-        let timer = Timer {
-            duration_s: r.u32()?,
-            start: match r.u8()? {
-                0 => TimerStart::OnSend,
-                1 => TimerStart::OnRead,
-                _ => return Err(DecodeError::NonCanonical),
-            },
-            version: r.u32()?,
-        };
-        if !timer.is_canonical() {
-            return Err(DecodeError::NonCanonical);
-        }
+        let timer = Timer::decode(&mut r)?;
         let root = RootKey::from_bytes(*Zeroizing::new(r.array()?));
         let ours = KeyPair::from_secret_bytes(*Zeroizing::new(r.array()?));
         // Every session this library hands out has received or been given a peer ratchet key.

@@ -62,7 +62,7 @@ impl Message<'_> {
     fn decode<'a>(r: &mut Reader<'a>) -> Result<Message<'a>, DecodeError> {
         let prefix: [u8; MESSAGE_PREFIX_LEN] = r.array()?;
         let mut p = Reader::new(&prefix);
-        expect_version(&mut p)?;
+        p.version(PROTOCOL_VERSION)?;
         let kind = p.u8()?;
         if kind != TYPE_MESSAGE {
             return Err(DecodeError::UnknownType(kind));
@@ -155,7 +155,7 @@ impl<'a> Incoming<'a> {
     pub fn decode(bytes: &'a [u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes);
         let mut peek = Reader::new(bytes);
-        expect_version(&mut peek)?;
+        peek.version(PROTOCOL_VERSION)?;
         match peek.u8()? {
             TYPE_MESSAGE => Ok(Incoming::Message(Message::decode(&mut r)?)),
             TYPE_PREKEY_MESSAGE => {
@@ -208,12 +208,5 @@ impl PreKeyMessage<'_> {
             signed_prekey_id: self.signed_prekey_id,
             one_time_prekey_id: self.one_time_prekey_id,
         }
-    }
-}
-
-fn expect_version(r: &mut Reader<'_>) -> Result<(), DecodeError> {
-    match r.u8()? {
-        PROTOCOL_VERSION => Ok(()),
-        v => Err(DecodeError::UnknownVersion(v)),
     }
 }

@@ -31,11 +31,11 @@ pub(crate) fn initiate<R: CryptoRng + ?Sized>(
     let spk = &bundle.signed_prekey.key;
     let ephemeral = KeyPair::generate(rng);
     let dh1 = ours.dh(spk)?;
-    let dh2 = ephemeral.dh(bundle.identity.x25519())?;
-    let dh3 = ephemeral.dh(spk)?;
+    let dh2 = ephemeral.diffie_hellman(bundle.identity.x25519())?;
+    let dh3 = ephemeral.diffie_hellman(spk)?;
     let dh4 = bundle
         .one_time_prekey
-        .map(|otpk| ephemeral.dh(&otpk.key))
+        .map(|otpk| ephemeral.diffie_hellman(&otpk.key))
         .transpose()?;
     let secret = kdf::x3dh(&dh1, &dh2, &dh3, dh4.as_deref());
     Ok(Initiated {
@@ -52,10 +52,12 @@ pub(crate) fn respond(
     their_identity: &IdentityKey,
     base_key: &PublicKey,
 ) -> Result<SharedSecret, Error> {
-    let dh1 = signed_prekey.dh(their_identity.x25519())?;
+    let dh1 = signed_prekey.diffie_hellman(their_identity.x25519())?;
     let dh2 = ours.dh(base_key)?;
-    let dh3 = signed_prekey.dh(base_key)?;
-    let dh4 = one_time_prekey.map(|otpk| otpk.dh(base_key)).transpose()?;
+    let dh3 = signed_prekey.diffie_hellman(base_key)?;
+    let dh4 = one_time_prekey
+        .map(|otpk| otpk.diffie_hellman(base_key))
+        .transpose()?;
     Ok(kdf::x3dh(&dh1, &dh2, &dh3, dh4.as_deref()))
 }
 

@@ -147,7 +147,8 @@ impl Ratchet {
         limits: Limits,
     ) -> Result<Self, Error> {
         let ours = KeyPair::generate(rng);
-        let (root, key) = RootKey::from(secret).ratchet(&ours.dh(&their_signed_prekey)?);
+        let (root, key) =
+            RootKey::from(secret).ratchet(&ours.diffie_hellman(&their_signed_prekey)?);
         let mut ratchet = Self::fresh(root, ours, limits);
         ratchet.theirs = Some(their_signed_prekey);
         ratchet.sending = Some(Chain { key, counter: 0 });
@@ -194,7 +195,7 @@ impl Ratchet {
             (None, None) => return Err(Error::ChainExhausted),
             (None, Some(theirs)) => {
                 let pair = KeyPair::generate(rng);
-                let (root, key) = self.root.ratchet(&pair.dh(theirs)?);
+                let (root, key) = self.root.ratchet(&pair.diffie_hellman(theirs)?);
                 Some((pair, root, Chain { key, counter: 0 }))
             }
         };
@@ -306,7 +307,9 @@ impl Ratchet {
                 &mut old_derived,
             );
         }
-        let (root, chain_key) = self.root.ratchet(&self.ours.dh(&h.ratchet_key)?);
+        let (root, chain_key) = self
+            .root
+            .ratchet(&self.ours.diffie_hellman(&h.ratchet_key)?);
         let mut derived = Derived::new();
         let (next_key, mk) = walk(&chain_key, 0, h.counter, &mut derived).step();
         let plaintext = open(&mk)?;
