@@ -133,7 +133,7 @@ fn pair(seed: u8) -> Pair {
     let bob_id = IdentityKeyPair::generate(&mut rng);
     let mut store = PreKeyStore::new();
     store.rotate_signed_prekey(&mut rng, &bob_id, 1);
-    store.generate_one_time_prekeys(&mut rng, 1);
+    store.generate_one_time_prekeys(&mut rng, 1).unwrap();
     let bundle = store.bundle(&bob_id, Some(0)).unwrap();
     let mut alice = Session::initiate(&mut rng, &alice_id, &bundle, b"").unwrap();
     let first = alice.encrypt(&mut rng, b"hi").unwrap();
@@ -172,7 +172,7 @@ fn session_setup(c: &mut Criterion) {
     let bob = IdentityKeyPair::generate(&mut rng);
     let mut store = PreKeyStore::new();
     store.rotate_signed_prekey(&mut rng, &bob, 1);
-    store.generate_one_time_prekeys(&mut rng, 1);
+    store.generate_one_time_prekeys(&mut rng, 1).unwrap();
     let bundle = store.bundle(&bob, Some(0)).unwrap().to_bytes();
     let store = store.to_bytes();
     let mut f = Floor::new();

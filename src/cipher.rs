@@ -13,9 +13,15 @@ pub const TAG_LEN: usize = 16;
 fn cipher(
     mk: &MessageKey,
     seed: &[u8; SEED_LEN],
-) -> (Aes256Gcm, Nonce<aes_gcm::aead::consts::U12>) {
+) -> Result<(Aes256Gcm, Nonce<aes_gcm::aead::consts::U12>), Error> {
     let k = mk.expand(seed);
-    (Aes256Gcm::new(&k.key.into()), k.nonce.into())
+    Ok((aes256gcm(&k.key), k.nonce.into()))
+}
+
+/// AES-256-GCM keyed from a *borrow* of the key: `Aes256Gcm::new(&key.into())` would first copy
+/// the key into a temporary array on the stack that nothing wipes (SECURITY.md property 12).
+pub(crate) fn aes256gcm(key: &[u8; 32]) -> Aes256Gcm {
+    Aes256Gcm::new(key.into())
 }
 
 /// Appends `ciphertext ‖ tag` of `plaintext` to `out` (which already holds the header, so the
@@ -27,7 +33,7 @@ pub(crate) fn seal(
     plaintext: &[u8],
     out: &mut Vec<u8>,
 ) -> Result<(), Error> {
-    let (aead, nonce) = cipher(mk, seed);
+    let (aead, nonce) = cipher(mk, seed)?;
     let start = out.len();
     out.extend_from_slice(plaintext);
     let body = out.get_mut(start..).ok_or(Error::TooLarge)?;
@@ -51,7 +57,7 @@ pub(crate) fn open(
         .ok_or(Error::DecryptionFailed)?;
     let (body, tag) = sealed.split_at(split);
     let tag = Tag::try_from(tag).map_err(|_| Error::DecryptionFailed)?;
-    let (aead, nonce) = cipher(mk, seed);
+    let (aead, nonce) = cipher(mk, seed)?;
     let mut out = body.to_vec();
     aead.decrypt_inout_detached(&nonce, aad, out.as_mut_slice().into(), &tag)
         .map_err(|_| Error::DecryptionFailed)?;

@@ -90,6 +90,16 @@ impl Timer {
             > (current.version, core::cmp::Reverse(current.privacy_rank()))
     }
 
+    /// The more private of two timers: the shorter non-zero duration, then on-send before
+    /// on-read; "off" is the least private (SPEC.md §11.5).
+    pub fn more_private(a: &Timer, b: &Timer) -> Timer {
+        if b.privacy_rank() < a.privacy_rank() {
+            *b
+        } else {
+            *a
+        }
+    }
+
     /// Lower is more private. "Off" ranks after every duration (2^32 > any u32), so distinct
     /// timers always have distinct ranks and `supersedes` is a strict total order.
     fn privacy_rank(&self) -> (u64, TimerStart) {

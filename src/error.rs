@@ -77,7 +77,8 @@ pub enum Error {
     /// The sending chain reached its counter limit; the peer must reply (turning the ratchet)
     /// before more messages can be sent.
     ChainExhausted,
-    /// The plaintext, or the application context, is longer than the format allows.
+    /// An input or argument exceeds its documented bound: a plaintext or application context
+    /// longer than the format allows, or a count beyond a store's limit.
     TooLarge,
     /// A limit in [`Limits`](crate::Limits) is zero or inconsistent.
     InvalidLimits,
@@ -91,6 +92,15 @@ pub enum Error {
     Expired,
     /// The message authenticated but its content frame is malformed; its key is deleted.
     InvalidContent(DecodeError),
+    /// The signed prekey with this id has accepted as many first messages without a one-time
+    /// prekey as it can remember ([`MAX_FIRST_MESSAGES_PER_SIGNED_PREKEY`]); it refuses more so
+    /// that none can be replayed. Rotate the signed prekey and publish the new bundle.
+    ///
+    /// [`MAX_FIRST_MESSAGES_PER_SIGNED_PREKEY`]: crate::prekeys::MAX_FIRST_MESSAGES_PER_SIGNED_PREKEY
+    SignedPreKeyFull(u32),
+    /// The conversation's timer version reached its maximum (only a peer that sent version
+    /// 2^32 − 1 can cause this); the timer of this session can no longer change.
+    TimerVersionExhausted,
 }
 
 impl fmt::Display for Error {
@@ -113,6 +123,10 @@ impl fmt::Display for Error {
             Self::UntrustedIdentity => f.write_str("untrusted identity key"),
             Self::Expired => f.write_str("message expired before it arrived"),
             Self::InvalidContent(e) => write!(f, "malformed content frame: {e}"),
+            Self::SignedPreKeyFull(id) => {
+                write!(f, "signed prekey {id} accepts no more first messages; rotate it")
+            }
+            Self::TimerVersionExhausted => f.write_str("timer version exhausted"),
         }
     }
 }

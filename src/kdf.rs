@@ -23,6 +23,13 @@ pub const LABEL_MESSAGE: &[u8] = b"xchat-protocol v1 message key";
 /// Prefix of the byte string an identity key signs to certify a signed prekey (SPEC.md §4.2).
 pub const LABEL_SIGNED_PREKEY: &[u8] = b"xchat-protocol v1 signed prekey";
 
+/// HKDF info that turns a first message's DH3 into the id a prekey store remembers it by
+/// (SPEC.md §3.6, §4.3).
+pub const LABEL_FIRST_MESSAGE: &[u8] = b"xchat-protocol v1 first message";
+
+/// Length of a first-message id (SPEC.md §3.6).
+pub const FIRST_MESSAGE_ID_LEN: usize = 16;
+
 /// KDF_CK's HMAC inputs (Double Ratchet spec §5.2).
 const CK_MESSAGE: u8 = 0x01;
 const CK_NEXT: u8 = 0x02;
@@ -131,6 +138,19 @@ pub fn x3dh(
     }
     // Hkdf treats `None` as HashLen zero bytes, exactly the spec's zero salt.
     SharedSecret(hkdf::<32>(None, &ikm, LABEL_X3DH))
+}
+
+/// The id under which a responder remembers a first message sent without a one-time prekey:
+/// the first 16 bytes of HKDF-SHA-256(zero salt, DH3, [`LABEL_FIRST_MESSAGE`]) (SPEC.md §3.6).
+///
+/// DH3 = DH(SPK_B, EK_A) depends on the base key only through its prime-order component, so all
+/// eight encodings `u(EK_A + T)` of one base key get the same id: replay detection does not
+/// depend on the byte form of a point.
+pub fn first_message_id(dh3: &[u8; 32]) -> [u8; FIRST_MESSAGE_ID_LEN] {
+    let okm = Zeroizing::new(hkdf::<32>(None, dh3, LABEL_FIRST_MESSAGE));
+    let mut id = [0u8; FIRST_MESSAGE_ID_LEN];
+    id.copy_from_slice(okm.get(..FIRST_MESSAGE_ID_LEN).unwrap_or(&[0; FIRST_MESSAGE_ID_LEN]));
+    id
 }
 
 impl RootKey {

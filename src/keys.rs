@@ -46,6 +46,16 @@ impl PublicKey {
     pub fn as_bytes(&self) -> &[u8; 32] {
         self.0.as_bytes()
     }
+
+    /// Whether the key is a point of the curve (not its twist) in the prime-order subgroup.
+    /// X25519 ignores a point's small-torsion component, so `u(P + T)` for the seven non-trivial
+    /// torsion points `T` gives the same DH results as `u(P)`; where a key arrives without any
+    /// authentication of its bytes, this check makes it have one encoding (SPEC.md §4.4).
+    pub(crate) fn is_torsion_free(&self) -> bool {
+        curve25519_dalek::MontgomeryPoint(self.to_bytes())
+            .to_edwards(0)
+            .is_some_and(|p| p.is_torsion_free())
+    }
 }
 
 impl fmt::Debug for PublicKey {
@@ -80,12 +90,17 @@ pub struct KeyPair {
 impl KeyPair {
     /// Generates a key pair from the caller's RNG.
     pub fn generate<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
-        Self::from_secret_bytes(StaticSecret::random_from_rng(rng).to_bytes())
+        // The secret goes straight into the zeroizing `StaticSecret`: no plain copy is left.
+        Self::from_secret(StaticSecret::random_from_rng(rng))
     }
 
-    /// Rebuilds a key pair from its 32 secret bytes (used when restoring state).
+    /// Rebuilds a key pair from its 32 secret bytes (used when restoring state). The argument is
+    /// a copy the caller owns; wipe it (e.g. keep it in `Zeroizing`) after the call.
     pub fn from_secret_bytes(bytes: [u8; 32]) -> Self {
-        let secret = StaticSecret::from(bytes);
+        Self::from_secret(StaticSecret::from(bytes))
+    }
+
+    fn from_secret(secret: StaticSecret) -> Self {
         let public = PublicKey(x25519_dalek::PublicKey::from(&secret));
         Self { secret, public }
     }
@@ -127,10 +142,16 @@ pub(crate) fn dh(secret: &StaticSecret, their: &PublicKey) -> Result<Zeroizing<[
 }
 
 /// Parses an Ed25519 public key strictly (SPEC.md §2 rule 4): it must decompress, be the
-/// canonical encoding of its point, and not be of small order.
+/// canonical encoding of its point, and lie in the prime-order subgroup.
+///
+/// The last check matters because `A` and `A + T` (T a small-torsion point) are different keys
+/// with the same X25519 behaviour, and a signature by `A` verifies under `A + T` whenever
+/// `[k]T = 0` (one time in two for T of order 2): without it a relay could present a second
+/// "identity" for the same key holder (SPEC.md §2, §4.1).
 pub(crate) fn parse_ed25519(bytes: [u8; 32]) -> Result<VerifyingKey, DecodeError> {
     let ed = VerifyingKey::from_bytes(&bytes).map_err(|_| DecodeError::InvalidKey)?;
-    if ed.is_weak() || ed.to_edwards().compress().to_bytes() != bytes {
+    let point = ed.to_edwards();
+    if ed.is_weak() || point.compress().to_bytes() != bytes || !point.is_torsion_free() {
         return Err(DecodeError::InvalidKey);
     }
     Ok(ed)
@@ -227,7 +248,10 @@ impl IdentityKeyPair {
     /// assert_eq!(public.to_bytes().len(), 32);
     /// ```
     pub fn generate<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
-        Self::from_seed(&SigningKey::generate(rng).to_bytes())
+        // The same 32 draws `SigningKey::generate` makes, kept in a zeroizing buffer.
+        let mut seed = Zeroizing::new([0u8; 32]);
+        rng.fill_bytes(seed.as_mut_slice());
+        Self::from_seed(&seed)
     }
 
     /// Rebuilds the identity from its 32-byte Ed25519 seed (RFC 8032's private key).
@@ -235,7 +259,7 @@ impl IdentityKeyPair {
         let signing = SigningKey::from_bytes(seed);
         // The Ed25519 secret scalar's bytes, used as an X25519 secret, match the birational map of
         // the Ed25519 public key: X25519 clamps exactly as Ed25519 does (SPEC.md §4.1).
-        let x_secret = StaticSecret::from(signing.to_scalar_bytes());
+        let x_secret = StaticSecret::from(*Zeroizing::new(signing.to_scalar_bytes()));
         let public = IdentityKey::from_verifying_key(signing.verifying_key());
         Self {
             signing,

@@ -17,7 +17,7 @@
 //! let bob = IdentityKeyPair::generate(&mut rng);
 //! let mut bob_prekeys = PreKeyStore::new();
 //! bob_prekeys.rotate_signed_prekey(&mut rng, &bob, 1_700_000_000);
-//! bob_prekeys.generate_one_time_prekeys(&mut rng, 100);
+//! bob_prekeys.generate_one_time_prekeys(&mut rng, 100)?;
 //! let bundle_bytes = bob_prekeys.bundle(&bob, Some(0))?.to_bytes();
 //!
 //! // Alice starts a session from the bundle while Bob is offline.

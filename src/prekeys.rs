@@ -10,15 +10,20 @@ use rand_core::CryptoRng;
 use crate::PROTOCOL_VERSION;
 use crate::codec::{Reader, Writer};
 use crate::error::{DecodeError, Error};
-use crate::kdf::LABEL_SIGNED_PREKEY;
+use crate::kdf::{FIRST_MESSAGE_ID_LEN, LABEL_SIGNED_PREKEY};
 use crate::keys::{IdentityKey, IdentityKeyPair, KeyPair, PublicKey};
 
 /// How many signed prekeys a store keeps: the current one and the previous ones, so that prekey
 /// messages sent to a just-rotated key still decrypt (SPEC.md §4.3).
 pub const MAX_SIGNED_PREKEYS: usize = 3;
-/// How many base keys of sessions established *without* a one-time prekey the store remembers,
-/// to reject a replayed first message (X3DH spec §4.2; SPEC.md §4.3).
-pub const MAX_SEEN_BASE_KEYS: usize = 1024;
+/// How many first messages sent *without* a one-time prekey one signed prekey accepts. The store
+/// remembers each of them for as long as it holds that signed prekey, so that none can be
+/// replayed (X3DH spec §4.2); once the signed prekey has accepted this many, it refuses more with
+/// [`Error::SignedPreKeyFull`] until it is rotated out (SPEC.md §4.3).
+pub const MAX_FIRST_MESSAGES_PER_SIGNED_PREKEY: usize = 4096;
+/// The most one-time prekeys a store holds; [`PreKeyStore::generate_one_time_prekeys`] refuses
+/// to go beyond it.
+pub const MAX_ONE_TIME_PREKEYS: usize = 1 << 16;
 
 /// The public half of a signed prekey, as published in a bundle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,11 +62,14 @@ impl SignedPreKey {
     }
 }
 
-/// A signed prekey with its secret, held by its owner.
+/// A signed prekey with its secret, held by its owner, and the ids of the first messages without
+/// a one-time prekey it has accepted (SPEC.md §4.3).
 #[derive(Clone, Debug)]
 pub struct SignedPreKeyPair {
     public: SignedPreKey,
     pair: KeyPair,
+    /// Sorted, distinct, at most [`MAX_FIRST_MESSAGES_PER_SIGNED_PREKEY`].
+    accepted: Vec<[u8; FIRST_MESSAGE_ID_LEN]>,
 }
 
 impl SignedPreKeyPair {
@@ -82,6 +90,7 @@ impl SignedPreKeyPair {
                 signature,
             },
             pair,
+            accepted: Vec::new(),
         }
     }
 
@@ -90,12 +99,51 @@ impl SignedPreKeyPair {
         &self.public
     }
 
-    pub(crate) fn from_parts(public: SignedPreKey, pair: KeyPair) -> Self {
-        Self { public, pair }
+    /// Rebuilds a stored signed prekey; `accepted` must be sorted and distinct (checked by the
+    /// state decoder).
+    pub(crate) fn from_parts(
+        public: SignedPreKey,
+        pair: KeyPair,
+        accepted: Vec<[u8; FIRST_MESSAGE_ID_LEN]>,
+    ) -> Self {
+        Self {
+            public,
+            pair,
+            accepted,
+        }
     }
 
     pub(crate) fn key_pair(&self) -> &KeyPair {
         &self.pair
+    }
+
+    /// The ids of the first messages without a one-time prekey this key accepted, sorted.
+    pub(crate) fn accepted(&self) -> &[[u8; FIRST_MESSAGE_ID_LEN]] {
+        &self.accepted
+    }
+
+    /// Whether a first message with this id may start a session: not seen before, and room left
+    /// to remember it.
+    pub(crate) fn check_first_message(
+        &self,
+        id: &[u8; FIRST_MESSAGE_ID_LEN],
+    ) -> Result<(), Error> {
+        if self.accepted.binary_search(id).is_ok() {
+            Err(Error::DuplicateMessage)
+        } else if self.accepted.len() >= MAX_FIRST_MESSAGES_PER_SIGNED_PREKEY {
+            Err(Error::SignedPreKeyFull(self.public.id))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Remembers an accepted first message (after [`Self::check_first_message`] passed).
+    pub(crate) fn remember_first_message(&mut self, id: [u8; FIRST_MESSAGE_ID_LEN]) {
+        if let Err(at) = self.accepted.binary_search(&id)
+            && self.accepted.len() < MAX_FIRST_MESSAGES_PER_SIGNED_PREKEY
+        {
+            self.accepted.insert(at, id);
+        }
     }
 }
 
@@ -203,9 +251,10 @@ impl PreKeyBundle {
 /// let bob = IdentityKeyPair::generate(&mut rng);
 /// let mut store = PreKeyStore::new();
 /// store.rotate_signed_prekey(&mut rng, &bob, 1_700_000_000);
-/// let uploaded = store.generate_one_time_prekeys(&mut rng, 10);
-/// let bundle = store.bundle(&bob, Some(uploaded[0].id)).unwrap();
+/// let uploaded = store.generate_one_time_prekeys(&mut rng, 10)?;
+/// let bundle = store.bundle(&bob, Some(uploaded[0].id))?;
 /// assert_eq!(bundle.one_time_prekey, Some(uploaded[0]));
+/// # Ok::<(), xchat_protocol::Error>(())
 /// ```
 #[derive(Clone, Default)]
 pub struct PreKeyStore {
@@ -213,7 +262,6 @@ pub struct PreKeyStore {
     pub(crate) one_time: BTreeMap<u32, KeyPair>,
     pub(crate) next_signed_id: u32,
     pub(crate) next_one_time_id: u32,
-    pub(crate) seen_base_keys: VecDeque<[u8; 32]>,
 }
 
 impl PreKeyStore {
@@ -243,11 +291,18 @@ impl PreKeyStore {
     }
 
     /// Generates `count` one-time prekeys and returns their public halves for upload.
+    ///
+    /// # Errors
+    /// [`Error::TooLarge`] if the store would then hold more than [`MAX_ONE_TIME_PREKEYS`]; the
+    /// store is unchanged.
     pub fn generate_one_time_prekeys<R: CryptoRng + ?Sized>(
         &mut self,
         rng: &mut R,
         count: usize,
-    ) -> Vec<OneTimePreKey> {
+    ) -> Result<Vec<OneTimePreKey>, Error> {
+        if count > MAX_ONE_TIME_PREKEYS.saturating_sub(self.one_time.len()) {
+            return Err(Error::TooLarge);
+        }
         let mut out = Vec::with_capacity(count);
         for _ in 0..count {
             // Ids wrap after 2^32 keys; skip any still in use so none is silently replaced.
@@ -263,7 +318,7 @@ impl PreKeyStore {
             });
             self.one_time.insert(id, pair);
         }
-        out
+        Ok(out)
     }
 
     /// The current signed prekey, if any.
@@ -337,25 +392,38 @@ impl PreKeyStore {
             .ok_or(Error::UnknownOneTimePreKey(id))
     }
 
-    pub(crate) fn has_seen_base_key(&self, base_key: &PublicKey) -> bool {
-        self.seen_base_keys.iter().any(|k| k == base_key.as_bytes())
-    }
-
-    /// Called only after the first message has decrypted: the one-time prekey is consumed, or,
-    /// without one, the base key is remembered so the same first message cannot start a second
-    /// session.
-    pub(crate) fn consume(&mut self, one_time_id: Option<u32>, base_key: &PublicKey) {
+    /// Called only after the first message has authenticated: the one-time prekey is consumed,
+    /// or, without one, the signed prekey remembers the message so that it cannot start a second
+    /// session (SPEC.md §4.3).
+    pub(crate) fn consume(
+        &mut self,
+        signed_prekey_id: u32,
+        one_time_id: Option<u32>,
+        first_message_id: [u8; FIRST_MESSAGE_ID_LEN],
+    ) {
         match one_time_id {
             Some(id) => {
                 self.one_time.remove(&id);
             }
             None => {
-                self.seen_base_keys.push_back(base_key.to_bytes());
-                while self.seen_base_keys.len() > MAX_SEEN_BASE_KEYS {
-                    self.seen_base_keys.pop_front();
+                if let Some(spk) = self
+                    .signed
+                    .iter_mut()
+                    .find(|k| k.public.id == signed_prekey_id)
+                {
+                    spk.remember_first_message(first_message_id);
                 }
             }
         }
+    }
+
+    /// How many more first messages without a one-time prekey the current signed prekey can
+    /// accept before it must be rotated (0 without a signed prekey). Rotate well before it
+    /// reaches 0: at 0 such messages fail with [`Error::SignedPreKeyFull`].
+    pub fn first_message_capacity(&self) -> usize {
+        self.signed.back().map_or(0, |k| {
+            MAX_FIRST_MESSAGES_PER_SIGNED_PREKEY.saturating_sub(k.accepted.len())
+        })
     }
 }
 
@@ -379,7 +447,7 @@ mod tests {
         let id = IdentityKeyPair::generate(&mut rng);
         let mut store = PreKeyStore::new();
         store.rotate_signed_prekey(&mut rng, &id, 1000);
-        store.generate_one_time_prekeys(&mut rng, 2);
+        store.generate_one_time_prekeys(&mut rng, 2).unwrap();
         (id, store, rng)
     }
 
@@ -448,11 +516,46 @@ mod tests {
     }
 
     #[test]
-    fn seen_base_keys_are_bounded() {
-        let (_, mut store, mut rng) = setup();
-        for _ in 0..MAX_SEEN_BASE_KEYS + 5 {
-            store.consume(None, KeyPair::generate(&mut rng).public());
+    fn first_messages_are_remembered_until_full_then_refused() {
+        let (_, mut store, _) = setup();
+        let spk = store.current_signed_prekey().unwrap().id;
+        for i in 0..MAX_FIRST_MESSAGES_PER_SIGNED_PREKEY as u32 {
+            let mut id = [0u8; FIRST_MESSAGE_ID_LEN];
+            id[..4].copy_from_slice(&i.to_le_bytes());
+            let key = store.signed_prekey(spk).unwrap();
+            assert_eq!(key.check_first_message(&id), Ok(()));
+            store.consume(spk, None, id);
+            assert_eq!(
+                store.signed_prekey(spk).unwrap().check_first_message(&id),
+                Err(Error::DuplicateMessage)
+            );
         }
-        assert_eq!(store.seen_base_keys.len(), MAX_SEEN_BASE_KEYS);
+        assert_eq!(store.first_message_capacity(), 0);
+        let key = store.signed_prekey(spk).unwrap();
+        assert_eq!(
+            key.check_first_message(&[0xEE; FIRST_MESSAGE_ID_LEN]),
+            Err(Error::SignedPreKeyFull(spk))
+        );
+        // Nothing was evicted: the oldest is still refused as a duplicate.
+        assert_eq!(
+            key.check_first_message(&[0; FIRST_MESSAGE_ID_LEN]),
+            Err(Error::DuplicateMessage)
+        );
+        assert!(key.accepted().windows(2).all(|w| w[0] < w[1]));
+    }
+
+    #[test]
+    fn one_time_prekey_count_is_bounded() {
+        let (_, mut store, mut rng) = setup();
+        let held = store.one_time_prekey_count();
+        assert_eq!(
+            store.generate_one_time_prekeys(&mut rng, usize::MAX),
+            Err(Error::TooLarge)
+        );
+        assert_eq!(
+            store.generate_one_time_prekeys(&mut rng, MAX_ONE_TIME_PREKEYS - held + 1),
+            Err(Error::TooLarge)
+        );
+        assert_eq!(store.one_time_prekey_count(), held);
     }
 }

@@ -14,8 +14,8 @@
 use alloc::vec::Vec;
 use core::fmt;
 
-use aes_gcm::aead::{AeadInOut, KeyInit};
-use aes_gcm::{Aes256Gcm, Tag};
+use aes_gcm::Tag;
+use aes_gcm::aead::AeadInOut;
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use rand_core::CryptoRng;
 use zeroize::Zeroizing;
@@ -474,7 +474,7 @@ fn seal_tail(
     start: usize,
 ) -> Result<(), SealedSenderError> {
     let body = buf.get_mut(start..).ok_or(DecodeError::TooLarge)?;
-    let tag = Aes256Gcm::new(&(*key).into())
+    let tag = crate::cipher::aes256gcm(key)
         .encrypt_inout_detached(&ZERO_NONCE.into(), aad, body.into())
         .map_err(|_| SealedSenderError::Decode(DecodeError::TooLarge))?;
     buf.extend_from_slice(&tag);
@@ -490,7 +490,7 @@ fn open(
     let (body, tag) = sealed.split_at(split);
     let tag = Tag::try_from(tag).map_err(|_| DecodeError::Truncated)?;
     let mut out = Zeroizing::new(body.to_vec());
-    Aes256Gcm::new(&(*key).into())
+    crate::cipher::aes256gcm(key)
         .decrypt_inout_detached(&ZERO_NONCE.into(), aad, out.as_mut_slice().into(), &tag)
         .map_err(|_| SealedSenderError::DecryptionFailed)?;
     Ok(out)

@@ -14,6 +14,7 @@ use crate::content::{
     Content, ContentKind, Deadline, MAX_CLOCK_SKEW_MS, Timer, TimerStart, padded_frame,
 };
 use crate::error::Error;
+use crate::kdf::FIRST_MESSAGE_ID_LEN;
 use crate::keys::{IdentityKey, IdentityKeyPair};
 use crate::prekeys::{PreKeyBundle, PreKeyStore};
 use crate::ratchet::{Limits, Ratchet};
@@ -22,8 +23,9 @@ use crate::x3dh;
 
 /// The longest application context (e.g. both account ids) bound into every message.
 pub const MAX_CONTEXT_LEN: usize = 1024;
-/// The longest associated-data prefix: two identity keys, a length and the context.
-pub(crate) const MAX_AD_LEN: usize = 32 + 32 + 2 + MAX_CONTEXT_LEN;
+/// The longest associated-data prefix: two identity keys, a length, the context and, for a
+/// prekey message, its prekey fields (SPEC.md §3.5).
+pub(crate) const MAX_AD_LEN: usize = 32 + 32 + 2 + MAX_CONTEXT_LEN + PreKeyFields::MAX_LEN;
 
 /// Which side of X3DH this session was.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,7 +46,7 @@ pub enum Role {
 /// let bob = IdentityKeyPair::generate(&mut rng);
 /// let mut bob_store = PreKeyStore::new();
 /// bob_store.rotate_signed_prekey(&mut rng, &bob, 1_700_000_000);
-/// let otpk = bob_store.generate_one_time_prekeys(&mut rng, 1)[0];
+/// let otpk = bob_store.generate_one_time_prekeys(&mut rng, 1)?[0];
 /// let bundle = bob_store.bundle(&bob, Some(otpk.id))?; // what the server hands Alice
 ///
 /// let mut to_bob = Session::initiate(&mut rng, &alice, &bundle, b"alice|bob")?;
@@ -67,6 +69,9 @@ pub struct Session {
     pub(crate) context: Vec<u8>,
     /// `IK_initiator ‖ IK_responder ‖ u16 len ‖ context`, computed once (SPEC.md §3.5).
     pub(crate) ad: Vec<u8>,
+    /// `ad ‖ prekey fields`: the associated data of prekey messages, which binds every field a
+    /// first message carries before its embedded message (SPEC.md §3.5).
+    pub(crate) prekey_ad: Vec<u8>,
     /// The X3DH fields of the prekey messages of this session.
     pub(crate) x3dh: PreKeyFields,
     /// The conversation's disappearing-message timer as this session knows it (SPEC.md §11.4).
@@ -76,13 +81,18 @@ pub struct Session {
 
 /// What a successful first message takes from the prekey store (SPEC.md §4.3).
 struct Consumed {
+    signed_prekey_id: u32,
     one_time_prekey_id: Option<u32>,
-    base_key: crate::keys::PublicKey,
+    first_message_id: [u8; FIRST_MESSAGE_ID_LEN],
 }
 
 impl Consumed {
     fn apply(self, store: &mut PreKeyStore) {
-        store.consume(self.one_time_prekey_id, &self.base_key);
+        store.consume(
+            self.signed_prekey_id,
+            self.one_time_prekey_id,
+            self.first_message_id,
+        );
     }
 }
 
@@ -97,18 +107,21 @@ pub struct Received {
     pub sent_at_ms: u64,
     /// The timer the sender applied to this message.
     pub timer: Timer,
-    /// When to delete the message.
+    /// When to delete the message: from the more private of [`Received::timer`] and the
+    /// session's timer after this message (SPEC.md §11.5).
     pub deadline: Deadline,
     /// Whether this message changed the session's timer (it carried a newer one).
     pub timer_changed: bool,
 }
 
-/// When keys skipped while receiving at `now_ms` may be purged: after the longest time a
-/// message they open could still be accepted under `timer` (SPEC.md §11.6).
+/// When keys skipped while receiving at `now_ms` may be purged (SPEC.md §11.6): after the
+/// longest time a message they open could still be accepted under an on-send `timer`. An
+/// on-read timer gets the same bound: a message that has not arrived cannot have been read, and
+/// keeping its key until it is would let a later thief of the device read it.
 fn skipped_key_deadline(timer: &Timer, now_ms: u64) -> u64 {
-    match (timer.duration_s, timer.start) {
-        (0, _) | (_, TimerStart::OnRead) => u64::MAX,
-        (d, TimerStart::OnSend) => now_ms
+    match timer.duration_s {
+        0 => u64::MAX,
+        d => now_ms
             .saturating_add(u64::from(d) * 1000)
             .saturating_add(2 * MAX_CLOCK_SKEW_MS),
     }
@@ -131,6 +144,14 @@ pub(crate) fn associated_data(
     Ok(ad)
 }
 
+/// `ad ‖ prekey fields` (SPEC.md §3.5).
+pub(crate) fn prekey_associated_data(ad: &[u8], fields: &PreKeyFields) -> Vec<u8> {
+    let mut out = Vec::with_capacity(ad.len() + PreKeyFields::MAX_LEN);
+    out.put(ad);
+    fields.encode(&mut out);
+    out
+}
+
 impl Session {
     /// Starts a session from the peer's bundle (X3DH as initiator). The bundle's signed prekey
     /// signature is checked with `verify_strict`; `context` is bound into every message and must
@@ -148,19 +169,21 @@ impl Session {
         let agreed = x3dh::initiate(rng, identity, bundle)?;
         let limits = Limits::default();
         let ratchet = Ratchet::initiator(rng, agreed.secret, bundle.signed_prekey.key, limits)?;
+        let x3dh = PreKeyFields {
+            identity: *identity.public(),
+            base_key: agreed.base_key,
+            signed_prekey_id: bundle.signed_prekey.id,
+            one_time_prekey_id: bundle.one_time_prekey.map(|k| k.id),
+        };
         Ok(Self {
             role: Role::Initiator,
             acknowledged: false,
             local_identity: *identity.public(),
             remote_identity: bundle.identity,
             context: context.to_vec(),
+            prekey_ad: prekey_associated_data(&ad, &x3dh),
             ad,
-            x3dh: PreKeyFields {
-                identity: *identity.public(),
-                base_key: agreed.base_key,
-                signed_prekey_id: bundle.signed_prekey.id,
-                one_time_prekey_id: bundle.one_time_prekey.map(|k| k.id),
-            },
+            x3dh,
             timer: Timer::OFF,
             ratchet,
         })
@@ -219,39 +242,45 @@ impl Session {
         let Incoming::PreKey(pkm) = Incoming::decode(message)? else {
             return Err(Error::NotPreKeyMessage);
         };
-        if pkm.one_time_prekey_id.is_none() && store.has_seen_base_key(&pkm.base_key) {
-            return Err(Error::DuplicateMessage);
-        }
         let signed = store.signed_prekey(pkm.signed_prekey_id)?;
         let one_time = pkm
             .one_time_prekey_id
             .map(|id| store.one_time_prekey(id))
             .transpose()?;
-        let secret = x3dh::respond(
+        let agreed = x3dh::respond(
             identity,
             signed.key_pair(),
             one_time,
             &pkm.identity,
             &pkm.base_key,
         )?;
+        // Without a one-time prekey, the signed prekey's record of accepted first messages is
+        // the replay protection; it is keyed by a value no re-encoding of the base key changes.
+        if one_time.is_none() {
+            signed.check_first_message(&agreed.first_message_id)?;
+        }
         let ad = associated_data(&pkm.identity, identity.public(), context)?;
+        let x3dh = pkm.fields();
         let mut session = Self {
             role: Role::Responder,
             acknowledged: true,
             local_identity: *identity.public(),
             remote_identity: pkm.identity,
             context: context.to_vec(),
+            prekey_ad: prekey_associated_data(&ad, &x3dh),
             ad,
-            x3dh: pkm.fields(),
+            x3dh,
             timer: Timer::OFF,
-            ratchet: Ratchet::responder(secret, signed.key_pair().clone(), limits),
+            ratchet: Ratchet::responder(agreed.secret, signed.key_pair().clone(), limits),
         };
-        let plaintext = session
-            .ratchet
-            .decrypt(&session.ad, &pkm.message, deadline_ms)?;
+        let plaintext =
+            session
+                .ratchet
+                .decrypt(&session.prekey_ad, &pkm.message, deadline_ms)?;
         let consumed = Consumed {
+            signed_prekey_id: pkm.signed_prekey_id,
             one_time_prekey_id: pkm.one_time_prekey_id,
-            base_key: pkm.base_key,
+            first_message_id: agreed.first_message_id,
         };
         Ok((session, plaintext, consumed))
     }
@@ -267,11 +296,14 @@ impl Session {
         plaintext: &[u8],
     ) -> Result<Vec<u8>, Error> {
         let mut out = Vec::new();
-        if self.role == Role::Initiator && !self.acknowledged {
+        let ad = if self.role == Role::Initiator && !self.acknowledged {
             out.reserve(PreKeyFields::MAX_LEN);
             self.x3dh.encode(&mut out);
-        }
-        self.ratchet.encrypt(rng, &self.ad, plaintext, &mut out)?;
+            &self.prekey_ad
+        } else {
+            &self.ad
+        };
+        self.ratchet.encrypt(rng, ad, plaintext, &mut out)?;
         Ok(out)
     }
 
@@ -287,15 +319,18 @@ impl Session {
 
     fn decrypt_inner(&mut self, message: &[u8], deadline_ms: u64) -> Result<Vec<u8>, Error> {
         let incoming = Incoming::decode(message)?;
-        if let Incoming::PreKey(pkm) = &incoming {
-            // Only the responder receives prekey messages, and only those of its own X3DH run.
-            if self.role != Role::Responder || pkm.fields() != self.x3dh {
-                return Err(Error::SessionMismatch);
+        let ad = match &incoming {
+            // Only the responder receives prekey messages, and only those of its own X3DH run
+            // (compared as bytes here; authenticated by `prekey_ad`).
+            Incoming::PreKey(pkm) if self.role == Role::Responder && pkm.fields() == self.x3dh => {
+                &self.prekey_ad
             }
-        }
+            Incoming::PreKey(_) => return Err(Error::SessionMismatch),
+            Incoming::Message(_) => &self.ad,
+        };
         let plaintext = self
             .ratchet
-            .decrypt(&self.ad, incoming.message(), deadline_ms)?;
+            .decrypt(ad, incoming.message(), deadline_ms)?;
         self.acknowledged = true;
         Ok(plaintext)
     }
@@ -344,7 +379,8 @@ impl Session {
     /// session at once, and travels to the peer as a timer-update message (returned).
     ///
     /// # Errors
-    /// As [`Session::encrypt`]. The version saturates at `u32::MAX` (SPEC.md §11.3).
+    /// As [`Session::encrypt`], and [`Error::TimerVersionExhausted`] once the version is
+    /// `u32::MAX` (SPEC.md §11.3). On any error the session is unchanged.
     pub fn set_timer<R: CryptoRng + ?Sized>(
         &mut self,
         rng: &mut R,
@@ -352,9 +388,15 @@ impl Session {
         duration_s: u32,
         start: TimerStart,
     ) -> Result<Vec<u8>, Error> {
-        // Saturates: a peer that pushed the version to its maximum cannot lock the timer; at
-        // equal versions the more private setting still wins (SPEC.md §11.4).
-        let version = self.timer.version.saturating_add(1);
+        // The new timer must supersede the current one, or the two sides would disagree: the
+        // peer keeps the one it has while ours shows the new one. A higher version always does;
+        // at the maximum none can, so the change is refused rather than applied on one side only
+        // (SPEC.md §11.3–§11.4).
+        let version = self
+            .timer
+            .version
+            .checked_add(1)
+            .ok_or(Error::TimerVersionExhausted)?;
         let start = if duration_s == 0 {
             TimerStart::OnSend
         } else {
@@ -427,17 +469,23 @@ impl Session {
     }
 
     fn finish_receive(&mut self, plaintext: &[u8], now_ms: u64) -> Result<Received, Error> {
-        let content = Content::from_padded_bytes(plaintext).map_err(Error::InvalidContent)?;
+        let mut content = Content::from_padded_bytes(plaintext).map_err(Error::InvalidContent)?;
         let timer_changed = content.timer.supersedes(&self.timer);
         if timer_changed {
             self.timer = content.timer;
         }
+        let sender_timer = content.timer;
+        // A message that arrives after a newer timer is judged by the more private of its own
+        // timer and the conversation's: a late message sent while the timer was off must not
+        // outlive the messages around it, and one sent under a shorter timer keeps it
+        // (SPEC.md §11.5).
+        content.timer = Timer::more_private(&sender_timer, &self.timer);
         let deadline = content.deadline(now_ms).ok_or(Error::Expired)?;
         Ok(Received {
             kind: content.kind,
             body: content.body,
             sent_at_ms: content.sent_at_ms,
-            timer: content.timer,
+            timer: sender_timer,
             deadline,
             timer_changed,
         })

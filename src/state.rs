@@ -17,15 +17,22 @@ use crate::content::Timer;
 use crate::error::DecodeError;
 use crate::kdf::{ChainKey, MessageKey, RootKey};
 use crate::keys::{IdentityKey, IdentityKeyPair, KeyPair, PublicKey};
+use crate::kdf::{FIRST_MESSAGE_ID_LEN, first_message_id};
 use crate::prekeys::{
-    MAX_SEEN_BASE_KEYS, MAX_SIGNED_PREKEYS, PreKeyStore, SignedPreKey, SignedPreKeyPair,
+    MAX_FIRST_MESSAGES_PER_SIGNED_PREKEY, MAX_ONE_TIME_PREKEYS, MAX_SIGNED_PREKEYS, PreKeyStore,
+    SignedPreKey, SignedPreKeyPair,
 };
 use crate::ratchet::{Chain, Limits, Ratchet, SkippedKey, SkippedKeys};
-use crate::session::{MAX_CONTEXT_LEN, Role, Session, associated_data};
+use crate::session::{
+    MAX_CONTEXT_LEN, Role, Session, associated_data, prekey_associated_data,
+};
 use crate::wire::PreKeyFields;
 
-/// Version of every state format below.
+/// Version of the identity and session formats.
 pub const STATE_VERSION: u8 = 1;
+/// Version of the prekey store format written now (SPEC.md §8.2). Version 1 stores are still
+/// read, and their list of seen base keys is converted on load.
+pub const PREKEY_STORE_VERSION: u8 = 2;
 /// Kind byte of a persisted [`IdentityKeyPair`].
 pub const KIND_IDENTITY: u8 = 0x10;
 /// Kind byte of a persisted [`PreKeyStore`].
@@ -37,18 +44,34 @@ const CHECK_LEN: usize = 16;
 
 /// `capacity` is the body's exact length: the buffer never reallocates, so no copy of the
 /// secrets in it is left behind unwiped.
-fn seal(kind: u8, capacity: usize, write_body: impl FnOnce(&mut Vec<u8>)) -> Zeroizing<Vec<u8>> {
+fn seal(
+    kind: u8,
+    version: u8,
+    capacity: usize,
+    write_body: impl FnOnce(&mut Vec<u8>),
+) -> Zeroizing<Vec<u8>> {
     let mut out = Zeroizing::new(Vec::with_capacity(2 + capacity + CHECK_LEN));
     out.put_u8(kind);
-    out.put_u8(STATE_VERSION);
+    out.put_u8(version);
     write_body(&mut out);
     let check = Sha256::digest(out.as_slice());
     out.put(check.get(..CHECK_LEN).unwrap_or_default());
     out
 }
 
-/// Checks kind, version and the integrity check; returns a reader over the body.
+/// Checks kind, version (`STATE_VERSION`) and the integrity check; returns a reader over the body.
 fn open(kind: u8, bytes: &[u8]) -> Result<Reader<'_>, DecodeError> {
+    let (version, r) = open_versions(kind, &[STATE_VERSION], bytes)?;
+    debug_assert_eq!(version, STATE_VERSION);
+    Ok(r)
+}
+
+/// [`open`] for a kind with several readable versions; returns the version found.
+fn open_versions<'a>(
+    kind: u8,
+    versions: &[u8],
+    bytes: &'a [u8],
+) -> Result<(u8, Reader<'a>), DecodeError> {
     let split = bytes
         .len()
         .checked_sub(CHECK_LEN)
@@ -59,19 +82,22 @@ fn open(kind: u8, bytes: &[u8]) -> Result<Reader<'_>, DecodeError> {
     if found != kind {
         return Err(DecodeError::UnknownType(found));
     }
-    r.version(STATE_VERSION)?;
+    let version = r.u8()?;
+    if !versions.contains(&version) {
+        return Err(DecodeError::UnknownVersion(version));
+    }
     let expected = Sha256::digest(covered);
     if !bool::from(expected.get(..CHECK_LEN).unwrap_or_default().ct_eq(check)) {
         return Err(DecodeError::ChecksumMismatch);
     }
-    Ok(r)
+    Ok((version, r))
 }
 
 impl IdentityKeyPair {
     /// Serializes the identity (its 32-byte seed) for storage. The result is secret and is
     /// zeroized when dropped.
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
-        seal(KIND_IDENTITY, 32, |b| b.put(self.seed().as_slice()))
+        seal(KIND_IDENTITY, STATE_VERSION, 32, |b| b.put(self.seed().as_slice()))
     }
 
     /// Restores an identity saved with [`IdentityKeyPair::to_bytes`].
@@ -87,17 +113,19 @@ impl IdentityKeyPair {
 }
 
 impl PreKeyStore {
-    /// Serializes the store (private prekeys included) for storage.
+    /// Serializes the store (private prekeys and the record of accepted first messages
+    /// included) for storage, in format version 2 (SPEC.md §8.2).
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
-        let len = 4
-            + 4
-            + 1
-            + self.signed.len() * 108
-            + 4
-            + self.one_time.len() * 36
-            + 4
-            + self.seen_base_keys.len() * 32;
-        seal(KIND_PREKEY_STORE, len, |b| {
+        let signed: usize = self
+            .signed
+            .iter()
+            .map(|k| 108 + 2 + FIRST_MESSAGE_ID_LEN * k.accepted().len())
+            .sum();
+        let len = 4 + 4 + 1 + signed + 4 + self.one_time.len() * 36;
+        // The counts fit their fields: at most 3 signed prekeys, each remembering at most
+        // MAX_FIRST_MESSAGES_PER_SIGNED_PREKEY (< 2^16) ids, and at most MAX_ONE_TIME_PREKEYS
+        // (< 2^32) one-time prekeys — bounds every mutator enforces.
+        seal(KIND_PREKEY_STORE, PREKEY_STORE_VERSION, len, |b| {
             b.put_u32(self.next_signed_id);
             b.put_u32(self.next_one_time_id);
             b.put_u8(u8::try_from(self.signed.len()).unwrap_or(u8::MAX));
@@ -107,25 +135,28 @@ impl PreKeyStore {
                 b.put_u64(p.created_at);
                 b.put(spk.key_pair().secret_bytes());
                 b.put(&p.signature);
+                b.put_u16(u16::try_from(spk.accepted().len()).unwrap_or(u16::MAX));
+                for id in spk.accepted() {
+                    b.put(id);
+                }
             }
             b.put_u32(u32::try_from(self.one_time.len()).unwrap_or(u32::MAX));
             for (id, pair) in &self.one_time {
                 b.put_u32(*id);
                 b.put(pair.secret_bytes());
             }
-            b.put_u32(u32::try_from(self.seen_base_keys.len()).unwrap_or(u32::MAX));
-            for key in &self.seen_base_keys {
-                b.put(key);
-            }
         })
     }
 
-    /// Restores a store saved with [`PreKeyStore::to_bytes`].
+    /// Restores a store saved with [`PreKeyStore::to_bytes`], by this version or by an earlier
+    /// one (a version 1 store's seen base keys become first-message ids of every signed prekey
+    /// it holds, SPEC.md §8.2).
     ///
     /// # Errors
     /// Any [`DecodeError`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let mut r = open(KIND_PREKEY_STORE, bytes)?;
+        let (version, mut r) =
+            open_versions(KIND_PREKEY_STORE, &[1, PREKEY_STORE_VERSION], bytes)?;
         let mut store = PreKeyStore {
             next_signed_id: r.u32()?,
             next_one_time_id: r.u32()?,
@@ -143,6 +174,11 @@ impl PreKeyStore {
             if store.signed.iter().any(|k| k.public().id == id) {
                 return Err(DecodeError::NonCanonical);
             }
+            let accepted = if version == 1 {
+                Vec::new()
+            } else {
+                first_message_ids(&mut r)?
+            };
             let public = SignedPreKey {
                 id,
                 created_at,
@@ -151,9 +187,12 @@ impl PreKeyStore {
             };
             store
                 .signed
-                .push_back(SignedPreKeyPair::from_parts(public, pair));
+                .push_back(SignedPreKeyPair::from_parts(public, pair, accepted));
         }
         let one_time = r.u32()?;
+        if one_time as usize > MAX_ONE_TIME_PREKEYS {
+            return Err(DecodeError::NonCanonical);
+        }
         let mut last = None;
         for _ in 0..one_time {
             let id = r.u32()?;
@@ -166,22 +205,50 @@ impl PreKeyStore {
                 .one_time
                 .insert(id, KeyPair::from_secret_bytes(*Zeroizing::new(r.array()?)));
         }
-        let seen = r.u32()?;
-        if seen as usize > MAX_SEEN_BASE_KEYS {
-            return Err(DecodeError::NonCanonical);
+        if version == 1 {
+            migrate_seen_base_keys(&mut r, &mut store)?;
         }
-        let mut seen_keys = VecDeque::new();
-        for _ in 0..seen {
-            let key = PublicKey::from_bytes(r.array()?)?.to_bytes();
-            if seen_keys.contains(&key) {
-                return Err(DecodeError::NonCanonical);
-            }
-            seen_keys.push_back(key);
-        }
-        store.seen_base_keys = seen_keys;
         r.finish()?;
         Ok(store)
     }
+}
+
+/// `u16 count ‖ count × id (16)`, strictly increasing (SPEC.md §8.2).
+fn first_message_ids(r: &mut Reader<'_>) -> Result<Vec<[u8; FIRST_MESSAGE_ID_LEN]>, DecodeError> {
+    let count = usize::from(r.u16()?);
+    if count > MAX_FIRST_MESSAGES_PER_SIGNED_PREKEY {
+        return Err(DecodeError::NonCanonical);
+    }
+    let mut ids: Vec<[u8; FIRST_MESSAGE_ID_LEN]> = Vec::with_capacity(count);
+    for _ in 0..count {
+        let id = r.array()?;
+        if ids.last().is_some_and(|last| *last >= id) {
+            return Err(DecodeError::NonCanonical);
+        }
+        ids.push(id);
+    }
+    Ok(ids)
+}
+
+/// Version 1 stores kept up to 1024 raw base keys of first messages accepted without a one-time
+/// prekey, without saying which signed prekey each used. Each becomes the first-message id it
+/// has under *every* held signed prekey (SPEC.md §3.6), so that no first message accepted before
+/// the upgrade can be replayed after it, in any encoding. Costs up to 3 × 1024 X25519 once.
+fn migrate_seen_base_keys(r: &mut Reader<'_>, store: &mut PreKeyStore) -> Result<(), DecodeError> {
+    let seen = r.u32()?;
+    if seen > 1024 {
+        return Err(DecodeError::NonCanonical);
+    }
+    for _ in 0..seen {
+        let base_key = PublicKey::from_bytes(r.array()?)?;
+        for spk in store.signed.iter_mut() {
+            // A low-order base key could never have been accepted; nothing to remember.
+            if let Ok(dh3) = spk.key_pair().diffie_hellman(&base_key) {
+                spk.remember_first_message(first_message_id(&dh3));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn put_chain(b: &mut Vec<u8>, chain: Option<&Chain>) {
@@ -230,7 +297,7 @@ impl Session {
             + 32 * rt.old_ratchet_keys.len()
             + 4
             + 80 * rt.skipped.entries.len();
-        seal(KIND_SESSION, len, |b| {
+        seal(KIND_SESSION, STATE_VERSION, len, |b| {
             b.put_u8(match self.role {
                 Role::Initiator => 0,
                 Role::Responder => 1,
@@ -326,9 +393,15 @@ impl Session {
         let receiving = chain(&mut r)?;
         let previous_sending_len = r.u32()?;
         let received = r.u32()?;
+        // The phases the code can be in (SPEC.md §8.3): an initiator that has not heard back has
+        // a sending chain and has received nothing; every other session has a receiving chain.
+        let awaiting_reply = role == Role::Initiator && !acknowledged;
+        if awaiting_reply != receiving.is_none() || (sending.is_none() && receiving.is_none()) {
+            return Err(DecodeError::NonCanonical);
+        }
 
         let old_count = r.u32()?;
-        if old_count > limits.max_old_chains {
+        if old_count > limits.max_old_chains || (awaiting_reply && old_count > 0) {
             return Err(DecodeError::NonCanonical);
         }
         let mut old_ratchet_keys = VecDeque::new();
@@ -354,7 +427,12 @@ impl Session {
             let stamp = r.u32()?;
             let deadline_ms = r.u64()?;
             let key = MessageKey::from_bytes(*Zeroizing::new(r.array()?));
-            let known = Some(ratchet_key) == theirs || old_set.contains(ratchet_key.as_bytes());
+            // A key of the current chain lies behind its counter: otherwise the chain would
+            // derive it a second time (one replay, and a duplicate entry no later load accepts).
+            let known = match &receiving {
+                Some(chain) if Some(ratchet_key) == theirs => counter < chain.counter,
+                _ => old_set.contains(ratchet_key.as_bytes()),
+            };
             // Entries are in arrival order: ages never increase along the list, and none is
             // older than the age limit (expired keys are always removed).
             let age = received.wrapping_sub(stamp);
@@ -382,16 +460,18 @@ impl Session {
         };
         let ad = associated_data(initiator, responder, &context)
             .map_err(|_| DecodeError::NonCanonical)?;
+        let x3dh = PreKeyFields {
+            identity: *initiator,
+            base_key,
+            signed_prekey_id,
+            one_time_prekey_id,
+        };
         Ok(Session {
             timer,
             role,
             acknowledged,
-            x3dh: PreKeyFields {
-                identity: *initiator,
-                base_key,
-                signed_prekey_id,
-                one_time_prekey_id,
-            },
+            prekey_ad: prekey_associated_data(&ad, &x3dh),
+            x3dh,
             local_identity,
             remote_identity,
             context,

@@ -8,8 +8,8 @@
 
 use rand_core::CryptoRng;
 
-use crate::error::Error;
-use crate::kdf::{self, SharedSecret};
+use crate::error::{DecodeError, Error};
+use crate::kdf::{self, FIRST_MESSAGE_ID_LEN, SharedSecret};
 use crate::keys::{IdentityKey, IdentityKeyPair, KeyPair, PublicKey};
 use crate::prekeys::PreKeyBundle;
 
@@ -19,15 +19,29 @@ pub(crate) struct Initiated {
     pub(crate) base_key: PublicKey,
 }
 
+/// What the responder learns from X3DH.
+pub(crate) struct Responded {
+    pub(crate) secret: SharedSecret,
+    /// The id a store remembers this first message by, when it used no one-time prekey.
+    pub(crate) first_message_id: [u8; FIRST_MESSAGE_ID_LEN],
+}
+
 /// Alice's side: verifies the bundle's signed prekey with `verify_strict` (aborting on failure),
-/// draws the ephemeral base key, and derives SK. The ephemeral secret is dropped (and zeroized)
-/// before returning.
+/// checks that the unsigned one-time prekey has one encoding (SPEC.md §4.4), draws the ephemeral
+/// base key, and derives SK. The ephemeral secret is dropped (and zeroized) before returning.
 pub(crate) fn initiate<R: CryptoRng + ?Sized>(
     rng: &mut R,
     ours: &IdentityKeyPair,
     bundle: &PreKeyBundle,
 ) -> Result<Initiated, Error> {
     bundle.signed_prekey.verify(&bundle.identity)?;
+    // The signed prekey's bytes are signed and the identity key is torsion-free (keys.rs), but
+    // the one-time prekey is not signed (X3DH spec §3.2): refuse its seven torsion variants.
+    if let Some(otpk) = &bundle.one_time_prekey
+        && !otpk.key.is_torsion_free()
+    {
+        return Err(Error::Decode(DecodeError::InvalidKey));
+    }
     let spk = &bundle.signed_prekey.key;
     let ephemeral = KeyPair::generate(rng);
     let dh1 = ours.dh(spk)?;
@@ -51,14 +65,17 @@ pub(crate) fn respond(
     one_time_prekey: Option<&KeyPair>,
     their_identity: &IdentityKey,
     base_key: &PublicKey,
-) -> Result<SharedSecret, Error> {
+) -> Result<Responded, Error> {
     let dh1 = signed_prekey.diffie_hellman(their_identity.x25519())?;
     let dh2 = ours.dh(base_key)?;
     let dh3 = signed_prekey.diffie_hellman(base_key)?;
     let dh4 = one_time_prekey
         .map(|otpk| otpk.diffie_hellman(base_key))
         .transpose()?;
-    Ok(kdf::x3dh(&dh1, &dh2, &dh3, dh4.as_deref()))
+    Ok(Responded {
+        secret: kdf::x3dh(&dh1, &dh2, &dh3, dh4.as_deref()),
+        first_message_id: kdf::first_message_id(&dh3),
+    })
 }
 
 #[cfg(test)]
@@ -75,7 +92,7 @@ mod tests {
         let bob = IdentityKeyPair::generate(&mut rng);
         let mut store = PreKeyStore::new();
         let spk = store.rotate_signed_prekey(&mut rng, &bob, 5);
-        let otpk = store.generate_one_time_prekeys(&mut rng, 1)[0];
+        let otpk = store.generate_one_time_prekeys(&mut rng, 1).unwrap()[0];
         for one_time in [None, Some(otpk.id)] {
             let bundle = store.bundle(&bob, one_time).unwrap();
             let a = initiate(&mut rng, &alice, &bundle).unwrap();
@@ -87,7 +104,7 @@ mod tests {
                 &a.base_key,
             )
             .unwrap();
-            assert_eq!(a.secret.as_bytes(), b.as_bytes());
+            assert_eq!(a.secret.as_bytes(), b.secret.as_bytes());
         }
     }
 

@@ -197,7 +197,7 @@ fn an_expired_first_message_neither_creates_a_session_nor_burns_the_one_time_pre
     let bob = xchat_protocol::IdentityKeyPair::generate(&mut rng);
     let mut store = xchat_protocol::PreKeyStore::new();
     store.rotate_signed_prekey(&mut rng, &bob, 1);
-    store.generate_one_time_prekeys(&mut rng, 1);
+    store.generate_one_time_prekeys(&mut rng, 1).unwrap();
     let bundle = store.bundle(&bob, Some(0)).unwrap();
     let mut a = xchat_protocol::Session::initiate(&mut rng, &alice, &bundle, b"").unwrap();
     let first = a.set_timer(&mut rng, T0, 60, TimerStart::OnSend).unwrap();

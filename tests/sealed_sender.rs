@@ -41,7 +41,7 @@ fn world(seed: u8) -> World {
         .unwrap();
     let mut bob_store = PreKeyStore::new();
     bob_store.rotate_signed_prekey(&mut rng, &bob, NOW / 1000);
-    bob_store.generate_one_time_prekeys(&mut rng, 2);
+    bob_store.generate_one_time_prekeys(&mut rng, 2).unwrap();
     World {
         rng,
         root: root_pair.public(),

@@ -50,7 +50,7 @@ fn low_order_points_are_non_contributory_everywhere_a_peer_key_enters() {
     let bob = IdentityKeyPair::generate(&mut rng);
     let mut store = PreKeyStore::new();
     store.rotate_signed_prekey(&mut rng, &bob, 1);
-    store.generate_one_time_prekeys(&mut rng, 1);
+    store.generate_one_time_prekeys(&mut rng, 1).unwrap();
     for point in low_order() {
         let key = PublicKey::from_bytes(point).unwrap();
         // Signed prekey (correctly signed by the attacker's own identity), one-time prekey.

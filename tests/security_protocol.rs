@@ -18,7 +18,7 @@ fn kci_a_stolen_identity_key_alone_forges_sessions_as_its_owner_but_reads_nothin
     // What a stolen identity key CAN do: start new sessions that Bob attributes to Alice.
     // (X3DH authenticates identities; a thief of the identity key is that identity.)
     let thief_as_alice = IdentityKeyPair::from_seed(&p.alice_id.seed());
-    p.bob_store.generate_one_time_prekeys(&mut p.rng, 1);
+    p.bob_store.generate_one_time_prekeys(&mut p.rng, 1).unwrap();
     let bundle = p.bob_store.bundle(&p.bob_id, Some(3)).unwrap();
     let mut forged = Session::initiate(&mut p.rng, &thief_as_alice, &bundle, CONTEXT).unwrap();
     let first = forged.encrypt(&mut p.rng, b"I am Alice").unwrap();
@@ -59,7 +59,7 @@ fn misbinding_swapping_identities_or_context_fails() {
     let mallory = IdentityKeyPair::generate(&mut rng);
     let mut store = PreKeyStore::new();
     store.rotate_signed_prekey(&mut rng, &bob, 1);
-    store.generate_one_time_prekeys(&mut rng, 1);
+    store.generate_one_time_prekeys(&mut rng, 1).unwrap();
     let bundle = store.bundle(&bob, Some(0)).unwrap();
     let mut s = Session::initiate(&mut rng, &alice, &bundle, b"alice|bob").unwrap();
     let first = s.encrypt(&mut rng, b"x").unwrap();
@@ -177,7 +177,7 @@ fn one_time_prekey_protects_the_first_message_and_its_absence_is_reported() {
         let bob = IdentityKeyPair::generate(&mut rng);
         let mut store = PreKeyStore::new();
         store.rotate_signed_prekey(&mut rng, &bob, 1);
-        store.generate_one_time_prekeys(&mut rng, 1);
+        store.generate_one_time_prekeys(&mut rng, 1).unwrap();
         let bundle = store.bundle(&bob, with_otpk.then_some(0)).unwrap();
         let mut a = Session::initiate(&mut rng, &alice, &bundle, b"").unwrap();
         let first = a.encrypt(&mut rng, b"first").unwrap();

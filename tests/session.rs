@@ -98,7 +98,7 @@ fn replayed_first_message_cannot_start_a_second_session() {
         let bob = IdentityKeyPair::generate(&mut rng);
         let mut store = PreKeyStore::new();
         store.rotate_signed_prekey(&mut rng, &bob, 1);
-        store.generate_one_time_prekeys(&mut rng, 1);
+        store.generate_one_time_prekeys(&mut rng, 1).unwrap();
         let bundle = store.bundle(&bob, one_time.then_some(0)).unwrap();
         let mut s = Session::initiate(&mut rng, &alice, &bundle, b"").unwrap();
         let first = s.encrypt(&mut rng, b"x").unwrap();
@@ -120,7 +120,7 @@ fn forged_prekey_message_does_not_burn_the_one_time_prekey() {
     let bob = IdentityKeyPair::generate(&mut rng);
     let mut store = PreKeyStore::new();
     store.rotate_signed_prekey(&mut rng, &bob, 1);
-    store.generate_one_time_prekeys(&mut rng, 1);
+    store.generate_one_time_prekeys(&mut rng, 1).unwrap();
     let bundle = store.bundle(&bob, Some(0)).unwrap();
     let mut s = Session::initiate(&mut rng, &alice, &bundle, b"").unwrap();
     let mut first = s.encrypt(&mut rng, b"x").unwrap();

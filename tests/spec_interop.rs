@@ -1291,7 +1291,7 @@ fn setup(
         assert_eq!(id.to_bytes().to_vec(), envelope(KIND_IDENTITY, &mine.seed));
         let mut store = PreKeyStore::new();
         store.rotate_signed_prekey(&mut rng, &id, NOW);
-        let otks = store.generate_one_time_prekeys(&mut rng, 2);
+        let otks = store.generate_one_time_prekeys(&mut rng, 2).unwrap();
         assert_eq!(otks.iter().map(|k| k.id).collect::<Vec<_>>(), [0, 1]);
         BobPre::Crate(Box::new((id, store)))
     } else {

@@ -238,7 +238,7 @@ fn rebuild_store(bob: &IdentityKeyPair, created_at: u64, draws: &[Vec<u8>]) -> P
         s.rotate_signed_prekey(r, bob, created_at);
     });
     scripted(draws[1..].to_vec(), |r| {
-        s.generate_one_time_prekeys(r, draws.len() - 1);
+        s.generate_one_time_prekeys(r, draws.len() - 1).unwrap();
     });
     s
 }

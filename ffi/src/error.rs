@@ -79,6 +79,11 @@ pub const XC_ERR_EXPIRED: i32 = 34;
 pub const XC_ERR_INVALID_CONTENT: i32 = 35;
 /// A protocol failure this version of the ABI has no code for.
 pub const XC_ERR_PROTOCOL_OTHER: i32 = 39;
+/// The signed prekey accepts no more first messages without a one-time prekey (so that none
+/// can be replayed); rotate it and publish a new bundle.
+pub const XC_ERR_SIGNED_PREKEY_FULL: i32 = 36;
+/// The conversation's timer version is at its maximum; the timer can no longer change.
+pub const XC_ERR_TIMER_VERSION_EXHAUSTED: i32 = 37;
 
 /// The envelope was not sealed to this identity, or was altered in transit.
 pub const XC_ERR_SEALED_DECRYPTION_FAILED: i32 = 40;
@@ -136,6 +141,8 @@ pub(crate) fn error_code(e: Error) -> i32 {
         Error::UntrustedIdentity => XC_ERR_UNTRUSTED_IDENTITY,
         Error::Expired => XC_ERR_EXPIRED,
         Error::InvalidContent(_) => XC_ERR_INVALID_CONTENT,
+        Error::SignedPreKeyFull(_) => XC_ERR_SIGNED_PREKEY_FULL,
+        Error::TimerVersionExhausted => XC_ERR_TIMER_VERSION_EXHAUSTED,
         _ => XC_ERR_PROTOCOL_OTHER,
     }
 }
@@ -207,6 +214,8 @@ pub(crate) const ALL_CODES: [i32; 37] = [
     XC_ERR_UNTRUSTED_IDENTITY,
     XC_ERR_EXPIRED,
     XC_ERR_INVALID_CONTENT,
+    XC_ERR_SIGNED_PREKEY_FULL,
+    XC_ERR_TIMER_VERSION_EXHAUSTED,
     XC_ERR_PROTOCOL_OTHER,
     XC_ERR_SEALED_DECRYPTION_FAILED,
     XC_ERR_SEALED_INVALID_CERTIFICATE,
@@ -250,6 +259,8 @@ fn message(code: i32) -> &'static CStr {
         XC_ERR_UNTRUSTED_IDENTITY => c"the peer's identity key is not the trusted one",
         XC_ERR_EXPIRED => c"message expired before it arrived",
         XC_ERR_INVALID_CONTENT => c"malformed content frame in an authentic message",
+        XC_ERR_SIGNED_PREKEY_FULL => c"signed prekey accepts no more first messages; rotate it",
+        XC_ERR_TIMER_VERSION_EXHAUSTED => c"timer version exhausted",
         XC_ERR_PROTOCOL_OTHER => c"protocol error",
         XC_ERR_SEALED_DECRYPTION_FAILED => c"sealed envelope failed authentication",
         XC_ERR_SEALED_INVALID_CERTIFICATE => c"invalid sender certificate",

@@ -342,13 +342,15 @@ impl Ratchet {
         let stamp = self.received.wrapping_add(1);
         // Exact growth: a stored key costs its 80-byte entry and no spare capacity.
         let room = (self.limits.max_skipped_keys as usize).saturating_sub(self.skipped.len());
-        self.skipped.entries.reserve_exact(derived.len().min(room));
-        for (counter, key) in derived {
+        self.skipped.reserve(derived.len().min(room));
+        // Cloned out rather than moved: moving out of `derived` would leave each key's bytes in
+        // its freed buffer; dropping it instead wipes every element in place.
+        for (counter, key) in &derived {
             let entry = SkippedKey {
                 ratchet_key: ratchet_key.to_bytes(),
-                counter,
+                counter: *counter,
                 stamp,
-                key,
+                key: key.clone(),
                 deadline_ms,
             };
             self.skipped

@@ -2,12 +2,21 @@
 //!
 //! Entries are kept in arrival order, so the oldest is always at the front: evicting by count
 //! or by age is a pop from the front. Each entry is 80 bytes.
+//!
+//! Removing from the middle of a `VecDeque` (or `retain`) shifts entries bitwise and leaves a
+//! stale copy of a live key in the vacated slot; growing it reallocates and frees the old buffer
+//! unwiped. So every removal here first wipes the key in place and moves it out by swaps, and
+//! the store grows only through [`SkippedKeys::reserve`], which copies into a new buffer and
+//! wipes the old one (SECURITY.md property 12).
 
 use alloc::collections::VecDeque;
+
+use zeroize::Zeroize;
 
 use crate::kdf::MessageKey;
 use crate::keys::PublicKey;
 
+#[derive(Clone)]
 pub(crate) struct SkippedKey {
     pub(crate) ratchet_key: [u8; 32],
     pub(crate) counter: u32,
@@ -24,6 +33,9 @@ pub(crate) struct SkippedKeys {
 }
 
 impl SkippedKeys {
+    /// Looks up a key by the ratchet key's bytes. Only authenticated headers ever store bytes
+    /// here, and a lookup with another encoding of the same point misses and goes on to a path
+    /// that fails authentication (SPEC.md §6.5), so byte comparison is sound.
     pub(crate) fn find(&self, ratchet_key: &PublicKey, counter: u32) -> Option<usize> {
         self.entries
             .iter()
@@ -34,21 +46,51 @@ impl SkippedKeys {
         self.entries.get(index).map(|e| &e.key)
     }
 
+    /// Removes the entry at `index`, leaving no copy of its key behind.
     pub(crate) fn remove(&mut self, index: usize) {
-        self.entries.remove(index);
+        let Some(entry) = self.entries.get_mut(index) else {
+            return;
+        };
+        entry.key.zeroize();
+        for i in index..self.entries.len().saturating_sub(1) {
+            self.entries.swap(i, i + 1);
+        }
+        self.entries.pop_back();
+    }
+
+    /// Makes room for `additional` more entries without a reallocation that would leave the old
+    /// buffer's keys in freed memory.
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        let needed = self.entries.len().saturating_add(additional);
+        if needed > self.entries.capacity() {
+            let mut grown = VecDeque::with_capacity(needed);
+            grown.extend(self.entries.iter().cloned());
+            // The old buffer's entries are dropped here, and `MessageKey` wipes itself on drop.
+            self.entries = grown;
+        }
     }
 
     /// Stores a key, evicting the oldest entries beyond `max`.
     pub(crate) fn push(&mut self, entry: SkippedKey, max: usize) {
         // Make room first, so a full store never grows its allocation.
         self.truncate_front(max.saturating_sub(1));
+        self.reserve(1);
         self.entries.push_back(entry);
+    }
+
+    /// Drops the oldest entry, wiping its key in place first (`pop_front` reads it out and
+    /// leaves the slot's bytes as they were).
+    fn pop_front(&mut self) {
+        if let Some(front) = self.entries.front_mut() {
+            front.key.zeroize();
+        }
+        self.entries.pop_front();
     }
 
     /// Drops the oldest entries until at most `max` remain.
     pub(crate) fn truncate_front(&mut self, max: usize) {
         while self.entries.len() > max {
-            self.entries.pop_front();
+            self.pop_front();
         }
     }
 
@@ -59,24 +101,91 @@ impl SkippedKeys {
             .front()
             .is_some_and(|e| now.wrapping_sub(e.stamp) > max_age)
         {
-            self.entries.pop_front();
+            self.pop_front();
         }
+    }
+
+    /// Keeps the entries for which `keep` holds, in order; wipes the others in place and moves
+    /// them to the end by swaps before dropping them. Returns how many were dropped.
+    fn retain(&mut self, keep: impl Fn(&SkippedKey) -> bool) -> usize {
+        let len = self.entries.len();
+        let mut kept = 0;
+        for i in 0..len {
+            let Some(entry) = self.entries.get_mut(i) else {
+                break;
+            };
+            if keep(entry) {
+                self.entries.swap(kept, i);
+                kept += 1;
+            } else {
+                entry.key.zeroize();
+            }
+        }
+        self.entries.truncate(kept);
+        len - kept
     }
 
     /// Drops every key whose deadline is before `now_ms`; returns how many.
     pub(crate) fn purge(&mut self, now_ms: u64) -> usize {
-        let before = self.entries.len();
-        self.entries.retain(|e| e.deadline_ms >= now_ms);
-        before - self.entries.len()
+        self.retain(|e| e.deadline_ms >= now_ms)
     }
 
     /// Drops every key of the chain with this ratchet key.
     pub(crate) fn forget_chain(&mut self, ratchet_key: &PublicKey) {
-        self.entries
-            .retain(|e| &e.ratchet_key != ratchet_key.as_bytes());
+        self.retain(|e| &e.ratchet_key != ratchet_key.as_bytes());
     }
 
     pub(crate) fn len(&self) -> usize {
         self.entries.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(n: u32, key: u8) -> SkippedKey {
+        SkippedKey {
+            ratchet_key: [key; 32],
+            counter: n,
+            stamp: n,
+            key: MessageKey::from_bytes([n as u8; 32]),
+            deadline_ms: u64::from(n),
+        }
+    }
+
+    fn counters(s: &SkippedKeys) -> alloc::vec::Vec<u32> {
+        s.entries.iter().map(|e| e.counter).collect()
+    }
+
+    #[test]
+    fn removal_keeps_arrival_order() {
+        let mut s = SkippedKeys::default();
+        for n in 0..6 {
+            s.push(entry(n, (n % 2) as u8), 100);
+        }
+        s.remove(2);
+        assert_eq!(counters(&s), [0, 1, 3, 4, 5]);
+        s.remove(4);
+        assert_eq!(counters(&s), [0, 1, 3, 4]);
+        s.remove(9);
+        assert_eq!(counters(&s), [0, 1, 3, 4]);
+        s.forget_chain(&PublicKey::from_bytes([1; 32]).unwrap());
+        assert_eq!(counters(&s), [0, 4]);
+        assert_eq!(s.purge(1), 1);
+        assert_eq!(counters(&s), [4]);
+        assert_eq!(s.get(0).unwrap().as_bytes(), &[4; 32]);
+    }
+
+    #[test]
+    fn push_evicts_the_oldest_and_grows_exactly() {
+        let mut s = SkippedKeys::default();
+        for n in 0..10 {
+            s.push(entry(n, 0), 4);
+            assert!(s.entries.capacity() >= s.len());
+        }
+        assert_eq!(counters(&s), [6, 7, 8, 9]);
+        s.expire(9, 1);
+        assert_eq!(counters(&s), [8, 9]);
     }
 }

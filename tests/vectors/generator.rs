@@ -919,7 +919,7 @@ fn x3dh_case(
         &format!("PreKeyStore::rotate_signed_prekey (now = {created_at})"),
         rng.take(),
     );
-    let otpks = store.generate_one_time_prekeys(&mut rng, 2);
+    let otpks = store.generate_one_time_prekeys(&mut rng, 2).unwrap();
     let otpk_draws = record("PreKeyStore::generate_one_time_prekeys(2)", rng.take());
     let store_before = blob(store.to_bytes());
     let bundle = store.bundle(&bob, one_time_id).expect("bundle");
@@ -1241,7 +1241,7 @@ pub fn ratchet_json() -> Json {
     let bob = IdentityKeyPair::generate(&mut rng);
     let mut store = PreKeyStore::new();
     store.rotate_signed_prekey(&mut rng, &bob, CREATED_AT);
-    store.generate_one_time_prekeys(&mut rng, 2);
+    store.generate_one_time_prekeys(&mut rng, 2).unwrap();
     let setup_draws = rng.take();
     let store_initial = blob(store.to_bytes());
     let bundle = store.bundle(&bob, Some(1)).expect("bundle");
@@ -1702,7 +1702,7 @@ pub fn sealed_sender_json() -> Json {
         .expect("cert");
     let mut store = PreKeyStore::new();
     store.rotate_signed_prekey(&mut rng, &bob, CREATED_AT);
-    store.generate_one_time_prekeys(&mut rng, 1);
+    store.generate_one_time_prekeys(&mut rng, 1).unwrap();
     let setup_draws = rng.take();
     let store_initial = blob(store.to_bytes());
     let bundle = store.bundle(&bob, Some(0)).expect("bundle");
@@ -2297,7 +2297,7 @@ fn timer_flow() -> Json {
     let bob = IdentityKeyPair::generate(&mut rng);
     let mut store = PreKeyStore::new();
     store.rotate_signed_prekey(&mut rng, &bob, CREATED_AT);
-    store.generate_one_time_prekeys(&mut rng, 1);
+    store.generate_one_time_prekeys(&mut rng, 1).unwrap();
     rng.take();
     let store_initial = blob(store.to_bytes());
     let bundle = store.bundle(&bob, Some(0)).expect("bundle");
@@ -2540,7 +2540,7 @@ pub fn state_json() -> Json {
         "prekey_store",
         &store.to_bytes(),
     ));
-    store.generate_one_time_prekeys(&mut rng, 3);
+    store.generate_one_time_prekeys(&mut rng, 3).unwrap();
     entries.push(state_entry(
         "store_with_one_time_prekeys",
         "after generate_one_time_prekeys(3): ids 0, 1, 2",
@@ -2928,7 +2928,7 @@ pub fn negative_json() -> Json {
     let mallory = IdentityKeyPair::generate(&mut rng);
     let mut store = PreKeyStore::new();
     store.rotate_signed_prekey(&mut rng, &bob, CREATED_AT);
-    store.generate_one_time_prekeys(&mut rng, 2);
+    store.generate_one_time_prekeys(&mut rng, 2).unwrap();
     let store_initial = blob(store.to_bytes());
     let bundle = store.bundle(&bob, Some(1)).expect("bundle");
     let bundle_bytes = bundle.to_bytes();
