@@ -35,13 +35,6 @@ pub(crate) fn initiate<R: CryptoRng + ?Sized>(
     bundle: &PreKeyBundle,
 ) -> Result<Initiated, Error> {
     bundle.signed_prekey.verify(&bundle.identity)?;
-    // The signed prekey's bytes are signed and the identity key is torsion-free (keys.rs), but
-    // the one-time prekey is not signed (X3DH spec §3.2): refuse its seven torsion variants.
-    if let Some(otpk) = &bundle.one_time_prekey
-        && !otpk.key.is_torsion_free()
-    {
-        return Err(Error::Decode(DecodeError::InvalidKey));
-    }
     let spk = &bundle.signed_prekey.key;
     let ephemeral = KeyPair::generate(rng);
     let dh1 = ours.dh(spk)?;
@@ -51,6 +44,14 @@ pub(crate) fn initiate<R: CryptoRng + ?Sized>(
         .one_time_prekey
         .map(|otpk| ephemeral.diffie_hellman(&otpk.key))
         .transpose()?;
+    // The signed prekey's bytes are signed and the identity key is torsion-free (keys.rs), but
+    // the one-time prekey is not signed (X3DH spec §3.2): refuse its seven torsion variants
+    // (a low-order one has already failed as non-contributory).
+    if let Some(otpk) = &bundle.one_time_prekey
+        && !otpk.key.is_torsion_free()
+    {
+        return Err(Error::Decode(DecodeError::InvalidKey));
+    }
     let secret = kdf::x3dh(&dh1, &dh2, &dh3, dh4.as_deref());
     Ok(Initiated {
         secret,

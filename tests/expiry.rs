@@ -77,7 +77,7 @@ fn expired_on_arrival_is_rejected_and_its_key_deleted() {
 }
 
 #[test]
-fn a_stale_timer_version_does_not_apply() {
+fn a_stale_timer_version_does_not_apply_but_cannot_extend_a_lifetime() {
     let mut p = established(33, true);
     let old = p.alice.send(&mut p.rng, T0, b"sent with timer v0").unwrap();
     let update = p
@@ -88,7 +88,9 @@ fn a_stale_timer_version_does_not_apply() {
     let got = p.bob.receive(&old, T0 + 3).unwrap();
     assert!(!got.timer_changed);
     assert_eq!(got.timer, Timer::OFF);
-    assert_eq!(got.deadline, Deadline::Never);
+    // A late message sent while the timer was off does not outlive the conversation's timer:
+    // it is judged by the more private of the two (SPEC.md §11.5).
+    assert_eq!(got.deadline, Deadline::At(T0 + 3_600_000));
     assert_eq!(p.bob.timer().duration_s, 3600);
 }
 

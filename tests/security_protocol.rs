@@ -125,14 +125,16 @@ fn downgrade_no_field_can_be_changed_in_transit() {
     other_spk[66..70].copy_from_slice(&7u32.to_be_bytes());
     assert_eq!(p.bob.decrypt(&other_spk), Err(Error::SessionMismatch));
     assert_eq!(p.bob.to_bytes(), before);
-    // Stripping the prekey wrapper yields the embedded normal message, bound to the same
-    // X3DH secret: it decrypts only in this very session (it cannot weaken anything).
+    // Stripping the prekey wrapper yields a well-formed normal message, but the prekey fields
+    // are in the associated data (SPEC.md §3.5): without them it does not authenticate.
     let stripped = &pre[75..];
     assert!(matches!(
         Incoming::decode(stripped).unwrap(),
         Incoming::Message(_)
     ));
-    assert_eq!(p.bob.decrypt(stripped).unwrap(), b"x");
+    assert_eq!(p.bob.decrypt(stripped), Err(Error::DecryptionFailed));
+    assert_eq!(p.bob.to_bytes(), before);
+    assert_eq!(p.bob.decrypt(&pre).unwrap(), b"x");
 }
 
 #[test]
@@ -185,18 +187,17 @@ fn one_time_prekey_protects_the_first_message_and_its_absence_is_reported() {
         assert_eq!(a.used_one_time_prekey(), with_otpk);
         assert_eq!(b.used_one_time_prekey(), with_otpk);
 
-        // Later, a thief takes Bob's identity and prekey store, and strips the store's replay
-        // list (SPEC.md §8.2: the last field) so that only the keys matter.
+        // Later, a thief takes Bob's identity and prekey store, and strips the signed prekey's
+        // record of accepted first messages (SPEC.md §8.2: the u16 count after its signature)
+        // so that only the keys matter.
         let stolen_identity = IdentityKeyPair::from_bytes(&bob.to_bytes()).unwrap();
         let blob = store.to_bytes();
         let mut body = blob[..blob.len() - 16].to_vec();
-        let seen = u32::from_be_bytes(
-            body[body.len() - 4 - 32 * (!with_otpk as usize)..][..4]
-                .try_into()
-                .unwrap(),
-        );
-        body.truncate(body.len() - 4 - 32 * seen as usize);
-        body.extend_from_slice(&0u32.to_be_bytes());
+        let at = 2 + 4 + 4 + 1 + 4 + 8 + 32 + 64;
+        let remembered = u16::from_be_bytes(body[at..at + 2].try_into().unwrap()) as usize;
+        assert_eq!(remembered, usize::from(!with_otpk));
+        body.drain(at..at + 2 + 16 * remembered);
+        body.splice(at..at, 0u16.to_be_bytes());
         let check = sha2::Sha256::digest(&body);
         body.extend_from_slice(&check[..16]);
         let mut stolen = PreKeyStore::from_bytes(&body).unwrap();

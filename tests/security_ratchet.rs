@@ -27,8 +27,10 @@ fn try_open(mk: &MessageKey, wire: &[u8], ad: &[u8]) -> bool {
     let m = msg.message();
     let k = mk.expand(&m.seed);
     let start = wire.len() - m.ciphertext.len() - MESSAGE_PREFIX_LEN;
+    // SPEC.md §3.5: AD, then every byte of the message before its ciphertext (for a prekey
+    // message, the prekey fields and the embedded prefix).
     let mut aad = ad.to_vec();
-    aad.extend_from_slice(&wire[start..start + MESSAGE_PREFIX_LEN]);
+    aad.extend_from_slice(&wire[..start + MESSAGE_PREFIX_LEN]);
     let (body, tag) = m.ciphertext.split_at(m.ciphertext.len() - 16);
     let mut buf = body.to_vec();
     Aes256Gcm::new(&k.key.into())

@@ -8,10 +8,15 @@
     clippy::panic
 )]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use aes_gcm::Aes256Gcm;
 use aes_gcm::aead::{AeadInOut, KeyInit, Nonce, Tag};
+use curve25519_dalek::constants::EIGHT_TORSION;
+use curve25519_dalek::edwards::EdwardsPoint;
+use curve25519_dalek::montgomery::MontgomeryPoint;
+use curve25519_dalek::scalar::Scalar;
+use curve25519_dalek::traits::IsIdentity;
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use hmac::{Hmac, Mac};
 use rand_chacha::ChaCha20Rng;
@@ -25,6 +30,8 @@ use xchat_protocol::{IdentityKeyPair, PreKeyBundle, PreKeyStore, Session};
 // ---------------------------------------------------------------------------------------------
 
 type K32 = [u8; 32];
+/// §3.6 first-message id.
+type Fmid = [u8; 16];
 /// (sender's ratchet public key, N, MK) of a message we sent: test bookkeeping only.
 type SentKey = (K32, u32, K32);
 
@@ -35,6 +42,13 @@ const LABEL_X3DH: &[u8] = b"xchat-protocol v1 X3DH";
 const LABEL_ROOT: &[u8] = b"xchat-protocol v1 root chain";
 const LABEL_MESSAGE: &[u8] = b"xchat-protocol v1 message key";
 const LABEL_SIGNED_PREKEY: &[u8] = b"xchat-protocol v1 signed prekey";
+const LABEL_FIRST_MESSAGE: &[u8] = b"xchat-protocol v1 first message";
+/// §4.3
+const MAX_SIGNED_PREKEYS: usize = 3;
+const MAX_FIRST_MESSAGES: usize = 4096;
+const MAX_ONE_TIME_PREKEYS: usize = 65_536;
+/// §8.2 version 1 (read only): the seen list's bound.
+const V1_MAX_SEEN: u32 = 1024;
 const MAX_PLAINTEXT: usize = 1 << 20;
 const MAX_CONTEXT: usize = 1024;
 const CEILING: u32 = 1 << 20;
@@ -43,6 +57,25 @@ const DEFAULT_LIMITS: [u32; 4] = [2000, 2000, 5, 10000];
 const KIND_IDENTITY: u8 = 0x10;
 const KIND_STORE: u8 = 0x11;
 const KIND_SESSION: u8 = 0x12;
+/// §8.0: the version written for each kind, and the versions read.
+const STORE_VERSION: u8 = 0x02;
+const STORE_VERSION_V1: u8 = 0x01;
+
+fn version_written(kind: u8) -> u8 {
+    if kind == KIND_STORE {
+        STORE_VERSION
+    } else {
+        VERSION
+    }
+}
+
+fn version_read(kind: u8, v: u8) -> bool {
+    if kind == KIND_STORE {
+        v == STORE_VERSION || v == STORE_VERSION_V1
+    } else {
+        v == VERSION
+    }
+}
 
 /// Mirrors the crate's error variant names so that `{:?}` strings can be compared (§9).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +98,7 @@ enum E {
     UnknownSignedPreKey(u32),
     UnknownOneTimePreKey(u32),
     DuplicateMessage,
+    SignedPreKeyFull(u32),
     TooFarInFuture,
     DecryptionFailed,
     SessionMismatch,
@@ -162,12 +196,55 @@ fn x25519_canonical(k: &K32) -> bool {
     !high && !ge_p
 }
 
+/// `[L]P` is the identity (§2.4, §4.4 step 4), computed literally: `L = 2^252 + c` with
+/// `c = 27742317777372353535851937790883648493 < L`, so `[L]P = [2^252]P + [c]P`.
+fn in_prime_order_subgroup(p: &EdwardsPoint) -> bool {
+    let mut c = [0u8; 32];
+    c[..16].copy_from_slice(&0x14de_f9de_a2f7_9cd6_5812_631a_5cf5_d3ed_u128.to_le_bytes());
+    let c = Scalar::from_canonical_bytes(c).unwrap();
+    let mut pow = *p;
+    for _ in 0..252 {
+        pow = pow + pow;
+    }
+    let result = (pow + p * c).is_identity();
+    // Cross-check against the library routine of curve25519-dalek.
+    assert_eq!(result, p.is_torsion_free());
+    result
+}
+
 /// §2.4
 fn ed25519_canonical(k: &K32) -> bool {
     match VerifyingKey::from_bytes(k) {
-        Ok(vk) => !vk.is_weak() && vk.to_edwards().compress().to_bytes() == *k,
+        Ok(vk) => {
+            !vk.is_weak()
+                && vk.to_edwards().compress().to_bytes() == *k
+                && in_prime_order_subgroup(&vk.to_edwards())
+        }
         Err(_) => false,
     }
+}
+
+/// §4.4 step 4: a u-coordinate of a point of the curve (not the twist) in the prime-order
+/// subgroup. Either sign of the Edwards point will do: `−P` is torsion-free iff `P` is.
+fn x25519_prime_order(u: &K32) -> bool {
+    match MontgomeryPoint(*u).to_edwards(0) {
+        Some(p) => in_prime_order_subgroup(&p),
+        None => false,
+    }
+}
+
+/// §3.6
+fn first_message_id(dh3: &K32) -> Fmid {
+    let mut id = [0u8; 16];
+    hkdf(&[0u8; 32], dh3, LABEL_FIRST_MESSAGE, &mut id);
+    id
+}
+
+/// `u(P + T)` for the point `P` with u-coordinate `u` and the 8-torsion point `T = EIGHT_TORSION[i]`
+/// (test helper: an encoding of "the same" X25519 key with another torsion component).
+fn x25519_torsion_variant(u: &K32, i: usize) -> K32 {
+    let p = MontgomeryPoint(*u).to_edwards(0).unwrap();
+    (p + EIGHT_TORSION[i]).to_montgomery().to_bytes()
 }
 
 /// §4.1: X25519 form of a (validated) Ed25519 identity key: u = (1 + y) / (1 − y).
@@ -179,15 +256,19 @@ fn identity_x25519(ik: &K32) -> K32 {
 }
 
 fn envelope(kind: u8, body: &[u8]) -> Vec<u8> {
-    let mut blob = vec![kind, VERSION];
+    envelope_v(kind, version_written(kind), body)
+}
+
+fn envelope_v(kind: u8, version: u8, body: &[u8]) -> Vec<u8> {
+    let mut blob = vec![kind, version];
     blob.extend_from_slice(body);
     let check = Sha256::digest(&blob);
     blob.extend_from_slice(&check[..16]);
     blob
 }
 
-/// §8.0: returns the body.
-fn open_envelope(kind: u8, blob: &[u8]) -> Result<&[u8], DecodeErr> {
+/// §8.0: returns the version and the body.
+fn open_envelope(kind: u8, blob: &[u8]) -> Result<(u8, &[u8]), DecodeErr> {
     if blob.len() < 16 {
         return Err(DecodeErr::Truncated);
     }
@@ -197,13 +278,13 @@ fn open_envelope(kind: u8, blob: &[u8]) -> Result<&[u8], DecodeErr> {
         return Err(DecodeErr::UnknownType(k));
     }
     let v = *rest.get(1).ok_or(DecodeErr::Truncated)?;
-    if v != VERSION {
+    if !version_read(kind, v) {
         return Err(DecodeErr::UnknownVersion(v));
     }
     if Sha256::digest(rest)[..16] != *check {
         return Err(DecodeErr::ChecksumMismatch);
     }
-    Ok(&rest[2..])
+    Ok((v, &rest[2..]))
 }
 
 struct Rd<'a>(&'a [u8]);
@@ -367,8 +448,17 @@ struct Msg {
     pn: u32,
     n: u32,
     seed: [u8; 16],
+    /// The prekey fields' bytes (0..71 or 0..75) of a prekey message; empty for a normal one.
+    prekey_fields: Vec<u8>,
     prefix: Vec<u8>,
     ct: Vec<u8>,
+}
+
+impl Msg {
+    /// §3.5: `AD`, then every byte of the message before its ciphertext.
+    fn aad(&self, ad: &[u8]) -> Vec<u8> {
+        [ad, &self.prekey_fields, &self.prefix].concat()
+    }
 }
 
 /// §5.3 prekey fields.
@@ -425,6 +515,10 @@ fn decode_message(bytes: &[u8]) -> Result<(Option<PreFields>, Msg), DecodeErr> {
     if body.len() < 58 {
         return Err(DecodeErr::Truncated);
     }
+    let prekey_fields = bytes[..bytes.len() - body.len()].to_vec();
+    if let Some(p) = &pre {
+        assert_eq!(prekey_fields, encode_prefields(p));
+    }
     let prefix = body[..58].to_vec();
     let mut r = Rd(body);
     let v = r.u8()?;
@@ -453,6 +547,7 @@ fn decode_message(bytes: &[u8]) -> Result<(Option<PreFields>, Msg), DecodeErr> {
             pn,
             n,
             seed,
+            prekey_fields,
             prefix,
             ct,
         },
@@ -595,7 +690,7 @@ impl Ratchet {
 
     /// §6.5
     fn decrypt(&mut self, ad: &[u8], m: &Msg) -> Result<Vec<u8>, E> {
-        let aad = [ad, &m.prefix].concat();
+        let aad = m.aad(ad);
         let max_skip = self.limits[0];
         // A. skipped key
         if let Some(i) = self
@@ -747,6 +842,10 @@ impl MySession {
         let mut dhs = vec![dh(&id.xsecret, &b.spk)?, dh(&ek, &ik_b)?, dh(&ek, &b.spk)?];
         if let Some((_, opk)) = b.opk {
             dhs.push(dh(&ek, &opk)?);
+            // §4.4 step 4, after the DHs.
+            if !x25519_prime_order(&opk) {
+                return Err(E::Decode(DecodeErr::InvalidKey));
+            }
         }
         let sk = x3dh_sk(&dhs);
         let r = Ratchet::init_initiator(rng, &sk, &b.spk)?;
@@ -770,13 +869,14 @@ impl MySession {
         pt: &[u8],
     ) -> Result<(Vec<u8>, SentKey), E> {
         let ad = self.ad();
-        let (m, log) = self.r.encrypt(rng, &ad, pt)?;
         if self.initiator && !self.acknowledged {
+            // §3.5: aad = AD ‖ prekey fields ‖ prefix.
             let mut out = encode_prefields(&self.prefields());
+            let (m, log) = self.r.encrypt(rng, &[&ad, &out[..]].concat(), pt)?;
             out.extend_from_slice(&m);
             Ok((out, log))
         } else {
-            Ok((m, log))
+            self.r.encrypt(rng, &ad, pt)
         }
     }
 
@@ -877,7 +977,7 @@ impl MySession {
     /// §8.3, strictly.
     fn from_state(blob: &[u8]) -> Result<Self, DecodeErr> {
         use DecodeErr::NonCanonical as NC;
-        let mut r = Rd(open_envelope(KIND_SESSION, blob)?);
+        let mut r = Rd(open_envelope(KIND_SESSION, blob)?.1);
         let initiator = match r.u8()? {
             0 => true,
             1 => false,

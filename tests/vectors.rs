@@ -448,7 +448,8 @@ fn x3dh_vectors() {
             (x25519_public(ratchet_secret), 0, 0, seed)
         );
         assert_eq!(prefix, h(&m["prefix"]).as_slice());
-        let aad = cat(&[&ad, prefix]);
+        // SPEC.md §3.5: AD, the prekey fields (empty for a normal message) and the prefix.
+        let aad = cat(&[&ad, fields, prefix]);
         assert_eq!(aad, h(&m["aad"]));
         assert_eq!(gcm_seal(&key, &nonce, &aad, &plaintext), ciphertext);
         assert_eq!(ciphertext, h(&m["ciphertext"]).as_slice());
@@ -616,7 +617,8 @@ fn ratchet_vectors() {
             h32(&chain["ratchet_key_public"])
         );
         assert_eq!(prefix, h(&m["prefix"]).as_slice());
-        let aad = cat(&[&ad, prefix]);
+        // SPEC.md §3.5: AD, the prekey fields (empty for a normal message) and the prefix.
+        let aad = cat(&[&ad, fields, prefix]);
         assert_eq!(aad, h(&m["aad"]));
         let plaintext = h(&m["plaintext"]);
         assert_eq!(gcm_seal(&key, &nonce, &aad, &plaintext), ciphertext);
@@ -1157,7 +1159,8 @@ fn content_vectors() {
 // ---------------------------------------------------------------------------------------------
 
 fn blob(kind: u8, body: &[u8]) -> Vec<u8> {
-    let mut b = vec![kind, 0x01];
+    // The prekey store is written in version 2 (SPEC.md §8.0); identity and session in 1.
+    let mut b = vec![kind, if kind == 0x11 { 0x02 } else { 0x01 }];
     b.extend_from_slice(body);
     let check = Sha256::digest(&b);
     b.extend_from_slice(&check[..16]);
@@ -1246,6 +1249,11 @@ fn encode_store_fields(f: &Value) -> Vec<u8> {
         b.extend_from_slice(&h(&k["secret"]));
         b.extend_from_slice(&h(&k["signature"]));
         assert_eq!(x25519_public(h32(&k["secret"])), h32(&k["public"]));
+        let accepted = arr(&k["accepted_first_messages"]);
+        b.extend_from_slice(&(accepted.len() as u16).to_be_bytes());
+        for id in accepted {
+            b.extend_from_slice(&h(id));
+        }
     }
     let one_time = arr(&f["one_time_prekeys"]);
     b.extend_from_slice(&(one_time.len() as u32).to_be_bytes());
@@ -1253,11 +1261,6 @@ fn encode_store_fields(f: &Value) -> Vec<u8> {
         b.extend_from_slice(&n32(&k["id"]).to_be_bytes());
         b.extend_from_slice(&h(&k["secret"]));
         assert_eq!(x25519_public(h32(&k["secret"])), h32(&k["public"]));
-    }
-    let seen = arr(&f["seen_base_keys"]);
-    b.extend_from_slice(&(seen.len() as u32).to_be_bytes());
-    for k in seen {
-        b.extend_from_slice(&h(k));
     }
     blob(0x11, &b)
 }
@@ -1305,6 +1308,27 @@ fn state_vectors() {
                     spk.verify(&owner).unwrap();
                 }
             }
+            "prekey_store_v1" => {
+                // SPEC.md §8.2: loading a version 1 store records each seen base key under
+                // every held signed prekey; re-saving writes version 2.
+                let migrated = h(&f["migrated"]);
+                let s = PreKeyStore::from_bytes(&bytes).unwrap();
+                assert_eq!(s.to_bytes().as_slice(), migrated.as_slice());
+                let seen = arr(&f["seen_base_keys"]);
+                let v2 = generator::parse_store(&migrated);
+                assert!(!v2.signed.is_empty());
+                for (_, _, secret, _, accepted) in &v2.signed {
+                    let accepted: Vec<Vec<u8>> = accepted.iter().map(|a| a.to_vec()).collect();
+                    for base in seen {
+                        let dh3 = dh(*secret, h32(base)).unwrap();
+                        let mut id = [0u8; 16];
+                        hkdf::Hkdf::<Sha256>::new(Some(&[0; 32]), &dh3)
+                            .expand(b"xchat-protocol v1 first message", &mut id)
+                            .unwrap();
+                        assert!(accepted.contains(&id.to_vec()));
+                    }
+                }
+            }
             "session" => {
                 assert_eq!(bytes, encode_session_fields(f), "{}", e["name"]);
                 let s = Session::from_bytes(&bytes).unwrap();
@@ -1339,7 +1363,7 @@ fn state_vectors() {
             other => panic!("object {other}"),
         }
     }
-    assert_eq!(objects.len(), 3);
+    assert_eq!(objects.len(), 4);
 }
 
 // ---------------------------------------------------------------------------------------------

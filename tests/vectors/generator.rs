@@ -694,11 +694,10 @@ pub fn session_fields(s: &SessionState) -> Json {
 pub struct StoreState {
     pub next_signed_id: u32,
     pub next_one_time_id: u32,
-    /// (id, created_at, secret, signature)
-    pub signed: Vec<(u32, u64, [u8; 32], [u8; 64])>,
+    /// (id, created_at, secret, signature, accepted first-message ids)
+    pub signed: Vec<(u32, u64, [u8; 32], [u8; 64], Vec<[u8; 16]>)>,
     /// (id, secret)
     pub one_time: Vec<(u32, [u8; 32])>,
-    pub seen: Vec<[u8; 32]>,
 }
 
 pub fn parse_store(blob: &[u8]) -> StoreState {
@@ -714,18 +713,19 @@ pub fn parse_store(blob: &[u8]) -> StoreState {
                 c.u64(),
                 c.k32(),
                 c.take(64).try_into().expect("signature"),
+                (0..c.u16())
+                    .map(|_| c.take(16).try_into().expect("id"))
+                    .collect(),
             )
         })
         .collect();
     let one_time = (0..c.u32()).map(|_| (c.u32(), c.k32())).collect();
-    let seen = (0..c.u32()).map(|_| c.k32()).collect();
     assert!(c.b.is_empty());
     let state = StoreState {
         next_signed_id,
         next_one_time_id,
         signed,
         one_time,
-        seen,
     };
     assert_eq!(encode_store(&state), blob);
     state
@@ -735,7 +735,35 @@ pub fn store_body(s: &StoreState) -> Vec<u8> {
     let mut b = s.next_signed_id.to_be_bytes().to_vec();
     b.extend_from_slice(&s.next_one_time_id.to_be_bytes());
     b.push(s.signed.len() as u8);
-    for (id, created_at, secret, signature) in &s.signed {
+    for (id, created_at, secret, signature, accepted) in &s.signed {
+        b.extend_from_slice(&id.to_be_bytes());
+        b.extend_from_slice(&created_at.to_be_bytes());
+        b.extend_from_slice(secret);
+        b.extend_from_slice(signature);
+        b.extend_from_slice(&(accepted.len() as u16).to_be_bytes());
+        for first_message_id in accepted {
+            b.extend_from_slice(first_message_id);
+        }
+    }
+    b.extend_from_slice(&(s.one_time.len() as u32).to_be_bytes());
+    for (id, secret) in &s.one_time {
+        b.extend_from_slice(&id.to_be_bytes());
+        b.extend_from_slice(secret);
+    }
+    b
+}
+
+/// Version 2, the format written (SPEC.md §8.2).
+pub fn encode_store(s: &StoreState) -> Vec<u8> {
+    state_blob(KIND_STORE, 2, &store_body(s))
+}
+
+/// The version 1 body: no accepted ids, and a list of seen base keys after the one-time keys.
+pub fn store_body_v1(s: &StoreState, seen: &[[u8; 32]]) -> Vec<u8> {
+    let mut b = s.next_signed_id.to_be_bytes().to_vec();
+    b.extend_from_slice(&s.next_one_time_id.to_be_bytes());
+    b.push(s.signed.len() as u8);
+    for (id, created_at, secret, signature, _) in &s.signed {
         b.extend_from_slice(&id.to_be_bytes());
         b.extend_from_slice(&created_at.to_be_bytes());
         b.extend_from_slice(secret);
@@ -746,15 +774,20 @@ pub fn store_body(s: &StoreState) -> Vec<u8> {
         b.extend_from_slice(&id.to_be_bytes());
         b.extend_from_slice(secret);
     }
-    b.extend_from_slice(&(s.seen.len() as u32).to_be_bytes());
-    for k in &s.seen {
+    b.extend_from_slice(&(seen.len() as u32).to_be_bytes());
+    for k in seen {
         b.extend_from_slice(k);
     }
     b
 }
 
-pub fn encode_store(s: &StoreState) -> Vec<u8> {
-    state_blob(KIND_STORE, 1, &store_body(s))
+/// SPEC.md §3.6, computed independently of the crate's `kdf::first_message_id`.
+pub fn first_message_id(dh3: [u8; 32]) -> [u8; 16] {
+    let mut okm = [0u8; 16];
+    hkdf::Hkdf::<sha2::Sha256>::new(Some(&[0; 32]), &dh3)
+        .expand(b"xchat-protocol v1 first message", &mut okm)
+        .expect("hkdf");
+    okm
 }
 
 pub fn store_fields(s: &StoreState) -> Json {
@@ -766,13 +799,14 @@ pub fn store_fields(s: &StoreState) -> Json {
             Json::Arr(
                 s.signed
                     .iter()
-                    .map(|(id, created_at, secret, signature)| {
+                    .map(|(id, created_at, secret, signature, accepted)| {
                         Obj::new()
                             .f("id", *id)
                             .f("created_at", big(*created_at))
                             .f("secret", hx(secret))
                             .f("public", hx(x25519_public(*secret)))
                             .f("signature", hx(signature))
+                            .f("accepted_first_messages", hex_list(accepted))
                             .into()
                     })
                     .collect(),
@@ -793,7 +827,6 @@ pub fn store_fields(s: &StoreState) -> Json {
                     .collect(),
             ),
         )
-        .f("seen_base_keys", hex_list(&s.seen))
         .into()
 }
 
@@ -982,8 +1015,9 @@ fn x3dh_case(
     assert_eq!(offset, if one_time_id.is_some() { 75 } else { 71 });
     let prefix = &first[offset..offset + 58];
     let ciphertext = &first[offset + 58..];
+    // SPEC.md §3.5: AD, the prekey fields and the prefix — every byte before the ciphertext.
     let mut aad = ad.clone();
-    aad.extend_from_slice(prefix);
+    aad.extend_from_slice(&first[..offset + 58]);
     assert_eq!(
         gcm_seal(&aead_key, &aead_nonce, &aad, plaintext),
         ciphertext
@@ -1339,7 +1373,7 @@ pub fn ratchet_json() -> Json {
                 assert_eq!(&prefix[38..42], &n.to_be_bytes());
                 assert_eq!(&prefix[42..58], &seed);
                 let mut aad = ad.clone();
-                aad.extend_from_slice(prefix);
+                aad.extend_from_slice(&wire[..offset + 58]);
                 assert_eq!(
                     gcm_seal(&aead_key, &aead_nonce, &aad, text.as_bytes()),
                     &wire[offset + 58..]
@@ -1495,7 +1529,7 @@ pub fn ratchet_json() -> Json {
             let offset = normal_offset(&m.wire);
             let prefix = &m.wire[offset..offset + 58];
             let mut aad = ad.clone();
-            aad.extend_from_slice(prefix);
+            aad.extend_from_slice(&m.wire[..offset + 58]);
             Obj::new()
                 .f("id", m.id)
                 .f("sender", m.sender.name())
@@ -2645,12 +2679,43 @@ pub fn state_json() -> Json {
     let mut c = Session::initiate(&mut rng, &alice, &bundle, b"").expect("initiate");
     let first = c.encrypt(&mut rng, b"no one-time prekey").expect("encrypt");
     let (d, _) = Session::respond(&bob, &mut store, &first, b"").expect("respond");
+    let store_v2 = blob(store.to_bytes());
     entries.push(state_entry(
-        "store_with_seen_base_key",
-        "after a session without a one-time prekey: its base key in the seen list",
+        "store_with_accepted_first_message",
+        "after a session without a one-time prekey: its first-message id (§3.6) in the signed prekey's record",
         "prekey_store",
-        &store.to_bytes(),
+        &store_v2,
     ));
+    // The same store as version 1 wrote it: no record per signed prekey, the base key in a list.
+    // Loading converts the list into the record of every held signed prekey (§8.2).
+    let parsed = parse_store(&store_v2);
+    let seen = [a32(&first[34..66])];
+    let v1 = state_blob(KIND_STORE, 1, &store_body_v1(&parsed, &seen));
+    let migrated = blob(PreKeyStore::from_bytes(&v1).expect("v1").to_bytes());
+    // Every held signed prekey now records the base key's id under its own DH3.
+    for (_, _, secret, _, accepted) in &parse_store(&migrated).signed {
+        let dh3 = dh(*secret, seen[0]).expect("dh3");
+        assert!(accepted.contains(&first_message_id(dh3)));
+    }
+    entries.push(
+        Obj::new()
+            .f("name", "store_version_1_with_seen_base_key")
+            .f(
+                "description",
+                "the previous entry's store in version 1 of §8.2; PreKeyStore::from_bytes records the seen base key under every held signed prekey, and to_bytes gives `migrated` (version 2)",
+            )
+            .f("object", "prekey_store_v1")
+            .f("bytes", hx(&v1))
+            .f(
+                "fields",
+                Json::from(
+                    Obj::new()
+                        .f("seen_base_keys", hex_list(&seen))
+                        .f("migrated", hx(&migrated)),
+                ),
+            )
+            .into(),
+    );
     entries.push(state_entry(
         "session_responder_without_one_time_prekey",
         "responder of a session without a one-time prekey, empty context",
@@ -2698,6 +2763,34 @@ pub const LOW_ORDER_X25519: [(&str, &str); 4] = [
 
 fn h32(s: &str) -> [u8; 32] {
     a32(&hex::decode(s).expect("hex"))
+}
+
+/// The seven other canonical encodings `u(P + T)` of the X25519 key `u`, for the non-trivial
+/// 8-torsion points `T`: the same DH results as `u`, different bytes (SPEC.md §3.5, §4.4).
+pub fn x25519_torsion_variants(u: &[u8]) -> Vec<[u8; 32]> {
+    let point = curve25519_dalek::MontgomeryPoint(a32(u))
+        .to_edwards(0)
+        .expect("on the curve");
+    let variants: Vec<[u8; 32]> = curve25519_dalek::constants::EIGHT_TORSION[1..]
+        .iter()
+        .map(|t| (point + t).to_montgomery().to_bytes())
+        .collect();
+    for v in &variants {
+        assert_ne!(v, &a32(u));
+        assert!(PublicKey::from_bytes(*v).is_ok(), "canonical");
+    }
+    variants
+}
+
+/// The seven encodings `A + T` of the Ed25519 key `a` (SPEC.md §2 rule 4).
+pub fn ed25519_torsion_variants(a: &[u8]) -> Vec<[u8; 32]> {
+    let point = curve25519_dalek::edwards::CompressedEdwardsY(a32(a))
+        .decompress()
+        .expect("a point");
+    curve25519_dalek::constants::EIGHT_TORSION[1..]
+        .iter()
+        .map(|t| (point + t).compress().to_bytes())
+        .collect()
 }
 
 struct Neg {
@@ -3288,6 +3381,36 @@ pub fn negative_json() -> Json {
                 "NonContributory",
             );
         }
+        // The seven other encodings of each key of the bundle (SPEC.md §2.4, §4.2, §4.4 step 4).
+        for (i, t) in x25519_torsion_variants(&bundle_bytes[146..178]).iter().enumerate() {
+            neg.initiate(
+                &format!("initiate: one-time prekey replaced by torsion variant {}", i + 1),
+                "§4.4 step 4",
+                &alice,
+                &with(&bundle_bytes, |v| v[146..178].copy_from_slice(t)),
+                context,
+                "Decode(InvalidKey)",
+            );
+        }
+        for (i, t) in x25519_torsion_variants(&bundle_bytes[45..77]).iter().enumerate() {
+            neg.initiate(
+                &format!("initiate: signed prekey replaced by torsion variant {}", i + 1),
+                "§4.2",
+                &alice,
+                &with(&bundle_bytes, |v| v[45..77].copy_from_slice(t)),
+                context,
+                "InvalidSignature",
+            );
+        }
+        for (i, t) in ed25519_torsion_variants(&bundle_bytes[1..33]).iter().enumerate() {
+            neg.decode(
+                &format!("bundle: identity key replaced by torsion variant {}", i + 1),
+                "§2.4",
+                "PreKeyBundle::from_bytes",
+                &with(&bundle_bytes, |v| v[1..33].copy_from_slice(t)),
+                "InvalidKey",
+            );
+        }
         // A low-order signed prekey with a valid signature by Bob's identity.
         let low = PublicKey::from_bytes(h32(LOW_ORDER_X25519[0].1)).expect("canonical");
         let signed = bob.sign(&SignedPreKey::signed_bytes(
@@ -3377,6 +3500,45 @@ pub fn negative_json() -> Json {
             &with(&m1, |v| v[34..66].copy_from_slice(&h32(point))),
             context,
             "NonContributory",
+        );
+    }
+    // A relay re-encodes the first message's base key: same DH outputs, but the prekey fields are
+    // in the associated data (§3.5), and a first message already accepted without a one-time
+    // prekey is recognised by its id whatever the encoding (§3.6, §4.3).
+    for (i, t) in x25519_torsion_variants(&m1[34..66]).iter().enumerate() {
+        neg.respond(
+            &format!("respond: base key replaced by torsion variant {}", i + 1),
+            "§3.5, §7.3",
+            &bob,
+            &store_initial,
+            &with(&m1, |v| v[34..66].copy_from_slice(t)),
+            context,
+            "DecryptionFailed",
+        );
+    }
+    for (i, t) in x25519_torsion_variants(&no_opk_first[34..66]).iter().enumerate() {
+        neg.respond(
+            &format!(
+                "respond: replay without a one-time prekey, base key as torsion variant {}",
+                i + 1
+            ),
+            "§3.6, §4.3",
+            &bob,
+            &store_seen,
+            &with(&no_opk_first, |v| v[34..66].copy_from_slice(t)),
+            context,
+            "DuplicateMessage",
+        );
+    }
+    for (i, t) in ed25519_torsion_variants(&m1[2..34]).iter().enumerate() {
+        neg.respond(
+            &format!("respond: initiator identity replaced by torsion variant {}", i + 1),
+            "§2.4",
+            &bob,
+            &store_initial,
+            &with(&m1, |v| v[2..34].copy_from_slice(t)),
+            context,
+            "Decode(InvalidKey)",
         );
     }
     neg.respond(
@@ -3523,6 +3685,17 @@ pub fn negative_json() -> Json {
             &bob_sending,
             &with(&r2, |v| v[2..34].copy_from_slice(&h32(point))),
             "NonContributory",
+        );
+    }
+    // The ratchet key re-encoded: a new-ratchet-key path with the same DH output, rejected by
+    // the associated data (§3.5, §6.5).
+    for (i, t) in x25519_torsion_variants(&r1[2..34]).iter().enumerate() {
+        neg.decrypt(
+            &format!("decrypt: ratchet key replaced by torsion variant {}", i + 1),
+            "§3.5, §6.5",
+            &alice_unacknowledged,
+            &with(&r1, |v| v[2..34].copy_from_slice(t)),
+            "DecryptionFailed",
         );
     }
     neg.decrypt(
@@ -3856,11 +4029,13 @@ pub fn negative_json() -> Json {
 
         let sf = "PreKeyStore::from_bytes";
         let base = parse_store(&store_seen);
-        assert!(base.one_time.len() == 1 && base.seen.len() == 1);
+        assert!(base.one_time.len() == 1 && base.signed[0].4.len() == 1);
         let mut extra_signed = base.clone();
-        let first = extra_signed.signed[0];
+        let first = extra_signed.signed[0].clone();
         for id in 1..4 {
-            extra_signed.signed.push((id, first.1, first.2, first.3));
+            extra_signed
+                .signed
+                .push((id, first.1, first.2, first.3, first.4.clone()));
         }
         neg.decode(
             "store blob: flipped byte",
@@ -3903,31 +4078,70 @@ pub fn negative_json() -> Json {
             &encode_store(&dup_one_time),
             "NonCanonical",
         );
-        let mut seen_bad = base.clone();
-        seen_bad.seen[0] = p;
+        let mut unordered_ids = base.clone();
+        unordered_ids.signed[0].4.insert(0, [0xFF; 16]);
         neg.decode(
-            "store blob: seen base key u = p",
+            "store blob: accepted first-message ids not increasing",
             "§8.2",
             sf,
-            &encode_store(&seen_bad),
-            "InvalidKey",
-        );
-        let mut seen_dup = base.clone();
-        seen_dup.seen.push(seen_dup.seen[0]);
-        neg.decode(
-            "store blob: duplicate seen base key",
-            "§8.2",
-            sf,
-            &encode_store(&seen_dup),
+            &encode_store(&unordered_ids),
             "NonCanonical",
         );
-        let mut no_seen = base.clone();
-        no_seen.seen.clear();
-        let mut body = store_body(&no_seen);
+        let mut dup_ids = base.clone();
+        let id0 = dup_ids.signed[0].4[0];
+        dup_ids.signed[0].4.push(id0);
+        neg.decode(
+            "store blob: duplicate accepted first-message id",
+            "§8.2",
+            sf,
+            &encode_store(&dup_ids),
+            "NonCanonical",
+        );
+        let mut many_ids = base.clone();
+        many_ids.signed[0].4 = (0..4097u32)
+            .map(|i| {
+                let mut id = [0u8; 16];
+                id[12..].copy_from_slice(&i.to_be_bytes());
+                id
+            })
+            .collect();
+        neg.decode(
+            "store blob: 4097 accepted first-message ids",
+            "§8.2",
+            sf,
+            &encode_store(&many_ids),
+            "NonCanonical",
+        );
+        let mut body = store_body(&base);
+        let n = body.len() - 36 - 4;
+        body[n..n + 4].copy_from_slice(&65_537u32.to_be_bytes());
+        neg.decode(
+            "store blob: one-time count 65537",
+            "§8.2",
+            sf,
+            &state_blob(KIND_STORE, 2, &body),
+            "NonCanonical",
+        );
+        neg.decode(
+            "store blob: version 3",
+            "§8.0",
+            sf,
+            &state_blob(KIND_STORE, 3, &store_body(&base)),
+            "UnknownVersion(3)",
+        );
+        let v1 = |seen: &[[u8; 32]]| state_blob(KIND_STORE, 1, &store_body_v1(&base, seen));
+        neg.decode(
+            "store blob, version 1: seen base key u = p",
+            "§8.2",
+            sf,
+            &v1(&[p]),
+            "InvalidKey",
+        );
+        let mut body = store_body_v1(&base, &[]);
         let n = body.len();
         body[n - 4..].copy_from_slice(&1025u32.to_be_bytes());
         neg.decode(
-            "store blob: seen count 1025",
+            "store blob, version 1: seen count 1025",
             "§8.2",
             sf,
             &state_blob(KIND_STORE, 1, &body),
@@ -3937,15 +4151,15 @@ pub fn negative_json() -> Json {
             "store blob: trailing byte",
             "§8.0",
             sf,
-            &state_blob(KIND_STORE, 1, &with(&store_body(&base), |v| v.push(0))),
+            &state_blob(KIND_STORE, 2, &with(&store_body(&base), |v| v.push(0))),
             "TrailingBytes",
         );
         let full = store_body(&base);
         neg.decode(
-            "store blob: body cut inside the seen list",
+            "store blob: body cut inside the one-time keys",
             "§8.0",
             sf,
-            &state_blob(KIND_STORE, 1, &full[..full.len() - 1]),
+            &state_blob(KIND_STORE, 2, &full[..full.len() - 1]),
             "Truncated",
         );
 
@@ -4350,6 +4564,18 @@ pub fn negative_json() -> Json {
                 "§12.4 step 2",
                 &low,
                 "NonContributory",
+            );
+        }
+        for (i, t) in x25519_torsion_variants(&env[1..33]).iter().enumerate() {
+            let variant = OpenInput {
+                envelope: with(&env, |v| v[1..33].copy_from_slice(t)),
+                ..ok.clone()
+            };
+            neg.open(
+                &format!("open: ephemeral key replaced by torsion variant {}", i + 1),
+                "§12.2, §12.4",
+                &variant,
+                "DecryptionFailed",
             );
         }
         // Payloads that authenticate but are not canonical.
