@@ -124,7 +124,10 @@ impl fmt::Display for Error {
             Self::Expired => f.write_str("message expired before it arrived"),
             Self::InvalidContent(e) => write!(f, "malformed content frame: {e}"),
             Self::SignedPreKeyFull(id) => {
-                write!(f, "signed prekey {id} accepts no more first messages; rotate it")
+                write!(
+                    f,
+                    "signed prekey {id} accepts no more first messages; rotate it"
+                )
             }
             Self::TimerVersionExhausted => f.write_str("timer version exhausted"),
         }

@@ -149,7 +149,10 @@ pub fn x3dh(
 pub fn first_message_id(dh3: &[u8; 32]) -> [u8; FIRST_MESSAGE_ID_LEN] {
     let okm = Zeroizing::new(hkdf::<32>(None, dh3, LABEL_FIRST_MESSAGE));
     let mut id = [0u8; FIRST_MESSAGE_ID_LEN];
-    id.copy_from_slice(okm.get(..FIRST_MESSAGE_ID_LEN).unwrap_or(&[0; FIRST_MESSAGE_ID_LEN]));
+    id.copy_from_slice(
+        okm.get(..FIRST_MESSAGE_ID_LEN)
+            .unwrap_or(&[0; FIRST_MESSAGE_ID_LEN]),
+    );
     id
 }
 

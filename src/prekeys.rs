@@ -124,10 +124,7 @@ impl SignedPreKeyPair {
 
     /// Whether a first message with this id may start a session: not seen before, and room left
     /// to remember it.
-    pub(crate) fn check_first_message(
-        &self,
-        id: &[u8; FIRST_MESSAGE_ID_LEN],
-    ) -> Result<(), Error> {
+    pub(crate) fn check_first_message(&self, id: &[u8; FIRST_MESSAGE_ID_LEN]) -> Result<(), Error> {
         if self.accepted.binary_search(id).is_ok() {
             Err(Error::DuplicateMessage)
         } else if self.accepted.len() >= MAX_FIRST_MESSAGES_PER_SIGNED_PREKEY {

@@ -273,10 +273,9 @@ impl Session {
             timer: Timer::OFF,
             ratchet: Ratchet::responder(agreed.secret, signed.key_pair().clone(), limits),
         };
-        let plaintext =
-            session
-                .ratchet
-                .decrypt(&session.prekey_ad, &pkm.message, deadline_ms)?;
+        let plaintext = session
+            .ratchet
+            .decrypt(&session.prekey_ad, &pkm.message, deadline_ms)?;
         let consumed = Consumed {
             signed_prekey_id: pkm.signed_prekey_id,
             one_time_prekey_id: pkm.one_time_prekey_id,
@@ -328,9 +327,7 @@ impl Session {
             Incoming::PreKey(_) => return Err(Error::SessionMismatch),
             Incoming::Message(_) => &self.ad,
         };
-        let plaintext = self
-            .ratchet
-            .decrypt(ad, incoming.message(), deadline_ms)?;
+        let plaintext = self.ratchet.decrypt(ad, incoming.message(), deadline_ms)?;
         self.acknowledged = true;
         Ok(plaintext)
     }

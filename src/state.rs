@@ -16,16 +16,14 @@ use crate::codec::{Reader, Writer};
 use crate::content::Timer;
 use crate::error::DecodeError;
 use crate::kdf::{ChainKey, MessageKey, RootKey};
-use crate::keys::{IdentityKey, IdentityKeyPair, KeyPair, PublicKey};
 use crate::kdf::{FIRST_MESSAGE_ID_LEN, first_message_id};
+use crate::keys::{IdentityKey, IdentityKeyPair, KeyPair, PublicKey};
 use crate::prekeys::{
     MAX_FIRST_MESSAGES_PER_SIGNED_PREKEY, MAX_ONE_TIME_PREKEYS, MAX_SIGNED_PREKEYS, PreKeyStore,
     SignedPreKey, SignedPreKeyPair,
 };
 use crate::ratchet::{Chain, Limits, Ratchet, SkippedKey, SkippedKeys};
-use crate::session::{
-    MAX_CONTEXT_LEN, Role, Session, associated_data, prekey_associated_data,
-};
+use crate::session::{MAX_CONTEXT_LEN, Role, Session, associated_data, prekey_associated_data};
 use crate::wire::PreKeyFields;
 
 /// Version of the identity and session formats.
@@ -97,7 +95,9 @@ impl IdentityKeyPair {
     /// Serializes the identity (its 32-byte seed) for storage. The result is secret and is
     /// zeroized when dropped.
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
-        seal(KIND_IDENTITY, STATE_VERSION, 32, |b| b.put(self.seed().as_slice()))
+        seal(KIND_IDENTITY, STATE_VERSION, 32, |b| {
+            b.put(self.seed().as_slice())
+        })
     }
 
     /// Restores an identity saved with [`IdentityKeyPair::to_bytes`].
@@ -155,8 +155,7 @@ impl PreKeyStore {
     /// # Errors
     /// Any [`DecodeError`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let (version, mut r) =
-            open_versions(KIND_PREKEY_STORE, &[1, PREKEY_STORE_VERSION], bytes)?;
+        let (version, mut r) = open_versions(KIND_PREKEY_STORE, &[1, PREKEY_STORE_VERSION], bytes)?;
         let mut store = PreKeyStore {
             next_signed_id: r.u32()?,
             next_one_time_id: r.u32()?,

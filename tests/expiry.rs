@@ -216,3 +216,117 @@ fn an_expired_first_message_neither_creates_a_session_nor_burns_the_one_time_pre
     assert_eq!(store.one_time_prekey_count(), 0);
     assert_eq!(b.receive(&first, later), Err(Error::Expired));
 }
+
+/// The audit's timer lock: a peer sends a frame with timer version 2^32 − 1. A saturating
+/// version made our next less-private change show in our `timer()` while the peer, at equal
+/// versions, kept its own. Now the change is refused and both sides keep the same timer.
+#[test]
+fn a_maximal_timer_version_cannot_split_the_two_sides() {
+    use xchat_protocol::content::Content;
+    let mut p = established(36, true);
+    let hostile = Timer {
+        duration_s: 5,
+        start: TimerStart::OnSend,
+        version: u32::MAX,
+    };
+    let frame = Content {
+        kind: ContentKind::TimerUpdate,
+        sent_at_ms: T0,
+        timer: hostile,
+        body: Vec::new(),
+    }
+    .to_padded_bytes()
+    .unwrap();
+    let wire = p.bob.encrypt(&mut p.rng, &frame).unwrap();
+    assert!(p.alice.receive(&wire, T0).unwrap().timer_changed);
+    assert_eq!(p.alice.timer(), hostile);
+    let before = p.alice.to_bytes();
+    for (duration, start) in [
+        (0, TimerStart::OnSend),
+        (3600, TimerStart::OnRead),
+        (1, TimerStart::OnSend),
+    ] {
+        assert_eq!(
+            p.alice.set_timer(&mut p.rng, T0 + 1, duration, start),
+            Err(Error::TimerVersionExhausted)
+        );
+        assert_eq!(
+            p.alice.to_bytes(),
+            before,
+            "a refused change changes nothing"
+        );
+    }
+    // Messages still flow under the timer both sides now hold.
+    assert_eq!(p.alice.timer(), hostile);
+    let m = p.alice.send(&mut p.rng, T0 + 2, b"still here").unwrap();
+    let got = p.bob.receive(&m, T0 + 3).unwrap();
+    assert_eq!(got.timer, hostile);
+    assert_eq!(p.bob.timer(), p.alice.timer());
+}
+
+/// On-read timers bound how long a *skipped* key is kept, like on-send ones (SPEC.md §11.6):
+/// a message that has not arrived has not been read, and its key must not wait forever.
+#[test]
+fn skipped_keys_under_an_on_read_timer_are_purged() {
+    let mut p = established(37, true);
+    let update = p
+        .alice
+        .set_timer(&mut p.rng, T0, 60, TimerStart::OnRead)
+        .unwrap();
+    p.bob.receive(&update, T0).unwrap();
+    let skipped = p.alice.send(&mut p.rng, T0 + 1, b"late").unwrap();
+    let next = p.alice.send(&mut p.rng, T0 + 2, b"on time").unwrap();
+    let got = p.bob.receive(&next, T0 + 3).unwrap();
+    assert_eq!(got.deadline, Deadline::AfterRead(60_000));
+    assert_eq!(p.bob.skipped_key_count(), 1);
+    let deadline = T0 + 3 + 60_000 + 2 * MAX_CLOCK_SKEW_MS;
+    assert_eq!(p.bob.purge(deadline), 0);
+    assert_eq!(p.bob.purge(deadline + 1), 1);
+    assert_eq!(
+        p.bob.receive(&skipped, deadline + 2),
+        Err(Error::DuplicateMessage)
+    );
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig {
+        cases: 64,
+        failure_persistence: None,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(0x7153_7153),
+        ..Default::default()
+    })]
+
+    /// Both sides agree on the timer once the same frames have arrived, whatever the order:
+    /// each side's timer is the greatest of every timer it sent or received (SPEC.md §11.3).
+    #[test]
+    fn both_sides_agree_on_the_timer_after_any_sequence_of_frames(
+        seed in 0u8..=255,
+        actions in proptest::collection::vec((proptest::bool::ANY, 0u8..4, 0u32..3, proptest::bool::ANY), 1..24),
+        order in proptest::collection::vec(proptest::num::usize::ANY, 24),
+    ) {
+        let mut p = established(seed, seed % 2 == 0);
+        let mut to_alice = Vec::new();
+        let mut to_bob = Vec::new();
+        for (from_alice, what, duration, on_read) in actions {
+            let start = if on_read { TimerStart::OnRead } else { TimerStart::OnSend };
+            let sender = if from_alice { &mut p.alice } else { &mut p.bob };
+            let wire = if what == 0 {
+                sender.send(&mut p.rng, T0, b"m").unwrap()
+            } else {
+                sender.set_timer(&mut p.rng, T0, duration * 30, start).unwrap()
+            };
+            if from_alice { to_bob.push(wire) } else { to_alice.push(wire) }
+        }
+        // Deliver everything, in an arbitrary order per direction.
+        for (queue, to_alice_side) in [(&mut to_alice, true), (&mut to_bob, false)] {
+            let mut k = 0;
+            while !queue.is_empty() {
+                let wire = queue.remove(order[k % order.len()] % queue.len());
+                k += 1;
+                let receiver = if to_alice_side { &mut p.alice } else { &mut p.bob };
+                receiver.receive(&wire, T0).unwrap();
+            }
+        }
+        proptest::prop_assert_eq!(p.alice.timer(), p.bob.timer());
+    }
+}

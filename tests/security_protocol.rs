@@ -18,7 +18,9 @@ fn kci_a_stolen_identity_key_alone_forges_sessions_as_its_owner_but_reads_nothin
     // What a stolen identity key CAN do: start new sessions that Bob attributes to Alice.
     // (X3DH authenticates identities; a thief of the identity key is that identity.)
     let thief_as_alice = IdentityKeyPair::from_seed(&p.alice_id.seed());
-    p.bob_store.generate_one_time_prekeys(&mut p.rng, 1).unwrap();
+    p.bob_store
+        .generate_one_time_prekeys(&mut p.rng, 1)
+        .unwrap();
     let bundle = p.bob_store.bundle(&p.bob_id, Some(3)).unwrap();
     let mut forged = Session::initiate(&mut p.rng, &thief_as_alice, &bundle, CONTEXT).unwrap();
     let first = forged.encrypt(&mut p.rng, b"I am Alice").unwrap();

@@ -1029,8 +1029,13 @@ impl MySession {
         };
         let pn = r.u32()?;
         let received = r.u32()?;
+        // Row 15a, checked after 17: the phase must be a reachable one.
+        let unacked_initiator = initiator && !acknowledged;
+        if recv.is_none() != unacked_initiator || (send.is_none() && recv.is_none()) {
+            return Err(NC);
+        }
         let n_old = r.u32()?;
-        if n_old > limits[2] {
+        if n_old > limits[2] || (unacked_initiator && n_old != 0) {
             return Err(NC);
         }
         let mut old: Vec<K32> = vec![];
@@ -1053,7 +1058,9 @@ impl MySession {
             let stamp = r.u32()?;
             let deadline = r.u64()?;
             let mk = r.a32()?;
-            if (key != dhr && !old.contains(&key))
+            // Row 19: a key of the current chain lies behind its counter `Nr`.
+            let current_ok = key == dhr && recv.is_some_and(|(_, nr)| n < nr);
+            if (!current_ok && !old.contains(&key))
                 || skipped.iter().any(|s| s.key == key && s.n == n)
             {
                 return Err(NC);
@@ -1098,15 +1105,25 @@ impl MySession {
     }
 }
 
+/// §4.3 one held signed prekey with its record of accepted first messages.
+#[derive(Debug, Clone, PartialEq)]
+struct MySpk {
+    id: u32,
+    created_at: u64,
+    secret: K32,
+    sig: [u8; 64],
+    /// §3.6 ids of the OPK-less first messages accepted, sorted (big-endian byte strings).
+    accepted: BTreeSet<Fmid>,
+}
+
 /// §4.3 responder store plus identity.
 struct MyBob {
     id: Ident,
     next_signed_id: u32,
     next_one_time_id: u32,
-    /// (id, created_at, secret, signature), oldest first.
-    signed: Vec<(u32, u64, K32, [u8; 64])>,
+    /// Oldest first; the last is the current one.
+    signed: Vec<MySpk>,
     one_time: BTreeMap<u32, K32>,
-    seen: Vec<K32>,
 }
 
 impl MyBob {
@@ -1117,7 +1134,6 @@ impl MyBob {
             next_one_time_id: 0,
             signed: vec![],
             one_time: BTreeMap::new(),
-            seen: vec![],
         }
     }
 
@@ -1126,14 +1142,29 @@ impl MyBob {
         self.next_signed_id = id.wrapping_add(1);
         let secret: K32 = draw(rng);
         let sig = self.id.sign(&signed_bytes(id, now, &xpub(&secret)));
-        self.signed.retain(|s| s.0 != id);
-        self.signed.push((id, now, secret, sig));
-        while self.signed.len() > 3 {
+        // A key pushed out takes its record of first messages with it.
+        self.signed.retain(|s| s.id != id);
+        self.signed.push(MySpk {
+            id,
+            created_at: now,
+            secret,
+            sig,
+            accepted: BTreeSet::new(),
+        });
+        while self.signed.len() > MAX_SIGNED_PREKEYS {
             self.signed.remove(0);
         }
     }
 
-    fn generate_one_time_prekeys(&mut self, rng: &mut ChaCha20Rng, n: usize) -> Vec<u32> {
+    /// §4.3: refused as a whole (and, as guessed, before drawing anything) beyond 65 536 held keys.
+    fn generate_one_time_prekeys(
+        &mut self,
+        rng: &mut ChaCha20Rng,
+        n: usize,
+    ) -> Result<Vec<u32>, E> {
+        if self.one_time.len() + n > MAX_ONE_TIME_PREKEYS {
+            return Err(E::TooLarge);
+        }
         let mut ids = vec![];
         for _ in 0..n {
             let mut id = self.next_one_time_id;
@@ -1145,34 +1176,45 @@ impl MyBob {
             self.next_one_time_id = id.wrapping_add(1);
             ids.push(id);
         }
-        ids
+        Ok(ids)
+    }
+
+    /// §4.3 `first_message_capacity`: what the current signed prekey can still accept.
+    fn first_message_capacity(&self) -> usize {
+        self.signed
+            .last()
+            .map_or(0, |s| MAX_FIRST_MESSAGES - s.accepted.len())
     }
 
     fn bundle(&self, one_time: Option<u32>) -> Vec<u8> {
-        let (id, created_at, secret, sig) = *self.signed.last().unwrap();
+        self.bundle_of(self.signed.len() - 1, one_time)
+    }
+
+    /// A bundle of the held signed prekey at `index` (oldest first); test helper to reach the
+    /// older ones.
+    fn bundle_of(&self, index: usize, one_time: Option<u32>) -> Vec<u8> {
+        let spk = &self.signed[index];
         encode_bundle(&Bundle {
             ik: self.id.ik,
-            spk_id: id,
-            created_at,
-            spk: xpub(&secret),
-            sig,
+            spk_id: spk.id,
+            created_at: spk.created_at,
+            spk: xpub(&spk.secret),
+            sig: spk.sig,
             opk: one_time.map(|i| (i, xpub(&self.one_time[&i]))),
         })
     }
 
-    /// §7.3
+    /// §7.3 with the replay rule of §4.3 ("after X3DH and before decryption"; placed right after
+    /// X3DH, before the context check — a guess, see the ambiguity list).
     fn respond(&mut self, bytes: &[u8], context: &[u8]) -> Result<(MySession, Vec<u8>), E> {
         let (pre, m) = decode_message(bytes)?;
         let p = pre.ok_or(E::NotPreKeyMessage)?;
-        if p.opk_id.is_none() && self.seen.contains(&p.base) {
-            return Err(E::DuplicateMessage);
-        }
-        let spk_secret = self
+        let spk_index = self
             .signed
             .iter()
-            .find(|s| s.0 == p.spk_id)
-            .ok_or(E::UnknownSignedPreKey(p.spk_id))?
-            .2;
+            .position(|s| s.id == p.spk_id)
+            .ok_or(E::UnknownSignedPreKey(p.spk_id))?;
+        let spk_secret = self.signed[spk_index].secret;
         let opk_secret = match p.opk_id {
             Some(id) => Some(*self.one_time.get(&id).ok_or(E::UnknownOneTimePreKey(id))?),
             None => None,
@@ -1185,6 +1227,16 @@ impl MyBob {
         ];
         if let Some(opk) = opk_secret {
             dhs.push(dh(&opk, &p.base)?);
+        }
+        let fmid = first_message_id(&dhs[2]);
+        if p.opk_id.is_none() {
+            let record = &self.signed[spk_index].accepted;
+            if record.contains(&fmid) {
+                return Err(E::DuplicateMessage);
+            }
+            if record.len() >= MAX_FIRST_MESSAGES {
+                return Err(E::SignedPreKeyFull(p.spk_id));
+            }
         }
         let sk = x3dh_sk(&dhs);
         if context.len() > MAX_CONTEXT {
@@ -1209,37 +1261,142 @@ impl MyBob {
                 self.one_time.remove(&id);
             }
             None => {
-                self.seen.push(p.base);
-                while self.seen.len() > 1024 {
-                    self.seen.remove(0);
-                }
+                self.signed[spk_index].accepted.insert(fmid);
             }
         }
         Ok((s, pt))
     }
 
-    /// §8.2
-    fn store_state(&self) -> Vec<u8> {
+    /// §8.2 body of version 2 (`accepted = true`) or version 1 without its seen list.
+    fn store_body(&self, v2: bool) -> Vec<u8> {
         let mut b = vec![];
         b.extend_from_slice(&self.next_signed_id.to_be_bytes());
         b.extend_from_slice(&self.next_one_time_id.to_be_bytes());
         b.push(u8::try_from(self.signed.len()).unwrap());
-        for (id, created, secret, sig) in &self.signed {
-            b.extend_from_slice(&id.to_be_bytes());
-            b.extend_from_slice(&created.to_be_bytes());
-            b.extend_from_slice(secret);
-            b.extend_from_slice(sig);
+        for s in &self.signed {
+            b.extend_from_slice(&s.id.to_be_bytes());
+            b.extend_from_slice(&s.created_at.to_be_bytes());
+            b.extend_from_slice(&s.secret);
+            b.extend_from_slice(&s.sig);
+            if v2 {
+                b.extend_from_slice(&u16::try_from(s.accepted.len()).unwrap().to_be_bytes());
+                for id in &s.accepted {
+                    b.extend_from_slice(id);
+                }
+            }
         }
         b.extend_from_slice(&u32::try_from(self.one_time.len()).unwrap().to_be_bytes());
         for (id, secret) in &self.one_time {
             b.extend_from_slice(&id.to_be_bytes());
             b.extend_from_slice(secret);
         }
-        b.extend_from_slice(&u32::try_from(self.seen.len()).unwrap().to_be_bytes());
-        for k in &self.seen {
+        b
+    }
+
+    /// §8.2 version 2 (the version written).
+    fn store_state(&self) -> Vec<u8> {
+        envelope(KIND_STORE, &self.store_body(true))
+    }
+
+    /// §8.2 version 1 (test helper: what a version-1 library wrote), with the given seen list.
+    fn store_state_v1(&self, seen: &[K32]) -> Vec<u8> {
+        let mut b = self.store_body(false);
+        b.extend_from_slice(&u32::try_from(seen.len()).unwrap().to_be_bytes());
+        for k in seen {
             b.extend_from_slice(k);
         }
-        envelope(KIND_STORE, &b)
+        envelope_v(KIND_STORE, STORE_VERSION_V1, &b)
+    }
+
+    /// §8.2, strictly, both versions; a version-1 seen list is migrated into the records.
+    fn load_store(id: Ident, blob: &[u8]) -> Result<Self, DecodeErr> {
+        use DecodeErr::NonCanonical as NC;
+        let (version, body) = open_envelope(KIND_STORE, blob)?;
+        let v2 = version == STORE_VERSION;
+        let mut r = Rd(body);
+        let next_signed_id = r.u32()?;
+        let next_one_time_id = r.u32()?;
+        let n_signed = r.u8()?;
+        if usize::from(n_signed) > MAX_SIGNED_PREKEYS {
+            return Err(NC);
+        }
+        let mut signed: Vec<MySpk> = vec![];
+        for _ in 0..n_signed {
+            let spk_id = r.u32()?;
+            let created_at = r.u64()?;
+            let secret = r.a32()?;
+            let sig: [u8; 64] = r.take(64)?.try_into().unwrap();
+            // Duplicate id: after the signature, before the count.
+            if signed.iter().any(|s| s.id == spk_id) {
+                return Err(NC);
+            }
+            let mut accepted = BTreeSet::new();
+            if v2 {
+                let a = r.u16()?;
+                if usize::from(a) > MAX_FIRST_MESSAGES {
+                    return Err(NC);
+                }
+                let mut last: Option<Fmid> = None;
+                for _ in 0..a {
+                    let fmid: Fmid = r.take(16)?.try_into().unwrap();
+                    if last.is_some_and(|l| fmid <= l) {
+                        return Err(NC);
+                    }
+                    last = Some(fmid);
+                    accepted.insert(fmid);
+                }
+            }
+            signed.push(MySpk {
+                id: spk_id,
+                created_at,
+                secret,
+                sig,
+                accepted,
+            });
+        }
+        let n_one_time = r.u32()?;
+        // Applied to version 1 too ("the same without the accepted counts") — a guess.
+        if n_one_time as usize > MAX_ONE_TIME_PREKEYS {
+            return Err(NC);
+        }
+        let mut one_time = BTreeMap::new();
+        let mut last: Option<u32> = None;
+        for _ in 0..n_one_time {
+            let otk_id = r.u32()?;
+            let secret = r.a32()?;
+            if last.is_some_and(|l| otk_id <= l) {
+                return Err(NC);
+            }
+            last = Some(otk_id);
+            one_time.insert(otk_id, secret);
+        }
+        if !v2 {
+            let b = r.u32()?;
+            if b > V1_MAX_SEEN {
+                return Err(NC);
+            }
+            let mut seen = vec![];
+            for _ in 0..b {
+                // §2.3 only: the version-2 text names no duplicate rule for version 1 (a guess).
+                seen.push(r.xkey()?);
+            }
+            // Migration: every base key under every held signed prekey, unless that DH is zero.
+            for ek in &seen {
+                for spk in &mut signed {
+                    if let Ok(dh3) = dh(&spk.secret, ek) {
+                        spk.accepted.insert(first_message_id(&dh3));
+                    }
+                }
+            }
+        }
+        r.end()?;
+        Ok(MyBob {
+            id,
+            next_signed_id,
+            next_one_time_id,
+            signed,
+            one_time,
+        })
     }
 }
 
@@ -1329,6 +1486,32 @@ impl BobPre {
             BobPre::Mine(bob) => bob.store_state(),
         }
     }
+    fn first_message_capacity(&self) -> usize {
+        match self {
+            BobPre::Crate(b) => b.1.first_message_capacity(),
+            BobPre::Mine(bob) => bob.first_message_capacity(),
+        }
+    }
+    fn rotate_signed_prekey(&mut self, rng: &mut ChaCha20Rng, now: u64) {
+        match self {
+            BobPre::Crate(b) => {
+                b.1.rotate_signed_prekey(rng, &b.0, now);
+            }
+            BobPre::Mine(bob) => bob.rotate_signed_prekey(rng, now),
+        }
+    }
+    /// Both implementations of the same store blob, for the identity with `seed`.
+    fn both(seed: &K32, blob: &[u8]) -> [BobPre; 2] {
+        [
+            BobPre::Mine(Box::new(
+                MyBob::load_store(Ident::new(*seed), blob).unwrap(),
+            )),
+            BobPre::Crate(Box::new((
+                IdentityKeyPair::from_seed(seed),
+                PreKeyStore::from_bytes(blob).unwrap(),
+            ))),
+        ]
+    }
 }
 
 /// Transcript of everything observable; must be identical for every mix of implementations.
@@ -1397,7 +1580,7 @@ fn setup(
     } else {
         let mut bob = MyBob::new(Ident::new(draw(&mut rng)));
         bob.rotate_signed_prekey(&mut rng, NOW);
-        assert_eq!(bob.generate_one_time_prekeys(&mut rng, 2), [0, 1]);
+        assert_eq!(bob.generate_one_time_prekeys(&mut rng, 2).unwrap(), [0, 1]);
         BobPre::Mine(Box::new(bob))
     };
     t.rec("bob store", &bob_pre.store_state());
@@ -1516,23 +1699,74 @@ fn setup(
     }
     assert_eq!(bob_pre.store_state(), store_before);
 
+    // §3.5: the prekey fields are in the AAD. The base key replaced by any of its seven torsion
+    // variants gives the same DHs and SK, but not the same AAD: DecryptionFailed, nothing consumed.
+    let base: K32 = a[1][34..66].try_into().unwrap();
+    let torsion_variants: Vec<Vec<u8>> = (1..8)
+        .map(|i| {
+            let mut v = a[1].clone();
+            v[34..66].copy_from_slice(&x25519_torsion_variant(&base, i));
+            assert_ne!(v, a[1]);
+            v
+        })
+        .collect();
+    for v in &torsion_variants {
+        assert_eq!(bob_pre.respond(v, ctx).err().unwrap(), "DecryptionFailed");
+    }
+    // Rewriting the flag (dropping the one-time prekey, or naming a held one) changes SK.
+    let opk_len = if with_opk { 4 } else { 0 };
+    let mut flag = a[1][..70].to_vec();
+    flag.extend_from_slice(if with_opk {
+        &[0][..]
+    } else {
+        &[1, 0, 0, 0, 0][..]
+    });
+    flag.extend_from_slice(&a[1][71 + opk_len..]);
+    assert_eq!(
+        bob_pre.respond(&flag, ctx).err().unwrap(),
+        "DecryptionFailed"
+    );
+    // IK_A with a torsion component is refused at decode (§2.4).
+    let mut ik_torsion = a[1].clone();
+    let ik_a = VerifyingKey::from_bytes(&a[1][2..34].try_into().unwrap())
+        .unwrap()
+        .to_edwards();
+    ik_torsion[2..34].copy_from_slice(&(ik_a + EIGHT_TORSION[1]).compress().to_bytes());
+    assert_eq!(
+        bob_pre.respond(&ik_torsion, ctx).err().unwrap(),
+        "Decode(InvalidKey)"
+    );
+    assert_eq!(bob_pre.store_state(), store_before);
+
     let (mut bob, pt) = bob_pre.respond(&a[1], ctx).unwrap();
     assert_eq!(pt, [b'a', 1]);
     t.rec("bob state", &bob.state());
     t.rec("bob store", &bob_pre.store_state());
-    // Replay of a first message: the OPK is gone, or the base key was seen.
-    let replay = bob_pre.respond(&a[1], ctx).err().unwrap();
-    assert_eq!(
-        replay,
-        if with_opk {
-            "UnknownOneTimePreKey(1)"
-        } else {
-            "DuplicateMessage"
-        }
-    );
+    // Replay of a first message: the OPK is gone, or its first-message id (§3.6) is recorded —
+    // in any encoding of the base key.
+    let replay_error = if with_opk {
+        "UnknownOneTimePreKey(1)"
+    } else {
+        "DuplicateMessage"
+    };
+    let store_after = bob_pre.store_state();
+    assert_eq!(bob_pre.respond(&a[1], ctx).err().unwrap(), replay_error);
+    for v in &torsion_variants {
+        assert_eq!(bob_pre.respond(v, ctx).err().unwrap(), replay_error);
+    }
+    assert_eq!(bob_pre.store_state(), store_after);
     // The earlier first message is a prekey message for the existing session (§7.4).
     assert_eq!(bob.decrypt(&a[0]).unwrap(), [b'a', 0]);
     assert_eq!(bob.decrypt(&a[0]).unwrap_err(), "DuplicateMessage");
+    let bob_before = bob.state();
+    // Its base key in another encoding is not this session's X3DH field.
+    let mut other_encoding = a[2].clone();
+    other_encoding[34..66].copy_from_slice(&x25519_torsion_variant(&base, 3));
+    assert_eq!(bob.decrypt(&other_encoding).unwrap_err(), "SessionMismatch");
+    // The embedded message alone does not authenticate as a normal message (§3.5).
+    let stripped = &a[2][71 + opk_len..];
+    assert_eq!(bob.decrypt(stripped).unwrap_err(), "DecryptionFailed");
+    assert_eq!(bob.state(), bob_before);
     t.rec("bob state", &bob.state());
 
     (
@@ -1914,6 +2148,21 @@ fn one_time_prekey_and_context_variants() {
                 expected_ad.extend_from_slice(&u16::try_from(ctx.len()).unwrap().to_be_bytes());
                 expected_ad.extend_from_slice(ctx);
                 assert_eq!(v.ad(), expected_ad);
+                // §3.5 literally: a2 (N = 2, sealed by the independent Alice) opens under
+                // AD ‖ prekey fields ‖ prefix, and not under the old AD ‖ prefix.
+                if let Party::Mine(_, Some(log)) = &w.alice {
+                    let (_, m) = decode_message(&a2).unwrap();
+                    let split = 71 + if opk { 4 } else { 0 };
+                    assert_eq!(m.prekey_fields, a2[..split]);
+                    let mk = log.iter().find(|e| e.0 == m.key && e.1 == 2).unwrap().2;
+                    let aad = [&expected_ad[..], &a2[..split + 58]].concat();
+                    assert_eq!(open(&mk, &m.seed, &aad, &m.ct).unwrap(), b"a\x02");
+                    let old_aad = [&expected_ad[..], &m.prefix].concat();
+                    assert_eq!(
+                        open(&mk, &m.seed, &old_aad, &m.ct),
+                        Err(E::DecryptionFailed)
+                    );
+                }
                 recv(&mut w, false, &a2, Ok(b"a\x02"));
                 let m = send(&mut w, false, b"reply");
                 recv(&mut w, true, &m, Ok(b"reply"));
@@ -1973,7 +2222,7 @@ fn bundle_decode_errors_agree() {
     let mut rng = ChaCha20Rng::from_seed([19; 32]);
     let mut bob = MyBob::new(Ident::new(draw(&mut rng)));
     bob.rotate_signed_prekey(&mut rng, NOW);
-    bob.generate_one_time_prekeys(&mut rng, 1);
+    bob.generate_one_time_prekeys(&mut rng, 1).unwrap();
     for b in [bob.bundle(None), bob.bundle(Some(0))] {
         let mut cases = vec![];
         for len in 0..b.len() {
@@ -2002,17 +2251,24 @@ fn bundle_decode_errors_agree() {
         cases.push(v);
         // §2.4 edge cases for IK_B.
         let ik: K32 = b[1..33].try_into().unwrap();
-        let t4 = VerifyingKey::from_bytes(&[0u8; 32]).unwrap().to_edwards();
-        let mixed = (VerifyingKey::from_bytes(&ik).unwrap().to_edwards() + t4)
-            .compress()
-            .to_bytes();
+        let ik_point = VerifyingKey::from_bytes(&ik).unwrap().to_edwards();
         let mut y_is_p_plus_1 = [0xFFu8; 32];
         y_is_p_plus_1[0] = 0xEE;
         y_is_p_plus_1[31] = 0x7F;
         let mut x0_sign1 = [0u8; 32];
         x0_sign1[0] = 1;
         x0_sign1[31] = 0x80;
-        for (key, accept) in [(mixed, true), (y_is_p_plus_1, false), (x0_sign1, false)] {
+        let mut keys = vec![
+            (y_is_p_plus_1, false),
+            (x0_sign1, false),
+            // −IK_B is another prime-order point: a different, valid identity.
+            ((-ik_point).compress().to_bytes(), true),
+        ];
+        // A torsion component (of every order 2, 4, 8) is refused since rule 4's subgroup check.
+        for t in &EIGHT_TORSION[1..] {
+            keys.push(((ik_point + t).compress().to_bytes(), false));
+        }
+        for (key, accept) in keys {
             let mut v = b.clone();
             v[1..33].copy_from_slice(&key);
             assert_eq!(decode_bundle(&v).is_ok(), accept);
@@ -2030,6 +2286,12 @@ fn bundle_decode_errors_agree() {
         if b.len() == 178 {
             let mut v = b.clone();
             v[177] = 0xFF;
+            cases.push(v);
+            // A torsion variant of OPK_B still decodes (§2.3 only); `initiate` refuses it (§4.4).
+            let opk: K32 = b[146..178].try_into().unwrap();
+            let mut v = b.clone();
+            v[146..178].copy_from_slice(&x25519_torsion_variant(&opk, 1));
+            assert!(decode_bundle(&v).is_ok());
             cases.push(v);
         }
         for c in cases {
@@ -2186,11 +2448,17 @@ fn limits_and_eviction_match() {
 }
 
 /// Test 7: state decoding (§8.0, §8.3) agrees on every rule: the crate and the independent
-/// decoder give the same result for valid and invalid session blobs.
+/// decoder give the same result for valid and invalid session blobs, and that result is the one
+/// SPEC.md gives.
 #[test]
 fn session_state_decode_rules_agree() {
     // A rich state: initiator, acknowledged, one old chain, skipped keys on two chains.
     let (mut w, _) = setup(23, false, false, true, CTX);
+    // An unacknowledged initiator (row 15a): Alice of another world, before any reply.
+    let (w_unacked, _) = setup(25, true, false, false, CTX);
+    let unacked = w_unacked.alice.view();
+    assert!(unacked.initiator && !unacked.acknowledged);
+    assert!(unacked.r.recv.is_none() && unacked.r.send.is_some());
     let b: Vec<_> = (0..3u8).map(|i| send(&mut w, false, &[i])).collect();
     recv(&mut w, true, &b[2], Ok(&[2]));
     let r = send(&mut w, true, b"r");
@@ -2200,95 +2468,262 @@ fn session_state_decode_rules_agree() {
     let base = w.alice.view();
     assert_eq!(base.r.old.len(), 1);
     assert_eq!(base.r.skipped.len(), 4);
+    // [(old key, 0), (old key, 1), (DHr, 0), (DHr, 1)] with Nr = 3; deferred half-step.
+    assert_eq!(base.r.skipped[3].key, base.r.dhr.unwrap());
+    assert_eq!((base.r.skipped[3].n, base.r.recv.unwrap().1), (1, 3));
+    assert!(base.r.send.is_none());
 
-    let mut cases: Vec<(&str, Vec<u8>)> = vec![("valid", base.to_state())];
-    let mut edit = |name, f: &dyn Fn(&mut MySession)| {
-        let mut s = base.clone();
+    const OK: Result<(), &str> = Ok(());
+    const NC: Result<(), &str> = Err("NonCanonical");
+    const IK: Result<(), &str> = Err("InvalidKey");
+    let mut cases: Vec<(&str, Vec<u8>, Result<(), &str>)> = vec![
+        ("valid", base.to_state(), OK),
+        ("valid unacked", unacked.to_state(), OK),
+    ];
+    let mut edit = |name, from: &MySession, expect, f: &dyn Fn(&mut MySession)| {
+        let mut s = from.clone();
         f(&mut s);
-        cases.push((name, s.to_state()));
+        cases.push((name, s.to_state(), expect));
     };
-    edit("max_skip 0", &|s| s.r.limits[0] = 0);
-    edit("age over ceiling", &|s| s.r.limits[3] = CEILING + 1);
-    edit("max_skip > max_skipped_keys", &|s| s.r.limits[0] = 2001);
-    edit("limits at ceiling", &|s| s.r.limits = [CEILING; 4]);
-    edit("unknown skipped key", &|s| s.r.skipped[0].key = [9; 32]);
-    edit("duplicate skipped", &|s| {
+    edit("max_skip 0", &base, NC, &|s| s.r.limits[0] = 0);
+    edit("age over ceiling", &base, NC, &|s| {
+        s.r.limits[3] = CEILING + 1
+    });
+    edit("max_skip > max_skipped_keys", &base, NC, &|s| {
+        s.r.limits[0] = 2001
+    });
+    edit("limits at ceiling", &base, OK, &|s| {
+        s.r.limits = [CEILING; 4]
+    });
+    edit("unknown skipped key", &base, NC, &|s| {
+        s.r.skipped[0].key = [9; 32]
+    });
+    edit("duplicate skipped", &base, NC, &|s| {
         let e = s.r.skipped[3].clone();
         s.r.skipped.push(e);
     });
-    edit("ages increasing", &|s| s.r.skipped[0].stamp = s.r.received);
-    edit("age too old", &|s| {
+    // Row 19: a skipped key of the current chain must lie behind Nr = 3.
+    edit("current-chain skipped N = Nr − 1", &base, OK, &|s| {
+        s.r.skipped[3].n = 2
+    });
+    edit("current-chain skipped N = Nr", &base, NC, &|s| {
+        s.r.skipped[3].n = 3
+    });
+    edit("current-chain skipped N > Nr", &base, NC, &|s| {
+        s.r.skipped[3].n = 70
+    });
+    edit("current-chain skipped N = 2^32 − 1", &base, NC, &|s| {
+        s.r.skipped[3].n = u32::MAX
+    });
+    // ... while an old chain has no counter left to compare with.
+    edit("old-chain skipped N large", &base, OK, &|s| {
+        s.r.skipped[1].n = 70_000
+    });
+    edit("ages increasing", &base, NC, &|s| {
+        s.r.skipped[0].stamp = s.r.received
+    });
+    edit("age too old", &base, NC, &|s| {
         for e in &mut s.r.skipped {
             e.stamp = s.r.received.wrapping_sub(10_001);
         }
     });
-    edit("age at limit", &|s| {
+    edit("age at limit", &base, OK, &|s| {
         for e in &mut s.r.skipped {
             e.stamp = s.r.received.wrapping_sub(10_000);
         }
     });
-    edit("old = DHr", &|s| s.r.old.push(s.r.dhr.unwrap()));
-    edit("old duplicate", &|s| s.r.old.push(s.r.old[0]));
-    edit("old over limit", &|s| s.r.limits[2] = 0);
-    edit("old count", &|s| {
+    edit("old = DHr", &base, NC, &|s| s.r.old.push(s.r.dhr.unwrap()));
+    edit("old duplicate", &base, NC, &|s| s.r.old.push(s.r.old[0]));
+    edit("old over limit", &base, NC, &|s| s.r.limits[2] = 0);
+    edit("old count", &base, NC, &|s| {
         s.r.limits[2] = 1;
         s.r.old.insert(0, [5; 32]);
     });
-    edit("responder not acknowledged", &|s| {
+    edit("responder not acknowledged", &base, NC, &|s| {
         s.initiator = false;
         s.acknowledged = false;
     });
-    edit("responder", &|s| s.initiator = false);
-    edit("initiator not acknowledged", &|s| s.acknowledged = false);
-    edit("context 1024", &|s| s.context = vec![1; 1024]);
-    edit("context 1025", &|s| s.context = vec![1; 1025]);
-    edit("no DHr", &|s| s.r.dhr = None);
-    edit("DHr not canonical", &|s| s.r.dhr = Some([0xFF; 32]));
-    edit("no send", &|s| s.r.send = None);
-    edit("no recv", &|s| s.r.recv = None);
-    edit("no opk", &|s| s.opk_id = None);
-    edit("bad local identity", &|s| s.local = [0; 32]);
-    edit("small-order remote identity", &|s| {
+    edit("responder", &base, OK, &|s| s.initiator = false);
+    edit("context 1024", &base, OK, &|s| s.context = vec![1; 1024]);
+    edit("context 1025", &base, NC, &|s| s.context = vec![1; 1025]);
+    edit("no DHr", &base, NC, &|s| s.r.dhr = None);
+    edit("DHr not canonical", &base, IK, &|s| {
+        s.r.dhr = Some([0xFF; 32])
+    });
+    edit("no opk", &base, OK, &|s| s.opk_id = None);
+    edit("bad local identity", &base, IK, &|s| s.local = [0; 32]);
+    edit("small-order remote identity", &base, IK, &|s| {
         s.remote = [0; 32];
         s.remote[0] = 1;
     });
-    edit("bad base key", &|s| s.base[31] = 0x80);
+    // §2.4: identities with a torsion component.
+    edit("torsion local identity", &base, IK, &|s| {
+        let p = VerifyingKey::from_bytes(&s.local).unwrap().to_edwards();
+        s.local = (p + EIGHT_TORSION[2]).compress().to_bytes();
+    });
+    edit("torsion remote identity", &base, IK, &|s| {
+        let p = VerifyingKey::from_bytes(&s.remote).unwrap().to_edwards();
+        s.remote = (p + EIGHT_TORSION[4]).compress().to_bytes();
+    });
+    edit("bad base key", &base, IK, &|s| s.base[31] = 0x80);
+    // A torsion variant of a base key is not checked in state (§8.3 row 7 is §2.3 only).
+    edit("torsion base key", &base, OK, &|s| {
+        s.base = x25519_torsion_variant(&s.base, 1)
+    });
+    // Row 15a: the phase.
+    edit("initiator not acknowledged", &base, NC, &|s| {
+        s.acknowledged = false
+    });
+    edit("no recv (nor send)", &base, NC, &|s| s.r.recv = None);
+    edit("no recv, with send", &base, NC, &|s| {
+        s.r.recv = None;
+        s.r.send = Some(([3; 32], 0));
+    });
+    edit("responder without recv", &base, NC, &|s| {
+        s.initiator = false;
+        s.r.recv = None;
+        s.r.send = Some(([3; 32], 0));
+    });
+    edit("with send", &base, OK, &|s| s.r.send = Some(([3; 32], 7)));
+    edit("unacked with recv", &unacked, NC, &|s| {
+        s.r.recv = Some(([3; 32], 0))
+    });
+    edit("unacked without send", &unacked, NC, &|s| s.r.send = None);
+    edit("unacked, acknowledged without recv", &unacked, NC, &|s| {
+        s.acknowledged = true
+    });
+    edit("unacked, acknowledged with recv", &unacked, OK, &|s| {
+        s.acknowledged = true;
+        s.r.recv = Some(([3; 32], 0));
+    });
+    edit("unacked with an old chain", &unacked, NC, &|s| {
+        s.r.old.push([5; 32])
+    });
+    edit("unacked with a skipped key of DHr", &unacked, NC, &|s| {
+        s.r.skipped.push(Skipped {
+            key: s.r.dhr.unwrap(),
+            n: 0,
+            stamp: s.r.received,
+            deadline: u64::MAX,
+            mk: [1; 32],
+        });
+    });
+    edit("unacked with other PN and received", &unacked, OK, &|s| {
+        s.r.pn = 9;
+        s.r.received = 7;
+    });
 
-    let valid = base.to_state();
-    let body = &valid[2..valid.len() - 16];
-    let mut patch = |name, f: &dyn Fn(&mut Vec<u8>)| {
-        let mut b = body.to_vec();
-        f(&mut b);
-        cases.push((name, envelope(KIND_SESSION, &b)));
+    let mut patch = |name, from: &MySession, expect, f: &dyn Fn(&mut Vec<u8>, usize)| {
+        let blob = from.to_state();
+        let mut b = blob[2..blob.len() - 16].to_vec();
+        // Offset of the end of row 17 (`received`): rows 18 and 19 follow.
+        let tail = 4 + 32 * from.r.old.len() + 4 + 80 * from.r.skipped.len();
+        let end17 = b.len() - tail;
+        f(&mut b, end17);
+        cases.push((name, envelope(KIND_SESSION, &b), expect));
     };
-    patch("role 2", &|b| b[0] = 2);
-    patch("ack flag 2", &|b| b[1] = 2);
-    patch("trailing", &|b| b.push(0));
-    patch("truncated", &|b| {
+    patch("role 2", &base, NC, &|b, _| b[0] = 2);
+    patch("ack flag 2", &base, NC, &|b, _| b[1] = 2);
+    patch("trailing", &base, Err("TrailingBytes"), &|b, _| b.push(0));
+    patch("truncated", &base, Err("Truncated"), &|b, _| {
         b.pop();
     });
-    patch("empty body", &|b| b.clear());
-    patch("opk flag 2", &|b| {
+    patch("empty body", &base, Err("Truncated"), &|b, _| b.clear());
+    patch("opk flag 2", &base, NC, &|b, _| {
         let at = 2 + 64 + 2 + CTX.len() + 32 + 4;
         assert_eq!(b[at], 1);
         b[at] = 2;
     });
+    patch(
+        "truncated after row 17",
+        &base,
+        Err("Truncated"),
+        &|b, end17| b.truncate(end17),
+    );
+    // Row 15a is checked once row 17 has been read: before rows 18 and 19 are looked at.
+    patch(
+        "bad phase, truncated after row 17",
+        &base,
+        NC,
+        &|b, end17| {
+            b[1] = 0; // initiator, not acknowledged, with `recv`
+            b.truncate(end17);
+        },
+    );
+    patch(
+        "bad phase, truncated in row 17",
+        &base,
+        Err("Truncated"),
+        &|b, end17| {
+            b[1] = 0;
+            b.truncate(end17 - 1);
+        },
+    );
+    patch("bad phase, invalid old key", &base, NC, &|b, end17| {
+        b[1] = 0;
+        b[end17 + 4 + 31] = 0xFF; // the first old key's top bit
+    });
+    // "An unacknowledged initiator also has old count 0": decided at the count.
+    patch(
+        "unacked old count 1, invalid key",
+        &unacked,
+        NC,
+        &|b, end17| {
+            b.truncate(end17);
+            b.extend_from_slice(&1u32.to_be_bytes());
+            b.extend_from_slice(&[0xFF; 32]);
+            b.extend_from_slice(&0u32.to_be_bytes());
+        },
+    );
+    patch(
+        "unacked old count 1, truncated",
+        &unacked,
+        NC,
+        &|b, end17| {
+            b.truncate(end17);
+            b.extend_from_slice(&1u32.to_be_bytes());
+        },
+    );
+    // "hence no skipped entries": follows from row 19's per-entry rule, so an entry cut short
+    // is `Truncated` (§2 rule 7).
+    patch(
+        "unacked skipped count 1, truncated",
+        &unacked,
+        Err("Truncated"),
+        &|b, _| {
+            let n = b.len();
+            b[n - 4..].copy_from_slice(&1u32.to_be_bytes());
+        },
+    );
+    let valid = base.to_state();
     let mut raw = valid.clone();
     raw[0] = KIND_STORE;
-    cases.push(("kind", raw));
+    cases.push(("kind", raw, Err("UnknownType(17)")));
     let mut raw = valid.clone();
     raw[1] = 2;
-    cases.push(("version", raw));
+    cases.push(("version", raw, Err("UnknownVersion(2)")));
     let mut raw = valid.clone();
     raw[20] ^= 1;
-    cases.push(("checksum", raw));
-    cases.push(("short", valid[..15].to_vec()));
-    cases.push(("kind only", envelope(KIND_SESSION, &[])[..1].to_vec()));
-    cases.push(("16 bytes", valid[valid.len() - 16..].to_vec()));
-    cases.push(("17 bytes", vec![KIND_SESSION; 17]));
+    cases.push(("checksum", raw, Err("ChecksumMismatch")));
+    cases.push(("short", valid[..15].to_vec(), Err("Truncated")));
+    cases.push((
+        "kind only",
+        envelope(KIND_SESSION, &[])[..1].to_vec(),
+        Err("Truncated"),
+    ));
+    // The check is the last 16 bytes: 16 bytes have no kind byte, 17 bytes no version byte.
+    cases.push((
+        "16 bytes",
+        valid[valid.len() - 16..].to_vec(),
+        Err("Truncated"),
+    ));
+    cases.push(("17 bytes", vec![KIND_SESSION; 17], Err("Truncated")));
+    let mut eighteen = vec![KIND_SESSION, 7];
+    eighteen.extend_from_slice(&[0; 16]);
+    cases.push(("18 bytes, version 7", eighteen, Err("UnknownVersion(7)")));
 
-    let mut accepted = 0;
-    for (name, blob) in &cases {
+    let mut failures = vec![];
+    for (name, blob, expect) in &cases {
         let mine = MySession::from_state(blob)
             .map(|s| s.to_state())
             .map_err(|e| format!("{e:?}"));
@@ -2298,8 +2733,606 @@ fn session_state_decode_rules_agree() {
         assert_eq!(mine, theirs, "case {name}");
         if let Ok(b) = &mine {
             assert_eq!(b, blob, "case {name} re-encodes differently");
-            accepted += 1;
+        }
+        let got = mine.as_ref().map(|_| ()).map_err(String::as_str);
+        if got != *expect {
+            failures.push(format!("{name}: {got:?}, SPEC.md says {expect:?}"));
         }
     }
-    assert_eq!(accepted, 9);
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// A first message without a one-time prekey from a fresh crate Alice to `bundle`.
+fn first_message(rng: &mut ChaCha20Rng, bundle: &[u8], pt: &[u8]) -> Vec<u8> {
+    let alice = IdentityKeyPair::generate(rng);
+    let bundle = PreKeyBundle::from_bytes(bundle).unwrap();
+    let mut s = Session::initiate(rng, &alice, &bundle, CTX).unwrap();
+    s.encrypt(rng, pt).unwrap()
+}
+
+/// The message with its base key replaced by the torsion variant `i` (§3.5, §3.6).
+fn with_base_variant(m: &[u8], i: usize) -> Vec<u8> {
+    let mut v = m.to_vec();
+    let base: K32 = m[34..66].try_into().unwrap();
+    v[34..66].copy_from_slice(&x25519_torsion_variant(&base, i));
+    v
+}
+
+/// Test 8: the initiator's check of a bundle's one-time prekey (§4.4 step 4, after the DHs):
+/// torsion variants and twist points are `Decode(InvalidKey)`, low-order points
+/// `NonContributory`; a substituted prime-order key is accepted. The RNG use is the same in both
+/// (`EK_A` drawn, the first ratchet key not).
+#[test]
+fn one_time_prekey_subgroup_check_agrees() {
+    let mut rng = ChaCha20Rng::from_seed([26; 32]);
+    let mut bob = MyBob::new(Ident::new(draw(&mut rng)));
+    bob.rotate_signed_prekey(&mut rng, NOW);
+    bob.generate_one_time_prekeys(&mut rng, 1).unwrap();
+    let bundle = bob.bundle(Some(0));
+    let opk: K32 = bundle[146..178].try_into().unwrap();
+    let alice = IdentityKeyPair::generate(&mut rng);
+    let my_alice = Ident::new(*alice.seed());
+
+    let mut one = [0u8; 32];
+    one[0] = 1; // order 4
+    let mut minus_one = [0xFFu8; 32];
+    minus_one[0] = 0xEC;
+    minus_one[31] = 0x7F; // p − 1: on the twist
+    let mut cases: Vec<(K32, &str)> = vec![
+        (opk, "ok"),
+        (xpub(&[5; 32]), "ok"), // another prime-order key: not detectable (X3DH §3.2)
+        ([0; 32], "NonContributory"),
+        (one, "NonContributory"),
+    ];
+    for i in 1..8 {
+        cases.push((x25519_torsion_variant(&opk, i), "Decode(InvalidKey)"));
+    }
+    // Twist points: those of low order on the twist give an all-zero DH first.
+    let mut twists = vec![minus_one];
+    twists.extend(
+        (2u8..)
+            .map(|i| {
+                let mut u = [0u8; 32];
+                u[0] = i;
+                u
+            })
+            .filter(|u| MontgomeryPoint(*u).to_edwards(0).is_none())
+            .take(3),
+    );
+    for u in twists {
+        assert!(!x25519_prime_order(&u));
+        let low = x25519([0x11; 32], u) == [0; 32];
+        cases.push((
+            u,
+            if low {
+                "NonContributory"
+            } else {
+                "Decode(InvalidKey)"
+            },
+        ));
+    }
+    let mut invalid_key_cases = 0;
+    for (key, expect) in cases {
+        let mut b = bundle.clone();
+        b[146..178].copy_from_slice(&key);
+        let (mut r1, mut r2) = (rng.clone(), rng.clone());
+        let mine = MySession::initiate(&mut r1, &my_alice, &b, CTX)
+            .map(|s| s.to_state())
+            .map_err(|e| format!("{e:?}"));
+        let theirs =
+            Session::initiate(&mut r2, &alice, &PreKeyBundle::from_bytes(&b).unwrap(), CTX)
+                .map(|s| s.to_bytes().to_vec())
+                .map_err(|e| format!("{e:?}"));
+        assert_eq!(mine, theirs, "one-time prekey {}", hex::encode(key));
+        assert_eq!(r1.clone().next_u64(), r2.next_u64());
+        let got = mine.as_ref().map(|_| "ok").map_err(String::as_str);
+        assert_eq!(got.unwrap_or_else(|e| e), expect, "{}", hex::encode(key));
+        if mine.is_err() {
+            // Only EK_A was drawn.
+            let mut after_ek = rng.clone();
+            let _: K32 = draw(&mut after_ek);
+            assert_eq!(r1.next_u64(), after_ek.next_u64());
+        }
+        invalid_key_cases += usize::from(expect == "Decode(InvalidKey)");
+    }
+    assert!(invalid_key_cases >= 8);
+}
+
+/// Test 9: prekey-store blobs (§8.0, §8.2): version 2 round trips, version 1 is read and
+/// migrated (every seen base key under every held signed prekey, §3.6), and the migrated store
+/// refuses the old first messages in any encoding; both implementations agree byte for byte.
+#[test]
+fn prekey_store_v2_and_v1_migration_agree() {
+    let mut rng = ChaCha20Rng::from_seed([27; 32]);
+    let seed: K32 = draw(&mut rng);
+    let mut bob = MyBob::new(Ident::new(seed));
+    // An OPK-less first message to each of three signed prekeys.
+    let mut firsts = vec![];
+    for _ in 0..3 {
+        bob.rotate_signed_prekey(&mut rng, NOW);
+        firsts.push(first_message(&mut rng, &bob.bundle(None), b"first"));
+    }
+    assert_eq!(
+        bob.generate_one_time_prekeys(&mut rng, 3).unwrap(),
+        [0, 1, 2]
+    );
+    let bases: Vec<K32> = firsts
+        .iter()
+        .map(|m| m[34..66].try_into().unwrap())
+        .collect();
+
+    // A version-1 blob as the old library wrote it after accepting those three messages, plus a
+    // low-order key (all-zero DH: skipped), an unrelated key and another encoding of bases[0]
+    // (the same id: the record is a set).
+    let mut seen = bases.clone();
+    seen.push([0; 32]);
+    seen.push(xpub(&draw(&mut rng)));
+    seen.push(x25519_torsion_variant(&bases[0], 2));
+    let v1 = bob.store_state_v1(&seen);
+    assert_eq!(v1[1], STORE_VERSION_V1);
+    let mine = MyBob::load_store(Ident::new(seed), &v1).unwrap();
+    for spk in &mine.signed {
+        assert_eq!(spk.accepted.len(), 4);
+        for base in &bases {
+            let id = first_message_id(&dh(&spk.secret, base).unwrap());
+            assert!(spk.accepted.contains(&id));
+        }
+    }
+    let migrated = mine.store_state();
+    assert_eq!(migrated[1], STORE_VERSION);
+    let theirs = PreKeyStore::from_bytes(&v1).unwrap();
+    assert_eq!(
+        theirs.to_bytes().to_vec(),
+        migrated,
+        "migration of a v1 blob"
+    );
+    assert_eq!(theirs.first_message_capacity(), 4092);
+    assert_eq!(mine.first_message_capacity(), 4092);
+    // Re-saved as version 2, it loads again, identically.
+    assert_eq!(
+        PreKeyStore::from_bytes(&migrated)
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+        migrated
+    );
+    assert_eq!(
+        MyBob::load_store(Ident::new(seed), &migrated)
+            .unwrap()
+            .store_state(),
+        migrated
+    );
+
+    let fresh = first_message(&mut rng, &bob.bundle(None), b"fresh");
+    let fresh_old = first_message(&mut rng, &bob.bundle_of(0, None), b"fresh old");
+    let mut rotation_rng = ChaCha20Rng::from_seed([30; 32]);
+    let mut stores = vec![];
+    for mut pre in BobPre::both(&seed, &v1) {
+        // No first message accepted before the upgrade is accepted after it, in any encoding.
+        for m in &firsts {
+            assert_eq!(pre.respond(m, CTX).err().unwrap(), "DuplicateMessage");
+            for i in 1..8 {
+                let v = with_base_variant(m, i);
+                assert_eq!(pre.respond(&v, CTX).err().unwrap(), "DuplicateMessage");
+            }
+        }
+        assert_eq!(pre.store_state(), migrated);
+        assert_eq!(pre.respond(&fresh, CTX).unwrap().1, b"fresh");
+        assert_eq!(pre.respond(&fresh_old, CTX).unwrap().1, b"fresh old");
+        assert_eq!(pre.first_message_capacity(), 4091);
+        assert_eq!(pre.respond(&fresh, CTX).err().unwrap(), "DuplicateMessage");
+        // A record goes with its signed prekey: after one rotation the oldest (id 0) is gone.
+        let mut r = rotation_rng.clone();
+        pre.rotate_signed_prekey(&mut r, NOW + 1);
+        assert_eq!(pre.first_message_capacity(), 4096);
+        assert_eq!(
+            pre.respond(&fresh_old, CTX).err().unwrap(),
+            "UnknownSignedPreKey(0)"
+        );
+        assert_eq!(pre.respond(&fresh, CTX).err().unwrap(), "DuplicateMessage");
+        pre.rotate_signed_prekey(&mut r, NOW + 2);
+        pre.rotate_signed_prekey(&mut r, NOW + 3);
+        assert_eq!(
+            pre.respond(&fresh, CTX).err().unwrap(),
+            "UnknownSignedPreKey(2)"
+        );
+        stores.push(pre.store_state());
+    }
+    assert_eq!(stores[0], stores[1]);
+    rotation_rng.next_u64();
+
+    // Decode rules, with what SPEC.md says (None: only agreement is checked).
+    const OK: Option<Result<(), &str>> = Some(Ok(()));
+    const NC: Option<Result<(), &str>> = Some(Err("NonCanonical"));
+    const TR: Option<Result<(), &str>> = Some(Err("Truncated"));
+    let body = migrated[2..migrated.len() - 16].to_vec();
+    // Offsets: 9 bytes of header, then per signed prekey 108 + 2 + 16 × 4 bytes.
+    let entry = 108 + 2 + 16 * 4;
+    let spk_at = |i: usize| 9 + i * entry;
+    let otk_at = 9 + 3 * entry;
+    let v2 = |b: &[u8]| envelope(KIND_STORE, b);
+    let v1b = |b: &[u8]| envelope_v(KIND_STORE, STORE_VERSION_V1, b);
+    let mut cases: Vec<(&str, Vec<u8>, Option<Result<(), &str>>)> = vec![
+        ("valid v2", migrated.clone(), OK),
+        ("valid v1", v1.clone(), OK),
+    ];
+    let mut patch = |name, expect, f: &dyn Fn(&mut Vec<u8>), wrap: &dyn Fn(&[u8]) -> Vec<u8>| {
+        let mut b = body.clone();
+        f(&mut b);
+        cases.push((name, wrap(&b), expect));
+    };
+    patch("trailing", Some(Err("TrailingBytes")), &|b| b.push(0), &v2);
+    patch(
+        "truncated",
+        TR,
+        &|b| {
+            b.pop();
+        },
+        &v2,
+    );
+    patch("empty", TR, &|b| b.clear(), &v2);
+    patch("signed count 4", NC, &|b| b[8] = 4, &v2);
+    patch(
+        "signed count 0 (rest trails)",
+        Some(Err("TrailingBytes")),
+        &|b| b[8] = 0,
+        &v2,
+    );
+    patch(
+        "duplicate signed prekey id",
+        NC,
+        &|b| {
+            let id = b[spk_at(0)..spk_at(0) + 4].to_vec();
+            b[spk_at(1)..spk_at(1) + 4].copy_from_slice(&id);
+        },
+        &v2,
+    );
+    // "checked after the signature, before the count".
+    patch(
+        "duplicate id, ends after the signature",
+        NC,
+        &|b| {
+            let id = b[spk_at(0)..spk_at(0) + 4].to_vec();
+            b[spk_at(1)..spk_at(1) + 4].copy_from_slice(&id);
+            b.truncate(spk_at(1) + 108);
+        },
+        &v2,
+    );
+    patch(
+        "duplicate id, ends inside the signature",
+        TR,
+        &|b| {
+            let id = b[spk_at(0)..spk_at(0) + 4].to_vec();
+            b[spk_at(1)..spk_at(1) + 4].copy_from_slice(&id);
+            b.truncate(spk_at(1) + 107);
+        },
+        &v2,
+    );
+    patch(
+        "accepted count 4097, then end",
+        NC,
+        &|b| {
+            b.truncate(spk_at(0) + 108);
+            b.extend_from_slice(&4097u16.to_be_bytes());
+        },
+        &v2,
+    );
+    patch(
+        "accepted count 4096, then end",
+        TR,
+        &|b| {
+            b.truncate(spk_at(0) + 108);
+            b.extend_from_slice(&4096u16.to_be_bytes());
+        },
+        &v2,
+    );
+    patch(
+        "accepted ids swapped",
+        NC,
+        &|b| {
+            let at = spk_at(0) + 110;
+            let first = b[at..at + 16].to_vec();
+            let second = b[at + 16..at + 32].to_vec();
+            b[at..at + 16].copy_from_slice(&second);
+            b[at + 16..at + 32].copy_from_slice(&first);
+        },
+        &v2,
+    );
+    patch(
+        "accepted id repeated",
+        NC,
+        &|b| {
+            let at = spk_at(2) + 110;
+            let first = b[at..at + 16].to_vec();
+            b[at + 16..at + 32].copy_from_slice(&first);
+        },
+        &v2,
+    );
+    // §2 rule 7: the order of an id is checked once it has been read.
+    patch(
+        "accepted ids swapped, cut inside the second",
+        TR,
+        &|b| {
+            let at = spk_at(0) + 110;
+            let first = b[at..at + 16].to_vec();
+            let second = b[at + 16..at + 32].to_vec();
+            b[at..at + 16].copy_from_slice(&second);
+            b[at + 16..at + 32].copy_from_slice(&first);
+            b.truncate(at + 31);
+        },
+        &v2,
+    );
+    patch(
+        "one-time count 65537, then end",
+        NC,
+        &|b| {
+            b.truncate(otk_at);
+            b.extend_from_slice(&65_537u32.to_be_bytes());
+        },
+        &v2,
+    );
+    patch(
+        "one-time count 65536, then end",
+        TR,
+        &|b| {
+            b.truncate(otk_at);
+            b.extend_from_slice(&65_536u32.to_be_bytes());
+        },
+        &v2,
+    );
+    patch(
+        "one-time ids equal",
+        NC,
+        &|b| {
+            let id = b[otk_at + 4..otk_at + 8].to_vec();
+            b[otk_at + 40..otk_at + 44].copy_from_slice(&id);
+        },
+        &v2,
+    );
+    patch(
+        "one-time ids decreasing, cut in the secret",
+        TR,
+        &|b| {
+            b[otk_at + 40..otk_at + 44].copy_from_slice(&[0; 4]);
+            b.truncate(otk_at + 4 + 36 + 20);
+        },
+        &v2,
+    );
+    // Version 1: the v2 layout without the records, then the seen list.
+    let v1_body = v1[2..v1.len() - 16].to_vec();
+    let seen_at = v1_body.len() - 4 - 32 * seen.len();
+    let mut patch1 = |name, expect, f: &dyn Fn(&mut Vec<u8>)| {
+        let mut b = v1_body.clone();
+        f(&mut b);
+        cases.push((name, v1b(&b), expect));
+    };
+    patch1("v1 trailing", Some(Err("TrailingBytes")), &|b| b.push(0));
+    patch1("v1 without seen list", TR, &|b| b.truncate(seen_at));
+    patch1("v1 seen count 1025, then end", NC, &|b| {
+        b.truncate(seen_at);
+        b.extend_from_slice(&1025u32.to_be_bytes());
+    });
+    patch1("v1 seen count 1024, then end", TR, &|b| {
+        b.truncate(seen_at);
+        b.extend_from_slice(&1024u32.to_be_bytes());
+    });
+    patch1("v1 seen key ≥ p", Some(Err("InvalidKey")), &|b| {
+        let at = seen_at + 4;
+        b[at..at + 32].copy_from_slice(&[0xFF; 32]);
+        b[at] = 0xED;
+        b[at + 31] = 0x7F;
+    });
+    patch1("v1 seen key top bit", Some(Err("InvalidKey")), &|b| {
+        b[seen_at + 4 + 31] |= 0x80;
+    });
+    // Guess: no duplicate rule for version 1 any more (the text names only §2.3).
+    patch1("v1 duplicate seen key", OK, &|b| {
+        let k = b[seen_at + 4..seen_at + 36].to_vec();
+        b[seen_at + 36..seen_at + 68].copy_from_slice(&k);
+    });
+    // Guess: "the same" includes the one-time cap.
+    patch1("v1 one-time count 65537, then end", NC, &|b| {
+        b.truncate(9 + 3 * 108);
+        b.extend_from_slice(&65_537u32.to_be_bytes());
+    });
+    patch1("v1 duplicate signed prekey id", NC, &|b| {
+        let id = b[9..13].to_vec();
+        b[9 + 108..9 + 112].copy_from_slice(&id);
+    });
+    patch1("v1 no signed prekeys", OK, &|b| {
+        let mut nb = b[..8].to_vec();
+        nb.push(0);
+        nb.extend_from_slice(&b[9 + 3 * 108..]);
+        *b = nb;
+    });
+    cases.push(("v2 body labelled v1", v1b(&body), None));
+    cases.push(("v1 body labelled v2", v2(&v1_body), None));
+    for (name, version) in [("version 0", 0u8), ("version 3", 3)] {
+        let mut raw = migrated.clone();
+        raw[1] = version;
+        let e: &str = format!("UnknownVersion({version})").leak();
+        cases.push((name, raw, Some(Err(e))));
+    }
+    let mut raw = migrated.clone();
+    raw[0] = KIND_SESSION;
+    cases.push(("kind", raw, Some(Err("UnknownType(18)"))));
+    let mut raw = migrated.clone();
+    raw[30] ^= 1;
+    cases.push(("checksum", raw, Some(Err("ChecksumMismatch"))));
+    cases.push((
+        "17 bytes",
+        vec![KIND_STORE; 17],
+        Some(Err("UnknownVersion(17)")),
+    ));
+
+    let mut failures = vec![];
+    for (name, blob, expect) in &cases {
+        let mine = MyBob::load_store(Ident::new(seed), blob)
+            .map(|s| s.store_state())
+            .map_err(|e| format!("{e:?}"));
+        let theirs = PreKeyStore::from_bytes(blob)
+            .map(|s| s.to_bytes().to_vec())
+            .map_err(|e| format!("{e:?}"));
+        assert_eq!(mine, theirs, "case {name}");
+        if let Ok(b) = &mine
+            && blob[1] == STORE_VERSION
+        {
+            assert_eq!(b, blob, "case {name} re-encodes differently");
+        }
+        let got = mine.as_ref().map(|_| ()).map_err(String::as_str);
+        if let Some(expect) = expect
+            && got != *expect
+        {
+            failures.push(format!("{name}: {got:?}, SPEC.md says {expect:?}"));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// Test 10: a signed prekey's record of first messages (§4.3): at 4096 ids further OPK-less first
+/// messages are `SignedPreKeyFull(id)`, replays stay `DuplicateMessage`, other signed prekeys and
+/// one-time-prekey sessions are unaffected, and rotation drops the record with its key.
+#[test]
+fn signed_prekey_record_full_agrees() {
+    let mut rng = ChaCha20Rng::from_seed([28; 32]);
+    let seed: K32 = draw(&mut rng);
+    let mut bob = MyBob::new(Ident::new(seed));
+    bob.rotate_signed_prekey(&mut rng, NOW); // id 0
+    bob.rotate_signed_prekey(&mut rng, NOW); // id 1, current
+    bob.generate_one_time_prekeys(&mut rng, 1).unwrap();
+    let recorded = first_message(&mut rng, &bob.bundle(None), b"recorded");
+    let m1 = first_message(&mut rng, &bob.bundle(None), b"m1");
+    let m2 = first_message(&mut rng, &bob.bundle(None), b"m2");
+    let m_old = first_message(&mut rng, &bob.bundle_of(0, None), b"old");
+    let m_opk = {
+        let alice = IdentityKeyPair::generate(&mut rng);
+        let b = PreKeyBundle::from_bytes(&bob.bundle(Some(0))).unwrap();
+        let mut s = Session::initiate(&mut rng, &alice, &b, CTX).unwrap();
+        s.encrypt(&mut rng, b"opk").unwrap()
+    };
+    // Fill the current record to 4095 ids, one of them `recorded`'s (§3.6 from DH3).
+    let base: K32 = recorded[34..66].try_into().unwrap();
+    let recorded_id = first_message_id(&dh(&bob.signed[1].secret, &base).unwrap());
+    bob.signed[1].accepted = (0..4094).map(|_| draw::<16>(&mut rng)).collect();
+    bob.signed[1].accepted.insert(recorded_id);
+    assert_eq!(bob.first_message_capacity(), 1);
+    let blob = bob.store_state();
+    let long = [0u8; 1025];
+
+    let mut stores = vec![];
+    let mut rotation_rng = ChaCha20Rng::from_seed([31; 32]);
+    for mut pre in BobPre::both(&seed, &blob) {
+        assert_eq!(pre.first_message_capacity(), 1);
+        assert_eq!(
+            pre.respond(&recorded, CTX).err().unwrap(),
+            "DuplicateMessage"
+        );
+        assert_eq!(pre.respond(&m1, CTX).unwrap().1, b"m1");
+        assert_eq!(pre.first_message_capacity(), 0);
+        assert_eq!(pre.respond(&m2, CTX).err().unwrap(), "SignedPreKeyFull(1)");
+        assert_eq!(
+            pre.respond(&with_base_variant(&m2, 5), CTX).err().unwrap(),
+            "SignedPreKeyFull(1)"
+        );
+        // A replay to a full record (guess: the duplicate is reported).
+        assert_eq!(pre.respond(&m1, CTX).err().unwrap(), "DuplicateMessage");
+        assert_eq!(
+            pre.respond(&recorded, CTX).err().unwrap(),
+            "DuplicateMessage"
+        );
+        // The record checks come before the context check (guess: "after X3DH").
+        assert_eq!(
+            pre.respond(&m2, &long).err().unwrap(),
+            "SignedPreKeyFull(1)"
+        );
+        assert_eq!(pre.respond(&m1, &long).err().unwrap(), "DuplicateMessage");
+        let before = pre.store_state();
+        assert_eq!(pre.respond(&m_old, &long).err().unwrap(), "TooLarge");
+        assert_eq!(pre.store_state(), before);
+        // Other signed prekeys and one-time-prekey sessions are unaffected.
+        assert_eq!(pre.respond(&m_old, CTX).unwrap().1, b"old");
+        assert_eq!(pre.respond(&m_opk, CTX).unwrap().1, b"opk");
+        assert_eq!(pre.first_message_capacity(), 0);
+        // Rotation: a new, empty current record; key 1 is still held and still full.
+        let mut r = rotation_rng.clone();
+        pre.rotate_signed_prekey(&mut r, NOW + 1);
+        assert_eq!(pre.first_message_capacity(), 4096);
+        assert_eq!(pre.respond(&m2, CTX).err().unwrap(), "SignedPreKeyFull(1)");
+        pre.rotate_signed_prekey(&mut r, NOW + 2);
+        assert_eq!(
+            pre.respond(&m2, CTX).err().unwrap(),
+            "UnknownSignedPreKey(1)"
+        );
+        stores.push(pre.store_state());
+    }
+    assert_eq!(stores[0], stores[1]);
+    rotation_rng.next_u64();
+}
+
+/// Test 11: at most 65 536 one-time prekeys (§4.3): a `generate_one_time_prekeys` that would
+/// exceed it is `TooLarge` and changes nothing (nor draws from the RNG); the full store's blob is
+/// the same in both implementations and loads in both.
+#[test]
+fn one_time_prekey_cap_agrees() {
+    let mut rng = ChaCha20Rng::from_seed([29; 32]);
+    let id = IdentityKeyPair::generate(&mut rng);
+    let mut theirs = PreKeyStore::new();
+    let mut mine = MyBob::new(Ident::new(*id.seed()));
+    let (mut r1, mut r2) = (rng.clone(), rng.clone());
+    let gen_both = |mine: &mut MyBob,
+                    theirs: &mut PreKeyStore,
+                    r1: &mut ChaCha20Rng,
+                    r2: &mut ChaCha20Rng,
+                    n| {
+        let a = mine
+            .generate_one_time_prekeys(r1, n)
+            .map(|ids| ids.len())
+            .map_err(|e| format!("{e:?}"));
+        let b = theirs
+            .generate_one_time_prekeys(r2, n)
+            .map(|keys| keys.len())
+            .map_err(|e| format!("{e:?}"));
+        assert_eq!(a, b);
+        assert_eq!(r1.clone().next_u64(), r2.clone().next_u64());
+        a
+    };
+    assert_eq!(
+        gen_both(&mut mine, &mut theirs, &mut r1, &mut r2, 65_537),
+        Err("TooLarge".to_string())
+    );
+    assert_eq!(r1.clone().next_u64(), rng.clone().next_u64());
+    assert_eq!(theirs.one_time_prekey_count(), 0);
+    assert_eq!(
+        gen_both(&mut mine, &mut theirs, &mut r1, &mut r2, 65_535),
+        Ok(65_535)
+    );
+    let before = mine.store_state();
+    let rng_before = r1.clone();
+    assert_eq!(
+        gen_both(&mut mine, &mut theirs, &mut r1, &mut r2, 2),
+        Err("TooLarge".to_string())
+    );
+    assert_eq!(r1.clone().next_u64(), rng_before.clone().next_u64());
+    assert_eq!(theirs.to_bytes().to_vec(), before);
+    assert_eq!(gen_both(&mut mine, &mut theirs, &mut r1, &mut r2, 1), Ok(1));
+    assert_eq!(
+        gen_both(&mut mine, &mut theirs, &mut r1, &mut r2, 1),
+        Err("TooLarge".to_string())
+    );
+    assert_eq!(gen_both(&mut mine, &mut theirs, &mut r1, &mut r2, 0), Ok(0));
+    assert_eq!(theirs.one_time_prekey_count(), MAX_ONE_TIME_PREKEYS);
+    assert_eq!(*mine.one_time.keys().last().unwrap(), 65_535);
+    let blob = mine.store_state();
+    assert_eq!(theirs.to_bytes().to_vec(), blob);
+    assert_eq!(blob.len(), 2 + 9 + 4 + 36 * MAX_ONE_TIME_PREKEYS + 16);
+    assert_eq!(
+        PreKeyStore::from_bytes(&blob).unwrap().to_bytes().to_vec(),
+        blob
+    );
+    assert_eq!(
+        MyBob::load_store(Ident::new(*id.seed()), &blob)
+            .unwrap()
+            .store_state(),
+        blob
+    );
 }

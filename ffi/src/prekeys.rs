@@ -93,7 +93,9 @@ pub unsafe extern "C" fn xc_prekey_store_generate_one_time_prekeys(
         if count > XC_MAX_ONE_TIME_PREKEYS_PER_CALL {
             return Err(INVALID);
         }
-        let keys = store.inner.generate_one_time_prekeys(&mut os_rng(), count)?;
+        let keys = store
+            .inner
+            .generate_one_time_prekeys(&mut os_rng(), count)?;
         let mut records = Vec::with_capacity(keys.len() * XC_ONE_TIME_PREKEY_RECORD_LEN);
         for key in &keys {
             records.extend_from_slice(&key.id.to_be_bytes());

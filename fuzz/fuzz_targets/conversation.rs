@@ -1,11 +1,17 @@
 //! Structure-aware two-party conversation over a hostile network.
 //!
 //! Operations: send (raw or framed), deliver, drop, duplicate, corrupt a bit, truncate,
-//! snapshot and restore a party's state, purge, and advance the clock. Invariants checked on
+//! snapshot and restore a party's state, purge, and advance the clock. A delivered packet is
+//! judged by its bytes alone: bytes equal to a message the library sent (any copy, any
+//! provenance: a bit flipped twice is authentic again) are that message, delivered to its
+//! recipient through the API it was sent for; any other bytes are damaged. Invariants checked on
 //! every step:
+//! - no two sends produce the same bytes;
 //! - an authentic message decrypts at most once per state lineage, and only to the bytes sent;
-//! - while no party has been rolled back, every authentic message decrypts on first delivery;
-//! - a damaged message is always rejected;
+//! - while no party has been rolled back, every authentic message decrypts on first delivery,
+//!   and a later copy is rejected with `DuplicateMessage`;
+//! - a damaged message is always rejected, and never after authentication (`Expired`,
+//!   `InvalidContent`);
 //! - a rejected input leaves the receiving session byte-identical;
 //! - skipped keys never exceed the configured limit;
 //! - nothing panics.
@@ -51,11 +57,20 @@ enum Op {
     },
 }
 
+/// Bytes on the network. Damaged copies inherit the route (`to_alice`, `framed`) of the packet
+/// they were made from; only the bytes decide whether a packet is authentic.
 struct Packet {
     to_alice: bool,
     framed: bool,
     bytes: Vec<u8>,
+}
+
+/// A message as the library produced it.
+struct Sent {
     id: u32,
+    to_alice: bool,
+    framed: bool,
+    plaintext: Vec<u8>,
 }
 
 struct Party {
@@ -77,9 +92,9 @@ fuzz_target!(|ops: Vec<Op>| {
         snapshot: None,
     });
     let mut net: Vec<Packet> = Vec::new();
-    // What each message was when sent: a packet is authentic iff its bytes are these (a bit
-    // flipped twice is authentic again).
-    let mut sent: HashMap<u32, (Vec<u8>, Vec<u8>)> = HashMap::new();
+    // Every message the library sent, dropped ones included, keyed by its exact bytes: a packet
+    // is authentic iff its bytes are one of these, whatever it was copied or damaged from.
+    let mut sent: HashMap<Vec<u8>, Sent> = HashMap::new();
     let mut next_id = 0u32;
     let mut now = NOW;
     let mut rolled_back = false;
@@ -108,12 +123,19 @@ fuzz_target!(|ops: Vec<Op>| {
                     sender.encrypt(&mut rng, &plaintext)
                 }
                 .unwrap();
-                sent.insert(next_id, (bytes.clone(), plaintext));
+                let record = Sent {
+                    id: next_id,
+                    to_alice: !from_alice,
+                    framed,
+                    plaintext,
+                };
+                if let Some(earlier) = sent.insert(bytes.clone(), record) {
+                    panic!("messages {} and {next_id} have the same bytes", earlier.id);
+                }
                 net.push(Packet {
                     to_alice: !from_alice,
                     framed,
                     bytes,
-                    id: next_id,
                 });
                 next_id += 1;
             }
@@ -168,35 +190,39 @@ fuzz_target!(|ops: Vec<Op>| {
             Op::Advance { seconds } => now += u64::from(seconds) * 1000,
             Op::Deliver(i) if !net.is_empty() => {
                 let p = net.remove(usize::from(i) % net.len());
-                let party = &mut parties[usize::from(!p.to_alice)];
+                let authentic = sent.get(&p.bytes);
+                let (to_alice, framed) =
+                    authentic.map_or((p.to_alice, p.framed), |a| (a.to_alice, a.framed));
+                let party = &mut parties[usize::from(!to_alice)];
                 let before = party.session.to_bytes();
-                let result = if p.framed {
+                let result = if framed {
                     party.session.receive(&p.bytes, now).map(|r| r.body)
                 } else {
                     party.session.decrypt(&p.bytes)
                 };
-                let authentic = sent
-                    .get(&p.id)
-                    .filter(|(bytes, _)| *bytes == p.bytes)
-                    .map(|(_, pt)| pt);
                 match (authentic, result) {
-                    (Some(sent), Ok(got)) => {
-                        assert_eq!(&got, sent, "decrypted to other bytes");
+                    (Some(a), Ok(got)) => {
+                        assert_eq!(got, a.plaintext, "message {} decrypted to other bytes", a.id);
                         assert!(
-                            party.decrypted.insert(p.id),
+                            party.decrypted.insert(a.id),
                             "message {} decrypted twice",
-                            p.id
+                            a.id
                         );
                     }
-                    (Some(_), Err(e)) => {
+                    (Some(a), Err(e)) => {
                         assert!(
-                            rolled_back || party.decrypted.contains(&p.id),
+                            rolled_back || party.decrypted.contains(&a.id),
                             "authentic message {} rejected with {e:?}",
-                            p.id
+                            a.id
+                        );
+                        assert!(
+                            rolled_back || e == Error::DuplicateMessage,
+                            "replay of message {} rejected with {e:?}",
+                            a.id
                         );
                         assert_eq!(party.session.to_bytes(), before, "state changed on {e:?}");
                     }
-                    (None, Ok(_)) => panic!("damaged copy of message {} accepted", p.id),
+                    (None, Ok(_)) => panic!("damaged packet accepted: {:02x?}", p.bytes),
                     (None, Err(Error::Expired | Error::InvalidContent(_))) => {
                         panic!("damaged message passed authentication")
                     }

@@ -3382,9 +3382,15 @@ pub fn negative_json() -> Json {
             );
         }
         // The seven other encodings of each key of the bundle (SPEC.md §2.4, §4.2, §4.4 step 4).
-        for (i, t) in x25519_torsion_variants(&bundle_bytes[146..178]).iter().enumerate() {
+        for (i, t) in x25519_torsion_variants(&bundle_bytes[146..178])
+            .iter()
+            .enumerate()
+        {
             neg.initiate(
-                &format!("initiate: one-time prekey replaced by torsion variant {}", i + 1),
+                &format!(
+                    "initiate: one-time prekey replaced by torsion variant {}",
+                    i + 1
+                ),
                 "§4.4 step 4",
                 &alice,
                 &with(&bundle_bytes, |v| v[146..178].copy_from_slice(t)),
@@ -3392,9 +3398,15 @@ pub fn negative_json() -> Json {
                 "Decode(InvalidKey)",
             );
         }
-        for (i, t) in x25519_torsion_variants(&bundle_bytes[45..77]).iter().enumerate() {
+        for (i, t) in x25519_torsion_variants(&bundle_bytes[45..77])
+            .iter()
+            .enumerate()
+        {
             neg.initiate(
-                &format!("initiate: signed prekey replaced by torsion variant {}", i + 1),
+                &format!(
+                    "initiate: signed prekey replaced by torsion variant {}",
+                    i + 1
+                ),
                 "§4.2",
                 &alice,
                 &with(&bundle_bytes, |v| v[45..77].copy_from_slice(t)),
@@ -3402,7 +3414,10 @@ pub fn negative_json() -> Json {
                 "InvalidSignature",
             );
         }
-        for (i, t) in ed25519_torsion_variants(&bundle_bytes[1..33]).iter().enumerate() {
+        for (i, t) in ed25519_torsion_variants(&bundle_bytes[1..33])
+            .iter()
+            .enumerate()
+        {
             neg.decode(
                 &format!("bundle: identity key replaced by torsion variant {}", i + 1),
                 "§2.4",
@@ -3516,7 +3531,10 @@ pub fn negative_json() -> Json {
             "DecryptionFailed",
         );
     }
-    for (i, t) in x25519_torsion_variants(&no_opk_first[34..66]).iter().enumerate() {
+    for (i, t) in x25519_torsion_variants(&no_opk_first[34..66])
+        .iter()
+        .enumerate()
+    {
         neg.respond(
             &format!(
                 "respond: replay without a one-time prekey, base key as torsion variant {}",
@@ -3532,7 +3550,10 @@ pub fn negative_json() -> Json {
     }
     for (i, t) in ed25519_torsion_variants(&m1[2..34]).iter().enumerate() {
         neg.respond(
-            &format!("respond: initiator identity replaced by torsion variant {}", i + 1),
+            &format!(
+                "respond: initiator identity replaced by torsion variant {}",
+                i + 1
+            ),
             "§2.4",
             &bob,
             &store_initial,
