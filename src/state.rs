@@ -195,14 +195,14 @@ impl PreKeyStore {
         let mut last = None;
         for _ in 0..one_time {
             let id = r.u32()?;
-            // Strictly increasing ids: the one canonical order, and no duplicates.
+            let pair = KeyPair::from_secret_bytes(*Zeroizing::new(r.array()?));
+            // Strictly increasing ids: the one canonical order, and no duplicates (checked once
+            // the entry is read, SPEC.md §2 rule 7).
             if last.is_some_and(|l| id <= l) {
                 return Err(DecodeError::NonCanonical);
             }
             last = Some(id);
-            store
-                .one_time
-                .insert(id, KeyPair::from_secret_bytes(*Zeroizing::new(r.array()?)));
+            store.one_time.insert(id, pair);
         }
         if version == 1 {
             migrate_seen_base_keys(&mut r, &mut store)?;
@@ -395,7 +395,10 @@ impl Session {
         // The phases the code can be in (SPEC.md §8.3): an initiator that has not heard back has
         // a sending chain and has received nothing; every other session has a receiving chain.
         let awaiting_reply = role == Role::Initiator && !acknowledged;
-        if awaiting_reply != receiving.is_none() || (sending.is_none() && receiving.is_none()) {
+        if awaiting_reply != receiving.is_none()
+            || (sending.is_none() && receiving.is_none())
+            || (awaiting_reply && (previous_sending_len != 0 || received != 0))
+        {
             return Err(DecodeError::NonCanonical);
         }
 

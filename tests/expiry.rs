@@ -289,12 +289,7 @@ fn skipped_keys_under_an_on_read_timer_are_purged() {
 }
 
 proptest::proptest! {
-    #![proptest_config(proptest::prelude::ProptestConfig {
-        cases: 64,
-        failure_persistence: None,
-        rng_seed: proptest::test_runner::RngSeed::Fixed(0x7153_7153),
-        ..Default::default()
-    })]
+    #![proptest_config(common::proptest_config(64))]
 
     /// Both sides agree on the timer once the same frames have arrived, whatever the order:
     /// each side's timer is the greatest of every timer it sent or received (SPEC.md §11.3).

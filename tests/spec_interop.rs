@@ -1,6 +1,8 @@
 //! An independent implementation of SPEC.md (written from the specification only, from primitives)
 //! that must interoperate with the crate byte for byte: bundles, prekey and normal messages,
-//! decode errors and persisted session / prekey-store / identity state, in both directions.
+//! decode errors and persisted session / prekey-store / identity state, in both directions —
+//! including the prekey store's per-signed-prekey replay records (§3.6, §4.3) and the migration
+//! of version-1 store blobs (§8.2).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -1031,7 +1033,10 @@ impl MySession {
         let received = r.u32()?;
         // Row 15a, checked after 17: the phase must be a reachable one.
         let unacked_initiator = initiator && !acknowledged;
-        if recv.is_none() != unacked_initiator || (send.is_none() && recv.is_none()) {
+        if recv.is_none() != unacked_initiator
+            || (send.is_none() && recv.is_none())
+            || (unacked_initiator && (pn != 0 || received != 0))
+        {
             return Err(NC);
         }
         let n_old = r.u32()?;
@@ -1912,6 +1917,11 @@ fn script(w: &mut World, a2: &[u8], swap: bool) {
         assert!(r.is_err());
         assert_eq!(w.bob.state(), before);
     }
+    let ik_torsion = mutations(&h0).pop().unwrap();
+    assert_eq!(
+        w.bob.decrypt(&ik_torsion).unwrap_err(),
+        "Decode(InvalidKey)"
+    );
     // A prekey message with other X3DH fields is a mismatch (§7.4).
     let mut pre = encode_prefields(&w.bob.view().prefields());
     pre[66] ^= 1;
@@ -1989,6 +1999,16 @@ fn mutations(m: &[u8]) -> Vec<Vec<u8>> {
     ik_small.extend_from_slice(&ident);
     ik_small.extend_from_slice(&[9u8; 32]);
     out.push(ik_small);
+    // A valid identity plus an 8-torsion point: not in the prime-order subgroup (§2.4).
+    let mut ik_torsion = vec![0x01, 0x02];
+    let ik = SigningKey::from_bytes(&[7; 32])
+        .verifying_key()
+        .to_edwards();
+    ik_torsion.extend_from_slice(&(ik + EIGHT_TORSION[7]).compress().to_bytes());
+    ik_torsion.extend_from_slice(&m[2..34]);
+    ik_torsion.extend_from_slice(&[0, 0, 0, 0, 0]);
+    ik_torsion.extend_from_slice(m);
+    out.push(ik_torsion);
     out
 }
 
@@ -2608,10 +2628,8 @@ fn session_state_decode_rules_agree() {
             mk: [1; 32],
         });
     });
-    edit("unacked with other PN and received", &unacked, OK, &|s| {
-        s.r.pn = 9;
-        s.r.received = 7;
-    });
+    edit("unacked with a PN", &unacked, NC, &|s| s.r.pn = 9);
+    edit("unacked with a received count", &unacked, NC, &|s| s.r.received = 7);
 
     let mut patch = |name, from: &MySession, expect, f: &dyn Fn(&mut Vec<u8>, usize)| {
         let blob = from.to_state();
@@ -2952,7 +2970,9 @@ fn prekey_store_v2_and_v1_migration_agree() {
     let otk_at = 9 + 3 * entry;
     let v2 = |b: &[u8]| envelope(KIND_STORE, b);
     let v1b = |b: &[u8]| envelope_v(KIND_STORE, STORE_VERSION_V1, b);
-    let mut cases: Vec<(&str, Vec<u8>, Option<Result<(), &str>>)> = vec![
+    // (name, blob, expected: None = loads, Some(Err(e)) = rejected with e)
+    type Case<'a> = (&'a str, Vec<u8>, Option<Result<(), &'a str>>);
+    let mut cases: Vec<Case> = vec![
         ("valid v2", migrated.clone(), OK),
         ("valid v1", v1.clone(), OK),
     ];
@@ -3135,6 +3155,11 @@ fn prekey_store_v2_and_v1_migration_agree() {
         b.truncate(9 + 3 * 108);
         b.extend_from_slice(&65_537u32.to_be_bytes());
     });
+    patch1("v1 one-time ids decreasing, cut in the secret", TR, &|b| {
+        let at = 9 + 3 * 108;
+        b[at + 40..at + 44].copy_from_slice(&[0; 4]);
+        b.truncate(at + 4 + 36 + 20);
+    });
     patch1("v1 duplicate signed prekey id", NC, &|b| {
         let id = b[9..13].to_vec();
         b[9 + 108..9 + 112].copy_from_slice(&id);
@@ -3159,11 +3184,10 @@ fn prekey_store_v2_and_v1_migration_agree() {
     let mut raw = migrated.clone();
     raw[30] ^= 1;
     cases.push(("checksum", raw, Some(Err("ChecksumMismatch"))));
-    cases.push((
-        "17 bytes",
-        vec![KIND_STORE; 17],
-        Some(Err("UnknownVersion(17)")),
-    ));
+    cases.push(("17 bytes", vec![KIND_STORE; 17], TR));
+    let mut eighteen = vec![KIND_STORE; 2];
+    eighteen.extend_from_slice(&[0; 16]);
+    cases.push(("18 bytes", eighteen, Some(Err("UnknownVersion(17)"))));
 
     let mut failures = vec![];
     for (name, blob, expect) in &cases {
@@ -3259,6 +3283,9 @@ fn signed_prekey_record_full_agrees() {
         assert_eq!(pre.first_message_capacity(), 4096);
         assert_eq!(pre.respond(&m2, CTX).err().unwrap(), "SignedPreKeyFull(1)");
         pre.rotate_signed_prekey(&mut r, NOW + 2);
+        // Held: 1, 2, 3.
+        assert_eq!(pre.respond(&m2, CTX).err().unwrap(), "SignedPreKeyFull(1)");
+        pre.rotate_signed_prekey(&mut r, NOW + 3);
         assert_eq!(
             pre.respond(&m2, CTX).err().unwrap(),
             "UnknownSignedPreKey(1)"
@@ -3278,6 +3305,9 @@ fn one_time_prekey_cap_agrees() {
     let id = IdentityKeyPair::generate(&mut rng);
     let mut theirs = PreKeyStore::new();
     let mut mine = MyBob::new(Ident::new(*id.seed()));
+    // Without a signed prekey there is no capacity (§4.3).
+    assert_eq!(theirs.first_message_capacity(), 0);
+    assert_eq!(mine.first_message_capacity(), 0);
     let (mut r1, mut r2) = (rng.clone(), rng.clone());
     let gen_both = |mine: &mut MyBob,
                     theirs: &mut PreKeyStore,

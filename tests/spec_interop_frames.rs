@@ -531,7 +531,7 @@ mod frame {
         /// §11.5: the effective timer is the one of lower rank. GUESS: on equal rank (same
         /// duration and start, so the same deadline) `a` is returned.
         pub fn more_private(a: &Timer, b: &Timer) -> Timer {
-            *a
+            if b.rank() < a.rank() { *b } else { *a }
         }
     }
 
@@ -1725,9 +1725,12 @@ mod dr {
         }
     }
 
+    /// `(index, MK)` pairs kept for skipped messages.
+    type Kept = Vec<(u32, [u8; 32])>;
+
     /// KDF_CK from index `from` to `to`: the kept `(index, MK)` for `from..to`, then `MK_to` and
     /// `CK_{to+1}`.
-    fn derive(ck: [u8; 32], from: u32, to: u32) -> (Vec<(u32, [u8; 32])>, [u8; 32], [u8; 32]) {
+    fn derive(ck: [u8; 32], from: u32, to: u32) -> (Kept, [u8; 32], [u8; 32]) {
         let mut ck = ck;
         let mut kept = Vec::new();
         for i in from..to {
@@ -3018,7 +3021,11 @@ mod section_11 {
             .generate_one_time_prekeys(&mut rng, 2)
             .expect("prekeys");
         let mut store = lib_store_to_mine(&lib_store);
-        let opk = if seed % 2 == 0 { None } else { Some(1) };
+        let opk = if seed.is_multiple_of(2) {
+            None
+        } else {
+            Some(1)
+        };
         let lib_bundle = lib_store.bundle(&bob.lib_id, opk).expect("bundle");
         let bundle = store.bundle(&bob.id, opk);
         assert_eq!(lib_bundle.to_bytes(), bundle);
@@ -3092,7 +3099,11 @@ mod section_11 {
                     let (wire, to_bob) = (flight[i].0.clone(), flight[i].1);
                     let p = if to_bob { &mut bob } else { &mut alice };
                     let now = p.now(clock);
-                    let (ours, theirs) = if p.mine.is_none() {
+                    let (ours, theirs) = if let (Some(m), Some(l)) = (&mut p.mine, &mut p.lib) {
+                        let ours = m.receive(&wire, now);
+                        let theirs = l.receive(&wire, now);
+                        (ours, theirs.map(|r| from_lib_received(&r)))
+                    } else {
                         let ours = Session::accept(&p.id, &mut store, &wire, &ctx, now);
                         let theirs =
                             lib::Session::accept(&p.lib_id, &mut lib_store, &wire, &ctx, now);
@@ -3106,10 +3117,6 @@ mod section_11 {
                             from_lib_received(&r)
                         });
                         (ours, theirs)
-                    } else {
-                        let ours = p.mine.as_mut().expect("s").receive(&wire, now);
-                        let theirs = p.lib.as_mut().expect("s").receive(&wire, now);
-                        (ours, theirs.map(|r| from_lib_received(&r)))
                     };
                     assert_eq!(res(&ours), res(&theirs), "{what}");
                     delivered += usize::from(ours.is_ok());
@@ -3180,6 +3187,16 @@ mod section_11 {
                 version: u32::MAX
             }
         );
+        // Failing, neither draws from the RNG (a script with no draws panics on any).
+        assert!(
+            mine.set_timer(&mut Rng::script(Vec::new()), 8, 5, Start::OnSend)
+                .is_err()
+        );
+        assert!(
+            theirs
+                .set_timer(&mut Rng::script(Vec::new()), 8, 5, lib::TimerStart::OnSend)
+                .is_err()
+        );
     }
 
     /// `accept` (§11.5 around §7.3 and the first-message record of §4.3/§3.6/§8.2), both
@@ -3242,7 +3259,7 @@ mod section_11 {
         }
         // A full record (4096 ids), without and with the replayed id in it.
         let mut full = store0.clone();
-        full.signed[0].accepted = (0..4096u32).map(|i| prim_id(i)).collect();
+        full.signed[0].accepted = (0..4096u32).map(prim_id).collect();
         full.signed[0].accepted.sort_unstable();
         assert_eq!(run(&full, &first, &ctx, now + 2).0, "SignedPreKeyFull(0)");
         let mut full_with = s1.clone();
@@ -3273,6 +3290,21 @@ mod section_11 {
                 .0
                 .starts_with("Ok")
         );
+        // §11.6 for a first message that skips keys: Alice changes the timer (N = 0) and sends
+        // (N = 1); Bob accepts N = 1 first. The skipped key's deadline follows the new session's
+        // timer (off), not the frame's: 2^64 − 1 (both blobs are compared inside `run`).
+        let mut a3 =
+            Session::initiate(&mut Rng::stream(77), &alice, &bundle, &ctx).expect("initiate");
+        a3.set_timer(&mut Rng::stream(78), now, 60, Start::OnSend)
+            .expect("timer");
+        let second = a3.send(&mut Rng::stream(79), now, b"second").expect("send");
+        let mut mine = store0.clone();
+        let (bob_session, r) =
+            Session::accept(&bob, &mut mine, &second, &ctx, now).expect("accept");
+        assert!(r.timer_changed);
+        assert_eq!(bob_session.skipped.len(), 1);
+        assert_eq!(bob_session.skipped[0].deadline, u64::MAX);
+        assert!(run(&store0, &second, &ctx, now).0.starts_with("Ok"));
         // A version-1 store with the first message's base key in its seen list (§8.2 migration).
         let mut body = Vec::new();
         body.extend_from_slice(&store0.next_signed_id.to_be_bytes());
@@ -4091,6 +4123,14 @@ mod section_12 {
                         None,
                     ),
                     10,
+                ),
+            ),
+            (
+                "bad cert and message length past the end",
+                seal_payload(
+                    &w.alice.public,
+                    with_len(cert.len() as u16, &bad_version_cert, 5000, &m, None),
+                    50,
                 ),
             ),
             (

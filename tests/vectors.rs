@@ -1268,6 +1268,13 @@ fn encode_store_fields(f: &Value) -> Vec<u8> {
 #[test]
 fn state_vectors() {
     let file = load("state.json");
+    for who in ["alice", "bob"] {
+        let id = identity(&file[format!("{who}_identity_seed").as_str()]);
+        assert_eq!(
+            id.public().to_bytes(),
+            h32(&file[format!("{who}_identity").as_str()])
+        );
+    }
     let mut objects = std::collections::BTreeSet::new();
     for e in arr(&file["entries"]) {
         let bytes = h(&e["bytes"]);

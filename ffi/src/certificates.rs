@@ -3,8 +3,8 @@
 use xchat_protocol::{CertificateKey, CertificateKeyPair, IdentityKey, ServerCertificate};
 
 use crate::util::{
-    XcBuffer, bytes_in, guard, guard_void, handle_ref, into_handle, key_in, key_out, os_rng,
-    out_init, take_handle, write_key,
+    XcBuffer, bytes_in, free_handle, guard, handle_ref, into_handle, key_in, key_out, os_rng,
+    out_init, write_key,
 };
 
 /// A certificate-signing key pair (secret): a trust root, which certifies servers, or a
@@ -62,12 +62,13 @@ pub unsafe extern "C" fn xc_cert_key_from_seed(
 /// `xc_open` as a trust root; for a server, what the trust root certifies.
 ///
 /// # Safety
-/// `key` is NULL or a live handle; `out_key` is NULL or valid for writing 32 bytes.
+/// `key` is any value (handles are checked); `out_key` is NULL or valid for writing 32 bytes.
+/// No handle passed is in use by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn xc_cert_key_public_key(key: *const XcCertKey, out_key: *mut u8) -> i32 {
     guard(|| {
         let out = key_out(out_key)?;
-        // SAFETY: NULL or a live handle, by the contract.
+        // SAFETY: checked by the registry; not in use elsewhere, by the contract.
         let key = unsafe { handle_ref(key) }?;
         // SAFETY: `out` is non-null and writable for 32 bytes, by the contract.
         unsafe { write_key(out, key.inner.public().to_bytes()) };
@@ -80,8 +81,9 @@ pub unsafe extern "C" fn xc_cert_key_public_key(key: *const XcCertKey, out_key: 
 /// certificate.
 ///
 /// # Safety
-/// `root` is NULL or a live handle; `server_public_key` is NULL or valid for reading 32 bytes;
-/// `out` is NULL or valid for writing an `XcBuffer`.
+/// `root` is any value (handles are checked); `server_public_key` is NULL or valid for reading 32
+/// bytes; `out` is NULL or valid for writing an `XcBuffer`. No handle passed is in use by another
+/// thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn xc_cert_key_certify_server(
     root: *const XcCertKey,
@@ -92,7 +94,7 @@ pub unsafe extern "C" fn xc_cert_key_certify_server(
     guard(|| {
         // SAFETY: `out` is NULL or writable, by the contract.
         let out = unsafe { out_init(out, XcBuffer::EMPTY) }?;
-        // SAFETY: NULL or a live handle, by the contract.
+        // SAFETY: checked by the registry; not in use elsewhere, by the contract.
         let root = unsafe { handle_ref(root) }?;
         // SAFETY: NULL or readable for 32 bytes, by the contract.
         let server = CertificateKey::from_bytes(unsafe { key_in(server_public_key) }?)?;
@@ -109,9 +111,10 @@ pub unsafe extern "C" fn xc_cert_key_certify_server(
 /// expiry in milliseconds since the Unix epoch. Returns the encoded sender certificate.
 ///
 /// # Safety
-/// `server` is NULL or a live handle; each pointer/length pair describes readable memory (NULL
-/// allowed for length 0); `identity_public_key` is NULL or valid for reading 32 bytes; `out` is
-/// NULL or valid for writing an `XcBuffer`.
+/// `server` is any value (handles are checked); each pointer/length pair describes readable memory
+/// (NULL allowed for length 0); `identity_public_key` is NULL or valid for reading 32 bytes; `out`
+/// is NULL or valid for writing an `XcBuffer`. No handle passed is in use by another thread during
+/// the call.
 #[unsafe(no_mangle)]
 #[allow(clippy::too_many_arguments)]
 pub unsafe extern "C" fn xc_cert_key_certify_sender(
@@ -128,7 +131,7 @@ pub unsafe extern "C" fn xc_cert_key_certify_sender(
     guard(|| {
         // SAFETY: `out` is NULL or writable, by the contract.
         let out = unsafe { out_init(out, XcBuffer::EMPTY) }?;
-        // SAFETY: NULL or a live handle, by the contract.
+        // SAFETY: checked by the registry; not in use elsewhere, by the contract.
         let server = unsafe { handle_ref(server) }?;
         // SAFETY: pointer/length pairs describe readable memory, by the contract.
         let server_certificate = unsafe { bytes_in(server_certificate, server_certificate_len) }?;
@@ -150,14 +153,17 @@ pub unsafe extern "C" fn xc_cert_key_certify_sender(
     })
 }
 
-/// Frees a certificate key pair. NULL is ignored.
+/// Frees a certificate key pair, and sets the caller's variable `*key` to NULL so that it cannot be
+/// used again. Returns `XC_OK`, also when `key` or `*key` is NULL (so freeing the same variable
+/// twice is harmless). `XC_ERR_INVALID_HANDLE` when `*key` is not a live certificate key handle
+/// (freed or consumed through another copy, never issued, or a handle of another type): nothing is
+/// freed and `*key` is left as it was.
 ///
 /// # Safety
-/// `key` is NULL or a live handle, not used again afterwards.
+/// `key` is NULL or valid for reading and writing one pointer; no other thread is using the
+/// handle.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn xc_cert_key_free(key: *mut XcCertKey) {
-    guard_void(|| {
-        // SAFETY: NULL or a live handle that the caller gives up, by the contract.
-        drop(unsafe { take_handle(key) });
-    });
+pub unsafe extern "C" fn xc_cert_key_free(key: *mut *mut XcCertKey) -> i32 {
+    // SAFETY: `key` is NULL or a readable and writable pointer, by the contract.
+    unsafe { free_handle(key) }
 }

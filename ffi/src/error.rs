@@ -21,6 +21,11 @@ pub const XC_ERR_INVALID_ARGUMENT: i32 = 2;
 /// generator failed. Treat the handles passed to the call as unusable: free them and reload
 /// them from saved state.
 pub const XC_ERR_PANIC: i32 = 3;
+/// A handle argument is not a live handle of the type the function expects: it was already
+/// freed or consumed (through another copy of the pointer: the library sets the caller's own
+/// variable to NULL), it was never issued by this library, or it is a handle of another type.
+/// Nothing was read through it and nothing changed; a handle of another type stays valid.
+pub const XC_ERR_INVALID_HANDLE: i32 = 4;
 
 /// Malformed input: it ended before the structure did.
 pub const XC_ERR_DECODE_TRUNCATED: i32 = 10;
@@ -107,6 +112,7 @@ pub(crate) struct Fail(pub(crate) i32);
 
 pub(crate) const NULL: Fail = Fail(XC_ERR_NULL_POINTER);
 pub(crate) const INVALID: Fail = Fail(XC_ERR_INVALID_ARGUMENT);
+pub(crate) const INVALID_HANDLE: Fail = Fail(XC_ERR_INVALID_HANDLE);
 
 pub(crate) fn decode_code(e: DecodeError) -> i32 {
     match e {
@@ -184,11 +190,12 @@ impl From<SealedSenderError> for Fail {
 
 /// Every code this ABI defines.
 #[cfg(test)]
-pub(crate) const ALL_CODES: [i32; 37] = [
+pub(crate) const ALL_CODES: [i32; 40] = [
     XC_OK,
     XC_ERR_NULL_POINTER,
     XC_ERR_INVALID_ARGUMENT,
     XC_ERR_PANIC,
+    XC_ERR_INVALID_HANDLE,
     XC_ERR_DECODE_TRUNCATED,
     XC_ERR_DECODE_TRAILING_BYTES,
     XC_ERR_DECODE_UNKNOWN_VERSION,
@@ -234,6 +241,9 @@ fn message(code: i32) -> &'static CStr {
         XC_ERR_NULL_POINTER => c"a required pointer argument was NULL",
         XC_ERR_INVALID_ARGUMENT => c"an argument is out of range",
         XC_ERR_PANIC => c"internal error (a panic was caught, or the OS random generator failed)",
+        XC_ERR_INVALID_HANDLE => {
+            c"not a live handle of this type (freed, consumed, never issued, or of another type)"
+        }
         XC_ERR_DECODE_TRUNCATED => c"malformed input: truncated",
         XC_ERR_DECODE_TRAILING_BYTES => c"malformed input: trailing bytes",
         XC_ERR_DECODE_UNKNOWN_VERSION => c"malformed input: unknown version",

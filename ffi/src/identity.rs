@@ -3,8 +3,8 @@
 use xchat_protocol::IdentityKeyPair;
 
 use crate::util::{
-    XcBuffer, bytes_in, guard, guard_void, handle_ref, into_handle, key_out, os_rng, out_init,
-    take_handle, write_key,
+    XcBuffer, bytes_in, free_handle, guard, handle_ref, into_handle, key_out, os_rng, out_init,
+    write_key,
 };
 
 /// A device's long-term identity key pair (secret). Create it once per device, persist it with
@@ -60,8 +60,9 @@ pub unsafe extern "C" fn xc_identity_from_bytes(
 /// protected storage, and free the buffer (which zeroes it) as soon as they are stored.
 ///
 /// # Safety
-/// `identity` is NULL or a live identity handle; `out` is NULL or valid for writing an
+/// `identity` is any value (handles are checked); `out` is NULL or valid for writing an
 /// `XcBuffer`.
+/// No handle passed is in use by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn xc_identity_to_bytes(
     identity: *const XcIdentity,
@@ -70,7 +71,7 @@ pub unsafe extern "C" fn xc_identity_to_bytes(
     guard(|| {
         // SAFETY: `out` is NULL or writable, by the contract.
         let out = unsafe { out_init(out, XcBuffer::EMPTY) }?;
-        // SAFETY: `identity` is NULL or a live handle, by the contract.
+        // SAFETY: checked by the registry; not in use elsewhere, by the contract.
         let identity = unsafe { handle_ref(identity) }?;
         let saved = identity.inner.to_bytes();
         // SAFETY: `out` was checked and written by `out_init`.
@@ -82,8 +83,9 @@ pub unsafe extern "C" fn xc_identity_to_bytes(
 /// Writes the 32-byte public identity key (what peers and certificates name) to `out_key`.
 ///
 /// # Safety
-/// `identity` is NULL or a live identity handle; `out_key` is NULL or valid for writing 32
+/// `identity` is any value (handles are checked); `out_key` is NULL or valid for writing 32
 /// bytes.
+/// No handle passed is in use by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn xc_identity_public_key(
     identity: *const XcIdentity,
@@ -91,7 +93,7 @@ pub unsafe extern "C" fn xc_identity_public_key(
 ) -> i32 {
     guard(|| {
         let out = key_out(out_key)?;
-        // SAFETY: `identity` is NULL or a live handle, by the contract.
+        // SAFETY: checked by the registry; not in use elsewhere, by the contract.
         let identity = unsafe { handle_ref(identity) }?;
         // SAFETY: `out` is non-null and writable for 32 bytes, by the contract.
         unsafe { write_key(out, identity.inner.public().to_bytes()) };
@@ -99,14 +101,17 @@ pub unsafe extern "C" fn xc_identity_public_key(
     })
 }
 
-/// Frees an identity (its secret is zeroed). NULL is ignored.
+/// Frees an identity (its secret is zeroed), and sets the caller's variable `*identity` to NULL so
+/// that it cannot be used again. Returns `XC_OK`, also when `identity` or `*identity` is NULL (so
+/// freeing the same variable twice is harmless). `XC_ERR_INVALID_HANDLE` when `*identity` is not a
+/// live identity handle (freed or consumed through another copy, never issued, or a handle of
+/// another type): nothing is freed and `*identity` is left as it was.
 ///
 /// # Safety
-/// `identity` is NULL or a live identity handle, not used again afterwards.
+/// `identity` is NULL or valid for reading and writing one pointer; no other thread is using the
+/// handle.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn xc_identity_free(identity: *mut XcIdentity) {
-    guard_void(|| {
-        // SAFETY: NULL or a live handle that the caller gives up, by the contract.
-        drop(unsafe { take_handle(identity) });
-    });
+pub unsafe extern "C" fn xc_identity_free(identity: *mut *mut XcIdentity) -> i32 {
+    // SAFETY: `identity` is NULL or a readable and writable pointer, by the contract.
+    unsafe { free_handle(identity) }
 }

@@ -11,7 +11,9 @@
 //!   is caught and reported as `XC_ERR_PANIC`.
 //! - Objects with secrets or state are opaque handles (`XcIdentity`, `XcPreKeyStore`,
 //!   `XcCertKey`, `XcSession`, `XcOpened`) created by the library and released with their
-//!   `_free` function, which accepts NULL.
+//!   `_free` function. Functions that end a handle's life (every `_free`, `xc_opened_decrypt`,
+//!   `xc_opened_respond`) take the address of the caller's variable (`XcSession **`) and set
+//!   it to NULL; freeing a NULL variable is a no-op.
 //! - Input bytes are a pointer and a length (the pointer may be NULL when the length is 0);
 //!   fixed-size keys are 32 bytes at a pointer. The library never keeps a pointer it was given.
 //! - Output bytes are an `XcBuffer` the library allocates; release it with `xc_buffer_free`.
@@ -20,6 +22,55 @@
 //! - Randomness comes from the operating system inside this layer; the caller passes the time
 //!   (milliseconds since the Unix epoch, except where a name ends in `_s`).
 //! - Handles are not synchronized: use each one from one thread at a time.
+//!
+//! ## Handles are checked
+//!
+//! A handle is not the address of its object: it is an opaque non-zero id (a multiple of 8
+//! starting at `0x5843 << (pointer bits - 16)`, never dereferenced by anyone) that a
+//! process-wide registry maps to the object and its type.
+//! Every function looks each handle argument up before touching it, so these mistakes are
+//! reported as `XC_ERR_INVALID_HANDLE` and change nothing:
+//!
+//! - using, freeing or consuming a handle again through a copy of the pointer after it was
+//!   freed or consumed (the variable passed by address is already NULL, which gives
+//!   `XC_ERR_NULL_POINTER`, or `XC_OK` for a `_free`);
+//! - passing any pointer the library did not issue (a C object, garbage, a wild address);
+//! - passing a live handle of another type (cast from `XcSession *` to `XcIdentity *`, say);
+//!   that handle stays valid.
+//!
+//! Ids are not reused (a counter that cannot wrap on 64-bit targets; on 32-bit targets it wraps
+//! after about 2^29 handles and then skips live ids), so a stale copy never reaches a newer
+//! object, as it could if handles were addresses (the allocator reuses freed memory). The registry is a
+//! `Mutex`-protected ordered map, safe to use from any thread: each handle argument costs one
+//! short critical section (a map lookup), which is negligible next to the cryptography behind
+//! every call; the lock is not held while a call works on the object. A poisoned lock is
+//! recovered, not turned into a panic.
+//!
+//! ## What remains undefined behaviour
+//!
+//! The registry cannot see memory the caller owns, nor other threads' intentions. These are
+//! still undefined, and must not happen:
+//!
+//! - using one handle from two threads at the same time, including freeing or consuming it on
+//!   one thread while a call on another thread uses it (the check passes on both, then the
+//!   object is raced on or freed under the running call). Guard shared handles with a mutex;
+//! - non-NULL pointers to the caller's memory that are invalid: a `**handle` argument of a
+//!   `_free` or consuming call (it is read and written), out-parameters (`XcBuffer *`,
+//!   `XcReceived *`, handle out-pointers, key and integer outputs), and input
+//!   pointer/length pairs and 32-byte keys that are shorter than stated, freed, or written by
+//!   another thread during the call;
+//! - an `XcBuffer` or `XcReceived` whose `ptr`/`len` the caller changed, or copied and freed
+//!   twice, before `xc_buffer_free` / `xc_received_free` (these are the caller's structs; the
+//!   library trusts their contents);
+//! - freeing library memory with `free()`;
+//! - a value that happens to equal another live handle of the same type: an uninitialised
+//!   variable holding an old copy, or an integer made up by the program. It is not a stale
+//!   handle (ids are not reused), so the registry accepts it and the call acts on that
+//!   handle: memory-safe, but the wrong object;
+//! - calling a `_free` or consuming function the old way, with the handle instead of its
+//!   address (`xc_session_free(session)` instead of `xc_session_free(&session)`): the id is
+//!   then read as the address of a variable. C compilers warn about the incompatible pointer
+//!   type (an error in C++); build with `-Werror`.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![deny(clippy::undocumented_unsafe_blocks)]
@@ -39,14 +90,15 @@ pub use error::{
     XC_ERR_DECODE_NON_CANONICAL, XC_ERR_DECODE_OTHER, XC_ERR_DECODE_TOO_LARGE,
     XC_ERR_DECODE_TRAILING_BYTES, XC_ERR_DECODE_TRUNCATED, XC_ERR_DECODE_UNKNOWN_TYPE,
     XC_ERR_DECODE_UNKNOWN_VERSION, XC_ERR_DECRYPTION_FAILED, XC_ERR_DUPLICATE_MESSAGE,
-    XC_ERR_EXPIRED, XC_ERR_INVALID_ARGUMENT, XC_ERR_INVALID_CONTENT, XC_ERR_INVALID_LIMITS,
-    XC_ERR_INVALID_SIGNATURE, XC_ERR_NO_SIGNED_PREKEY, XC_ERR_NON_CONTRIBUTORY,
-    XC_ERR_NOT_PREKEY_MESSAGE, XC_ERR_NULL_POINTER, XC_ERR_PANIC, XC_ERR_PROTOCOL_OTHER,
-    XC_ERR_SEALED_CERTIFICATE_EXPIRED, XC_ERR_SEALED_DECRYPTION_FAILED,
+    XC_ERR_EXPIRED, XC_ERR_INVALID_ARGUMENT, XC_ERR_INVALID_CONTENT, XC_ERR_INVALID_HANDLE,
+    XC_ERR_INVALID_LIMITS, XC_ERR_INVALID_SIGNATURE, XC_ERR_NO_SIGNED_PREKEY,
+    XC_ERR_NON_CONTRIBUTORY, XC_ERR_NOT_PREKEY_MESSAGE, XC_ERR_NULL_POINTER, XC_ERR_PANIC,
+    XC_ERR_PROTOCOL_OTHER, XC_ERR_SEALED_CERTIFICATE_EXPIRED, XC_ERR_SEALED_DECRYPTION_FAILED,
     XC_ERR_SEALED_INVALID_CERTIFICATE, XC_ERR_SEALED_OTHER, XC_ERR_SEALED_REVOKED_SERVER,
     XC_ERR_SEALED_SELF_SEND, XC_ERR_SEALED_SENDER_IDENTITY_MISMATCH, XC_ERR_SESSION_MISMATCH,
-    XC_ERR_TOO_FAR_IN_FUTURE, XC_ERR_TOO_LARGE, XC_ERR_UNKNOWN_ONE_TIME_PREKEY,
-    XC_ERR_UNKNOWN_SIGNED_PREKEY, XC_ERR_UNTRUSTED_IDENTITY, XC_OK, xc_error_message,
+    XC_ERR_SIGNED_PREKEY_FULL, XC_ERR_TIMER_VERSION_EXHAUSTED, XC_ERR_TOO_FAR_IN_FUTURE,
+    XC_ERR_TOO_LARGE, XC_ERR_UNKNOWN_ONE_TIME_PREKEY, XC_ERR_UNKNOWN_SIGNED_PREKEY,
+    XC_ERR_UNTRUSTED_IDENTITY, XC_OK, xc_error_message,
 };
 pub use identity::*;
 pub use prekeys::*;

@@ -5,8 +5,7 @@ use xchat_protocol::PreKeyStore;
 use crate::error::INVALID;
 use crate::identity::XcIdentity;
 use crate::util::{
-    XcBuffer, bytes_in, guard, guard_void, handle_mut, handle_ref, into_handle, os_rng, out_init,
-    take_handle,
+    XcBuffer, bytes_in, free_handle, guard, handle_mut, handle_ref, into_handle, os_rng, out_init,
 };
 
 /// Pass as `one_time_id` to `xc_prekey_store_bundle` for a bundle without a one-time prekey.
@@ -48,8 +47,8 @@ pub unsafe extern "C" fn xc_prekey_store_new(out_store: *mut *mut XcPreKeyStore)
 /// otherwise it receives the new signed prekey's id.
 ///
 /// # Safety
-/// `store` and `identity` are NULL or live handles; `out_id` is NULL or valid for writing a
-/// `uint32_t`.
+/// `store` and `identity` are any values (handles are checked); `out_id` is NULL or valid for
+/// writing a `uint32_t`. No handle passed is in use by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn xc_prekey_store_rotate_signed_prekey(
     store: *mut XcPreKeyStore,
@@ -58,7 +57,7 @@ pub unsafe extern "C" fn xc_prekey_store_rotate_signed_prekey(
     out_id: *mut u32,
 ) -> i32 {
     guard(|| {
-        // SAFETY: NULL or live handles, by the contract.
+        // SAFETY: checked by the registry; not in use elsewhere, by the contract.
         let store = unsafe { handle_mut(store) }?;
         // SAFETY: as above.
         let identity = unsafe { handle_ref(identity) }?;
@@ -78,7 +77,8 @@ pub unsafe extern "C" fn xc_prekey_store_rotate_signed_prekey(
 /// `id (uint32, big-endian) || public key (32)`. Use the ids with `xc_prekey_store_bundle`.
 ///
 /// # Safety
-/// `store` is NULL or a live handle; `out` is NULL or valid for writing an `XcBuffer`.
+/// `store` is any value (handles are checked); `out` is NULL or valid for writing an `XcBuffer`.
+/// No handle passed is in use by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn xc_prekey_store_generate_one_time_prekeys(
     store: *mut XcPreKeyStore,
@@ -88,7 +88,7 @@ pub unsafe extern "C" fn xc_prekey_store_generate_one_time_prekeys(
     guard(|| {
         // SAFETY: `out` is NULL or writable, by the contract.
         let out = unsafe { out_init(out, XcBuffer::EMPTY) }?;
-        // SAFETY: NULL or a live handle, by the contract.
+        // SAFETY: checked by the registry; not in use elsewhere, by the contract.
         let store = unsafe { handle_mut(store) }?;
         if count > XC_MAX_ONE_TIME_PREKEYS_PER_CALL {
             return Err(INVALID);
@@ -112,8 +112,8 @@ pub unsafe extern "C" fn xc_prekey_store_generate_one_time_prekeys(
 /// `XC_NO_ONE_TIME_PREKEY`, the one-time prekey with that id.
 ///
 /// # Safety
-/// `store` and `identity` are NULL or live handles; `out` is NULL or valid for writing an
-/// `XcBuffer`.
+/// `store` and `identity` are any values (handles are checked); `out` is NULL or valid for writing
+/// an `XcBuffer`. No handle passed is in use by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn xc_prekey_store_bundle(
     store: *const XcPreKeyStore,
@@ -124,7 +124,7 @@ pub unsafe extern "C" fn xc_prekey_store_bundle(
     guard(|| {
         // SAFETY: `out` is NULL or writable, by the contract.
         let out = unsafe { out_init(out, XcBuffer::EMPTY) }?;
-        // SAFETY: NULL or live handles, by the contract.
+        // SAFETY: checked by the registry; not in use elsewhere, by the contract.
         let store = unsafe { handle_ref(store) }?;
         // SAFETY: as above.
         let identity = unsafe { handle_ref(identity) }?;
@@ -142,7 +142,8 @@ pub unsafe extern "C" fn xc_prekey_store_bundle(
 /// Writes the number of unused one-time prekeys to `out_count` (replenish when it runs low).
 ///
 /// # Safety
-/// `store` is NULL or a live handle; `out_count` is NULL or valid for writing a `size_t`.
+/// `store` is any value (handles are checked); `out_count` is NULL or valid for writing a `size_t`.
+/// No handle passed is in use by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn xc_prekey_store_one_time_count(
     store: *const XcPreKeyStore,
@@ -151,7 +152,7 @@ pub unsafe extern "C" fn xc_prekey_store_one_time_count(
     guard(|| {
         // SAFETY: `out_count` is NULL or writable, by the contract.
         let out = unsafe { out_init(out_count, 0) }?;
-        // SAFETY: NULL or a live handle, by the contract.
+        // SAFETY: checked by the registry; not in use elsewhere, by the contract.
         let store = unsafe { handle_ref(store) }?;
         // SAFETY: `out` was checked and written by `out_init`.
         unsafe { out.write(store.inner.one_time_prekey_count()) };
@@ -162,7 +163,8 @@ pub unsafe extern "C" fn xc_prekey_store_one_time_count(
 /// Serializes the store for storage (secret: it holds private prekeys).
 ///
 /// # Safety
-/// `store` is NULL or a live handle; `out` is NULL or valid for writing an `XcBuffer`.
+/// `store` is any value (handles are checked); `out` is NULL or valid for writing an `XcBuffer`.
+/// No handle passed is in use by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn xc_prekey_store_to_bytes(
     store: *const XcPreKeyStore,
@@ -171,7 +173,7 @@ pub unsafe extern "C" fn xc_prekey_store_to_bytes(
     guard(|| {
         // SAFETY: `out` is NULL or writable, by the contract.
         let out = unsafe { out_init(out, XcBuffer::EMPTY) }?;
-        // SAFETY: NULL or a live handle, by the contract.
+        // SAFETY: checked by the registry; not in use elsewhere, by the contract.
         let store = unsafe { handle_ref(store) }?;
         let saved = store.inner.to_bytes();
         // SAFETY: `out` was checked and written by `out_init`.
@@ -205,14 +207,17 @@ pub unsafe extern "C" fn xc_prekey_store_from_bytes(
     })
 }
 
-/// Frees a store. NULL is ignored.
+/// Frees a store (its secrets are zeroed), and sets the caller's variable `*store` to NULL so that
+/// it cannot be used again. Returns `XC_OK`, also when `store` or `*store` is NULL (so freeing the
+/// same variable twice is harmless). `XC_ERR_INVALID_HANDLE` when `*store` is not a live prekey
+/// store handle (freed or consumed through another copy, never issued, or a handle of another
+/// type): nothing is freed and `*store` is left as it was.
 ///
 /// # Safety
-/// `store` is NULL or a live handle, not used again afterwards.
+/// `store` is NULL or valid for reading and writing one pointer; no other thread is using the
+/// handle.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn xc_prekey_store_free(store: *mut XcPreKeyStore) {
-    guard_void(|| {
-        // SAFETY: NULL or a live handle that the caller gives up, by the contract.
-        drop(unsafe { take_handle(store) });
-    });
+pub unsafe extern "C" fn xc_prekey_store_free(store: *mut *mut XcPreKeyStore) -> i32 {
+    // SAFETY: `store` is NULL or a readable and writable pointer, by the contract.
+    unsafe { free_handle(store) }
 }

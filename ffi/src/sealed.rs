@@ -12,8 +12,8 @@ use crate::identity::XcIdentity;
 use crate::prekeys::XcPreKeyStore;
 use crate::session::{XcSession, timer_start_code};
 use crate::util::{
-    XC_KEY_LEN, XcBuffer, bytes_in, guard, guard_void, handle_mut, handle_ref, into_handle, key_in,
-    key_out, os_rng, out_init, release, take_handle, write_key,
+    XC_KEY_LEN, XcBuffer, bytes_in, free_handle, guard, guard_void, handle_mut, handle_ref,
+    into_handle, key_in, key_out, os_rng, out_init, release, take_handle, write_key,
 };
 
 /// `XcReceived.kind`: an application message.
@@ -35,7 +35,7 @@ pub const XC_DEADLINE_AFTER_READ: u32 = 2;
 /// An envelope that passed every check that needs no session: it was sealed to us by the
 /// holder of a valid sender certificate. Read the sender with the `xc_opened_sender_*`
 /// functions to find the session, then pass it to `xc_opened_decrypt` or `xc_opened_respond`
-/// (which consume it), or drop it with `xc_opened_free`.
+/// (which consume it and set the caller's variable to NULL), or drop it with `xc_opened_free`.
 pub struct XcOpened {
     inner: Opened,
 }
@@ -109,9 +109,10 @@ impl XcReceived {
 /// inside. The result is what the server delivers: it learns the recipient and a padded length.
 ///
 /// # Safety
-/// `sender` is NULL or a live handle; each pointer/length pair describes readable memory (NULL
-/// allowed for length 0); `recipient_identity_key` is NULL or valid for reading 32 bytes; `out`
-/// is NULL or valid for writing an `XcBuffer`.
+/// `sender` is any value (handles are checked); each pointer/length pair describes readable memory
+/// (NULL allowed for length 0); `recipient_identity_key` is NULL or valid for reading 32 bytes;
+/// `out` is NULL or valid for writing an `XcBuffer`. No handle passed is in use by another thread
+/// during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn xc_seal(
     sender: *const XcIdentity,
@@ -125,7 +126,7 @@ pub unsafe extern "C" fn xc_seal(
     guard(|| {
         // SAFETY: `out` is NULL or writable, by the contract.
         let out = unsafe { out_init(out, XcBuffer::EMPTY) }?;
-        // SAFETY: NULL or a live handle, by the contract.
+        // SAFETY: checked by the registry; not in use elsewhere, by the contract.
         let sender = unsafe { handle_ref(sender) }?;
         // SAFETY: pointer/length pairs describe readable memory, by the contract.
         let certificate = unsafe { bytes_in(sender_certificate, sender_certificate_len) }?;
@@ -153,10 +154,11 @@ pub unsafe extern "C" fn xc_seal(
 /// at `revoked_server_ids`, and checks that the certificate names the key that sealed it.
 ///
 /// # Safety
-/// `identity` is NULL or a live handle; `trust_roots` is valid for reading
+/// `identity` is any value (handles are checked); `trust_roots` is valid for reading
 /// `32 * trust_root_count` bytes; `revoked_server_ids` is valid and aligned for reading
 /// `revoked_count` `uint32_t`s; `envelope` for `envelope_len` bytes (any may be NULL when its
 /// count is 0); `out_opened` is NULL or valid for writing one pointer.
+/// No handle passed is in use by another thread during the call.
 #[unsafe(no_mangle)]
 #[allow(clippy::too_many_arguments)]
 pub unsafe extern "C" fn xc_open(
@@ -173,7 +175,7 @@ pub unsafe extern "C" fn xc_open(
     guard(|| {
         // SAFETY: `out_opened` is NULL or writable, by the contract.
         let out = unsafe { out_init(out_opened, core::ptr::null_mut()) }?;
-        // SAFETY: NULL or a live handle, by the contract.
+        // SAFETY: checked by the registry; not in use elsewhere, by the contract.
         let identity = unsafe { handle_ref(identity) }?;
         let roots_len = trust_root_count.checked_mul(XC_KEY_LEN).ok_or(INVALID)?;
         // SAFETY: `trust_roots` is readable for `32 * trust_root_count` bytes, by the contract.
@@ -219,7 +221,8 @@ pub unsafe extern "C" fn xc_open(
 /// Copies the verified sender's address (the opaque account id its server certified) to `out`.
 ///
 /// # Safety
-/// `opened` is NULL or a live handle; `out` is NULL or valid for writing an `XcBuffer`.
+/// `opened` is any value (handles are checked); `out` is NULL or valid for writing an `XcBuffer`.
+/// No handle passed is in use by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn xc_opened_sender_address(
     opened: *const XcOpened,
@@ -228,7 +231,7 @@ pub unsafe extern "C" fn xc_opened_sender_address(
     guard(|| {
         // SAFETY: `out` is NULL or writable, by the contract.
         let out = unsafe { out_init(out, XcBuffer::EMPTY) }?;
-        // SAFETY: NULL or a live handle, by the contract.
+        // SAFETY: checked by the registry; not in use elsewhere, by the contract.
         let opened = unsafe { handle_ref(opened) }?;
         // SAFETY: `out` was checked and written by `out_init`.
         unsafe { out.write(XcBuffer::copy_of(&opened.inner.sender().address)) };
@@ -239,8 +242,9 @@ pub unsafe extern "C" fn xc_opened_sender_address(
 /// Writes the verified sender's device id to `out_device_id`.
 ///
 /// # Safety
-/// `opened` is NULL or a live handle; `out_device_id` is NULL or valid for writing a
+/// `opened` is any value (handles are checked); `out_device_id` is NULL or valid for writing a
 /// `uint32_t`.
+/// No handle passed is in use by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn xc_opened_sender_device_id(
     opened: *const XcOpened,
@@ -249,7 +253,7 @@ pub unsafe extern "C" fn xc_opened_sender_device_id(
     guard(|| {
         // SAFETY: `out_device_id` is NULL or writable, by the contract.
         let out = unsafe { out_init(out_device_id, 0) }?;
-        // SAFETY: NULL or a live handle, by the contract.
+        // SAFETY: checked by the registry; not in use elsewhere, by the contract.
         let opened = unsafe { handle_ref(opened) }?;
         // SAFETY: `out` was checked and written by `out_init`.
         unsafe { out.write(opened.inner.sender().device_id) };
@@ -260,7 +264,8 @@ pub unsafe extern "C" fn xc_opened_sender_device_id(
 /// Writes the verified sender's 32-byte identity key to `out_key`.
 ///
 /// # Safety
-/// `opened` is NULL or a live handle; `out_key` is NULL or valid for writing 32 bytes.
+/// `opened` is any value (handles are checked); `out_key` is NULL or valid for writing 32 bytes.
+/// No handle passed is in use by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn xc_opened_sender_identity(
     opened: *const XcOpened,
@@ -268,7 +273,7 @@ pub unsafe extern "C" fn xc_opened_sender_identity(
 ) -> i32 {
     guard(|| {
         let out = key_out(out_key)?;
-        // SAFETY: NULL or a live handle, by the contract.
+        // SAFETY: checked by the registry; not in use elsewhere, by the contract.
         let opened = unsafe { handle_ref(opened) }?;
         // SAFETY: `out` is non-null and writable for 32 bytes, by the contract.
         unsafe { write_key(out, opened.inner.sender().identity.to_bytes()) };
@@ -280,7 +285,8 @@ pub unsafe extern "C" fn xc_opened_sender_identity(
 /// than continuing an existing one (use `xc_opened_decrypt`).
 ///
 /// # Safety
-/// `opened` is NULL or a live handle; `out_is_prekey` is NULL or valid for writing a `bool`.
+/// `opened` is any value (handles are checked); `out_is_prekey` is NULL or valid for writing a
+/// `bool`. No handle passed is in use by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn xc_opened_is_prekey_message(
     opened: *const XcOpened,
@@ -289,7 +295,7 @@ pub unsafe extern "C" fn xc_opened_is_prekey_message(
     guard(|| {
         // SAFETY: `out_is_prekey` is NULL or writable, by the contract.
         let out = unsafe { out_init(out_is_prekey, false) }?;
-        // SAFETY: NULL or a live handle, by the contract.
+        // SAFETY: checked by the registry; not in use elsewhere, by the contract.
         let opened = unsafe { handle_ref(opened) }?;
         // SAFETY: `out` was checked and written by `out_init`.
         unsafe { out.write(opened.inner.is_prekey_message()) };
@@ -301,27 +307,31 @@ pub unsafe extern "C" fn xc_opened_is_prekey_message(
 /// be the certified sender (`XC_ERR_SEALED_SENDER_IDENTITY_MISMATCH` otherwise, session
 /// untouched).
 ///
-/// **Consumes `opened`** whatever the result: never use it again.
+/// **Consumes `*opened`** whatever the result, and sets the caller's variable `*opened` to
+/// NULL: pass `&opened`. Only when `opened` or `*opened` is NULL (`XC_ERR_NULL_POINTER`) or
+/// `*opened` is not a live `XcOpened` (`XC_ERR_INVALID_HANDLE`: already consumed or freed
+/// through another copy, never issued, another type) is nothing consumed and `*opened` left
+/// as it was.
 ///
 /// Save the session after `XC_OK`, and also after `XC_ERR_EXPIRED` and
 /// `XC_ERR_INVALID_CONTENT` (the message key was consumed). Other errors leave it unchanged.
 ///
 /// # Safety
-/// `opened` is NULL or a live handle, given up by this call; `session` is NULL or a live
-/// handle; `out_received` is NULL or valid for writing an `XcReceived`.
+/// `opened` is NULL or valid for reading and writing one pointer; `out_received` is NULL or
+/// valid for writing an `XcReceived`; no other thread is using the handles.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn xc_opened_decrypt(
-    opened: *mut XcOpened,
+    opened: *mut *mut XcOpened,
     session: *mut XcSession,
     out_received: *mut XcReceived,
 ) -> i32 {
     guard(|| {
-        // SAFETY: NULL or a live handle that the caller gives up, by the contract. Taken first
-        // so that it is freed on every path.
-        let opened = unsafe { take_handle(opened) }.ok_or(NULL)?;
+        // SAFETY: `opened` is NULL or a readable and writable pointer, by the contract. Taken
+        // first so that it is freed on every path; `*opened` becomes NULL.
+        let opened = unsafe { take_handle(opened) }?;
         // SAFETY: `out_received` is NULL or writable, by the contract.
         let out = unsafe { out_init(out_received, XcReceived::EMPTY) }?;
-        // SAFETY: NULL or a live handle, by the contract.
+        // SAFETY: checked by the registry; not in use elsewhere, by the contract.
         let session = unsafe { handle_mut(session) }?;
         let delivered = opened.inner.decrypt(&mut session.inner)?;
         // SAFETY: `out` was checked and written by `out_init`.
@@ -335,7 +345,9 @@ pub unsafe extern "C" fn xc_opened_decrypt(
 /// must be the bytes the sender passed to `xc_session_initiate`. On success `out_session`
 /// receives the new session and `out_received` the message.
 ///
-/// **Consumes `opened`** whatever the result: never use it again.
+/// **Consumes `*opened`** whatever the result, and sets the caller's variable `*opened` to
+/// NULL: pass `&opened`. As with `xc_opened_decrypt`, only a NULL (`XC_ERR_NULL_POINTER`) or
+/// invalid (`XC_ERR_INVALID_HANDLE`) `*opened` is left as it was.
 ///
 /// Save the prekey store after this call whatever it returns (a used one-time prekey is
 /// deleted once the message authenticates), and save the new session. Check the new session's
@@ -343,13 +355,13 @@ pub unsafe extern "C" fn xc_opened_decrypt(
 /// address, if you have one.
 ///
 /// # Safety
-/// `opened` is NULL or a live handle, given up by this call; `identity` and `store` are NULL or
-/// live handles; `context`/`context_len` describe readable memory (NULL allowed for length 0);
-/// `out_session` is NULL or valid for writing one pointer; `out_received` is NULL or valid for
-/// writing an `XcReceived`.
+/// `opened` is NULL or valid for reading and writing one pointer; `context`/`context_len`
+/// describe readable memory (NULL allowed for length 0); `out_session` is NULL or valid for
+/// writing one pointer; `out_received` is NULL or valid for writing an `XcReceived`; no other
+/// thread is using the handles.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn xc_opened_respond(
-    opened: *mut XcOpened,
+    opened: *mut *mut XcOpened,
     identity: *const XcIdentity,
     store: *mut XcPreKeyStore,
     context: *const u8,
@@ -358,14 +370,14 @@ pub unsafe extern "C" fn xc_opened_respond(
     out_received: *mut XcReceived,
 ) -> i32 {
     guard(|| {
-        // SAFETY: NULL or a live handle that the caller gives up, by the contract. Taken first
-        // so that it is freed on every path.
-        let opened = unsafe { take_handle(opened) }.ok_or(NULL)?;
+        // SAFETY: `opened` is NULL or a readable and writable pointer, by the contract. Taken
+        // first so that it is freed on every path; `*opened` becomes NULL.
+        let opened = unsafe { take_handle(opened) }?;
         // SAFETY: `out_session` is NULL or writable, by the contract.
         let out_session = unsafe { out_init(out_session, core::ptr::null_mut()) }?;
         // SAFETY: `out_received` is NULL or writable, by the contract.
         let out_received = unsafe { out_init(out_received, XcReceived::EMPTY) }?;
-        // SAFETY: NULL or live handles, by the contract.
+        // SAFETY: checked by the registry; not in use elsewhere, by the contract.
         let identity = unsafe { handle_ref(identity) }?;
         // SAFETY: as above.
         let store = unsafe { handle_mut(store) }?;
@@ -384,16 +396,19 @@ pub unsafe extern "C" fn xc_opened_respond(
     })
 }
 
-/// Frees an opened envelope without decrypting it. NULL is ignored.
+/// Frees an opened envelope without decrypting it, and sets the caller's variable `*opened` to NULL
+/// so that it cannot be used again. Returns `XC_OK`, also when `opened` or `*opened` is NULL (so
+/// freeing the same variable twice is harmless). `XC_ERR_INVALID_HANDLE` when `*opened` is not a
+/// live opened envelope handle (freed or consumed through another copy, never issued, or a handle
+/// of another type): nothing is freed and `*opened` is left as it was.
 ///
 /// # Safety
-/// `opened` is NULL or a live handle, not used again afterwards.
+/// `opened` is NULL or valid for reading and writing one pointer; no other thread is using the
+/// handle.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn xc_opened_free(opened: *mut XcOpened) {
-    guard_void(|| {
-        // SAFETY: NULL or a live handle that the caller gives up, by the contract.
-        drop(unsafe { take_handle(opened) });
-    });
+pub unsafe extern "C" fn xc_opened_free(opened: *mut *mut XcOpened) -> i32 {
+    // SAFETY: `opened` is NULL or a readable and writable pointer, by the contract.
+    unsafe { free_handle(opened) }
 }
 
 /// Frees the body of a received message (zeroing it) and resets the struct. NULL is ignored;

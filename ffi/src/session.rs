@@ -5,8 +5,8 @@ use xchat_protocol::{IdentityKey, PreKeyBundle, Session, TimerStart};
 use crate::error::INVALID;
 use crate::identity::XcIdentity;
 use crate::util::{
-    XcBuffer, bytes_in, guard, guard_void, handle_mut, handle_ref, into_handle, key_in, key_out,
-    os_rng, out_init, take_handle, write_key,
+    XcBuffer, bytes_in, free_handle, guard, handle_mut, handle_ref, into_handle, key_in, key_out,
+    os_rng, out_init, write_key,
 };
 
 /// Timer start: the countdown starts when the message is sent (the sender's timestamp).
@@ -36,8 +36,9 @@ pub(crate) fn timer_start_code(start: TimerStart) -> u32 {
 /// trust for this contact before sending.
 ///
 /// # Safety
-/// `identity` is NULL or a live handle; each pointer/length pair describes readable memory
-/// (NULL allowed for length 0); `out_session` is NULL or valid for writing one pointer.
+/// `identity` is any value (handles are checked); each pointer/length pair describes readable
+/// memory (NULL allowed for length 0); `out_session` is NULL or valid for writing one pointer. No
+/// handle passed is in use by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn xc_session_initiate(
     identity: *const XcIdentity,
@@ -50,7 +51,7 @@ pub unsafe extern "C" fn xc_session_initiate(
     guard(|| {
         // SAFETY: `out_session` is NULL or writable, by the contract.
         let out = unsafe { out_init(out_session, core::ptr::null_mut()) }?;
-        // SAFETY: NULL or a live handle, by the contract.
+        // SAFETY: checked by the registry; not in use elsewhere, by the contract.
         let identity = unsafe { handle_ref(identity) }?;
         // SAFETY: pointer/length pairs describe readable memory, by the contract.
         let bundle = unsafe { bytes_in(bundle, bundle_len) }?;
@@ -71,8 +72,9 @@ pub unsafe extern "C" fn xc_session_initiate(
 /// network.
 ///
 /// # Safety
-/// `session` is NULL or a live handle; `body`/`body_len` describe readable memory (NULL allowed
-/// for length 0); `out` is NULL or valid for writing an `XcBuffer`.
+/// `session` is any value (handles are checked); `body`/`body_len` describe readable memory (NULL
+/// allowed for length 0); `out` is NULL or valid for writing an `XcBuffer`. No handle passed is in
+/// use by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn xc_session_send(
     session: *mut XcSession,
@@ -84,7 +86,7 @@ pub unsafe extern "C" fn xc_session_send(
     guard(|| {
         // SAFETY: `out` is NULL or writable, by the contract.
         let out = unsafe { out_init(out, XcBuffer::EMPTY) }?;
-        // SAFETY: NULL or a live handle, by the contract.
+        // SAFETY: checked by the registry; not in use elsewhere, by the contract.
         let session = unsafe { handle_mut(session) }?;
         // SAFETY: `body`/`body_len` describe readable memory, by the contract.
         let body = unsafe { bytes_in(body, body_len) }?;
@@ -101,7 +103,8 @@ pub unsafe extern "C" fn xc_session_send(
 /// timer-update message, which is sealed and sent like any other. Save the session afterwards.
 ///
 /// # Safety
-/// `session` is NULL or a live handle; `out` is NULL or valid for writing an `XcBuffer`.
+/// `session` is any value (handles are checked); `out` is NULL or valid for writing an `XcBuffer`.
+/// No handle passed is in use by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn xc_session_set_timer(
     session: *mut XcSession,
@@ -113,7 +116,7 @@ pub unsafe extern "C" fn xc_session_set_timer(
     guard(|| {
         // SAFETY: `out` is NULL or writable, by the contract.
         let out = unsafe { out_init(out, XcBuffer::EMPTY) }?;
-        // SAFETY: NULL or a live handle, by the contract.
+        // SAFETY: checked by the registry; not in use elsewhere, by the contract.
         let session = unsafe { handle_mut(session) }?;
         let start = match start {
             XC_TIMER_START_ON_SEND => TimerStart::OnSend,
@@ -134,7 +137,8 @@ pub unsafe extern "C" fn xc_session_set_timer(
 /// how many were deleted. Call it periodically, then save the session if anything was deleted.
 ///
 /// # Safety
-/// `session` is NULL or a live handle; `out_count` is NULL or valid for writing a `size_t`.
+/// `session` is any value (handles are checked); `out_count` is NULL or valid for writing a
+/// `size_t`. No handle passed is in use by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn xc_session_purge(
     session: *mut XcSession,
@@ -142,7 +146,7 @@ pub unsafe extern "C" fn xc_session_purge(
     out_count: *mut usize,
 ) -> i32 {
     guard(|| {
-        // SAFETY: NULL or a live handle, by the contract.
+        // SAFETY: checked by the registry; not in use elsewhere, by the contract.
         let session = unsafe { handle_mut(session) }?;
         let purged = session.inner.purge(now_ms);
         if !out_count.is_null() {
@@ -156,7 +160,8 @@ pub unsafe extern "C" fn xc_session_purge(
 /// Writes the peer's 32-byte identity key to `out_key`.
 ///
 /// # Safety
-/// `session` is NULL or a live handle; `out_key` is NULL or valid for writing 32 bytes.
+/// `session` is any value (handles are checked); `out_key` is NULL or valid for writing 32 bytes.
+/// No handle passed is in use by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn xc_session_remote_identity(
     session: *const XcSession,
@@ -164,7 +169,7 @@ pub unsafe extern "C" fn xc_session_remote_identity(
 ) -> i32 {
     guard(|| {
         let out = key_out(out_key)?;
-        // SAFETY: NULL or a live handle, by the contract.
+        // SAFETY: checked by the registry; not in use elsewhere, by the contract.
         let session = unsafe { handle_ref(session) }?;
         // SAFETY: `out` is non-null and writable for 32 bytes, by the contract.
         unsafe { write_key(out, session.inner.remote_identity().to_bytes()) };
@@ -177,14 +182,15 @@ pub unsafe extern "C" fn xc_session_remote_identity(
 /// contact re-installed, or someone substituted a key: ask the user before sending).
 ///
 /// # Safety
-/// `session` is NULL or a live handle; `trusted_key` is NULL or valid for reading 32 bytes.
+/// `session` is any value (handles are checked); `trusted_key` is NULL or valid for reading 32
+/// bytes. No handle passed is in use by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn xc_session_check_remote_identity(
     session: *const XcSession,
     trusted_key: *const u8,
 ) -> i32 {
     guard(|| {
-        // SAFETY: NULL or a live handle, by the contract.
+        // SAFETY: checked by the registry; not in use elsewhere, by the contract.
         let session = unsafe { handle_ref(session) }?;
         // SAFETY: NULL or readable for 32 bytes, by the contract.
         let trusted = IdentityKey::from_bytes(unsafe { key_in(trusted_key) }?)?;
@@ -196,13 +202,14 @@ pub unsafe extern "C" fn xc_session_check_remote_identity(
 /// Serializes the session for storage (secret).
 ///
 /// # Safety
-/// `session` is NULL or a live handle; `out` is NULL or valid for writing an `XcBuffer`.
+/// `session` is any value (handles are checked); `out` is NULL or valid for writing an `XcBuffer`.
+/// No handle passed is in use by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn xc_session_to_bytes(session: *const XcSession, out: *mut XcBuffer) -> i32 {
     guard(|| {
         // SAFETY: `out` is NULL or writable, by the contract.
         let out = unsafe { out_init(out, XcBuffer::EMPTY) }?;
-        // SAFETY: NULL or a live handle, by the contract.
+        // SAFETY: checked by the registry; not in use elsewhere, by the contract.
         let session = unsafe { handle_ref(session) }?;
         let saved = session.inner.to_bytes();
         // SAFETY: `out` was checked and written by `out_init`.
@@ -234,14 +241,17 @@ pub unsafe extern "C" fn xc_session_from_bytes(
     })
 }
 
-/// Frees a session. NULL is ignored.
+/// Frees a session (its secrets are zeroed), and sets the caller's variable `*session` to NULL so
+/// that it cannot be used again. Returns `XC_OK`, also when `session` or `*session` is NULL (so
+/// freeing the same variable twice is harmless). `XC_ERR_INVALID_HANDLE` when `*session` is not a
+/// live session handle (freed or consumed through another copy, never issued, or a handle of
+/// another type): nothing is freed and `*session` is left as it was.
 ///
 /// # Safety
-/// `session` is NULL or a live handle, not used again afterwards.
+/// `session` is NULL or valid for reading and writing one pointer; no other thread is using the
+/// handle.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn xc_session_free(session: *mut XcSession) {
-    guard_void(|| {
-        // SAFETY: NULL or a live handle that the caller gives up, by the contract.
-        drop(unsafe { take_handle(session) });
-    });
+pub unsafe extern "C" fn xc_session_free(session: *mut *mut XcSession) -> i32 {
+    // SAFETY: `session` is NULL or a readable and writable pointer, by the contract.
+    unsafe { free_handle(session) }
 }

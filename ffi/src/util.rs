@@ -1,13 +1,17 @@
-//! The boundary's plumbing: owned byte buffers, the panic guard, pointer checks, the OS RNG.
+//! The boundary's plumbing: owned byte buffers, the panic guard, pointer checks, the OS RNG,
+//! and the registry of live handles.
 
-use core::ptr;
+use core::any::TypeId;
+use core::ptr::{self, NonNull};
+use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use getrandom::SysRng;
 use rand_core::UnwrapErr;
 use zeroize::Zeroize;
 
-use crate::error::{Fail, INVALID, NULL, XC_ERR_PANIC, XC_OK};
+use crate::error::{Fail, INVALID, INVALID_HANDLE, NULL, XC_ERR_PANIC, XC_OK};
 
 /// Length of every public key and seed that crosses the ABI as a fixed array.
 pub const XC_KEY_LEN: usize = 32;
@@ -93,7 +97,8 @@ pub(crate) fn guard(body: impl FnOnce() -> Result<(), Fail>) -> i32 {
     }
 }
 
-/// Runs a free function's body, swallowing a panic (there is nothing to report it to).
+/// Runs the body of a function that returns nothing (`xc_buffer_free`, `xc_received_free`),
+/// swallowing a panic (there is nothing to report it to).
 pub(crate) fn guard_void(body: impl FnOnce()) {
     let _ = catch_unwind(AssertUnwindSafe(body));
 }
@@ -165,42 +170,192 @@ pub(crate) unsafe fn out_init<T>(out: *mut T, initial: T) -> Result<*mut T, Fail
     Ok(out)
 }
 
+// ---------------------------------------------------------------------------------------------
+// Handles
+//
+// A handle given to C is not the address of the object: it is an opaque, non-zero id issued by
+// a process-wide registry, which maps it to the object's address and its Rust type. Every call
+// that takes a handle first looks it up under the registry's lock, so a handle that was freed
+// or consumed, a pointer the library never issued, and a live handle of another type are all
+// rejected with `XC_ERR_INVALID_HANDLE` *before* anything is dereferenced. A free or a consuming
+// call removes the id, and ids are not reused (see `Registry::issue`), so a stale copy of a
+// freed handle never aliases a newer object (which a registry keyed by address could not
+// promise: the allocator reuses freed addresses).
+//
+// The cost is one short critical section (an ordered-map lookup) per handle per call; the lock
+// is never held while the library works on the object or drops it.
+// ---------------------------------------------------------------------------------------------
+
+/// Spacing of handle ids, so that they look like aligned pointers to bindings that check that.
+const HANDLE_STEP: usize = 8;
+
+/// Where handle ids start: `0x5843` ("XC") in the top 16 bits. On 64-bit targets that is far
+/// above any untagged user-space address (x86-64 and AArch64 use at most 57 bits), so an id
+/// does not equal a pointer to real memory; on every target it is far from small integers,
+/// NULL-plus-offset mistakes, and the low values that Go's cgo checks reject as bad pointers.
+const ID_BASE: usize = 0x5843 << (usize::BITS - 16);
+
+/// A live object: its type and its address (from `Box::into_raw`).
+struct Entry {
+    ty: TypeId,
+    ptr: NonNull<()>,
+}
+
+// SAFETY: the registry only stores and compares these pointers; it never dereferences them. The
+// objects they point to are `Send` (`into_handle` requires it), and the ABI contract gives each
+// object to one thread at a time.
+unsafe impl Send for Entry {}
+
+/// The live handles: id -> object.
+struct Registry {
+    /// The last id issued (`ID_BASE`: none yet).
+    last: usize,
+    live: BTreeMap<usize, Entry>,
+}
+
+impl Registry {
+    /// A fresh id: the next multiple of `HANDLE_STEP` after `ID_BASE`, never 0 and never one
+    /// that is live. On 64-bit targets the counter cannot wrap in practice (more than 2^60
+    /// handles), so an id is never issued twice; on 32-bit targets it wraps after about 2^29
+    /// handles and then skips live ids.
+    fn issue(&mut self) -> usize {
+        loop {
+            self.last = self.last.wrapping_add(HANDLE_STEP);
+            if self.last != 0 && !self.live.contains_key(&self.last) {
+                return self.last;
+            }
+        }
+    }
+}
+
+static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
+    last: ID_BASE,
+    live: BTreeMap::new(),
+});
+
+/// Locks the registry. A poisoned lock is recovered rather than turned into a panic: nothing
+/// panics while holding it (the critical sections are map lookups, inserts and removals, and
+/// allocation failure aborts), and every critical section leaves the map consistent anyway.
+fn registry() -> MutexGuard<'static, Registry> {
+    REGISTRY.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Looks up a live handle of type `T` and returns the object's address. Nothing is
+/// dereferenced: NULL is `XC_ERR_NULL_POINTER`; an id that is not live (freed, consumed, never
+/// issued) or belongs to another type is `XC_ERR_INVALID_HANDLE`.
+fn lookup<T: 'static>(handle: *const T) -> Result<NonNull<T>, Fail> {
+    if handle.is_null() {
+        return Err(NULL);
+    }
+    let registry = registry();
+    match registry.live.get(&handle.addr()) {
+        Some(entry) if entry.ty == TypeId::of::<T>() => Ok(entry.ptr.cast::<T>()),
+        _ => Err(INVALID_HANDLE),
+    }
+}
+
 /// Borrows a handle.
 ///
 /// # Safety
-/// `handle` is NULL or a live handle of this type created by this library, not used by another
-/// thread during the call.
-pub(crate) unsafe fn handle_ref<'a, T>(handle: *const T) -> Result<&'a T, Fail> {
-    // SAFETY: by the contract, a non-null `handle` points to a live `T` made by `Box::into_raw`.
-    unsafe { handle.as_ref() }.ok_or(NULL)
+/// Nothing is required of `handle` itself: any value is checked against the registry before
+/// use. If it is a live handle of this type, no other thread may free, consume or mutably use
+/// it while the returned reference lives.
+pub(crate) unsafe fn handle_ref<'a, T: 'static>(handle: *const T) -> Result<&'a T, Fail> {
+    let ptr = lookup(handle)?;
+    // SAFETY: the registry holds `ptr` only while the object it came from (`Box::into_raw` in
+    // `into_handle`) is alive, and the entry's type is `T`. By the contract, no other thread
+    // frees or mutates it during the call.
+    Ok(unsafe { ptr.as_ref() })
 }
 
 /// Borrows a handle mutably.
 ///
 /// # Safety
-/// As [`handle_ref`], and no other reference to the same handle is live during the call.
-pub(crate) unsafe fn handle_mut<'a, T>(handle: *mut T) -> Result<&'a mut T, Fail> {
-    // SAFETY: by the contract, a non-null `handle` points to a live `T` made by `Box::into_raw`
-    // and this is the only reference to it for the call.
-    unsafe { handle.as_mut() }.ok_or(NULL)
+/// As [`handle_ref`], and no other reference to the same object is live while the returned one
+/// lives (no ABI function takes two handles of the same type, so this is the contract's "one
+/// thread at a time").
+pub(crate) unsafe fn handle_mut<'a, T: 'static>(handle: *mut T) -> Result<&'a mut T, Fail> {
+    let mut ptr = lookup(handle.cast_const())?;
+    // SAFETY: as in `handle_ref`; exclusivity by the contract.
+    Ok(unsafe { ptr.as_mut() })
 }
 
-/// Turns a value into a handle for C.
-pub(crate) fn into_handle<T>(value: T) -> *mut T {
-    Box::into_raw(Box::new(value))
+/// Turns a value into a handle for C: boxes it, registers it, and returns its id as an opaque
+/// pointer (never NULL, never dereferenceable).
+pub(crate) fn into_handle<T: Send + 'static>(value: T) -> *mut T {
+    let ptr = NonNull::from(Box::leak(Box::new(value))).cast::<()>();
+    let id = {
+        let mut registry = registry();
+        let id = registry.issue();
+        registry.live.insert(
+            id,
+            Entry {
+                ty: TypeId::of::<T>(),
+                ptr,
+            },
+        );
+        id
+    };
+    ptr::without_provenance_mut(id)
 }
 
-/// Takes back ownership of a handle (for free functions and consuming calls).
+/// Takes back ownership of the handle in the caller's variable `*slot` (for free functions and
+/// consuming calls): removes it from the registry and sets `*slot` to NULL, so that the
+/// caller's variable cannot be used again.
+///
+/// Errors leave `*slot` unchanged: `XC_ERR_NULL_POINTER` when `slot` or `*slot` is NULL,
+/// `XC_ERR_INVALID_ARGUMENT` when `slot` is misaligned, `XC_ERR_INVALID_HANDLE` when `*slot` is
+/// not a live handle of this type (already freed or consumed through another copy, never
+/// issued, or another type's handle, which stays live).
 ///
 /// # Safety
-/// `handle` is NULL or a live handle of this type created by this library; it must not be used
-/// again after this call.
-pub(crate) unsafe fn take_handle<T>(handle: *mut T) -> Option<Box<T>> {
-    if handle.is_null() {
-        return None;
+/// `slot` is NULL or valid for reading and writing one pointer. If `*slot` is a live handle of
+/// this type, no other thread is using it.
+pub(crate) unsafe fn take_handle<T: 'static>(slot: *mut *mut T) -> Result<Box<T>, Fail> {
+    if slot.is_null() {
+        return Err(NULL);
     }
-    // SAFETY: non-null, made by `Box::into_raw` in `into_handle`, and ownership returns to us.
-    Some(unsafe { Box::from_raw(handle) })
+    if !slot.is_aligned() {
+        return Err(INVALID);
+    }
+    // SAFETY: non-null, aligned, and readable by the contract.
+    let handle = unsafe { slot.read() };
+    if handle.is_null() {
+        return Err(NULL);
+    }
+    let entry = {
+        let mut registry = registry();
+        match registry.live.get(&handle.addr()) {
+            Some(entry) if entry.ty == TypeId::of::<T>() => registry.live.remove(&handle.addr()),
+            _ => None,
+        }
+    };
+    let entry = entry.ok_or(INVALID_HANDLE)?;
+    // SAFETY: `slot` is writable by the contract (and was just read).
+    unsafe { slot.write(ptr::null_mut()) };
+    // SAFETY: the entry was live with type `T`, so `ptr` came from `Box::<T>::into_raw` (via
+    // `Box::leak`) and was not freed; it is now out of the registry, so nothing else can reach
+    // it and ownership returns to us. No other thread uses it, by the contract.
+    Ok(unsafe { Box::from_raw(entry.ptr.cast::<T>().as_ptr()) })
+}
+
+/// Runs a free function's body: takes the handle in `*slot` and drops it. NULL `slot` or NULL
+/// `*slot` is a no-op (`XC_OK`), so freeing the same variable twice is harmless; any other
+/// error of [`take_handle`] is returned and nothing is freed.
+///
+/// # Safety
+/// As [`take_handle`].
+pub(crate) unsafe fn free_handle<T: 'static>(slot: *mut *mut T) -> i32 {
+    guard(|| {
+        // SAFETY: by the contract.
+        match unsafe { take_handle(slot) } {
+            // Dropped here, outside the registry's lock; types with secrets zero them on drop.
+            Ok(value) => drop(value),
+            Err(NULL) => {}
+            Err(e) => return Err(e),
+        }
+        Ok(())
+    })
 }
 
 #[cfg(test)]
@@ -228,5 +383,90 @@ mod tests {
         }
         assert!(b.ptr.is_null() && b.len == 0);
         assert!(XcBuffer::copy_of(&[]).ptr.is_null());
+    }
+
+    struct A(u64);
+    struct B;
+
+    #[test]
+    fn handles_are_checked_before_use() {
+        let mut a = into_handle(A(7));
+        let mut b = into_handle(B);
+        assert!(a.addr() > ID_BASE && a.addr() % HANDLE_STEP == 0 && a.addr() != b.addr());
+        // SAFETY: every value is checked by the registry; nothing else uses these handles.
+        unsafe {
+            assert_eq!(handle_ref(a).map(|a| a.0), Ok(7));
+            handle_mut(a).map(|a| a.0 = 8).unwrap();
+            // Wrong type: rejected, and the handle stays live.
+            assert!(matches!(handle_ref(a.cast::<B>()), Err(INVALID_HANDLE)));
+            let mut wrong = a.cast::<B>();
+            assert_eq!(free_handle(&mut wrong), crate::error::XC_ERR_INVALID_HANDLE);
+            assert_eq!(wrong, a.cast::<B>());
+            // Never issued: a real address and a wild one are rejected without being read.
+            let local = A(1);
+            assert!(matches!(handle_ref(&raw const local), Err(INVALID_HANDLE)));
+            let wild = ptr::without_provenance::<A>(0x10);
+            assert!(matches!(handle_ref(wild), Err(INVALID_HANDLE)));
+            assert!(matches!(handle_ref(ptr::null::<A>()), Err(NULL)));
+
+            let copy = a;
+            let taken = take_handle(&mut a).unwrap();
+            assert_eq!(taken.0, 8);
+            assert!(a.is_null());
+            // Freed: every later use of a copy is rejected, even after new handles exist.
+            let mut newer = into_handle(A(9));
+            assert_ne!(newer.addr(), copy.addr());
+            assert!(matches!(handle_ref(copy), Err(INVALID_HANDLE)));
+            let mut stale = copy;
+            assert!(matches!(take_handle(&mut stale), Err(INVALID_HANDLE)));
+            assert_eq!(stale, copy);
+            // NULL variable, NULL slot, misaligned slot.
+            assert_eq!(free_handle(&mut a), XC_OK);
+            assert_eq!(free_handle(ptr::null_mut::<*mut A>()), XC_OK);
+            let words = [0usize; 2];
+            let misaligned = words.as_ptr().cast::<u8>().wrapping_add(1).cast_mut().cast();
+            assert!(matches!(take_handle::<A>(misaligned), Err(INVALID)));
+            assert_eq!(free_handle(&mut newer), XC_OK);
+            assert_eq!(free_handle(&mut b), XC_OK);
+            assert!(newer.is_null() && b.is_null());
+        }
+    }
+
+    #[test]
+    fn a_poisoned_registry_still_works() {
+        let poisoner = std::thread::spawn(|| {
+            let _held = registry();
+            panic!("poison the registry");
+        });
+        assert!(poisoner.join().is_err());
+        assert!(REGISTRY.is_poisoned());
+        let mut a = into_handle(A(1));
+        // SAFETY: a live handle, used by this thread only.
+        unsafe {
+            assert_eq!(handle_ref(a).map(|a| a.0), Ok(1));
+            assert_eq!(free_handle(&mut a), XC_OK);
+        }
+        assert!(a.is_null());
+    }
+
+    #[test]
+    fn the_registry_is_shared_by_threads() {
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                std::thread::spawn(move || {
+                    for i in 0..500 {
+                        let mut h = into_handle(A(t * 1000 + i));
+                        // SAFETY: this thread's own live handle.
+                        unsafe {
+                            assert_eq!(handle_ref(h).map(|a| a.0), Ok(t * 1000 + i));
+                            assert_eq!(free_handle(&mut h), XC_OK);
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
     }
 }

@@ -115,8 +115,8 @@ impl Drop for Pki {
     fn drop(&mut self) {
         // SAFETY: live handles, freed once.
         unsafe {
-            xc_cert_key_free(self.root);
-            xc_cert_key_free(self.server);
+            ok(xc_cert_key_free(&mut self.root));
+            ok(xc_cert_key_free(&mut self.server));
         }
     }
 }
@@ -202,7 +202,7 @@ fn null_pointers_are_reported_and_outputs_reset() {
             xc_identity_public_key(ptr::null(), [0u8; 32].as_mut_ptr()),
             XC_ERR_NULL_POINTER
         );
-        let id = identity();
+        let mut id = identity();
         assert_eq!(
             xc_identity_public_key(id, ptr::null_mut()),
             XC_ERR_NULL_POINTER
@@ -230,15 +230,27 @@ fn null_pointers_are_reported_and_outputs_reset() {
             XC_ERR_NULL_POINTER
         );
 
-        // Free functions accept NULL.
-        xc_identity_free(ptr::null_mut());
-        xc_prekey_store_free(ptr::null_mut());
-        xc_cert_key_free(ptr::null_mut());
-        xc_session_free(ptr::null_mut());
-        xc_opened_free(ptr::null_mut());
+        // Free functions accept a NULL variable and a NULL address of one.
+        ok(xc_identity_free(ptr::null_mut()));
+        ok(xc_prekey_store_free(ptr::null_mut()));
+        ok(xc_cert_key_free(ptr::null_mut()));
+        ok(xc_session_free(ptr::null_mut()));
+        ok(xc_opened_free(ptr::null_mut()));
+        let (mut identity, mut store, mut key, mut session, mut opened) = (
+            ptr::null_mut(),
+            ptr::null_mut(),
+            ptr::null_mut(),
+            ptr::null_mut(),
+            ptr::null_mut(),
+        );
+        ok(xc_identity_free(&mut identity));
+        ok(xc_prekey_store_free(&mut store));
+        ok(xc_cert_key_free(&mut key));
+        ok(xc_session_free(&mut session));
+        ok(xc_opened_free(&mut opened));
         xc_buffer_free(ptr::null_mut());
         xc_received_free(ptr::null_mut());
-        xc_identity_free(id);
+        ok(xc_identity_free(&mut id));
     }
 }
 
@@ -258,7 +270,7 @@ fn malformed_input_gives_decode_codes() {
             XC_ERR_DECODE_UNKNOWN_VERSION
         );
         // Identity bytes are not a prekey store.
-        let id = identity();
+        let mut id = identity();
         let mut saved = empty();
         ok(xc_identity_to_bytes(id, &mut saved));
         let saved = take(saved);
@@ -279,14 +291,14 @@ fn malformed_input_gives_decode_codes() {
             xc_session_initiate(id, junk.as_ptr(), junk.len(), ptr::null(), 0, &mut s),
             XC_ERR_DECODE_UNKNOWN_VERSION
         );
-        xc_identity_free(id);
-        xc_identity_free(restored);
+        ok(xc_identity_free(&mut id));
+        ok(xc_identity_free(&mut restored));
     }
 }
 
 #[test]
 fn arguments_out_of_range() {
-    let id = identity();
+    let mut id = identity();
     let mut store = ptr::null_mut();
     let mut out = empty();
     // SAFETY: live handles and valid out-pointers.
@@ -342,7 +354,7 @@ fn arguments_out_of_range() {
         let bundle = take(out);
 
         let mut session = ptr::null_mut();
-        let other = identity();
+        let mut other = identity();
         let long_context = [0u8; 1025];
         assert_eq!(
             xc_session_initiate(
@@ -401,17 +413,17 @@ fn arguments_out_of_range() {
             ),
             XC_ERR_INVALID_ARGUMENT
         );
-        xc_session_free(session);
-        xc_prekey_store_free(store);
-        xc_identity_free(other);
-        xc_identity_free(id);
+        ok(xc_session_free(&mut session));
+        ok(xc_prekey_store_free(&mut store));
+        ok(xc_identity_free(&mut other));
+        ok(xc_identity_free(&mut id));
     }
 }
 
 #[test]
 fn sealed_conversation_with_persistence() {
     let pki = Pki::new();
-    let (alice, bob) = (identity(), identity());
+    let (mut alice, mut bob) = (identity(), identity());
     let (alice_key, bob_key) = (public_key(alice), public_key(bob));
     let (alice_cert, bob_cert) = (pki.certify(b"alice", alice), pki.certify(b"bob", bob));
 
@@ -482,11 +494,11 @@ fn sealed_conversation_with_persistence() {
         let first = seal(alice, &alice_cert, &bob_key, &send(to_bob, T0, b"hello"));
 
         // A wrong context: the first message does not authenticate, and the store is kept.
-        let opened = open(bob, &pki.root_key, T0, &first);
+        let mut opened = open(bob, &pki.root_key, T0, &first);
         let (mut to_alice, mut received) = (ptr::null_mut(), blank_received());
         assert_eq!(
             xc_opened_respond(
-                opened,
+                &mut opened,
                 bob,
                 store,
                 b"other".as_ptr(),
@@ -501,7 +513,7 @@ fn sealed_conversation_with_persistence() {
         ok(xc_prekey_store_one_time_count(store, &mut count));
         assert_eq!(count, 3);
 
-        let opened = open(bob, &pki.root_key, T0, &first);
+        let mut opened = open(bob, &pki.root_key, T0, &first);
         let mut address = empty();
         ok(xc_opened_sender_address(opened, &mut address));
         assert_eq!(take(address), b"alice");
@@ -512,7 +524,7 @@ fn sealed_conversation_with_persistence() {
         ok(xc_opened_is_prekey_message(opened, &mut prekey));
         assert!(prekey);
         ok(xc_opened_respond(
-            opened,
+            &mut opened,
             bob,
             store,
             CONTEXT.as_ptr(),
@@ -527,11 +539,11 @@ fn sealed_conversation_with_persistence() {
         assert_eq!(count, 2);
 
         // The same first message again: the one-time prekey is gone.
-        let opened = open(bob, &pki.root_key, T0, &first);
+        let mut opened = open(bob, &pki.root_key, T0, &first);
         let mut again = ptr::null_mut();
         assert_eq!(
             xc_opened_respond(
-                opened,
+                &mut opened,
                 bob,
                 store,
                 CONTEXT.as_ptr(),
@@ -557,7 +569,7 @@ fn sealed_conversation_with_persistence() {
         // Alice persists and restores before reading.
         let mut saved = empty();
         ok(xc_session_to_bytes(to_bob, &mut saved));
-        xc_session_free(to_bob);
+        ok(xc_session_free(&mut to_bob));
         let saved = take(saved);
         let mut to_bob = ptr::null_mut();
         ok(xc_session_from_bytes(
@@ -567,15 +579,15 @@ fn sealed_conversation_with_persistence() {
         ));
 
         // Out of order: the reply first, then the timer update.
-        let opened = open(alice, &pki.root_key, T0 + 3, &reply);
-        ok(xc_opened_decrypt(opened, to_bob, &mut received));
+        let mut opened = open(alice, &pki.root_key, T0 + 3, &reply);
+        ok(xc_opened_decrypt(&mut opened, to_bob, &mut received));
         assert_eq!(received.deadline_kind, XC_DEADLINE_AFTER_READ);
         assert_eq!(received.deadline_ms, 30_000);
         assert!(received.timer_changed);
         assert_eq!(received.timer_start, XC_TIMER_START_ON_READ);
         assert_eq!(body_of(&mut received), b"hi");
-        let opened = open(alice, &pki.root_key, T0 + 3, &update);
-        ok(xc_opened_decrypt(opened, to_bob, &mut received));
+        let mut opened = open(alice, &pki.root_key, T0 + 3, &update);
+        ok(xc_opened_decrypt(&mut opened, to_bob, &mut received));
         assert_eq!(received.kind, XC_CONTENT_KIND_TIMER_UPDATE);
         assert!(!received.timer_changed);
         assert!(body_of(&mut received).is_empty());
@@ -650,17 +662,17 @@ fn sealed_conversation_with_persistence() {
         );
 
         // Consuming calls free the opened handle even when another argument is NULL.
-        let opened = open(bob, &pki.root_key, T0, &first);
+        let mut opened = open(bob, &pki.root_key, T0, &first);
         assert_eq!(
-            xc_opened_decrypt(opened, ptr::null_mut(), &mut received),
+            xc_opened_decrypt(&mut opened, ptr::null_mut(), &mut received),
             XC_ERR_NULL_POINTER
         );
 
-        xc_session_free(to_bob);
-        xc_session_free(to_alice);
-        xc_prekey_store_free(store);
-        xc_identity_free(alice);
-        xc_identity_free(bob);
+        ok(xc_session_free(&mut to_bob));
+        ok(xc_session_free(&mut to_alice));
+        ok(xc_prekey_store_free(&mut store));
+        ok(xc_identity_free(&mut alice));
+        ok(xc_identity_free(&mut bob));
     }
 }
 
@@ -677,7 +689,7 @@ fn certificate_keys_from_seed_are_deterministic() {
         ok(xc_cert_key_public_key(b, kb.as_mut_ptr()));
         assert_eq!(ka, kb);
         let mut out = empty();
-        let id = identity();
+        let mut id = identity();
         let key = public_key(id);
         assert_eq!(
             xc_cert_key_certify_sender(
@@ -693,9 +705,9 @@ fn certificate_keys_from_seed_are_deterministic() {
             ),
             XC_ERR_DECODE_UNKNOWN_VERSION
         );
-        xc_identity_free(id);
-        xc_cert_key_free(a);
-        xc_cert_key_free(b);
+        ok(xc_identity_free(&mut id));
+        ok(xc_cert_key_free(&mut a));
+        ok(xc_cert_key_free(&mut b));
     }
 }
 

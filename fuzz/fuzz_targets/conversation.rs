@@ -202,7 +202,11 @@ fuzz_target!(|ops: Vec<Op>| {
                 };
                 match (authentic, result) {
                     (Some(a), Ok(got)) => {
-                        assert_eq!(got, a.plaintext, "message {} decrypted to other bytes", a.id);
+                        assert_eq!(
+                            got, a.plaintext,
+                            "message {} decrypted to other bytes",
+                            a.id
+                        );
                         assert!(
                             party.decrypted.insert(a.id),
                             "message {} decrypted twice",

@@ -2732,7 +2732,9 @@ pub fn state_json() -> Json {
     )
     .f("rng_seed", hx(rng_seed))
     .f("alice_identity", hx(alice.public().to_bytes()))
+    .f("alice_identity_seed", hx(alice.seed().as_slice()))
     .f("bob_identity", hx(bob.public().to_bytes()))
+    .f("bob_identity_seed", hx(bob.seed().as_slice()))
     .f("entries", Json::Arr(entries))
     .into()
 }
