@@ -75,9 +75,22 @@ impl Floor {
             .unwrap();
     }
 
-    /// Parsing a peer's Ed25519 identity: point decompression.
+    /// Ed25519 point decompression alone.
     fn decompress(&self) {
         black_box(VerifyingKey::from_bytes(self.signing.verifying_key().as_bytes()).unwrap());
+    }
+
+    /// Parsing a peer's Ed25519 identity as SPEC.md §2 rule 4 requires: decompression and the
+    /// prime-order-subgroup check ([L]A = identity).
+    fn parse_identity(&self) {
+        let key = VerifyingKey::from_bytes(self.signing.verifying_key().as_bytes()).unwrap();
+        assert!(key.to_edwards().is_torsion_free());
+    }
+
+    /// The subgroup check of an unsigned X25519 one-time prekey (SPEC.md §4.4 step 4).
+    fn x25519_subgroup_check(&self) {
+        let point = curve25519_dalek::MontgomeryPoint(self.peer.to_bytes());
+        assert!(point.to_edwards(0).unwrap().is_torsion_free());
     }
 
     fn hmac(&self) {
@@ -152,6 +165,10 @@ fn floor(c: &mut Criterion) {
     g.bench_function("x25519_dh", |b| b.iter(|| f.dh()));
     g.bench_function("ed25519_verify_strict", |b| b.iter(|| f.verify()));
     g.bench_function("ed25519_decompress", |b| b.iter(|| f.decompress()));
+    g.bench_function("ed25519_parse_identity", |b| b.iter(|| f.parse_identity()));
+    g.bench_function("x25519_subgroup_check", |b| {
+        b.iter(|| f.x25519_subgroup_check())
+    });
     g.bench_function("hmac_sha256", |b| b.iter(|| f.hmac()));
     g.bench_function("hkdf_sha256_44", |b| b.iter(|| f.hkdf::<44>(&[0; 16])));
     let mut small = [0u8; 256];
@@ -192,20 +209,22 @@ fn session_setup(c: &mut Criterion) {
     let mut buf = [0u8; 16];
     g.bench_function("floor", |b| {
         b.iter(|| {
-            // Initiator: parse IK_B, verify SPK, EK, DH1–DH4, ratchet key + DH, X3DH KDF, KDF_RK,
-            // one chain message.
-            f.decompress();
+            // Initiator: parse IK_B, verify SPK, EK, DH1–DH4, the one-time prekey's subgroup
+            // check, ratchet key + DH, X3DH KDF, KDF_RK, one chain message.
+            f.parse_identity();
             f.verify();
             f.keygen();
             (0..4).for_each(|_| f.dh());
+            f.x25519_subgroup_check();
             f.keygen();
             f.dh();
             f.hkdf::<32>(&[0; 32]);
             f.hkdf::<64>(&[0; 32]);
             f.chain_kdfs();
             let tag = f.seal(&mut buf);
-            // Responder: parse IK_A, DH1–DH4, X3DH KDF, DH + KDF_RK, one chain message.
-            f.decompress();
+            // Responder: parse IK_A, DH1–DH4, X3DH KDF (and the first-message id), DH + KDF_RK,
+            // one chain message.
+            f.parse_identity();
             (0..4).for_each(|_| f.dh());
             f.hkdf::<32>(&[0; 32]);
             f.dh();
@@ -387,12 +406,12 @@ fn sealed_sender(c: &mut Criterion) {
             f.dh();
             f.hkdf::<64>(&[0; 64]);
             f.open(&mut id, &t1);
-            f.decompress();
+            f.parse_identity();
             f.dh();
             f.hkdf::<32>(&[0; 80]);
             f.open(&mut payload, &t2);
-            f.decompress();
-            f.decompress();
+            f.parse_identity();
+            f.parse_identity();
             f.verify();
             f.verify();
         });

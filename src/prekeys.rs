@@ -389,28 +389,19 @@ impl PreKeyStore {
             .ok_or(Error::UnknownOneTimePreKey(id))
     }
 
-    /// Called only after the first message has authenticated: the one-time prekey is consumed,
-    /// or, without one, the signed prekey remembers the message so that it cannot start a second
-    /// session (SPEC.md §4.3).
-    pub(crate) fn consume(
+    /// Called only after a first message without a one-time prekey has authenticated: the
+    /// signed prekey remembers it so that it cannot start a second session (SPEC.md §4.3).
+    pub(crate) fn remember_first_message(
         &mut self,
         signed_prekey_id: u32,
-        one_time_id: Option<u32>,
         first_message_id: [u8; FIRST_MESSAGE_ID_LEN],
     ) {
-        match one_time_id {
-            Some(id) => {
-                self.one_time.remove(&id);
-            }
-            None => {
-                if let Some(spk) = self
-                    .signed
-                    .iter_mut()
-                    .find(|k| k.public.id == signed_prekey_id)
-                {
-                    spk.remember_first_message(first_message_id);
-                }
-            }
+        if let Some(spk) = self
+            .signed
+            .iter_mut()
+            .find(|k| k.public.id == signed_prekey_id)
+        {
+            spk.remember_first_message(first_message_id);
         }
     }
 
@@ -521,7 +512,7 @@ mod tests {
             id[..4].copy_from_slice(&i.to_le_bytes());
             let key = store.signed_prekey(spk).unwrap();
             assert_eq!(key.check_first_message(&id), Ok(()));
-            store.consume(spk, None, id);
+            store.remember_first_message(spk, id);
             assert_eq!(
                 store.signed_prekey(spk).unwrap().check_first_message(&id),
                 Err(Error::DuplicateMessage)

@@ -83,16 +83,17 @@ pub struct Session {
 struct Consumed {
     signed_prekey_id: u32,
     one_time_prekey_id: Option<u32>,
-    first_message_id: [u8; FIRST_MESSAGE_ID_LEN],
+    first_message_id: Option<[u8; FIRST_MESSAGE_ID_LEN]>,
 }
 
 impl Consumed {
     fn apply(self, store: &mut PreKeyStore) {
-        store.consume(
-            self.signed_prekey_id,
-            self.one_time_prekey_id,
-            self.first_message_id,
-        );
+        if let Some(id) = self.one_time_prekey_id {
+            store.remove_one_time_prekey(id);
+        }
+        if let Some(id) = self.first_message_id {
+            store.remember_first_message(self.signed_prekey_id, id);
+        }
     }
 }
 
@@ -256,8 +257,8 @@ impl Session {
         )?;
         // Without a one-time prekey, the signed prekey's record of accepted first messages is
         // the replay protection; it is keyed by a value no re-encoding of the base key changes.
-        if one_time.is_none() {
-            signed.check_first_message(&agreed.first_message_id)?;
+        if let Some(id) = &agreed.first_message_id {
+            signed.check_first_message(id)?;
         }
         let ad = associated_data(&pkm.identity, identity.public(), context)?;
         let x3dh = pkm.fields();

@@ -22,8 +22,8 @@ pub(crate) struct Initiated {
 /// What the responder learns from X3DH.
 pub(crate) struct Responded {
     pub(crate) secret: SharedSecret,
-    /// The id a store remembers this first message by, when it used no one-time prekey.
-    pub(crate) first_message_id: [u8; FIRST_MESSAGE_ID_LEN],
+    /// The id a store remembers this first message by; only without a one-time prekey.
+    pub(crate) first_message_id: Option<[u8; FIRST_MESSAGE_ID_LEN]>,
 }
 
 /// Alice's side: verifies the bundle's signed prekey with `verify_strict` (aborting on failure),
@@ -75,7 +75,7 @@ pub(crate) fn respond(
         .transpose()?;
     Ok(Responded {
         secret: kdf::x3dh(&dh1, &dh2, &dh3, dh4.as_deref()),
-        first_message_id: kdf::first_message_id(&dh3),
+        first_message_id: dh4.is_none().then(|| kdf::first_message_id(&dh3)),
     })
 }
 

@@ -317,8 +317,9 @@ pub unsafe extern "C" fn xc_opened_is_prekey_message(
 /// `XC_ERR_INVALID_CONTENT` (the message key was consumed). Other errors leave it unchanged.
 ///
 /// # Safety
-/// `opened` is NULL or valid for reading and writing one pointer; `out_received` is NULL or
-/// valid for writing an `XcReceived`; no other thread is using the handles.
+/// `opened` is NULL or valid for reading and writing one pointer (the handle in it, and
+/// `session`, may be any value: handles are checked); `out_received` is NULL or valid for
+/// writing an `XcReceived`; no other thread is using the handles.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn xc_opened_decrypt(
     opened: *mut *mut XcOpened,
@@ -327,10 +328,12 @@ pub unsafe extern "C" fn xc_opened_decrypt(
 ) -> i32 {
     guard(|| {
         // SAFETY: `opened` is NULL or a readable and writable pointer, by the contract. Taken
-        // first so that it is freed on every path; `*opened` becomes NULL.
-        let opened = unsafe { take_handle(opened) }?;
+        // first so that a live one is freed on every path (`*opened` becomes NULL); its error,
+        // if any, is returned once the out-parameter is reset.
+        let opened = unsafe { take_handle(opened) };
         // SAFETY: `out_received` is NULL or writable, by the contract.
         let out = unsafe { out_init(out_received, XcReceived::EMPTY) }?;
+        let opened = opened?;
         // SAFETY: checked by the registry; not in use elsewhere, by the contract.
         let session = unsafe { handle_mut(session) }?;
         let delivered = opened.inner.decrypt(&mut session.inner)?;
@@ -355,7 +358,8 @@ pub unsafe extern "C" fn xc_opened_decrypt(
 /// address, if you have one.
 ///
 /// # Safety
-/// `opened` is NULL or valid for reading and writing one pointer; `context`/`context_len`
+/// `opened` is NULL or valid for reading and writing one pointer (the handle in it,
+/// `identity` and `store` may be any value: handles are checked); `context`/`context_len`
 /// describe readable memory (NULL allowed for length 0); `out_session` is NULL or valid for
 /// writing one pointer; `out_received` is NULL or valid for writing an `XcReceived`; no other
 /// thread is using the handles.
@@ -371,12 +375,14 @@ pub unsafe extern "C" fn xc_opened_respond(
 ) -> i32 {
     guard(|| {
         // SAFETY: `opened` is NULL or a readable and writable pointer, by the contract. Taken
-        // first so that it is freed on every path; `*opened` becomes NULL.
-        let opened = unsafe { take_handle(opened) }?;
+        // first so that a live one is freed on every path (`*opened` becomes NULL); its error,
+        // if any, is returned once the out-parameters are reset.
+        let opened = unsafe { take_handle(opened) };
         // SAFETY: `out_session` is NULL or writable, by the contract.
         let out_session = unsafe { out_init(out_session, core::ptr::null_mut()) }?;
         // SAFETY: `out_received` is NULL or writable, by the contract.
         let out_received = unsafe { out_init(out_received, XcReceived::EMPTY) }?;
+        let opened = opened?;
         // SAFETY: checked by the registry; not in use elsewhere, by the contract.
         let identity = unsafe { handle_ref(identity) }?;
         // SAFETY: as above.

@@ -424,7 +424,12 @@ mod tests {
             assert_eq!(free_handle(&mut a), XC_OK);
             assert_eq!(free_handle(ptr::null_mut::<*mut A>()), XC_OK);
             let words = [0usize; 2];
-            let misaligned = words.as_ptr().cast::<u8>().wrapping_add(1).cast_mut().cast();
+            let misaligned = words
+                .as_ptr()
+                .cast::<u8>()
+                .wrapping_add(1)
+                .cast_mut()
+                .cast();
             assert!(matches!(take_handle::<A>(misaligned), Err(INVALID)));
             assert_eq!(free_handle(&mut newer), XC_OK);
             assert_eq!(free_handle(&mut b), XC_OK);

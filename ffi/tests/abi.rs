@@ -532,6 +532,7 @@ fn sealed_conversation_with_persistence() {
             &mut to_alice,
             &mut received,
         ));
+        assert!(opened.is_null() && !to_alice.is_null());
         assert_eq!(received.kind, XC_CONTENT_KIND_MESSAGE);
         assert_eq!(received.deadline_kind, XC_DEADLINE_NEVER);
         assert_eq!(body_of(&mut received), b"hello");
@@ -661,11 +662,19 @@ fn sealed_conversation_with_persistence() {
             XC_ERR_SEALED_SENDER_IDENTITY_MISMATCH
         );
 
-        // Consuming calls free the opened handle even when another argument is NULL.
+        // Consuming calls free the opened handle even when another argument is NULL, and set
+        // the caller's variable to NULL.
         let mut opened = open(bob, &pki.root_key, T0, &first);
+        let copy = opened;
         assert_eq!(
             xc_opened_decrypt(&mut opened, ptr::null_mut(), &mut received),
             XC_ERR_NULL_POINTER
+        );
+        assert!(opened.is_null());
+        let mut device = 0;
+        assert_eq!(
+            xc_opened_sender_device_id(copy, &mut device),
+            XC_ERR_INVALID_HANDLE
         );
 
         ok(xc_session_free(&mut to_bob));
@@ -717,10 +726,483 @@ fn every_code_has_a_message() {
         XC_OK,
         XC_ERR_NULL_POINTER,
         XC_ERR_PANIC,
+        XC_ERR_INVALID_HANDLE,
+        XC_ERR_SIGNED_PREKEY_FULL,
+        XC_ERR_TIMER_VERSION_EXHAUSTED,
         XC_ERR_SEALED_DECRYPTION_FAILED,
         XC_ERR_DECODE_CHECKSUM_MISMATCH,
     ] {
         assert_ne!(message(code), "unknown error code");
     }
     assert_eq!(message(-7), "unknown error code");
+}
+
+/// A session between two fresh identities, and an envelope carrying its first message, opened
+/// by the responder: the material the misuse tests below abuse.
+struct Fixture {
+    pki: Pki,
+    alice: *mut XcIdentity,
+    bob: *mut XcIdentity,
+    store: *mut XcPreKeyStore,
+    session: *mut XcSession,
+    first: Vec<u8>,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let pki = Pki::new();
+        let (alice, bob) = (identity(), identity());
+        let mut store = ptr::null_mut();
+        let mut bundle = empty();
+        let mut session = ptr::null_mut();
+        // SAFETY: live handles, valid slices and out-pointers.
+        unsafe {
+            ok(xc_prekey_store_new(&mut store));
+            ok(xc_prekey_store_rotate_signed_prekey(
+                store,
+                bob,
+                T0 / 1000,
+                ptr::null_mut(),
+            ));
+            ok(xc_prekey_store_bundle(
+                store,
+                bob,
+                XC_NO_ONE_TIME_PREKEY,
+                &mut bundle,
+            ));
+            let bundle = take(bundle);
+            ok(xc_session_initiate(
+                alice,
+                bundle.as_ptr(),
+                bundle.len(),
+                CONTEXT.as_ptr(),
+                CONTEXT.len(),
+                &mut session,
+            ));
+        }
+        let cert = pki.certify(b"alice", alice);
+        let first = seal(alice, &cert, &public_key(bob), &send(session, T0, b"hi"));
+        Self {
+            pki,
+            alice,
+            bob,
+            store,
+            session,
+            first,
+        }
+    }
+
+    fn opened(&self) -> *mut XcOpened {
+        open(self.bob, &self.pki.root_key, T0, &self.first)
+    }
+}
+
+impl Drop for Fixture {
+    fn drop(&mut self) {
+        // SAFETY: live handles (or NULL), freed once.
+        unsafe {
+            ok(xc_session_free(&mut self.session));
+            ok(xc_prekey_store_free(&mut self.store));
+            ok(xc_identity_free(&mut self.alice));
+            ok(xc_identity_free(&mut self.bob));
+        }
+    }
+}
+
+#[test]
+fn a_second_free_is_harmless_or_reported() {
+    let f = Fixture::new();
+    // SAFETY: every handle argument is checked by the library; that is what is tested. The
+    // `**` arguments point to local variables.
+    unsafe {
+        // Through the same variable: it is NULL after the first free, so the second is a no-op.
+        let mut id = identity();
+        let mut copy = id;
+        ok(xc_identity_free(&mut id));
+        assert!(id.is_null());
+        ok(xc_identity_free(&mut id));
+        // Through a copy of the pointer: reported, nothing freed, the copy left as it was.
+        assert_eq!(xc_identity_free(&mut copy), XC_ERR_INVALID_HANDLE);
+        assert!(!copy.is_null());
+
+        // The same for every handle type.
+        let mut session = ptr::null_mut();
+        let mut saved = empty();
+        ok(xc_session_to_bytes(f.session, &mut saved));
+        let saved = take(saved);
+        ok(xc_session_from_bytes(
+            saved.as_ptr(),
+            saved.len(),
+            &mut session,
+        ));
+        let mut copy = session;
+        ok(xc_session_free(&mut session));
+        assert_eq!(xc_session_free(&mut copy), XC_ERR_INVALID_HANDLE);
+
+        let mut store = ptr::null_mut();
+        ok(xc_prekey_store_new(&mut store));
+        let mut copy = store;
+        ok(xc_prekey_store_free(&mut store));
+        assert_eq!(xc_prekey_store_free(&mut copy), XC_ERR_INVALID_HANDLE);
+
+        let mut key = ptr::null_mut();
+        ok(xc_cert_key_generate(&mut key));
+        let mut copy = key;
+        ok(xc_cert_key_free(&mut key));
+        assert_eq!(xc_cert_key_free(&mut copy), XC_ERR_INVALID_HANDLE);
+
+        let mut opened = f.opened();
+        let mut copy = opened;
+        ok(xc_opened_free(&mut opened));
+        assert!(opened.is_null());
+        ok(xc_opened_free(&mut opened));
+        assert_eq!(xc_opened_free(&mut copy), XC_ERR_INVALID_HANDLE);
+    }
+}
+
+#[test]
+fn a_use_after_free_is_reported() {
+    let f = Fixture::new();
+    // SAFETY: as above.
+    unsafe {
+        let mut id = identity();
+        let stale = id;
+        ok(xc_identity_free(&mut id));
+        // New handles never take over the freed one's id (an allocator would reuse an address).
+        let mut newer: Vec<_> = (0..16).map(|_| identity()).collect();
+        assert!(newer.iter().all(|h| *h != stale));
+
+        let mut key = [7u8; 32];
+        assert_eq!(
+            xc_identity_public_key(stale, key.as_mut_ptr()),
+            XC_ERR_INVALID_HANDLE
+        );
+        assert_eq!(key, [7; 32], "nothing written");
+        let mut out = XcBuffer {
+            ptr: ptr::dangling_mut(),
+            len: 3,
+        };
+        assert_eq!(xc_identity_to_bytes(stale, &mut out), XC_ERR_INVALID_HANDLE);
+        assert!(
+            out.ptr.is_null() && out.len == 0,
+            "out-parameter still reset"
+        );
+        let mut session = ptr::dangling_mut();
+        assert_eq!(
+            xc_session_initiate(stale, ptr::null(), 0, ptr::null(), 0, &mut session),
+            XC_ERR_INVALID_HANDLE
+        );
+        assert!(session.is_null());
+        assert_eq!(
+            xc_seal(
+                stale,
+                ptr::null(),
+                0,
+                key.as_ptr(),
+                ptr::null(),
+                0,
+                &mut out
+            ),
+            XC_ERR_INVALID_HANDLE
+        );
+        for h in &mut newer {
+            ok(xc_identity_free(h));
+        }
+
+        // A freed session, store and certificate key.
+        let mut saved = empty();
+        ok(xc_session_to_bytes(f.session, &mut saved));
+        let saved = take(saved);
+        let mut session = ptr::null_mut();
+        ok(xc_session_from_bytes(
+            saved.as_ptr(),
+            saved.len(),
+            &mut session,
+        ));
+        let stale = session;
+        ok(xc_session_free(&mut session));
+        assert_eq!(
+            xc_session_send(stale, T0, b"x".as_ptr(), 1, &mut out),
+            XC_ERR_INVALID_HANDLE
+        );
+        assert_eq!(
+            xc_session_purge(stale, T0, ptr::null_mut()),
+            XC_ERR_INVALID_HANDLE
+        );
+        assert_eq!(
+            xc_session_check_remote_identity(stale, key.as_ptr()),
+            XC_ERR_INVALID_HANDLE
+        );
+
+        let mut store = ptr::null_mut();
+        ok(xc_prekey_store_new(&mut store));
+        let stale = store;
+        ok(xc_prekey_store_free(&mut store));
+        let mut count = 9;
+        assert_eq!(
+            xc_prekey_store_one_time_count(stale, &mut count),
+            XC_ERR_INVALID_HANDLE
+        );
+        assert_eq!(count, 0);
+        assert_eq!(
+            xc_prekey_store_rotate_signed_prekey(stale, f.bob, 1, ptr::null_mut()),
+            XC_ERR_INVALID_HANDLE
+        );
+
+        let mut cert_key = ptr::null_mut();
+        ok(xc_cert_key_generate(&mut cert_key));
+        let stale = cert_key;
+        ok(xc_cert_key_free(&mut cert_key));
+        assert_eq!(
+            xc_cert_key_public_key(stale, key.as_mut_ptr()),
+            XC_ERR_INVALID_HANDLE
+        );
+
+        // A freed opened envelope.
+        let mut opened = f.opened();
+        let stale = opened;
+        ok(xc_opened_free(&mut opened));
+        let mut prekey = true;
+        assert_eq!(
+            xc_opened_is_prekey_message(stale, &mut prekey),
+            XC_ERR_INVALID_HANDLE
+        );
+        assert!(!prekey);
+    }
+}
+
+#[test]
+fn a_use_after_consume_is_reported() {
+    let f = Fixture::new();
+    // SAFETY: as above.
+    unsafe {
+        // xc_opened_respond consumes the envelope and NULLs the caller's variable.
+        let mut opened = f.opened();
+        let mut copy = opened;
+        let (mut to_alice, mut received) = (ptr::null_mut(), blank_received());
+        ok(xc_opened_respond(
+            &mut opened,
+            f.bob,
+            f.store,
+            CONTEXT.as_ptr(),
+            CONTEXT.len(),
+            &mut to_alice,
+            &mut received,
+        ));
+        assert_eq!(body_of(&mut received), b"hi");
+        assert!(opened.is_null());
+        // Again through the same variable: it is NULL.
+        let mut again = ptr::dangling_mut();
+        assert_eq!(
+            xc_opened_respond(
+                &mut opened,
+                f.bob,
+                f.store,
+                CONTEXT.as_ptr(),
+                CONTEXT.len(),
+                &mut again,
+                &mut received
+            ),
+            XC_ERR_NULL_POINTER
+        );
+        assert!(again.is_null(), "out-parameters are reset even then");
+        // Again through a copy: reported, and the copy is left alone.
+        assert_eq!(
+            xc_opened_respond(
+                &mut copy,
+                f.bob,
+                f.store,
+                CONTEXT.as_ptr(),
+                CONTEXT.len(),
+                &mut again,
+                &mut received
+            ),
+            XC_ERR_INVALID_HANDLE
+        );
+        assert!(!copy.is_null() && again.is_null());
+        assert_eq!(
+            xc_opened_decrypt(&mut copy, to_alice, &mut received),
+            XC_ERR_INVALID_HANDLE
+        );
+        let mut address = empty();
+        assert_eq!(
+            xc_opened_sender_address(copy, &mut address),
+            XC_ERR_INVALID_HANDLE
+        );
+        assert_eq!(xc_opened_free(&mut copy), XC_ERR_INVALID_HANDLE);
+
+        // xc_opened_decrypt, on an error from the protocol: consumed all the same.
+        let mut opened = f.opened();
+        let mut copy = opened;
+        assert_eq!(
+            xc_opened_decrypt(&mut opened, to_alice, &mut received),
+            XC_ERR_DUPLICATE_MESSAGE
+        );
+        assert!(opened.is_null());
+        assert_eq!(
+            xc_opened_decrypt(&mut opened, to_alice, &mut received),
+            XC_ERR_NULL_POINTER
+        );
+        assert_eq!(
+            xc_opened_decrypt(&mut copy, to_alice, &mut received),
+            XC_ERR_INVALID_HANDLE
+        );
+        let mut key = [0; 32];
+        assert_eq!(
+            xc_opened_sender_identity(copy, key.as_mut_ptr()),
+            XC_ERR_INVALID_HANDLE
+        );
+        // The session that was passed alongside is untouched and usable.
+        let mut remote = [0; 32];
+        ok(xc_session_remote_identity(to_alice, remote.as_mut_ptr()));
+        assert_eq!(remote, public_key(f.alice));
+        ok(xc_session_free(&mut to_alice));
+    }
+}
+
+#[test]
+fn a_wrong_type_handle_is_reported() {
+    let f = Fixture::new();
+    // SAFETY: as above; casts between handle types are what is tested.
+    unsafe {
+        let mut key = [0; 32];
+        let mut out = empty();
+        // A live session passed where an identity, a store, a certificate key or an opened
+        // envelope is expected.
+        assert_eq!(
+            xc_identity_public_key(f.session.cast(), key.as_mut_ptr()),
+            XC_ERR_INVALID_HANDLE
+        );
+        assert_eq!(
+            xc_prekey_store_to_bytes(f.session.cast(), &mut out),
+            XC_ERR_INVALID_HANDLE
+        );
+        assert_eq!(
+            xc_cert_key_public_key(f.session.cast(), key.as_mut_ptr()),
+            XC_ERR_INVALID_HANDLE
+        );
+        let mut received = blank_received();
+        let mut as_opened = f.session.cast::<XcOpened>();
+        assert_eq!(
+            xc_opened_decrypt(&mut as_opened, f.session, &mut received),
+            XC_ERR_INVALID_HANDLE
+        );
+        assert_eq!(as_opened, f.session.cast(), "not consumed, not NULLed");
+        // Freeing it as another type frees nothing.
+        let mut as_identity = f.session.cast::<XcIdentity>();
+        assert_eq!(xc_identity_free(&mut as_identity), XC_ERR_INVALID_HANDLE);
+        let mut as_opened = f.session.cast::<XcOpened>();
+        assert_eq!(xc_opened_free(&mut as_opened), XC_ERR_INVALID_HANDLE);
+        // Identity and store swapped.
+        assert_eq!(
+            xc_prekey_store_bundle(
+                f.bob.cast(),
+                f.store.cast(),
+                XC_NO_ONE_TIME_PREKEY,
+                &mut out
+            ),
+            XC_ERR_INVALID_HANDLE
+        );
+        // An opened envelope passed as the session to decrypt it with: the envelope is consumed
+        // (it was a live XcOpened), the "session" is rejected.
+        let mut opened = f.opened();
+        let as_session = opened.cast::<XcSession>();
+        assert_eq!(
+            xc_opened_decrypt(&mut opened, as_session, &mut received),
+            XC_ERR_INVALID_HANDLE
+        );
+        assert!(opened.is_null());
+        // Everything is still live and works.
+        ok(xc_session_remote_identity(f.session, key.as_mut_ptr()));
+        assert_eq!(key, public_key(f.bob));
+        ok(xc_prekey_store_to_bytes(f.store, &mut out));
+        drop(take(out));
+    }
+}
+
+#[test]
+fn pointers_the_library_never_issued_are_reported_unread() {
+    let f = Fixture::new();
+    // SAFETY: as above. None of these pointers is dereferenced by the library (Miri or
+    // valgrind would flag it; ffi/tests/c/session.c checks the same under valgrind).
+    unsafe {
+        let mut key = [0; 32];
+        let local = [0u64; 8];
+        let not_handles: [*const XcIdentity; 4] = [
+            local.as_ptr().cast(),
+            ptr::dangling(),
+            ptr::without_provenance(0x10),
+            ptr::without_provenance(usize::MAX & !7),
+        ];
+        for bogus in not_handles {
+            assert_eq!(
+                xc_identity_public_key(bogus, key.as_mut_ptr()),
+                XC_ERR_INVALID_HANDLE
+            );
+            let mut variable = bogus.cast_mut();
+            assert_eq!(xc_identity_free(&mut variable), XC_ERR_INVALID_HANDLE);
+            let mut as_opened = bogus.cast_mut().cast::<XcOpened>();
+            let mut received = blank_received();
+            assert_eq!(
+                xc_opened_decrypt(&mut as_opened, f.session, &mut received),
+                XC_ERR_INVALID_HANDLE
+            );
+        }
+        // A misaligned address of a handle variable is refused rather than read.
+        let words = [0usize; 2];
+        let misaligned = words
+            .as_ptr()
+            .cast::<u8>()
+            .wrapping_add(1)
+            .cast_mut()
+            .cast();
+        assert_eq!(xc_session_free(misaligned), XC_ERR_INVALID_ARGUMENT);
+    }
+}
+
+#[test]
+fn handles_move_between_threads_and_the_registry_is_shared() {
+    // Many threads create, use and free handles at once; handles also cross threads (created on
+    // one, used and freed on another), which is allowed: one thread at a time per handle.
+    let made: Vec<usize> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..4)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut kept = Vec::new();
+                    for i in 0..50 {
+                        let mut id = identity();
+                        let key = public_key(id);
+                        assert_ne!(key, [0; 32]);
+                        if i % 2 == 0 {
+                            // SAFETY: this thread's own live handle, freed once.
+                            ok(unsafe { xc_identity_free(&mut id) });
+                        } else {
+                            kept.push(id.addr());
+                        }
+                    }
+                    kept
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
+    });
+    let mut unique = made.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), made.len(), "every handle has its own id");
+    for addr in made {
+        let mut id = ptr::without_provenance_mut::<XcIdentity>(addr);
+        // SAFETY: live handles made by the workers, now used and freed by this thread only.
+        unsafe {
+            ok(xc_identity_public_key(id, [0u8; 32].as_mut_ptr()));
+            ok(xc_identity_free(&mut id));
+            assert_eq!(
+                xc_identity_public_key(ptr::without_provenance(addr), [0u8; 32].as_mut_ptr()),
+                XC_ERR_INVALID_HANDLE
+            );
+        }
+    }
 }
