@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: MIT OR Apache-2.0
  *
  * xchat-protocol C ABI. See docs/INTEGRATION.md for how to use it and for the ownership rules:
- * handles come from the library and go back through their _free function; XcBuffer and
- * XcReceived contents are released with xc_buffer_free / xc_received_free. */
+ * handles come from the library and go back through their _free function, which takes the
+ * address of the caller's variable and sets it to NULL (xc_session_free(&session)), as do the
+ * consuming calls xc_opened_decrypt / xc_opened_respond; a freed, consumed, foreign or
+ * wrong-type handle is reported as XC_ERR_INVALID_HANDLE. XcBuffer and XcReceived contents are
+ * released with xc_buffer_free / xc_received_free. */
 
 #ifndef XCHAT_PROTOCOL_H
 #define XCHAT_PROTOCOL_H
@@ -35,6 +38,14 @@
  * them from saved state.
  */
 #define XC_ERR_PANIC 3
+
+/**
+ * A handle argument is not a live handle of the type the function expects: it was already
+ * freed or consumed (through another copy of the pointer: the library sets the caller's own
+ * variable to NULL), it was never issued by this library, or it is a handle of another type.
+ * Nothing was read through it and nothing changed; a handle of another type stays valid.
+ */
+#define XC_ERR_INVALID_HANDLE 4
 
 /**
  * Malformed input: it ended before the structure did.
@@ -171,6 +182,17 @@
 #define XC_ERR_PROTOCOL_OTHER 39
 
 /**
+ * The signed prekey accepts no more first messages without a one-time prekey (so that none
+ * can be replayed); rotate it and publish a new bundle.
+ */
+#define XC_ERR_SIGNED_PREKEY_FULL 36
+
+/**
+ * The conversation's timer version is at its maximum; the timer can no longer change.
+ */
+#define XC_ERR_TIMER_VERSION_EXHAUSTED 37
+
+/**
  * The envelope was not sealed to this identity, or was altered in transit.
  */
 #define XC_ERR_SEALED_DECRYPTION_FAILED 40
@@ -286,7 +308,7 @@ typedef struct XcIdentity XcIdentity;
  * An envelope that passed every check that needs no session: it was sealed to us by the
  * holder of a valid sender certificate. Read the sender with the `xc_opened_sender_*`
  * functions to find the session, then pass it to `xc_opened_decrypt` or `xc_opened_respond`
- * (which consume it), or drop it with `xc_opened_free`.
+ * (which consume it and set the caller's variable to NULL), or drop it with `xc_opened_free`.
  */
 typedef struct XcOpened XcOpened;
 
@@ -392,7 +414,8 @@ int32_t xc_cert_key_from_seed(const uint8_t *seed, struct XcCertKey **out_key);
  * `xc_open` as a trust root; for a server, what the trust root certifies.
  *
  * # Safety
- * `key` is NULL or a live handle; `out_key` is NULL or valid for writing 32 bytes.
+ * `key` is any value (handles are checked); `out_key` is NULL or valid for writing 32 bytes.
+ * No handle passed is in use by another thread during the call.
  */
 int32_t xc_cert_key_public_key(const struct XcCertKey *key, uint8_t *out_key);
 
@@ -402,8 +425,9 @@ int32_t xc_cert_key_public_key(const struct XcCertKey *key, uint8_t *out_key);
  * certificate.
  *
  * # Safety
- * `root` is NULL or a live handle; `server_public_key` is NULL or valid for reading 32 bytes;
- * `out` is NULL or valid for writing an `XcBuffer`.
+ * `root` is any value (handles are checked); `server_public_key` is NULL or valid for reading 32
+ * bytes; `out` is NULL or valid for writing an `XcBuffer`. No handle passed is in use by another
+ * thread during the call.
  */
 int32_t xc_cert_key_certify_server(const struct XcCertKey *root,
                                    uint32_t server_id,
@@ -417,9 +441,10 @@ int32_t xc_cert_key_certify_server(const struct XcCertKey *root,
  * expiry in milliseconds since the Unix epoch. Returns the encoded sender certificate.
  *
  * # Safety
- * `server` is NULL or a live handle; each pointer/length pair describes readable memory (NULL
- * allowed for length 0); `identity_public_key` is NULL or valid for reading 32 bytes; `out` is
- * NULL or valid for writing an `XcBuffer`.
+ * `server` is any value (handles are checked); each pointer/length pair describes readable memory
+ * (NULL allowed for length 0); `identity_public_key` is NULL or valid for reading 32 bytes; `out`
+ * is NULL or valid for writing an `XcBuffer`. No handle passed is in use by another thread during
+ * the call.
  */
 int32_t xc_cert_key_certify_sender(const struct XcCertKey *server,
                                    const uint8_t *server_certificate,
@@ -432,12 +457,17 @@ int32_t xc_cert_key_certify_sender(const struct XcCertKey *server,
                                    struct XcBuffer *out);
 
 /**
- * Frees a certificate key pair. NULL is ignored.
+ * Frees a certificate key pair, and sets the caller's variable `*key` to NULL so that it cannot be
+ * used again. Returns `XC_OK`, also when `key` or `*key` is NULL (so freeing the same variable
+ * twice is harmless). `XC_ERR_INVALID_HANDLE` when `*key` is not a live certificate key handle
+ * (freed through another copy, never issued, or a handle of another type): nothing is freed and
+ * `*key` is left as it was (`XC_ERR_INVALID_ARGUMENT` likewise when `key` is misaligned).
  *
  * # Safety
- * `key` is NULL or a live handle, not used again afterwards.
+ * `key` is NULL or valid for reading and writing one pointer; no other thread is using the
+ * handle.
  */
-void xc_cert_key_free(struct XcCertKey *key);
+int32_t xc_cert_key_free(struct XcCertKey **key);
 
 /**
  * A static, NUL-terminated English description of `code`. Never NULL; the string must not be
@@ -467,8 +497,9 @@ int32_t xc_identity_from_bytes(const uint8_t *bytes, size_t len, struct XcIdenti
  * protected storage, and free the buffer (which zeroes it) as soon as they are stored.
  *
  * # Safety
- * `identity` is NULL or a live identity handle; `out` is NULL or valid for writing an
+ * `identity` is any value (handles are checked); `out` is NULL or valid for writing an
  * `XcBuffer`.
+ * No handle passed is in use by another thread during the call.
  */
 int32_t xc_identity_to_bytes(const struct XcIdentity *identity, struct XcBuffer *out);
 
@@ -476,18 +507,25 @@ int32_t xc_identity_to_bytes(const struct XcIdentity *identity, struct XcBuffer 
  * Writes the 32-byte public identity key (what peers and certificates name) to `out_key`.
  *
  * # Safety
- * `identity` is NULL or a live identity handle; `out_key` is NULL or valid for writing 32
+ * `identity` is any value (handles are checked); `out_key` is NULL or valid for writing 32
  * bytes.
+ * No handle passed is in use by another thread during the call.
  */
 int32_t xc_identity_public_key(const struct XcIdentity *identity, uint8_t *out_key);
 
 /**
- * Frees an identity (its secret is zeroed). NULL is ignored.
+ * Frees an identity (its secret is zeroed), and sets the caller's variable `*identity` to NULL so
+ * that it cannot be used again. Returns `XC_OK`, also when `identity` or `*identity` is NULL (so
+ * freeing the same variable twice is harmless). `XC_ERR_INVALID_HANDLE` when `*identity` is not a
+ * live identity handle (freed through another copy, never issued, or a handle of another type):
+ * nothing is freed and `*identity` is left as it was (`XC_ERR_INVALID_ARGUMENT` likewise when
+ * `identity` is misaligned).
  *
  * # Safety
- * `identity` is NULL or a live identity handle, not used again afterwards.
+ * `identity` is NULL or valid for reading and writing one pointer; no other thread is using the
+ * handle.
  */
-void xc_identity_free(struct XcIdentity *identity);
+int32_t xc_identity_free(struct XcIdentity **identity);
 
 /**
  * Creates an empty store. Give it a signed prekey with
@@ -505,8 +543,8 @@ int32_t xc_prekey_store_new(struct XcPreKeyStore **out_store);
  * otherwise it receives the new signed prekey's id.
  *
  * # Safety
- * `store` and `identity` are NULL or live handles; `out_id` is NULL or valid for writing a
- * `uint32_t`.
+ * `store` and `identity` are any values (handles are checked); `out_id` is NULL or valid for
+ * writing a `uint32_t`. No handle passed is in use by another thread during the call.
  */
 int32_t xc_prekey_store_rotate_signed_prekey(struct XcPreKeyStore *store,
                                              const struct XcIdentity *identity,
@@ -519,7 +557,8 @@ int32_t xc_prekey_store_rotate_signed_prekey(struct XcPreKeyStore *store,
  * `id (uint32, big-endian) || public key (32)`. Use the ids with `xc_prekey_store_bundle`.
  *
  * # Safety
- * `store` is NULL or a live handle; `out` is NULL or valid for writing an `XcBuffer`.
+ * `store` is any value (handles are checked); `out` is NULL or valid for writing an `XcBuffer`.
+ * No handle passed is in use by another thread during the call.
  */
 int32_t xc_prekey_store_generate_one_time_prekeys(struct XcPreKeyStore *store,
                                                   size_t count,
@@ -531,8 +570,8 @@ int32_t xc_prekey_store_generate_one_time_prekeys(struct XcPreKeyStore *store,
  * `XC_NO_ONE_TIME_PREKEY`, the one-time prekey with that id.
  *
  * # Safety
- * `store` and `identity` are NULL or live handles; `out` is NULL or valid for writing an
- * `XcBuffer`.
+ * `store` and `identity` are any values (handles are checked); `out` is NULL or valid for writing
+ * an `XcBuffer`. No handle passed is in use by another thread during the call.
  */
 int32_t xc_prekey_store_bundle(const struct XcPreKeyStore *store,
                                const struct XcIdentity *identity,
@@ -543,7 +582,8 @@ int32_t xc_prekey_store_bundle(const struct XcPreKeyStore *store,
  * Writes the number of unused one-time prekeys to `out_count` (replenish when it runs low).
  *
  * # Safety
- * `store` is NULL or a live handle; `out_count` is NULL or valid for writing a `size_t`.
+ * `store` is any value (handles are checked); `out_count` is NULL or valid for writing a `size_t`.
+ * No handle passed is in use by another thread during the call.
  */
 int32_t xc_prekey_store_one_time_count(const struct XcPreKeyStore *store, size_t *out_count);
 
@@ -551,7 +591,8 @@ int32_t xc_prekey_store_one_time_count(const struct XcPreKeyStore *store, size_t
  * Serializes the store for storage (secret: it holds private prekeys).
  *
  * # Safety
- * `store` is NULL or a live handle; `out` is NULL or valid for writing an `XcBuffer`.
+ * `store` is any value (handles are checked); `out` is NULL or valid for writing an `XcBuffer`.
+ * No handle passed is in use by another thread during the call.
  */
 int32_t xc_prekey_store_to_bytes(const struct XcPreKeyStore *store, struct XcBuffer *out);
 
@@ -567,12 +608,18 @@ int32_t xc_prekey_store_from_bytes(const uint8_t *bytes,
                                    struct XcPreKeyStore **out_store);
 
 /**
- * Frees a store. NULL is ignored.
+ * Frees a store (its secrets are zeroed), and sets the caller's variable `*store` to NULL so that
+ * it cannot be used again. Returns `XC_OK`, also when `store` or `*store` is NULL (so freeing the
+ * same variable twice is harmless). `XC_ERR_INVALID_HANDLE` when `*store` is not a live prekey
+ * store handle (freed through another copy, never issued, or a handle of another type): nothing is
+ * freed and `*store` is left as it was (`XC_ERR_INVALID_ARGUMENT` likewise when `store` is
+ * misaligned).
  *
  * # Safety
- * `store` is NULL or a live handle, not used again afterwards.
+ * `store` is NULL or valid for reading and writing one pointer; no other thread is using the
+ * handle.
  */
-void xc_prekey_store_free(struct XcPreKeyStore *store);
+int32_t xc_prekey_store_free(struct XcPreKeyStore **store);
 
 /**
  * Seals a session message (from `xc_session_send` or `xc_session_set_timer`) for the device
@@ -580,9 +627,10 @@ void xc_prekey_store_free(struct XcPreKeyStore *store);
  * inside. The result is what the server delivers: it learns the recipient and a padded length.
  *
  * # Safety
- * `sender` is NULL or a live handle; each pointer/length pair describes readable memory (NULL
- * allowed for length 0); `recipient_identity_key` is NULL or valid for reading 32 bytes; `out`
- * is NULL or valid for writing an `XcBuffer`.
+ * `sender` is any value (handles are checked); each pointer/length pair describes readable memory
+ * (NULL allowed for length 0); `recipient_identity_key` is NULL or valid for reading 32 bytes;
+ * `out` is NULL or valid for writing an `XcBuffer`. No handle passed is in use by another thread
+ * during the call.
  */
 int32_t xc_seal(const struct XcIdentity *sender,
                 const uint8_t *sender_certificate,
@@ -599,10 +647,11 @@ int32_t xc_seal(const struct XcIdentity *sender,
  * at `revoked_server_ids`, and checks that the certificate names the key that sealed it.
  *
  * # Safety
- * `identity` is NULL or a live handle; `trust_roots` is valid for reading
+ * `identity` is any value (handles are checked); `trust_roots` is valid for reading
  * `32 * trust_root_count` bytes; `revoked_server_ids` is valid and aligned for reading
  * `revoked_count` `uint32_t`s; `envelope` for `envelope_len` bytes (any may be NULL when its
  * count is 0); `out_opened` is NULL or valid for writing one pointer.
+ * No handle passed is in use by another thread during the call.
  */
 int32_t xc_open(const struct XcIdentity *identity,
                 const uint8_t *trust_roots,
@@ -618,7 +667,8 @@ int32_t xc_open(const struct XcIdentity *identity,
  * Copies the verified sender's address (the opaque account id its server certified) to `out`.
  *
  * # Safety
- * `opened` is NULL or a live handle; `out` is NULL or valid for writing an `XcBuffer`.
+ * `opened` is any value (handles are checked); `out` is NULL or valid for writing an `XcBuffer`.
+ * No handle passed is in use by another thread during the call.
  */
 int32_t xc_opened_sender_address(const struct XcOpened *opened, struct XcBuffer *out);
 
@@ -626,8 +676,9 @@ int32_t xc_opened_sender_address(const struct XcOpened *opened, struct XcBuffer 
  * Writes the verified sender's device id to `out_device_id`.
  *
  * # Safety
- * `opened` is NULL or a live handle; `out_device_id` is NULL or valid for writing a
+ * `opened` is any value (handles are checked); `out_device_id` is NULL or valid for writing a
  * `uint32_t`.
+ * No handle passed is in use by another thread during the call.
  */
 int32_t xc_opened_sender_device_id(const struct XcOpened *opened, uint32_t *out_device_id);
 
@@ -635,7 +686,8 @@ int32_t xc_opened_sender_device_id(const struct XcOpened *opened, uint32_t *out_
  * Writes the verified sender's 32-byte identity key to `out_key`.
  *
  * # Safety
- * `opened` is NULL or a live handle; `out_key` is NULL or valid for writing 32 bytes.
+ * `opened` is any value (handles are checked); `out_key` is NULL or valid for writing 32 bytes.
+ * No handle passed is in use by another thread during the call.
  */
 int32_t xc_opened_sender_identity(const struct XcOpened *opened, uint8_t *out_key);
 
@@ -644,7 +696,8 @@ int32_t xc_opened_sender_identity(const struct XcOpened *opened, uint8_t *out_ke
  * than continuing an existing one (use `xc_opened_decrypt`).
  *
  * # Safety
- * `opened` is NULL or a live handle; `out_is_prekey` is NULL or valid for writing a `bool`.
+ * `opened` is any value (handles are checked); `out_is_prekey` is NULL or valid for writing a
+ * `bool`. No handle passed is in use by another thread during the call.
  */
 int32_t xc_opened_is_prekey_message(const struct XcOpened *opened, bool *out_is_prekey);
 
@@ -653,16 +706,21 @@ int32_t xc_opened_is_prekey_message(const struct XcOpened *opened, bool *out_is_
  * be the certified sender (`XC_ERR_SEALED_SENDER_IDENTITY_MISMATCH` otherwise, session
  * untouched).
  *
- * **Consumes `opened`** whatever the result: never use it again.
+ * **Consumes `*opened`** whatever the result, and sets the caller's variable `*opened` to
+ * NULL: pass `&opened`. Only when `opened` or `*opened` is NULL (`XC_ERR_NULL_POINTER`),
+ * `opened` is misaligned (`XC_ERR_INVALID_ARGUMENT`) or `*opened` is not a live `XcOpened`
+ * (`XC_ERR_INVALID_HANDLE`: already consumed or freed through another copy, never issued,
+ * another type) is nothing consumed and `*opened` left as it was.
  *
  * Save the session after `XC_OK`, and also after `XC_ERR_EXPIRED` and
  * `XC_ERR_INVALID_CONTENT` (the message key was consumed). Other errors leave it unchanged.
  *
  * # Safety
- * `opened` is NULL or a live handle, given up by this call; `session` is NULL or a live
- * handle; `out_received` is NULL or valid for writing an `XcReceived`.
+ * `opened` is NULL or valid for reading and writing one pointer (the handle in it, and
+ * `session`, may be any value: handles are checked); `out_received` is NULL or valid for
+ * writing an `XcReceived`; no other thread is using the handles.
  */
-int32_t xc_opened_decrypt(struct XcOpened *opened,
+int32_t xc_opened_decrypt(struct XcOpened **opened,
                           struct XcSession *session,
                           struct XcReceived *out_received);
 
@@ -672,7 +730,10 @@ int32_t xc_opened_decrypt(struct XcOpened *opened,
  * must be the bytes the sender passed to `xc_session_initiate`. On success `out_session`
  * receives the new session and `out_received` the message.
  *
- * **Consumes `opened`** whatever the result: never use it again.
+ * **Consumes `*opened`** whatever the result, and sets the caller's variable `*opened` to
+ * NULL: pass `&opened`. As with `xc_opened_decrypt`, only a NULL (`XC_ERR_NULL_POINTER`),
+ * misaligned (`XC_ERR_INVALID_ARGUMENT`) or invalid (`XC_ERR_INVALID_HANDLE`) one is left as
+ * it was.
  *
  * Save the prekey store after this call whatever it returns (a used one-time prekey is
  * deleted once the message authenticates), and save the new session. Check the new session's
@@ -680,12 +741,13 @@ int32_t xc_opened_decrypt(struct XcOpened *opened,
  * address, if you have one.
  *
  * # Safety
- * `opened` is NULL or a live handle, given up by this call; `identity` and `store` are NULL or
- * live handles; `context`/`context_len` describe readable memory (NULL allowed for length 0);
- * `out_session` is NULL or valid for writing one pointer; `out_received` is NULL or valid for
- * writing an `XcReceived`.
+ * `opened` is NULL or valid for reading and writing one pointer (the handle in it,
+ * `identity` and `store` may be any value: handles are checked); `context`/`context_len`
+ * describe readable memory (NULL allowed for length 0); `out_session` is NULL or valid for
+ * writing one pointer; `out_received` is NULL or valid for writing an `XcReceived`; no other
+ * thread is using the handles.
  */
-int32_t xc_opened_respond(struct XcOpened *opened,
+int32_t xc_opened_respond(struct XcOpened **opened,
                           const struct XcIdentity *identity,
                           struct XcPreKeyStore *store,
                           const uint8_t *context,
@@ -694,12 +756,18 @@ int32_t xc_opened_respond(struct XcOpened *opened,
                           struct XcReceived *out_received);
 
 /**
- * Frees an opened envelope without decrypting it. NULL is ignored.
+ * Frees an opened envelope without decrypting it, and sets the caller's variable `*opened` to NULL
+ * so that it cannot be used again. Returns `XC_OK`, also when `opened` or `*opened` is NULL (so
+ * freeing the same variable twice is harmless). `XC_ERR_INVALID_HANDLE` when `*opened` is not a
+ * live opened envelope handle (freed or consumed through another copy, never issued, or a handle
+ * of another type): nothing is freed and `*opened` is left as it was (`XC_ERR_INVALID_ARGUMENT`
+ * likewise when `opened` is misaligned).
  *
  * # Safety
- * `opened` is NULL or a live handle, not used again afterwards.
+ * `opened` is NULL or valid for reading and writing one pointer; no other thread is using the
+ * handle.
  */
-void xc_opened_free(struct XcOpened *opened);
+int32_t xc_opened_free(struct XcOpened **opened);
 
 /**
  * Frees the body of a received message (zeroing it) and resets the struct. NULL is ignored;
@@ -721,8 +789,9 @@ void xc_received_free(struct XcReceived *received);
  * trust for this contact before sending.
  *
  * # Safety
- * `identity` is NULL or a live handle; each pointer/length pair describes readable memory
- * (NULL allowed for length 0); `out_session` is NULL or valid for writing one pointer.
+ * `identity` is any value (handles are checked); each pointer/length pair describes readable
+ * memory (NULL allowed for length 0); `out_session` is NULL or valid for writing one pointer. No
+ * handle passed is in use by another thread during the call.
  */
 int32_t xc_session_initiate(const struct XcIdentity *identity,
                             const uint8_t *bundle,
@@ -739,8 +808,9 @@ int32_t xc_session_initiate(const struct XcIdentity *identity,
  * network.
  *
  * # Safety
- * `session` is NULL or a live handle; `body`/`body_len` describe readable memory (NULL allowed
- * for length 0); `out` is NULL or valid for writing an `XcBuffer`.
+ * `session` is any value (handles are checked); `body`/`body_len` describe readable memory (NULL
+ * allowed for length 0); `out` is NULL or valid for writing an `XcBuffer`. No handle passed is in
+ * use by another thread during the call.
  */
 int32_t xc_session_send(struct XcSession *session,
                         uint64_t now_ms,
@@ -755,7 +825,8 @@ int32_t xc_session_send(struct XcSession *session,
  * timer-update message, which is sealed and sent like any other. Save the session afterwards.
  *
  * # Safety
- * `session` is NULL or a live handle; `out` is NULL or valid for writing an `XcBuffer`.
+ * `session` is any value (handles are checked); `out` is NULL or valid for writing an `XcBuffer`.
+ * No handle passed is in use by another thread during the call.
  */
 int32_t xc_session_set_timer(struct XcSession *session,
                              uint64_t now_ms,
@@ -769,7 +840,8 @@ int32_t xc_session_set_timer(struct XcSession *session,
  * how many were deleted. Call it periodically, then save the session if anything was deleted.
  *
  * # Safety
- * `session` is NULL or a live handle; `out_count` is NULL or valid for writing a `size_t`.
+ * `session` is any value (handles are checked); `out_count` is NULL or valid for writing a
+ * `size_t`. No handle passed is in use by another thread during the call.
  */
 int32_t xc_session_purge(struct XcSession *session, uint64_t now_ms, size_t *out_count);
 
@@ -777,7 +849,8 @@ int32_t xc_session_purge(struct XcSession *session, uint64_t now_ms, size_t *out
  * Writes the peer's 32-byte identity key to `out_key`.
  *
  * # Safety
- * `session` is NULL or a live handle; `out_key` is NULL or valid for writing 32 bytes.
+ * `session` is any value (handles are checked); `out_key` is NULL or valid for writing 32 bytes.
+ * No handle passed is in use by another thread during the call.
  */
 int32_t xc_session_remote_identity(const struct XcSession *session, uint8_t *out_key);
 
@@ -787,7 +860,8 @@ int32_t xc_session_remote_identity(const struct XcSession *session, uint8_t *out
  * contact re-installed, or someone substituted a key: ask the user before sending).
  *
  * # Safety
- * `session` is NULL or a live handle; `trusted_key` is NULL or valid for reading 32 bytes.
+ * `session` is any value (handles are checked); `trusted_key` is NULL or valid for reading 32
+ * bytes. No handle passed is in use by another thread during the call.
  */
 int32_t xc_session_check_remote_identity(const struct XcSession *session,
                                          const uint8_t *trusted_key);
@@ -796,7 +870,8 @@ int32_t xc_session_check_remote_identity(const struct XcSession *session,
  * Serializes the session for storage (secret).
  *
  * # Safety
- * `session` is NULL or a live handle; `out` is NULL or valid for writing an `XcBuffer`.
+ * `session` is any value (handles are checked); `out` is NULL or valid for writing an `XcBuffer`.
+ * No handle passed is in use by another thread during the call.
  */
 int32_t xc_session_to_bytes(const struct XcSession *session, struct XcBuffer *out);
 
@@ -810,12 +885,18 @@ int32_t xc_session_to_bytes(const struct XcSession *session, struct XcBuffer *ou
 int32_t xc_session_from_bytes(const uint8_t *bytes, size_t len, struct XcSession **out_session);
 
 /**
- * Frees a session. NULL is ignored.
+ * Frees a session (its secrets are zeroed), and sets the caller's variable `*session` to NULL so
+ * that it cannot be used again. Returns `XC_OK`, also when `session` or `*session` is NULL (so
+ * freeing the same variable twice is harmless). `XC_ERR_INVALID_HANDLE` when `*session` is not a
+ * live session handle (freed through another copy, never issued, or a handle of another type):
+ * nothing is freed and `*session` is left as it was (`XC_ERR_INVALID_ARGUMENT` likewise when
+ * `session` is misaligned).
  *
  * # Safety
- * `session` is NULL or a live handle, not used again afterwards.
+ * `session` is NULL or valid for reading and writing one pointer; no other thread is using the
+ * handle.
  */
-void xc_session_free(struct XcSession *session);
+int32_t xc_session_free(struct XcSession **session);
 
 /**
  * Frees a buffer returned by the library: zeroes its bytes (they may be secret: saved state,

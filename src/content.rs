@@ -222,8 +222,12 @@ pub const fn padded_len(len: usize) -> usize {
         let e = usize::BITS - 1 - len.leading_zeros(); // floor(log2 len)
         let s = u32::BITS - e.leading_zeros(); // floor(log2 e) + 1
         let mask = (1usize << (e - s)) - 1;
-        // Saturates instead of overflowing for lengths no message can have.
-        len.saturating_add(mask) & !mask
+        // Lengths no message can have (within 2^(E−S) of usize::MAX) saturate to usize::MAX,
+        // so the result is never below `len`.
+        match len.checked_add(mask) {
+            Some(rounded) => rounded & !mask,
+            None => usize::MAX,
+        }
     };
     if padme > MIN_PADDED_LEN {
         padme
@@ -253,12 +257,16 @@ impl Content {
         padded_frame(self.kind, self.sent_at_ms, &self.timer, &self.body)
     }
 
-    /// Decodes a padded frame strictly: known version and kind, canonical timer, padding of
-    /// exactly the bucket length and all zero.
+    /// Decodes a padded frame strictly: at most one message's plaintext long (2^20 bytes),
+    /// known version and kind, canonical timer, padding of exactly the bucket length and all
+    /// zero.
     ///
     /// # Errors
-    /// Any [`DecodeError`].
+    /// Any [`DecodeError`]; [`DecodeError::TooLarge`] for a frame no message can carry.
     pub fn from_padded_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+        if bytes.len() > MAX_PLAINTEXT_LEN {
+            return Err(DecodeError::TooLarge);
+        }
         let mut r = Reader::new(bytes);
         r.version(CONTENT_VERSION)?;
         let kind = ContentKind::from_byte(r.u8()?)?;

@@ -83,6 +83,8 @@ pub enum SealedSenderError {
     SelfSend,
     /// The inner session message was rejected.
     Session(Error),
+    /// The message given to [`seal`] is longer than [`MAX_SEALED_MESSAGE_LEN`].
+    TooLarge,
 }
 
 impl fmt::Display for SealedSenderError {
@@ -97,6 +99,7 @@ impl fmt::Display for SealedSenderError {
             Self::SenderIdentityMismatch => f.write_str("sender identity does not match"),
             Self::SelfSend => f.write_str("envelope sealed by ourselves"),
             Self::Session(e) => write!(f, "inner message rejected: {e}"),
+            Self::TooLarge => f.write_str("message too large to seal"),
         }
     }
 }
@@ -513,7 +516,14 @@ pub fn seal<R: CryptoRng + ?Sized>(
     message: &[u8],
 ) -> Result<Vec<u8>, SealedSenderError> {
     if message.len() > MAX_SEALED_MESSAGE_LEN {
-        return Err(DecodeError::TooLarge.into());
+        return Err(SealedSenderError::TooLarge);
+    }
+    // The fields are public, so a certificate built by hand can have an address no decoder
+    // accepts; refuse it here with the error issuing it would give (SPEC.md §12.1).
+    match certificate.address.len() {
+        0 => return Err(DecodeError::NonCanonical.into()),
+        len if len > MAX_ADDRESS_LEN => return Err(DecodeError::TooLarge.into()),
+        _ => {}
     }
     let cert_len = certificate.encoded_len();
     let cert_len_u16 = u16::try_from(cert_len).map_err(|_| DecodeError::TooLarge)?;

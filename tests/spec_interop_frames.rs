@@ -1780,6 +1780,7 @@ mod sealed {
         SenderIdentityMismatch,
         SelfSend,
         Session(Error),
+        TooLarge,
     }
 
     impl From<DecodeError> for SealedError {
@@ -1988,8 +1989,8 @@ mod sealed {
         p
     }
 
-    /// §12.2. GUESS: `m` over 2^20 + 256 bytes is `Decode(TooLarge)`; the certificate is sealed
-    /// as given (no check that it names the sealing identity).
+    /// §12.2: `m` over 2^20 + 256 bytes is `TooLarge`; the certificate is sealed as given (no
+    /// check that it names the sealing identity).
     pub fn seal(
         sender: &Identity,
         cert: &[u8],
@@ -1998,7 +1999,7 @@ mod sealed {
         ephemeral_secret: [u8; 32],
     ) -> Result<Trace, SealedError> {
         if m.len() > MAX_SEALED_MESSAGE_LEN {
-            return Err(SealedError::Decode(TooLarge));
+            return Err(SealedError::TooLarge);
         }
         seal_raw(
             &sender.x_secret,

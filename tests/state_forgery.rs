@@ -829,6 +829,19 @@ impl SessionBody {
         }
     }
 
+    /// A peer ratchet key the body does not know yet (neither `DHr` nor old), if there is one:
+    /// the keys whose chains path D would derive.
+    fn fresh_peer_key(&self, stage: &Stage, i: usize) -> [u8; 32] {
+        let fresh: Vec<[u8; 32]> = stage
+            .peer_keys
+            .iter()
+            .filter(|k| **k != self.dhr && !self.old.contains(k))
+            .copied()
+            .collect();
+        let pool = if fresh.is_empty() { &stage.peer_keys } else { &fresh };
+        pool[i % pool.len()]
+    }
+
     fn apply(&mut self, stage: &Stage, m: &SMut) {
         match m {
             SMut::Role(r) => self.role = *r,
@@ -972,7 +985,7 @@ impl SessionBody {
                 }
             }
             SMut::PlantDerived { key, n, mode } => {
-                let key = stage.peer_keys[key % stage.peer_keys.len()];
+                let key = self.fresh_peer_key(stage, *key);
                 let Some((rk, mut ck)) = derive_chain(&self.rk, &self.dhs, &key) else {
                     return;
                 };
@@ -988,7 +1001,7 @@ impl SessionBody {
                     ck = next;
                 }
                 match mode {
-                    0 => self.old.insert(0, key),
+                    0 => return,
                     1 => self.old.push(key),
                     2 => {}
                     _ => {
@@ -1077,6 +1090,13 @@ enum Op {
     SetTimer { duration: u32, on_read: bool },
     Purge(u8),
     SetLimits([u32; 4]),
+    /// The limits in force with limit `which` replaced by `value`.
+    ShrinkLimit { which: u8, value: u32 },
+    /// Delivers again (through `receive` or `decrypt`) a message that opened earlier in this
+    /// run or before the snapshot.
+    Redeliver { pick: usize, receive: bool },
+    /// Delivers the peer message with ratchet key `focus` (see [`run_session`]) and counter `n`.
+    DeliverFocus { n: u8, receive: bool },
     /// `to_bytes` then `from_bytes`, continuing with the reloaded session.
     Reload,
 }
@@ -1101,7 +1121,9 @@ fn op() -> impl Strategy<Value = Op> {
         3 => (prop::bool::weighted(0.7), any::<bool>()).prop_map(|(scripted, framed)| Op::Encrypt { scripted, framed }),
         1 => (prop_oneof![Just(0u32), Just(1), Just(3600)], any::<bool>()).prop_map(|(duration, on_read)| Op::SetTimer { duration, on_read }),
         1 => (0u8..5).prop_map(Op::Purge),
-        2 => [limit_value(), limit_value(), limit_value(), limit_value()].prop_map(Op::SetLimits),
+        1 => [limit_value(), limit_value(), limit_value(), limit_value()].prop_map(Op::SetLimits),
+        2 => (0u8..4, limit_value()).prop_map(|(which, value)| Op::ShrinkLimit { which, value }),
+        3 => (any::<usize>(), any::<bool>()).prop_map(|(pick, receive)| Op::Redeliver { pick, receive }),
         1 => Just(Op::Reload),
     ]
 }
@@ -1129,18 +1151,24 @@ fn check_session_bytes(s: &Session, input: Option<&[u8]>, what: &str) -> Result<
 }
 
 /// Loads a forged blob; if the decoder accepts it, checks (a), then drives it with `ops`
-/// checking (b) after every call and (c) on every delivery. Returns whether it was accepted.
+/// checking (b) after every call and (c) on every delivery. Returns `None` if it was refused,
+/// else how many peer messages opened.
 fn run_session(
     stage: &Stage,
     blob: &[u8],
     ops: &[Op],
     seed: u64,
-) -> Result<bool, TestCaseError> {
+    focus: Option<[u8; 32]>,
+) -> Result<Option<usize>, TestCaseError> {
     let Ok(mut s) = Session::from_bytes(blob) else {
-        return Ok(false);
+        return Ok(None);
     };
     check_session_bytes(&s, Some(blob), "load")?;
-    let mut consumed: HashSet<usize> = stage.consumed.iter().copied().collect();
+    let mut consumed = Consumed {
+        set: stage.consumed.iter().copied().collect(),
+        order: stage.consumed.clone(),
+        opened_here: 0,
+    };
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
     let mut scripted = Some(stage.script_rng.clone());
     for (step, op) in ops.iter().enumerate() {
@@ -1151,49 +1179,19 @@ fn run_session(
         match *op {
             Op::Deliver { msg, receive, now } => {
                 let i = msg % stage.msgs.len();
-                let m = &stage.msgs[i];
-                let opened = if receive {
-                    match s.receive(&m.bytes, NOWS[usize::from(now)]) {
-                        Ok(r) => {
-                            prop_assert!(m.framed && r.body == m.body, "{}: wrong content", what);
-                            true
-                        }
-                        // Authenticated; the key is consumed.
-                        Err(Error::Expired) => true,
-                        Err(Error::InvalidContent(_)) => {
-                            prop_assert!(!m.framed, "{}: a real frame is invalid", what);
-                            true
-                        }
-                        Err(_) => {
-                            unchanged = true;
-                            false
-                        }
-                    }
-                } else {
-                    match s.decrypt(&m.bytes) {
-                        Ok(pt) => {
-                            let body = if m.framed {
-                                Content::from_padded_bytes(&pt).unwrap().body
-                            } else {
-                                pt
-                            };
-                            prop_assert!(body == m.body, "{}: wrong plaintext", what);
-                            true
-                        }
-                        Err(_) => {
-                            unchanged = true;
-                            false
-                        }
-                    }
+                unchanged = !deliver(&mut s, stage, i, receive, NOWS[usize::from(now)], &mut consumed, &what)?;
+            }
+            Op::DeliverFocus { n, receive } => {
+                let Some(i) = focus.and_then(|k| find_message(stage, &k, u32::from(n))) else {
+                    continue;
                 };
-                if opened {
-                    prop_assert!(
-                        consumed.insert(i),
-                        "{}: REPLAY — peer message {} decrypted a second time",
-                        what,
-                        i
-                    );
-                }
+                unchanged = !deliver(&mut s, stage, i, receive, NOW, &mut consumed, &what)?;
+            }
+            Op::Redeliver { pick, receive } => {
+                let Some(&i) = consumed.order.get(pick % consumed.order.len().max(1)) else {
+                    continue;
+                };
+                unchanged = !deliver(&mut s, stage, i, receive, NOW, &mut consumed, &what)?;
             }
             Op::Encrypt { scripted: use_script, framed } => {
                 let r = match (use_script, scripted.as_mut()) {
@@ -1233,6 +1231,18 @@ fn run_session(
                 prop_assert_eq!(r.is_ok(), limits.validate().is_ok());
                 unchanged = r.is_err();
             }
+            Op::ShrinkLimit { which, value } => {
+                let mut limits = s.limits();
+                match which {
+                    0 => limits.max_skip = value,
+                    1 => limits.max_skipped_keys = value,
+                    2 => limits.max_old_chains = value,
+                    _ => limits.max_skipped_key_age = value,
+                }
+                let r = s.set_limits(limits);
+                prop_assert_eq!(r.is_ok(), limits.validate().is_ok());
+                unchanged = r.is_err();
+            }
             Op::Reload => {
                 s = Session::from_bytes(&s.to_bytes()).unwrap();
             }
@@ -1246,7 +1256,74 @@ fn run_session(
         }
         check_session_bytes(&s, None, &what)?;
     }
-    Ok(true)
+    Ok(Some(consumed.opened_here))
+}
+
+/// The peer message with ratchet key `key` and counter `n`.
+fn find_message(stage: &Stage, key: &[u8; 32], n: u32) -> Option<usize> {
+    stage.msgs.iter().position(|m| {
+        let h = Incoming::decode(&m.bytes).unwrap().message().header;
+        h.ratchet_key.as_bytes() == key && h.counter == n
+    })
+}
+
+/// Authentic peer messages that opened (before the snapshot, or in this run).
+struct Consumed {
+    set: HashSet<usize>,
+    order: Vec<usize>,
+    opened_here: usize,
+}
+
+/// Delivers peer message `i`; checks (c) and the plaintext. Returns whether it opened (the key
+/// was consumed: `Ok`, or `Expired`/`InvalidContent` after authentication).
+fn deliver(
+    s: &mut Session,
+    stage: &Stage,
+    i: usize,
+    receive: bool,
+    now: u64,
+    consumed: &mut Consumed,
+    what: &str,
+) -> Result<bool, TestCaseError> {
+    let m = &stage.msgs[i];
+    let opened = if receive {
+        match s.receive(&m.bytes, now) {
+            Ok(r) => {
+                prop_assert!(m.framed && r.body == m.body, "{}: wrong content", what);
+                true
+            }
+            Err(Error::Expired) => true,
+            Err(Error::InvalidContent(_)) => {
+                prop_assert!(!m.framed, "{}: a real frame is invalid", what);
+                true
+            }
+            Err(_) => false,
+        }
+    } else {
+        match s.decrypt(&m.bytes) {
+            Ok(pt) => {
+                let body = if m.framed {
+                    Content::from_padded_bytes(&pt).unwrap().body
+                } else {
+                    pt
+                };
+                prop_assert!(body == m.body, "{}: wrong plaintext", what);
+                true
+            }
+            Err(_) => false,
+        }
+    };
+    if opened {
+        prop_assert!(
+            consumed.set.insert(i),
+            "{}: REPLAY — peer message {} decrypted a second time",
+            what,
+            i
+        );
+        consumed.order.push(i);
+        consumed.opened_here += 1;
+    }
+    Ok(opened)
 }
 
 // ------------------------------------------------------------------------------------------
@@ -1716,10 +1793,16 @@ fn protected_runs(stage: &StoreStage, blob: &[u8]) -> HashSet<([u8; 32], u32, Op
     runs
 }
 
-fn run_store(stage: &StoreStage, blob: &[u8], ops: &[POp], seed: u64) -> Result<bool, TestCaseError> {
+fn run_store(
+    stage: &StoreStage,
+    blob: &[u8],
+    ops: &[POp],
+    seed: u64,
+) -> Result<Option<usize>, TestCaseError> {
     let Ok(mut store) = PreKeyStore::from_bytes(blob) else {
-        return Ok(false);
+        return Ok(None);
     };
+    let mut started = 0;
     let (_, version, _) = unseal(blob);
     let bytes = store.to_bytes();
     if version == 2 {
@@ -1758,6 +1841,7 @@ fn run_store(stage: &StoreStage, blob: &[u8], ops: &[POp], seed: u64) -> Result<
                             msg % stage.msgs.len()
                         );
                         check_session_bytes(&session, None, &what)?;
+                        started += 1;
                     }
                     Err(_) => prop_assert!(
                         store.to_bytes() == before,
@@ -1789,59 +1873,136 @@ fn run_store(stage: &StoreStage, blob: &[u8], ops: &[POp], seed: u64) -> Result<
         }
         check_store_bytes(&store, &what)?;
     }
-    Ok(true)
+    Ok(Some(started))
 }
 
 // ------------------------------------------------------------------------------------------
 // The properties
 // ------------------------------------------------------------------------------------------
 
-proptest! {
-    #![proptest_config(common::proptest_config(512))]
+/// Runs `test` over `strategy` with the shared configuration (fixed seed, `cases` cases unless
+/// overridden) and panics with the minimal failing input. `test` returns `None` for a refused
+/// blob, else how many messages or runs it opened; the totals are returned so that each
+/// property can show it is not vacuous.
+fn check<S>(
+    name: &str,
+    cases: u32,
+    strategy: S,
+    test: impl Fn(S::Value) -> Result<Option<usize>, TestCaseError>,
+) -> (u32, u32, usize)
+where
+    S: Strategy,
+    S::Value: std::fmt::Debug,
+{
+    use std::cell::Cell;
+    let (total, loaded, opened) = (Cell::new(0u32), Cell::new(0u32), Cell::new(0usize));
+    let mut runner = proptest::test_runner::TestRunner::new(common::proptest_config(cases));
+    let result = runner.run(&strategy, |value| {
+        total.set(total.get() + 1);
+        if let Some(n) = test(value)? {
+            loaded.set(loaded.get() + 1);
+            opened.set(opened.get() + n);
+        }
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{name}: {e}");
+    }
+    eprintln!(
+        "{name}: {} cases (incl. shrinking), {} forged blobs loaded, {} openings after load",
+        total.get(),
+        loaded.get(),
+        opened.get()
+    );
+    (total.get(), loaded.get(), opened.get())
+}
 
-    /// Structured field edits (and some raw byte edits), re-sealed; every accepted blob obeys
-    /// (a), (b) and (c).
-    #[test]
-    fn forged_session_blobs_behave(
-        stage in 0usize..5,
-        muts in prop::collection::vec(smut(), 1..5),
-        bytes in prop::collection::vec(byte_mut(), 0..2),
-        ops in prop::collection::vec(op(), 0..28),
-        seed in any::<u64>(),
-    ) {
+/// Structured field edits (and some raw byte edits), re-sealed; every accepted blob obeys
+/// (a), (b) and (c).
+#[test]
+fn forged_session_blobs_behave() {
+    let strategy = (
+        0usize..5,
+        prop::collection::vec(smut(), 1..5),
+        prop::collection::vec(byte_mut(), 0..2),
+        prop::collection::vec(op(), 0..28),
+        any::<u64>(),
+    );
+    let (total, loaded, opened) = check("forged sessions", 1024, strategy, |(stage, muts, bytes, ops, seed)| {
         let stage = &stages()[stage];
         let blob = forge_session(stage, &muts, &bytes);
-        run_session(stage, &blob, &ops, seed)?;
-    }
+        run_session(stage, &blob, &ops, seed, None)
+    });
+    assert!(loaded * 5 >= total, "only {loaded} of {total} forgeries loaded");
+    assert!(opened as u32 >= loaded, "only {opened} messages opened");
+}
 
-    /// Raw byte edits only, re-sealed (mostly refused; whatever loads obeys (a)–(c)).
-    #[test]
-    fn byte_edited_session_blobs_behave(
-        stage in 0usize..5,
-        bytes in prop::collection::vec(byte_mut(), 1..4),
-        ops in prop::collection::vec(op(), 0..16),
-        seed in any::<u64>(),
-    ) {
+/// Forgeries built from keys the forger derives from the blob's own secrets: the chain that
+/// `RK`/`DHs` give a peer ratchet key the session has not seen (planted as skipped keys under an
+/// old-chain key, under no known key, or as the current chain), plus a few other edits (e.g.
+/// flags that make path D reachable); the ops aim at that chain (deliver it, shrink the limits,
+/// deliver again).
+#[test]
+fn forged_derived_chains_behave() {
+    let focused_op = prop_oneof![
+        4 => (0u8..4, any::<bool>()).prop_map(|(n, receive)| Op::DeliverFocus { n, receive }),
+        3 => op(),
+        2 => (2u8..3, prop_oneof![Just(1u32), Just(2), Just(3)]).prop_map(|(which, value)| Op::ShrinkLimit { which, value }),
+        2 => (any::<usize>(), any::<bool>()).prop_map(|(pick, receive)| Op::Redeliver { pick, receive }),
+    ];
+    let strategy = (
+        0usize..5,
+        (any::<usize>(), 0u8..4, 0u8..5),
+        prop::collection::vec(smut(), 0..3),
+        prop::collection::vec(focused_op, 1..16),
+        any::<u64>(),
+    );
+    check("derived-chain forgeries", 256, strategy, |(stage, (key, n, mode), muts, ops, seed)| {
+        let stage = &stages()[stage];
+        let (_, _, body) = unseal(&stage.blob);
+        let focus = SessionBody::parse(body).fresh_peer_key(stage, key);
+        let mut all = vec![SMut::PlantDerived { key, n, mode }];
+        all.extend(muts);
+        let blob = forge_session(stage, &all, &[]);
+        run_session(stage, &blob, &ops, seed, Some(focus))
+    });
+}
+
+/// Raw byte edits only, re-sealed (mostly refused; whatever loads obeys (a)–(c)).
+#[test]
+fn byte_edited_session_blobs_behave() {
+    let strategy = (
+        0usize..5,
+        prop::collection::vec(byte_mut(), 1..4),
+        prop::collection::vec(op(), 0..16),
+        any::<u64>(),
+    );
+    check("byte-edited sessions", 256, strategy, |(stage, bytes, ops, seed)| {
         let stage = &stages()[stage];
         let blob = forge_session(stage, &[], &bytes);
-        run_session(stage, &blob, &ops, seed)?;
-    }
+        run_session(stage, &blob, &ops, seed, None)
+    });
+}
 
-    /// Prekey store: structured edits (version 2, or rewritten as version 1), re-sealed; every
-    /// accepted blob re-serializes identically (version 2) or to a fixed point (version 1),
-    /// works with respond/accept/rotate/generate without panicking, and no X3DH run is accepted
-    /// twice (nor at all when the loaded store records it).
-    #[test]
-    fn forged_prekey_stores_behave(
-        muts in prop::collection::vec(pmut(), 1..5),
-        bytes in prop::collection::vec(byte_mut(), 0..2),
-        ops in prop::collection::vec(pop(), 0..16),
-        seed in any::<u64>(),
-    ) {
+/// Prekey store: structured edits (version 2, or rewritten as version 1), re-sealed; every
+/// accepted blob re-serializes identically (version 2) or to a fixed point (version 1), works
+/// with respond/accept/rotate/generate without panicking, and no X3DH run is accepted twice (nor
+/// at all when the loaded store records it).
+#[test]
+fn forged_prekey_stores_behave() {
+    let strategy = (
+        prop::collection::vec(pmut(), 1..5),
+        prop::collection::vec(byte_mut(), 0..2),
+        prop::collection::vec(pop(), 0..16),
+        any::<u64>(),
+    );
+    let (total, loaded, opened) = check("forged prekey stores", 512, strategy, |(muts, bytes, ops, seed)| {
         let stage = store_stage();
         let blob = forge_store(stage, &muts, &bytes);
-        run_store(stage, &blob, &ops, seed)?;
-    }
+        run_store(stage, &blob, &ops, seed)
+    });
+    assert!(loaded * 5 >= total, "only {loaded} of {total} forgeries loaded");
+    assert!(opened as u32 * 2 >= loaded, "only {opened} sessions started");
 }
 
 // ------------------------------------------------------------------------------------------
@@ -1948,18 +2109,6 @@ fn full_first_message_record() {
 // Violations found (regressions; these fail while the hole is open)
 // ------------------------------------------------------------------------------------------
 
-/// Finds the peer message on ratchet key `key` with counter `n`.
-fn message_on(stage: &Stage, key: &[u8; 32], n: u32) -> usize {
-    stage
-        .msgs
-        .iter()
-        .position(|m| {
-            let h = Incoming::decode(&m.bytes).unwrap().message().header;
-            h.ratchet_key.as_bytes() == key && h.counter == n
-        })
-        .unwrap()
-}
-
 /// VIOLATION (property c, replay). Stage "old chains, timer": Alice has sent on her newest
 /// ratchet key, so the blob's `RK` and `DHs` derive Bob's next receiving chain (`B5`) exactly as
 /// path D will. Forged body: prepend `B5` to the old-chain list (old count 3 → 4) and append one
@@ -1985,12 +2134,9 @@ fn violation_old_chain_rederived_after_eviction_replays() {
     let blob = f.blob();
     let mut s = Session::from_bytes(&blob).expect("the forged blob satisfies every §8.3 rule");
     assert_eq!(s.to_bytes().as_slice(), blob);
-    let z0 = &stage.msgs[message_on(stage, &next, 0)];
+    let z0 = &stage.msgs[find_message(stage, &next, 0).unwrap()];
     s.receive(&z0.bytes, NOW).expect("first delivery, from the planted skipped key");
     s.set_limits(Limits { max_old_chains: 3, ..s.limits() }).unwrap();
-    assert_eq!(
-        s.receive(&z0.bytes, NOW).err(),
-        Some(Error::DuplicateMessage),
-        "z0 decrypted a second time"
-    );
+    let again = s.receive(&z0.bytes, NOW);
+    assert!(again.is_err(), "z0 decrypted a second time: {again:?}");
 }

@@ -156,8 +156,8 @@ pub unsafe extern "C" fn xc_cert_key_certify_sender(
 /// Frees a certificate key pair, and sets the caller's variable `*key` to NULL so that it cannot be
 /// used again. Returns `XC_OK`, also when `key` or `*key` is NULL (so freeing the same variable
 /// twice is harmless). `XC_ERR_INVALID_HANDLE` when `*key` is not a live certificate key handle
-/// (freed or consumed through another copy, never issued, or a handle of another type): nothing is
-/// freed and `*key` is left as it was.
+/// (freed through another copy, never issued, or a handle of another type): nothing is freed and
+/// `*key` is left as it was (`XC_ERR_INVALID_ARGUMENT` likewise when `key` is misaligned).
 ///
 /// # Safety
 /// `key` is NULL or valid for reading and writing one pointer; no other thread is using the

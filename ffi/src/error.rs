@@ -166,6 +166,7 @@ pub(crate) fn sealed_code(e: SealedSenderError) -> i32 {
         SealedSenderError::SenderIdentityMismatch => XC_ERR_SEALED_SENDER_IDENTITY_MISMATCH,
         SealedSenderError::SelfSend => XC_ERR_SEALED_SELF_SEND,
         SealedSenderError::Session(e) => error_code(e),
+        SealedSenderError::TooLarge => XC_ERR_TOO_LARGE,
         _ => XC_ERR_SEALED_OTHER,
     }
 }

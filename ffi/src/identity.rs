@@ -104,8 +104,9 @@ pub unsafe extern "C" fn xc_identity_public_key(
 /// Frees an identity (its secret is zeroed), and sets the caller's variable `*identity` to NULL so
 /// that it cannot be used again. Returns `XC_OK`, also when `identity` or `*identity` is NULL (so
 /// freeing the same variable twice is harmless). `XC_ERR_INVALID_HANDLE` when `*identity` is not a
-/// live identity handle (freed or consumed through another copy, never issued, or a handle of
-/// another type): nothing is freed and `*identity` is left as it was.
+/// live identity handle (freed through another copy, never issued, or a handle of another type):
+/// nothing is freed and `*identity` is left as it was (`XC_ERR_INVALID_ARGUMENT` likewise when
+/// `identity` is misaligned).
 ///
 /// # Safety
 /// `identity` is NULL or valid for reading and writing one pointer; no other thread is using the

@@ -27,9 +27,11 @@
 //!
 //! A handle is not the address of its object: it is an opaque non-zero id (a multiple of 8
 //! starting at `0x5843 << (pointer bits - 16)`, never dereferenced by anyone) that a
-//! process-wide registry maps to the object and its type.
-//! Every function looks each handle argument up before touching it, so these mistakes are
-//! reported as `XC_ERR_INVALID_HANDLE` and change nothing:
+//! process-wide registry maps to the object and its type. Every function looks each handle
+//! argument up before touching it, so these mistakes are reported as `XC_ERR_INVALID_HANDLE`,
+//! read nothing through the bad pointer and change nothing (out-parameters are reset as after
+//! any error; a `_free` or consuming call leaves the caller's variable as it was and frees
+//! nothing):
 //!
 //! - using, freeing or consuming a handle again through a copy of the pointer after it was
 //!   freed or consumed (the variable passed by address is already NULL, which gives
@@ -40,11 +42,12 @@
 //!
 //! Ids are not reused (a counter that cannot wrap on 64-bit targets; on 32-bit targets it wraps
 //! after about 2^29 handles and then skips live ids), so a stale copy never reaches a newer
-//! object, as it could if handles were addresses (the allocator reuses freed memory). The registry is a
-//! `Mutex`-protected ordered map, safe to use from any thread: each handle argument costs one
-//! short critical section (a map lookup), which is negligible next to the cryptography behind
-//! every call; the lock is not held while a call works on the object. A poisoned lock is
-//! recovered, not turned into a panic.
+//! object, as it could if handles were addresses (the allocator reuses freed memory).
+//!
+//! The registry is a `Mutex`-protected ordered map, safe to use from any thread. Each handle
+//! argument costs one short critical section (a map lookup), negligible next to the
+//! cryptography behind every call, and the lock is not held while a call works on the object.
+//! A poisoned lock is recovered, not turned into a panic.
 //!
 //! ## What remains undefined behaviour
 //!
@@ -63,14 +66,14 @@
 //!   twice, before `xc_buffer_free` / `xc_received_free` (these are the caller's structs; the
 //!   library trusts their contents);
 //! - freeing library memory with `free()`;
-//! - a value that happens to equal another live handle of the same type: an uninitialised
-//!   variable holding an old copy, or an integer made up by the program. It is not a stale
-//!   handle (ids are not reused), so the registry accepts it and the call acts on that
-//!   handle: memory-safe, but the wrong object;
 //! - calling a `_free` or consuming function the old way, with the handle instead of its
 //!   address (`xc_session_free(session)` instead of `xc_session_free(&session)`): the id is
 //!   then read as the address of a variable. C compilers warn about the incompatible pointer
 //!   type (an error in C++); build with `-Werror`.
+//!
+//! Not detected, though memory-safe: a value that happens to equal another live handle of the
+//! same type (an uninitialised variable holding a copy of a handle that is still live, or an
+//! integer the program made up). The registry accepts it and the call acts on that object.
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![deny(clippy::undocumented_unsafe_blocks)]

@@ -210,8 +210,9 @@ pub unsafe extern "C" fn xc_prekey_store_from_bytes(
 /// Frees a store (its secrets are zeroed), and sets the caller's variable `*store` to NULL so that
 /// it cannot be used again. Returns `XC_OK`, also when `store` or `*store` is NULL (so freeing the
 /// same variable twice is harmless). `XC_ERR_INVALID_HANDLE` when `*store` is not a live prekey
-/// store handle (freed or consumed through another copy, never issued, or a handle of another
-/// type): nothing is freed and `*store` is left as it was.
+/// store handle (freed through another copy, never issued, or a handle of another type): nothing is
+/// freed and `*store` is left as it was (`XC_ERR_INVALID_ARGUMENT` likewise when `store` is
+/// misaligned).
 ///
 /// # Safety
 /// `store` is NULL or valid for reading and writing one pointer; no other thread is using the

@@ -308,10 +308,10 @@ pub unsafe extern "C" fn xc_opened_is_prekey_message(
 /// untouched).
 ///
 /// **Consumes `*opened`** whatever the result, and sets the caller's variable `*opened` to
-/// NULL: pass `&opened`. Only when `opened` or `*opened` is NULL (`XC_ERR_NULL_POINTER`) or
-/// `*opened` is not a live `XcOpened` (`XC_ERR_INVALID_HANDLE`: already consumed or freed
-/// through another copy, never issued, another type) is nothing consumed and `*opened` left
-/// as it was.
+/// NULL: pass `&opened`. Only when `opened` or `*opened` is NULL (`XC_ERR_NULL_POINTER`),
+/// `opened` is misaligned (`XC_ERR_INVALID_ARGUMENT`) or `*opened` is not a live `XcOpened`
+/// (`XC_ERR_INVALID_HANDLE`: already consumed or freed through another copy, never issued,
+/// another type) is nothing consumed and `*opened` left as it was.
 ///
 /// Save the session after `XC_OK`, and also after `XC_ERR_EXPIRED` and
 /// `XC_ERR_INVALID_CONTENT` (the message key was consumed). Other errors leave it unchanged.
@@ -349,8 +349,9 @@ pub unsafe extern "C" fn xc_opened_decrypt(
 /// receives the new session and `out_received` the message.
 ///
 /// **Consumes `*opened`** whatever the result, and sets the caller's variable `*opened` to
-/// NULL: pass `&opened`. As with `xc_opened_decrypt`, only a NULL (`XC_ERR_NULL_POINTER`) or
-/// invalid (`XC_ERR_INVALID_HANDLE`) `*opened` is left as it was.
+/// NULL: pass `&opened`. As with `xc_opened_decrypt`, only a NULL (`XC_ERR_NULL_POINTER`),
+/// misaligned (`XC_ERR_INVALID_ARGUMENT`) or invalid (`XC_ERR_INVALID_HANDLE`) one is left as
+/// it was.
 ///
 /// Save the prekey store after this call whatever it returns (a used one-time prekey is
 /// deleted once the message authenticates), and save the new session. Check the new session's
@@ -406,7 +407,8 @@ pub unsafe extern "C" fn xc_opened_respond(
 /// so that it cannot be used again. Returns `XC_OK`, also when `opened` or `*opened` is NULL (so
 /// freeing the same variable twice is harmless). `XC_ERR_INVALID_HANDLE` when `*opened` is not a
 /// live opened envelope handle (freed or consumed through another copy, never issued, or a handle
-/// of another type): nothing is freed and `*opened` is left as it was.
+/// of another type): nothing is freed and `*opened` is left as it was (`XC_ERR_INVALID_ARGUMENT`
+/// likewise when `opened` is misaligned).
 ///
 /// # Safety
 /// `opened` is NULL or valid for reading and writing one pointer; no other thread is using the

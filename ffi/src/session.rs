@@ -244,8 +244,9 @@ pub unsafe extern "C" fn xc_session_from_bytes(
 /// Frees a session (its secrets are zeroed), and sets the caller's variable `*session` to NULL so
 /// that it cannot be used again. Returns `XC_OK`, also when `session` or `*session` is NULL (so
 /// freeing the same variable twice is harmless). `XC_ERR_INVALID_HANDLE` when `*session` is not a
-/// live session handle (freed or consumed through another copy, never issued, or a handle of
-/// another type): nothing is freed and `*session` is left as it was.
+/// live session handle (freed through another copy, never issued, or a handle of another type):
+/// nothing is freed and `*session` is left as it was (`XC_ERR_INVALID_ARGUMENT` likewise when
+/// `session` is misaligned).
 ///
 /// # Safety
 /// `session` is NULL or valid for reading and writing one pointer; no other thread is using the

@@ -392,7 +392,7 @@ mod tests {
     fn handles_are_checked_before_use() {
         let mut a = into_handle(A(7));
         let mut b = into_handle(B);
-        assert!(a.addr() > ID_BASE && a.addr() % HANDLE_STEP == 0 && a.addr() != b.addr());
+        assert!(a.addr() > ID_BASE && a.addr().is_multiple_of(HANDLE_STEP) && a.addr() != b.addr());
         // SAFETY: every value is checked by the registry; nothing else uses these handles.
         unsafe {
             assert_eq!(handle_ref(a).map(|a| a.0), Ok(7));

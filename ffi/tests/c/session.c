@@ -7,6 +7,9 @@
  *   valgrind --leak-check=full --errors-for-leak-kinds=definite,indirect --error-exitcode=1 ./session
  *
  * It prints each step and exits non-zero on the first failure. Everything it creates is freed.
+ * Step 9 misuses handles on purpose (double free, use after free and after consume, wrong type,
+ * pointers never issued): each is reported as XC_ERR_INVALID_HANDLE, and valgrind confirms that
+ * the library never reads through them.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -126,7 +129,7 @@ static XcReceived receive(const char *who, const XcIdentity *me, const uint8_t r
     CHECK(xc_opened_sender_identity(opened, sender));
     EXPECT(memcmp(sender, expected_sender, XC_KEY_LEN) == 0);
     XcReceived received;
-    CHECK(xc_opened_decrypt(opened, session, &received)); /* consumes `opened` */
+    CHECK(xc_opened_decrypt(&opened, session, &received)); /* consumes `opened` */
     show(who, &address, device, &received);
     xc_buffer_free(&address);
     return received;
@@ -136,7 +139,8 @@ static XcReceived receive(const char *who, const XcIdentity *me, const uint8_t r
 static XcSession *save_and_restore_session(XcSession *session) {
     XcBuffer saved;
     CHECK(xc_session_to_bytes(session, &saved));
-    xc_session_free(session);
+    CHECK(xc_session_free(&session));
+    EXPECT(session == NULL);
     XcSession *restored = NULL;
     CHECK(xc_session_from_bytes(saved.ptr, saved.len, &restored));
     xc_buffer_free(&saved);
@@ -154,7 +158,9 @@ int main(void) {
     EXPECT(none.ptr == NULL && none.len == 0);
     xc_buffer_free(&none);
     xc_buffer_free(NULL);
-    xc_session_free(NULL);
+    CHECK(xc_session_free(NULL)); /* NULL, or the address of a NULL variable: a no-op */
+    XcSession *no_session = NULL;
+    CHECK(xc_session_free(&no_session));
     printf("   NULL arguments -> %s; unknown code -> %s\n", xc_error_message(XC_ERR_NULL_POINTER),
            xc_error_message(12345));
 
@@ -180,8 +186,8 @@ int main(void) {
     /* Identities persist once, at creation. */
     XcBuffer saved_identity;
     CHECK(xc_identity_to_bytes(alice, &saved_identity));
-    xc_identity_free(alice);
-    alice = NULL;
+    CHECK(xc_identity_free(&alice));
+    EXPECT(alice == NULL); /* the library NULLs the variable it frees */
     CHECK(xc_identity_from_bytes(saved_identity.ptr, saved_identity.len, &alice));
     xc_buffer_free(&saved_identity);
     uint8_t restored_key[XC_KEY_LEN];
@@ -251,7 +257,7 @@ int main(void) {
     EXPECT(memcmp(sender_key, alice_key, XC_KEY_LEN) == 0);
     XcSession *bob_session = NULL;
     XcReceived received;
-    CHECK(xc_opened_respond(opened, bob, bob_store, CONTEXT, CONTEXT_LEN, &bob_session,
+    CHECK(xc_opened_respond(&opened, bob, bob_store, CONTEXT, CONTEXT_LEN, &bob_session,
                             &received)); /* consumes `opened` */
     show("Bob", &address, device, &received);
     xc_buffer_free(&address);
@@ -265,8 +271,8 @@ int main(void) {
     /* The store changed (a one-time prekey is gone): save it. */
     XcBuffer saved_store;
     CHECK(xc_prekey_store_to_bytes(bob_store, &saved_store));
-    xc_prekey_store_free(bob_store);
-    bob_store = NULL;
+    CHECK(xc_prekey_store_free(&bob_store));
+    EXPECT(bob_store == NULL);
     CHECK(xc_prekey_store_from_bytes(saved_store.ptr, saved_store.len, &bob_store));
     xc_buffer_free(&saved_store);
     CHECK(xc_prekey_store_one_time_count(bob_store, &count));
@@ -324,7 +330,7 @@ int main(void) {
 
     /* The same envelope again: it opens (the certificate is fine) but cannot decrypt twice. */
     opened = open_at(alice, root_key, T0 + 5 * SECOND_MS, &to_alice_2);
-    CHECK_CODE(xc_opened_decrypt(opened, alice_session, &received), XC_ERR_DUPLICATE_MESSAGE);
+    CHECK_CODE(xc_opened_decrypt(&opened, alice_session, &received), XC_ERR_DUPLICATE_MESSAGE);
     EXPECT(received.body.ptr == NULL);
     printf("   replayed envelope -> %s\n", xc_error_message(XC_ERR_DUPLICATE_MESSAGE));
     xc_buffer_free(&to_alice_1);
@@ -355,7 +361,7 @@ int main(void) {
     xc_received_free(&received);
 
     opened = open_at(bob, root_key, T0 + 2 * HOUR_MS, &to_bob_4);
-    CHECK_CODE(xc_opened_decrypt(opened, bob_session, &received), XC_ERR_EXPIRED);
+    CHECK_CODE(xc_opened_decrypt(&opened, bob_session, &received), XC_ERR_EXPIRED);
     printf("   Bob, two hours later -> %s\n", xc_error_message(XC_ERR_EXPIRED));
 
     printf("8. Certificates: expired, revoked, or a session that is not the sender's.\n");
@@ -371,10 +377,11 @@ int main(void) {
                        to_bob_3.len, &late),
                XC_ERR_SEALED_INVALID_CERTIFICATE);
     opened = open_at(bob, root_key, T0 + 8 * SECOND_MS, &to_bob_3);
-    CHECK_CODE(xc_opened_decrypt(opened, alice_session, &received),
+    CHECK_CODE(xc_opened_decrypt(&opened, alice_session, &received),
                XC_ERR_SEALED_SENDER_IDENTITY_MISMATCH);
     opened = open_at(bob, root_key, T0 + 8 * SECOND_MS, &to_bob_3);
-    xc_opened_free(opened); /* opened but never decrypted */
+    CHECK(xc_opened_free(&opened)); /* opened but never decrypted */
+    EXPECT(opened == NULL);
     printf("   -> %s; %s; %s; %s\n", xc_error_message(XC_ERR_SEALED_CERTIFICATE_EXPIRED),
            xc_error_message(XC_ERR_SEALED_REVOKED_SERVER),
            xc_error_message(XC_ERR_SEALED_INVALID_CERTIFICATE),
@@ -396,16 +403,97 @@ int main(void) {
     EXPECT(damaged == NULL);
     xc_buffer_free(&saved_session);
 
-    xc_session_free(alice_session);
-    xc_session_free(bob_session);
-    xc_prekey_store_free(bob_store);
-    xc_identity_free(alice);
-    xc_identity_free(bob);
+    printf("9. Misusing a handle is reported, and nothing behind it is read (valgrind checks).\n");
+    /* A second free through the same variable: the first set it to NULL, so this is a no-op. */
+    XcIdentity *carol = NULL;
+    CHECK(xc_identity_generate(&carol));
+    XcIdentity *carol_copy = carol;
+    CHECK(xc_identity_free(&carol));
+    EXPECT(carol == NULL);
+    CHECK(xc_identity_free(&carol));
+    /* A second free through a copy of the pointer: reported; the copy is left as it was. */
+    CHECK_CODE(xc_identity_free(&carol_copy), XC_ERR_INVALID_HANDLE);
+    EXPECT(carol_copy != NULL);
+    /* A use after free, for an identity and for a session. */
+    uint8_t key[XC_KEY_LEN];
+    CHECK_CODE(xc_identity_public_key(carol_copy, key), XC_ERR_INVALID_HANDLE);
+    XcBuffer nothing = {NULL, 0};
+    CHECK_CODE(xc_identity_to_bytes(carol_copy, &nothing), XC_ERR_INVALID_HANDLE);
+    EXPECT(nothing.ptr == NULL && nothing.len == 0);
+    XcSession *stale_session = bob_session;
+    bob_session = save_and_restore_session(bob_session); /* frees the old handle */
+    CHECK_CODE(xc_session_send(stale_session, T0, (const uint8_t *)"x", 1, &nothing),
+               XC_ERR_INVALID_HANDLE);
+    CHECK_CODE(xc_session_remote_identity(stale_session, key), XC_ERR_INVALID_HANDLE);
+    CHECK_CODE(xc_session_free(&stale_session), XC_ERR_INVALID_HANDLE);
+    printf("   second free, use after free -> %s\n", xc_error_message(XC_ERR_INVALID_HANDLE));
+
+    /* A use after consume: xc_opened_decrypt sets `opened` to NULL; a copy is reported. */
+    CHECK(xc_session_send(alice_session, T0 + 9 * SECOND_MS, (const uint8_t *)"Still here?", 11,
+                          &inner));
+    XcBuffer to_bob_5 = seal_to(alice, &alice_cert, bob_key, &inner);
+    opened = open_at(bob, root_key, T0 + 9 * SECOND_MS, &to_bob_5);
+    XcOpened *opened_copy = opened;
+    CHECK(xc_opened_decrypt(&opened, bob_session, &received));
+    EXPECT(opened == NULL);
+    EXPECT(buffer_equals(&received.body, "Still here?"));
+    xc_received_free(&received);
+    CHECK_CODE(xc_opened_decrypt(&opened, bob_session, &received), XC_ERR_NULL_POINTER);
+    CHECK_CODE(xc_opened_decrypt(&opened_copy, bob_session, &received), XC_ERR_INVALID_HANDLE);
+    EXPECT(opened_copy != NULL && received.body.ptr == NULL);
+    XcSession *fresh = NULL;
+    CHECK_CODE(xc_opened_respond(&opened_copy, bob, bob_store, CONTEXT, CONTEXT_LEN, &fresh,
+                                 &received),
+               XC_ERR_INVALID_HANDLE);
+    EXPECT(fresh == NULL);
+    CHECK_CODE(xc_opened_sender_device_id(opened_copy, &device), XC_ERR_INVALID_HANDLE);
+    CHECK_CODE(xc_opened_free(&opened_copy), XC_ERR_INVALID_HANDLE);
+    xc_buffer_free(&to_bob_5);
+    printf("   use after consume -> %s\n", xc_error_message(XC_ERR_INVALID_HANDLE));
+
+    /* A live handle of the wrong type: reported, and it stays valid. */
+    CHECK_CODE(xc_identity_public_key((const XcIdentity *)bob_session, key), XC_ERR_INVALID_HANDLE);
+    CHECK_CODE(xc_session_send((XcSession *)bob_store, T0, NULL, 0, &nothing),
+               XC_ERR_INVALID_HANDLE);
+    CHECK_CODE(xc_cert_key_public_key((const XcCertKey *)alice, key), XC_ERR_INVALID_HANDLE);
+    XcIdentity *session_as_identity = (XcIdentity *)bob_session;
+    CHECK_CODE(xc_identity_free(&session_as_identity), XC_ERR_INVALID_HANDLE);
+    EXPECT(session_as_identity == (XcIdentity *)bob_session);
+    XcOpened *session_as_opened = (XcOpened *)bob_session;
+    CHECK_CODE(xc_opened_decrypt(&session_as_opened, bob_session, &received),
+               XC_ERR_INVALID_HANDLE);
+    EXPECT(session_as_opened == (XcOpened *)bob_session);
+    CHECK(xc_session_remote_identity(bob_session, peer));
+    EXPECT(memcmp(peer, alice_key, XC_KEY_LEN) == 0);
+    CHECK(xc_prekey_store_one_time_count(bob_store, &count));
+    printf("   wrong-type handle -> %s; the real one still works\n",
+           xc_error_message(XC_ERR_INVALID_HANDLE));
+
+    /* Pointers the library never issued: uninitialised heap memory (valgrind reports any read
+     * of it that decides anything) and a wild address (a read would crash). */
+    uint8_t *junk = malloc(64);
+    EXPECT(junk != NULL);
+    CHECK_CODE(xc_session_to_bytes((const XcSession *)junk, &nothing), XC_ERR_INVALID_HANDLE);
+    XcSession *junk_session = (XcSession *)junk;
+    CHECK_CODE(xc_session_free(&junk_session), XC_ERR_INVALID_HANDLE);
+    XcOpened *junk_opened = (XcOpened *)junk;
+    CHECK_CODE(xc_opened_decrypt(&junk_opened, bob_session, &received), XC_ERR_INVALID_HANDLE);
+    free(junk);
+    const XcIdentity *wild = (const XcIdentity *)(uintptr_t)0x1000;
+    CHECK_CODE(xc_identity_public_key(wild, key), XC_ERR_INVALID_HANDLE);
+    printf("   pointers never issued -> %s\n", xc_error_message(XC_ERR_INVALID_HANDLE));
+
+    CHECK(xc_session_free(&alice_session));
+    CHECK(xc_session_free(&bob_session));
+    CHECK(xc_prekey_store_free(&bob_store));
+    CHECK(xc_identity_free(&alice));
+    CHECK(xc_identity_free(&bob));
     xc_buffer_free(&alice_cert);
     xc_buffer_free(&bob_cert);
     xc_buffer_free(&server_cert);
-    xc_cert_key_free(root);
-    xc_cert_key_free(server);
+    CHECK(xc_cert_key_free(&root));
+    CHECK(xc_cert_key_free(&server));
+    EXPECT(!alice_session && !bob_session && !bob_store && !alice && !bob && !root && !server);
     printf("OK: the whole conversation ran through the C ABI.\n");
     return 0;
 }
