@@ -64,7 +64,10 @@ pub enum Error {
     /// The message names a one-time prekey this store does not hold (already used, or never
     /// issued). Never retry with another key.
     UnknownOneTimePreKey(u32),
-    /// The message was already decrypted, or its key was discarded under the session limits.
+    /// The message was already decrypted, or its key was discarded (evicted from the
+    /// skipped-key store by count, by age or by `purge`) while its chain is still known. A late
+    /// message of a chain the session no longer knows (beyond `max_old_chains`) is
+    /// [`Error::DecryptionFailed`] instead (SPEC.md §6.4). For a first message: already accepted.
     DuplicateMessage,
     /// The message would make the session derive more keys than [`Limits::max_skip`] allows.
     ///

@@ -407,9 +407,11 @@ impl Session {
             return Err(DecodeError::NonCanonical);
         }
         let mut old_ratchet_keys = VecDeque::new();
+        // A set, not a scan of the list: `max_old_chains` may be 2^20.
+        let mut old_set = BTreeSet::new();
         for _ in 0..old_count {
             let k = PublicKey::from_bytes(r.array()?)?;
-            if old_ratchet_keys.contains(&k) || Some(k) == theirs {
+            if !old_set.insert(k.to_bytes()) || Some(k) == theirs {
                 return Err(DecodeError::NonCanonical);
             }
             old_ratchet_keys.push_back(k);
@@ -419,8 +421,6 @@ impl Session {
             return Err(DecodeError::NonCanonical);
         }
         let mut skipped = SkippedKeys::default();
-        let old_set: BTreeSet<[u8; 32]> =
-            old_ratchet_keys.iter().map(PublicKey::to_bytes).collect();
         let mut seen = BTreeSet::new();
         let mut previous_age = u32::MAX;
         for _ in 0..skipped_count {

@@ -1,0 +1,968 @@
+//! Outside (hostile) audit of the "Unreleased" fixes: replay protection of first messages, the
+//! replay record, timers, forged state blobs, secret copies.
+//!
+//! Naming:
+//! - `finding_*` tests assert the property SPEC.md / SECURITY.md promise (or that the protocol
+//!   needs) and **FAIL while the hole is open**. Each one first demonstrates the break (so the
+//!   failure message is the evidence), then asserts the property.
+//! - `held_*` tests are attacks that FAILED (the defence held); they pass and are kept as
+//!   regression tests.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+mod common;
+
+use aes_gcm::aead::{AeadInOut, KeyInit};
+use aes_gcm::{Aes256Gcm, Nonce};
+use common::{CONTEXT, established, rng};
+use curve25519_dalek::constants::EIGHT_TORSION;
+use curve25519_dalek::montgomery::MontgomeryPoint;
+use rand_chacha::ChaCha20Rng;
+use rand_chacha::rand_core::{Rng, SeedableRng};
+use sha2::{Digest, Sha256};
+use xchat_protocol::content::{Content, MAX_CLOCK_SKEW_MS};
+use xchat_protocol::kdf::MessageKey;
+use xchat_protocol::sealed_sender::seal;
+use xchat_protocol::{
+    CertificateKey, CertificateKeyPair, Deadline, DecodeError, Error, IdentityKeyPair, Incoming,
+    PreKeyBundle, PreKeyStore, SealedRecipient, SealedSenderError, SenderCertificate,
+    ServerCertificate, Session, Timer, TimerStart,
+};
+
+const T0: u64 = 1_700_000_000_000;
+const DAY: u64 = 86_400_000;
+const BASE_KEY: std::ops::Range<usize> = 34..66;
+
+// ------------------------------------------------------------------------------------------
+// Helpers
+// ------------------------------------------------------------------------------------------
+
+/// The seven other encodings `u(P + T)` of an X25519 key (same DH results, other bytes).
+fn x25519_variants(u: &[u8]) -> Vec<[u8; 32]> {
+    let p = MontgomeryPoint(u.try_into().unwrap())
+        .to_edwards(0)
+        .unwrap();
+    EIGHT_TORSION[1..]
+        .iter()
+        .map(|t| (p + t).to_montgomery().to_bytes())
+        .collect()
+}
+
+fn with(bytes: &[u8], range: std::ops::Range<usize>, value: &[u8]) -> Vec<u8> {
+    let mut out = bytes.to_vec();
+    out[range].copy_from_slice(value);
+    out
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+struct Bob {
+    id: IdentityKeyPair,
+    store: PreKeyStore,
+    bundle: PreKeyBundle,
+}
+
+fn bob(seed: u8, one_time: bool) -> Bob {
+    let mut r = rng(seed);
+    let id = IdentityKeyPair::generate(&mut r);
+    let mut store = PreKeyStore::new();
+    store.rotate_signed_prekey(&mut r, &id, 1);
+    let otpk = store.generate_one_time_prekeys(&mut r, 2).unwrap()[0];
+    let bundle = store.bundle(&id, one_time.then_some(otpk.id)).unwrap();
+    Bob { id, store, bundle }
+}
+
+/// The forger's re-seal of a state blob (SPEC.md §8.0: the check is an unkeyed hash).
+fn reseal(kind: u8, version: u8, body: &[u8]) -> Vec<u8> {
+    let mut out = vec![kind, version];
+    out.extend_from_slice(body);
+    let check = Sha256::digest(&out);
+    out.extend_from_slice(&check[..16]);
+    out
+}
+
+fn body_of(blob: &[u8]) -> Vec<u8> {
+    blob[2..blob.len() - 16].to_vec()
+}
+
+/// Offsets of a session body (SPEC.md §8.3).
+#[derive(Debug)]
+struct SessionLayout {
+    dhs: usize,
+    received: usize,
+    old_count: usize,
+    skipped_count: usize,
+}
+
+fn session_layout(body: &[u8]) -> SessionLayout {
+    let ctx = usize::from(u16::from_be_bytes([body[66], body[67]]));
+    let mut o = 68 + ctx + 32 + 4;
+    o += if body[o] == 1 { 5 } else { 1 };
+    o += 16 + 9 + 32;
+    let dhs = o;
+    o += 32;
+    assert_eq!(body[o], 1);
+    o += 33;
+    o += if body[o] == 1 { 37 } else { 1 };
+    o += if body[o] == 1 { 37 } else { 1 };
+    o += 4;
+    let received = o;
+    o += 4;
+    let old_count = o;
+    let n = u32::from_be_bytes(body[o..o + 4].try_into().unwrap()) as usize;
+    o += 4 + 32 * n;
+    SessionLayout {
+        dhs,
+        received,
+        old_count,
+        skipped_count: o,
+    }
+}
+
+fn u32_at(b: &[u8], o: usize) -> u32 {
+    u32::from_be_bytes(b[o..o + 4].try_into().unwrap())
+}
+
+/// Seals `plaintext` as a normal message under a chosen message key (what a forger who planted
+/// that key in a state blob can do).
+fn forge_message(
+    ad: &[u8],
+    ratchet_key: &[u8; 32],
+    pn: u32,
+    n: u32,
+    mk: [u8; 32],
+    plaintext: &[u8],
+) -> Vec<u8> {
+    let seed = [0x5Au8; 16];
+    let mut out = vec![1u8, 1];
+    out.extend_from_slice(ratchet_key);
+    out.extend_from_slice(&pn.to_be_bytes());
+    out.extend_from_slice(&n.to_be_bytes());
+    out.extend_from_slice(&seed);
+    let mut aad = ad.to_vec();
+    aad.extend_from_slice(&out);
+    let k = MessageKey::from_bytes(mk).expand(&seed);
+    let nonce: Nonce<aes_gcm::aead::consts::U12> = k.nonce.into();
+    let mut body = plaintext.to_vec();
+    let tag = Aes256Gcm::new((&k.key).into())
+        .encrypt_inout_detached(&nonce, &aad, body.as_mut_slice().into())
+        .unwrap();
+    out.extend_from_slice(&body);
+    out.extend_from_slice(&tag);
+    out
+}
+
+/// `AD` of a session (SPEC.md §3.5).
+fn ad(initiator: &IdentityKeyPair, responder: &IdentityKeyPair, context: &[u8]) -> Vec<u8> {
+    let mut ad = initiator.public().to_bytes().to_vec();
+    ad.extend_from_slice(&responder.public().to_bytes());
+    ad.extend_from_slice(&(context.len() as u16).to_be_bytes());
+    ad.extend_from_slice(context);
+    ad
+}
+
+struct Pki {
+    roots: Vec<CertificateKey>,
+    server: CertificateKeyPair,
+    server_cert: ServerCertificate,
+}
+
+fn pki(r: &mut ChaCha20Rng) -> Pki {
+    let root = CertificateKeyPair::generate(r);
+    let server = CertificateKeyPair::generate(r);
+    let server_cert = root.certify_server(1, &server.public());
+    Pki {
+        roots: vec![root.public()],
+        server,
+        server_cert,
+    }
+}
+
+impl Pki {
+    fn cert(&self, address: &[u8], id: &IdentityKeyPair) -> SenderCertificate {
+        self.server
+            .certify_sender(&self.server_cert, address, 1, id.public(), T0 + DAY)
+            .unwrap()
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// FINDINGS (these fail while the hole is open)
+// ------------------------------------------------------------------------------------------
+
+/// FINDING (medium): §11.6 gives a skipped key its purge deadline from the session's timer
+/// *before* the message that caused the skip (and from "off" in `accept`). A relay that reorders
+/// the frame turning a timer on behind a later frame makes every key it skips get `2^64 − 1`:
+/// `purge` never deletes them, although §11.5 judges those messages by the (now on) session
+/// timer and rejects them as `Expired` once the timer has run out. A thief of the state a day
+/// later reads the disappearing message (the relay kept its ciphertext) — exactly what §11.6
+/// says purging is for.
+///
+/// Repro: Alice `set_timer(60 s, on-send)` → `t`; `send("…secret")` → `s`; `send("last")` → `l`.
+/// Relay delivers `l` first (Bob skips `t`, `s` with deadline 2^64 − 1, then applies the 60 s
+/// timer). At T0 + 1 day: `receive(s)` → `Expired`, `purge` → 0, and a copy of Bob's state
+/// decrypts `s`.
+#[test]
+fn finding_skipped_keys_of_disappearing_messages_survive_purge_forever() {
+    let mut p = established(100, true);
+    let reply = p.bob.send(&mut p.rng, T0, b"hi").unwrap();
+    p.alice.receive(&reply, T0).unwrap();
+    let _t = p
+        .alice
+        .set_timer(&mut p.rng, T0, 60, TimerStart::OnSend)
+        .unwrap();
+    let s = p
+        .alice
+        .send(&mut p.rng, T0, b"self-destructing secret")
+        .unwrap();
+    let l = p.alice.send(&mut p.rng, T0, b"last").unwrap();
+    let got = p.bob.receive(&l, T0).unwrap();
+    assert!(got.timer_changed);
+    assert_eq!(p.bob.skipped_key_count(), 2);
+    let later = T0 + DAY;
+    // The library itself says `s` is dead by now...
+    let mut copy = Session::from_bytes(&p.bob.to_bytes()).unwrap();
+    assert_eq!(copy.receive(&s, later).unwrap_err(), Error::Expired);
+    // ...yet purging at that time deletes nothing, and a thief of the state reads `s`.
+    let purged = p.bob.purge(later);
+    let mut thief = Session::from_bytes(&p.bob.to_bytes()).unwrap();
+    let frame = thief.decrypt(&s).unwrap();
+    assert!(contains(&frame, b"self-destructing secret"));
+    assert_eq!(
+        purged, 2,
+        "purge(T0 + 1 day) deleted {purged} of the 2 keys of messages that can only be Expired; \
+         a thief of the state still decrypts the disappearing message"
+    );
+}
+
+/// FINDING (medium), the same through `accept`: keys skipped by a first message always get
+/// `2^64 − 1` (§11.6 "its timer counts as off"), even when that first message carries an on-send
+/// timer. A relay holding back the first frames of a new conversation makes their keys
+/// unpurgeable.
+#[test]
+fn finding_keys_skipped_by_accept_ignore_the_first_messages_timer() {
+    let mut b = bob(101, false);
+    let mut r = rng(102);
+    let alice = IdentityKeyPair::generate(&mut r);
+    let mut a = Session::initiate(&mut r, &alice, &b.bundle, CONTEXT).unwrap();
+    a.set_timer(&mut r, T0, 60, TimerStart::OnSend).unwrap();
+    let s = a.send(&mut r, T0, b"first-day secret").unwrap();
+    let l = a.send(&mut r, T0, b"last").unwrap();
+    let (mut session, got) = Session::accept(&b.id, &mut b.store, &l, CONTEXT, T0).unwrap();
+    assert_eq!(got.timer.duration_s, 60);
+    assert_eq!(session.skipped_key_count(), 2);
+    let later = T0 + DAY;
+    let mut copy = Session::from_bytes(&session.to_bytes()).unwrap();
+    assert_eq!(copy.receive(&s, later).unwrap_err(), Error::Expired);
+    let purged = session.purge(later);
+    let mut thief = Session::from_bytes(&session.to_bytes()).unwrap();
+    assert!(contains(&thief.decrypt(&s).unwrap(), b"first-day secret"));
+    assert_eq!(
+        purged, 2,
+        "keys skipped by accept under a 60 s on-send timer survive purge a day later"
+    );
+}
+
+/// FINDING (low/medium): the opposite error of the same rule. The deadline comes from the
+/// *receiver's* old timer, but the skipped messages may have been sent under a newer, longer (or
+/// "off") timer the receiver has not seen yet — because it is in the skipped messages. `purge`
+/// then deletes the key of an honest message that §11.5 would accept with `Deadline::Never`; it
+/// is lost for good (`DuplicateMessage`). §11.6's justification ("after that deadline an on-send
+/// message would be rejected as expired anyway") is false here.
+///
+/// Repro: both at (60 s on-send, v1). Alice `set_timer(0)` → `off` (v2), `send` → `keep`,
+/// `send` → `last`. Bob receives `last` first (skips `off`, `keep` with the 60 s deadline), so
+/// his timer becomes v2 "off". Two hours later, unpurged, `keep` is accepted with
+/// `Deadline::Never`; after `purge`, it is `DuplicateMessage`.
+#[test]
+fn finding_purge_loses_honest_messages_sent_under_a_longer_timer() {
+    let mut p = established(103, true);
+    let on = p
+        .alice
+        .set_timer(&mut p.rng, T0, 60, TimerStart::OnSend)
+        .unwrap();
+    p.bob.receive(&on, T0).unwrap();
+    let reply = p.bob.send(&mut p.rng, T0, b"ok").unwrap();
+    p.alice.receive(&reply, T0).unwrap();
+    p.alice
+        .set_timer(&mut p.rng, T0 + 1_000, 0, TimerStart::OnSend)
+        .unwrap();
+    let keep = p
+        .alice
+        .send(&mut p.rng, T0 + 1_000, b"sent with the timer off")
+        .unwrap();
+    let last = p.alice.send(&mut p.rng, T0 + 1_000, b"last").unwrap();
+    assert!(p.bob.receive(&last, T0 + 2_000).unwrap().timer_changed);
+    assert_eq!(p.bob.timer().duration_s, 0);
+    let later = T0 + 2 * 3_600_000;
+    let mut unpurged = Session::from_bytes(&p.bob.to_bytes()).unwrap();
+    assert_eq!(
+        unpurged.receive(&keep, later).unwrap().deadline,
+        Deadline::Never
+    );
+    assert_eq!(p.bob.purge(later), 2);
+    let after = p.bob.receive(&keep, later);
+    assert!(
+        after.is_ok(),
+        "purge deleted the key of an honest message the session accepts with Deadline::Never: \
+         {after:?}"
+    );
+}
+
+/// FINDING (low; SECURITY.md property 12 over-claims): `Session::from_bytes` fills the
+/// skipped-key store with `VecDeque::push_back`, which grows by doubling. Every growth copies the
+/// message keys into a new buffer and frees the old one *unwiped* — the very thing
+/// `SkippedKeys::reserve` exists to prevent ("grows by copying into a new buffer and wiping the
+/// old one"). Loading a session with 65 skipped keys leaves 4 + 8 + 16 + 32 + 64 = 124 copies of
+/// message keys in freed heap memory.
+///
+/// Evidence by allocation counting: one more skipped key in the blob (64 → 65) costs 10 240 more
+/// bytes of allocation (a 128-entry buffer), where an exact reservation would cost 80.
+#[test]
+fn finding_session_from_bytes_grows_the_skipped_store_without_wiping() {
+    fn blob_with_skipped(n: usize) -> Vec<u8> {
+        let mut p = established(104, true);
+        let msgs: Vec<_> = (0..=n)
+            .map(|_| p.bob.encrypt(&mut p.rng, b"x").unwrap())
+            .collect();
+        p.alice.decrypt(&msgs[n]).unwrap();
+        assert_eq!(p.alice.skipped_key_count(), n);
+        p.alice.to_bytes().to_vec()
+    }
+    let measure = |blob: &[u8]| {
+        allocation_counter::measure(|| {
+            std::hint::black_box(Session::from_bytes(blob).unwrap());
+        })
+        .bytes_total
+    };
+    let a = measure(&blob_with_skipped(64));
+    let b = measure(&blob_with_skipped(65));
+    let delta = b - a;
+    assert!(
+        delta < 64 * 80,
+        "one more skipped key made from_bytes allocate {delta} more bytes: the store was \
+         re-grown by doubling and the old buffers (with message keys) freed unwiped"
+    );
+}
+
+/// FINDING (low; SPEC.md §2 "every value has exactly one accepted encoding", §8.3 "whatever
+/// decodes behaves as a state the library could have produced"): X25519 secrets are stored
+/// unclamped, so each has 32 encodings (bits 0–2 of byte 0, bits 6–7 of byte 31) that decode
+/// to the same behaviour but re-serialize differently. The same holds for the signed and one-time
+/// prekey secrets of a prekey store.
+#[test]
+fn finding_state_blobs_accept_32_encodings_of_every_x25519_secret() {
+    let mut p = established(105, true);
+    let b0 = p.bob.encrypt(&mut p.rng, b"turn").unwrap();
+    p.alice.decrypt(&b0).unwrap();
+    let a1 = p.alice.encrypt(&mut p.rng, b"new chain").unwrap();
+    // Bob's DHs is the key Alice's new chain is agreed with (path D uses it).
+    let blob = p.bob.to_bytes().to_vec();
+    let mut body = body_of(&blob);
+    let l = session_layout(&body);
+    body[l.dhs] ^= 0x01; // a bit X25519 clamps away
+    body[l.dhs + 31] ^= 0x80; // another one
+    let forged = reseal(blob[0], blob[1], &body);
+    assert_ne!(forged, blob);
+    let mut twin = Session::from_bytes(&forged).expect("decodes");
+    assert_eq!(twin.decrypt(&a1).unwrap(), b"new chain");
+    assert_eq!(p.bob.decrypt(&a1).unwrap(), b"new chain");
+    // Prekey store: the same for a one-time prekey secret (its public key is recomputed).
+    let sblob = p.bob_store.to_bytes().to_vec();
+    let mut sbody = body_of(&sblob);
+    let last_secret = sbody.len() - 32;
+    sbody[last_secret] ^= 0x07;
+    let sforged = reseal(sblob[0], sblob[1], &sbody);
+    let twin_store = PreKeyStore::from_bytes(&sforged).expect("decodes");
+    assert_eq!(
+        twin_store.one_time_prekeys(),
+        p.bob_store.one_time_prekeys()
+    );
+    assert!(
+        PreKeyStore::from_bytes(&sforged).is_err() && Session::from_bytes(&forged).is_err(),
+        "two different blobs decode to the same session/store (clamped-away secret bits)"
+    );
+}
+
+/// FINDING (low; §6.4 "N = 2^32 − 1 is always TooFarInFuture", SECURITY.md property 10, §8.3):
+/// a skipped entry with `N = 2^32 − 1` is a state the library can never produce (skipped indices
+/// stop at 2^32 − 2), but the decoder accepts it under an old chain, and a message with
+/// `N = 2^32 − 1` is then accepted through step A.
+#[test]
+fn finding_forged_skipped_key_at_n_2_pow_32_minus_1_decodes_and_opens() {
+    let mut p = established(106, true);
+    // Give Alice one old receiving chain (Bob's first ratchet key).
+    let b0 = p.bob.encrypt(&mut p.rng, b"b0").unwrap();
+    let bob_key_1: [u8; 32] = b0[2..34].try_into().unwrap();
+    p.alice.decrypt(&b0).unwrap();
+    let a0 = p.alice.encrypt(&mut p.rng, b"a0").unwrap();
+    p.bob.decrypt(&a0).unwrap();
+    let b1 = p.bob.encrypt(&mut p.rng, b"b1").unwrap();
+    p.alice.decrypt(&b1).unwrap();
+    let blob = p.alice.to_bytes().to_vec();
+    let mut body = body_of(&blob);
+    let l = session_layout(&body);
+    assert_eq!(u32_at(&body, l.old_count), 1);
+    let received = u32_at(&body, l.received);
+    let count = u32_at(&body, l.skipped_count);
+    body[l.skipped_count..l.skipped_count + 4].copy_from_slice(&(count + 1).to_be_bytes());
+    let mk = [0x42u8; 32];
+    body.extend_from_slice(&bob_key_1);
+    body.extend_from_slice(&u32::MAX.to_be_bytes());
+    body.extend_from_slice(&received.to_be_bytes());
+    body.extend_from_slice(&u64::MAX.to_be_bytes());
+    body.extend_from_slice(&mk);
+    let forged = reseal(blob[0], blob[1], &body);
+    let decoded = Session::from_bytes(&forged);
+    if let Ok(mut s) = decoded {
+        let m = forge_message(
+            &ad(&p.alice_id, &p.bob_id, CONTEXT),
+            &bob_key_1,
+            0,
+            u32::MAX,
+            mk,
+            b"N = 2^32 - 1",
+        );
+        let opened = s.decrypt(&m);
+        panic!(
+            "a skipped entry with N = 2^32 - 1 decoded; a message with that counter then gives \
+             {opened:?} instead of TooFarInFuture"
+        );
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// DEFENCES THAT HELD (regression tests; these pass)
+// ------------------------------------------------------------------------------------------
+
+/// HELD: `accept`'s early returns. An expired OPK-less first message is not recorded (store
+/// byte-identical) and can be re-offered forever without effect; once a later prekey message of
+/// the same X3DH run is accepted, the expired one (and its torsion variants) is a replay through
+/// both `accept` and `respond`, and through the session it is `Expired` once, then a duplicate.
+#[test]
+fn held_accepts_early_returns_neither_record_nor_reopen() {
+    for one_time in [false, true] {
+        let mut b = bob(110, one_time);
+        let mut r = rng(111);
+        let alice = IdentityKeyPair::generate(&mut r);
+        let mut a = Session::initiate(&mut r, &alice, &b.bundle, CONTEXT).unwrap();
+        let first = a.set_timer(&mut r, T0, 60, TimerStart::OnSend).unwrap();
+        let late = T0 + 3_600_000;
+        let second = a.send(&mut r, late, b"second").unwrap();
+        let before = b.store.to_bytes();
+        for _ in 0..3 {
+            assert_eq!(
+                Session::accept(&b.id, &mut b.store, &first, CONTEXT, late).unwrap_err(),
+                Error::Expired
+            );
+            assert_eq!(b.store.to_bytes(), before);
+        }
+        let (mut s, got) = Session::accept(&b.id, &mut b.store, &second, CONTEXT, late).unwrap();
+        assert_eq!(got.body, b"second");
+        assert_ne!(b.store.to_bytes(), before);
+        let after = b.store.to_bytes();
+        let mut replays = vec![first.clone(), second.clone()];
+        replays.extend(
+            x25519_variants(&first[BASE_KEY])
+                .iter()
+                .map(|v| with(&first, BASE_KEY, v)),
+        );
+        for m in &replays {
+            assert!(Session::accept(&b.id, &mut b.store, m, CONTEXT, late).is_err());
+            assert!(Session::respond(&b.id, &mut b.store, m, CONTEXT).is_err());
+            assert_eq!(b.store.to_bytes(), after);
+        }
+        assert_eq!(s.receive(&first, late).unwrap_err(), Error::Expired);
+        assert_eq!(s.receive(&first, late).unwrap_err(), Error::DuplicateMessage);
+        assert_eq!(s.receive(&second, late).unwrap_err(), Error::DuplicateMessage);
+    }
+}
+
+/// HELD: `InvalidContent` from `accept` (an authentic but raw first message) records nothing;
+/// the run's next framed prekey message is accepted, and then the raw one is a replay.
+#[test]
+fn held_invalid_content_first_message_records_nothing() {
+    let mut b = bob(112, false);
+    let mut r = rng(113);
+    let alice = IdentityKeyPair::generate(&mut r);
+    let mut a = Session::initiate(&mut r, &alice, &b.bundle, CONTEXT).unwrap();
+    let raw = a.encrypt(&mut r, b"not a frame").unwrap();
+    let framed = a.send(&mut r, T0, b"framed").unwrap();
+    let before = b.store.to_bytes();
+    assert!(matches!(
+        Session::accept(&b.id, &mut b.store, &raw, CONTEXT, T0),
+        Err(Error::InvalidContent(_))
+    ));
+    assert_eq!(b.store.to_bytes(), before);
+    Session::accept(&b.id, &mut b.store, &framed, CONTEXT, T0).unwrap();
+    assert_eq!(
+        Session::respond(&b.id, &mut b.store, &raw, CONTEXT).unwrap_err(),
+        Error::DuplicateMessage
+    );
+}
+
+/// HELD: the replay record cannot be poisoned by someone who cannot compute DH3. A relay that
+/// saw an honest OPK-less first message forges first messages with its base key (own identity,
+/// garbage ciphertext, torsion variants, other ids, framed or not): every one fails and the store
+/// stays byte-identical; the honest message is then accepted. A throw-away first message of the
+/// attacker's own does not block it either.
+#[test]
+fn held_the_replay_record_cannot_be_poisoned() {
+    let mut b = bob(114, false);
+    let mut r = rng(115);
+    let alice = IdentityKeyPair::generate(&mut r);
+    let mallory = IdentityKeyPair::generate(&mut r);
+    let mut a = Session::initiate(&mut r, &alice, &b.bundle, CONTEXT).unwrap();
+    let honest = a.send(&mut r, T0, b"honest").unwrap();
+    let mut m = Session::initiate(&mut r, &mallory, &b.bundle, CONTEXT).unwrap();
+    let junk = m.send(&mut r, T0, b"junk").unwrap();
+    Session::accept(&b.id, &mut b.store, &junk, CONTEXT, T0).unwrap();
+    let before = b.store.to_bytes();
+    let mut forgeries = vec![
+        with(&honest, 2..34, &mallory.public().to_bytes()),
+        {
+            let mut g = honest.clone();
+            let last = g.len() - 1;
+            g[last] ^= 1;
+            g
+        },
+        {
+            let mut g = honest.clone();
+            g[66..70].copy_from_slice(&7u32.to_be_bytes());
+            g
+        },
+        // Mallory's own embedded message under Alice's prekey fields.
+        [&honest[..71], &junk[71..]].concat(),
+    ];
+    forgeries.extend(
+        x25519_variants(&honest[BASE_KEY])
+            .iter()
+            .map(|v| with(&honest, BASE_KEY, v)),
+    );
+    for f in &forgeries {
+        assert!(Session::accept(&b.id, &mut b.store, f, CONTEXT, T0).is_err());
+        assert!(Session::respond(&b.id, &mut b.store, f, CONTEXT).is_err());
+        assert_eq!(b.store.to_bytes(), before);
+    }
+    let (_, got) = Session::accept(&b.id, &mut b.store, &honest, CONTEXT, T0).unwrap();
+    assert_eq!(got.body, b"honest");
+}
+
+/// HELD: a forged store that holds one signed-prekey secret under two ids (so X3DH and the
+/// first-message id are the same under both) cannot be used to replay a first message by
+/// rewriting its signed prekey id: the id's bytes are in the AAD (§3.5).
+#[test]
+fn held_rewriting_the_signed_prekey_id_to_a_twin_key_fails() {
+    let mut r = rng(116);
+    let bob_id = IdentityKeyPair::generate(&mut r);
+    let alice = IdentityKeyPair::generate(&mut r);
+    let mut store = PreKeyStore::new();
+    store.rotate_signed_prekey(&mut r, &bob_id, 1); // id 0
+    let bundle0 = store.bundle(&bob_id, None).unwrap();
+    store.rotate_signed_prekey(&mut r, &bob_id, 2); // id 1
+    // Forge: id 1's secret := id 0's secret.
+    let blob = store.to_bytes().to_vec();
+    let mut body = body_of(&blob);
+    assert_eq!(body[8], 2);
+    let entry = 108 + 2; // no accepted ids yet
+    let s0 = 9 + 12;
+    let s1 = 9 + entry + 12;
+    let secret0 = body[s0..s0 + 32].to_vec();
+    body[s1..s1 + 32].copy_from_slice(&secret0);
+    let mut store = PreKeyStore::from_bytes(&reseal(blob[0], blob[1], &body)).unwrap();
+    let mut a = Session::initiate(&mut r, &alice, &bundle0, CONTEXT).unwrap();
+    let first = a.encrypt(&mut r, b"once").unwrap();
+    Session::respond(&bob_id, &mut store, &first, CONTEXT).unwrap();
+    let before = store.to_bytes();
+    let rewritten = with(&first, 66..70, &1u32.to_be_bytes());
+    assert_eq!(
+        Session::respond(&bob_id, &mut store, &rewritten, CONTEXT).unwrap_err(),
+        Error::DecryptionFailed
+    );
+    assert_eq!(store.to_bytes(), before);
+    assert_eq!(
+        Session::respond(&bob_id, &mut store, &first, CONTEXT).unwrap_err(),
+        Error::DuplicateMessage
+    );
+}
+
+/// HELD: later prekey messages, and the skipped keys that open them, use the prekey AAD: a
+/// stripped prekey message (embedded normal message alone), a re-encoded base key, another
+/// signed prekey id, and a normal message dressed in the prekey fields all fail and change
+/// nothing; the authentic ones decrypt exactly once.
+#[test]
+fn held_later_prekey_messages_and_their_skipped_keys_are_bound_to_the_prekey_aad() {
+    for one_time in [false, true] {
+        let mut b = bob(117, one_time);
+        let mut r = rng(118);
+        let alice = IdentityKeyPair::generate(&mut r);
+        let mut a = Session::initiate(&mut r, &alice, &b.bundle, CONTEXT).unwrap();
+        let m: Vec<_> = (0..3)
+            .map(|i| a.encrypt(&mut r, format!("m{i}").as_bytes()).unwrap())
+            .collect();
+        let fields = if one_time { 75 } else { 71 };
+        let (mut s, _) = Session::respond(&b.id, &mut b.store, &m[2], CONTEXT).unwrap();
+        assert_eq!(s.skipped_key_count(), 2);
+        let before = s.to_bytes();
+        let stripped = m[0][fields..].to_vec();
+        assert_eq!(s.decrypt(&stripped).unwrap_err(), Error::DecryptionFailed);
+        for v in x25519_variants(&m[0][BASE_KEY]) {
+            assert_eq!(
+                s.decrypt(&with(&m[0], BASE_KEY, &v)).unwrap_err(),
+                Error::SessionMismatch
+            );
+        }
+        assert_eq!(
+            s.decrypt(&with(&m[0], 66..70, &9u32.to_be_bytes()))
+                .unwrap_err(),
+            Error::SessionMismatch
+        );
+        assert_eq!(s.to_bytes(), before);
+        assert_eq!(s.decrypt(&m[0]).unwrap(), b"m0");
+        assert_eq!(s.decrypt(&m[0]).unwrap_err(), Error::DuplicateMessage);
+        assert_eq!(s.decrypt(&m[1]).unwrap(), b"m1");
+        // After the reply Alice sends normal messages; dress one as a prekey message.
+        let reply = s.encrypt(&mut r, b"reply").unwrap();
+        a.decrypt(&reply).unwrap();
+        let n0 = a.encrypt(&mut r, b"n0").unwrap();
+        let n1 = a.encrypt(&mut r, b"n1").unwrap();
+        assert_eq!(s.decrypt(&n1).unwrap(), b"n1"); // n0's key is now skipped
+        let before = s.to_bytes();
+        let dressed = [&m[0][..fields], &n0[..]].concat();
+        assert_eq!(s.decrypt(&dressed).unwrap_err(), Error::DecryptionFailed);
+        assert_eq!(s.to_bytes(), before);
+        assert_eq!(s.decrypt(&n0).unwrap(), b"n0");
+    }
+}
+
+/// HELD: toggling the one-time prekey flag of a first message (dropping or adding an id) fails
+/// authentication before anything is consumed or recorded.
+#[test]
+fn held_one_time_prekey_flag_toggling_fails_and_consumes_nothing() {
+    let mut b = bob(119, true);
+    let mut r = rng(120);
+    let alice = IdentityKeyPair::generate(&mut r);
+    let mut a = Session::initiate(&mut r, &alice, &b.bundle, CONTEXT).unwrap();
+    let with_otpk = a.encrypt(&mut r, b"x").unwrap();
+    let dropped = [&with_otpk[..70], &[0u8][..], &with_otpk[75..]].concat();
+    let before = b.store.to_bytes();
+    assert_eq!(
+        Session::respond(&b.id, &mut b.store, &dropped, CONTEXT).unwrap_err(),
+        Error::DecryptionFailed
+    );
+    assert_eq!(b.store.to_bytes(), before);
+    let bundle = b.store.bundle(&b.id, None).unwrap();
+    let mut c = Session::initiate(&mut r, &alice, &bundle, CONTEXT).unwrap();
+    let without = c.encrypt(&mut r, b"y").unwrap();
+    for id in [0u32, 1] {
+        let added = [
+            &without[..70],
+            &[1u8][..],
+            &id.to_be_bytes()[..],
+            &without[71..],
+        ]
+        .concat();
+        assert_eq!(
+            Session::respond(&b.id, &mut b.store, &added, CONTEXT).unwrap_err(),
+            Error::DecryptionFailed
+        );
+        assert_eq!(b.store.to_bytes(), before);
+    }
+    Session::respond(&b.id, &mut b.store, &with_otpk, CONTEXT).unwrap();
+    Session::respond(&b.id, &mut b.store, &without, CONTEXT).unwrap();
+}
+
+/// HELD: re-encoded ratchet keys (torsion variants) of the current chain, of skipped keys and of
+/// an old chain, both while our half-step is deferred (D2) and while our sending chain is live
+/// (path D computes a root step the peer never used): every one fails, nothing changes, and the
+/// authentic messages decrypt once.
+#[test]
+fn held_reencoded_ratchet_keys_never_reach_a_stored_or_derivable_key() {
+    let mut p = established(121, true);
+    let a: Vec<_> = (0..4)
+        .map(|i| p.alice.encrypt(&mut p.rng, &[i]).unwrap())
+        .collect();
+    let fields = 75;
+    let variants = |msg: &Vec<u8>| -> Vec<Vec<u8>> {
+        x25519_variants(&msg[fields + 2..fields + 34])
+            .iter()
+            .map(|v| with(msg, fields + 2..fields + 34, v))
+            .collect()
+    };
+    p.bob.decrypt(&a[1]).unwrap(); // a[0] skipped; half-step deferred
+    let check = |s: &mut Session, msgs: &[&Vec<u8>]| {
+        let before = s.to_bytes();
+        for m in msgs {
+            for v in variants(m) {
+                assert!(s.decrypt(&v).is_err());
+                assert_eq!(s.to_bytes(), before);
+            }
+        }
+    };
+    check(&mut p.bob, &[&a[0], &a[2]]);
+    let b0 = p.bob.encrypt(&mut p.rng, b"b0").unwrap(); // sending chain live
+    check(&mut p.bob, &[&a[0], &a[2]]);
+    p.alice.decrypt(&b0).unwrap();
+    let c0 = p.alice.encrypt(&mut p.rng, b"c0").unwrap();
+    p.bob.decrypt(&c0).unwrap(); // Alice's first chain is now old (a[2], a[3] stored)
+    check(&mut p.bob, &[&a[0], &a[2], &a[3]]);
+    p.bob.encrypt(&mut p.rng, b"b1").unwrap();
+    check(&mut p.bob, &[&a[0], &a[2], &a[3]]);
+    for m in [&a[0], &a[2], &a[3]] {
+        p.bob.decrypt(m).unwrap();
+        assert_eq!(p.bob.decrypt(m).unwrap_err(), Error::DuplicateMessage);
+    }
+}
+
+/// HELD: sealed sender does not bypass the store. Re-opening and re-answering a sealed first
+/// message is a replay; a malicious user who re-seals Alice's inner prekey message under its own
+/// certificate is refused before the store is touched; a re-encoded ephemeral key fails to open.
+#[test]
+fn held_sealed_sender_respond_cannot_bypass_replay_protection() {
+    let mut b = bob(122, false);
+    let mut r = rng(123);
+    let pki = pki(&mut r);
+    let alice = IdentityKeyPair::generate(&mut r);
+    let mallory = IdentityKeyPair::generate(&mut r);
+    let mut a = Session::initiate(&mut r, &alice, &b.bundle, CONTEXT).unwrap();
+    let inner = a.send(&mut r, T0, b"sealed first").unwrap();
+    let env = seal(&mut r, &alice, &pki.cert(b"alice", &alice), b.id.public(), &inner).unwrap();
+    let recipient = SealedRecipient {
+        identity: &b.id,
+        trust_roots: &pki.roots,
+        revoked_servers: &[],
+    };
+    let opened = recipient.open(&env, T0).unwrap();
+    assert!(opened.is_prekey_message());
+    let (mut s, d) = opened.respond(&b.id, &mut b.store, CONTEXT).unwrap();
+    assert_eq!(d.received.body, b"sealed first");
+    let before = b.store.to_bytes();
+    assert_eq!(
+        opened.respond(&b.id, &mut b.store, CONTEXT).unwrap_err(),
+        SealedSenderError::Session(Error::DuplicateMessage)
+    );
+    let again = recipient.open(&env, T0).unwrap();
+    assert_eq!(
+        again.respond(&b.id, &mut b.store, CONTEXT).unwrap_err(),
+        SealedSenderError::Session(Error::DuplicateMessage)
+    );
+    assert_eq!(
+        again.decrypt(&mut s).unwrap_err(),
+        SealedSenderError::Session(Error::DuplicateMessage)
+    );
+    let resealed =
+        seal(&mut r, &mallory, &pki.cert(b"alice", &mallory), b.id.public(), &inner).unwrap();
+    assert_eq!(
+        recipient
+            .open(&resealed, T0)
+            .unwrap()
+            .respond(&b.id, &mut b.store, CONTEXT)
+            .unwrap_err(),
+        SealedSenderError::SenderIdentityMismatch
+    );
+    for v in x25519_variants(&env[1..33]) {
+        assert!(recipient.open(&with(&env, 1..33, &v), T0).is_err());
+    }
+    assert_eq!(b.store.to_bytes(), before);
+}
+
+/// HELD (Rust API; see the report for the C ABI): a peer that starts a new session under the
+/// same identity is routable: `Opened::decrypt` with the old session is `SessionMismatch` and
+/// leaves it untouched, and the same `Opened` then answers with `respond`.
+#[test]
+fn held_reinitiation_under_the_same_identity_can_be_answered_after_session_mismatch() {
+    let mut b = bob(124, false);
+    let mut r = rng(125);
+    let pki = pki(&mut r);
+    let alice = IdentityKeyPair::generate(&mut r);
+    let cert = pki.cert(b"alice", &alice);
+    let recipient = SealedRecipient {
+        identity: &b.id,
+        trust_roots: &pki.roots,
+        revoked_servers: &[],
+    };
+    let mut a1 = Session::initiate(&mut r, &alice, &b.bundle, CONTEXT).unwrap();
+    let inner1 = a1.send(&mut r, T0, b"1").unwrap();
+    let e1 = seal(&mut r, &alice, &cert, b.id.public(), &inner1).unwrap();
+    let (mut old, _) = recipient
+        .open(&e1, T0)
+        .unwrap()
+        .respond(&b.id, &mut b.store, CONTEXT)
+        .unwrap();
+    let mut a2 = Session::initiate(&mut r, &alice, &b.bundle, CONTEXT).unwrap();
+    let inner2 = a2.send(&mut r, T0, b"2").unwrap();
+    let e2 = seal(&mut r, &alice, &cert, b.id.public(), &inner2).unwrap();
+    let opened = recipient.open(&e2, T0).unwrap();
+    let before = old.to_bytes();
+    assert_eq!(
+        opened.decrypt(&mut old).unwrap_err(),
+        SealedSenderError::Session(Error::SessionMismatch)
+    );
+    assert_eq!(old.to_bytes(), before);
+    let (_, d) = opened.respond(&b.id, &mut b.store, CONTEXT).unwrap();
+    assert_eq!(d.received.body, b"2");
+}
+
+/// HELD: the record survives save/load and rotations for as long as the signed prekey is held;
+/// a replay with another initiator identity is refused before authentication, without change.
+#[test]
+fn held_the_record_survives_reload_rotation_and_identity_swaps() {
+    let mut b = bob(126, false);
+    let mut r = rng(127);
+    let alice = IdentityKeyPair::generate(&mut r);
+    let carol = IdentityKeyPair::generate(&mut r);
+    let mut a = Session::initiate(&mut r, &alice, &b.bundle, CONTEXT).unwrap();
+    let first = a.encrypt(&mut r, b"x").unwrap();
+    Session::respond(&b.id, &mut b.store, &first, CONTEXT).unwrap();
+    let swapped = with(&first, 2..34, &carol.public().to_bytes());
+    let mut store = PreKeyStore::from_bytes(&b.store.to_bytes()).unwrap();
+    for round in 0..3 {
+        let before = store.to_bytes();
+        for m in [&first, &swapped] {
+            let e = Session::respond(&b.id, &mut store, m, CONTEXT).unwrap_err();
+            if round < 3 {
+                assert_eq!(e, Error::DuplicateMessage, "round {round}");
+            }
+            assert_eq!(store.to_bytes(), before);
+        }
+        store.rotate_signed_prekey(&mut r, &b.id, 10 + round);
+        store = PreKeyStore::from_bytes(&store.to_bytes()).unwrap();
+    }
+    assert_eq!(
+        Session::respond(&b.id, &mut store, &first, CONTEXT).unwrap_err(),
+        Error::UnknownSignedPreKey(0)
+    );
+}
+
+/// HELD: timers converge through the lossy paths — a timer change whose key is skipped and then
+/// purged (its timer travelled on the later frame), and a timer change that arrives `Expired`
+/// (still applied, §11.4).
+#[test]
+fn held_timers_converge_through_purge_and_expiry() {
+    let mut p = established(128, true);
+    let t1 = p
+        .alice
+        .set_timer(&mut p.rng, T0, 60, TimerStart::OnSend)
+        .unwrap();
+    let m = p.alice.send(&mut p.rng, T0, b"m").unwrap();
+    p.bob.receive(&m, T0).unwrap();
+    assert!(p.bob.purge(T0 + DAY) <= 1);
+    assert!(p.bob.receive(&t1, T0 + DAY).is_err());
+    assert_eq!(p.alice.timer(), p.bob.timer());
+    let t2 = p
+        .bob
+        .set_timer(&mut p.rng, T0, 30, TimerStart::OnSend)
+        .unwrap();
+    assert_eq!(
+        p.alice.receive(&t2, T0 + DAY).unwrap_err(),
+        Error::Expired
+    );
+    assert_eq!(p.alice.timer(), p.bob.timer());
+    assert_eq!(
+        p.bob.timer(),
+        Timer {
+            duration_s: 30,
+            start: TimerStart::OnSend,
+            version: 2
+        }
+    );
+}
+
+/// HELD: no panic, and no state change on failure, for random and mutated inputs to every
+/// decoder and every receiving entry point (a cheap deterministic fuzz; FUZZING.md has the long
+/// runs).
+#[test]
+fn held_no_panic_and_no_change_on_random_or_mutated_input() {
+    let mut p = established(129, false);
+    let mut r = ChaCha20Rng::seed_from_u64(130);
+    let pki = pki(&mut r);
+    let reply = p.bob.send(&mut p.rng, T0, b"reply").unwrap();
+    let first_bundle = p.bob_store.bundle(&p.bob_id, None).unwrap().to_bytes();
+    let alice2 = IdentityKeyPair::generate(&mut r);
+    let mut a2 = Session::initiate(
+        &mut r,
+        &alice2,
+        &PreKeyBundle::from_bytes(&first_bundle).unwrap(),
+        CONTEXT,
+    )
+    .unwrap();
+    let prekey_msg = a2.send(&mut r, T0, b"prekey").unwrap();
+    let env = seal(
+        &mut r,
+        &alice2,
+        &pki.cert(b"a2", &alice2),
+        p.bob_id.public(),
+        &prekey_msg,
+    )
+    .unwrap();
+    let samples: Vec<Vec<u8>> = vec![
+        reply.clone(),
+        prekey_msg.clone(),
+        env.clone(),
+        first_bundle.clone(),
+        p.alice.to_bytes().to_vec(),
+        p.bob_store.to_bytes().to_vec(),
+        pki.cert(b"x", &alice2).to_bytes(),
+    ];
+    let recipient = SealedRecipient {
+        identity: &p.bob_id,
+        trust_roots: &pki.roots,
+        revoked_servers: &[],
+    };
+    for i in 0..1500u32 {
+        let mut input = samples[i as usize % samples.len()].clone();
+        match i % 4 {
+            0 => {
+                let at = r.next_u32() as usize % input.len();
+                input[at] ^= 1 << (r.next_u32() % 8);
+            }
+            1 => input.truncate(r.next_u32() as usize % input.len()),
+            2 => input.push(r.next_u32() as u8),
+            _ => {
+                let len = r.next_u32() as usize % 300;
+                input = (0..len).map(|_| r.next_u32() as u8).collect();
+                if len > 1 {
+                    input[0] = 1;
+                    input[1] = 1 + (r.next_u32() % 2) as u8;
+                }
+            }
+        }
+        let _ = Incoming::decode(&input);
+        let _ = PreKeyBundle::from_bytes(&input);
+        let _ = Session::from_bytes(&input);
+        let _ = PreKeyStore::from_bytes(&input);
+        let _ = IdentityKeyPair::from_bytes(&input);
+        let _ = SenderCertificate::from_bytes(&input);
+        let _ = ServerCertificate::from_bytes(&input);
+        let _ = Content::from_padded_bytes(&input);
+        let _ = recipient.open(&input, T0);
+        for s in [&mut p.alice, &mut p.bob] {
+            let before = s.to_bytes();
+            match s.receive(&input, T0) {
+                Ok(_) | Err(Error::Expired) | Err(Error::InvalidContent(_)) => {
+                    panic!("a mutated input authenticated")
+                }
+                Err(_) => assert_eq!(s.to_bytes(), before),
+            }
+        }
+        let before = p.bob_store.to_bytes();
+        assert!(Session::accept(&p.bob_id, &mut p.bob_store, &input, CONTEXT, T0).is_err());
+        assert_eq!(p.bob_store.to_bytes(), before);
+    }
+    // The authentic inputs still work after all that.
+    assert_eq!(p.alice.receive(&reply, T0).unwrap().body, b"reply");
+    let (_, got) = Session::accept(&p.bob_id, &mut p.bob_store, &prekey_msg, CONTEXT, T0).unwrap();
+    assert_eq!(got.body, b"prekey");
+    assert!(matches!(
+        recipient.open(&env, T0).unwrap().respond(&p.bob_id, &mut p.bob_store, CONTEXT),
+        Err(SealedSenderError::Session(Error::DuplicateMessage))
+    ));
+    let _ = DecodeError::Truncated;
+    let _ = MAX_CLOCK_SKEW_MS;
+}
