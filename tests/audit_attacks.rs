@@ -437,6 +437,138 @@ fn finding_forged_skipped_key_at_n_2_pow_32_minus_1_decodes_and_opens() {
     }
 }
 
+/// FINDING (low, documentation → message loss): `Opened::is_prekey_message` is documented as
+/// "a new session: use `Opened::respond`", but every message an initiator sends before it hears
+/// back is a prekey message. An app that follows that rustdoc sends the second prekey message of
+/// an existing session to `respond`, which refuses it for good (`DuplicateMessage` without a
+/// one-time prekey, `UnknownOneTimePreKey` with one); it only decrypts through
+/// `Opened::decrypt`. (docs/INTEGRATION.md §5 gets this right; the API doc does not.)
+#[test]
+fn finding_is_prekey_message_doc_routes_the_second_prekey_message_to_its_loss() {
+    let mut b = bob(131, false);
+    let mut r = rng(132);
+    let pki = pki(&mut r);
+    let alice = IdentityKeyPair::generate(&mut r);
+    let cert = pki.cert(b"alice", &alice);
+    let mut a = Session::initiate(&mut r, &alice, &b.bundle, CONTEXT).unwrap();
+    let m1 = a.send(&mut r, T0, b"one").unwrap();
+    let m2 = a.send(&mut r, T0, b"two").unwrap();
+    let recipient = SealedRecipient {
+        identity: &b.id,
+        trust_roots: &pki.roots,
+        revoked_servers: &[],
+    };
+    let e1 = seal(&mut r, &alice, &cert, b.id.public(), &m1).unwrap();
+    let e2 = seal(&mut r, &alice, &cert, b.id.public(), &m2).unwrap();
+    let (mut session, _) = recipient
+        .open(&e1, T0)
+        .unwrap()
+        .respond(&b.id, &mut b.store, CONTEXT)
+        .unwrap();
+    let opened = recipient.open(&e2, T0).unwrap();
+    let documented = if opened.is_prekey_message() {
+        // "a new session: use Opened::respond"
+        opened.respond(&b.id, &mut b.store, CONTEXT).map(|(_, d)| d)
+    } else {
+        opened.decrypt(&mut session)
+    };
+    // The message is still recoverable, through the route the rustdoc does not give.
+    assert_eq!(opened.decrypt(&mut session).unwrap().received.body, b"two");
+    assert!(
+        documented.is_ok(),
+        "routing by the rustdoc of is_prekey_message loses an honest message: {:?}",
+        documented.err()
+    );
+}
+
+/// FINDING (low; over-claim in SPEC.md §4.3 / SECURITY.md "Known limits": "a denial of service
+/// bounded by the rotation period"): anyone can fill a signed prekey's record with 4096
+/// throw-away first messages of its own. An honest OPK-less first message already sent to that
+/// signed prekey is then refused with `SignedPreKeyFull` — and rotating does not help it: the
+/// full record stays with the old key, and once that key rotates out the message is
+/// `UnknownSignedPreKey`. Messages in flight are lost, not delayed.
+#[test]
+fn finding_a_flooded_record_loses_in_flight_first_messages_for_good() {
+    use xchat_protocol::prekeys::MAX_FIRST_MESSAGES_PER_SIGNED_PREKEY;
+    let mut b = bob(133, false);
+    let mut r = rng(134);
+    let alice = IdentityKeyPair::generate(&mut r);
+    let mallory = IdentityKeyPair::generate(&mut r);
+    let mut a = Session::initiate(&mut r, &alice, &b.bundle, CONTEXT).unwrap();
+    let in_flight = a.send(&mut r, T0, b"hello Bob").unwrap();
+    for _ in 0..MAX_FIRST_MESSAGES_PER_SIGNED_PREKEY {
+        let mut m = Session::initiate(&mut r, &mallory, &b.bundle, CONTEXT).unwrap();
+        let junk = m.encrypt(&mut r, b"").unwrap();
+        Session::respond(&b.id, &mut b.store, &junk, CONTEXT).unwrap();
+    }
+    let spk = b.bundle.signed_prekey.id;
+    let mut outcomes = Vec::new();
+    for round in 0..4u64 {
+        outcomes.push(
+            Session::accept(&b.id, &mut b.store, &in_flight, CONTEXT, T0)
+                .map(|(_, got)| got.body)
+                .map_err(|e| (round, e)),
+        );
+        // The application does what §4.3 advises: rotate.
+        b.store.rotate_signed_prekey(&mut r, &b.id, 100 + round);
+    }
+    assert_eq!(outcomes[0], Err((0, Error::SignedPreKeyFull(spk))));
+    assert!(
+        outcomes.iter().any(Result::is_ok),
+        "an honest first message sent before the flood is never accepted, whatever the \
+         rotations: {outcomes:?}"
+    );
+}
+
+/// FINDING (informational; §2 "every value has exactly one accepted encoding"): the legacy
+/// version 1 prekey store format is read with no canonical form for its list of seen base keys —
+/// any order, duplicates, and the seven torsion variants of a key are all accepted and collapse
+/// to the same store. (Harmless for replay — the ids are derived from DH3 — but §2 claims
+/// otherwise for "all formats".)
+#[test]
+fn finding_version_1_store_blobs_have_many_encodings_of_one_store() {
+    let b = bob(135, false);
+    let mut r = rng(136);
+    let alice = IdentityKeyPair::generate(&mut r);
+    let mut a = Session::initiate(&mut r, &alice, &b.bundle, CONTEXT).unwrap();
+    let first = a.encrypt(&mut r, b"x").unwrap();
+    let ek: [u8; 32] = first[BASE_KEY].try_into().unwrap();
+    let variant = x25519_variants(&ek)[2];
+    // v2 body → v1 body: drop each signed prekey's (empty) record count, append the seen list.
+    let v2 = b.store.to_bytes().to_vec();
+    let body = body_of(&v2);
+    assert_eq!(body[8], 1);
+    let entry_end = 9 + 108;
+    assert_eq!(&body[entry_end..entry_end + 2], &[0, 0]);
+    let v1_prefix = [&body[..entry_end], &body[entry_end + 2..]].concat();
+    let v1 = |seen: &[[u8; 32]]| {
+        let mut body = v1_prefix.clone();
+        body.extend_from_slice(&(seen.len() as u32).to_be_bytes());
+        for k in seen {
+            body.extend_from_slice(k);
+        }
+        reseal(v2[0], 1, &body)
+    };
+    let encodings = [v1(&[ek]), v1(&[ek, ek]), v1(&[variant]), v1(&[variant, ek])];
+    let stores: Vec<_> = encodings
+        .iter()
+        .map(|blob| PreKeyStore::from_bytes(blob).unwrap().to_bytes().to_vec())
+        .collect();
+    // They protect the same first message (the defence itself holds)...
+    for blob in &encodings {
+        let mut store = PreKeyStore::from_bytes(blob).unwrap();
+        assert_eq!(
+            Session::respond(&b.id, &mut store, &first, CONTEXT).unwrap_err(),
+            Error::DuplicateMessage
+        );
+    }
+    // ...and are one store under four encodings.
+    assert!(
+        stores.windows(2).any(|w| w[0] != w[1]),
+        "four distinct version 1 blobs decode to one and the same store"
+    );
+}
+
 // ------------------------------------------------------------------------------------------
 // DEFENCES THAT HELD (regression tests; these pass)
 // ------------------------------------------------------------------------------------------
@@ -826,9 +958,7 @@ fn held_the_record_survives_reload_rotation_and_identity_swaps() {
         let before = store.to_bytes();
         for m in [&first, &swapped] {
             let e = Session::respond(&b.id, &mut store, m, CONTEXT).unwrap_err();
-            if round < 3 {
-                assert_eq!(e, Error::DuplicateMessage, "round {round}");
-            }
+            assert_eq!(e, Error::DuplicateMessage, "round {round}");
             assert_eq!(store.to_bytes(), before);
         }
         store.rotate_signed_prekey(&mut r, &b.id, 10 + round);

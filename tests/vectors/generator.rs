@@ -689,13 +689,15 @@ pub fn session_fields(s: &SessionState) -> Json {
         .into()
 }
 
+/// A stored signed prekey: (id, created_at, secret, signature, accepted first-message ids).
+pub type StoredSignedPreKey = (u32, u64, [u8; 32], [u8; 64], Vec<[u8; 16]>);
+
 /// Every field of a persisted prekey store (SPEC.md §8.2).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoreState {
     pub next_signed_id: u32,
     pub next_one_time_id: u32,
-    /// (id, created_at, secret, signature, accepted first-message ids)
-    pub signed: Vec<(u32, u64, [u8; 32], [u8; 64], Vec<[u8; 16]>)>,
+    pub signed: Vec<StoredSignedPreKey>,
     /// (id, secret)
     pub one_time: Vec<(u32, [u8; 32])>,
 }
