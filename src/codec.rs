@@ -66,6 +66,11 @@ impl<'a> Reader<'a> {
     }
 
     /// Everything that is left (used for a trailing ciphertext).
+    /// How many bytes are left (to bound a reservation by what the input can actually hold).
+    pub(crate) fn remaining(&self) -> usize {
+        self.rest.len()
+    }
+
     pub(crate) fn rest(&mut self) -> &'a [u8] {
         core::mem::take(&mut self.rest)
     }

@@ -76,6 +76,21 @@ fn is_canonical_u(u: &[u8; 32]) -> bool {
     !(*high == 0x7F && middle.iter().all(|b| *b == 0xFF) && *low >= 0xED)
 }
 
+/// RFC 7748 §5's clamping: clear bits 0–2 of byte 0 and bit 7 of byte 31, set bit 6 of byte 31.
+fn clamp(bytes: &mut [u8; 32]) {
+    let [low, .., high] = bytes;
+    *low &= 0xF8;
+    *high &= 0x7F;
+    *high |= 0x40;
+}
+
+/// Whether stored X25519 secret bytes are in their one clamped form (SPEC.md §8.0).
+pub(crate) fn is_clamped(bytes: &[u8; 32]) -> bool {
+    let mut clamped = Zeroizing::new(*bytes);
+    clamp(&mut clamped);
+    bool::from(clamped.ct_eq(bytes))
+}
+
 pub(crate) fn hex(f: &mut fmt::Formatter<'_>, bytes: &[u8]) -> fmt::Result {
     bytes.iter().try_for_each(|b| write!(f, "{b:02x}"))
 }
@@ -88,19 +103,21 @@ pub struct KeyPair {
 }
 
 impl KeyPair {
-    /// Generates a key pair from the caller's RNG.
+    /// Generates a key pair from the caller's RNG: 32 bytes drawn, then clamped (SPEC.md §4.1).
     pub fn generate<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
-        // The secret goes straight into the zeroizing `StaticSecret`: no plain copy is left.
-        Self::from_secret(StaticSecret::random_from_rng(rng))
+        let mut bytes = Zeroizing::new([0u8; 32]);
+        rng.fill_bytes(bytes.as_mut_slice());
+        Self::from_secret_bytes(*bytes)
     }
 
-    /// Rebuilds a key pair from its 32 secret bytes (used when restoring state). The argument is
-    /// a copy the caller owns; wipe it (e.g. keep it in `Zeroizing`) after the call.
+    /// Rebuilds a key pair from 32 secret bytes, clamped first (RFC 7748 §5): the 32 byte
+    /// strings that differ only in the bits X25519 ignores give the same key pair, and it holds
+    /// and stores their one clamped form (SPEC.md §8.0). The argument is a copy the caller owns;
+    /// wipe it (e.g. keep it in `Zeroizing`) after the call.
     pub fn from_secret_bytes(bytes: [u8; 32]) -> Self {
-        Self::from_secret(StaticSecret::from(bytes))
-    }
-
-    fn from_secret(secret: StaticSecret) -> Self {
+        let mut bytes = Zeroizing::new(bytes);
+        clamp(&mut bytes);
+        let secret = StaticSecret::from(*bytes);
         let public = PublicKey(x25519_dalek::PublicKey::from(&secret));
         Self { secret, public }
     }
@@ -108,6 +125,13 @@ impl KeyPair {
     /// The public half.
     pub fn public(&self) -> &PublicKey {
         &self.public
+    }
+
+    /// Wipes the secret in place, before a container moves the pair out to drop it (a move
+    /// leaves the old bytes behind; SECURITY.md property 12). The pair is unusable afterwards.
+    pub(crate) fn wipe(&mut self) {
+        // Assignment drops the old secret in its place, and its `Drop` wipes it there.
+        self.secret = StaticSecret::from([0u8; 32]);
     }
 
     pub(crate) fn secret_bytes(&self) -> &[u8; 32] {

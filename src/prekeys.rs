@@ -282,6 +282,9 @@ impl PreKeyStore {
         self.signed.retain(|k| k.public.id != id);
         self.signed.push_back(spk);
         while self.signed.len() > MAX_SIGNED_PREKEYS {
+            if let Some(oldest) = self.signed.front_mut() {
+                oldest.pair.wipe();
+            }
             self.signed.pop_front();
         }
         public
@@ -338,6 +341,9 @@ impl PreKeyStore {
     /// Deletes an unused one-time prekey (e.g. one the server handed out but no message ever
     /// used). Returns whether it was held.
     pub fn remove_one_time_prekey(&mut self, id: u32) -> bool {
+        if let Some(pair) = self.one_time.get_mut(&id) {
+            pair.wipe();
+        }
         self.one_time.remove(&id).is_some()
     }
 

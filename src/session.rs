@@ -10,9 +10,7 @@ use core::fmt;
 use rand_core::CryptoRng;
 
 use crate::codec::Writer;
-use crate::content::{
-    Content, ContentKind, Deadline, MAX_CLOCK_SKEW_MS, Timer, TimerStart, padded_frame,
-};
+use crate::content::{Content, ContentKind, Deadline, Timer, TimerStart, padded_frame};
 use crate::error::Error;
 use crate::kdf::FIRST_MESSAGE_ID_LEN;
 use crate::keys::{IdentityKey, IdentityKeyPair};
@@ -113,19 +111,6 @@ pub struct Received {
     pub deadline: Deadline,
     /// Whether this message changed the session's timer (it carried a newer one).
     pub timer_changed: bool,
-}
-
-/// When keys skipped while receiving at `now_ms` may be purged (SPEC.md §11.6): after the
-/// longest time a message they open could still be accepted under an on-send `timer`. An
-/// on-read timer gets the same bound: a message that has not arrived cannot have been read, and
-/// keeping its key until it is would let a later thief of the device read it.
-fn skipped_key_deadline(timer: &Timer, now_ms: u64) -> u64 {
-    match timer.duration_s {
-        0 => u64::MAX,
-        d => now_ms
-            .saturating_add(u64::from(d) * 1000)
-            .saturating_add(2 * MAX_CLOCK_SKEW_MS),
-    }
 }
 
 pub(crate) fn associated_data(
@@ -237,7 +222,7 @@ impl Session {
         message: &[u8],
         context: &[u8],
         limits: Limits,
-        deadline_ms: u64,
+        now_ms: u64,
     ) -> Result<(Self, Vec<u8>, Consumed), Error> {
         limits.validate()?;
         let Incoming::PreKey(pkm) = Incoming::decode(message)? else {
@@ -276,7 +261,7 @@ impl Session {
         };
         let plaintext = session
             .ratchet
-            .decrypt(&session.prekey_ad, &pkm.message, deadline_ms)?;
+            .decrypt(&session.prekey_ad, &pkm.message, now_ms)?;
         let consumed = Consumed {
             signed_prekey_id: pkm.signed_prekey_id,
             one_time_prekey_id: pkm.one_time_prekey_id,
@@ -317,7 +302,8 @@ impl Session {
         self.decrypt_inner(message, u64::MAX)
     }
 
-    fn decrypt_inner(&mut self, message: &[u8], deadline_ms: u64) -> Result<Vec<u8>, Error> {
+    /// `now_ms` is when keys this message skips are recorded as skipped (`u64::MAX`: no clock).
+    fn decrypt_inner(&mut self, message: &[u8], now_ms: u64) -> Result<Vec<u8>, Error> {
         let incoming = Incoming::decode(message)?;
         let ad = match &incoming {
             // Only the responder receives prekey messages, and only those of its own X3DH run
@@ -328,7 +314,7 @@ impl Session {
             Incoming::PreKey(_) => return Err(Error::SessionMismatch),
             Incoming::Message(_) => &self.ad,
         };
-        let plaintext = self.ratchet.decrypt(ad, incoming.message(), deadline_ms)?;
+        let plaintext = self.ratchet.decrypt(ad, incoming.message(), now_ms)?;
         self.acknowledged = true;
         Ok(plaintext)
     }
@@ -427,9 +413,7 @@ impl Session {
     /// malformed frame) and [`Error::Expired`] (the message's deadline passed before it
     /// arrived; a newer timer it carries is still applied).
     pub fn receive(&mut self, message: &[u8], now_ms: u64) -> Result<Received, Error> {
-        let plaintext = zeroize::Zeroizing::new(
-            self.decrypt_inner(message, skipped_key_deadline(&self.timer, now_ms))?,
-        );
+        let plaintext = zeroize::Zeroizing::new(self.decrypt_inner(message, now_ms)?);
         self.finish_receive(&plaintext, now_ms)
     }
 
@@ -447,15 +431,8 @@ impl Session {
         context: &[u8],
         now_ms: u64,
     ) -> Result<(Self, Received), Error> {
-        let deadline = skipped_key_deadline(&Timer::OFF, now_ms);
-        let (mut session, plaintext, consumed) = Self::respond_inner(
-            identity,
-            store,
-            message,
-            context,
-            Limits::default(),
-            deadline,
-        )?;
+        let (mut session, plaintext, consumed) =
+            Self::respond_inner(identity, store, message, context, Limits::default(), now_ms)?;
         let plaintext = zeroize::Zeroizing::new(plaintext);
         // An authentic first message that is malformed or already expired is rejected without
         // consuming the one-time prekey: the session is not kept, and the initiator's later
@@ -489,8 +466,11 @@ impl Session {
         })
     }
 
-    /// Deletes every stored skipped key whose deadline passed before `now_ms` (SPEC.md §11.6);
-    /// returns how many were deleted. Call it periodically with the current time.
+    /// Deletes every stored skipped key that could only open a message already expired at
+    /// `now_ms` under the session's current timer (SPEC.md §11.6): one skipped more than the
+    /// timer's duration plus twice the clock skew ago. Nothing is deleted while the timer is
+    /// off, nor keys skipped by [`Session::decrypt`] (which has no clock). Returns how many were
+    /// deleted. Call it periodically with the current time.
     ///
     /// ```
     /// # use rand_chacha::{ChaCha20Rng, rand_core::SeedableRng};
@@ -505,7 +485,8 @@ impl Session {
     /// # Ok::<(), xchat_protocol::Error>(())
     /// ```
     pub fn purge(&mut self, now_ms: u64) -> usize {
-        self.ratchet.skipped.purge(now_ms)
+        let lifetime_ms = u64::from(self.timer.duration_s) * 1000;
+        self.ratchet.skipped.purge(now_ms, lifetime_ms)
     }
 
     /// The conversation's timer as this session knows it.

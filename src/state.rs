@@ -13,11 +13,11 @@ use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 use crate::codec::{Reader, Writer};
-use crate::content::Timer;
+use crate::content::{MAX_CLOCK_SKEW_MS, Timer};
 use crate::error::DecodeError;
 use crate::kdf::{ChainKey, MessageKey, RootKey};
 use crate::kdf::{FIRST_MESSAGE_ID_LEN, first_message_id};
-use crate::keys::{IdentityKey, IdentityKeyPair, KeyPair, PublicKey};
+use crate::keys::{IdentityKey, IdentityKeyPair, KeyPair, PublicKey, is_clamped};
 use crate::prekeys::{
     MAX_FIRST_MESSAGES_PER_SIGNED_PREKEY, MAX_ONE_TIME_PREKEYS, MAX_SIGNED_PREKEYS, PreKeyStore,
     SignedPreKey, SignedPreKeyPair,
@@ -26,8 +26,10 @@ use crate::ratchet::{Chain, Limits, Ratchet, SkippedKey, SkippedKeys};
 use crate::session::{MAX_CONTEXT_LEN, Role, Session, associated_data, prekey_associated_data};
 use crate::wire::PreKeyFields;
 
-/// Version of the identity and session formats.
+/// Version of the identity format.
 pub const STATE_VERSION: u8 = 1;
+/// Version of the session format written now (SPEC.md §8.3). Version 1 sessions are still read.
+pub const SESSION_VERSION: u8 = 2;
 /// Version of the prekey store format written now (SPEC.md §8.2). Version 1 stores are still
 /// read, and their list of seen base keys is converted on load.
 pub const PREKEY_STORE_VERSION: u8 = 2;
@@ -39,6 +41,8 @@ pub const KIND_PREKEY_STORE: u8 = 0x11;
 pub const KIND_SESSION: u8 = 0x12;
 
 const CHECK_LEN: usize = 16;
+/// Bytes of one stored skipped key (SPEC.md §8.3 row 19).
+const SKIPPED_ENTRY_LEN: usize = 32 + 4 + 4 + 8 + 32;
 
 /// `capacity` is the body's exact length: the buffer never reallocates, so no copy of the
 /// secrets in it is left behind unwiped.
@@ -168,7 +172,7 @@ impl PreKeyStore {
         for _ in 0..signed {
             let id = r.u32()?;
             let created_at = r.u64()?;
-            let pair = KeyPair::from_secret_bytes(*Zeroizing::new(r.array()?));
+            let pair = secret(&mut r, version >= 2)?;
             let signature = r.array()?;
             if store.signed.iter().any(|k| k.public().id == id) {
                 return Err(DecodeError::NonCanonical);
@@ -195,7 +199,7 @@ impl PreKeyStore {
         let mut last = None;
         for _ in 0..one_time {
             let id = r.u32()?;
-            let pair = KeyPair::from_secret_bytes(*Zeroizing::new(r.array()?));
+            let pair = secret(&mut r, version >= 2)?;
             // Strictly increasing ids: the one canonical order, and no duplicates (checked once
             // the entry is read, SPEC.md §2 rule 7).
             if last.is_some_and(|l| id <= l) {
@@ -210,6 +214,16 @@ impl PreKeyStore {
         r.finish()?;
         Ok(store)
     }
+}
+
+/// A stored X25519 secret. Formats written now hold it clamped, its one encoding, and refuse any
+/// other; version 1 formats held it as drawn, so reading one clamps it (SPEC.md §8.0).
+fn secret(r: &mut Reader<'_>, clamped: bool) -> Result<KeyPair, DecodeError> {
+    let bytes = Zeroizing::new(r.array::<32>()?);
+    if clamped && !is_clamped(&bytes) {
+        return Err(DecodeError::NonCanonical);
+    }
+    Ok(KeyPair::from_secret_bytes(*bytes))
 }
 
 /// `u16 count ‖ count × id (16)`, strictly increasing (SPEC.md §8.2).
@@ -238,8 +252,13 @@ fn migrate_seen_base_keys(r: &mut Reader<'_>, store: &mut PreKeyStore) -> Result
     if seen > 1024 {
         return Err(DecodeError::NonCanonical);
     }
+    let mut distinct = BTreeSet::new();
     for _ in 0..seen {
         let base_key = PublicKey::from_bytes(r.array()?)?;
+        // Version 1 refused a duplicate; so does reading it now.
+        if !distinct.insert(base_key.to_bytes()) {
+            return Err(DecodeError::NonCanonical);
+        }
         for spk in store.signed.iter_mut() {
             // A low-order base key could never have been accepted; nothing to remember.
             if let Ok(dh3) = spk.key_pair().diffie_hellman(&base_key) {
@@ -296,7 +315,7 @@ impl Session {
             + 32 * rt.old_ratchet_keys.len()
             + 4
             + 80 * rt.skipped.entries.len();
-        seal(KIND_SESSION, STATE_VERSION, len, |b| {
+        seal(KIND_SESSION, SESSION_VERSION, len, |b| {
             b.put_u8(match self.role {
                 Role::Initiator => 0,
                 Role::Responder => 1,
@@ -341,7 +360,7 @@ impl Session {
                 b.put(&e.ratchet_key);
                 b.put_u32(e.counter);
                 b.put_u32(e.stamp);
-                b.put_u64(e.deadline_ms);
+                b.put_u64(e.skipped_at_ms);
                 b.put(e.key.as_bytes());
             }
         })
@@ -353,7 +372,7 @@ impl Session {
     /// # Errors
     /// Any [`DecodeError`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let mut r = open(KIND_SESSION, bytes)?;
+        let (version, mut r) = open_versions(KIND_SESSION, &[1, SESSION_VERSION], bytes)?;
         let role = match r.u8()? {
             0 => Role::Initiator,
             1 => Role::Responder,
@@ -382,7 +401,7 @@ impl Session {
         limits.validate().map_err(|_| DecodeError::NonCanonical)?;
         let timer = Timer::decode(&mut r)?;
         let root = RootKey::from_bytes(*Zeroizing::new(r.array()?));
-        let ours = KeyPair::from_secret_bytes(*Zeroizing::new(r.array()?));
+        let ours = secret(&mut r, version >= 2)?;
         // Every session this library hands out has received or been given a peer ratchet key.
         if !r.flag()? {
             return Err(DecodeError::NonCanonical);
@@ -421,20 +440,31 @@ impl Session {
             return Err(DecodeError::NonCanonical);
         }
         let mut skipped = SkippedKeys::default();
+        // At its final size before the first entry (a grown buffer would be freed unwiped), and
+        // no larger than the input can hold, so a forged count allocates nothing extra.
+        skipped.reserve((skipped_count as usize).min(r.remaining() / SKIPPED_ENTRY_LEN));
         let mut seen = BTreeSet::new();
         let mut previous_age = u32::MAX;
         for _ in 0..skipped_count {
             let ratchet_key = PublicKey::from_bytes(r.array()?)?;
             let counter = r.u32()?;
             let stamp = r.u32()?;
-            let deadline_ms = r.u64()?;
+            // Version 2 stores when the key was skipped; version 1 stored a purge deadline
+            // `now + duration + 2 · skew` (or 2^64 − 1), read as a skip time no later than the
+            // real one, so no key is purged earlier than version 1 would have (SPEC.md §8.3).
+            let skipped_at_ms = match r.u64()? {
+                t if version >= 2 || t == u64::MAX => t,
+                deadline => deadline.saturating_sub(2 * MAX_CLOCK_SKEW_MS),
+            };
             let key = MessageKey::from_bytes(*Zeroizing::new(r.array()?));
             // A key of the current chain lies behind its counter: otherwise the chain would
             // derive it a second time (one replay, and a duplicate entry no later load accepts).
-            let known = match &receiving {
-                Some(chain) if Some(ratchet_key) == theirs => counter < chain.counter,
-                _ => old_set.contains(ratchet_key.as_bytes()),
-            };
+            // N = 2^32 − 1 is never used (SPEC.md §6.4), so no key for it can have been skipped.
+            let known = counter != u32::MAX
+                && match &receiving {
+                    Some(chain) if Some(ratchet_key) == theirs => counter < chain.counter,
+                    _ => old_set.contains(ratchet_key.as_bytes()),
+                };
             // Entries are in arrival order: ages never increase along the list, and none is
             // older than the age limit (expired keys are always removed).
             let age = received.wrapping_sub(stamp);
@@ -451,7 +481,7 @@ impl Session {
                 counter,
                 stamp,
                 key,
-                deadline_ms,
+                skipped_at_ms,
             });
         }
         r.finish()?;

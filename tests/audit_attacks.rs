@@ -2,9 +2,9 @@
 //! replay record, timers, forged state blobs, secret copies.
 //!
 //! Naming:
-//! - `finding_*` tests assert the property SPEC.md / SECURITY.md promise (or that the protocol
-//!   needs) and **FAIL while the hole is open**. Each one first demonstrates the break (so the
-//!   failure message is the evidence), then asserts the property.
+//! - `fixed_*` tests are the audit's findings, each now asserting the fixed behaviour (they failed
+//!   before the fix); `known_limit_*` asserts a documented limit; `legacy_*` the reading of the
+//!   version 1 store format.
 //! - `held_*` tests are attacks that FAILED (the defence held); they pass and are kept as
 //!   regression tests.
 #![allow(
@@ -28,9 +28,9 @@ use xchat_protocol::content::{Content, MAX_CLOCK_SKEW_MS};
 use xchat_protocol::kdf::MessageKey;
 use xchat_protocol::sealed_sender::seal;
 use xchat_protocol::{
-    CertificateKey, CertificateKeyPair, Deadline, DecodeError, Error, IdentityKeyPair, Incoming,
-    PreKeyBundle, PreKeyStore, SealedRecipient, SealedSenderError, SenderCertificate,
-    ServerCertificate, Session, Timer, TimerStart,
+    CertificateKey, CertificateKeyPair, Deadline, Error, IdentityKeyPair, Incoming, PreKeyBundle,
+    PreKeyStore, SealedRecipient, SealedSenderError, SenderCertificate, ServerCertificate, Session,
+    Timer, TimerStart,
 };
 
 const T0: u64 = 1_700_000_000_000;
@@ -209,7 +209,7 @@ impl Pki {
 /// timer). At T0 + 1 day: `receive(s)` → `Expired`, `purge` → 0, and a copy of Bob's state
 /// decrypts `s`.
 #[test]
-fn finding_skipped_keys_of_disappearing_messages_survive_purge_forever() {
+fn fixed_skipped_keys_of_disappearing_messages_are_purged_under_the_current_timer() {
     let mut p = established(100, true);
     let reply = p.bob.send(&mut p.rng, T0, b"hi").unwrap();
     p.alice.receive(&reply, T0).unwrap();
@@ -229,16 +229,15 @@ fn finding_skipped_keys_of_disappearing_messages_survive_purge_forever() {
     // The library itself says `s` is dead by now...
     let mut copy = Session::from_bytes(&p.bob.to_bytes()).unwrap();
     assert_eq!(copy.receive(&s, later).unwrap_err(), Error::Expired);
-    // ...yet purging at that time deletes nothing, and a thief of the state reads `s`.
+    // Purging then deletes both keys (the session's timer is on now), and a thief of the state
+    // reads nothing.
     let purged = p.bob.purge(later);
-    let mut thief = Session::from_bytes(&p.bob.to_bytes()).unwrap();
-    let frame = thief.decrypt(&s).unwrap();
-    assert!(contains(&frame, b"self-destructing secret"));
     assert_eq!(
         purged, 2,
-        "purge(T0 + 1 day) deleted {purged} of the 2 keys of messages that can only be Expired; \
-         a thief of the state still decrypts the disappearing message"
+        "purge(T0 + 1 day) deleted {purged} of the 2 keys"
     );
+    let mut thief = Session::from_bytes(&p.bob.to_bytes()).unwrap();
+    assert_eq!(thief.decrypt(&s).unwrap_err(), Error::DuplicateMessage);
 }
 
 /// FINDING (medium), the same through `accept`: keys skipped by a first message always get
@@ -246,7 +245,7 @@ fn finding_skipped_keys_of_disappearing_messages_survive_purge_forever() {
 /// timer. A relay holding back the first frames of a new conversation makes their keys
 /// unpurgeable.
 #[test]
-fn finding_keys_skipped_by_accept_ignore_the_first_messages_timer() {
+fn fixed_keys_skipped_by_accept_follow_the_first_messages_timer() {
     let mut b = bob(101, false);
     let mut r = rng(102);
     let alice = IdentityKeyPair::generate(&mut r);
@@ -260,13 +259,9 @@ fn finding_keys_skipped_by_accept_ignore_the_first_messages_timer() {
     let later = T0 + DAY;
     let mut copy = Session::from_bytes(&session.to_bytes()).unwrap();
     assert_eq!(copy.receive(&s, later).unwrap_err(), Error::Expired);
-    let purged = session.purge(later);
+    assert_eq!(session.purge(later), 2);
     let mut thief = Session::from_bytes(&session.to_bytes()).unwrap();
-    assert!(contains(&thief.decrypt(&s).unwrap(), b"first-day secret"));
-    assert_eq!(
-        purged, 2,
-        "keys skipped by accept under a 60 s on-send timer survive purge a day later"
-    );
+    assert_eq!(thief.decrypt(&s).unwrap_err(), Error::DuplicateMessage);
 }
 
 /// FINDING (low/medium): the opposite error of the same rule. The deadline comes from the
@@ -281,7 +276,7 @@ fn finding_keys_skipped_by_accept_ignore_the_first_messages_timer() {
 /// his timer becomes v2 "off". Two hours later, unpurged, `keep` is accepted with
 /// `Deadline::Never`; after `purge`, it is `DuplicateMessage`.
 #[test]
-fn finding_purge_loses_honest_messages_sent_under_a_longer_timer() {
+fn fixed_purge_keeps_honest_messages_sent_under_a_longer_timer() {
     let mut p = established(103, true);
     let on = p
         .alice
@@ -306,7 +301,12 @@ fn finding_purge_loses_honest_messages_sent_under_a_longer_timer() {
         unpurged.receive(&keep, later).unwrap().deadline,
         Deadline::Never
     );
-    assert_eq!(p.bob.purge(later), 2);
+    // The session's timer is off now, so purge keeps the keys at any time.
+    assert_eq!(
+        p.bob.purge(T0 + 2_000 + 60_000 + 2 * MAX_CLOCK_SKEW_MS + 1),
+        0
+    );
+    assert_eq!(p.bob.purge(later), 0);
     let after = p.bob.receive(&keep, later);
     assert!(
         after.is_ok(),
@@ -325,7 +325,7 @@ fn finding_purge_loses_honest_messages_sent_under_a_longer_timer() {
 /// Evidence by allocation counting: one more skipped key in the blob (64 → 65) costs 10 240 more
 /// bytes of allocation (a 128-entry buffer), where an exact reservation would cost 80.
 #[test]
-fn finding_session_from_bytes_grows_the_skipped_store_without_wiping() {
+fn fixed_session_from_bytes_reserves_the_skipped_store_once() {
     fn blob_with_skipped(n: usize) -> Vec<u8> {
         let mut p = established(104, true);
         let msgs: Vec<_> = (0..=n)
@@ -357,7 +357,7 @@ fn finding_session_from_bytes_grows_the_skipped_store_without_wiping() {
 /// to the same behaviour but re-serialize differently. The same holds for the signed and one-time
 /// prekey secrets of a prekey store.
 #[test]
-fn finding_state_blobs_accept_32_encodings_of_every_x25519_secret() {
+fn fixed_state_blobs_hold_each_x25519_secret_in_one_clamped_encoding() {
     let mut p = established(105, true);
     let b0 = p.bob.encrypt(&mut p.rng, b"turn").unwrap();
     p.alice.decrypt(&b0).unwrap();
@@ -370,8 +370,10 @@ fn finding_state_blobs_accept_32_encodings_of_every_x25519_secret() {
     body[l.dhs + 31] ^= 0x80; // another one
     let forged = reseal(blob[0], blob[1], &body);
     assert_ne!(forged, blob);
-    let mut twin = Session::from_bytes(&forged).expect("decodes");
-    assert_eq!(twin.decrypt(&a1).unwrap(), b"new chain");
+    assert_eq!(
+        Session::from_bytes(&forged).unwrap_err(),
+        DecodeError::NonCanonical
+    );
     assert_eq!(p.bob.decrypt(&a1).unwrap(), b"new chain");
     // Prekey store: the same for a one-time prekey secret (its public key is recomputed).
     let sblob = p.bob_store.to_bytes().to_vec();
@@ -379,14 +381,9 @@ fn finding_state_blobs_accept_32_encodings_of_every_x25519_secret() {
     let last_secret = sbody.len() - 32;
     sbody[last_secret] ^= 0x07;
     let sforged = reseal(sblob[0], sblob[1], &sbody);
-    let twin_store = PreKeyStore::from_bytes(&sforged).expect("decodes");
     assert_eq!(
-        twin_store.one_time_prekeys(),
-        p.bob_store.one_time_prekeys()
-    );
-    assert!(
-        PreKeyStore::from_bytes(&sforged).is_err() && Session::from_bytes(&forged).is_err(),
-        "two different blobs decode to the same session/store (clamped-away secret bits)"
+        PreKeyStore::from_bytes(&sforged).unwrap_err(),
+        DecodeError::NonCanonical
     );
 }
 
@@ -395,7 +392,7 @@ fn finding_state_blobs_accept_32_encodings_of_every_x25519_secret() {
 /// stop at 2^32 − 2), but the decoder accepts it under an old chain, and a message with
 /// `N = 2^32 − 1` is then accepted through step A.
 #[test]
-fn finding_forged_skipped_key_at_n_2_pow_32_minus_1_decodes_and_opens() {
+fn fixed_forged_skipped_key_at_n_2_pow_32_minus_1_does_not_decode() {
     let mut p = established(106, true);
     // Give Alice one old receiving chain (Bob's first ratchet key).
     let b0 = p.bob.encrypt(&mut p.rng, b"b0").unwrap();
@@ -444,7 +441,7 @@ fn finding_forged_skipped_key_at_n_2_pow_32_minus_1_decodes_and_opens() {
 /// one-time prekey, `UnknownOneTimePreKey` with one); it only decrypts through
 /// `Opened::decrypt`. (docs/INTEGRATION.md §5 gets this right; the API doc does not.)
 #[test]
-fn finding_is_prekey_message_doc_routes_the_second_prekey_message_to_its_loss() {
+fn fixed_is_prekey_message_doc_routes_the_second_prekey_message_to_its_session() {
     let mut b = bob(131, false);
     let mut r = rng(132);
     let pki = pki(&mut r);
@@ -466,19 +463,15 @@ fn finding_is_prekey_message_doc_routes_the_second_prekey_message_to_its_loss() 
         .respond(&b.id, &mut b.store, CONTEXT)
         .unwrap();
     let opened = recipient.open(&e2, T0).unwrap();
-    let documented = if opened.is_prekey_message() {
-        // "a new session: use Opened::respond"
-        opened.respond(&b.id, &mut b.store, CONTEXT).map(|(_, d)| d)
-    } else {
-        opened.decrypt(&mut session)
+    // The rustdoc's routing now: the session with this sender first; `respond` only for a
+    // prekey message no session takes (`SessionMismatch`) or when there is no session.
+    let documented = match opened.decrypt(&mut session) {
+        Err(SealedSenderError::Session(Error::SessionMismatch)) if opened.is_prekey_message() => {
+            opened.respond(&b.id, &mut b.store, CONTEXT).map(|(_, d)| d)
+        }
+        other => other,
     };
-    // The message is still recoverable, through the route the rustdoc does not give.
-    assert_eq!(opened.decrypt(&mut session).unwrap().received.body, b"two");
-    assert!(
-        documented.is_ok(),
-        "routing by the rustdoc of is_prekey_message loses an honest message: {:?}",
-        documented.err()
-    );
+    assert_eq!(documented.unwrap().received.body, b"two");
 }
 
 /// FINDING (low; over-claim in SPEC.md §4.3 / SECURITY.md "Known limits": "a denial of service
@@ -488,7 +481,7 @@ fn finding_is_prekey_message_doc_routes_the_second_prekey_message_to_its_loss() 
 /// full record stays with the old key, and once that key rotates out the message is
 /// `UnknownSignedPreKey`. Messages in flight are lost, not delayed.
 #[test]
-fn finding_a_flooded_record_loses_in_flight_first_messages_for_good() {
+fn known_limit_a_flooded_record_loses_in_flight_first_messages() {
     use xchat_protocol::prekeys::MAX_FIRST_MESSAGES_PER_SIGNED_PREKEY;
     let mut b = bob(133, false);
     let mut r = rng(134);
@@ -512,11 +505,16 @@ fn finding_a_flooded_record_loses_in_flight_first_messages_for_good() {
         // The application does what §4.3 advises: rotate.
         b.store.rotate_signed_prekey(&mut r, &b.id, 100 + round);
     }
-    assert_eq!(outcomes[0], Err((0, Error::SignedPreKeyFull(spk))));
-    assert!(
-        outcomes.iter().any(Result::is_ok),
-        "an honest first message sent before the flood is never accepted, whatever the \
-         rotations: {outcomes:?}"
+    // The documented price of the flood (SPEC.md §4.3): the in-flight message is refused while
+    // its signed prekey is held, then unknown; it is lost, never accepted twice.
+    assert_eq!(
+        outcomes,
+        [
+            Err((0, Error::SignedPreKeyFull(spk))),
+            Err((1, Error::SignedPreKeyFull(spk))),
+            Err((2, Error::SignedPreKeyFull(spk))),
+            Err((3, Error::UnknownSignedPreKey(spk))),
+        ]
     );
 }
 
@@ -526,7 +524,7 @@ fn finding_a_flooded_record_loses_in_flight_first_messages_for_good() {
 /// to the same store. (Harmless for replay — the ids are derived from DH3 — but §2 claims
 /// otherwise for "all formats".)
 #[test]
-fn finding_version_1_store_blobs_have_many_encodings_of_one_store() {
+fn legacy_version_1_store_blobs_collapse_to_one_canonical_store() {
     let b = bob(135, false);
     let mut r = rng(136);
     let alice = IdentityKeyPair::generate(&mut r);
@@ -549,7 +547,12 @@ fn finding_version_1_store_blobs_have_many_encodings_of_one_store() {
         }
         reseal(v2[0], 1, &body)
     };
-    let encodings = [v1(&[ek]), v1(&[ek, ek]), v1(&[variant]), v1(&[variant, ek])];
+    // A duplicate is refused, as version 1 refused it; the rest is legacy input read once.
+    assert_eq!(
+        PreKeyStore::from_bytes(&v1(&[ek, ek])).unwrap_err(),
+        DecodeError::NonCanonical
+    );
+    let encodings = [v1(&[ek]), v1(&[variant]), v1(&[variant, ek])];
     let stores: Vec<_> = encodings
         .iter()
         .map(|blob| PreKeyStore::from_bytes(blob).unwrap().to_bytes().to_vec())
@@ -562,11 +565,9 @@ fn finding_version_1_store_blobs_have_many_encodings_of_one_store() {
             Error::DuplicateMessage
         );
     }
-    // ...and are one store under four encodings.
-    assert!(
-        stores.windows(2).any(|w| w[0] != w[1]),
-        "four distinct version 1 blobs decode to one and the same store"
-    );
+    // ...and become one version 2 store, whose own encoding is canonical.
+    assert!(stores.windows(2).all(|w| w[0] == w[1]));
+    assert_eq!(stores[0][1], 2);
 }
 
 // ------------------------------------------------------------------------------------------
@@ -611,8 +612,14 @@ fn held_accepts_early_returns_neither_record_nor_reopen() {
             assert_eq!(b.store.to_bytes(), after);
         }
         assert_eq!(s.receive(&first, late).unwrap_err(), Error::Expired);
-        assert_eq!(s.receive(&first, late).unwrap_err(), Error::DuplicateMessage);
-        assert_eq!(s.receive(&second, late).unwrap_err(), Error::DuplicateMessage);
+        assert_eq!(
+            s.receive(&first, late).unwrap_err(),
+            Error::DuplicateMessage
+        );
+        assert_eq!(
+            s.receive(&second, late).unwrap_err(),
+            Error::DuplicateMessage
+        );
     }
 }
 
@@ -864,7 +871,14 @@ fn held_sealed_sender_respond_cannot_bypass_replay_protection() {
     let mallory = IdentityKeyPair::generate(&mut r);
     let mut a = Session::initiate(&mut r, &alice, &b.bundle, CONTEXT).unwrap();
     let inner = a.send(&mut r, T0, b"sealed first").unwrap();
-    let env = seal(&mut r, &alice, &pki.cert(b"alice", &alice), b.id.public(), &inner).unwrap();
+    let env = seal(
+        &mut r,
+        &alice,
+        &pki.cert(b"alice", &alice),
+        b.id.public(),
+        &inner,
+    )
+    .unwrap();
     let recipient = SealedRecipient {
         identity: &b.id,
         trust_roots: &pki.roots,
@@ -888,8 +902,14 @@ fn held_sealed_sender_respond_cannot_bypass_replay_protection() {
         again.decrypt(&mut s).unwrap_err(),
         SealedSenderError::Session(Error::DuplicateMessage)
     );
-    let resealed =
-        seal(&mut r, &mallory, &pki.cert(b"alice", &mallory), b.id.public(), &inner).unwrap();
+    let resealed = seal(
+        &mut r,
+        &mallory,
+        &pki.cert(b"alice", &mallory),
+        b.id.public(),
+        &inner,
+    )
+    .unwrap();
     assert_eq!(
         recipient
             .open(&resealed, T0)
@@ -989,10 +1009,7 @@ fn held_timers_converge_through_purge_and_expiry() {
         .bob
         .set_timer(&mut p.rng, T0, 30, TimerStart::OnSend)
         .unwrap();
-    assert_eq!(
-        p.alice.receive(&t2, T0 + DAY).unwrap_err(),
-        Error::Expired
-    );
+    assert_eq!(p.alice.receive(&t2, T0 + DAY).unwrap_err(), Error::Expired);
     assert_eq!(p.alice.timer(), p.bob.timer());
     assert_eq!(
         p.bob.timer(),
@@ -1090,9 +1107,10 @@ fn held_no_panic_and_no_change_on_random_or_mutated_input() {
     let (_, got) = Session::accept(&p.bob_id, &mut p.bob_store, &prekey_msg, CONTEXT, T0).unwrap();
     assert_eq!(got.body, b"prekey");
     assert!(matches!(
-        recipient.open(&env, T0).unwrap().respond(&p.bob_id, &mut p.bob_store, CONTEXT),
+        recipient
+            .open(&env, T0)
+            .unwrap()
+            .respond(&p.bob_id, &mut p.bob_store, CONTEXT),
         Err(SealedSenderError::Session(Error::DuplicateMessage))
     ));
-    let _ = DecodeError::Truncated;
-    let _ = MAX_CLOCK_SKEW_MS;
 }

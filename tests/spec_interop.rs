@@ -2629,7 +2629,9 @@ fn session_state_decode_rules_agree() {
         });
     });
     edit("unacked with a PN", &unacked, NC, &|s| s.r.pn = 9);
-    edit("unacked with a received count", &unacked, NC, &|s| s.r.received = 7);
+    edit("unacked with a received count", &unacked, NC, &|s| {
+        s.r.received = 7
+    });
 
     let mut patch = |name, from: &MySession, expect, f: &dyn Fn(&mut Vec<u8>, usize)| {
         let blob = from.to_state();

@@ -1159,8 +1159,8 @@ fn content_vectors() {
 // ---------------------------------------------------------------------------------------------
 
 fn blob(kind: u8, body: &[u8]) -> Vec<u8> {
-    // The prekey store is written in version 2 (SPEC.md §8.0); identity and session in 1.
-    let mut b = vec![kind, if kind == 0x11 { 0x02 } else { 0x01 }];
+    // The prekey store and the session are written in version 2 (SPEC.md §8.0); identity in 1.
+    let mut b = vec![kind, if kind == 0x10 { 0x01 } else { 0x02 }];
     b.extend_from_slice(body);
     let check = Sha256::digest(&b);
     b.extend_from_slice(&check[..16]);
@@ -1231,7 +1231,7 @@ fn encode_session_fields(f: &Value) -> Vec<u8> {
         b.extend_from_slice(&h(&e["ratchet_key"]));
         b.extend_from_slice(&n32(&e["n"]).to_be_bytes());
         b.extend_from_slice(&n32(&e["stamp"]).to_be_bytes());
-        b.extend_from_slice(&big(&e["deadline_ms"]).to_be_bytes());
+        b.extend_from_slice(&big(&e["skipped_at_ms"]).to_be_bytes());
         b.extend_from_slice(&h(&e["message_key"]));
     }
     blob(0x12, &b)
@@ -1336,6 +1336,12 @@ fn state_vectors() {
                     }
                 }
             }
+            "session_v1" => {
+                // SPEC.md §8.3: a version 1 session reads as the version 2 one it migrates to.
+                let s = Session::from_bytes(&bytes).unwrap();
+                assert_eq!(s.to_bytes().as_slice(), h(&f["migrated"]).as_slice());
+                assert_eq!(bytes[1], 1);
+            }
             "session" => {
                 assert_eq!(bytes, encode_session_fields(f), "{}", e["name"]);
                 let s = Session::from_bytes(&bytes).unwrap();
@@ -1370,7 +1376,7 @@ fn state_vectors() {
             other => panic!("object {other}"),
         }
     }
-    assert_eq!(objects.len(), 4);
+    assert_eq!(objects.len(), 5);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -299,19 +299,13 @@ pub(crate) fn into_handle<T: Send + 'static>(value: T) -> *mut T {
     ptr::without_provenance_mut(id)
 }
 
-/// Takes back ownership of the handle in the caller's variable `*slot` (for free functions and
-/// consuming calls): removes it from the registry and sets `*slot` to NULL, so that the
-/// caller's variable cannot be used again.
-///
-/// Errors leave `*slot` unchanged: `XC_ERR_NULL_POINTER` when `slot` or `*slot` is NULL,
-/// `XC_ERR_INVALID_ARGUMENT` when `slot` is misaligned, `XC_ERR_INVALID_HANDLE` when `*slot` is
-/// not a live handle of this type (already freed or consumed through another copy, never
-/// issued, or another type's handle, which stays live).
+/// Reads the handle in the caller's variable `*slot` (the `**` argument of a free function or
+/// consuming call), without looking it up: `XC_ERR_NULL_POINTER` when `slot` or `*slot` is
+/// NULL, `XC_ERR_INVALID_ARGUMENT` when `slot` is misaligned.
 ///
 /// # Safety
-/// `slot` is NULL or valid for reading and writing one pointer. If `*slot` is a live handle of
-/// this type, no other thread is using it.
-pub(crate) unsafe fn take_handle<T: 'static>(slot: *mut *mut T) -> Result<Box<T>, Fail> {
+/// `slot` is NULL or valid for reading one pointer.
+unsafe fn read_slot<T>(slot: *mut *mut T) -> Result<*mut T, Fail> {
     if slot.is_null() {
         return Err(NULL);
     }
@@ -323,6 +317,41 @@ pub(crate) unsafe fn take_handle<T: 'static>(slot: *mut *mut T) -> Result<Box<T>
     if handle.is_null() {
         return Err(NULL);
     }
+    Ok(handle)
+}
+
+/// Borrows the handle in the caller's variable `*slot` without taking it: for a call that
+/// consumes its handle only on some results (`xc_opened_decrypt`), and so must look at it
+/// before deciding. The errors are those of [`take_handle`], and `*slot` is never written; take
+/// the handle afterwards with [`take_handle`] (or [`free_handle`]) once the returned reference
+/// is no longer used.
+///
+/// # Safety
+/// `slot` is NULL or valid for reading one pointer. If `*slot` is a live handle of this type, no
+/// other thread frees, consumes or mutably uses it while the returned reference lives.
+pub(crate) unsafe fn handle_in_slot<'a, T: 'static>(slot: *mut *mut T) -> Result<&'a T, Fail> {
+    // SAFETY: by the contract.
+    let handle = unsafe { read_slot(slot) }?;
+    // SAFETY: checked by the registry; not in use elsewhere, by the contract.
+    unsafe { handle_ref(handle.cast_const()) }
+}
+
+/// Takes back ownership of the handle in the caller's variable `*slot` (for free functions and
+/// consuming calls): removes it from the registry and sets `*slot` to NULL, so that the
+/// caller's variable cannot be used again.
+///
+/// Errors leave `*slot` unchanged: `XC_ERR_NULL_POINTER` when `slot` or `*slot` is NULL,
+/// `XC_ERR_INVALID_ARGUMENT` when `slot` is misaligned, `XC_ERR_INVALID_HANDLE` when `*slot` is
+/// not a live handle of this type (already freed or consumed through another copy, never
+/// issued, or another type's handle, which stays live).
+///
+/// # Safety
+/// `slot` is NULL or valid for reading and writing one pointer. If `*slot` is a live handle of
+/// this type, no other thread is using it, and no reference to it (from [`handle_ref`] or
+/// [`handle_in_slot`]) is still in use.
+pub(crate) unsafe fn take_handle<T: 'static>(slot: *mut *mut T) -> Result<Box<T>, Fail> {
+    // SAFETY: `slot` is NULL or readable, by the contract.
+    let handle = unsafe { read_slot(slot) }?;
     let entry = {
         let mut registry = registry();
         match registry.live.get(&handle.addr()) {
@@ -434,6 +463,37 @@ mod tests {
             assert_eq!(free_handle(&mut newer), XC_OK);
             assert_eq!(free_handle(&mut b), XC_OK);
             assert!(newer.is_null() && b.is_null());
+        }
+    }
+
+    #[test]
+    fn a_handle_borrowed_from_its_slot_stays_there() {
+        let mut a = into_handle(A(3));
+        let copy = a;
+        // SAFETY: every value is checked by the registry; nothing else uses these handles.
+        unsafe {
+            assert_eq!(handle_in_slot(&mut a).map(|a| a.0), Ok(3));
+            assert_eq!(a, copy, "borrowing leaves the caller's variable as it was");
+            // The same errors as `take_handle`, and nothing written.
+            assert!(matches!(handle_in_slot::<A>(ptr::null_mut()), Err(NULL)));
+            let mut null = ptr::null_mut::<A>();
+            assert!(matches!(handle_in_slot(&mut null), Err(NULL)));
+            let mut wrong = a.cast::<B>();
+            assert!(matches!(handle_in_slot(&mut wrong), Err(INVALID_HANDLE)));
+            assert_eq!(wrong, a.cast::<B>());
+            let words = [0usize; 2];
+            let misaligned = words
+                .as_ptr()
+                .cast::<u8>()
+                .wrapping_add(1)
+                .cast_mut()
+                .cast();
+            assert!(matches!(handle_in_slot::<A>(misaligned), Err(INVALID)));
+            // Still live: it can be taken afterwards, and then no longer borrowed.
+            assert_eq!(take_handle(&mut a).map(|a| a.0), Ok(3));
+            assert!(a.is_null());
+            let mut stale = copy;
+            assert!(matches!(handle_in_slot(&mut stale), Err(INVALID_HANDLE)));
         }
     }
 

@@ -236,12 +236,12 @@ impl Ratchet {
     }
 
     /// RatchetDecrypt. Nothing in `self` changes unless this returns `Ok`. Keys skipped by this
-    /// message are stored with `deadline_ms`.
+    /// message are stored as skipped at `now_ms` (`u64::MAX`: unknown).
     pub(crate) fn decrypt(
         &mut self,
         ad: &[u8],
         msg: &Message<'_>,
-        deadline_ms: u64,
+        now_ms: u64,
     ) -> Result<Vec<u8>, Error> {
         let h = &msg.header;
         let open = |mk: &MessageKey| {
@@ -272,7 +272,7 @@ impl Ratchet {
             let mut derived = Derived::new();
             let (next_key, mk) = walk(&chain.key, chain.counter, h.counter, &mut derived).step();
             let plaintext = open(&mk)?;
-            self.store_skipped(h.ratchet_key, derived, deadline_ms);
+            self.store_skipped(h.ratchet_key, derived, now_ms);
             self.receiving = Some(Chain {
                 key: next_key,
                 counter: next_counter,
@@ -316,7 +316,7 @@ impl Ratchet {
 
         // Authenticated: commit.
         if let (Some(old), Some(_)) = (self.theirs, &self.receiving) {
-            self.store_skipped(old, old_derived, deadline_ms);
+            self.store_skipped(old, old_derived, now_ms);
             self.old_ratchet_keys.push_back(old);
             while self.old_ratchet_keys.len() > self.limits.max_old_chains as usize {
                 if let Some(gone) = self.old_ratchet_keys.pop_front() {
@@ -324,7 +324,7 @@ impl Ratchet {
                 }
             }
         }
-        self.store_skipped(h.ratchet_key, derived, deadline_ms);
+        self.store_skipped(h.ratchet_key, derived, now_ms);
         self.root = root;
         self.theirs = Some(h.ratchet_key);
         self.receiving = Some(Chain {
@@ -338,7 +338,7 @@ impl Ratchet {
 
     /// Stores keys skipped by the message being committed. Their stamp is the received count
     /// *including* that message, so a key's age is the number of messages decrypted after it.
-    fn store_skipped(&mut self, ratchet_key: PublicKey, derived: Derived, deadline_ms: u64) {
+    fn store_skipped(&mut self, ratchet_key: PublicKey, derived: Derived, now_ms: u64) {
         let stamp = self.received.wrapping_add(1);
         // Exact growth: a stored key costs its 80-byte entry and no spare capacity.
         let room = (self.limits.max_skipped_keys as usize).saturating_sub(self.skipped.len());
@@ -351,7 +351,7 @@ impl Ratchet {
                 counter: *counter,
                 stamp,
                 key: key.clone(),
-                deadline_ms,
+                skipped_at_ms: now_ms,
             };
             self.skipped
                 .push(entry, self.limits.max_skipped_keys as usize);

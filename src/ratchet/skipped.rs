@@ -13,6 +13,7 @@ use alloc::collections::VecDeque;
 
 use zeroize::Zeroize;
 
+use crate::content::MAX_CLOCK_SKEW_MS;
 use crate::kdf::MessageKey;
 use crate::keys::PublicKey;
 
@@ -23,8 +24,10 @@ pub(crate) struct SkippedKey {
     /// Value of the session's received-message counter when the key was stored.
     pub(crate) stamp: u32,
     pub(crate) key: MessageKey,
-    /// Time (ms) after which the key may be purged; `u64::MAX` for never (SPEC.md §11.6).
-    pub(crate) deadline_ms: u64,
+    /// When the key was skipped (ms, the receiver's clock), `u64::MAX` if unknown (a raw
+    /// `decrypt` has no clock); `purge` derives its deadline from the session's timer at the
+    /// time of the purge (SPEC.md §11.6).
+    pub(crate) skipped_at_ms: u64,
 }
 
 #[derive(Default)]
@@ -125,9 +128,20 @@ impl SkippedKeys {
         len - kept
     }
 
-    /// Drops every key whose deadline is before `now_ms`; returns how many.
-    pub(crate) fn purge(&mut self, now_ms: u64) -> usize {
-        self.retain(|e| e.deadline_ms >= now_ms)
+    /// Drops every key skipped more than `lifetime_ms + 2 · MAX_CLOCK_SKEW_MS` before `now_ms`
+    /// (none when `lifetime_ms` is 0, the timer being off, nor any skipped at an unknown time);
+    /// returns how many (SPEC.md §11.6).
+    pub(crate) fn purge(&mut self, now_ms: u64, lifetime_ms: u64) -> usize {
+        if lifetime_ms == 0 {
+            return 0;
+        }
+        self.retain(|e| {
+            e.skipped_at_ms == u64::MAX
+                || now_ms
+                    <= e.skipped_at_ms
+                        .saturating_add(lifetime_ms)
+                        .saturating_add(2 * MAX_CLOCK_SKEW_MS)
+        })
     }
 
     /// Drops every key of the chain with this ratchet key.
@@ -150,7 +164,7 @@ mod tests {
             counter: n,
             stamp: n,
             key: MessageKey::from_bytes([n as u8; 32]),
-            deadline_ms: u64::from(n),
+            skipped_at_ms: u64::from(n),
         }
     }
 
@@ -172,7 +186,12 @@ mod tests {
         assert_eq!(counters(&s), [0, 1, 3, 4]);
         s.forget_chain(&PublicKey::from_bytes([1; 32]).unwrap());
         assert_eq!(counters(&s), [0, 4]);
-        assert_eq!(s.purge(1), 1);
+        assert_eq!(s.purge(2 + 2 * MAX_CLOCK_SKEW_MS, 1), 1);
+        assert_eq!(
+            s.purge(u64::MAX, 0),
+            0,
+            "a timer that is off purges nothing"
+        );
         assert_eq!(counters(&s), [4]);
         assert_eq!(s.get(0).unwrap().as_bytes(), &[4; 32]);
     }

@@ -324,6 +324,14 @@ pub fn x25519_public(secret: [u8; 32]) -> [u8; 32] {
     KeyPair::from_secret_bytes(secret).public().to_bytes()
 }
 
+/// RFC 7748 §5 clamping, as stored X25519 secrets are held (SPEC.md §8.0).
+pub fn clamp(mut secret: [u8; 32]) -> [u8; 32] {
+    secret[0] &= 0xF8;
+    secret[31] &= 0x7F;
+    secret[31] |= 0x40;
+    secret
+}
+
 /// `DH(secret, public)` through `KeyPair::diffie_hellman` (all-zero → `NonContributory`).
 pub fn dh(secret: [u8; 32], public: [u8; 32]) -> Result<[u8; 32], Error> {
     let public = PublicKey::from_bytes(public)?;
@@ -456,7 +464,7 @@ pub struct Skipped {
     pub ratchet_key: [u8; 32],
     pub n: u32,
     pub stamp: u32,
-    pub deadline_ms: u64,
+    pub skipped_at_ms: u64,
     pub message_key: [u8; 32],
 }
 
@@ -520,7 +528,7 @@ pub fn parse_session(blob: &[u8]) -> SessionState {
             ratchet_key: c.k32(),
             n: c.u32(),
             stamp: c.u32(),
-            deadline_ms: c.u64(),
+            skipped_at_ms: c.u64(),
             message_key: c.k32(),
         })
         .collect();
@@ -604,14 +612,15 @@ pub fn session_body(s: &SessionState) -> Vec<u8> {
         b.extend_from_slice(&e.ratchet_key);
         b.extend_from_slice(&e.n.to_be_bytes());
         b.extend_from_slice(&e.stamp.to_be_bytes());
-        b.extend_from_slice(&e.deadline_ms.to_be_bytes());
+        b.extend_from_slice(&e.skipped_at_ms.to_be_bytes());
         b.extend_from_slice(&e.message_key);
     }
     b
 }
 
+/// Version 2, the format written (SPEC.md §8.3).
 pub fn encode_session(s: &SessionState) -> Vec<u8> {
-    state_blob(KIND_SESSION, 1, &session_body(s))
+    state_blob(KIND_SESSION, 2, &session_body(s))
 }
 
 fn timer_start_name(start: u8) -> &'static str {
@@ -679,7 +688,7 @@ pub fn session_fields(s: &SessionState) -> Json {
                             .f("ratchet_key", hx(e.ratchet_key))
                             .f("n", e.n)
                             .f("stamp", e.stamp)
-                            .f("deadline_ms", big(e.deadline_ms))
+                            .f("skipped_at_ms", big(e.skipped_at_ms))
                             .f("message_key", hx(e.message_key))
                             .into()
                     })
@@ -1029,12 +1038,12 @@ fn x3dh_case(
     assert_eq!(&prefix[2..34], &x25519_public(ratchet_secret));
     let alice_state = parse_session(&alice_after);
     assert_eq!(alice_state.root_key, root_key);
-    assert_eq!(alice_state.dhs_secret, ratchet_secret);
+    assert_eq!(alice_state.dhs_secret, clamp(ratchet_secret));
     assert_eq!(alice_state.send, Some((next_chain_key, 1)));
     let bob_state = parse_session(&bob_after);
     assert_eq!(bob_state.root_key, root_key);
     assert_eq!(bob_state.recv, Some((next_chain_key, 1)));
-    assert_eq!(bob_state.dhs_secret, spk_secret);
+    assert_eq!(bob_state.dhs_secret, clamp(spk_secret));
 
     let identity = |seed: &[u8; 32], id: &IdentityKeyPair, x: [u8; 32]| {
         Obj::new()
@@ -1342,7 +1351,7 @@ pub fn ratchet_json() -> Json {
                         let dh_output = dh(secret, peer).expect("dh");
                         let (root_after, ck0) = kdf_rk(st.root_key, dh_output);
                         assert_eq!(st_after.root_key, root_after);
-                        assert_eq!(st_after.dhs_secret, secret);
+                        assert_eq!(st_after.dhs_secret, clamp(secret));
                         chains.push(ChainRec {
                             owner: *who,
                             ratchet_secret: secret,
@@ -1473,7 +1482,7 @@ pub fn ratchet_json() -> Json {
                         .find(|x| chains[x.chain].public() == e.ratchet_key && x.n == e.n)
                         .expect("a skipped key belongs to a sent message");
                     assert_eq!(owner.message_key, e.message_key);
-                    assert_eq!(e.deadline_ms, u64::MAX);
+                    assert_eq!(e.skipped_at_ms, u64::MAX);
                     stored.push(Json::from(
                         Obj::new()
                             .f("message", owner.id)
@@ -2724,6 +2733,37 @@ pub fn state_json() -> Json {
         "session",
         &d.to_bytes(),
     ));
+    // The same session as version 1 wrote it: its ratchet secret as drawn (here with a bit that
+    // clamping clears) and a purge deadline in place of each skip time (SPEC.md §8.3).
+    // A framed message skipped by `receive`, so that one key has a skip time.
+    let mut d = d;
+    let m1 = c.send(&mut rng, T0, b"skipped").expect("send");
+    let m2 = c.send(&mut rng, T0, b"received").expect("send");
+    d.receive(&m2, T0 + 1_000).expect("receive");
+    drop(m1);
+    let v2 = blob(d.to_bytes());
+    let mut old = parse_session(&v2);
+    assert!(old.skipped.iter().any(|e| e.skipped_at_ms == T0 + 1_000));
+    old.dhs_secret[0] |= 1;
+    for e in &mut old.skipped {
+        if e.skipped_at_ms != u64::MAX {
+            e.skipped_at_ms += 2 * content::MAX_CLOCK_SKEW_MS;
+        }
+    }
+    let v1 = state_blob(KIND_SESSION, 1, &session_body(&old));
+    assert_eq!(blob(Session::from_bytes(&v1).expect("v1").to_bytes()), v2);
+    entries.push(
+        Obj::new()
+            .f("name", "session_version_1")
+            .f(
+                "description",
+                "a session (the previous entry after one more framed message, whose predecessor was skipped at T0 + 1 s) in version 1 of §8.3: its DHs secret with bit 0 set, and a purge deadline skip time + 2 · MAX_CLOCK_SKEW in place of the skip time; Session::from_bytes reads it and to_bytes gives `migrated` (version 2)",
+            )
+            .f("object", "session_v1")
+            .f("bytes", hx(&v1))
+            .f("fields", Json::from(Obj::new().f("migrated", hx(&v2))))
+            .into(),
+    );
 
     header(
         "state.json",
@@ -4147,6 +4187,24 @@ pub fn negative_json() -> Json {
             &state_blob(KIND_STORE, 2, &body),
             "NonCanonical",
         );
+        let mut unclamped = base.clone();
+        unclamped.signed[0].2[0] |= 7;
+        neg.decode(
+            "store blob: signed prekey secret not clamped",
+            "§8.0, §8.2",
+            sf,
+            &encode_store(&unclamped),
+            "NonCanonical",
+        );
+        let mut unclamped = base.clone();
+        unclamped.one_time[0].1[31] |= 0x80;
+        neg.decode(
+            "store blob: one-time prekey secret not clamped",
+            "§8.0, §8.2",
+            sf,
+            &encode_store(&unclamped),
+            "NonCanonical",
+        );
         neg.decode(
             "store blob: version 3",
             "§8.0",
@@ -4214,10 +4272,10 @@ pub fn negative_json() -> Json {
                 "UnknownType(16)",
             ),
             (
-                "session blob: version 2",
+                "session blob: version 3",
                 "§8.0",
-                state_blob(KIND_SESSION, 2, &session_body(&base)),
-                "UnknownVersion(2)",
+                state_blob(KIND_SESSION, 3, &session_body(&base)),
+                "UnknownVersion(3)",
             ),
             (
                 "session blob: flipped root key bit",
@@ -4229,6 +4287,27 @@ pub fn negative_json() -> Json {
                 "session blob: role 2",
                 "§8.3 #1",
                 edit(&|s| s.role = 2),
+                "NonCanonical",
+            ),
+            (
+                "session blob: DHs secret not clamped (bit 0 set)",
+                "§8.0, §8.3 #12",
+                edit(&|s| s.dhs_secret[0] |= 1),
+                "NonCanonical",
+            ),
+            (
+                "session blob: DHs secret not clamped (bit 6 of byte 31 clear)",
+                "§8.0, §8.3 #12",
+                edit(&|s| s.dhs_secret[31] &= 0xBF),
+                "NonCanonical",
+            ),
+            (
+                "session blob: skipped key at N = 2^32 - 1",
+                "§6.4, §8.3 #19",
+                edit(&|s| {
+                    let last = s.skipped.len() - 1;
+                    s.skipped[last].n = u32::MAX;
+                }),
                 "NonCanonical",
             ),
             (
@@ -4357,7 +4436,7 @@ pub fn negative_json() -> Json {
             (
                 "session blob: trailing byte",
                 "§8.0",
-                state_blob(KIND_SESSION, 1, &with(&session_body(&base), |v| v.push(0))),
+                state_blob(KIND_SESSION, 2, &with(&session_body(&base), |v| v.push(0))),
                 "TrailingBytes",
             ),
             (
@@ -4365,7 +4444,7 @@ pub fn negative_json() -> Json {
                 "§8.0",
                 {
                     let b = session_body(&base);
-                    state_blob(KIND_SESSION, 1, &b[..b.len() - 1])
+                    state_blob(KIND_SESSION, 2, &b[..b.len() - 1])
                 },
                 "Truncated",
             ),
