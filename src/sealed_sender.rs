@@ -717,8 +717,12 @@ impl Opened {
         &self.sender
     }
 
-    /// Whether the inner message is a prekey message (a new session: use
-    /// [`Opened::respond`]) rather than a message of an existing session.
+    /// Whether the inner message is a prekey message. A prekey message is the first message of
+    /// a session, or any later message from an initiator that has not heard back yet, so route
+    /// by "do I have a session with this sender", not by this alone: try that session first
+    /// with [`Opened::decrypt`]; use [`Opened::respond`] when there is none, or when `decrypt`
+    /// returns `Session(SessionMismatch)` ([`SealedSenderError::Session`] with
+    /// [`Error::SessionMismatch`]) for a prekey message (the peer started a new session).
     pub fn is_prekey_message(&self) -> bool {
         matches!(Incoming::decode(self.message()), Ok(Incoming::PreKey(_)))
     }

@@ -28,9 +28,9 @@ use xchat_protocol::content::{Content, MAX_CLOCK_SKEW_MS};
 use xchat_protocol::kdf::MessageKey;
 use xchat_protocol::sealed_sender::seal;
 use xchat_protocol::{
-    CertificateKey, CertificateKeyPair, Deadline, Error, IdentityKeyPair, Incoming, PreKeyBundle,
-    PreKeyStore, SealedRecipient, SealedSenderError, SenderCertificate, ServerCertificate, Session,
-    Timer, TimerStart,
+    CertificateKey, CertificateKeyPair, Deadline, DecodeError, Error, IdentityKeyPair, Incoming,
+    PreKeyBundle, PreKeyStore, SealedRecipient, SealedSenderError, SenderCertificate,
+    ServerCertificate, Session, Timer, TimerStart,
 };
 
 const T0: u64 = 1_700_000_000_000;

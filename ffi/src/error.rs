@@ -62,7 +62,9 @@ pub const XC_ERR_DUPLICATE_MESSAGE: i32 = 24;
 pub const XC_ERR_TOO_FAR_IN_FUTURE: i32 = 25;
 /// The inner message failed authentication: forged, damaged, or not for this session.
 pub const XC_ERR_DECRYPTION_FAILED: i32 = 26;
-/// A prekey message was given to a session it does not belong to.
+/// A prekey message was given to a session it does not belong to. From `xc_opened_decrypt`:
+/// the peer started a new session (e.g. it lost its state); the envelope is not consumed, so
+/// pass it to `xc_opened_respond`.
 pub const XC_ERR_SESSION_MISMATCH: i32 = 27;
 /// The sending chain is exhausted; the peer must reply before more messages can be sent.
 pub const XC_ERR_CHAIN_EXHAUSTED: i32 = 28;
@@ -99,7 +101,8 @@ pub const XC_ERR_SEALED_CERTIFICATE_EXPIRED: i32 = 42;
 /// The server that signed the sender certificate is revoked.
 pub const XC_ERR_SEALED_REVOKED_SERVER: i32 = 43;
 /// The certified identity differs from the key that sealed the envelope, or from the peer of
-/// the session (or prekey message) it was given to.
+/// the session (or prekey message) it was given to. From `xc_opened_decrypt` (the wrong
+/// session was picked) the envelope is not consumed and the session is untouched.
 pub const XC_ERR_SEALED_SENDER_IDENTITY_MISMATCH: i32 = 44;
 /// The envelope was sealed by our own identity.
 pub const XC_ERR_SEALED_SELF_SEND: i32 = 45;

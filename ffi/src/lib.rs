@@ -13,7 +13,11 @@
 //!   `XcCertKey`, `XcSession`, `XcOpened`) created by the library and released with their
 //!   `_free` function. Functions that end a handle's life (every `_free`, `xc_opened_decrypt`,
 //!   `xc_opened_respond`) take the address of the caller's variable (`XcSession **`) and set
-//!   it to NULL; freeing a NULL variable is a no-op.
+//!   it to NULL; freeing a NULL variable is a no-op. `xc_opened_decrypt` is the one call that
+//!   may leave its handle alive: on `XC_ERR_SESSION_MISMATCH` (the peer started a new session)
+//!   and `XC_ERR_SEALED_SENDER_IDENTITY_MISMATCH` (the wrong session) it keeps the envelope and
+//!   the caller's variable, so that the app can pass it to `xc_opened_respond` or retry with
+//!   the right session; every other result consumes it.
 //! - Input bytes are a pointer and a length (the pointer may be NULL when the length is 0);
 //!   fixed-size keys are 32 bytes at a pointer. The library never keeps a pointer it was given.
 //! - Output bytes are an `XcBuffer` the library allocates; release it with `xc_buffer_free`.

@@ -3,8 +3,8 @@
 
 use xchat_protocol::sealed_sender::seal;
 use xchat_protocol::{
-    CertificateKey, ContentKind, Deadline, Delivered, IdentityKey, Opened, SealedRecipient,
-    SenderCertificate,
+    CertificateKey, ContentKind, Deadline, Delivered, Error, IdentityKey, Opened, SealedRecipient,
+    SealedSenderError, SenderCertificate,
 };
 
 use crate::error::{INVALID, NULL};
@@ -12,8 +12,8 @@ use crate::identity::XcIdentity;
 use crate::prekeys::XcPreKeyStore;
 use crate::session::{XcSession, timer_start_code};
 use crate::util::{
-    XC_KEY_LEN, XcBuffer, bytes_in, free_handle, guard, guard_void, handle_mut, handle_ref,
-    into_handle, key_in, key_out, os_rng, out_init, release, take_handle, write_key,
+    XC_KEY_LEN, XcBuffer, bytes_in, free_handle, guard, guard_void, handle_in_slot, handle_mut,
+    handle_ref, into_handle, key_in, key_out, os_rng, out_init, release, take_handle, write_key,
 };
 
 /// `XcReceived.kind`: an application message.
@@ -35,7 +35,9 @@ pub const XC_DEADLINE_AFTER_READ: u32 = 2;
 /// An envelope that passed every check that needs no session: it was sealed to us by the
 /// holder of a valid sender certificate. Read the sender with the `xc_opened_sender_*`
 /// functions to find the session, then pass it to `xc_opened_decrypt` or `xc_opened_respond`
-/// (which consume it and set the caller's variable to NULL), or drop it with `xc_opened_free`.
+/// (which consume it and set the caller's variable to NULL; `xc_opened_decrypt` keeps it on
+/// `XC_ERR_SESSION_MISMATCH` and `XC_ERR_SEALED_SENDER_IDENTITY_MISMATCH`, for a retry), or
+/// drop it with `xc_opened_free`.
 pub struct XcOpened {
     inner: Opened,
 }
@@ -281,8 +283,12 @@ pub unsafe extern "C" fn xc_opened_sender_identity(
     })
 }
 
-/// Writes whether the inner message starts a new session (use `xc_opened_respond`) rather
-/// than continuing an existing one (use `xc_opened_decrypt`).
+/// Writes whether the inner message is a prekey message. A prekey message is the first
+/// message of a session, or any later message from an initiator that has not heard back yet, so
+/// this alone does not choose the call: route by "do I have a session with this sender". Try
+/// that session first with `xc_opened_decrypt`; use `xc_opened_respond` when there is none, or
+/// when `xc_opened_decrypt` returns `XC_ERR_SESSION_MISMATCH` for a prekey message (the peer
+/// started a new session; the envelope is then still yours to pass on).
 ///
 /// # Safety
 /// `opened` is any value (handles are checked); `out_is_prekey` is NULL or valid for writing a
@@ -307,11 +313,25 @@ pub unsafe extern "C" fn xc_opened_is_prekey_message(
 /// be the certified sender (`XC_ERR_SEALED_SENDER_IDENTITY_MISMATCH` otherwise, session
 /// untouched).
 ///
-/// **Consumes `*opened`** whatever the result, and sets the caller's variable `*opened` to
-/// NULL: pass `&opened`. Only when `opened` or `*opened` is NULL (`XC_ERR_NULL_POINTER`),
-/// `opened` is misaligned (`XC_ERR_INVALID_ARGUMENT`) or `*opened` is not a live `XcOpened`
-/// (`XC_ERR_INVALID_HANDLE`: already consumed or freed through another copy, never issued,
-/// another type) is nothing consumed and `*opened` left as it was.
+/// **Consumes `*opened`**, and sets the caller's variable `*opened` to NULL (pass `&opened`),
+/// on success and on every error except these:
+///
+/// - `XC_ERR_SESSION_MISMATCH`: the message is a prekey message of another session (the peer
+///   started a new one, e.g. after losing its state). The envelope is **kept**, `*opened` is
+///   left as it was and the session is unchanged: pass `&opened` to `xc_opened_respond` next
+///   (which consumes it), or free it with `xc_opened_free`.
+/// - `XC_ERR_SEALED_SENDER_IDENTITY_MISMATCH`: the session's peer is not the certified sender
+///   (the app picked the wrong session). A routing error, detected before the session is
+///   touched: the envelope is **kept** likewise, to retry with the right session, to pass to
+///   `xc_opened_respond`, or to free.
+/// - `XC_ERR_NULL_POINTER` when `opened` or `*opened` is NULL, `XC_ERR_INVALID_ARGUMENT` when
+///   `opened` is misaligned, `XC_ERR_INVALID_HANDLE` when `*opened` is not a live `XcOpened`
+///   (already consumed or freed through another copy, never issued, another type): nothing is
+///   consumed and `*opened` is left as it was.
+///
+/// Every other result consumes it, including a NULL `out_received` or an invalid `session`
+/// alongside a live envelope, and `XC_ERR_PANIC`. After a kept result the envelope stays live
+/// until the caller consumes or frees it.
 ///
 /// Save the session after `XC_OK`, and also after `XC_ERR_EXPIRED` and
 /// `XC_ERR_INVALID_CONTENT` (the message key was consumed). Other errors leave it unchanged.
@@ -326,32 +346,68 @@ pub unsafe extern "C" fn xc_opened_decrypt(
     session: *mut XcSession,
     out_received: *mut XcReceived,
 ) -> i32 {
-    guard(|| {
-        // SAFETY: `opened` is NULL or a readable and writable pointer, by the contract. Taken
-        // first so that a live one is freed on every path (`*opened` becomes NULL); its error,
-        // if any, is returned once the out-parameter is reset.
-        let opened = unsafe { take_handle(opened) };
-        // SAFETY: `out_received` is NULL or writable, by the contract.
-        let out = unsafe { out_init(out_received, XcReceived::EMPTY) }?;
-        let opened = opened?;
+    // Whether the envelope is taken (consumed) once the call is over: set when it is found
+    // live, cleared for the results that keep it.
+    let mut consume = false;
+    let code = guard(|| {
+        // SAFETY: `out_received` is NULL or writable, by the contract. Its error, if any, is
+        // returned once the envelope is known to be live (and so consumed) or not.
+        let out = unsafe { out_init(out_received, XcReceived::EMPTY) };
+        // SAFETY: `opened` is NULL or a readable pointer, by the contract; the handle in it is
+        // checked by the registry and not in use elsewhere. Borrowed, not taken: whether it is
+        // consumed depends on the result. The reference does not outlive this closure.
+        let envelope = match unsafe { handle_in_slot(opened) } {
+            Ok(envelope) => envelope,
+            Err(e) => {
+                out?;
+                return Err(e);
+            }
+        };
+        consume = true;
+        let out = out?;
         // SAFETY: checked by the registry; not in use elsewhere, by the contract.
         let session = unsafe { handle_mut(session) }?;
-        let delivered = opened.inner.decrypt(&mut session.inner)?;
+        let delivered = envelope.inner.decrypt(&mut session.inner).map_err(|e| {
+            if keeps_envelope(&e) {
+                consume = false;
+            }
+            e
+        })?;
         // SAFETY: `out` was checked and written by `out_init`.
         unsafe { out.write(XcReceived::from_delivered(&delivered)) };
         Ok(())
-    })
+    });
+    if consume {
+        // SAFETY: `opened` is a readable and writable pointer holding a live `XcOpened`, found
+        // above; the borrow of it ended with the closure, and no other thread uses it, by the
+        // contract. It cannot fail then (a failure would mean another thread freed it, which
+        // the contract rules out), and it sets `*opened` to NULL.
+        let _ = unsafe { free_handle(opened) };
+    }
+    code
+}
+
+/// The results of `Opened::decrypt` that leave the envelope to the caller: a routing error,
+/// after which the same envelope is still deliverable (with `xc_opened_respond`, or with the
+/// right session). Both are detected before the session is touched.
+fn keeps_envelope(e: &SealedSenderError) -> bool {
+    matches!(
+        e,
+        SealedSenderError::Session(Error::SessionMismatch)
+            | SealedSenderError::SenderIdentityMismatch
+    )
 }
 
 /// Starts a session from an envelope carrying a prekey message (the first message from a new
-/// peer device), using `identity` and the prekey store whose bundle the sender used; `context`
-/// must be the bytes the sender passed to `xc_session_initiate`. On success `out_session`
-/// receives the new session and `out_received` the message.
+/// peer device, or from a peer that started a new session: `xc_opened_decrypt` returned
+/// `XC_ERR_SESSION_MISMATCH` and kept the envelope), using `identity` and the prekey store
+/// whose bundle the sender used; `context` must be the bytes the sender passed to
+/// `xc_session_initiate`. On success `out_session` receives the new session and `out_received`
+/// the message; store it in place of any older session with that sender device.
 ///
 /// **Consumes `*opened`** whatever the result, and sets the caller's variable `*opened` to
-/// NULL: pass `&opened`. As with `xc_opened_decrypt`, only a NULL (`XC_ERR_NULL_POINTER`),
-/// misaligned (`XC_ERR_INVALID_ARGUMENT`) or invalid (`XC_ERR_INVALID_HANDLE`) one is left as
-/// it was.
+/// NULL: pass `&opened`. Only a NULL (`XC_ERR_NULL_POINTER`), misaligned
+/// (`XC_ERR_INVALID_ARGUMENT`) or invalid (`XC_ERR_INVALID_HANDLE`) one is left as it was.
 ///
 /// Save the prekey store after this call whatever it returns (a used one-time prekey is
 /// deleted once the message authenticates), and save the new session. Check the new session's
