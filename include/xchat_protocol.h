@@ -3,9 +3,10 @@
  * xchat-protocol C ABI. See docs/INTEGRATION.md for how to use it and for the ownership rules:
  * handles come from the library and go back through their _free function, which takes the
  * address of the caller's variable and sets it to NULL (xc_session_free(&session)), as do the
- * consuming calls xc_opened_decrypt / xc_opened_respond; a freed, consumed, foreign or
- * wrong-type handle is reported as XC_ERR_INVALID_HANDLE. XcBuffer and XcReceived contents are
- * released with xc_buffer_free / xc_received_free. */
+ * consuming calls xc_opened_decrypt / xc_opened_respond (xc_opened_decrypt keeps the envelope
+ * on XC_ERR_SESSION_MISMATCH and XC_ERR_SEALED_SENDER_IDENTITY_MISMATCH, for a retry); a freed,
+ * consumed, foreign or wrong-type handle is reported as XC_ERR_INVALID_HANDLE. XcBuffer and
+ * XcReceived contents are released with xc_buffer_free / xc_received_free. */
 
 #ifndef XCHAT_PROTOCOL_H
 #define XCHAT_PROTOCOL_H
@@ -130,7 +131,9 @@
 #define XC_ERR_DECRYPTION_FAILED 26
 
 /**
- * A prekey message was given to a session it does not belong to.
+ * A prekey message was given to a session it does not belong to. From `xc_opened_decrypt`:
+ * the peer started a new session (e.g. it lost its state); the envelope is not consumed, so
+ * pass it to `xc_opened_respond`.
  */
 #define XC_ERR_SESSION_MISMATCH 27
 
@@ -214,7 +217,8 @@
 
 /**
  * The certified identity differs from the key that sealed the envelope, or from the peer of
- * the session (or prekey message) it was given to.
+ * the session (or prekey message) it was given to. From `xc_opened_decrypt` (the wrong
+ * session was picked) the envelope is not consumed and the session is untouched.
  */
 #define XC_ERR_SEALED_SENDER_IDENTITY_MISMATCH 44
 
@@ -308,7 +312,9 @@ typedef struct XcIdentity XcIdentity;
  * An envelope that passed every check that needs no session: it was sealed to us by the
  * holder of a valid sender certificate. Read the sender with the `xc_opened_sender_*`
  * functions to find the session, then pass it to `xc_opened_decrypt` or `xc_opened_respond`
- * (which consume it and set the caller's variable to NULL), or drop it with `xc_opened_free`.
+ * (which consume it and set the caller's variable to NULL; `xc_opened_decrypt` keeps it on
+ * `XC_ERR_SESSION_MISMATCH` and `XC_ERR_SEALED_SENDER_IDENTITY_MISMATCH`, for a retry), or
+ * drop it with `xc_opened_free`.
  */
 typedef struct XcOpened XcOpened;
 
@@ -692,8 +698,12 @@ int32_t xc_opened_sender_device_id(const struct XcOpened *opened, uint32_t *out_
 int32_t xc_opened_sender_identity(const struct XcOpened *opened, uint8_t *out_key);
 
 /**
- * Writes whether the inner message starts a new session (use `xc_opened_respond`) rather
- * than continuing an existing one (use `xc_opened_decrypt`).
+ * Writes whether the inner message is a prekey message. A prekey message is the first
+ * message of a session, or any later message from an initiator that has not heard back yet, so
+ * this alone does not choose the call: route by "do I have a session with this sender". Try
+ * that session first with `xc_opened_decrypt`; use `xc_opened_respond` when there is none, or
+ * when `xc_opened_decrypt` returns `XC_ERR_SESSION_MISMATCH` for a prekey message (the peer
+ * started a new session; the envelope is then still yours to pass on).
  *
  * # Safety
  * `opened` is any value (handles are checked); `out_is_prekey` is NULL or valid for writing a
@@ -706,11 +716,25 @@ int32_t xc_opened_is_prekey_message(const struct XcOpened *opened, bool *out_is_
  * be the certified sender (`XC_ERR_SEALED_SENDER_IDENTITY_MISMATCH` otherwise, session
  * untouched).
  *
- * **Consumes `*opened`** whatever the result, and sets the caller's variable `*opened` to
- * NULL: pass `&opened`. Only when `opened` or `*opened` is NULL (`XC_ERR_NULL_POINTER`),
- * `opened` is misaligned (`XC_ERR_INVALID_ARGUMENT`) or `*opened` is not a live `XcOpened`
- * (`XC_ERR_INVALID_HANDLE`: already consumed or freed through another copy, never issued,
- * another type) is nothing consumed and `*opened` left as it was.
+ * **Consumes `*opened`**, and sets the caller's variable `*opened` to NULL (pass `&opened`),
+ * on success and on every error except these:
+ *
+ * - `XC_ERR_SESSION_MISMATCH`: the message is a prekey message of another session (the peer
+ *   started a new one, e.g. after losing its state). The envelope is **kept**, `*opened` is
+ *   left as it was and the session is unchanged: pass `&opened` to `xc_opened_respond` next
+ *   (which consumes it), or free it with `xc_opened_free`.
+ * - `XC_ERR_SEALED_SENDER_IDENTITY_MISMATCH`: the session's peer is not the certified sender
+ *   (the app picked the wrong session). A routing error, detected before the session is
+ *   touched: the envelope is **kept** likewise, to retry with the right session, to pass to
+ *   `xc_opened_respond`, or to free.
+ * - `XC_ERR_NULL_POINTER` when `opened` or `*opened` is NULL, `XC_ERR_INVALID_ARGUMENT` when
+ *   `opened` is misaligned, `XC_ERR_INVALID_HANDLE` when `*opened` is not a live `XcOpened`
+ *   (already consumed or freed through another copy, never issued, another type): nothing is
+ *   consumed and `*opened` is left as it was.
+ *
+ * Every other result consumes it, including a NULL `out_received` or an invalid `session`
+ * alongside a live envelope, and `XC_ERR_PANIC`. After a kept result the envelope stays live
+ * until the caller consumes or frees it.
  *
  * Save the session after `XC_OK`, and also after `XC_ERR_EXPIRED` and
  * `XC_ERR_INVALID_CONTENT` (the message key was consumed). Other errors leave it unchanged.
@@ -726,14 +750,15 @@ int32_t xc_opened_decrypt(struct XcOpened **opened,
 
 /**
  * Starts a session from an envelope carrying a prekey message (the first message from a new
- * peer device), using `identity` and the prekey store whose bundle the sender used; `context`
- * must be the bytes the sender passed to `xc_session_initiate`. On success `out_session`
- * receives the new session and `out_received` the message.
+ * peer device, or from a peer that started a new session: `xc_opened_decrypt` returned
+ * `XC_ERR_SESSION_MISMATCH` and kept the envelope), using `identity` and the prekey store
+ * whose bundle the sender used; `context` must be the bytes the sender passed to
+ * `xc_session_initiate`. On success `out_session` receives the new session and `out_received`
+ * the message; store it in place of any older session with that sender device.
  *
  * **Consumes `*opened`** whatever the result, and sets the caller's variable `*opened` to
- * NULL: pass `&opened`. As with `xc_opened_decrypt`, only a NULL (`XC_ERR_NULL_POINTER`),
- * misaligned (`XC_ERR_INVALID_ARGUMENT`) or invalid (`XC_ERR_INVALID_HANDLE`) one is left as
- * it was.
+ * NULL: pass `&opened`. Only a NULL (`XC_ERR_NULL_POINTER`), misaligned
+ * (`XC_ERR_INVALID_ARGUMENT`) or invalid (`XC_ERR_INVALID_HANDLE`) one is left as it was.
  *
  * Save the prekey store after this call whatever it returns (a used one-time prekey is
  * deleted once the message authenticates), and save the new session. Check the new session's

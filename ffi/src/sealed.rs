@@ -367,12 +367,14 @@ pub unsafe extern "C" fn xc_opened_decrypt(
         let out = out?;
         // SAFETY: checked by the registry; not in use elsewhere, by the contract.
         let session = unsafe { handle_mut(session) }?;
-        let delivered = envelope.inner.decrypt(&mut session.inner).map_err(|e| {
-            if keeps_envelope(&e) {
-                consume = false;
-            }
-            e
-        })?;
+        let delivered = envelope
+            .inner
+            .decrypt(&mut session.inner)
+            .inspect_err(|e| {
+                if keeps_envelope(e) {
+                    consume = false;
+                }
+            })?;
         // SAFETY: `out` was checked and written by `out_init`.
         unsafe { out.write(XcReceived::from_delivered(&delivered)) };
         Ok(())

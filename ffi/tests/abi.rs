@@ -1031,7 +1031,8 @@ fn a_use_after_consume_is_reported() {
         );
         assert_eq!(xc_opened_free(&mut copy), XC_ERR_INVALID_HANDLE);
 
-        // xc_opened_decrypt, on an error from the protocol: consumed all the same.
+        // xc_opened_decrypt, on an error from the protocol other than the two routing errors
+        // (a replay, here): consumed all the same.
         let mut opened = f.opened();
         let mut copy = opened;
         assert_eq!(
@@ -1157,6 +1158,223 @@ fn pointers_the_library_never_issued_are_reported_unread() {
             .cast_mut()
             .cast();
         assert_eq!(xc_session_free(misaligned), XC_ERR_INVALID_ARGUMENT);
+        let mut received = blank_received();
+        assert_eq!(
+            xc_opened_decrypt(misaligned.cast(), f.session, &mut received),
+            XC_ERR_INVALID_ARGUMENT
+        );
+    }
+}
+
+fn session_bytes(session: *const XcSession) -> Vec<u8> {
+    let mut out = empty();
+    // SAFETY: a live handle and a valid out-pointer.
+    ok(unsafe { xc_session_to_bytes(session, &mut out) });
+    take(out)
+}
+
+/// A stale `XcReceived`, to check that a failed call resets it.
+fn stale_received() -> XcReceived {
+    XcReceived {
+        sent_at_ms: 7,
+        kind: XC_CONTENT_KIND_MESSAGE,
+        ..blank_received()
+    }
+}
+
+#[test]
+fn a_peer_that_restarts_its_session_is_answered_after_session_mismatch() {
+    let f = Fixture::new();
+    let (alice_key, bob_key) = (public_key(f.alice), public_key(f.bob));
+    let (alice_cert, bob_cert) = (
+        f.pki.certify(b"alice", f.alice),
+        f.pki.certify(b"bob", f.bob),
+    );
+    // SAFETY: live handles, valid slices and out-pointers throughout; each handle is freed once
+    // and consumed handles are only passed where their rejection is what is tested.
+    unsafe {
+        // Bob answers Alice's first session: he now has a session for her, with her identity.
+        let mut opened = f.opened();
+        let (mut to_alice, mut received) = (ptr::null_mut(), blank_received());
+        ok(xc_opened_respond(
+            &mut opened,
+            f.bob,
+            f.store,
+            CONTEXT.as_ptr(),
+            CONTEXT.len(),
+            &mut to_alice,
+            &mut received,
+        ));
+        assert_eq!(body_of(&mut received), b"hi");
+
+        // Alice loses her session state and starts a new session, under the same identity.
+        let mut bundle = empty();
+        ok(xc_prekey_store_bundle(
+            f.store,
+            f.bob,
+            XC_NO_ONE_TIME_PREKEY,
+            &mut bundle,
+        ));
+        let bundle = take(bundle);
+        let mut restarted = ptr::null_mut();
+        ok(xc_session_initiate(
+            f.alice,
+            bundle.as_ptr(),
+            bundle.len(),
+            CONTEXT.as_ptr(),
+            CONTEXT.len(),
+            &mut restarted,
+        ));
+        let envelope = seal(
+            f.alice,
+            &alice_cert,
+            &bob_key,
+            &send(restarted, T0 + 1, b"me again"),
+        );
+
+        // Bob routes by "do I have a session with this sender": he does, so he decrypts first.
+        let mut opened = open(f.bob, &f.pki.root_key, T0 + 1, &envelope);
+        let mut copy = opened;
+        let mut prekey = false;
+        ok(xc_opened_is_prekey_message(opened, &mut prekey));
+        assert!(prekey);
+        let before = session_bytes(to_alice);
+        let mut received = stale_received();
+        assert_eq!(
+            xc_opened_decrypt(&mut opened, to_alice, &mut received),
+            XC_ERR_SESSION_MISMATCH
+        );
+        // Not consumed: the variable is as it was, the envelope is live, the session unchanged,
+        // and the out-parameter reset.
+        assert_eq!(opened, copy);
+        assert!(!opened.is_null());
+        let mut sender = [0; 32];
+        ok(xc_opened_sender_identity(opened, sender.as_mut_ptr()));
+        assert_eq!(sender, alice_key);
+        assert_eq!(session_bytes(to_alice), before);
+        assert!(received.body.ptr.is_null() && received.sent_at_ms == 0 && received.kind == 0);
+        // Asking again gives the same answer, and still keeps it.
+        assert_eq!(
+            xc_opened_decrypt(&mut opened, to_alice, &mut received),
+            XC_ERR_SESSION_MISMATCH
+        );
+        assert_eq!(opened, copy);
+
+        // A prekey message that did not fit the session: the peer started a new one. Respond,
+        // which consumes the envelope as always.
+        let mut fresh = ptr::null_mut();
+        ok(xc_opened_respond(
+            &mut opened,
+            f.bob,
+            f.store,
+            CONTEXT.as_ptr(),
+            CONTEXT.len(),
+            &mut fresh,
+            &mut received,
+        ));
+        assert!(opened.is_null() && !fresh.is_null());
+        assert_eq!(received.sent_at_ms, T0 + 1);
+        assert_eq!(body_of(&mut received), b"me again");
+        ok(xc_session_check_remote_identity(fresh, alice_key.as_ptr()));
+        assert_eq!(
+            xc_opened_decrypt(&mut copy, fresh, &mut received),
+            XC_ERR_INVALID_HANDLE
+        );
+        assert_eq!(xc_opened_free(&mut copy), XC_ERR_INVALID_HANDLE);
+
+        // The new session replaces the old one, and works both ways.
+        ok(xc_session_free(&mut to_alice));
+        let reply = seal(
+            f.bob,
+            &bob_cert,
+            &alice_key,
+            &send(fresh, T0 + 2, b"welcome back"),
+        );
+        let mut opened = open(f.alice, &f.pki.root_key, T0 + 2, &reply);
+        ok(xc_opened_decrypt(&mut opened, restarted, &mut received));
+        assert!(opened.is_null());
+        assert_eq!(body_of(&mut received), b"welcome back");
+
+        ok(xc_session_free(&mut fresh));
+        ok(xc_session_free(&mut restarted));
+    }
+}
+
+#[test]
+fn the_wrong_session_keeps_the_envelope_for_the_right_one() {
+    let f = Fixture::new();
+    // SAFETY: as above.
+    unsafe {
+        // Bob opens Alice's first message and, by mistake, tries a session whose peer is not
+        // Alice (her own session, whose peer is Bob): a routing error, nothing consumed.
+        let mut opened = f.opened();
+        let copy = opened;
+        let before = session_bytes(f.session);
+        let mut received = stale_received();
+        assert_eq!(
+            xc_opened_decrypt(&mut opened, f.session, &mut received),
+            XC_ERR_SEALED_SENDER_IDENTITY_MISMATCH
+        );
+        assert_eq!(opened, copy);
+        assert!(received.sent_at_ms == 0 && received.body.ptr.is_null());
+        assert_eq!(session_bytes(f.session), before, "the session is untouched");
+        // He has no session for her and it is a prekey message: respond.
+        let (mut to_alice, mut received) = (ptr::null_mut(), blank_received());
+        ok(xc_opened_respond(
+            &mut opened,
+            f.bob,
+            f.store,
+            CONTEXT.as_ptr(),
+            CONTEXT.len(),
+            &mut to_alice,
+            &mut received,
+        ));
+        assert!(opened.is_null());
+        assert_eq!(body_of(&mut received), b"hi");
+
+        // A later message: the wrong session first, then the right one, on the same envelope.
+        let cert = f.pki.certify(b"alice", f.alice);
+        let second = seal(
+            f.alice,
+            &cert,
+            &public_key(f.bob),
+            &send(f.session, T0 + 1, b"second"),
+        );
+        let mut opened = open(f.bob, &f.pki.root_key, T0 + 1, &second);
+        let copy = opened;
+        assert_eq!(
+            xc_opened_decrypt(&mut opened, f.session, &mut received),
+            XC_ERR_SEALED_SENDER_IDENTITY_MISMATCH
+        );
+        assert_eq!(opened, copy);
+        ok(xc_opened_decrypt(&mut opened, to_alice, &mut received));
+        assert!(opened.is_null());
+        assert_eq!(body_of(&mut received), b"second");
+
+        // A NULL out-parameter is checked before the session: the envelope is consumed, though
+        // the session would have been the wrong one.
+        let mut opened = open(f.bob, &f.pki.root_key, T0 + 1, &second);
+        let copy = opened;
+        assert_eq!(
+            xc_opened_decrypt(&mut opened, f.session, ptr::null_mut()),
+            XC_ERR_NULL_POINTER
+        );
+        assert!(opened.is_null());
+        let mut device = 0;
+        assert_eq!(
+            xc_opened_sender_device_id(copy, &mut device),
+            XC_ERR_INVALID_HANDLE
+        );
+        // A kept envelope that the app decides to drop is freed as usual.
+        let mut opened = open(f.bob, &f.pki.root_key, T0 + 1, &second);
+        assert_eq!(
+            xc_opened_decrypt(&mut opened, f.session, &mut received),
+            XC_ERR_SEALED_SENDER_IDENTITY_MISMATCH
+        );
+        ok(xc_opened_free(&mut opened));
+        assert!(opened.is_null());
+
+        ok(xc_session_free(&mut to_alice));
     }
 }
 

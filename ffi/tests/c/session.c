@@ -9,7 +9,9 @@
  * It prints each step and exits non-zero on the first failure. Everything it creates is freed.
  * Step 9 misuses handles on purpose (double free, use after free and after consume, wrong type,
  * pointers never issued): each is reported as XC_ERR_INVALID_HANDLE, and valgrind confirms that
- * the library never reads through them.
+ * the library never reads through them. Step 10 is a peer that starts a new session under the
+ * same identity: xc_opened_decrypt reports XC_ERR_SESSION_MISMATCH and keeps the envelope, which
+ * then goes to xc_opened_respond.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -377,8 +379,14 @@ int main(void) {
                        to_bob_3.len, &late),
                XC_ERR_SEALED_INVALID_CERTIFICATE);
     opened = open_at(bob, root_key, T0 + 8 * SECOND_MS, &to_bob_3);
+    XcOpened *misrouted = opened;
     CHECK_CODE(xc_opened_decrypt(&opened, alice_session, &received),
                XC_ERR_SEALED_SENDER_IDENTITY_MISMATCH);
+    /* The wrong session: a routing error, so the envelope is kept for the right one (which has
+     * already read this message in step 7, so it is a replay there, and consumed). */
+    EXPECT(opened == misrouted && received.body.ptr == NULL);
+    CHECK_CODE(xc_opened_decrypt(&opened, bob_session, &received), XC_ERR_DUPLICATE_MESSAGE);
+    EXPECT(opened == NULL);
     opened = open_at(bob, root_key, T0 + 8 * SECOND_MS, &to_bob_3);
     CHECK(xc_opened_free(&opened)); /* opened but never decrypted */
     EXPECT(opened == NULL);
@@ -482,6 +490,57 @@ int main(void) {
     const XcIdentity *wild = (const XcIdentity *)(uintptr_t)0x1000;
     CHECK_CODE(xc_identity_public_key(wild, key), XC_ERR_INVALID_HANDLE);
     printf("   pointers never issued -> %s\n", xc_error_message(XC_ERR_INVALID_HANDLE));
+
+    printf("10. Alice loses her session and starts a new one (same identity); Bob answers it.\n");
+    XcBuffer fallback;
+    CHECK(xc_prekey_store_bundle(bob_store, bob, XC_NO_ONE_TIME_PREKEY, &fallback));
+    XcSession *alice_restarted = NULL;
+    CHECK(xc_session_initiate(alice, fallback.ptr, fallback.len, CONTEXT, CONTEXT_LEN,
+                              &alice_restarted));
+    xc_buffer_free(&fallback);
+    CHECK(xc_session_free(&alice_session)); /* the state she lost */
+    alice_session = alice_restarted;
+    CHECK(xc_session_send(alice_session, T0 + 10 * SECOND_MS, (const uint8_t *)"Hi again!", 9,
+                          &inner));
+    XcBuffer to_bob_6 = seal_to(alice, &alice_cert, bob_key, &inner);
+    relay_post("bob", &to_bob_6);
+    opened = open_at(bob, root_key, T0 + 10 * SECOND_MS, &to_bob_6);
+    CHECK(xc_opened_is_prekey_message(opened, &prekey));
+    EXPECT(prekey);
+    /* Bob has a session for her device whose peer is the certified identity: decrypt first. */
+    CHECK(xc_opened_sender_identity(opened, sender_key));
+    CHECK(xc_session_remote_identity(bob_session, peer));
+    EXPECT(memcmp(peer, sender_key, XC_KEY_LEN) == 0);
+    XcOpened *restart_envelope = opened;
+    CHECK_CODE(xc_opened_decrypt(&opened, bob_session, &received), XC_ERR_SESSION_MISMATCH);
+    /* Not consumed: `opened` is unchanged and live, so the message is not lost. */
+    EXPECT(opened != NULL && opened == restart_envelope);
+    EXPECT(received.body.ptr == NULL && received.body.len == 0);
+    CHECK(xc_opened_sender_device_id(opened, &device));
+    EXPECT(device == 1);
+    printf("   decrypt with the old session -> %s (envelope kept)\n",
+           xc_error_message(XC_ERR_SESSION_MISMATCH));
+    /* A prekey message of another session: she started a new one. Respond (this consumes it). */
+    XcSession *bob_restarted = NULL;
+    CHECK(xc_opened_respond(&opened, bob, bob_store, CONTEXT, CONTEXT_LEN, &bob_restarted,
+                            &received));
+    EXPECT(opened == NULL && bob_restarted != NULL);
+    EXPECT(buffer_equals(&received.body, "Hi again!"));
+    EXPECT(received.sent_at_ms == T0 + 10 * SECOND_MS);
+    xc_received_free(&received);
+    CHECK(xc_session_check_remote_identity(bob_restarted, alice_key)); /* no identity change */
+    CHECK(xc_session_free(&bob_session)); /* replaced by the new session */
+    bob_session = bob_restarted;
+    CHECK(xc_session_send(bob_session, T0 + 11 * SECOND_MS, (const uint8_t *)"Welcome back.", 13,
+                          &inner));
+    XcBuffer to_alice_3 = seal_to(bob, &bob_cert, alice_key, &inner);
+    relay_post("alice", &to_alice_3);
+    received = receive("Alice", alice, root_key, alice_session, T0 + 11 * SECOND_MS, &to_alice_3,
+                       bob_key);
+    EXPECT(buffer_equals(&received.body, "Welcome back."));
+    xc_received_free(&received);
+    xc_buffer_free(&to_bob_6);
+    xc_buffer_free(&to_alice_3);
 
     CHECK(xc_session_free(&alice_session));
     CHECK(xc_session_free(&bob_session));
