@@ -103,7 +103,7 @@ pub struct KeyPair {
 }
 
 impl KeyPair {
-    /// Generates a key pair from the caller's RNG: 32 bytes drawn, then clamped (SPEC.md §4.1).
+    /// Generates a key pair from the caller's RNG: 32 bytes drawn, then clamped (SPEC.md §8.0).
     pub fn generate<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
         let mut bytes = Zeroizing::new([0u8; 32]);
         rng.fill_bytes(bytes.as_mut_slice());

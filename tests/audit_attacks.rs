@@ -58,10 +58,6 @@ fn with(bytes: &[u8], range: std::ops::Range<usize>, value: &[u8]) -> Vec<u8> {
     out
 }
 
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    haystack.windows(needle.len()).any(|w| w == needle)
-}
-
 struct Bob {
     id: IdentityKeyPair,
     store: PreKeyStore,

@@ -1,8 +1,9 @@
 //! An independent implementation of SPEC.md (written from the specification only, from primitives)
 //! that must interoperate with the crate byte for byte: bundles, prekey and normal messages,
 //! decode errors and persisted session / prekey-store / identity state, in both directions —
-//! including the prekey store's per-signed-prekey replay records (§3.6, §4.3) and the migration
-//! of version-1 store blobs (§8.2).
+//! including the prekey store's per-signed-prekey replay records (§3.6, §4.3), X25519 secrets
+//! held and stored clamped (§8.0), and the migration of version-1 store and session blobs (§8.2,
+//! §8.3).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -62,21 +63,60 @@ const KIND_SESSION: u8 = 0x12;
 /// §8.0: the version written for each kind, and the versions read.
 const STORE_VERSION: u8 = 0x02;
 const STORE_VERSION_V1: u8 = 0x01;
+const SESSION_VERSION: u8 = 0x02;
+const SESSION_VERSION_V1: u8 = 0x01;
+/// §11.5; §8.3 turns a version-1 purge deadline `D` into `skipped_at = D − 2 · MAX_CLOCK_SKEW`.
+const MAX_CLOCK_SKEW: u64 = 300_000;
 
 fn version_written(kind: u8) -> u8 {
-    if kind == KIND_STORE {
-        STORE_VERSION
-    } else {
-        VERSION
+    match kind {
+        KIND_STORE => STORE_VERSION,
+        KIND_SESSION => SESSION_VERSION,
+        _ => VERSION,
     }
 }
 
 fn version_read(kind: u8, v: u8) -> bool {
-    if kind == KIND_STORE {
-        v == STORE_VERSION || v == STORE_VERSION_V1
-    } else {
-        v == VERSION
+    match kind {
+        KIND_STORE => v == STORE_VERSION || v == STORE_VERSION_V1,
+        KIND_SESSION => v == SESSION_VERSION || v == SESSION_VERSION_V1,
+        _ => v == VERSION,
     }
+}
+
+/// RFC 7748 §5 clamping (§8.0): clear bits 0–2 of byte 0 and bit 7 of byte 31, set bit 6 of
+/// byte 31.
+fn clamp(mut k: K32) -> K32 {
+    k[0] &= 0xF8;
+    k[31] &= 0x7F;
+    k[31] |= 0x40;
+    k
+}
+
+/// §8.0: a stored secret of a version-2 format must already be in its clamped form.
+fn is_clamped(k: &K32) -> bool {
+    clamp(*k) == *k
+}
+
+/// §8.0: "the 32 draws of a key generation ... are clamped first"; the RNG use is unchanged.
+fn generate_secret(rng: &mut ChaCha20Rng) -> K32 {
+    clamp(draw(rng))
+}
+
+/// An "as drawn" form of a clamped secret that a version-1 blob may hold: the same X25519 key
+/// with the bits clamping fixes set otherwise (test helper).
+fn unclamped(k: &K32, variant: u8) -> K32 {
+    let mut u = *k;
+    match variant % 3 {
+        0 => u[0] |= 0x01,
+        1 => u[31] &= !0x40,
+        _ => {
+            u[0] |= 0x06;
+            u[31] |= 0x80;
+        }
+    }
+    assert!(!is_clamped(&u) && clamp(u) == *k);
+    u
 }
 
 /// Mirrors the crate's error variant names so that `{:?}` strings can be compared (§9).
@@ -561,8 +601,9 @@ struct Skipped {
     key: K32,
     n: u32,
     stamp: u32,
-    /// §8.3 / §11.6: raw decrypts store `u64::MAX` (no time-based purge).
-    deadline: u64,
+    /// §8.3 row 19 / §11.6: when the key was skipped (ms); raw decrypts have no clock and store
+    /// `u64::MAX` (unknown: never purged by time).
+    skipped_at: u64,
     mk: K32,
 }
 
@@ -595,7 +636,7 @@ fn walk(mut ck: K32, from: u32, to: u32) -> (Vec<(u32, K32)>, K32) {
 impl Ratchet {
     /// §6.2 initiator.
     fn init_initiator(rng: &mut ChaCha20Rng, sk: &K32, spk: &K32) -> Result<Self, E> {
-        let dhs: K32 = draw(rng);
+        let dhs = generate_secret(rng);
         let (rk, cks) = kdf_rk(sk, &dh(&dhs, spk)?);
         Ok(Ratchet {
             rk,
@@ -641,7 +682,7 @@ impl Ratchet {
             Some(chain) => (self.dhs, self.rk, chain),
             None => {
                 let dhr = self.dhr.ok_or(E::ChainExhausted)?;
-                let fresh: K32 = draw(rng);
+                let fresh = generate_secret(rng);
                 let (rk, ck) = kdf_rk(&self.rk, &dh(&fresh, &dhr)?);
                 (fresh, rk, (ck, 0))
             }
@@ -671,7 +712,7 @@ impl Ratchet {
             key,
             n,
             stamp,
-            deadline: u64::MAX,
+            skipped_at: u64::MAX,
             mk,
         });
         while self.skipped.len() > self.limits[1] as usize {
@@ -839,7 +880,8 @@ impl MySession {
         }
         let b = decode_bundle(bundle)?;
         verify_spk(&b.ik, b.spk_id, b.created_at, &b.spk, &b.sig)?;
-        let ek: K32 = draw(rng);
+        // Clamping EK_A changes neither its public key nor a DH; it is discarded anyway.
+        let ek = generate_secret(rng);
         let ik_b = identity_x25519(&b.ik);
         let mut dhs = vec![dh(&id.xsecret, &b.spk)?, dh(&ek, &ik_b)?, dh(&ek, &b.spk)?];
         if let Some((_, opk)) = b.opk {
@@ -917,8 +959,19 @@ impl MySession {
         }
     }
 
-    /// §8.3
+    /// §8.3, version 2 (the version written).
     fn to_state(&self) -> Vec<u8> {
+        envelope(KIND_SESSION, &self.state_body())
+    }
+
+    /// §8.3 version 1 (test helper: what a version-1 library wrote): the same layout, with the
+    /// fields written as they are — the caller puts version-1 values in them (an unclamped `DHs`,
+    /// purge deadlines in `skipped_at`).
+    fn to_state_v1(&self) -> Vec<u8> {
+        envelope_v(KIND_SESSION, SESSION_VERSION_V1, &self.state_body())
+    }
+
+    fn state_body(&self) -> Vec<u8> {
         let r = &self.r;
         let mut b = vec![u8::from(!self.initiator), u8::from(self.acknowledged)];
         b.extend_from_slice(&self.local);
@@ -970,16 +1023,19 @@ impl MySession {
             b.extend_from_slice(&s.key);
             b.extend_from_slice(&s.n.to_be_bytes());
             b.extend_from_slice(&s.stamp.to_be_bytes());
-            b.extend_from_slice(&s.deadline.to_be_bytes());
+            b.extend_from_slice(&s.skipped_at.to_be_bytes());
             b.extend_from_slice(&s.mk);
         }
-        envelope(KIND_SESSION, &b)
+        b
     }
 
-    /// §8.3, strictly.
+    /// §8.3, strictly, both versions; a version-1 blob is migrated (§8.0, §8.3): its `DHs`
+    /// clamped, each purge deadline `D` read as `skipped_at = D − 2 · MAX_CLOCK_SKEW`.
     fn from_state(blob: &[u8]) -> Result<Self, DecodeErr> {
         use DecodeErr::NonCanonical as NC;
-        let mut r = Rd(open_envelope(KIND_SESSION, blob)?.1);
+        let (version, body) = open_envelope(KIND_SESSION, blob)?;
+        let v2 = version == SESSION_VERSION;
+        let mut r = Rd(body);
         let initiator = match r.u8()? {
             0 => true,
             1 => false,
@@ -1014,7 +1070,13 @@ impl MySession {
             return Err(NC);
         }
         let rk = r.a32()?;
-        let dhs = r.a32()?;
+        let mut dhs = r.a32()?;
+        // Row 12, checked as the field is read (§2 rule 7; the position was a guess, the
+        // library agrees).
+        if v2 && !is_clamped(&dhs) {
+            return Err(NC);
+        }
+        dhs = clamp(dhs);
         if !r.flag()? {
             return Err(NC);
         }
@@ -1061,8 +1123,19 @@ impl MySession {
             let key = r.xkey()?;
             let n = r.u32()?;
             let stamp = r.u32()?;
-            let deadline = r.u64()?;
+            let stored = r.u64()?;
+            let skipped_at = if v2 || stored == u64::MAX {
+                stored
+            } else {
+                stored.saturating_sub(2 * MAX_CLOCK_SKEW)
+            };
             let mk = r.a32()?;
+            // "N = 2^32 − 1 (never used, §6.4) → NonCanonical", in both versions ("same layout");
+            // checked with the entry's other rules once the whole entry is read (§2 rule 7; the
+            // position was a guess, the library decided it).
+            if n == u32::MAX {
+                return Err(NC);
+            }
             // Row 19: a key of the current chain lies behind its counter `Nr`.
             let current_ok = key == dhr && recv.is_some_and(|(_, nr)| n < nr);
             if (!current_ok && !old.contains(&key))
@@ -1079,7 +1152,7 @@ impl MySession {
                 key,
                 n,
                 stamp,
-                deadline,
+                skipped_at,
                 mk,
             });
         }
@@ -1145,7 +1218,7 @@ impl MyBob {
     fn rotate_signed_prekey(&mut self, rng: &mut ChaCha20Rng, now: u64) {
         let id = self.next_signed_id;
         self.next_signed_id = id.wrapping_add(1);
-        let secret: K32 = draw(rng);
+        let secret = generate_secret(rng);
         let sig = self.id.sign(&signed_bytes(id, now, &xpub(&secret)));
         // A key pushed out takes its record of first messages with it.
         self.signed.retain(|s| s.id != id);
@@ -1176,7 +1249,7 @@ impl MyBob {
             while self.one_time.contains_key(&id) {
                 id = id.wrapping_add(1);
             }
-            let secret: K32 = draw(rng);
+            let secret = generate_secret(rng);
             self.one_time.insert(id, secret);
             self.next_one_time_id = id.wrapping_add(1);
             ids.push(id);
@@ -1209,8 +1282,8 @@ impl MyBob {
         })
     }
 
-    /// §7.3 with the replay rule of §4.3 ("after X3DH and before decryption"; placed right after
-    /// X3DH, before the context check — a guess, see the ambiguity list).
+    /// §7.3 with the replay rule of §4.3: step 5, right after X3DH (step 4) and before the
+    /// context check (step 6).
     fn respond(&mut self, bytes: &[u8], context: &[u8]) -> Result<(MySession, Vec<u8>), E> {
         let (pre, m) = decode_message(bytes)?;
         let p = pre.ok_or(E::NotPreKeyMessage)?;
@@ -1272,16 +1345,18 @@ impl MyBob {
         Ok((s, pt))
     }
 
-    /// §8.2 body of version 2 (`accepted = true`) or version 1 without its seen list.
+    /// §8.2 body of version 2 (`accepted = true`) or version 1 without its seen list; a version-1
+    /// body holds the secrets in an unclamped "as drawn" form (the same keys).
     fn store_body(&self, v2: bool) -> Vec<u8> {
         let mut b = vec![];
         b.extend_from_slice(&self.next_signed_id.to_be_bytes());
         b.extend_from_slice(&self.next_one_time_id.to_be_bytes());
         b.push(u8::try_from(self.signed.len()).unwrap());
+        let as_stored = |k: &K32, i: u32| if v2 { *k } else { unclamped(k, i as u8) };
         for s in &self.signed {
             b.extend_from_slice(&s.id.to_be_bytes());
             b.extend_from_slice(&s.created_at.to_be_bytes());
-            b.extend_from_slice(&s.secret);
+            b.extend_from_slice(&as_stored(&s.secret, s.id));
             b.extend_from_slice(&s.sig);
             if v2 {
                 b.extend_from_slice(&u16::try_from(s.accepted.len()).unwrap().to_be_bytes());
@@ -1293,7 +1368,7 @@ impl MyBob {
         b.extend_from_slice(&u32::try_from(self.one_time.len()).unwrap().to_be_bytes());
         for (id, secret) in &self.one_time {
             b.extend_from_slice(&id.to_be_bytes());
-            b.extend_from_slice(secret);
+            b.extend_from_slice(&as_stored(secret, *id));
         }
         b
     }
@@ -1313,7 +1388,8 @@ impl MyBob {
         envelope_v(KIND_STORE, STORE_VERSION_V1, &b)
     }
 
-    /// §8.2, strictly, both versions; a version-1 seen list is migrated into the records.
+    /// §8.2, strictly, both versions; a version-1 seen list is migrated into the records and
+    /// version-1 secrets are clamped (§8.0).
     fn load_store(id: Ident, blob: &[u8]) -> Result<Self, DecodeErr> {
         use DecodeErr::NonCanonical as NC;
         let (version, body) = open_envelope(KIND_STORE, blob)?;
@@ -1330,6 +1406,12 @@ impl MyBob {
             let spk_id = r.u32()?;
             let created_at = r.u64()?;
             let secret = r.a32()?;
+            // §8.0: checked as the field is read (the position was a guess, the library
+            // agrees: an unclamped secret in an entry cut inside its signature is NonCanonical).
+            if v2 && !is_clamped(&secret) {
+                return Err(NC);
+            }
+            let secret = clamp(secret);
             let sig: [u8; 64] = r.take(64)?.try_into().unwrap();
             // Duplicate id: after the signature, before the count.
             if signed.iter().any(|s| s.id == spk_id) {
@@ -1369,6 +1451,12 @@ impl MyBob {
         for _ in 0..n_one_time {
             let otk_id = r.u32()?;
             let secret = r.a32()?;
+            // (Both this and the id order are NonCanonical, and a cut secret is Truncated either
+            // way: their relative order cannot be observed.)
+            if v2 && !is_clamped(&secret) {
+                return Err(NC);
+            }
+            let secret = clamp(secret);
             if last.is_some_and(|l| otk_id <= l) {
                 return Err(NC);
             }
@@ -1380,10 +1468,16 @@ impl MyBob {
             if b > V1_MAX_SEEN {
                 return Err(NC);
             }
-            let mut seen = vec![];
+            let mut seen: Vec<K32> = vec![];
             for _ in 0..b {
-                // §2.3 only: the version-2 text names no duplicate rule for version 1 (a guess).
-                seen.push(r.xkey()?);
+                // §2.3, then (not in SPEC.md's text; from the brief and the library) a key
+                // repeated byte for byte → NonCanonical. Other encodings of one key are not
+                // duplicates: they give the same first-message id, and the record is a set.
+                let k = r.xkey()?;
+                if seen.contains(&k) {
+                    return Err(NC);
+                }
+                seen.push(k);
             }
             // Migration: every base key under every held signed prekey, unless that DH is zero.
             for ek in &seen {
@@ -2091,7 +2185,9 @@ fn state_blobs_parse_and_cross_load() {
     assert_eq!(alice_view.r.skipped.len(), 1);
     let blob = w.bob.state();
     assert_eq!(blob[0], KIND_SESSION);
-    assert_eq!(blob[1], VERSION);
+    assert_eq!(blob[1], SESSION_VERSION);
+    // §8.0: the stored ratchet secret is clamped.
+    assert!(is_clamped(&MySession::from_state(&blob).unwrap().r.dhs));
     let check = Sha256::digest(&blob[..blob.len() - 16]);
     assert_eq!(blob[blob.len() - 16..], check[..16]);
     let bob_view = MySession::from_state(&blob).unwrap();
@@ -2624,9 +2720,45 @@ fn session_state_decode_rules_agree() {
             key: s.r.dhr.unwrap(),
             n: 0,
             stamp: s.r.received,
-            deadline: u64::MAX,
+            skipped_at: u64::MAX,
             mk: [1; 32],
         });
+    });
+    // §8.0 / row 12: the ratchet secret must be stored clamped in version 2.
+    edit("DHs unclamped (bit 0 set)", &base, NC, &|s| {
+        s.r.dhs[0] |= 0x01
+    });
+    edit("DHs unclamped (bit 2 set)", &base, NC, &|s| {
+        s.r.dhs[0] |= 0x04
+    });
+    edit("DHs unclamped (bit 6 of byte 31 clear)", &base, NC, &|s| {
+        s.r.dhs[31] &= !0x40
+    });
+    edit("DHs unclamped (bit 7 of byte 31 set)", &base, NC, &|s| {
+        s.r.dhs[31] |= 0x80
+    });
+    edit("unacked DHs unclamped", &unacked, NC, &|s| {
+        s.r.dhs[0] |= 0x01
+    });
+    edit("DHs another clamped secret", &base, OK, &|s| {
+        s.r.dhs = clamp([0x5A; 32])
+    });
+    // Row 19: N = 2^32 − 1 never has a key, on an old chain either (where no Nr bounds it).
+    edit("old-chain skipped N = 2^32 − 1", &base, NC, &|s| {
+        s.r.skipped[1].n = u32::MAX
+    });
+    edit("old-chain skipped N = 2^32 − 2", &base, OK, &|s| {
+        s.r.skipped[1].n = u32::MAX - 1
+    });
+    // Row 19's u64 is a time, any value (2^64 − 1 = unknown); no order among entries.
+    edit("skipped_at values", &base, OK, &|s| {
+        for (e, t) in
+            s.r.skipped
+                .iter_mut()
+                .zip([0, u64::MAX - 1, 1_700_000_000_000, 1])
+        {
+            e.skipped_at = t;
+        }
     });
     edit("unacked with a PN", &unacked, NC, &|s| s.r.pn = 9);
     edit("unacked with a received count", &unacked, NC, &|s| {
@@ -2642,6 +2774,48 @@ fn session_state_decode_rules_agree() {
         f(&mut b, end17);
         cases.push((name, envelope(KIND_SESSION, &b), expect));
     };
+    // Offset of row 12 (`DHs`) in `base`'s body: it has a one-time prekey id.
+    let dhs_at = 2 + 64 + 2 + CTX.len() + 32 + 4 + 1 + 4 + 16 + 9 + 32;
+    assert_eq!(base.to_state()[2 + dhs_at..2 + dhs_at + 32], base.r.dhs);
+    // The clamping of row 12 is checked as the field is read (§2 rule 7; a guess, confirmed).
+    patch(
+        "DHs unclamped, body ends after row 12",
+        &base,
+        NC,
+        &|b, _| {
+            b[dhs_at] |= 0x01;
+            b.truncate(dhs_at + 32);
+        },
+    );
+    patch(
+        "body ends after row 12",
+        &base,
+        Err("Truncated"),
+        &|b, _| {
+            b.truncate(dhs_at + 32);
+        },
+    );
+    // Row 19's N = 2^32 − 1 is checked once the whole entry is read (§2 rule 7): cut inside
+    // the entry it is Truncated, cut right after it NonCanonical.
+    let first_entry = |end17: usize| end17 + 4 + 32 * base.r.old.len() + 4;
+    for (cut, expect) in [(36, Err("Truncated")), (79, Err("Truncated")), (80, NC)] {
+        let name: &str = format!("skipped N = 2^32 − 1, cut after {cut} bytes of its entry").leak();
+        patch(name, &base, expect, &|b, end17| {
+            let at = first_entry(end17);
+            b[at + 32..at + 36].copy_from_slice(&u32::MAX.to_be_bytes());
+            b.truncate(at + cut);
+        });
+    }
+    patch(
+        "skipped N = 2^32 − 2, cut after N",
+        &base,
+        Err("Truncated"),
+        &|b, end17| {
+            let at = first_entry(end17) + 32;
+            b[at..at + 4].copy_from_slice(&(u32::MAX - 1).to_be_bytes());
+            b.truncate(at + 4);
+        },
+    );
     patch("role 2", &base, NC, &|b, _| b[0] = 2);
     patch("ack flag 2", &base, NC, &|b, _| b[1] = 2);
     patch("trailing", &base, Err("TrailingBytes"), &|b, _| b.push(0));
@@ -2719,9 +2893,30 @@ fn session_state_decode_rules_agree() {
     let mut raw = valid.clone();
     raw[0] = KIND_STORE;
     cases.push(("kind", raw, Err("UnknownType(17)")));
+    for v in [0u8, 3, 0xFF] {
+        let mut raw = valid.clone();
+        raw[1] = v;
+        let e: &str = format!("UnknownVersion({v})").leak();
+        cases.push(("version", raw, Err(e)));
+    }
+    // Version 1 is read: the version byte is checked before the check, which then fails.
     let mut raw = valid.clone();
-    raw[1] = 2;
-    cases.push(("version", raw, Err("UnknownVersion(2)")));
+    raw[1] = SESSION_VERSION_V1;
+    cases.push(("v2 blob relabelled v1", raw, Err("ChecksumMismatch")));
+    // The same layout: a version-2 body sealed as version 1 loads (and is re-saved as 2).
+    let body = &valid[2..valid.len() - 16];
+    cases.push((
+        "v2 body sealed as v1",
+        envelope_v(KIND_SESSION, SESSION_VERSION_V1, body),
+        OK,
+    ));
+    // ... an unclamped DHs in version 1 is read and clamped, a skipped N = 2^32 − 1 is refused.
+    let mut v1 = base.clone();
+    v1.r.dhs[0] |= 0x01;
+    cases.push(("v1 DHs unclamped", v1.to_state_v1(), OK));
+    let mut v1 = base.clone();
+    v1.r.skipped[1].n = u32::MAX;
+    cases.push(("v1 old-chain skipped N = 2^32 − 1", v1.to_state_v1(), NC));
     let mut raw = valid.clone();
     raw[20] ^= 1;
     cases.push(("checksum", raw, Err("ChecksumMismatch")));
@@ -2752,7 +2947,11 @@ fn session_state_decode_rules_agree() {
             .map_err(|e| format!("{e:?}"));
         assert_eq!(mine, theirs, "case {name}");
         if let Ok(b) = &mine {
-            assert_eq!(b, blob, "case {name} re-encodes differently");
+            if blob[1] == SESSION_VERSION {
+                assert_eq!(b, blob, "case {name} re-encodes differently");
+            } else {
+                assert_eq!(b[1], SESSION_VERSION, "case {name}: re-saved as version 2");
+            }
         }
         let got = mine.as_ref().map(|_| ()).map_err(String::as_str);
         if got != *expect {
@@ -2760,6 +2959,80 @@ fn session_state_decode_rules_agree() {
         }
     }
     assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// Test 7b: a version-1 session blob (§8.3, read only) migrates identically in both
+/// implementations: `DHs` clamped (§8.0), each purge deadline `D` turned into
+/// `skipped_at = D − 2 · MAX_CLOCK_SKEW` (saturating; `2^64 − 1` stays); the result is the
+/// version-2 blob, a fixed point from then on, and the session keeps working.
+#[test]
+fn session_v1_migration_agrees() {
+    let (mut w, _) = setup(32, false, false, true, CTX);
+    let b: Vec<_> = (0..3u8).map(|i| send(&mut w, false, &[i])).collect();
+    recv(&mut w, true, &b[2], Ok(&[2]));
+    let r = send(&mut w, true, b"r");
+    recv(&mut w, false, &r, Ok(b"r"));
+    let c: Vec<_> = (0..3u8).map(|i| send(&mut w, false, &[i])).collect();
+    recv(&mut w, true, &c[2], Ok(&[2]));
+    let base = w.alice.view();
+    assert_eq!(base.r.skipped.len(), 4);
+    let skew2 = 2 * MAX_CLOCK_SKEW;
+    let deadline_sets: [[u64; 4]; 3] = [
+        [u64::MAX, 0, skew2 - 1, skew2],
+        [skew2 + 1, 1_700_000_000_000, u64::MAX - 1, u64::MAX],
+        [u64::MAX - skew2, u64::MAX - skew2 - 1, 1, u64::MAX],
+    ];
+    for (i, deadlines) in deadline_sets.iter().enumerate() {
+        for variant in 0..3u8 {
+            let mut v1 = base.clone();
+            v1.r.dhs = unclamped(&base.r.dhs, variant);
+            for (e, d) in v1.r.skipped.iter_mut().zip(deadlines) {
+                e.skipped_at = *d;
+            }
+            let blob = v1.to_state_v1();
+            assert_eq!(blob[1], SESSION_VERSION_V1);
+            // What SPEC.md says the migration gives.
+            let mut expected = base.clone();
+            for (e, d) in expected.r.skipped.iter_mut().zip(deadlines) {
+                e.skipped_at = if *d == u64::MAX {
+                    u64::MAX
+                } else {
+                    d.saturating_sub(skew2)
+                };
+            }
+            let expected = expected.to_state();
+            let mine = MySession::from_state(&blob).unwrap();
+            let theirs = Session::from_bytes(&blob).unwrap();
+            assert_eq!(mine.to_state(), expected, "set {i} variant {variant}");
+            assert_eq!(
+                theirs.to_bytes().to_vec(),
+                expected,
+                "set {i} variant {variant}"
+            );
+            // Re-saved as version 2, it is a fixed point in both.
+            assert_eq!(
+                Session::from_bytes(&expected).unwrap().to_bytes().to_vec(),
+                expected
+            );
+            assert_eq!(
+                MySession::from_state(&expected).unwrap().to_state(),
+                expected
+            );
+        }
+    }
+    // The migrated session keeps the conversation going in both, byte for byte (the clamped
+    // secret is the same key).
+    let mut v1 = base.clone();
+    v1.r.dhs = unclamped(&base.r.dhs, 2);
+    let mut twin = Twin::new(&MySession::from_state(&v1.to_state_v1()).unwrap());
+    twin.theirs = Session::from_bytes(&v1.to_state_v1()).unwrap();
+    twin.same();
+    let mut rng = ChaCha20Rng::from_seed([33; 32]);
+    let reply = twin.send(&mut rng, b"after migration");
+    recv(&mut w, false, &reply, Ok(b"after migration"));
+    assert_eq!(twin.recv(&c[0]).unwrap(), [0]);
+    assert_eq!(twin.recv(&b[0]).unwrap(), [0]);
+    assert_eq!(twin.recv(&b[0]).unwrap_err(), "DuplicateMessage");
 }
 
 /// A first message without a one-time prekey from a fresh crate Alice to `bundle`.
@@ -3120,6 +3393,50 @@ fn prekey_store_v2_and_v1_migration_agree() {
         },
         &v2,
     );
+    // §8.0: version-2 secrets must be stored clamped.
+    for (name, at) in [
+        ("signed prekey 0 secret unclamped", spk_at(0) + 12),
+        ("signed prekey 2 secret unclamped", spk_at(2) + 12),
+        ("one-time secret unclamped", otk_at + 4 + 4),
+        ("last one-time secret unclamped", otk_at + 4 + 2 * 36 + 4),
+    ] {
+        for variant in 0..3u8 {
+            let name: &str = format!("{name} ({variant})").leak();
+            patch(
+                name,
+                NC,
+                &|b| {
+                    let k: K32 = b[at..at + 32].try_into().unwrap();
+                    b[at..at + 32].copy_from_slice(&unclamped(&k, variant));
+                },
+                &v2,
+            );
+        }
+    }
+    // Checked as the secret is read (§2 rule 7), before the signature that follows it (a
+    // guess, confirmed).
+    patch(
+        "signed prekey secret unclamped, cut inside the signature",
+        NC,
+        &|b| {
+            let at = spk_at(1) + 12;
+            let k: K32 = b[at..at + 32].try_into().unwrap();
+            b[at..at + 32].copy_from_slice(&unclamped(&k, 0));
+            b.truncate(at + 32 + 10);
+        },
+        &v2,
+    );
+    patch(
+        "one-time secret unclamped, id order wrong",
+        NC,
+        &|b| {
+            let at = otk_at + 4 + 36;
+            b[at..at + 4].copy_from_slice(&[0; 4]);
+            let k: K32 = b[at + 4..at + 36].try_into().unwrap();
+            b[at + 4..at + 36].copy_from_slice(&unclamped(&k, 1));
+        },
+        &v2,
+    );
     // Version 1: the v2 layout without the records, then the seen list.
     let v1_body = v1[2..v1.len() - 16].to_vec();
     let seen_at = v1_body.len() - 4 - 32 * seen.len();
@@ -3147,10 +3464,29 @@ fn prekey_store_v2_and_v1_migration_agree() {
     patch1("v1 seen key top bit", Some(Err("InvalidKey")), &|b| {
         b[seen_at + 4 + 31] |= 0x80;
     });
-    // Guess: no duplicate rule for version 1 any more (the text names only §2.3).
-    patch1("v1 duplicate seen key", OK, &|b| {
+    // Not in SPEC.md's text (it names only §2.3 for the seen keys): a key repeated byte for
+    // byte is NonCanonical (the brief; the library agrees).
+    patch1("v1 duplicate seen key", NC, &|b| {
         let k = b[seen_at + 4..seen_at + 36].to_vec();
         b[seen_at + 36..seen_at + 68].copy_from_slice(&k);
+    });
+    patch1("v1 duplicate seen key, not adjacent", NC, &|b| {
+        let k = b[seen_at + 4..seen_at + 36].to_vec();
+        let last = b.len() - 32;
+        b[last..].copy_from_slice(&k);
+    });
+    // ... checked once the key is read: a repeated key cut short is Truncated.
+    patch1("v1 duplicate seen key, cut inside it", TR, &|b| {
+        let k = b[seen_at + 4..seen_at + 36].to_vec();
+        b[seen_at + 36..seen_at + 68].copy_from_slice(&k);
+        b.truncate(seen_at + 67);
+    });
+    // The version-1 secrets are unclamped (as drawn); clamped ones load just as well.
+    patch1("v1 clamped secrets", OK, &|b| {
+        for at in [9 + 12, 9 + 108 + 12, 9 + 216 + 12, 9 + 3 * 108 + 4 + 4] {
+            let k: K32 = b[at..at + 32].try_into().unwrap();
+            b[at..at + 32].copy_from_slice(&clamp(k));
+        }
     });
     // Guess: "the same" includes the one-time cap.
     patch1("v1 one-time count 65537, then end", NC, &|b| {

@@ -249,6 +249,18 @@ mod prim {
         x25519(k, &BASEPOINT)
     }
 
+    /// RFC 7748 §5 clamping: X25519 secrets are held and stored in this form (§8.0).
+    pub fn clamp(mut k: [u8; 32]) -> [u8; 32] {
+        k[0] &= 0xf8;
+        k[31] &= 0x7f;
+        k[31] |= 0x40;
+        k
+    }
+
+    pub fn is_clamped(k: &[u8; 32]) -> bool {
+        clamp(*k) == *k
+    }
+
     /// `DH(a, B)`, `None` for the all-zero output (§4.4).
     pub fn dh(k: &[u8; 32], u: &[u8; 32]) -> Option<[u8; 32]> {
         let out = x25519(k, u);
@@ -594,11 +606,13 @@ mod frame {
         Ok(out)
     }
 
-    /// Strict decoding, fields in order (§2 rule 7). GUESSES (§11.2): a timer update's non-empty
-    /// body is `NonCanonical`, checked right after the body is read and before the padding; the
-    /// padded-length and zero-padding checks come last; a frame longer than 2^20 bytes that is
-    /// otherwise canonical is accepted (the 2^20 bound is stated for sending only).
+    /// Strict decoding (§11.2): a frame longer than 2^20 bytes is `TooLarge` before anything is
+    /// read; then the fields in order (§2 rule 7); then a timer update's non-empty body, the
+    /// padded length and the zero padding, each `NonCanonical`.
     pub fn decode(bytes: &[u8]) -> Result<Frame, DecodeError> {
+        if bytes.len() > MAX_FRAME_LEN {
+            return Err(TooLarge);
+        }
         let mut r = Reader::new(bytes);
         let version = r.u8()?;
         if version != CONTENT_VERSION {
@@ -664,16 +678,17 @@ mod frame {
         }
     }
 
-    /// §11.6: the purge deadline of keys skipped while receiving at `now` under the session's
-    /// timer as it was before the message (on-send or on-read alike).
-    pub fn skipped_key_deadline(session_timer: &Timer, now_ms: u64) -> u64 {
-        if session_timer.duration_s > 0 {
-            now_ms
-                .saturating_add(u64::from(session_timer.duration_s) * 1000)
-                .saturating_add(2 * MAX_CLOCK_SKEW_MS)
-        } else {
-            u64::MAX
-        }
+    /// §11.6: whether `purge(now)` deletes a key skipped at `skipped_at_ms`, under `current`,
+    /// the session's timer at the time of the purge (on-send or on-read alike): `C.duration_s > 0`
+    /// and `skipped_at ≠ 2^64 − 1` and `now > skipped_at + C.duration_s · 1000 + 2 · skew`, all
+    /// additions saturating.
+    pub fn purgeable(skipped_at_ms: u64, current: &Timer, now_ms: u64) -> bool {
+        current.duration_s > 0
+            && skipped_at_ms != u64::MAX
+            && now_ms
+                > skipped_at_ms
+                    .saturating_add(u64::from(current.duration_s) * 1000)
+                    .saturating_add(2 * MAX_CLOCK_SKEW_MS)
     }
 }
 
@@ -977,10 +992,19 @@ mod dr {
 
     impl Store {
         /// Lenient: parses the fields of version 2, or of version 1 with its migration (§8.2);
-        /// the §8.2 canonicality rules are not this file's subject.
+        /// the §8.2 canonicality rules are not this file's subject, except §8.0's one encoding
+        /// of a secret (clamped in version 2, clamped on reading version 1) and version 1's
+        /// repeated seen keys (below).
         pub fn decode(blob: &[u8]) -> Result<Store, DecodeError> {
             let (version, body) = open_blob(0x11, &[0x01, 0x02], blob)?;
             let mut r = Reader::new(body);
+            let secret = |r: &mut Reader<'_>| -> Result<[u8; 32], DecodeError> {
+                let k = r.arr()?;
+                if version == 0x02 && !prim::is_clamped(&k) {
+                    return Err(NonCanonical);
+                }
+                Ok(prim::clamp(k))
+            };
             let next_signed_id = r.u32()?;
             let next_one_time_id = r.u32()?;
             let s = r.u8()?;
@@ -989,7 +1013,7 @@ mod dr {
                 let mut k = SignedPreKey {
                     id: r.u32()?,
                     created_at: r.u64()?,
-                    secret: r.arr()?,
+                    secret: secret(&mut r)?,
                     signature: r.arr()?,
                     accepted: Vec::new(),
                 };
@@ -1003,11 +1027,18 @@ mod dr {
             let o = r.u32()?;
             let mut one_time = Vec::new();
             for _ in 0..o {
-                one_time.push((r.u32()?, r.arr()?));
+                one_time.push((r.u32()?, secret(&mut r)?));
             }
             if version == 0x01 {
+                let mut seen = Vec::new();
                 for _ in 0..r.u32()? {
                     let base = r.x25519_key()?;
+                    // Not in §8.2's text (the brief; the library agrees): a base key repeated
+                    // byte for byte is NonCanonical.
+                    if seen.contains(&base) {
+                        return Err(NonCanonical);
+                    }
+                    seen.push(base);
                     for k in &mut signed {
                         if let Some(dh3) = prim::dh(&k.secret, &base) {
                             let id = first_message_id(&dh3);
@@ -1094,7 +1125,9 @@ mod dr {
         pub key: [u8; 32],
         pub n: u32,
         pub stamp: u32,
-        pub deadline: u64,
+        /// §8.3 row 19, §11.6: the receiver's clock when the key was skipped (ms); `u64::MAX`
+        /// when unknown (skipped by `decrypt`/`respond`, which have no clock).
+        pub skipped_at: u64,
         pub mk: [u8; 32],
     }
 
@@ -1221,15 +1254,19 @@ mod dr {
                 b.extend_from_slice(&e.key);
                 b.extend_from_slice(&e.n.to_be_bytes());
                 b.extend_from_slice(&e.stamp.to_be_bytes());
-                b.extend_from_slice(&e.deadline.to_be_bytes());
+                b.extend_from_slice(&e.skipped_at.to_be_bytes());
                 b.extend_from_slice(&e.mk);
             }
-            seal_blob(0x12, 0x01, &b)
+            seal_blob(0x12, 0x02, &b)
         }
 
-        /// Lenient §8.3 decoding (field layout only), for loading vector blobs.
+        /// Lenient §8.3 decoding (field layout only), for loading vector blobs; version 2, or
+        /// version 1 migrated: its `DHs` clamped (§8.0) and each purge deadline `D` read as
+        /// `skipped_at = D − 2 · MAX_CLOCK_SKEW` (saturating; `2^64 − 1` stays). A version-2
+        /// `DHs` that is not clamped is refused (§8.3 row 12).
         pub fn decode(blob: &[u8]) -> Result<Session, DecodeError> {
-            let mut r = Reader::new(open_blob(0x12, &[0x01], blob)?.1);
+            let (version, body) = open_blob(0x12, &[0x01, 0x02], blob)?;
+            let mut r = Reader::new(body);
             let responder = match r.u8()? {
                 0 => false,
                 1 => true,
@@ -1252,6 +1289,10 @@ mod dr {
             let timer = Timer::read(&mut r)?;
             let rk = r.arr()?;
             let dhs_secret = r.arr()?;
+            if version == 0x02 && !prim::is_clamped(&dhs_secret) {
+                return Err(NonCanonical);
+            }
+            let dhs_secret = prim::clamp(dhs_secret);
             let dhr = if r.flag()? {
                 Some(r.x25519_key()?)
             } else {
@@ -1267,12 +1308,19 @@ mod dr {
             }
             let mut skipped = Vec::new();
             for _ in 0..r.u32()? {
+                let (key, n, stamp, stored, mk) =
+                    (r.x25519_key()?, r.u32()?, r.u32()?, r.u64()?, r.arr()?);
+                let skipped_at = if version == 0x02 || stored == u64::MAX {
+                    stored
+                } else {
+                    stored.saturating_sub(2 * frame::MAX_CLOCK_SKEW_MS)
+                };
                 skipped.push(Skipped {
-                    key: r.x25519_key()?,
-                    n: r.u32()?,
-                    stamp: r.u32()?,
-                    deadline: r.u64()?,
-                    mk: r.arr()?,
+                    key,
+                    n,
+                    stamp,
+                    skipped_at,
+                    mk,
                 });
             }
             r.finish()?;
@@ -1314,7 +1362,8 @@ mod dr {
             if !prim::verify_strict(&b.ik_b, &signed, &b.signature) {
                 return Err(Error::InvalidSignature);
             }
-            let ek: [u8; 32] = rng.take();
+            // §8.0: key generation clamps the 32 bytes drawn.
+            let ek = prim::clamp(rng.take());
             let nc = Error::NonContributory;
             let mut dhs = vec![
                 prim::dh(&identity.x_secret, &b.spk).ok_or(nc)?,
@@ -1328,7 +1377,7 @@ mod dr {
                 }
             }
             let sk = x3dh_sk(&dhs);
-            let ratchet: [u8; 32] = rng.take();
+            let ratchet = prim::clamp(rng.take());
             let (rk, cks) = kdf_rk(&sk, &prim::dh(&ratchet, &b.spk).ok_or(nc)?);
             Ok(Session {
                 responder: false,
@@ -1363,7 +1412,7 @@ mod dr {
                 Some(chain) => chain,
                 None => {
                     let dhr = next.dhr.ok_or(Error::ChainExhausted)?;
-                    let fresh: [u8; 32] = rng.take();
+                    let fresh = prim::clamp(rng.take());
                     let out = prim::dh(&fresh, &dhr).ok_or(Error::NonContributory)?;
                     let (rk, ck) = kdf_rk(&next.rk, &out);
                     next.rk = rk;
@@ -1397,12 +1446,12 @@ mod dr {
             Ok(out)
         }
 
-        fn store_skipped(&mut self, key: [u8; 32], n: u32, mk: [u8; 32], deadline: u64) {
+        fn store_skipped(&mut self, key: [u8; 32], n: u32, mk: [u8; 32], skipped_at: u64) {
             self.skipped.push(Skipped {
                 key,
                 n,
                 stamp: self.received.wrapping_add(1),
-                deadline,
+                skipped_at,
                 mk,
             });
             while self.skipped.len() > self.limits.max_skipped_keys as usize {
@@ -1421,7 +1470,7 @@ mod dr {
         }
 
         /// §6.5 on `self` (the caller works on a copy and commits it on success).
-        fn decrypt_normal(&mut self, m: &Normal, deadline: u64) -> Result<Vec<u8>, Error> {
+        fn decrypt_normal(&mut self, m: &Normal, skipped_at: u64) -> Result<Vec<u8>, Error> {
             let mut aad = self.ad();
             aad.extend_from_slice(&m.header);
             let open = |mk: &[u8; 32]| {
@@ -1455,7 +1504,7 @@ mod dr {
                 let (kept, mk, ck) = derive(ckr, nr, m.n);
                 let pt = open(&mk)?;
                 for (i, k) in kept {
-                    self.store_skipped(m.key, i, k, deadline);
+                    self.store_skipped(m.key, i, k, skipped_at);
                 }
                 self.recv = Some((ck, m.n + 1));
                 self.count_decrypt();
@@ -1482,7 +1531,7 @@ mod dr {
             let pt = open(&mk)?;
             if let (Some(dhr), Some(_)) = (self.dhr, self.recv) {
                 for (i, k) in old_keys {
-                    self.store_skipped(dhr, i, k, deadline);
+                    self.store_skipped(dhr, i, k, skipped_at);
                 }
                 self.old.push(dhr);
                 while self.old.len() > self.limits.max_old_chains as usize {
@@ -1491,7 +1540,7 @@ mod dr {
                 }
             }
             for (i, k) in new_keys {
-                self.store_skipped(m.key, i, k, deadline);
+                self.store_skipped(m.key, i, k, skipped_at);
             }
             self.rk = rk;
             self.dhr = Some(m.key);
@@ -1502,8 +1551,9 @@ mod dr {
             Ok(pt)
         }
 
-        /// §7.4 `Session::decrypt`, with the deadline given to stored keys (§6.4 "Deadline").
-        pub fn decrypt_with(&mut self, message: &[u8], deadline: u64) -> Result<Vec<u8>, Error> {
+        /// §7.4 `Session::decrypt`, with the `skipped_at` recorded for stored keys (§11.6; §6.4's
+        /// "Deadline" bullet still speaks of deadlines).
+        pub fn decrypt_with(&mut self, message: &[u8], skipped_at: u64) -> Result<Vec<u8>, Error> {
             let m = match decode_message(message)? {
                 Incoming::Normal(m) => m,
                 Incoming::PreKey(f, m) => {
@@ -1514,7 +1564,7 @@ mod dr {
                 }
             };
             let mut next = self.clone();
-            let pt = next.decrypt_normal(&m, deadline)?;
+            let pt = next.decrypt_normal(&m, skipped_at)?;
             next.acknowledged = true;
             *self = next;
             Ok(pt)
@@ -1586,17 +1636,18 @@ mod dr {
             })
         }
 
-        /// §11 `receive`.
+        /// §11 `receive`: keys it skips record `skipped_at = now` (§11.6).
         pub fn receive(&mut self, message: &[u8], now_ms: u64) -> Result<Received, Error> {
-            let deadline = frame::skipped_key_deadline(&self.timer, now_ms);
-            let plaintext = self.decrypt_with(message, deadline)?;
+            let plaintext = self.decrypt_with(message, now_ms)?;
             self.take_frame(&plaintext, now_ms)
         }
 
-        /// §11.6 `purge`.
+        /// §11.6 `purge`, under the session's timer now (not the one of the skip).
         pub fn purge(&mut self, now_ms: u64) -> usize {
             let before = self.skipped.len();
-            self.skipped.retain(|e| e.deadline >= now_ms);
+            let timer = self.timer;
+            self.skipped
+                .retain(|e| !frame::purgeable(e.skipped_at, &timer, now_ms));
             before - self.skipped.len()
         }
 
@@ -1606,7 +1657,7 @@ mod dr {
             store: &Store,
             message: &[u8],
             context: &[u8],
-            deadline: u64,
+            skipped_at: u64,
         ) -> Result<(Session, Vec<u8>, PreKeyFields, [u8; 16]), Error> {
             let (f, m) = match decode_message(message)? {
                 Incoming::Normal(_) => return Err(Error::NotPreKeyMessage),
@@ -1638,9 +1689,8 @@ mod dr {
                 dhs.push(prim::dh(&opk, &f.base).ok_or(nc)?);
             }
             let sk = x3dh_sk(&dhs);
-            // GUESS (§7.3 still lists a "seen list" as step 2; §4.3 says "after X3DH and before
-            // decryption"): the first-message record is checked right after X3DH, before the
-            // context length; a replay is reported before a full record.
+            // §7.3 step 5: the first-message record, right after X3DH (step 4) and before the
+            // context length (step 6); a replay is reported before a full record.
             let first_id = first_message_id(&dhs[2]);
             if f.opk_id.is_none() {
                 if spk.accepted.binary_search(&first_id).is_ok() {
@@ -1674,7 +1724,7 @@ mod dr {
                 old: Vec::new(),
                 skipped: Vec::new(),
             };
-            let pt = s.decrypt_normal(&m, deadline)?;
+            let pt = s.decrypt_normal(&m, skipped_at)?;
             Ok((s, pt, f, first_id))
         }
 
@@ -1695,7 +1745,7 @@ mod dr {
             }
         }
 
-        /// §7.3 `respond` (raw plaintext; stored keys get no deadline).
+        /// §7.3 `respond` (raw plaintext; stored keys get `skipped_at = 2^64 − 1`).
         pub fn respond(
             identity: &Identity,
             store: &mut Store,
@@ -1707,8 +1757,9 @@ mod dr {
             Ok((s, pt))
         }
 
-        /// §11.5 `accept`: §7.3 steps 1–7, the frame, then step 8. GUESS (§11.6): keys the first
-        /// message skips get the deadline of the new session's timer (off), i.e. 2^64 − 1.
+        /// §11.5 `accept`: §7.3 steps 1–7, the frame, then step 8. Keys the first message skips
+        /// record `skipped_at = now` (§11.6); the timer the first frame applies then governs
+        /// their purge.
         pub fn accept(
             identity: &Identity,
             store: &mut Store,
@@ -1716,9 +1767,8 @@ mod dr {
             context: &[u8],
             now_ms: u64,
         ) -> Result<(Session, Received), Error> {
-            let deadline = frame::skipped_key_deadline(&Timer::OFF, now_ms);
             let (mut s, pt, f, id) =
-                Self::respond_steps(identity, store, message, context, deadline)?;
+                Self::respond_steps(identity, store, message, context, now_ms)?;
             let received = s.take_frame(&pt, now_ms)?;
             Self::consume(store, &f, id);
             Ok((s, received))
@@ -2561,16 +2611,12 @@ mod section_11 {
                         });
                         let ours = frame::deadline(sent, &timer, now);
                         assert_eq!(c.deadline(now).map(from_lib_deadline), ours);
-                        // Skipped-key deadlines (§11.6) under this as the session's timer.
-                        let want = if d > 0 {
-                            u128::from(now) + u128::from(d) * 1000 + 600_000
-                        } else {
-                            u128::from(u64::MAX)
-                        };
-                        assert_eq!(
-                            u128::from(frame::skipped_key_deadline(&timer, now)),
-                            want.min(u128::from(u64::MAX))
-                        );
+                        // §11.6 with this as the session's timer at the purge and `sent` as the
+                        // skip time, in exact arithmetic (the additions saturate at 2^64 − 1).
+                        let bound = (u128::from(sent) + u128::from(d) * 1000 + 600_000)
+                            .min(u128::from(u64::MAX));
+                        let want = d > 0 && sent != u64::MAX && u128::from(now) > bound;
+                        assert_eq!(frame::purgeable(sent, &timer, now), want);
                     }
                 }
             }
@@ -2763,7 +2809,8 @@ mod section_11 {
         );
     }
 
-    /// A canonically padded frame longer than 2^20 bytes: SPEC.md only forbids *sending* it.
+    /// A canonically padded frame longer than 2^20 bytes is `TooLarge` before anything else
+    /// (§11.2), as is any input over 2^20 bytes, even one whose first byte is wrong.
     #[test]
     fn oversized_frame_decoding_matches_library() {
         let body_len = libc::max_body_len() + 1;
@@ -2775,7 +2822,18 @@ mod section_11 {
         b.extend_from_slice(&(body_len as u32).to_be_bytes());
         b.resize(frame::HEADER_LEN + body_len, 0x61);
         b.resize(total, 0);
+        assert_eq!(res(&frame::decode(&b)), "TooLarge");
         assert_eq!(res(&frame::decode(&b)), res(&lib_decode(&b)));
+        for len in [frame::MAX_FRAME_LEN, frame::MAX_FRAME_LEN + 1] {
+            let junk = vec![0xffu8; len];
+            let want = if len > frame::MAX_FRAME_LEN {
+                "TooLarge"
+            } else {
+                "UnknownVersion(255)"
+            };
+            assert_eq!(res(&frame::decode(&junk)), want);
+            assert_eq!(res(&lib_decode(&junk)), want);
+        }
     }
 
     #[test]
@@ -3292,8 +3350,9 @@ mod section_11 {
                 .starts_with("Ok")
         );
         // §11.6 for a first message that skips keys: Alice changes the timer (N = 0) and sends
-        // (N = 1); Bob accepts N = 1 first. The skipped key's deadline follows the new session's
-        // timer (off), not the frame's: 2^64 − 1 (both blobs are compared inside `run`).
+        // (N = 1); Bob accepts N = 1 first. The skipped key records `skipped_at = now` (both
+        // blobs are compared inside `run`); the session's timer after the first message (60 s,
+        // carried by the frame) is the one its purge follows.
         let mut a3 =
             Session::initiate(&mut Rng::stream(77), &alice, &bundle, &ctx).expect("initiate");
         a3.set_timer(&mut Rng::stream(78), now, 60, Start::OnSend)
@@ -3304,8 +3363,23 @@ mod section_11 {
             Session::accept(&bob, &mut mine, &second, &ctx, now).expect("accept");
         assert!(r.timer_changed);
         assert_eq!(bob_session.skipped.len(), 1);
-        assert_eq!(bob_session.skipped[0].deadline, u64::MAX);
+        assert_eq!(bob_session.skipped[0].skipped_at, now);
         assert!(run(&store0, &second, &ctx, now).0.starts_with("Ok"));
+        let mut lib_store = lib::PreKeyStore::from_bytes(&store0.encode()).expect("store");
+        let (mut lib_session, _) =
+            lib::Session::accept(&lib_bob, &mut lib_store, &second, &ctx, now).expect("accept");
+        let bound = now + 60_000 + 600_000;
+        for (t, want) in [(bound, 0), (bound + 1, 1)] {
+            let mut mine = bob_session.clone();
+            let mut theirs = lib::Session::from_bytes(&lib_session.to_bytes()).expect("blob");
+            assert_eq!(
+                (mine.purge(t), theirs.purge(t)),
+                (want, want),
+                "purge at {t}"
+            );
+            assert_eq!(hx(&mine.encode()), hx(&theirs.to_bytes()));
+        }
+        assert_eq!(lib_session.purge(bound + 1), 1);
         // A version-1 store with the first message's base key in its seen list (§8.2 migration).
         let mut body = Vec::new();
         body.extend_from_slice(&store0.next_signed_id.to_be_bytes());
@@ -3325,6 +3399,246 @@ mod section_11 {
         assert_eq!(hx(&lib_migrated.to_bytes()), hx(&migrated.encode()));
         assert_eq!(migrated, s1, "the migrated record is the one accept writes");
         assert_eq!(run(&migrated, &first, &ctx, now + 2).0, "DuplicateMessage");
+    }
+
+    // ----- §11.6 purge across timer changes, both implementations -----
+
+    /// `send` by both implementations of `p` with the same RNG bytes; the wires must agree.
+    fn send_both(p: &mut Party, label: u64, now: u64, body: &[u8]) -> Vec<u8> {
+        let (m, l) = (p.mine.as_mut().expect("s"), p.lib.as_mut().expect("s"));
+        let a = m.send(&mut Rng::stream(label), now, body).expect("send");
+        let b = l.send(&mut Rng::stream(label), now, body).expect("send");
+        assert_eq!(hx(&a), hx(&b));
+        p.check("send");
+        a
+    }
+
+    fn set_timer_both(p: &mut Party, label: u64, now: u64, d: u32, start: Start) -> Vec<u8> {
+        let (m, l) = (p.mine.as_mut().expect("s"), p.lib.as_mut().expect("s"));
+        let a = m
+            .set_timer(&mut Rng::stream(label), now, d, start)
+            .expect("set_timer");
+        let b = l
+            .set_timer(&mut Rng::stream(label), now, d, to_lib_start(start))
+            .expect("set_timer");
+        assert_eq!(hx(&a), hx(&b));
+        p.check("set_timer");
+        a
+    }
+
+    /// `receive` by both; results, errors and blobs must agree.
+    fn receive_both(p: &mut Party, wire: &[u8], now: u64) -> Result<Received, super::dr::Error> {
+        let (m, l) = (p.mine.as_mut().expect("s"), p.lib.as_mut().expect("s"));
+        let a = m.receive(wire, now);
+        let b = l.receive(wire, now).map(|r| from_lib_received(&r));
+        assert_eq!(res(&a), res(&b));
+        p.check("receive");
+        a
+    }
+
+    /// Raw `decrypt` by both (keys it skips have no skip time).
+    fn decrypt_both(p: &mut Party, wire: &[u8]) {
+        let (m, l) = (p.mine.as_mut().expect("s"), p.lib.as_mut().expect("s"));
+        let a = m.decrypt_with(wire, u64::MAX);
+        let b = l.decrypt(wire);
+        assert_eq!(res(&a), res(&b));
+        a.expect("decrypt");
+        p.check("decrypt");
+    }
+
+    fn purge_both(p: &mut Party, now: u64) -> usize {
+        let (m, l) = (p.mine.as_mut().expect("s"), p.lib.as_mut().expect("s"));
+        let (a, b) = (m.purge(now), l.purge(now));
+        assert_eq!(a, b, "purge at {now}");
+        p.check("purge");
+        a
+    }
+
+    /// A copy of `p` (the library's session through its blob).
+    fn fork(p: &Party) -> Party {
+        Party {
+            mine: p.mine.clone(),
+            lib: p
+                .lib
+                .as_ref()
+                .map(|l| lib::Session::from_bytes(&l.to_bytes()).expect("blob")),
+            id: p.id.clone(),
+            lib_id: lib::IdentityKeyPair::from_seed(&p.id.seed),
+            clock_skew: 0,
+        }
+    }
+
+    fn skip_times(p: &Party) -> Vec<u64> {
+        let m = p.mine.as_ref().expect("s");
+        m.skipped.iter().map(|e| e.skipped_at).collect()
+    }
+
+    /// Alice and Bob, each in both implementations, with a session established at `now` (Bob
+    /// accepted Alice's first message, Alice received Bob's reply).
+    fn established_pair(seed: u8, now: u64) -> (Party, Party) {
+        let mk = |s: u8| Party {
+            mine: None,
+            lib: None,
+            id: Identity::from_seed([s; 32]),
+            lib_id: lib::IdentityKeyPair::from_seed(&[s; 32]),
+            clock_skew: 0,
+        };
+        let (mut alice, mut bob) = (mk(seed), mk(seed ^ 0x80));
+        let ctx = b"purge".to_vec();
+        let label = u64::from(seed) << 40;
+        let mut lib_store = lib::PreKeyStore::new();
+        lib_store.rotate_signed_prekey(&mut Rng::stream(label), &bob.lib_id, 1_750_000_000);
+        let mut store = lib_store_to_mine(&lib_store);
+        let bundle = store.bundle(&bob.id, None);
+        let lib_bundle = lib_store.bundle(&bob.lib_id, None).expect("bundle");
+        alice.mine = Some(
+            Session::initiate(&mut Rng::stream(label | 1), &alice.id, &bundle, &ctx)
+                .expect("initiate"),
+        );
+        alice.lib = Some(
+            lib::Session::initiate(
+                &mut Rng::stream(label | 1),
+                &alice.lib_id,
+                &lib_bundle,
+                &ctx,
+            )
+            .expect("initiate"),
+        );
+        let first = send_both(&mut alice, label | 2, now, b"first");
+        let (s, r) = Session::accept(&bob.id, &mut store, &first, &ctx, now).expect("accept");
+        let (ls, lr) =
+            lib::Session::accept(&bob.lib_id, &mut lib_store, &first, &ctx, now).expect("accept");
+        assert_eq!(r, from_lib_received(&lr));
+        bob.mine = Some(s);
+        bob.lib = Some(ls);
+        bob.check("accept");
+        let reply = send_both(&mut bob, label | 3, now, b"reply");
+        receive_both(&mut alice, &reply, now).expect("reply");
+        (alice, bob)
+    }
+
+    /// §11.6: `purge` bounds a skipped key by the session's timer *at the time of the purge*,
+    /// from the key's skip time. The timer changing between the skip and the purge: turned on
+    /// (by a frame that was itself skipped, or one that arrives later), the keys become
+    /// purgeable; turned off or longer, they are kept. Keys skipped by a raw `decrypt` are never
+    /// purged. Both implementations agree on every count, result and blob.
+    #[test]
+    fn purge_follows_the_timer_at_purge_time() {
+        let t0 = 1_750_000_000_000;
+        let skew2 = 2 * frame::MAX_CLOCK_SKEW_MS;
+
+        // (1) Off at the skip, on at the purge: m0 is skipped at t while the timer is off;
+        // nothing is purged while it stays off; once the timer-on frame has applied, m0's key
+        // goes right after t + 60 s + 2 · skew.
+        let (mut alice, mut bob) = established_pair(0x31, t0);
+        let m0 = send_both(&mut alice, 10, t0, b"m0");
+        let m1 = send_both(&mut alice, 11, t0, b"m1");
+        let on = set_timer_both(&mut alice, 12, t0, 60, Start::OnSend);
+        let t = t0 + 1_000;
+        receive_both(&mut bob, &m1, t).expect("m1");
+        assert_eq!(skip_times(&bob), [t]);
+        assert_eq!(
+            purge_both(&mut bob, u64::MAX),
+            0,
+            "timer off: nothing purged"
+        );
+        let r = receive_both(&mut bob, &on, t + 5).expect("timer on");
+        assert!(r.timer_changed);
+        let bound = t + 60_000 + skew2;
+        assert_eq!(purge_both(&mut bob, bound), 0);
+        // Kept until then, m0 would already be refused as expired past the bound (§11.5).
+        let mut late = fork(&bob);
+        assert_eq!(res(&receive_both(&mut late, &m0, bound + 1)), "Expired");
+        assert_eq!(purge_both(&mut bob, bound + 1), 1);
+        assert_eq!(
+            res(&receive_both(&mut bob, &m0, bound + 1)),
+            "DuplicateMessage"
+        );
+
+        // (2) The frame that turns the timer on is among the skipped messages: Bob gets q2
+        // (carrying the new timer) first; q0 (timer off) and q1 (the timer change) are skipped at
+        // t under the timer that q2 then applies.
+        let (mut alice, mut bob) = established_pair(0x32, t0);
+        let q0 = send_both(&mut alice, 20, t0, b"q0");
+        let q1 = set_timer_both(&mut alice, 21, t0, 30, Start::OnRead);
+        let q2 = send_both(&mut alice, 22, t0, b"q2");
+        receive_both(&mut bob, &q2, t).expect("q2");
+        assert_eq!(skip_times(&bob), [t, t]);
+        let bound = t + 30_000 + skew2;
+        let mut early = fork(&bob);
+        assert_eq!(purge_both(&mut early, bound), 0);
+        let r = receive_both(&mut early, &q1, bound).expect("q1 in time");
+        assert_eq!(r.deadline, Deadline::AfterRead(30_000));
+        assert_eq!(
+            purge_both(&mut bob, bound + 1),
+            2,
+            "on-read bounds skipped keys too"
+        );
+        for q in [&q0, &q1] {
+            assert_eq!(
+                res(&receive_both(&mut bob, q, bound + 1)),
+                "DuplicateMessage"
+            );
+        }
+
+        // (3) On at the skip, off at the purge: r0 is skipped under a 60 s timer; r2 turns it
+        // off; r0's key is kept however late, and r0 (sent under 60 s) is judged on arrival.
+        // s0, sent after the timer went off and skipped by s1, keeps its key and gets `Never`.
+        let (mut alice, mut bob) = established_pair(0x33, t0);
+        let on = set_timer_both(&mut alice, 30, t0, 60, Start::OnSend);
+        receive_both(&mut bob, &on, t0).expect("on");
+        let r0 = send_both(&mut alice, 31, t0, b"r0");
+        let r1 = send_both(&mut alice, 32, t0, b"r1");
+        let off = set_timer_both(&mut alice, 33, t0, 0, Start::OnSend);
+        let s0 = send_both(&mut alice, 34, t0, b"s0");
+        let s1 = send_both(&mut alice, 35, t0, b"s1");
+        receive_both(&mut bob, &r1, t).expect("r1");
+        assert_eq!(skip_times(&bob), [t]);
+        let mut still_on = fork(&bob);
+        assert_eq!(purge_both(&mut still_on, t + 60_000 + skew2 + 1), 1);
+        receive_both(&mut bob, &s1, t + 10).expect("s1: timer off");
+        let off_v2 = Timer {
+            duration_s: 0,
+            start: Start::OnSend,
+            version: 2,
+        };
+        assert_eq!(bob.mine.as_ref().expect("s").timer, off_v2);
+        assert_eq!(skip_times(&bob), [t, t + 10, t + 10]);
+        let much_later = t + 30 * 86_400_000;
+        assert_eq!(purge_both(&mut bob, much_later), 0, "timer off: all kept");
+        assert_eq!(purge_both(&mut bob, u64::MAX), 0);
+        let r = receive_both(&mut bob, &s0, much_later).expect("s0");
+        assert_eq!(r.deadline, Deadline::Never);
+        let r = receive_both(&mut bob, &off, much_later).expect("the timer change");
+        assert_eq!(r.deadline, Deadline::Never);
+        assert_eq!(res(&receive_both(&mut bob, &r0, much_later)), "Expired");
+
+        // (4) Longer at the purge: a 60 s timer at the skip, one hour at the purge.
+        let (mut alice, mut bob) = established_pair(0x34, t0);
+        let on = set_timer_both(&mut alice, 40, t0, 60, Start::OnSend);
+        receive_both(&mut bob, &on, t0).expect("on");
+        let _p0 = send_both(&mut alice, 41, t0, b"p0");
+        let p1 = send_both(&mut alice, 42, t0, b"p1");
+        let longer = set_timer_both(&mut alice, 43, t0, 3600, Start::OnSend);
+        receive_both(&mut bob, &p1, t).expect("p1");
+        receive_both(&mut bob, &longer, t + 1).expect("longer");
+        assert_eq!(purge_both(&mut bob, t + 60_000 + skew2 + 1), 0);
+        assert_eq!(purge_both(&mut bob, t + 3_600_000 + skew2), 0);
+        assert_eq!(purge_both(&mut bob, t + 3_600_000 + skew2 + 1), 1);
+
+        // (5) Keys skipped by a raw `decrypt` have no skip time: never purged, timer on or not;
+        // a `receive` later on the same session records its own.
+        let (mut alice, mut bob) = established_pair(0x35, t0);
+        let on = set_timer_both(&mut alice, 50, t0, 1, Start::OnSend);
+        receive_both(&mut bob, &on, t0).expect("on");
+        let w: Vec<Vec<u8>> = (0..4u64)
+            .map(|i| send_both(&mut alice, 51 + i, t0, b"w"))
+            .collect();
+        decrypt_both(&mut bob, &w[1]);
+        receive_both(&mut bob, &w[3], t).expect("w3");
+        assert_eq!(skip_times(&bob), [u64::MAX, t]);
+        assert_eq!(purge_both(&mut bob, u64::MAX), 1);
+        assert_eq!(skip_times(&bob), [u64::MAX]);
     }
 
     fn prim_id(i: u32) -> [u8; 16] {
@@ -3388,6 +3702,56 @@ mod section_11 {
             format!("{:?}", bob.receive(&wire, 0).expect_err("not a frame")),
             "InvalidContent(UnknownVersion(110))"
         );
+    }
+}
+
+/// §8.2/§8.3 blobs of state.json through this file's (lenient) decoders: version-2 blobs round
+/// trip; version-1 ones migrate (§8.0 clamping, §8.3 deadline → skip time) to the bytes the
+/// vectors and the library give.
+mod state_vectors {
+    use super::dr::{Session, Store};
+    use super::util::{hb, hx, load, s};
+    use xchat_protocol as lib;
+
+    #[test]
+    fn state_blobs_decode_and_migrate() {
+        let v = load("state.json");
+        let mut seen = [0usize; 4];
+        for e in v["entries"].as_array().expect("entries") {
+            let bytes = hb(e, "bytes");
+            let name = s(e, "name");
+            match s(e, "object") {
+                "session" => {
+                    assert_eq!(bytes[1], 0x02, "{name}");
+                    let mine = Session::decode(&bytes).expect("session");
+                    assert!(super::prim::is_clamped(&mine.dhs_secret), "{name}");
+                    assert_eq!(hx(&mine.encode()), hx(&bytes), "{name}");
+                    seen[0] += 1;
+                }
+                "session_v1" => {
+                    assert_eq!(bytes[1], 0x01, "{name}");
+                    let migrated = s(&e["fields"], "migrated");
+                    let mine = Session::decode(&bytes).expect("v1 session");
+                    assert_eq!(hx(&mine.encode()), migrated, "{name}");
+                    let theirs = lib::Session::from_bytes(&bytes).expect("library reads v1");
+                    assert_eq!(hx(&theirs.to_bytes()), migrated, "{name}");
+                    seen[1] += 1;
+                }
+                "prekey_store" => {
+                    let mine = Store::decode(&bytes).expect("store");
+                    assert_eq!(hx(&mine.encode()), hx(&bytes), "{name}");
+                    seen[2] += 1;
+                }
+                "prekey_store_v1" => {
+                    let mine = Store::decode(&bytes).expect("v1 store");
+                    let theirs = lib::PreKeyStore::from_bytes(&bytes).expect("library reads v1");
+                    assert_eq!(hx(&mine.encode()), hx(&theirs.to_bytes()), "{name}");
+                    seen[3] += 1;
+                }
+                _ => {}
+            }
+        }
+        assert!(seen.iter().all(|&n| n > 0), "{seen:?}");
     }
 }
 

@@ -9,7 +9,9 @@
 //! edits — and RE-SEAL them with a correct check. For every blob the decoder accepts:
 //!
 //! - (a) `to_bytes()` of the loaded object is byte-identical to the input (a version-1 prekey store
-//!   is re-saved as version 2 and must be a fixed point from then on) and decodes again;
+//!   or session is re-saved as version 2 and must be a fixed point from then on; a version-1
+//!   session's re-saved body is its migration: `DHs` clamped, each purge deadline `D` turned
+//!   into `skipped_at = D − 2 · MAX_CLOCK_SKEW`) and decodes again;
 //! - (b) driving it (the real peer's messages, generated before the forgery, in any order and
 //!   repeated; `encrypt`/`send`/`set_timer`/`decrypt`/`receive`/`purge`/`set_limits`; for stores
 //!   `respond`/`accept`/`rotate_signed_prekey`/`generate_one_time_prekeys`/...) never panics, a
@@ -55,6 +57,29 @@ const NOW: u64 = 1_700_000_000_000;
 /// Clocks the driver passes to `receive`/`purge`: the stage's clock, later, far later, the
 /// extremes.
 const NOWS: [u64; 5] = [NOW, NOW + 3_600_000, NOW + 86_400_000_000, 0, u64::MAX];
+/// SPEC.md §11.5.
+const MAX_CLOCK_SKEW: u64 = 300_000;
+
+/// RFC 7748 §5 clamping: the one stored encoding of an X25519 secret (SPEC.md §8.0).
+fn clamp(mut k: [u8; 32]) -> [u8; 32] {
+    k[0] &= 0xF8;
+    k[31] &= 0x7F;
+    k[31] |= 0x40;
+    k
+}
+
+/// The same X25519 key with the bits clamping fixes set otherwise (a forger's or a version-1
+/// library's encoding).
+fn unclamp(k: [u8; 32], variant: u8) -> [u8; 32] {
+    let mut u = k;
+    match variant % 4 {
+        0 => u[0] |= 0x01,
+        1 => u[0] |= 0x04,
+        2 => u[31] &= !0x40,
+        _ => u[31] |= 0x80,
+    }
+    u
+}
 
 // ------------------------------------------------------------------------------------------
 // Envelope (§8.0) and a test-side parser/encoder of the bodies (§8.2, §8.3)
@@ -104,7 +129,8 @@ struct Entry {
     key: [u8; 32],
     n: u32,
     stamp: u32,
-    deadline: u64,
+    /// Row 19's u64: `skipped_at` in version 2, a purge deadline in version 1.
+    skipped_at: u64,
     mk: [u8; 32],
 }
 
@@ -113,6 +139,8 @@ struct Entry {
 /// unless overridden.
 #[derive(Clone, Debug)]
 struct SessionBody {
+    /// The envelope's version: 2 (written), or 1 (read only, the same layout).
+    version: u8,
     role: u8,
     ack: u8,
     local: [u8; 32],
@@ -147,8 +175,14 @@ struct SessionBody {
 }
 
 impl SessionBody {
-    /// Parses a body the library accepts (the library's own output, or a blob it accepted).
+    /// Parses a version-2 body the library accepts (the library's own output, or a blob it
+    /// accepted).
     fn parse(body: &[u8]) -> Self {
+        Self::parse_v(2, body)
+    }
+
+    /// Parses a body of `version` (the layout is the same).
+    fn parse_v(version: u8, body: &[u8]) -> Self {
         let mut r = Rd(body);
         let role = r.u8();
         let ack = r.u8();
@@ -186,12 +220,13 @@ impl SessionBody {
                 key: r.a(),
                 n: r.u32(),
                 stamp: r.u32(),
-                deadline: r.u64(),
+                skipped_at: r.u64(),
                 mk: r.a(),
             })
             .collect();
         assert!(r.0.is_empty(), "test parser out of step with §8.3");
         Self {
+            version,
             role,
             ack,
             local,
@@ -274,7 +309,7 @@ impl SessionBody {
             b.extend_from_slice(&e.key);
             b.extend_from_slice(&e.n.to_be_bytes());
             b.extend_from_slice(&e.stamp.to_be_bytes());
-            b.extend_from_slice(&e.deadline.to_be_bytes());
+            b.extend_from_slice(&e.skipped_at.to_be_bytes());
             b.extend_from_slice(&e.mk);
         }
         b.extend_from_slice(&self.trailing);
@@ -282,7 +317,22 @@ impl SessionBody {
     }
 
     fn blob(&self) -> Vec<u8> {
-        seal(KIND_SESSION, 1, &self.encode())
+        seal(KIND_SESSION, self.version, &self.encode())
+    }
+
+    /// What SPEC.md §8.0/§8.3 say reading a version-1 body gives: the version-2 body with `DHs`
+    /// clamped and each deadline `D` read as `D − 2 · MAX_CLOCK_SKEW` (saturating; `2^64 − 1`
+    /// stays).
+    fn migrated(&self) -> Self {
+        let mut m = self.clone();
+        m.version = 2;
+        m.dhs = clamp(m.dhs);
+        for e in &mut m.skipped {
+            if e.skipped_at != u64::MAX {
+                e.skipped_at = e.skipped_at.saturating_sub(2 * MAX_CLOCK_SKEW);
+            }
+        }
+        m
     }
 }
 
@@ -573,7 +623,7 @@ fn stage_out_of_order() -> Stage {
 }
 
 /// Subject Alice with three old chains, one skipped key in each and in the current chain (all
-/// with deadlines from an on-send timer), after sending on a new ratchet key (no deferred step):
+/// with skip times, under an on-send timer), after sending on a new ratchet key (no deferred step):
 /// the peer's next chain is the one the blob's root key and ratchet key pair derive.
 fn stage_old_chains() -> Stage {
     let (mut b, mut alice, mut bob) = start(14, false);
@@ -591,7 +641,7 @@ fn stage_old_chains() -> Stage {
     b.finish("old chains, timer", 14, &alice, &mut bob, 3, 2)
 }
 
-/// Subject Alice with tight limits, an on-read timer, skipped keys with finite deadlines on an
+/// Subject Alice with tight limits, an on-read timer, skipped keys with skip times on an
 /// old and the current chain, in the deferred state.
 fn stage_deferred_tight_limits() -> Stage {
     let (mut b, mut alice, mut bob) = start(15, true);
@@ -730,7 +780,7 @@ enum SMut {
     SkCount(V),
     SkN(usize, V),
     SkStamp(usize, V),
-    SkDeadline(usize, u64),
+    SkSkippedAt(usize, u64),
     SkKey(usize, K),
     SkMk(usize, usize),
     SkDup(usize),
@@ -753,6 +803,13 @@ enum SMut {
         key: usize,
         n: u8,
         mode: u8,
+    },
+    /// `DHs` in an unclamped encoding of the same key (refused in version 2, §8.0).
+    DhsUnclamp(u8),
+    /// Relabels the body as version 1 (read only; the same layout, row 19's u64 read as a purge
+    /// deadline), optionally with `DHs` unclamped as a version-1 library stored it.
+    ToV1 {
+        unclamp: Option<u8>,
     },
     Trailing(u8),
 }
@@ -785,7 +842,7 @@ fn smut() -> impl Strategy<Value = SMut> {
         1 => v().prop_map(SMut::SkCount),
         3 => (any::<usize>(), v()).prop_map(|(i, x)| SMut::SkN(i, x)),
         3 => (any::<usize>(), v()).prop_map(|(i, x)| SMut::SkStamp(i, x)),
-        1 => (any::<usize>(), prop_oneof![Just(0u64), Just(NOW), Just(u64::MAX), any::<u64>()]).prop_map(|(i, x)| SMut::SkDeadline(i, x)),
+        1 => (any::<usize>(), prop_oneof![Just(0u64), Just(NOW), Just(2 * MAX_CLOCK_SKEW), Just(u64::MAX - 1), Just(u64::MAX), any::<u64>()]).prop_map(|(i, x)| SMut::SkSkippedAt(i, x)),
         3 => (any::<usize>(), k()).prop_map(|(i, x)| SMut::SkKey(i, x)),
         1 => (any::<usize>(), any::<usize>()).prop_map(|(i, j)| SMut::SkMk(i, j)),
         2 => any::<usize>().prop_map(SMut::SkDup),
@@ -795,6 +852,8 @@ fn smut() -> impl Strategy<Value = SMut> {
         2 => (k(), v(), v()).prop_map(|(x, n, s)| SMut::SkPush(x, n, s)),
         4 => (0u8..6, any::<bool>(), any::<bool>()).prop_map(|(k, store, bump)| SMut::AdvanceRecv { k, store, bump }),
         5 => (any::<usize>(), 0u8..4, 0u8..5).prop_map(|(key, n, mode)| SMut::PlantDerived { key, n, mode }),
+        1 => any::<u8>().prop_map(SMut::DhsUnclamp),
+        2 => prop::option::of(any::<u8>()).prop_map(|unclamp| SMut::ToV1 { unclamp }),
         1 => any::<u8>().prop_map(SMut::Trailing),
     ]
 }
@@ -940,9 +999,9 @@ impl SessionBody {
                     self.skipped[i].stamp = self.val(self.skipped[i].stamp, x);
                 }
             }
-            SMut::SkDeadline(i, x) => {
+            SMut::SkSkippedAt(i, x) => {
                 if let Some(i) = pick(&self.skipped, *i) {
-                    self.skipped[i].deadline = *x;
+                    self.skipped[i].skipped_at = *x;
                 }
             }
             SMut::SkKey(i, k) => {
@@ -976,7 +1035,7 @@ impl SessionBody {
                     key: self.key(stage, k),
                     n: self.val(self.nr, n),
                     stamp: self.val(self.received, s),
-                    deadline: u64::MAX,
+                    skipped_at: u64::MAX,
                     mk: [0x42; 32],
                 };
                 self.skipped.push(e);
@@ -990,7 +1049,7 @@ impl SessionBody {
                             key: self.dhr,
                             n: self.nr.wrapping_add(i),
                             stamp: self.received,
-                            deadline: u64::MAX,
+                            skipped_at: u64::MAX,
                             mk: *mk.as_bytes(),
                         });
                     }
@@ -1012,7 +1071,7 @@ impl SessionBody {
                         key,
                         n: i,
                         stamp: self.received,
-                        deadline: u64::MAX,
+                        skipped_at: u64::MAX,
                         mk: *mk.as_bytes(),
                     });
                     ck = next;
@@ -1034,6 +1093,13 @@ impl SessionBody {
                             self.rk = *rk.as_bytes();
                         }
                     }
+                }
+            }
+            SMut::DhsUnclamp(v) => self.dhs = unclamp(self.dhs, *v),
+            SMut::ToV1 { unclamp: u } => {
+                self.version = 1;
+                if let Some(v) = u {
+                    self.dhs = unclamp(self.dhs, *v);
                 }
             }
             SMut::Trailing(b) => self.trailing.push(*b),
@@ -1097,7 +1163,7 @@ fn forge_session(stage: &Stage, muts: &[SMut], bytes: &[ByteMut]) -> Vec<u8> {
     }
     let mut body = parsed.encode();
     apply_bytes(&mut body, bytes);
-    seal(KIND_SESSION, 1, &body)
+    seal(KIND_SESSION, parsed.version, &body)
 }
 
 #[derive(Clone, Debug)]
@@ -1201,7 +1267,14 @@ fn run_session(
     let Ok(mut s) = Session::from_bytes(blob) else {
         return Ok(None);
     };
-    check_session_bytes(&s, Some(blob), "load")?;
+    let (_, version, body) = unseal(blob);
+    if version == 2 {
+        check_session_bytes(&s, Some(blob), "load")?;
+    } else {
+        // A version-1 blob is re-saved as its migration (SPEC.md §8.0, §8.3).
+        let expected = SessionBody::parse_v(version, body).migrated().blob();
+        check_session_bytes(&s, Some(&expected), "load of a version-1 blob")?;
+    }
     let mut consumed = Consumed {
         set: stage.consumed.iter().copied().collect(),
         order: stage.consumed.clone(),
@@ -1533,11 +1606,17 @@ enum PMut {
     OtSecret(usize, usize),
     OtInsert(V, [u8; 32]),
     /// Rewrites as version 1: the accepted ids are dropped; the seen list holds the base keys
-    /// of the first messages the stage accepted (when `real`), and `extra` more keys.
+    /// of the first messages the stage accepted (when `real`), and `extra` more keys; with
+    /// `unclamp`, every secret in an unclamped encoding of the same key (as version 1 stored
+    /// them).
     ToV1 {
         real: bool,
         extra: Vec<K>,
+        unclamp: Option<u8>,
     },
+    /// A secret (signed prekey `i`, or one-time prekey `i − count`) in an unclamped encoding of
+    /// the same key: refused in version 2 (SPEC.md §8.0).
+    Unclamp(usize, u8),
     SeenCount(V),
     Trailing(u8),
 }
@@ -1570,7 +1649,8 @@ fn pmut() -> impl Strategy<Value = PMut> {
         2 => (any::<usize>(), id_value()).prop_map(|(i, x)| PMut::OtId(i, x)),
         1 => (any::<usize>(), 0usize..10).prop_map(|(i, j)| PMut::OtSecret(i, j)),
         2 => (id_value(), any::<[u8; 32]>()).prop_map(|(i, x)| PMut::OtInsert(i, x)),
-        3 => (any::<bool>(), prop::collection::vec(prop_oneof![any::<[u8; 32]>().prop_map(K::Random), Just(K::Zero), Just(K::One), Just(K::TopBit), any::<usize>().prop_map(K::Peer)], 0..3)).prop_map(|(real, extra)| PMut::ToV1 { real, extra }),
+        3 => (any::<bool>(), prop::collection::vec(prop_oneof![any::<[u8; 32]>().prop_map(K::Random), Just(K::Zero), Just(K::One), Just(K::TopBit), any::<usize>().prop_map(K::Peer)], 0..3), prop::option::of(any::<u8>())).prop_map(|(real, extra, unclamp)| PMut::ToV1 { real, extra, unclamp }),
+        1 => (0usize..10, any::<u8>()).prop_map(|(i, v)| PMut::Unclamp(i, v)),
         1 => prop_oneof![Just(V::Abs(1024)), Just(V::Abs(1025)), v()].prop_map(PMut::SeenCount),
         1 => any::<u8>().prop_map(PMut::Trailing),
     ]
@@ -1750,8 +1830,20 @@ impl StoreBody {
                 let at = self.ot.partition_point(|(i, _)| *i < id);
                 self.ot.insert(at, (id, *s));
             }
-            PMut::ToV1 { real, extra } => {
+            PMut::ToV1 {
+                real,
+                extra,
+                unclamp: u,
+            } => {
                 self.version = 1;
+                if let Some(v) = u {
+                    for (k, s) in self.signed.iter_mut().enumerate() {
+                        s.secret = unclamp(s.secret, v.wrapping_add(k as u8));
+                    }
+                    for (k, o) in self.ot.iter_mut().enumerate() {
+                        o.1 = unclamp(o.1, v.wrapping_add(k as u8));
+                    }
+                }
                 if *real {
                     // The base keys whose first-message ids the stage's store recorded.
                     for m in &stage.msgs {
@@ -1777,6 +1869,13 @@ impl StoreBody {
                         _ => [0xFF; 32],
                     };
                     self.seen.push(key);
+                }
+            }
+            PMut::Unclamp(i, v) => {
+                if *i < self.signed.len() {
+                    self.signed[*i].secret = unclamp(self.signed[*i].secret, *v);
+                } else if let Some(j) = pick(&self.ot, *i - self.signed.len()) {
+                    self.ot[j].1 = unclamp(self.ot[j].1, *v);
                 }
             }
             PMut::SeenCount(x) => self.seen_count = Some(Self::val(self.seen.len() as u32, x)),
@@ -1881,6 +1980,22 @@ fn run_store(
             unseal(&bytes).1,
             2,
             "a version 1 store is re-saved as version 2"
+        );
+        // ... with every secret clamped (SPEC.md §8.0), the keys unchanged.
+        let (_, _, body) = unseal(blob);
+        let input = StoreBody::parse(1, body);
+        let (_, _, out) = unseal(&bytes);
+        let out = StoreBody::parse(2, out);
+        let secrets = |b: &StoreBody, f: fn([u8; 32]) -> [u8; 32]| -> Vec<[u8; 32]> {
+            b.signed
+                .iter()
+                .map(|s| f(s.secret))
+                .chain(b.ot.iter().map(|o| f(o.1)))
+                .collect()
+        };
+        prop_assert!(
+            secrets(&out, |k| k) == secrets(&input, clamp),
+            "a version 1 store's secrets are re-saved clamped"
         );
     }
     check_store_bytes(&store, "store load")?;
@@ -2210,6 +2325,111 @@ fn skipped_key_at_or_past_the_counter_is_refused() {
     }
 }
 
+/// SPEC.md §8.0: in version 2 an X25519 secret is stored clamped; any other encoding of the same
+/// key (a forger's re-seal) is `NonCanonical` — the session's `DHs` and every prekey secret.
+#[test]
+fn unclamped_secrets_are_refused_in_version_2() {
+    for stage in stages() {
+        let (_, _, body) = unseal(&stage.blob);
+        for v in 0..4 {
+            let mut f = SessionBody::parse(body);
+            f.apply(stage, &SMut::DhsUnclamp(v));
+            assert_ne!(f.blob(), stage.blob);
+            assert_eq!(
+                Session::from_bytes(&f.blob()).err(),
+                Some(DecodeError::NonCanonical),
+                "{} variant {v}",
+                stage.name
+            );
+        }
+    }
+    let st = store_stage();
+    let (_, version, body) = unseal(&st.blob);
+    let base = StoreBody::parse(version, body);
+    for i in 0..base.signed.len() + base.ot.len() {
+        for v in 0..4 {
+            let mut f = base.clone();
+            f.apply(st, &PMut::Unclamp(i, v));
+            assert_eq!(
+                PreKeyStore::from_bytes(&f.blob()).err(),
+                Some(DecodeError::NonCanonical),
+                "secret {i} variant {v}"
+            );
+            // The same edit in a version-1 store is read and clamped back.
+            let mut f1 = f.clone();
+            f1.apply(
+                st,
+                &PMut::ToV1 {
+                    real: true,
+                    extra: Vec::new(),
+                    unclamp: None,
+                },
+            );
+            let loaded = PreKeyStore::from_bytes(&f1.blob()).unwrap().to_bytes();
+            let (_, v2, out) = unseal(&loaded);
+            let out = StoreBody::parse(v2, out);
+            assert_eq!(v2, 2);
+            assert!(
+                out.signed
+                    .iter()
+                    .zip(&base.signed)
+                    .all(|(a, b)| a.secret == b.secret)
+            );
+            assert!(out.ot.iter().zip(&base.ot).all(|(a, b)| a.1 == b.1));
+        }
+    }
+}
+
+/// SPEC.md §8.3: every stage relabelled as version 1 (with its `DHs` unclamped, and row 19's
+/// u64 values read as purge deadlines) loads, is re-saved as its migration, and stays live:
+/// after the scripted reply every message not yet consumed decrypts exactly once.
+#[test]
+fn version_1_session_blobs_migrate_and_stay_live() {
+    let deadlines = [
+        u64::MAX,
+        0,
+        2 * MAX_CLOCK_SKEW - 1,
+        2 * MAX_CLOCK_SKEW,
+        NOW,
+        u64::MAX - 1,
+    ];
+    for stage in stages() {
+        let (_, _, body) = unseal(&stage.blob);
+        for v in [None, Some(0), Some(2), Some(3)] {
+            let mut f = SessionBody::parse(body);
+            f.apply(stage, &SMut::ToV1 { unclamp: v });
+            for (e, d) in f.skipped.iter_mut().zip(deadlines.iter().cycle()) {
+                e.skipped_at = *d;
+            }
+            let blob = f.blob();
+            assert_eq!(blob[1], 1);
+            let mut s =
+                Session::from_bytes(&blob).unwrap_or_else(|e| panic!("{}: {e:?}", stage.name));
+            let migrated = f.migrated().blob();
+            assert_eq!(s.to_bytes().as_slice(), migrated, "{} {v:?}", stage.name);
+            assert_eq!(
+                Session::from_bytes(&migrated)
+                    .unwrap()
+                    .to_bytes()
+                    .as_slice(),
+                migrated
+            );
+            s.encrypt(&mut stage.script_rng.clone(), b"scripted")
+                .unwrap();
+            for (i, m) in stage.msgs.iter().enumerate() {
+                let fresh = !stage.consumed.contains(&i);
+                assert_eq!(
+                    s.decrypt(&m.bytes).is_ok(),
+                    fresh,
+                    "{} message {i}",
+                    stage.name
+                );
+                assert!(s.decrypt(&m.bytes).is_err());
+            }
+        }
+    }
+}
+
 /// A store at the limits: a signed prekey record holding exactly 4096 ids refuses further first
 /// messages without a one-time prekey (`SignedPreKeyFull`, store unchanged); 4097 does not load.
 #[test]
@@ -2251,7 +2471,7 @@ fn full_first_message_record() {
 /// KNOWN LIMIT (property c, replay, by a forger holding the secrets). Stage "old chains, timer": Alice has sent on her newest
 /// ratchet key, so the blob's `RK` and `DHs` derive Bob's next receiving chain (`B5`) exactly as
 /// path D will. Forged body: prepend `B5` to the old-chain list (old count 3 → 4) and append one
-/// skipped entry `(B5, N = 0, stamp = received, deadline = 2^64 − 1, MK = MK_0 of
+/// skipped entry `(B5, N = 0, stamp = received, skipped_at = 2^64 − 1, MK = MK_0 of
 /// KDF_RK(RK, DH(DHs, B5)))` (skipped count 4 → 5); re-seal. Every §8.3 rule holds (`B5` is in
 /// `old`, count ≤ 5, unique, age 0), so it loads. Then `decrypt(z0)` opens it from the skipped
 /// key; `set_limits(max_old_chains = 3)` evicts `B5` from `old`; `decrypt(z0)` takes path D,
