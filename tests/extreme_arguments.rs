@@ -1353,8 +1353,11 @@ fn every_decoder_refuses_empty_one_byte_and_huge_inputs() {
     let v1 = |seen: u32, keys: usize| {
         let mut b = v1_head.clone();
         b.extend_from_slice(&seen.to_be_bytes());
-        for _ in 0..keys {
-            b.extend_from_slice(&[9; 32]); // the base point: a valid key
+        for i in 0..keys {
+            // Distinct canonical keys (a repeat is refused, SPEC.md §8.2).
+            let mut key = [9u8; 32];
+            key[1..5].copy_from_slice(&(i as u32).to_le_bytes());
+            b.extend_from_slice(&key);
         }
         b.extend_from_slice(&[0; CHECK_LEN]);
         reseal(b)
