@@ -49,16 +49,26 @@ impl SkippedKeys {
         self.entries.get(index).map(|e| &e.key)
     }
 
-    /// Removes the entry at `index`, leaving no copy of its key behind.
+    /// Removes the entry at `index`, leaving no copy of its key behind: it is wiped in place,
+    /// then moved by swaps to the nearer end (as `VecDeque::remove` shifts the shorter side, so
+    /// consuming keys in arrival order stays O(1)) and dropped from there.
     pub(crate) fn remove(&mut self, index: usize) {
         let Some(entry) = self.entries.get_mut(index) else {
             return;
         };
         entry.key.zeroize();
-        for i in index..self.entries.len().saturating_sub(1) {
-            self.entries.swap(i, i + 1);
+        let len = self.entries.len();
+        if index < len / 2 {
+            for i in (0..index).rev() {
+                self.entries.swap(i, i + 1);
+            }
+            self.entries.pop_front();
+        } else {
+            for i in index..len.saturating_sub(1) {
+                self.entries.swap(i, i + 1);
+            }
+            self.entries.pop_back();
         }
-        self.entries.pop_back();
     }
 
     /// Makes room for `additional` more entries without a reallocation that would leave the old
@@ -182,8 +192,13 @@ mod tests {
         assert_eq!(counters(&s), [0, 1, 3, 4, 5]);
         s.remove(4);
         assert_eq!(counters(&s), [0, 1, 3, 4]);
+        s.remove(1); // towards the front
+        assert_eq!(counters(&s), [0, 3, 4]);
+        s.push(entry(1, 1), 100);
+        s.push(entry(5, 1), 100);
+        assert_eq!(counters(&s), [0, 3, 4, 1, 5]);
         s.remove(9);
-        assert_eq!(counters(&s), [0, 1, 3, 4]);
+        assert_eq!(counters(&s), [0, 3, 4, 1, 5]);
         s.forget_chain(&PublicKey::from_bytes([1; 32]).unwrap());
         assert_eq!(counters(&s), [0, 4]);
         assert_eq!(s.purge(2 + 2 * MAX_CLOCK_SKEW_MS, 1), 1);
