@@ -241,6 +241,40 @@ fn lowering_limits_trims_state_so_it_still_restores() {
     assert_eq!(restored.decrypt(&msgs[5]), Err(Error::DuplicateMessage));
 }
 
+/// `set_limits` keeps exactly `max_old_chains` old chains: at the current count nothing is
+/// dropped; one lower drops the oldest, with its skipped keys (a mutation-testing survivor:
+/// `>` → `>=` in `Ratchet::set_limits` went unnoticed).
+#[test]
+fn set_limits_keeps_exactly_max_old_chains() {
+    let mut p = established(23, true);
+    // Two chains of Bob's, each leaving one skipped key at Alice, then a third, current one.
+    let mut late = Vec::new();
+    for _ in 0..2 {
+        let skipped = p.bob.encrypt(&mut p.rng, b"late").unwrap();
+        let next = p.bob.encrypt(&mut p.rng, b"next").unwrap();
+        p.alice.decrypt(&next).unwrap();
+        late.push(skipped);
+        let reply = p.alice.encrypt(&mut p.rng, b"reply").unwrap();
+        p.bob.decrypt(&reply).unwrap();
+    }
+    let current = p.bob.encrypt(&mut p.rng, b"current").unwrap();
+    p.alice.decrypt(&current).unwrap();
+    assert_eq!(p.alice.skipped_key_count(), 2);
+    let limits = |max_old_chains| Limits {
+        max_old_chains,
+        ..Limits::default()
+    };
+    let mut same = Session::from_bytes(&p.alice.to_bytes()).unwrap();
+    same.set_limits(limits(2)).unwrap();
+    assert_eq!(same.skipped_key_count(), 2);
+    assert_eq!(same.decrypt(&late[0]).unwrap(), b"late");
+    let mut lower = Session::from_bytes(&p.alice.to_bytes()).unwrap();
+    lower.set_limits(limits(1)).unwrap();
+    assert_eq!(lower.skipped_key_count(), 1);
+    assert!(lower.decrypt(&late[0]).is_err());
+    assert_eq!(lower.decrypt(&late[1]).unwrap(), b"late");
+}
+
 #[test]
 fn skipped_keys_expire_by_age_and_by_old_chain_count() {
     let mut p = established(13, true);
