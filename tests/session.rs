@@ -241,6 +241,21 @@ fn lowering_limits_trims_state_so_it_still_restores() {
     assert_eq!(restored.decrypt(&msgs[5]), Err(Error::DuplicateMessage));
 }
 
+/// The largest plaintext is exactly `MAX_PLAINTEXT_LEN` bytes (SPEC.md §5.4), on both sides.
+#[test]
+fn the_plaintext_bound_is_exact() {
+    let mut p = established(24, true);
+    let max = vec![7u8; xchat_protocol::wire::MAX_PLAINTEXT_LEN];
+    let before = p.bob.to_bytes();
+    assert_eq!(
+        p.bob.encrypt(&mut p.rng, &[max.as_slice(), &[0]].concat()),
+        Err(Error::TooLarge)
+    );
+    assert_eq!(p.bob.to_bytes(), before);
+    let wire = p.bob.encrypt(&mut p.rng, &max).unwrap();
+    assert_eq!(p.alice.decrypt(&wire).unwrap(), max);
+}
+
 /// `set_limits` keeps exactly `max_old_chains` old chains: at the current count nothing is
 /// dropped; one lower drops the oldest, with its skipped keys (a mutation-testing survivor:
 /// `>` → `>=` in `Ratchet::set_limits` went unnoticed).
