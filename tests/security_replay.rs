@@ -261,6 +261,20 @@ fn torsion_variants_of_an_identity_are_not_identities() {
     let public = id.public().to_bytes();
     for v in ed25519_variants(&public) {
         assert_eq!(IdentityKey::from_bytes(v), Err(DecodeError::InvalidKey));
+        // Certificate keys (trust roots, servers) are parsed by the same rule (SPEC.md §12.1).
+        assert_eq!(
+            xchat_protocol::CertificateKey::from_bytes(v).unwrap_err(),
+            DecodeError::InvalidKey
+        );
+    }
+    let root = xchat_protocol::CertificateKeyPair::generate(&mut r)
+        .public()
+        .to_bytes();
+    for v in ed25519_variants(&root) {
+        assert_eq!(
+            xchat_protocol::CertificateKey::from_bytes(v).unwrap_err(),
+            DecodeError::InvalidKey
+        );
     }
     let b = bob(79, true);
     let bundle = b.bundle.to_bytes();
