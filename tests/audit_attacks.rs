@@ -18,9 +18,7 @@ mod common;
 
 use aes_gcm::aead::{AeadInOut, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce};
-use common::{CONTEXT, established, rng};
-use curve25519_dalek::constants::EIGHT_TORSION;
-use curve25519_dalek::montgomery::MontgomeryPoint;
+use common::{CONTEXT, bob, established, rng, with, x25519_variants};
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
 use sha2::{Digest, Sha256};
@@ -40,39 +38,6 @@ const BASE_KEY: std::ops::Range<usize> = 34..66;
 // ------------------------------------------------------------------------------------------
 // Helpers
 // ------------------------------------------------------------------------------------------
-
-/// The seven other encodings `u(P + T)` of an X25519 key (same DH results, other bytes).
-fn x25519_variants(u: &[u8]) -> Vec<[u8; 32]> {
-    let p = MontgomeryPoint(u.try_into().unwrap())
-        .to_edwards(0)
-        .unwrap();
-    EIGHT_TORSION[1..]
-        .iter()
-        .map(|t| (p + t).to_montgomery().to_bytes())
-        .collect()
-}
-
-fn with(bytes: &[u8], range: std::ops::Range<usize>, value: &[u8]) -> Vec<u8> {
-    let mut out = bytes.to_vec();
-    out[range].copy_from_slice(value);
-    out
-}
-
-struct Bob {
-    id: IdentityKeyPair,
-    store: PreKeyStore,
-    bundle: PreKeyBundle,
-}
-
-fn bob(seed: u8, one_time: bool) -> Bob {
-    let mut r = rng(seed);
-    let id = IdentityKeyPair::generate(&mut r);
-    let mut store = PreKeyStore::new();
-    store.rotate_signed_prekey(&mut r, &id, 1);
-    let otpk = store.generate_one_time_prekeys(&mut r, 2).unwrap()[0];
-    let bundle = store.bundle(&id, one_time.then_some(otpk.id)).unwrap();
-    Bob { id, store, bundle }
-}
 
 /// The forger's re-seal of a state blob (SPEC.md §8.0: the check is an unkeyed hash).
 fn reseal(kind: u8, version: u8, body: &[u8]) -> Vec<u8> {

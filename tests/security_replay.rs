@@ -5,65 +5,15 @@
 
 mod common;
 
-use common::{CONTEXT, established, rng};
-use curve25519_dalek::constants::EIGHT_TORSION;
-use curve25519_dalek::edwards::CompressedEdwardsY;
-use curve25519_dalek::montgomery::MontgomeryPoint;
+use common::{CONTEXT, bob, ed25519_variants, established, rng, with, x25519_variants};
 use sha2::{Digest, Sha256};
 use xchat_protocol::prekeys::MAX_FIRST_MESSAGES_PER_SIGNED_PREKEY;
 use xchat_protocol::{
     DecodeError, Error, IdentityKey, IdentityKeyPair, PreKeyBundle, PreKeyStore, Session,
 };
 
-/// The seven other encodings `u(P + T)` of an X25519 key: same DH results, different bytes.
-fn x25519_variants(u: &[u8]) -> Vec<[u8; 32]> {
-    let p = MontgomeryPoint(u.try_into().unwrap())
-        .to_edwards(0)
-        .unwrap();
-    let variants: Vec<[u8; 32]> = EIGHT_TORSION[1..]
-        .iter()
-        .map(|t| (p + t).to_montgomery().to_bytes())
-        .collect();
-    assert_eq!(variants.len(), 7);
-    assert!(variants.iter().all(|v| v.as_slice() != u));
-    variants
-}
-
-/// The seven encodings `A + T` of an Ed25519 key.
-fn ed25519_variants(a: &[u8]) -> Vec<[u8; 32]> {
-    let p = CompressedEdwardsY(a.try_into().unwrap())
-        .decompress()
-        .unwrap();
-    EIGHT_TORSION[1..]
-        .iter()
-        .map(|t| (p + t).compress().to_bytes())
-        .collect()
-}
-
-fn with(bytes: &[u8], range: std::ops::Range<usize>, value: &[u8; 32]) -> Vec<u8> {
-    let mut out = bytes.to_vec();
-    out[range].copy_from_slice(value);
-    out
-}
-
 const BASE_KEY: std::ops::Range<usize> = 34..66;
 const T0: u64 = 1_700_000_000_000;
-
-struct Bob {
-    id: IdentityKeyPair,
-    store: PreKeyStore,
-    bundle: PreKeyBundle,
-}
-
-fn bob(seed: u8, one_time: bool) -> Bob {
-    let mut r = rng(seed);
-    let id = IdentityKeyPair::generate(&mut r);
-    let mut store = PreKeyStore::new();
-    store.rotate_signed_prekey(&mut r, &id, 1);
-    let otpk = store.generate_one_time_prekeys(&mut r, 1).unwrap()[0];
-    let bundle = store.bundle(&id, one_time.then_some(otpk.id)).unwrap();
-    Bob { id, store, bundle }
-}
 
 /// The audit's attack: a relay rewrites the base key of a first message to each torsion variant.
 /// Before the original is accepted, every variant fails authentication and changes nothing;

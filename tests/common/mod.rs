@@ -123,3 +123,54 @@ fn fresh_seed() -> u64 {
     h.write_u32(std::process::id());
     h.finish()
 }
+
+/// The seven other encodings `u(P + T)` of an X25519 key, for the non-trivial 8-torsion points
+/// `T`: the same DH results, other bytes (SPEC.md §3.5).
+pub fn x25519_variants(u: &[u8]) -> Vec<[u8; 32]> {
+    let p = curve25519_dalek::MontgomeryPoint(u.try_into().unwrap())
+        .to_edwards(0)
+        .unwrap();
+    let variants: Vec<[u8; 32]> = curve25519_dalek::constants::EIGHT_TORSION[1..]
+        .iter()
+        .map(|t| (p + t).to_montgomery().to_bytes())
+        .collect();
+    assert_eq!(variants.len(), 7);
+    assert!(variants.iter().all(|v| v.as_slice() != u));
+    variants
+}
+
+/// The seven encodings `A + T` of an Ed25519 key (SPEC.md §2 rule 4).
+pub fn ed25519_variants(a: &[u8]) -> Vec<[u8; 32]> {
+    let p = curve25519_dalek::edwards::CompressedEdwardsY(a.try_into().unwrap())
+        .decompress()
+        .unwrap();
+    curve25519_dalek::constants::EIGHT_TORSION[1..]
+        .iter()
+        .map(|t| (p + t).compress().to_bytes())
+        .collect()
+}
+
+/// `bytes` with `range` replaced by `value`.
+pub fn with(bytes: &[u8], range: std::ops::Range<usize>, value: &[u8]) -> Vec<u8> {
+    let mut out = bytes.to_vec();
+    out[range].copy_from_slice(value);
+    out
+}
+
+/// A responder with a signed prekey and two one-time prekeys, and the bundle it publishes (with
+/// the first one-time prekey when `one_time`).
+pub struct Bob {
+    pub id: IdentityKeyPair,
+    pub store: PreKeyStore,
+    pub bundle: xchat_protocol::PreKeyBundle,
+}
+
+pub fn bob(seed: u8, one_time: bool) -> Bob {
+    let mut r = rng(seed);
+    let id = IdentityKeyPair::generate(&mut r);
+    let mut store = PreKeyStore::new();
+    store.rotate_signed_prekey(&mut r, &id, 1);
+    let otpk = store.generate_one_time_prekeys(&mut r, 2).unwrap()[0];
+    let bundle = store.bundle(&id, one_time.then_some(otpk.id)).unwrap();
+    Bob { id, store, bundle }
+}
