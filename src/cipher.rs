@@ -13,9 +13,9 @@ pub const TAG_LEN: usize = 16;
 fn cipher(
     mk: &MessageKey,
     seed: &[u8; SEED_LEN],
-) -> Result<(Aes256Gcm, Nonce<aes_gcm::aead::consts::U12>), Error> {
+) -> (Aes256Gcm, Nonce<aes_gcm::aead::consts::U12>) {
     let k = mk.expand(seed);
-    Ok((aes256gcm(&k.key), k.nonce.into()))
+    (aes256gcm(&k.key), k.nonce.into())
 }
 
 /// AES-256-GCM keyed from a *borrow* of the key: `Aes256Gcm::new(&key.into())` would first copy
@@ -33,7 +33,7 @@ pub(crate) fn seal(
     plaintext: &[u8],
     out: &mut Vec<u8>,
 ) -> Result<(), Error> {
-    let (aead, nonce) = cipher(mk, seed)?;
+    let (aead, nonce) = cipher(mk, seed);
     let start = out.len();
     out.extend_from_slice(plaintext);
     let body = out.get_mut(start..).ok_or(Error::TooLarge)?;
@@ -57,7 +57,7 @@ pub(crate) fn open(
         .ok_or(Error::DecryptionFailed)?;
     let (body, tag) = sealed.split_at(split);
     let tag = Tag::try_from(tag).map_err(|_| Error::DecryptionFailed)?;
-    let (aead, nonce) = cipher(mk, seed)?;
+    let (aead, nonce) = cipher(mk, seed);
     let mut out = body.to_vec();
     aead.decrypt_inout_detached(&nonce, aad, out.as_mut_slice().into(), &tag)
         .map_err(|_| Error::DecryptionFailed)?;

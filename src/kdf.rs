@@ -147,13 +147,8 @@ pub fn x3dh(
 /// eight encodings `u(EK_A + T)` of one base key get the same id: replay detection does not
 /// depend on the byte form of a point.
 pub fn first_message_id(dh3: &[u8; 32]) -> [u8; FIRST_MESSAGE_ID_LEN] {
-    let okm = Zeroizing::new(hkdf::<32>(None, dh3, LABEL_FIRST_MESSAGE));
-    let mut id = [0u8; FIRST_MESSAGE_ID_LEN];
-    id.copy_from_slice(
-        okm.get(..FIRST_MESSAGE_ID_LEN)
-            .unwrap_or(&[0; FIRST_MESSAGE_ID_LEN]),
-    );
-    id
+    // HKDF-Expand's first L bytes do not depend on L: this is the 16-byte prefix of SPEC's value.
+    hkdf::<FIRST_MESSAGE_ID_LEN>(None, dh3, LABEL_FIRST_MESSAGE)
 }
 
 impl RootKey {
