@@ -191,7 +191,7 @@ fn session_setup(c: &mut Criterion) {
     store.rotate_signed_prekey(&mut rng, &bob, 1);
     store.generate_one_time_prekeys(&mut rng, 1).unwrap();
     let bundle = store.bundle(&bob, Some(0)).unwrap().to_bytes();
-    let store = store.to_bytes();
+    let store = store.to_bytes().unwrap();
     let mut f = Floor::new();
     let mut g = c.benchmark_group("session_setup");
     g.bench_function("protocol", |b| {
@@ -321,7 +321,7 @@ fn out_of_order(c: &mut Criterion) {
     let messages: Vec<Vec<u8>> = (0..=GAP)
         .map(|_| p.bob.encrypt(&mut p.rng, &[0; 16]).unwrap())
         .collect();
-    let alice = p.alice.to_bytes();
+    let alice = p.alice.to_bytes().unwrap();
     let f = Floor::new();
     let mut g = c.benchmark_group("out_of_order");
     g.sample_size(20);
@@ -425,7 +425,7 @@ fn state(c: &mut Criterion) {
     p.alice.decrypt(&m).unwrap();
     let blob = p.alice.to_bytes();
     let mut g = c.benchmark_group("state");
-    g.bench_function("serialize", |b| b.iter(|| black_box(p.alice.to_bytes())));
+    g.bench_function("serialize", |b| b.iter(|| black_box(p.alice.to_bytes().unwrap())));
     g.bench_function("restore", |b| {
         b.iter(|| black_box(Session::from_bytes(&blob).unwrap()))
     });

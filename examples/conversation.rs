@@ -183,7 +183,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("  a replayed envelope: {}", replay.unwrap_err());
 
     println!("6. Alice persists her session, restarts, and answers; a late message has expired.");
-    let mut alice_session = Session::from_bytes(&alice_session.to_bytes())?;
+    let mut alice_session = Session::from_bytes(&alice_session.to_bytes().unwrap())?;
     let inner = alice_session.send(&mut rng, T0 + 6_000, b"Got them all.")?;
     relay.post(
         "bob",

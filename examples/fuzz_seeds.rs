@@ -91,9 +91,9 @@ fn main() {
     }
 
     write("state", "identity", &alice.to_bytes());
-    write("state", "prekey_store", &store.to_bytes());
-    write("state", "session_initiator", &a.to_bytes());
-    write("state", "session_responder", &b.to_bytes());
+    write("state", "prekey_store", &store.to_bytes().unwrap());
+    write("state", "session_initiator", &a.to_bytes().unwrap());
+    write("state", "session_responder", &b.to_bytes().unwrap());
 
     // The conversation target reads operations through `arbitrary`: any bytes are a script.
     write(

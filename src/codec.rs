@@ -1,12 +1,31 @@
-//! Canonical big-endian reader and writer shared by the wire and state formats (SPEC.md §2).
+//! Canonical big-endian reader and writer shared by the wire and state formats (SPEC.md §2),
+//! and the [`Codec`] trait through which each type encodes and decodes its own bytes.
 //!
 //! The reader never panics: every read checks the remaining length and returns
 //! [`DecodeError::Truncated`]. Fixed-width integers and explicit 0/1 flags leave exactly one
-//! encoding per value.
+//! encoding per value. A length that does not fit its field is [`Error::TooLarge`], never a
+//! silently shortened count.
 
 use alloc::vec::Vec;
 
-use crate::error::DecodeError;
+use crate::error::{DecodeError, Error};
+
+/// A value with one canonical byte encoding (in the spirit of rustls' `Codec`). Each type owns
+/// its layout, which SPEC.md gives field by field; containers call their parts' codecs.
+pub(crate) trait Codec: Sized {
+    /// The exact length `encode` appends: buffers that hold secrets are allocated once at their
+    /// final size, so no reallocation leaves an unwiped copy behind.
+    fn encoded_len(&self) -> usize;
+
+    /// Appends the encoding.
+    ///
+    /// # Errors
+    /// [`Error::TooLarge`] if a length does not fit its field.
+    fn encode(&self, out: &mut Vec<u8>) -> Result<(), Error>;
+
+    /// Reads one value, strictly.
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError>;
+}
 
 pub(crate) struct Reader<'a> {
     rest: &'a [u8],
@@ -65,12 +84,12 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// Everything that is left (used for a trailing ciphertext).
     /// How many bytes are left (to bound a reservation by what the input can actually hold).
     pub(crate) fn remaining(&self) -> usize {
         self.rest.len()
     }
 
+    /// Everything that is left (used for a trailing ciphertext).
     pub(crate) fn rest(&mut self) -> &'a [u8] {
         core::mem::take(&mut self.rest)
     }
@@ -102,6 +121,21 @@ pub(crate) trait Writer {
     fn put_flag(&mut self, v: bool) {
         self.put_u8(u8::from(v));
     }
+    /// A length or count in a one-byte field.
+    fn put_len_u8(&mut self, n: usize) -> Result<(), Error> {
+        self.put_u8(u8::try_from(n).map_err(|_| Error::TooLarge)?);
+        Ok(())
+    }
+    /// A length or count in a two-byte field.
+    fn put_len_u16(&mut self, n: usize) -> Result<(), Error> {
+        self.put_u16(u16::try_from(n).map_err(|_| Error::TooLarge)?);
+        Ok(())
+    }
+    /// A length or count in a four-byte field.
+    fn put_len_u32(&mut self, n: usize) -> Result<(), Error> {
+        self.put_u32(u32::try_from(n).map_err(|_| Error::TooLarge)?);
+        Ok(())
+    }
 }
 
 impl Writer for Vec<u8> {
@@ -123,6 +157,15 @@ mod tests {
         let mut r = Reader::new(&[1, 9]);
         assert_eq!(r.flag(), Ok(true));
         assert_eq!(r.finish(), Err(DecodeError::TrailingBytes));
+    }
+
+    #[test]
+    fn lengths_that_do_not_fit_are_errors() {
+        let mut v = Vec::new();
+        assert_eq!(v.put_len_u8(256), Err(Error::TooLarge));
+        assert_eq!(v.put_len_u16(1 << 16), Err(Error::TooLarge));
+        assert_eq!(v.put_len_u16(0xFFFF), Ok(()));
+        assert_eq!(v, [0xFF, 0xFF]);
     }
 
     #[test]

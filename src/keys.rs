@@ -122,6 +122,20 @@ impl KeyPair {
         Self { secret, public }
     }
 
+    /// A key pair read back from state, where its public key is stored beside the secret so
+    /// that restoring costs no scalar multiplication (SPEC.md §8.0). The secret must be in its
+    /// stored, clamped form.
+    pub(crate) fn from_stored(secret: [u8; 32], public: PublicKey) -> Result<Self, DecodeError> {
+        let secret = Zeroizing::new(secret);
+        if !is_clamped(&secret) {
+            return Err(DecodeError::NonCanonical);
+        }
+        Ok(Self {
+            secret: StaticSecret::from(*secret),
+            public,
+        })
+    }
+
     /// The public half.
     pub fn public(&self) -> &PublicKey {
         &self.public
@@ -191,11 +205,30 @@ pub(crate) fn verify_strict(
         .map_err(|_| Error::InvalidSignature)
 }
 
-/// A user's public identity: an Ed25519 key, with its X25519 form cached.
+/// A user's public identity: an Ed25519 key.
+///
+/// A key parsed from the network ([`IdentityKey::from_bytes`]) is validated there and keeps its
+/// decoded forms (the Ed25519 point and the X25519 form used in X3DH). A key restored from the
+/// library's own state was validated when it first entered and is kept as bytes: restoring a
+/// session costs no point decompression, and the rare use that needs the point (sealing to it)
+/// decodes and validates it then (SPEC.md §8.0).
 #[derive(Clone, Copy)]
 pub struct IdentityKey {
+    bytes: [u8; 32],
+    decoded: Option<Decoded>,
+}
+
+#[derive(Clone, Copy)]
+struct Decoded {
     ed: VerifyingKey,
     x: PublicKey,
+}
+
+impl Decoded {
+    fn new(ed: VerifyingKey) -> Self {
+        let x = PublicKey(x25519_dalek::PublicKey::from(ed.to_montgomery().to_bytes()));
+        Self { ed, x }
+    }
 }
 
 impl IdentityKey {
@@ -203,7 +236,7 @@ impl IdentityKey {
     pub const LEN: usize = 32;
 
     /// Parses an Ed25519 public key strictly: it must decompress, be the canonical encoding of its
-    /// point, and not be of small order.
+    /// point, not be of small order and lie in the prime-order subgroup.
     ///
     /// # Errors
     /// [`DecodeError::InvalidKey`] otherwise.
@@ -212,18 +245,45 @@ impl IdentityKey {
     }
 
     fn from_verifying_key(ed: VerifyingKey) -> Self {
-        let x = PublicKey(x25519_dalek::PublicKey::from(ed.to_montgomery().to_bytes()));
-        Self { ed, x }
+        Self {
+            bytes: ed.to_bytes(),
+            decoded: Some(Decoded::new(ed)),
+        }
+    }
+
+    /// A key read back from the library's own state, where it was stored after validation
+    /// (SPEC.md §8.0). It is decoded, and validated again, only if a use needs the point.
+    pub(crate) fn from_stored(bytes: [u8; 32]) -> Self {
+        Self {
+            bytes,
+            decoded: None,
+        }
+    }
+
+    fn decoded(&self) -> Result<Decoded, DecodeError> {
+        match self.decoded {
+            Some(d) => Ok(d),
+            None => parse_ed25519(self.bytes).map(Decoded::new),
+        }
     }
 
     /// The 32-byte Ed25519 encoding; this is the identity's one fingerprint input.
     pub fn to_bytes(&self) -> [u8; 32] {
-        self.ed.to_bytes()
+        self.bytes
     }
 
-    /// The X25519 form (birational map), used in X3DH.
-    pub fn x25519(&self) -> &PublicKey {
-        &self.x
+    /// The 32-byte Ed25519 encoding, borrowed.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.bytes
+    }
+
+    /// The X25519 form (birational map), used in X3DH and sealed sender.
+    ///
+    /// # Errors
+    /// [`DecodeError::InvalidKey`] only for a key restored from a state blob that was forged to
+    /// hold an invalid identity.
+    pub fn x25519(&self) -> Result<PublicKey, DecodeError> {
+        self.decoded().map(|d| d.x)
     }
 
     /// Verifies `signature` over `message` with `verify_strict`: non-canonical `s`, and small-order
@@ -232,13 +292,14 @@ impl IdentityKey {
     /// # Errors
     /// [`Error::InvalidSignature`].
     pub fn verify(&self, message: &[u8], signature: &[u8; 64]) -> Result<(), Error> {
-        verify_strict(&self.ed, message, signature)
+        let ed = self.decoded().map_err(|_| Error::InvalidSignature)?.ed;
+        verify_strict(&ed, message, signature)
     }
 }
 
 impl PartialEq for IdentityKey {
     fn eq(&self, other: &Self) -> bool {
-        self.ed.as_bytes() == other.ed.as_bytes()
+        self.bytes == other.bytes
     }
 }
 impl Eq for IdentityKey {}
@@ -246,7 +307,7 @@ impl Eq for IdentityKey {}
 impl fmt::Debug for IdentityKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "IdentityKey(")?;
-        hex(f, self.ed.as_bytes())?;
+        hex(f, &self.bytes)?;
         f.write_str(")")
     }
 }
@@ -342,7 +403,7 @@ mod tests {
         for _ in 0..8 {
             let id = IdentityKeyPair::generate(&mut rng);
             let from_secret = x25519_dalek::PublicKey::from(&id.x_secret);
-            assert_eq!(from_secret.as_bytes(), id.public().x25519().as_bytes());
+            assert_eq!(from_secret.as_bytes(), id.public().x25519().unwrap().as_bytes());
         }
     }
 
@@ -352,7 +413,7 @@ mod tests {
         let id = IdentityKeyPair::generate(&mut rng);
         let kp = KeyPair::generate(&mut rng);
         let a = id.dh(kp.public()).unwrap();
-        let b = kp.diffie_hellman(id.public().x25519()).unwrap();
+        let b = kp.diffie_hellman(&id.public().x25519().unwrap()).unwrap();
         assert_eq!(*a, *b);
     }
 

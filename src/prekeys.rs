@@ -8,7 +8,7 @@ use core::fmt;
 use rand_core::CryptoRng;
 
 use crate::PROTOCOL_VERSION;
-use crate::codec::{Reader, Writer};
+use crate::codec::{Codec, Reader, Writer};
 use crate::error::{DecodeError, Error};
 use crate::kdf::{FIRST_MESSAGE_ID_LEN, LABEL_SIGNED_PREKEY};
 use crate::keys::{IdentityKey, IdentityKeyPair, KeyPair, PublicKey};
@@ -118,6 +118,7 @@ impl SignedPreKeyPair {
     }
 
     /// The ids of the first messages without a one-time prekey this key accepted, sorted.
+    #[cfg(test)]
     pub(crate) fn accepted(&self) -> &[[u8; FIRST_MESSAGE_ID_LEN]] {
         &self.accepted
     }
@@ -255,10 +256,12 @@ impl PreKeyBundle {
 /// ```
 #[derive(Clone, Default)]
 pub struct PreKeyStore {
-    pub(crate) signed: VecDeque<SignedPreKeyPair>,
-    pub(crate) one_time: BTreeMap<u32, KeyPair>,
-    pub(crate) next_signed_id: u32,
-    pub(crate) next_one_time_id: u32,
+    /// Oldest first; the last is current. At most [`MAX_SIGNED_PREKEYS`], distinct ids.
+    signed: VecDeque<SignedPreKeyPair>,
+    /// At most [`MAX_ONE_TIME_PREKEYS`].
+    one_time: BTreeMap<u32, KeyPair>,
+    next_signed_id: u32,
+    next_one_time_id: u32,
 }
 
 impl PreKeyStore {
@@ -418,6 +421,153 @@ impl PreKeyStore {
         self.signed.back().map_or(0, |k| {
             MAX_FIRST_MESSAGES_PER_SIGNED_PREKEY.saturating_sub(k.accepted.len())
         })
+    }
+}
+
+/// A stored X25519 key pair: `secret (32, clamped) ‖ public (32)`. The public key is stored, not
+/// recomputed, so that restoring costs no scalar multiplication (SPEC.md §8.0).
+fn encode_pair(pair: &KeyPair, out: &mut Vec<u8>) {
+    out.put(pair.secret_bytes());
+    out.put(pair.public().as_bytes());
+}
+
+fn decode_pair(r: &mut Reader<'_>) -> Result<KeyPair, DecodeError> {
+    let secret = zeroize::Zeroizing::new(r.array()?);
+    let public = PublicKey::from_bytes(r.array()?)?;
+    KeyPair::from_stored(*secret, public)
+}
+
+/// `id u32 ‖ created_at u64 ‖ key pair (64) ‖ signature 64 ‖ u16 count ‖ count × first-message
+/// id (16)`, the ids strictly increasing (SPEC.md §8.2). The signature is not re-verified.
+impl Codec for SignedPreKeyPair {
+    fn encoded_len(&self) -> usize {
+        4 + 8 + 64 + 64 + 2 + FIRST_MESSAGE_ID_LEN * self.accepted.len()
+    }
+
+    fn encode(&self, out: &mut Vec<u8>) -> Result<(), Error> {
+        out.put_u32(self.public.id);
+        out.put_u64(self.public.created_at);
+        encode_pair(&self.pair, out);
+        out.put(&self.public.signature);
+        out.put_len_u16(self.accepted.len())?;
+        for id in &self.accepted {
+            out.put(id);
+        }
+        Ok(())
+    }
+
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let id = r.u32()?;
+        let created_at = r.u64()?;
+        let pair = decode_pair(r)?;
+        let signature = r.array()?;
+        let count = usize::from(r.u16()?);
+        if count > MAX_FIRST_MESSAGES_PER_SIGNED_PREKEY {
+            return Err(DecodeError::NonCanonical);
+        }
+        let mut accepted: Vec<[u8; FIRST_MESSAGE_ID_LEN]> = Vec::with_capacity(count);
+        for _ in 0..count {
+            let id = r.array()?;
+            if accepted.last().is_some_and(|last| *last >= id) {
+                return Err(DecodeError::NonCanonical);
+            }
+            accepted.push(id);
+        }
+        let public = SignedPreKey {
+            id,
+            created_at,
+            key: *pair.public(),
+            signature,
+        };
+        Ok(Self::from_parts(public, pair, accepted))
+    }
+}
+
+impl PreKeyStore {
+    /// Rebuilds a store from its parts, checking the bounds and uniqueness every mutator keeps
+    /// (SPEC.md §8.2); used by the decoders of every state version.
+    pub(crate) fn from_parts(
+        next_signed_id: u32,
+        next_one_time_id: u32,
+        signed: VecDeque<SignedPreKeyPair>,
+        one_time: BTreeMap<u32, KeyPair>,
+    ) -> Result<Self, DecodeError> {
+        let distinct = signed
+            .iter()
+            .enumerate()
+            .all(|(i, k)| signed.iter().skip(i + 1).all(|l| l.public.id != k.public.id));
+        if signed.len() > MAX_SIGNED_PREKEYS || !distinct || one_time.len() > MAX_ONE_TIME_PREKEYS
+        {
+            return Err(DecodeError::NonCanonical);
+        }
+        Ok(Self {
+            signed,
+            one_time,
+            next_signed_id,
+            next_one_time_id,
+        })
+    }
+
+    /// The signed prekeys, oldest first, for a decoder that migrates an older version.
+    pub(crate) fn signed_prekeys_mut(&mut self) -> impl Iterator<Item = &mut SignedPreKeyPair> {
+        self.signed.iter_mut()
+    }
+}
+
+/// `next signed id u32 ‖ next one-time id u32 ‖ u8 count ‖ signed prekeys (oldest first) ‖ u32
+/// count ‖ count × { id u32 ‖ key pair (64) }`, one-time ids strictly increasing (SPEC.md §8.2).
+impl Codec for PreKeyStore {
+    fn encoded_len(&self) -> usize {
+        4 + 4
+            + 1
+            + self.signed.iter().map(Codec::encoded_len).sum::<usize>()
+            + 4
+            + self.one_time.len() * (4 + 64)
+    }
+
+    fn encode(&self, out: &mut Vec<u8>) -> Result<(), Error> {
+        out.put_u32(self.next_signed_id);
+        out.put_u32(self.next_one_time_id);
+        out.put_len_u8(self.signed.len())?;
+        for spk in &self.signed {
+            spk.encode(out)?;
+        }
+        out.put_len_u32(self.one_time.len())?;
+        for (id, pair) in &self.one_time {
+            out.put_u32(*id);
+            encode_pair(pair, out);
+        }
+        Ok(())
+    }
+
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let next_signed_id = r.u32()?;
+        let next_one_time_id = r.u32()?;
+        let count = usize::from(r.u8()?);
+        if count > MAX_SIGNED_PREKEYS {
+            return Err(DecodeError::NonCanonical);
+        }
+        let mut signed = VecDeque::with_capacity(count);
+        for _ in 0..count {
+            signed.push_back(SignedPreKeyPair::decode(r)?);
+        }
+        let count = r.u32()? as usize;
+        if count > MAX_ONE_TIME_PREKEYS {
+            return Err(DecodeError::NonCanonical);
+        }
+        let mut one_time = BTreeMap::new();
+        let mut last = None;
+        for _ in 0..count {
+            let id = r.u32()?;
+            let pair = decode_pair(r)?;
+            // Strictly increasing ids: the one canonical order, and no duplicates.
+            if last.is_some_and(|l| id <= l) {
+                return Err(DecodeError::NonCanonical);
+            }
+            last = Some(id);
+            one_time.insert(id, pair);
+        }
+        Self::from_parts(next_signed_id, next_one_time_id, signed, one_time)
     }
 }
 

@@ -534,7 +534,7 @@ pub fn seal<R: CryptoRng + ?Sized>(
     let keys = ephemeral_keys(
         e_pub,
         recipient,
-        &*ephemeral.diffie_hellman(recipient.x25519())?,
+        &*ephemeral.diffie_hellman(&recipient.x25519()?)?,
     );
 
     // Everything is written once, into the envelope itself, and sealed in place.
@@ -556,7 +556,7 @@ pub fn seal<R: CryptoRng + ?Sized>(
     let content_key = static_key(
         &keys.chain,
         &encrypted_identity,
-        &*sender.dh(recipient.x25519())?,
+        &*sender.dh(&recipient.x25519()?)?,
     );
 
     let payload_start = out.len();
@@ -670,7 +670,7 @@ impl SealedRecipient<'_> {
         let content_key = static_key(
             &keys.chain,
             &encrypted_identity,
-            &*self.identity.dh(sender_key.x25519())?,
+            &*self.identity.dh(&sender_key.x25519()?)?,
         );
         let payload = open(
             &content_key,

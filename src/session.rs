@@ -9,21 +9,23 @@ use core::fmt;
 
 use rand_core::CryptoRng;
 
-use crate::codec::Writer;
-use crate::content::{Content, ContentKind, Deadline, Timer, TimerStart, padded_frame};
-use crate::error::Error;
+use crate::codec::{Codec, Reader, Writer};
+use crate::content::{
+    Content, ContentKind, Deadline, MAX_CLOCK_SKEW_MS, Timer, TimerStart, padded_frame,
+};
+use crate::error::{DecodeError, Error};
 use crate::kdf::FIRST_MESSAGE_ID_LEN;
-use crate::keys::{IdentityKey, IdentityKeyPair};
+use crate::keys::{IdentityKey, IdentityKeyPair, PublicKey};
 use crate::prekeys::{PreKeyBundle, PreKeyStore};
-use crate::ratchet::{Limits, Ratchet};
+use crate::ratchet::{self, Limits, Ratchet};
 use crate::wire::{Incoming, PreKeyFields};
 use crate::x3dh;
 
 /// The longest application context (e.g. both account ids) bound into every message.
 pub const MAX_CONTEXT_LEN: usize = 1024;
-/// The longest associated-data prefix: two identity keys, a length, the context and, for a
-/// prekey message, its prekey fields (SPEC.md §3.5).
-pub(crate) const MAX_AD_LEN: usize = 32 + 32 + 2 + MAX_CONTEXT_LEN + PreKeyFields::MAX_LEN;
+// The longest associated data a session builds (two identity keys, a length, the context and a
+// prekey message's fields, SPEC.md §3.5) fits what the ratchet accepts.
+const _: () = assert!(32 + 32 + 2 + MAX_CONTEXT_LEN + PreKeyFields::MAX_LEN <= ratchet::MAX_AD_LEN);
 
 /// Which side of X3DH this session was.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,23 +61,29 @@ pub enum Role {
 /// # Ok::<(), xchat_protocol::Error>(())
 /// ```
 pub struct Session {
-    pub(crate) role: Role,
-    /// Initiator: whether a message from the responder has decrypted yet.
-    pub(crate) acknowledged: bool,
-    pub(crate) local_identity: IdentityKey,
-    pub(crate) remote_identity: IdentityKey,
-    pub(crate) context: Vec<u8>,
+    /// With the ratchet's phase, the session's phase (SPEC.md §8.3): an initiator whose ratchet
+    /// has received nothing awaits a reply and sends prekey messages; once it is open the
+    /// initiator is acknowledged. A responder's ratchet is open from its creation.
+    role: Role,
+    local_identity: IdentityKey,
+    remote_identity: IdentityKey,
+    context: Vec<u8>,
     /// `IK_initiator ‖ IK_responder ‖ u16 len ‖ context`, computed once (SPEC.md §3.5).
-    pub(crate) ad: Vec<u8>,
+    ad: Vec<u8>,
     /// `ad ‖ prekey fields`: the associated data of prekey messages, which binds every field a
     /// first message carries before its embedded message (SPEC.md §3.5).
-    pub(crate) prekey_ad: Vec<u8>,
+    prekey_ad: Vec<u8>,
     /// The X3DH fields of the prekey messages of this session.
-    pub(crate) x3dh: PreKeyFields,
+    x3dh: PreKeyFields,
     /// The conversation's disappearing-message timer as this session knows it (SPEC.md §11.4).
-    pub(crate) timer: Timer,
-    pub(crate) ratchet: Ratchet,
+    timer: Timer,
+    ratchet: Ratchet,
 }
+
+/// The session's phase byte in its state encoding (SPEC.md §8.3).
+const PHASE_AWAITING_REPLY: u8 = 0;
+const PHASE_ACKNOWLEDGED: u8 = 1;
+const PHASE_RESPONDER: u8 = 2;
 
 /// What a successful first message takes from the prekey store (SPEC.md §4.3).
 struct Consumed {
@@ -154,7 +162,7 @@ impl Session {
         let ad = associated_data(identity.public(), &bundle.identity, context)?;
         let agreed = x3dh::initiate(rng, identity, bundle)?;
         let limits = Limits::default();
-        let ratchet = Ratchet::initiator(rng, agreed.secret, bundle.signed_prekey.key, limits)?;
+        let ratchet = Ratchet::initiator(rng, agreed.secret, &bundle.signed_prekey.key, limits)?;
         let x3dh = PreKeyFields {
             identity: *identity.public(),
             base_key: agreed.base_key,
@@ -163,7 +171,6 @@ impl Session {
         };
         Ok(Self {
             role: Role::Initiator,
-            acknowledged: false,
             local_identity: *identity.public(),
             remote_identity: bundle.identity,
             context: context.to_vec(),
@@ -247,21 +254,28 @@ impl Session {
         }
         let ad = associated_data(&pkm.identity, identity.public(), context)?;
         let x3dh = pkm.fields();
-        let mut session = Self {
+        let prekey_ad = prekey_associated_data(&ad, &x3dh);
+        // The signed prekey is the first ratchet key; the ratchet uses it for this one receiving
+        // step and keeps no copy of its secret.
+        let (ratchet, plaintext) = Ratchet::responder(
+            agreed.secret,
+            signed.key_pair(),
+            limits,
+            &prekey_ad,
+            &pkm.message,
+            now_ms,
+        )?;
+        let session = Self {
             role: Role::Responder,
-            acknowledged: true,
             local_identity: *identity.public(),
             remote_identity: pkm.identity,
             context: context.to_vec(),
-            prekey_ad: prekey_associated_data(&ad, &x3dh),
+            prekey_ad,
             ad,
             x3dh,
             timer: Timer::OFF,
-            ratchet: Ratchet::responder(agreed.secret, signed.key_pair().clone(), limits),
+            ratchet,
         };
-        let plaintext = session
-            .ratchet
-            .decrypt(&session.prekey_ad, &pkm.message, now_ms)?;
         let consumed = Consumed {
             signed_prekey_id: pkm.signed_prekey_id,
             one_time_prekey_id: pkm.one_time_prekey_id,
@@ -281,7 +295,7 @@ impl Session {
         plaintext: &[u8],
     ) -> Result<Vec<u8>, Error> {
         let mut out = Vec::new();
-        let ad = if self.role == Role::Initiator && !self.acknowledged {
+        let ad = if !self.ratchet.is_open() {
             out.reserve(PreKeyFields::MAX_LEN);
             self.x3dh.encode(&mut out);
             &self.prekey_ad
@@ -314,9 +328,7 @@ impl Session {
             Incoming::PreKey(_) => return Err(Error::SessionMismatch),
             Incoming::Message(_) => &self.ad,
         };
-        let plaintext = self.ratchet.decrypt(ad, incoming.message(), now_ms)?;
-        self.acknowledged = true;
-        Ok(plaintext)
+        self.ratchet.decrypt(ad, incoming.message(), now_ms)
     }
 
     /// Sends an application message inside a padded content frame stamped with `now_ms` and the
@@ -485,8 +497,11 @@ impl Session {
     /// # Ok::<(), xchat_protocol::Error>(())
     /// ```
     pub fn purge(&mut self, now_ms: u64) -> usize {
-        let lifetime_ms = u64::from(self.timer.duration_s) * 1000;
-        self.ratchet.skipped.purge(now_ms, lifetime_ms)
+        if self.timer.duration_s == 0 {
+            return 0;
+        }
+        let keep_ms = u64::from(self.timer.duration_s) * 1000 + 2 * MAX_CLOCK_SKEW_MS;
+        self.ratchet.purge(now_ms, keep_ms)
     }
 
     /// The conversation's timer as this session knows it.
@@ -507,7 +522,7 @@ impl Session {
 
     /// The limits in force.
     pub fn limits(&self) -> Limits {
-        self.ratchet.limits
+        self.ratchet.limits()
     }
 
     /// Which side of X3DH this session was.
@@ -554,7 +569,7 @@ impl Session {
     /// Whether the initiator has heard back (after which it sends normal messages). Always true
     /// for the responder.
     pub fn is_acknowledged(&self) -> bool {
-        self.acknowledged
+        self.ratchet.is_open()
     }
 
     /// How many skipped message keys the session holds.
@@ -563,12 +578,120 @@ impl Session {
     }
 }
 
+/// The session's state body (SPEC.md §8.3); `state.rs` wraps it in the versioned envelope.
+impl Session {
+    /// Rebuilds a session from its parts (every state version's decoder ends here): the prekey
+    /// fields and associated data are derived, and the phase must match the ratchet's.
+    pub(crate) fn from_parts(
+        role: Role,
+        local_identity: IdentityKey,
+        remote_identity: IdentityKey,
+        context: &[u8],
+        prekey_ids: (PublicKey, u32, Option<u32>),
+        timer: Timer,
+        ratchet: Ratchet,
+    ) -> Result<Self, DecodeError> {
+        if role == Role::Responder && !ratchet.is_open() {
+            return Err(DecodeError::NonCanonical);
+        }
+        let (initiator, responder) = match role {
+            Role::Initiator => (&local_identity, &remote_identity),
+            Role::Responder => (&remote_identity, &local_identity),
+        };
+        let ad = associated_data(initiator, responder, context)
+            .map_err(|_| DecodeError::NonCanonical)?;
+        let (base_key, signed_prekey_id, one_time_prekey_id) = prekey_ids;
+        let x3dh = PreKeyFields {
+            identity: *initiator,
+            base_key,
+            signed_prekey_id,
+            one_time_prekey_id,
+        };
+        Ok(Self {
+            role,
+            local_identity,
+            remote_identity,
+            context: context.to_vec(),
+            prekey_ad: prekey_associated_data(&ad, &x3dh),
+            ad,
+            x3dh,
+            timer,
+            ratchet,
+        })
+    }
+
+    fn phase_byte(&self) -> u8 {
+        match (self.role, self.ratchet.is_open()) {
+            (Role::Responder, _) => PHASE_RESPONDER,
+            (Role::Initiator, false) => PHASE_AWAITING_REPLY,
+            (Role::Initiator, true) => PHASE_ACKNOWLEDGED,
+        }
+    }
+
+}
+
+impl Codec for Session {
+    fn encoded_len(&self) -> usize {
+        1 + 32 + 32 + 2 + self.context.len() + 32 + 4 + 1 + 4 + 9 + self.ratchet.encoded_len()
+    }
+
+    /// `phase ‖ IK_local ‖ IK_remote ‖ u16 len ‖ context ‖ base key ‖ SPK id ‖ flag ‖ [OPK id] ‖
+    /// timer ‖ ratchet`.
+    fn encode(&self, out: &mut Vec<u8>) -> Result<(), Error> {
+        out.put_u8(self.phase_byte());
+        out.put(self.local_identity.as_bytes());
+        out.put(self.remote_identity.as_bytes());
+        out.put_len_u16(self.context.len())?;
+        out.put(&self.context);
+        out.put(self.x3dh.base_key.as_bytes());
+        out.put_u32(self.x3dh.signed_prekey_id);
+        out.put_flag(self.x3dh.one_time_prekey_id.is_some());
+        if let Some(id) = self.x3dh.one_time_prekey_id {
+            out.put_u32(id);
+        }
+        self.timer.encode(out);
+        self.ratchet.encode(out)
+    }
+
+    /// Identity keys are read as stored: they were validated when they entered, and restoring
+    /// costs no point decompression (SPEC.md §8.0).
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let (role, opening) = match r.u8()? {
+            PHASE_AWAITING_REPLY => (Role::Initiator, true),
+            PHASE_ACKNOWLEDGED => (Role::Initiator, false),
+            PHASE_RESPONDER => (Role::Responder, false),
+            _ => return Err(DecodeError::NonCanonical),
+        };
+        let local_identity = IdentityKey::from_stored(r.array()?);
+        let remote_identity = IdentityKey::from_stored(r.array()?);
+        let context_len = usize::from(r.u16()?);
+        if context_len > MAX_CONTEXT_LEN {
+            return Err(DecodeError::NonCanonical);
+        }
+        let context = r.take(context_len)?;
+        let base_key = PublicKey::from_bytes(r.array()?)?;
+        let signed_prekey_id = r.u32()?;
+        let one_time_prekey_id = if r.flag()? { Some(r.u32()?) } else { None };
+        let timer = Timer::decode(r)?;
+        let ratchet = Ratchet::decode(r, opening)?;
+        Self::from_parts(
+            role,
+            local_identity,
+            remote_identity,
+            context,
+            (base_key, signed_prekey_id, one_time_prekey_id),
+            timer,
+            ratchet,
+        )
+    }
+}
+
 impl fmt::Debug for Session {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Session")
             .field("role", &self.role)
             .field("remote_identity", &self.remote_identity)
-            .field("acknowledged", &self.acknowledged)
+            .field("acknowledged", &self.is_acknowledged())
             .field("skipped_keys", &self.ratchet.skipped_len())
             .finish_non_exhaustive()
     }

@@ -38,7 +38,7 @@ pub(crate) fn initiate<R: CryptoRng + ?Sized>(
     let spk = &bundle.signed_prekey.key;
     let ephemeral = KeyPair::generate(rng);
     let dh1 = ours.dh(spk)?;
-    let dh2 = ephemeral.diffie_hellman(bundle.identity.x25519())?;
+    let dh2 = ephemeral.diffie_hellman(&bundle.identity.x25519()?)?;
     let dh3 = ephemeral.diffie_hellman(spk)?;
     let dh4 = bundle
         .one_time_prekey
@@ -67,7 +67,7 @@ pub(crate) fn respond(
     their_identity: &IdentityKey,
     base_key: &PublicKey,
 ) -> Result<Responded, Error> {
-    let dh1 = signed_prekey.diffie_hellman(their_identity.x25519())?;
+    let dh1 = signed_prekey.diffie_hellman(&their_identity.x25519()?)?;
     let dh2 = ours.dh(base_key)?;
     let dh3 = signed_prekey.diffie_hellman(base_key)?;
     let dh4 = one_time_prekey

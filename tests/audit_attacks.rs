@@ -188,7 +188,7 @@ fn fixed_skipped_keys_of_disappearing_messages_are_purged_under_the_current_time
     assert_eq!(p.bob.skipped_key_count(), 2);
     let later = T0 + DAY;
     // The library itself says `s` is dead by now...
-    let mut copy = Session::from_bytes(&p.bob.to_bytes()).unwrap();
+    let mut copy = Session::from_bytes(&p.bob.to_bytes().unwrap()).unwrap();
     assert_eq!(copy.receive(&s, later).unwrap_err(), Error::Expired);
     // Purging then deletes both keys (the session's timer is on now), and a thief of the state
     // reads nothing.
@@ -197,7 +197,7 @@ fn fixed_skipped_keys_of_disappearing_messages_are_purged_under_the_current_time
         purged, 2,
         "purge(T0 + 1 day) deleted {purged} of the 2 keys"
     );
-    let mut thief = Session::from_bytes(&p.bob.to_bytes()).unwrap();
+    let mut thief = Session::from_bytes(&p.bob.to_bytes().unwrap()).unwrap();
     assert_eq!(thief.decrypt(&s).unwrap_err(), Error::DuplicateMessage);
 }
 
@@ -218,10 +218,10 @@ fn fixed_keys_skipped_by_accept_follow_the_first_messages_timer() {
     assert_eq!(got.timer.duration_s, 60);
     assert_eq!(session.skipped_key_count(), 2);
     let later = T0 + DAY;
-    let mut copy = Session::from_bytes(&session.to_bytes()).unwrap();
+    let mut copy = Session::from_bytes(&session.to_bytes().unwrap()).unwrap();
     assert_eq!(copy.receive(&s, later).unwrap_err(), Error::Expired);
     assert_eq!(session.purge(later), 2);
-    let mut thief = Session::from_bytes(&session.to_bytes()).unwrap();
+    let mut thief = Session::from_bytes(&session.to_bytes().unwrap()).unwrap();
     assert_eq!(thief.decrypt(&s).unwrap_err(), Error::DuplicateMessage);
 }
 
@@ -257,7 +257,7 @@ fn fixed_purge_keeps_honest_messages_sent_under_a_longer_timer() {
     assert!(p.bob.receive(&last, T0 + 2_000).unwrap().timer_changed);
     assert_eq!(p.bob.timer().duration_s, 0);
     let later = T0 + 2 * 3_600_000;
-    let mut unpurged = Session::from_bytes(&p.bob.to_bytes()).unwrap();
+    let mut unpurged = Session::from_bytes(&p.bob.to_bytes().unwrap()).unwrap();
     assert_eq!(
         unpurged.receive(&keep, later).unwrap().deadline,
         Deadline::Never
@@ -294,7 +294,7 @@ fn fixed_session_from_bytes_reserves_the_skipped_store_once() {
             .collect();
         p.alice.decrypt(&msgs[n]).unwrap();
         assert_eq!(p.alice.skipped_key_count(), n);
-        p.alice.to_bytes().to_vec()
+        p.alice.to_bytes().unwrap().to_vec()
     }
     let measure = |blob: &[u8]| {
         allocation_counter::measure(|| {
@@ -324,7 +324,7 @@ fn fixed_state_blobs_hold_each_x25519_secret_in_one_clamped_encoding() {
     p.alice.decrypt(&b0).unwrap();
     let a1 = p.alice.encrypt(&mut p.rng, b"new chain").unwrap();
     // Bob's DHs is the key Alice's new chain is agreed with (path D uses it).
-    let blob = p.bob.to_bytes().to_vec();
+    let blob = p.bob.to_bytes().unwrap().to_vec();
     let mut body = body_of(&blob);
     let l = session_layout(&body);
     body[l.dhs] ^= 0x01; // a bit X25519 clamps away
@@ -337,7 +337,7 @@ fn fixed_state_blobs_hold_each_x25519_secret_in_one_clamped_encoding() {
     );
     assert_eq!(p.bob.decrypt(&a1).unwrap(), b"new chain");
     // Prekey store: the same for a one-time prekey secret (its public key is recomputed).
-    let sblob = p.bob_store.to_bytes().to_vec();
+    let sblob = p.bob_store.to_bytes().unwrap().to_vec();
     let mut sbody = body_of(&sblob);
     let last_secret = sbody.len() - 32;
     sbody[last_secret] ^= 0x07;
@@ -363,7 +363,7 @@ fn fixed_forged_skipped_key_at_n_2_pow_32_minus_1_does_not_decode() {
     p.bob.decrypt(&a0).unwrap();
     let b1 = p.bob.encrypt(&mut p.rng, b"b1").unwrap();
     p.alice.decrypt(&b1).unwrap();
-    let blob = p.alice.to_bytes().to_vec();
+    let blob = p.alice.to_bytes().unwrap().to_vec();
     let mut body = body_of(&blob);
     let l = session_layout(&body);
     assert_eq!(u32_at(&body, l.old_count), 1);
@@ -494,7 +494,7 @@ fn legacy_version_1_store_blobs_collapse_to_one_canonical_store() {
     let ek: [u8; 32] = first[BASE_KEY].try_into().unwrap();
     let variant = x25519_variants(&ek)[2];
     // v2 body → v1 body: drop each signed prekey's (empty) record count, append the seen list.
-    let v2 = b.store.to_bytes().to_vec();
+    let v2 = b.store.to_bytes().unwrap().to_vec();
     let body = body_of(&v2);
     assert_eq!(body[8], 1);
     let entry_end = 9 + 108;
@@ -516,7 +516,7 @@ fn legacy_version_1_store_blobs_collapse_to_one_canonical_store() {
     let encodings = [v1(&[ek]), v1(&[variant]), v1(&[variant, ek])];
     let stores: Vec<_> = encodings
         .iter()
-        .map(|blob| PreKeyStore::from_bytes(blob).unwrap().to_bytes().to_vec())
+        .map(|blob| PreKeyStore::from_bytes(blob).unwrap().to_bytes().unwrap().to_vec())
         .collect();
     // They protect the same first message (the defence itself holds)...
     for blob in &encodings {
@@ -667,7 +667,7 @@ fn held_rewriting_the_signed_prekey_id_to_a_twin_key_fails() {
     let bundle0 = store.bundle(&bob_id, None).unwrap();
     store.rotate_signed_prekey(&mut r, &bob_id, 2); // id 1
     // Forge: id 1's secret := id 0's secret.
-    let blob = store.to_bytes().to_vec();
+    let blob = store.to_bytes().unwrap().to_vec();
     let mut body = body_of(&blob);
     assert_eq!(body[8], 2);
     let entry = 108 + 2; // no accepted ids yet
@@ -934,7 +934,7 @@ fn held_the_record_survives_reload_rotation_and_identity_swaps() {
     let first = a.encrypt(&mut r, b"x").unwrap();
     Session::respond(&b.id, &mut b.store, &first, CONTEXT).unwrap();
     let swapped = with(&first, 2..34, &carol.public().to_bytes());
-    let mut store = PreKeyStore::from_bytes(&b.store.to_bytes()).unwrap();
+    let mut store = PreKeyStore::from_bytes(&b.store.to_bytes().unwrap()).unwrap();
     for round in 0..3 {
         let before = store.to_bytes();
         for m in [&first, &swapped] {
@@ -943,7 +943,7 @@ fn held_the_record_survives_reload_rotation_and_identity_swaps() {
             assert_eq!(store.to_bytes(), before);
         }
         store.rotate_signed_prekey(&mut r, &b.id, 10 + round);
-        store = PreKeyStore::from_bytes(&store.to_bytes()).unwrap();
+        store = PreKeyStore::from_bytes(&store.to_bytes().unwrap()).unwrap();
     }
     assert_eq!(
         Session::respond(&b.id, &mut store, &first, CONTEXT).unwrap_err(),
@@ -1014,8 +1014,8 @@ fn held_no_panic_and_no_change_on_random_or_mutated_input() {
         prekey_msg.clone(),
         env.clone(),
         first_bundle.clone(),
-        p.alice.to_bytes().to_vec(),
-        p.bob_store.to_bytes().to_vec(),
+        p.alice.to_bytes().unwrap().to_vec(),
+        p.bob_store.to_bytes().unwrap().to_vec(),
         pki.cert(b"x", &alice2).to_bytes(),
     ];
     let recipient = SealedRecipient {

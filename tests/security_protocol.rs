@@ -144,8 +144,8 @@ fn encoding_confusion_a_value_of_one_kind_never_parses_as_another() {
     let mut p = established(63, true);
     let bundle = p.bob_store.bundle(&p.bob_id, Some(0)).unwrap().to_bytes();
     let message = p.bob.encrypt(&mut p.rng, b"x").unwrap();
-    let session = p.alice.to_bytes();
-    let store = p.bob_store.to_bytes();
+    let session = p.alice.to_bytes().unwrap();
+    let store = p.bob_store.to_bytes().unwrap();
     let identity = p.alice_id.to_bytes();
     // A bundle is not a message, a message is not a bundle or certificate.
     assert!(p.alice.decrypt(&bundle).is_err());
@@ -193,7 +193,7 @@ fn one_time_prekey_protects_the_first_message_and_its_absence_is_reported() {
         // record of accepted first messages (SPEC.md §8.2: the u16 count after its signature)
         // so that only the keys matter.
         let stolen_identity = IdentityKeyPair::from_bytes(&bob.to_bytes()).unwrap();
-        let blob = store.to_bytes();
+        let blob = store.to_bytes().unwrap();
         let mut body = blob[..blob.len() - 16].to_vec();
         let at = 2 + 4 + 4 + 1 + 4 + 8 + 32 + 64;
         let remembered = u16::from_be_bytes(body[at..at + 2].try_into().unwrap()) as usize;

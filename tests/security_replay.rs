@@ -119,7 +119,7 @@ fn the_replay_record_cannot_be_flushed() {
     );
     assert_eq!(b.store.to_bytes(), full);
     // The oldest is still remembered, in every encoding, and survives a save and a load.
-    let mut store = PreKeyStore::from_bytes(&b.store.to_bytes()).unwrap();
+    let mut store = PreKeyStore::from_bytes(&b.store.to_bytes().unwrap()).unwrap();
     for msg in std::iter::once(old.clone()).chain(
         x25519_variants(&old[BASE_KEY])
             .iter()
@@ -170,7 +170,7 @@ fn a_version_1_store_keeps_its_replay_protection_after_the_upgrade() {
     let first = a.encrypt(&mut r, b"first").unwrap();
     // Version 1 of the store (SPEC.md §8.2): the version 2 body without the per-signed-prekey
     // records, plus the list of seen base keys; re-sealed.
-    let v2 = b.store.to_bytes();
+    let v2 = b.store.to_bytes().unwrap();
     let body = &v2[2..v2.len() - 16];
     let spk_end = 4 + 4 + 1 + 108;
     assert_eq!(&body[spk_end..spk_end + 2], &[0, 0], "nothing accepted yet");
@@ -183,7 +183,7 @@ fn a_version_1_store_keeps_its_replay_protection_after_the_upgrade() {
     v1.extend_from_slice(&check[..16]);
 
     let mut upgraded = PreKeyStore::from_bytes(&v1).unwrap();
-    assert_eq!(upgraded.to_bytes()[1], 0x02, "re-saved as version 2");
+    assert_eq!(upgraded.to_bytes().unwrap()[1], 0x02, "re-saved as version 2");
     for msg in std::iter::once(first.clone()).chain(
         x25519_variants(&first[BASE_KEY])
             .iter()

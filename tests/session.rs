@@ -236,7 +236,7 @@ fn lowering_limits_trims_state_so_it_still_restores() {
         })
         .unwrap();
     assert_eq!(p.alice.skipped_key_count(), 3);
-    let mut restored = Session::from_bytes(&p.alice.to_bytes()).unwrap();
+    let mut restored = Session::from_bytes(&p.alice.to_bytes().unwrap()).unwrap();
     assert_eq!(restored.decrypt(&msgs[8]).unwrap(), [8]);
     assert_eq!(restored.decrypt(&msgs[5]), Err(Error::DuplicateMessage));
 }
@@ -279,11 +279,11 @@ fn set_limits_keeps_exactly_max_old_chains() {
         max_old_chains,
         ..Limits::default()
     };
-    let mut same = Session::from_bytes(&p.alice.to_bytes()).unwrap();
+    let mut same = Session::from_bytes(&p.alice.to_bytes().unwrap()).unwrap();
     same.set_limits(limits(2)).unwrap();
     assert_eq!(same.skipped_key_count(), 2);
     assert_eq!(same.decrypt(&late[0]).unwrap(), b"late");
-    let mut lower = Session::from_bytes(&p.alice.to_bytes()).unwrap();
+    let mut lower = Session::from_bytes(&p.alice.to_bytes().unwrap()).unwrap();
     lower.set_limits(limits(1)).unwrap();
     assert_eq!(lower.skipped_key_count(), 1);
     assert!(lower.decrypt(&late[0]).is_err());
@@ -364,8 +364,8 @@ fn sessions_survive_persistence_mid_conversation() {
     let early = p.bob.encrypt(&mut p.rng, b"early").unwrap();
     let later = p.bob.encrypt(&mut p.rng, b"later").unwrap();
     p.alice.decrypt(&later).unwrap();
-    let mut alice = Session::from_bytes(&p.alice.to_bytes()).unwrap();
-    let mut bob = Session::from_bytes(&p.bob.to_bytes()).unwrap();
+    let mut alice = Session::from_bytes(&p.alice.to_bytes().unwrap()).unwrap();
+    let mut bob = Session::from_bytes(&p.bob.to_bytes().unwrap()).unwrap();
     assert_eq!(alice.to_bytes(), p.alice.to_bytes());
     assert_eq!(alice.decrypt(&early).unwrap(), b"early");
     let m = alice.encrypt(&mut p.rng, b"after restore").unwrap();
@@ -378,7 +378,7 @@ fn sessions_survive_persistence_mid_conversation() {
     );
     assert_eq!(bob.remote_identity(), p.alice_id.public());
 
-    let store = PreKeyStore::from_bytes(&p.bob_store.to_bytes()).unwrap();
+    let store = PreKeyStore::from_bytes(&p.bob_store.to_bytes().unwrap()).unwrap();
     assert_eq!(store.to_bytes(), p.bob_store.to_bytes());
     let id = IdentityKeyPair::from_bytes(&p.bob_id.to_bytes()).unwrap();
     assert!(id.ct_eq(&p.bob_id));
@@ -387,7 +387,7 @@ fn sessions_survive_persistence_mid_conversation() {
 #[test]
 fn corrupt_state_is_rejected_with_typed_errors() {
     let p = established(16, true);
-    let saved = p.alice.to_bytes();
+    let saved = p.alice.to_bytes().unwrap();
     for i in 0..saved.len() {
         let mut bad = saved.to_vec();
         bad[i] ^= 1;
@@ -404,7 +404,7 @@ fn corrupt_state_is_rejected_with_typed_errors() {
     );
     // A store blob is not a session blob.
     assert_eq!(
-        Session::from_bytes(&p.bob_store.to_bytes()).unwrap_err(),
+        Session::from_bytes(&p.bob_store.to_bytes().unwrap()).unwrap_err(),
         DecodeError::UnknownType(xchat_protocol::state::KIND_PREKEY_STORE)
     );
 }
@@ -414,7 +414,7 @@ fn restored_old_state_never_reuses_key_and_nonce() {
     // Alice encrypts, restores an old snapshot, and encrypts a different plaintext at the same
     // chain position: the message key repeats, but the seed (and so key and nonce) differ.
     let mut p = established(17, true);
-    let snapshot = p.alice.to_bytes();
+    let snapshot = p.alice.to_bytes().unwrap();
     let one = p.alice.encrypt(&mut p.rng, b"first plaintext").unwrap();
     let mut old = Session::from_bytes(&snapshot).unwrap();
     let two = old.encrypt(&mut p.rng, b"other plaintext").unwrap();

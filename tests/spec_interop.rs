@@ -1534,7 +1534,7 @@ impl Party {
     }
     fn state(&self) -> Vec<u8> {
         match self {
-            Party::Crate(s) => s.to_bytes().to_vec(),
+            Party::Crate(s) => s.to_bytes().unwrap().to_vec(),
             Party::Mine(s, _) => s.to_state(),
         }
     }
@@ -1542,7 +1542,7 @@ impl Party {
     fn view(&self) -> MySession {
         match self {
             Party::Crate(s) => {
-                let blob = s.to_bytes().to_vec();
+                let blob = s.to_bytes().unwrap().to_vec();
                 let v = MySession::from_state(&blob).unwrap();
                 assert_eq!(v.to_state(), blob, "§8.3 re-encoding differs");
                 v
@@ -1581,7 +1581,7 @@ impl BobPre {
     }
     fn store_state(&self) -> Vec<u8> {
         match self {
-            BobPre::Crate(b) => b.1.to_bytes().to_vec(),
+            BobPre::Crate(b) => b.1.to_bytes().unwrap().to_vec(),
             BobPre::Mine(bob) => bob.store_state(),
         }
     }
@@ -2435,7 +2435,7 @@ impl Twin {
         }
     }
     fn same(&self) {
-        assert_eq!(self.mine.to_state(), self.theirs.to_bytes().to_vec());
+        assert_eq!(self.mine.to_state(), self.theirs.to_bytes().unwrap().to_vec());
     }
     fn recv(&mut self, m: &[u8]) -> Result<Vec<u8>, String> {
         let a = self.mine.decrypt(m).map_err(|e| format!("{e:?}"));
@@ -2943,7 +2943,7 @@ fn session_state_decode_rules_agree() {
             .map(|s| s.to_state())
             .map_err(|e| format!("{e:?}"));
         let theirs = Session::from_bytes(blob)
-            .map(|s| s.to_bytes().to_vec())
+            .map(|s| s.to_bytes().unwrap().to_vec())
             .map_err(|e| format!("{e:?}"));
         assert_eq!(mine, theirs, "case {name}");
         if let Ok(b) = &mine {
@@ -3005,13 +3005,13 @@ fn session_v1_migration_agrees() {
             let theirs = Session::from_bytes(&blob).unwrap();
             assert_eq!(mine.to_state(), expected, "set {i} variant {variant}");
             assert_eq!(
-                theirs.to_bytes().to_vec(),
+                theirs.to_bytes().unwrap().to_vec(),
                 expected,
                 "set {i} variant {variant}"
             );
             // Re-saved as version 2, it is a fixed point in both.
             assert_eq!(
-                Session::from_bytes(&expected).unwrap().to_bytes().to_vec(),
+                Session::from_bytes(&expected).unwrap().to_bytes().unwrap().to_vec(),
                 expected
             );
             assert_eq!(
@@ -3114,7 +3114,7 @@ fn one_time_prekey_subgroup_check_agrees() {
             .map_err(|e| format!("{e:?}"));
         let theirs =
             Session::initiate(&mut r2, &alice, &PreKeyBundle::from_bytes(&b).unwrap(), CTX)
-                .map(|s| s.to_bytes().to_vec())
+                .map(|s| s.to_bytes().unwrap().to_vec())
                 .map_err(|e| format!("{e:?}"));
         assert_eq!(mine, theirs, "one-time prekey {}", hex::encode(key));
         assert_eq!(r1.clone().next_u64(), r2.next_u64());
@@ -3175,7 +3175,7 @@ fn prekey_store_v2_and_v1_migration_agree() {
     assert_eq!(migrated[1], STORE_VERSION);
     let theirs = PreKeyStore::from_bytes(&v1).unwrap();
     assert_eq!(
-        theirs.to_bytes().to_vec(),
+        theirs.to_bytes().unwrap().to_vec(),
         migrated,
         "migration of a v1 blob"
     );
@@ -3185,7 +3185,7 @@ fn prekey_store_v2_and_v1_migration_agree() {
     assert_eq!(
         PreKeyStore::from_bytes(&migrated)
             .unwrap()
-            .to_bytes()
+            .to_bytes().unwrap()
             .to_vec(),
         migrated
     );
@@ -3533,7 +3533,7 @@ fn prekey_store_v2_and_v1_migration_agree() {
             .map(|s| s.store_state())
             .map_err(|e| format!("{e:?}"));
         let theirs = PreKeyStore::from_bytes(blob)
-            .map(|s| s.to_bytes().to_vec())
+            .map(|s| s.to_bytes().unwrap().to_vec())
             .map_err(|e| format!("{e:?}"));
         assert_eq!(mine, theirs, "case {name}");
         if let Ok(b) = &mine
@@ -3681,7 +3681,7 @@ fn one_time_prekey_cap_agrees() {
         Err("TooLarge".to_string())
     );
     assert_eq!(r1.clone().next_u64(), rng_before.clone().next_u64());
-    assert_eq!(theirs.to_bytes().to_vec(), before);
+    assert_eq!(theirs.to_bytes().unwrap().to_vec(), before);
     assert_eq!(gen_both(&mut mine, &mut theirs, &mut r1, &mut r2, 1), Ok(1));
     assert_eq!(
         gen_both(&mut mine, &mut theirs, &mut r1, &mut r2, 1),
@@ -3691,10 +3691,10 @@ fn one_time_prekey_cap_agrees() {
     assert_eq!(theirs.one_time_prekey_count(), MAX_ONE_TIME_PREKEYS);
     assert_eq!(*mine.one_time.keys().last().unwrap(), 65_535);
     let blob = mine.store_state();
-    assert_eq!(theirs.to_bytes().to_vec(), blob);
+    assert_eq!(theirs.to_bytes().unwrap().to_vec(), blob);
     assert_eq!(blob.len(), 2 + 9 + 4 + 36 * MAX_ONE_TIME_PREKEYS + 16);
     assert_eq!(
-        PreKeyStore::from_bytes(&blob).unwrap().to_bytes().to_vec(),
+        PreKeyStore::from_bytes(&blob).unwrap().to_bytes().unwrap().to_vec(),
         blob
     );
     assert_eq!(

@@ -136,14 +136,14 @@ fn identity(seed: &Value) -> IdentityKeyPair {
 fn session(blob: &Value) -> Session {
     let bytes = h(blob);
     let s = Session::from_bytes(&bytes).expect("session blob");
-    assert_eq!(s.to_bytes().as_slice(), bytes.as_slice(), "re-encodes");
+    assert_eq!(s.to_bytes().unwrap().as_slice(), bytes.as_slice(), "re-encodes");
     s
 }
 
 fn store(blob: &Value) -> PreKeyStore {
     let bytes = h(blob);
     let s = PreKeyStore::from_bytes(&bytes).expect("store blob");
-    assert_eq!(s.to_bytes().as_slice(), bytes.as_slice(), "re-encodes");
+    assert_eq!(s.to_bytes().unwrap().as_slice(), bytes.as_slice(), "re-encodes");
     s
 }
 
@@ -198,7 +198,7 @@ fn check_identity(v: &Value) -> IdentityKeyPair {
     let x = identity_x25519_secret(&h32(&v["identity_seed"]));
     assert_eq!(x, h32(&v["identity_x25519_secret"]));
     assert_eq!(x25519_public(x), h32(&v["identity_x25519_public"]));
-    assert_eq!(id.public().x25519().to_bytes(), x25519_public(x));
+    assert_eq!(id.public().x25519().unwrap().to_bytes(), x25519_public(x));
     id
 }
 
@@ -322,7 +322,7 @@ fn x3dh_vectors() {
         let store_draws: Vec<Vec<u8>> = [vec![spk_secret.to_vec()], otpk_draws].concat();
         let mut bob_store = rebuild_store(&bob, big(&spk["created_at"]), &store_draws);
         assert_eq!(
-            bob_store.to_bytes().as_slice(),
+            bob_store.to_bytes().unwrap().as_slice(),
             h(&c["bob_prekey_store_before"]).as_slice()
         );
 
@@ -367,8 +367,8 @@ fn x3dh_vectors() {
         assert_eq!(ek_public, h32(&x["base_key_public"]));
         let alice_x = h32(&c["alice"]["identity_x25519_secret"]);
         let bob_x = h32(&c["bob"]["identity_x25519_secret"]);
-        let alice_xp = alice.public().x25519().to_bytes();
-        let bob_xp = bob.public().x25519().to_bytes();
+        let alice_xp = alice.public().x25519().unwrap().to_bytes();
+        let bob_xp = bob.public().x25519().unwrap().to_bytes();
         let dh1 = dh(alice_x, spk_public).unwrap();
         assert_eq!(dh1, dh(spk_secret, alice_xp).unwrap());
         assert_eq!(dh1, h32(&x["dh1"]));
@@ -463,7 +463,7 @@ fn x3dh_vectors() {
         });
         assert_eq!(wire, bytes);
         assert_eq!(
-            alice_session.to_bytes().as_slice(),
+            alice_session.to_bytes().unwrap().as_slice(),
             h(&c["alice_session_after"]).as_slice()
         );
 
@@ -474,11 +474,11 @@ fn x3dh_vectors() {
         assert_eq!(bob_session.role(), Role::Responder);
         assert_eq!(bob_session.used_one_time_prekey(), opk_id.is_some());
         assert_eq!(
-            bob_session.to_bytes().as_slice(),
+            bob_session.to_bytes().unwrap().as_slice(),
             h(&c["bob_session_after"]).as_slice()
         );
         assert_eq!(
-            bob_store.to_bytes().as_slice(),
+            bob_store.to_bytes().unwrap().as_slice(),
             h(&c["bob_prekey_store_after"]).as_slice()
         );
         assert_eq!(
@@ -519,7 +519,7 @@ fn ratchet_vectors() {
     let bundle = PreKeyBundle::from_bytes(&bundle_bytes).unwrap();
     let rebuilt = rebuild_store(&bob, bundle.signed_prekey.created_at, &setup_draws[2..]);
     assert_eq!(
-        rebuilt.to_bytes().as_slice(),
+        rebuilt.to_bytes().unwrap().as_slice(),
         h(&setup["bob_prekey_store"]).as_slice()
     );
     let opk_id = n32(&setup["one_time_prekey_id"]);
@@ -531,7 +531,7 @@ fn ratchet_vectors() {
         Session::initiate(r, &alice, &bundle, &context).unwrap()
     });
     assert_eq!(
-        alice_initial.to_bytes().as_slice(),
+        alice_initial.to_bytes().unwrap().as_slice(),
         h(&setup["alice_state_initial"]).as_slice()
     );
 
@@ -543,7 +543,7 @@ fn ratchet_vectors() {
     let ek: [u8; 32] = init_draws[0].clone().try_into().unwrap();
     let sk = kdf::x3dh(
         &dh(identity_x25519_secret(&alice.seed()), spk_public).unwrap(),
-        &dh(ek, bob.public().x25519().to_bytes()).unwrap(),
+        &dh(ek, bob.public().x25519().unwrap().to_bytes()).unwrap(),
         &dh(ek, spk_public).unwrap(),
         Some(&dh(opk_secret, x25519_public(ek)).unwrap()),
     );
@@ -657,7 +657,7 @@ fn ratchet_vectors() {
                 }
                 let wire = scripted(d, |r| s.encrypt(r, &plaintext).unwrap());
                 assert_eq!(wire, bytes);
-                assert_eq!(s.to_bytes().as_slice(), h(&e["state_after"]).as_slice());
+                assert_eq!(s.to_bytes().unwrap().as_slice(), h(&e["state_after"]).as_slice());
             }
             "deliver" => {
                 assert_ne!(e["actor"], m["sender"]);
@@ -667,7 +667,7 @@ fn ratchet_vectors() {
                         let mut pre = store(&e["prekey_store_before"]);
                         let (s, got) = Session::respond(&bob, &mut pre, &bytes, &context).unwrap();
                         assert_eq!(
-                            pre.to_bytes().as_slice(),
+                            pre.to_bytes().unwrap().as_slice(),
                             h(&e["prekey_store_after"]).as_slice()
                         );
                         (s, got)
@@ -681,7 +681,7 @@ fn ratchet_vectors() {
                 };
                 assert_eq!(got, plaintext);
                 assert_eq!(got, h(&e["plaintext"]));
-                assert_eq!(s.to_bytes().as_slice(), h(&e["state_after"]).as_slice());
+                assert_eq!(s.to_bytes().unwrap().as_slice(), h(&e["state_after"]).as_slice());
                 let path = st(&e["path"]);
                 paths.insert(path.to_owned());
                 let used_key = e["used_stored_skipped_key"].as_bool().unwrap();
@@ -800,7 +800,7 @@ fn sealed_sender_vectors() {
         &setup_draws[2..],
     );
     assert_eq!(
-        rebuilt.to_bytes().as_slice(),
+        rebuilt.to_bytes().unwrap().as_slice(),
         h(&setup["bob_prekey_store"]).as_slice()
     );
     assert_eq!(
@@ -813,7 +813,7 @@ fn sealed_sender_vectors() {
         Session::initiate(r, &ids["alice"], &bundle, &context).unwrap()
     });
     assert_eq!(
-        a0.to_bytes().as_slice(),
+        a0.to_bytes().unwrap().as_slice(),
         h(&setup["alice_state_initial"]).as_slice()
     );
 
@@ -836,7 +836,7 @@ fn sealed_sender_vectors() {
         });
         assert_eq!(wire, message);
         assert_eq!(
-            s.to_bytes().as_slice(),
+            s.to_bytes().unwrap().as_slice(),
             h(&inner["sender_state_after"]).as_slice()
         );
 
@@ -847,7 +847,7 @@ fn sealed_sender_vectors() {
         let e_pub = x25519_public(e);
         assert_eq!(e_pub, h32(&p["ephemeral_public"]));
         let r_ik = recipient.public().to_bytes();
-        let r_x = recipient.public().x25519().to_bytes();
+        let r_x = recipient.public().x25519().unwrap().to_bytes();
         let r_xs = identity_x25519_secret(&recipient.seed());
         let s_xs = identity_x25519_secret(&sender.seed());
         let e_dh = dh(e, r_x).unwrap();
@@ -869,7 +869,7 @@ fn sealed_sender_vectors() {
         assert_eq!(enc_id, h(&p["encrypted_identity"]));
         assert_eq!(enc_id.len(), 48);
         let s_dh = dh(s_xs, r_x).unwrap();
-        assert_eq!(s_dh, dh(r_xs, sender.public().x25519().to_bytes()).unwrap());
+        assert_eq!(s_dh, dh(r_xs, sender.public().x25519().unwrap().to_bytes()).unwrap());
         assert_eq!(s_dh, h32(&p["static_dh"]));
         let salt2 = cat(&[&okm[..32], &enc_id]);
         assert_eq!(salt2, h(&p["static_salt"]));
@@ -918,11 +918,11 @@ fn sealed_sender_vectors() {
                 let mut pre = store(&o["prekey_store_before"]);
                 let (s, d) = opened.respond(recipient, &mut pre, &context).unwrap();
                 assert_eq!(
-                    pre.to_bytes().as_slice(),
+                    pre.to_bytes().unwrap().as_slice(),
                     h(&o["prekey_store_after"]).as_slice()
                 );
                 assert_eq!(
-                    s.to_bytes().as_slice(),
+                    s.to_bytes().unwrap().as_slice(),
                     h(&o["recipient_state_after"]).as_slice()
                 );
                 d
@@ -932,7 +932,7 @@ fn sealed_sender_vectors() {
                 let mut s = session(&o["recipient_state_before"]);
                 let d = opened.decrypt(&mut s).unwrap();
                 assert_eq!(
-                    s.to_bytes().as_slice(),
+                    s.to_bytes().unwrap().as_slice(),
                     h(&o["recipient_state_after"]).as_slice()
                 );
                 d
@@ -1085,7 +1085,7 @@ fn content_vectors() {
         Session::initiate(r, &alice, &bundle, &context).unwrap()
     });
     assert_eq!(
-        a0.to_bytes().as_slice(),
+        a0.to_bytes().unwrap().as_slice(),
         h(&flow["alice_state_initial"]).as_slice()
     );
     let mut last: [Value; 2] = [flow["alice_state_initial"].clone(), Value::Null];
@@ -1110,7 +1110,7 @@ fn content_vectors() {
                 assert_eq!(wire, h(&e["wire"]));
                 assert_eq!(s.timer(), timer(&e["timer_after"]));
                 wires.insert(st(&e["message"]).to_owned(), wire);
-                s.to_bytes().to_vec()
+                s.to_bytes().unwrap().to_vec()
             }
             "receive" => {
                 let wire = &wires[st(&e["message"])];
@@ -1118,7 +1118,7 @@ fn content_vectors() {
                     let mut pre = store(&e["prekey_store_before"]);
                     let (s, r) = Session::accept(&bob, &mut pre, wire, &context, now).unwrap();
                     assert_eq!(
-                        pre.to_bytes().as_slice(),
+                        pre.to_bytes().unwrap().as_slice(),
                         h(&e["prekey_store_after"]).as_slice()
                     );
                     (s, Ok(r))
@@ -1138,12 +1138,12 @@ fn content_vectors() {
                     }
                 }
                 assert_eq!(s.timer(), timer(&e["timer_after"]));
-                s.to_bytes().to_vec()
+                s.to_bytes().unwrap().to_vec()
             }
             "purge" => {
                 let mut s = session(&e["state_before"]);
                 assert_eq!(s.purge(now), nsize(&e["purged"]));
-                s.to_bytes().to_vec()
+                s.to_bytes().unwrap().to_vec()
             }
             other => panic!("action {other}"),
         };
@@ -1291,7 +1291,7 @@ fn state_vectors() {
             "prekey_store" => {
                 assert_eq!(bytes, encode_store_fields(f), "{}", e["name"]);
                 let s = PreKeyStore::from_bytes(&bytes).unwrap();
-                assert_eq!(s.to_bytes().as_slice(), bytes.as_slice());
+                assert_eq!(s.to_bytes().unwrap().as_slice(), bytes.as_slice());
                 let signed = arr(&f["signed_prekeys"]);
                 assert_eq!(
                     s.current_signed_prekey().map(|k| k.id),
@@ -1320,7 +1320,7 @@ fn state_vectors() {
                 // every held signed prekey; re-saving writes version 2.
                 let migrated = h(&f["migrated"]);
                 let s = PreKeyStore::from_bytes(&bytes).unwrap();
-                assert_eq!(s.to_bytes().as_slice(), migrated.as_slice());
+                assert_eq!(s.to_bytes().unwrap().as_slice(), migrated.as_slice());
                 let seen = arr(&f["seen_base_keys"]);
                 let v2 = generator::parse_store(&migrated);
                 assert!(!v2.signed.is_empty());
@@ -1339,13 +1339,13 @@ fn state_vectors() {
             "session_v1" => {
                 // SPEC.md §8.3: a version 1 session reads as the version 2 one it migrates to.
                 let s = Session::from_bytes(&bytes).unwrap();
-                assert_eq!(s.to_bytes().as_slice(), h(&f["migrated"]).as_slice());
+                assert_eq!(s.to_bytes().unwrap().as_slice(), h(&f["migrated"]).as_slice());
                 assert_eq!(bytes[1], 1);
             }
             "session" => {
                 assert_eq!(bytes, encode_session_fields(f), "{}", e["name"]);
                 let s = Session::from_bytes(&bytes).unwrap();
-                assert_eq!(s.to_bytes().as_slice(), bytes.as_slice());
+                assert_eq!(s.to_bytes().unwrap().as_slice(), bytes.as_slice());
                 assert_eq!(
                     s.role(),
                     if f["role"] == "responder" {
@@ -1458,7 +1458,7 @@ fn run_negative(entry: &Value) -> String {
                 &h(&input["context"]),
             ));
             assert_eq!(
-                s.to_bytes().as_slice(),
+                s.to_bytes().unwrap().as_slice(),
                 h(&input["prekey_store"]).as_slice(),
                 "§6.6: the store is unchanged"
             );
@@ -1468,7 +1468,7 @@ fn run_negative(entry: &Value) -> String {
             let mut s = session(&input["session"]);
             let e = err(s.decrypt(&h(&input["message"])));
             assert_eq!(
-                s.to_bytes().as_slice(),
+                s.to_bytes().unwrap().as_slice(),
                 h(&input["session"]).as_slice(),
                 "§6.6: the session is unchanged"
             );
@@ -1478,7 +1478,7 @@ fn run_negative(entry: &Value) -> String {
             let mut s = session(&input["session"]);
             let e = err(s.receive(&h(&input["message"]), big(&input["now_ms"])));
             assert_eq!(
-                s.to_bytes().as_slice(),
+                s.to_bytes().unwrap().as_slice(),
                 h(&entry["session_after"]).as_slice(),
                 "the key is consumed"
             );
@@ -1494,7 +1494,7 @@ fn run_negative(entry: &Value) -> String {
                 draws(&input["rng_draws"]),
                 |r| err(s.encrypt(r, &plaintext)),
             );
-            assert_eq!(s.to_bytes().as_slice(), h(&input["session"]).as_slice());
+            assert_eq!(s.to_bytes().unwrap().as_slice(), h(&input["session"]).as_slice());
             e
         }
         "Session::set_limits" => {
@@ -1506,7 +1506,7 @@ fn run_negative(entry: &Value) -> String {
                 max_old_chains: n32(&l["max_old_chains"]),
                 max_skipped_key_age: n32(&l["max_skipped_key_age"]),
             }));
-            assert_eq!(s.to_bytes().as_slice(), h(&input["session"]).as_slice());
+            assert_eq!(s.to_bytes().unwrap().as_slice(), h(&input["session"]).as_slice());
             e
         }
         "Session::check_remote_identity" => {
@@ -1528,7 +1528,7 @@ fn run_negative(entry: &Value) -> String {
                 "Opened::decrypt" => {
                     let mut s = session(&input["session"]);
                     let e = err(opened.unwrap().decrypt(&mut s));
-                    assert_eq!(s.to_bytes().as_slice(), h(&input["session"]).as_slice());
+                    assert_eq!(s.to_bytes().unwrap().as_slice(), h(&input["session"]).as_slice());
                     e
                 }
                 _ => {
@@ -1537,7 +1537,7 @@ fn run_negative(entry: &Value) -> String {
                         .unwrap()
                         .respond(&recipient, &mut s, &h(&input["context"])));
                     assert_eq!(
-                        s.to_bytes().as_slice(),
+                        s.to_bytes().unwrap().as_slice(),
                         h(&input["prekey_store"]).as_slice()
                     );
                     e

@@ -175,7 +175,7 @@ pub unsafe extern "C" fn xc_prekey_store_to_bytes(
         let out = unsafe { out_init(out, XcBuffer::EMPTY) }?;
         // SAFETY: checked by the registry; not in use elsewhere, by the contract.
         let store = unsafe { handle_ref(store) }?;
-        let saved = store.inner.to_bytes();
+        let saved = store.inner.to_bytes()?;
         // SAFETY: `out` was checked and written by `out_init`.
         unsafe { out.write(XcBuffer::copy_of(&saved)) };
         Ok(())

@@ -211,7 +211,7 @@ pub unsafe extern "C" fn xc_session_to_bytes(session: *const XcSession, out: *mu
         let out = unsafe { out_init(out, XcBuffer::EMPTY) }?;
         // SAFETY: checked by the registry; not in use elsewhere, by the contract.
         let session = unsafe { handle_ref(session) }?;
-        let saved = session.inner.to_bytes();
+        let saved = session.inner.to_bytes()?;
         // SAFETY: `out` was checked and written by `out_init`.
         unsafe { out.write(XcBuffer::copy_of(&saved)) };
         Ok(())

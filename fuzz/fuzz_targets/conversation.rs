@@ -81,7 +81,7 @@ struct Party {
 
 static START: LazyLock<(Vec<u8>, Vec<u8>)> = LazyLock::new(|| {
     let f = fixture();
-    (f.alice.to_bytes().to_vec(), f.bob.to_bytes().to_vec())
+    (f.alice.to_bytes().unwrap().to_vec(), f.bob.to_bytes().unwrap().to_vec())
 });
 
 fuzz_target!(|ops: Vec<Op>| {
@@ -174,7 +174,7 @@ fuzz_target!(|ops: Vec<Op>| {
             }
             Op::Snapshot { alice } => {
                 let party = &mut parties[usize::from(!alice)];
-                party.snapshot = Some((party.session.to_bytes().to_vec(), party.decrypted.clone()));
+                party.snapshot = Some((party.session.to_bytes().unwrap().to_vec(), party.decrypted.clone()));
             }
             Op::Restore { alice } => {
                 let party = &mut parties[usize::from(!alice)];

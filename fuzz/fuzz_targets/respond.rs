@@ -9,14 +9,14 @@ use xchat_protocol_fuzz::{NOW, fixture};
 
 static STATE: LazyLock<([u8; 32], Vec<u8>)> = LazyLock::new(|| {
     let f = fixture();
-    (*f.bob_id.seed(), f.bob_store.to_bytes().to_vec())
+    (*f.bob_id.seed(), f.bob_store.to_bytes().unwrap().to_vec())
 });
 
 fuzz_target!(|data: &[u8]| {
     let bob = IdentityKeyPair::from_seed(&STATE.0);
     let mut store = PreKeyStore::from_bytes(&STATE.1).unwrap();
     if Session::respond(&bob, &mut store, data, b"fuzz").is_err() {
-        assert_eq!(store.to_bytes().as_slice(), STATE.1.as_slice());
+        assert_eq!(store.to_bytes().unwrap().as_slice(), STATE.1.as_slice());
     }
     let mut store = PreKeyStore::from_bytes(&STATE.1).unwrap();
     let _ = Session::accept(&bob, &mut store, data, b"fuzz", NOW);

@@ -12,7 +12,7 @@ use xchat_protocol_fuzz::{NOW, fixture};
 
 static STATE: LazyLock<([u8; 32], CertificateKey, Vec<u8>)> = LazyLock::new(|| {
     let f = fixture();
-    (*f.bob_id.seed(), f.root, f.bob.to_bytes().to_vec())
+    (*f.bob_id.seed(), f.root, f.bob.to_bytes().unwrap().to_vec())
 });
 
 fuzz_target!(|data: &[u8]| {
@@ -31,7 +31,7 @@ fuzz_target!(|data: &[u8]| {
                 e,
                 SealedSenderError::Session(Error::Expired | Error::InvalidContent(_))
             ) {
-                assert_eq!(session.to_bytes().as_slice(), STATE.2.as_slice(), "{e:?}");
+                assert_eq!(session.to_bytes().unwrap().as_slice(), STATE.2.as_slice(), "{e:?}");
             }
         }
     }

@@ -9,14 +9,14 @@ use xchat_protocol_fuzz::{NOW, fixture};
 
 static STATE: LazyLock<(Vec<u8>, Vec<u8>)> = LazyLock::new(|| {
     let f = fixture();
-    (f.alice.to_bytes().to_vec(), f.bob.to_bytes().to_vec())
+    (f.alice.to_bytes().unwrap().to_vec(), f.bob.to_bytes().unwrap().to_vec())
 });
 
 fuzz_target!(|data: &[u8]| {
     for blob in [&STATE.0, &STATE.1] {
         let mut session = Session::from_bytes(blob).unwrap();
         if session.decrypt(data).is_err() {
-            assert_eq!(session.to_bytes().as_slice(), blob.as_slice());
+            assert_eq!(session.to_bytes().unwrap().as_slice(), blob.as_slice());
         }
         let mut session = Session::from_bytes(blob).unwrap();
         if let Err(e) = session.receive(data, NOW) {
@@ -24,7 +24,7 @@ fuzz_target!(|data: &[u8]| {
                 e,
                 xchat_protocol::Error::Expired | xchat_protocol::Error::InvalidContent(_)
             ) {
-                assert_eq!(session.to_bytes().as_slice(), blob.as_slice());
+                assert_eq!(session.to_bytes().unwrap().as_slice(), blob.as_slice());
             }
         }
     }

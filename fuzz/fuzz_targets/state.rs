@@ -29,23 +29,23 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(id.to_bytes().as_slice(), data);
     }
     if let Ok(store) = PreKeyStore::from_bytes(data) {
-        let saved = store.to_bytes();
+        let saved = store.to_bytes().unwrap();
         check(
             data,
             PREKEY_STORE_VERSION,
             &saved,
             |b| PreKeyStore::from_bytes(b).ok(),
-            |s| s.to_bytes().to_vec(),
+            |s| s.to_bytes().unwrap().to_vec(),
         );
     }
     if let Ok(mut session) = Session::from_bytes(data) {
-        let saved = session.to_bytes();
+        let saved = session.to_bytes().unwrap();
         check(
             data,
             SESSION_VERSION,
             &saved,
             |b| Session::from_bytes(b).ok(),
-            |s| s.to_bytes().to_vec(),
+            |s| s.to_bytes().unwrap().to_vec(),
         );
         let mut rng = xchat_protocol_fuzz::rng(1);
         let _ = session.encrypt(&mut rng, b"after restore");

@@ -9,30 +9,35 @@
 //! the store grows only through [`SkippedKeys::reserve`], which copies into a new buffer and
 //! wipes the old one (SECURITY.md property 12).
 
-use alloc::collections::VecDeque;
+use alloc::collections::{BTreeSet, VecDeque};
+use alloc::vec::Vec;
 
-use zeroize::Zeroize;
+use zeroize::{Zeroize, Zeroizing};
 
-use crate::content::MAX_CLOCK_SKEW_MS;
+use crate::codec::{Codec, Reader, Writer};
+use crate::error::{DecodeError, Error};
 use crate::kdf::MessageKey;
 use crate::keys::PublicKey;
 
+/// Bytes of one stored entry (SPEC.md §8.3).
+const ENTRY_LEN: usize = 32 + 4 + 4 + 8 + 32;
+
 #[derive(Clone)]
-pub(crate) struct SkippedKey {
-    pub(crate) ratchet_key: [u8; 32],
-    pub(crate) counter: u32,
+struct SkippedKey {
+    ratchet_key: [u8; 32],
+    counter: u32,
     /// Value of the session's received-message counter when the key was stored.
-    pub(crate) stamp: u32,
-    pub(crate) key: MessageKey,
+    stamp: u32,
+    key: MessageKey,
     /// When the key was skipped (ms, the receiver's clock), `u64::MAX` if unknown (a raw
     /// `decrypt` has no clock); `purge` derives its deadline from the session's timer at the
     /// time of the purge (SPEC.md §11.6).
-    pub(crate) skipped_at_ms: u64,
+    skipped_at_ms: u64,
 }
 
 #[derive(Default)]
 pub(crate) struct SkippedKeys {
-    pub(crate) entries: VecDeque<SkippedKey>,
+    entries: VecDeque<SkippedKey>,
 }
 
 impl SkippedKeys {
@@ -84,11 +89,63 @@ impl SkippedKeys {
     }
 
     /// Stores a key, evicting the oldest entries beyond `max`.
-    pub(crate) fn push(&mut self, entry: SkippedKey, max: usize) {
+    pub(crate) fn push(
+        &mut self,
+        ratchet_key: PublicKey,
+        counter: u32,
+        stamp: u32,
+        key: MessageKey,
+        skipped_at_ms: u64,
+        max: usize,
+    ) {
         // Make room first, so a full store never grows its allocation.
         self.truncate_front(max.saturating_sub(1));
+        self.push_stored(ratchet_key.to_bytes(), counter, stamp, key, skipped_at_ms);
+    }
+
+    /// Appends a key as read from a state blob, unchecked (the decoder checks the whole store
+    /// with [`SkippedKeys::check`]).
+    pub(crate) fn push_stored(
+        &mut self,
+        ratchet_key: [u8; 32],
+        counter: u32,
+        stamp: u32,
+        key: MessageKey,
+        skipped_at_ms: u64,
+    ) {
         self.reserve(1);
-        self.entries.push_back(entry);
+        self.entries.push_back(SkippedKey {
+            ratchet_key,
+            counter,
+            stamp,
+            key,
+            skipped_at_ms,
+        });
+    }
+
+    /// Checks a decoded store: every key is one `known(ratchet key, counter)` accepts, none is
+    /// stored twice, entries are in arrival order (ages never increase along the list) and none
+    /// is older than `max_age` (expired keys are always removed). SPEC.md §8.3.
+    pub(crate) fn check(
+        &self,
+        received: u32,
+        max_age: u32,
+        known: impl Fn(&[u8; 32], u32) -> bool,
+    ) -> Result<(), DecodeError> {
+        let mut seen = BTreeSet::new();
+        let mut previous_age = u32::MAX;
+        for e in &self.entries {
+            let age = received.wrapping_sub(e.stamp);
+            if !known(&e.ratchet_key, e.counter)
+                || !seen.insert((e.ratchet_key, e.counter))
+                || age > previous_age
+                || age > max_age
+            {
+                return Err(DecodeError::NonCanonical);
+            }
+            previous_age = age;
+        }
+        Ok(())
     }
 
     /// Drops the oldest entry, wiping its key in place first (`pop_front` reads it out and
@@ -138,23 +195,14 @@ impl SkippedKeys {
         len - kept
     }
 
-    /// Drops every key skipped more than `lifetime_ms + 2 · MAX_CLOCK_SKEW_MS` before `now_ms`
-    /// (none when `lifetime_ms` is 0, the timer being off, nor any skipped at an unknown time);
-    /// returns how many (SPEC.md §11.6).
-    pub(crate) fn purge(&mut self, now_ms: u64, lifetime_ms: u64) -> usize {
-        if lifetime_ms == 0 {
-            return 0;
-        }
+    /// Deletes every key skipped more than `keep_ms` before `now_ms` (keys skipped at an unknown
+    /// time stay). Returns how many were deleted (SPEC.md §11.6).
+    pub(crate) fn purge(&mut self, now_ms: u64, keep_ms: u64) -> usize {
         self.retain(|e| {
-            e.skipped_at_ms == u64::MAX
-                || now_ms
-                    <= e.skipped_at_ms
-                        .saturating_add(lifetime_ms)
-                        .saturating_add(2 * MAX_CLOCK_SKEW_MS)
+            e.skipped_at_ms == u64::MAX || now_ms <= e.skipped_at_ms.saturating_add(keep_ms)
         })
     }
 
-    /// Drops every key of the chain with this ratchet key.
     pub(crate) fn forget_chain(&mut self, ratchet_key: &PublicKey) {
         self.retain(|e| &e.ratchet_key != ratchet_key.as_bytes());
     }
@@ -164,18 +212,52 @@ impl SkippedKeys {
     }
 }
 
+/// `count (u32) ‖ count × { ratchet key 32 ‖ N u32 ‖ stamp u32 ‖ skipped at u64 ‖ key 32 }`,
+/// oldest first (SPEC.md §8.3). Decoding reads the entries; [`SkippedKeys::check`] validates
+/// them against the ratchet they belong to.
+impl Codec for SkippedKeys {
+    fn encoded_len(&self) -> usize {
+        4 + ENTRY_LEN * self.entries.len()
+    }
+
+    fn encode(&self, out: &mut Vec<u8>) -> Result<(), Error> {
+        out.put_len_u32(self.entries.len())?;
+        for e in &self.entries {
+            out.put(&e.ratchet_key);
+            out.put_u32(e.counter);
+            out.put_u32(e.stamp);
+            out.put_u64(e.skipped_at_ms);
+            out.put(e.key.as_bytes());
+        }
+        Ok(())
+    }
+
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let count = r.u32()? as usize;
+        let mut store = Self::default();
+        // At its final size before the first entry (a grown buffer would be freed unwiped), and
+        // no larger than the input can hold, so a forged count allocates nothing extra.
+        store.reserve(count.min(r.remaining() / ENTRY_LEN));
+        for _ in 0..count {
+            let ratchet_key = PublicKey::from_bytes(r.array()?)?.to_bytes();
+            let counter = r.u32()?;
+            let stamp = r.u32()?;
+            let skipped_at_ms = r.u64()?;
+            let key = MessageKey::from_bytes(*Zeroizing::new(r.array()?));
+            store.push_stored(ratchet_key, counter, stamp, key, skipped_at_ms);
+        }
+        Ok(store)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn entry(n: u32, key: u8) -> SkippedKey {
-        SkippedKey {
-            ratchet_key: [key; 32],
-            counter: n,
-            stamp: n,
-            key: MessageKey::from_bytes([n as u8; 32]),
-            skipped_at_ms: u64::from(n),
-        }
+    fn push(s: &mut SkippedKeys, n: u32, key: u8, max: usize) {
+        let ratchet_key = PublicKey::from_bytes([key; 32]).unwrap();
+        let mk = MessageKey::from_bytes([n as u8; 32]);
+        s.push(ratchet_key, n, n, mk, u64::from(n), max);
     }
 
     fn counters(s: &SkippedKeys) -> alloc::vec::Vec<u32> {
@@ -186,7 +268,7 @@ mod tests {
     fn removal_keeps_arrival_order() {
         let mut s = SkippedKeys::default();
         for n in 0..6 {
-            s.push(entry(n, (n % 2) as u8), 100);
+            push(&mut s, n, (n % 2) as u8, 100);
         }
         s.remove(2);
         assert_eq!(counters(&s), [0, 1, 3, 4, 5]);
@@ -194,19 +276,15 @@ mod tests {
         assert_eq!(counters(&s), [0, 1, 3, 4]);
         s.remove(1); // towards the front
         assert_eq!(counters(&s), [0, 3, 4]);
-        s.push(entry(1, 1), 100);
-        s.push(entry(5, 1), 100);
+        push(&mut s, 1, 1, 100);
+        push(&mut s, 5, 1, 100);
         assert_eq!(counters(&s), [0, 3, 4, 1, 5]);
         s.remove(9);
         assert_eq!(counters(&s), [0, 3, 4, 1, 5]);
         s.forget_chain(&PublicKey::from_bytes([1; 32]).unwrap());
         assert_eq!(counters(&s), [0, 4]);
-        assert_eq!(s.purge(2 + 2 * MAX_CLOCK_SKEW_MS, 1), 1);
-        assert_eq!(
-            s.purge(u64::MAX, 0),
-            0,
-            "a timer that is off purges nothing"
-        );
+        assert_eq!(s.purge(2, 1), 1);
+        assert_eq!(s.purge(5, 1), 0, "skipped at 4: kept until 5");
         assert_eq!(counters(&s), [4]);
         assert_eq!(s.get(0).unwrap().as_bytes(), &[4; 32]);
     }
@@ -215,7 +293,7 @@ mod tests {
     fn push_evicts_the_oldest_and_grows_exactly() {
         let mut s = SkippedKeys::default();
         for n in 0..10 {
-            s.push(entry(n, 0), 4);
+            push(&mut s, n, 0, 4);
             assert!(s.entries.capacity() >= s.len());
         }
         assert_eq!(counters(&s), [6, 7, 8, 9]);

@@ -924,7 +924,7 @@ fn x3dh_secret(
 ) -> [u8; 32] {
     let alice_x = identity_x25519_secret(&alice.seed());
     let dh1 = dh(alice_x, spk).expect("dh1");
-    let dh2 = dh(ek_secret, bob.x25519().to_bytes()).expect("dh2");
+    let dh2 = dh(ek_secret, bob.x25519().unwrap().to_bytes()).expect("dh2");
     let dh3 = dh(ek_secret, spk).expect("dh3");
     let dh4 = opk.map(|k| dh(ek_secret, k).expect("dh4"));
     *kdf::x3dh(&dh1, &dh2, &dh3, dh4.as_ref()).as_bytes()
@@ -965,19 +965,19 @@ fn x3dh_case(
     );
     let otpks = store.generate_one_time_prekeys(&mut rng, 2).unwrap();
     let otpk_draws = record("PreKeyStore::generate_one_time_prekeys(2)", rng.take());
-    let store_before = blob(store.to_bytes());
+    let store_before = blob(store.to_bytes().unwrap());
     let bundle = store.bundle(&bob, one_time_id).expect("bundle");
     let bundle_bytes = bundle.to_bytes();
     let mut session = Session::initiate(&mut rng, &alice, &bundle, context).expect("initiate");
     let init_draws = record("Session::initiate", rng.take());
     let first = session.encrypt(&mut rng, plaintext).expect("encrypt");
     let enc_draws = record("Session::encrypt", rng.take());
-    let alice_after = blob(session.to_bytes());
+    let alice_after = blob(session.to_bytes().unwrap());
     let (bob_session, received) =
         Session::respond(&bob, &mut store, &first, context).expect("respond");
     assert_eq!(received, plaintext);
-    let bob_after = blob(bob_session.to_bytes());
-    let store_after = blob(store.to_bytes());
+    let bob_after = blob(bob_session.to_bytes().unwrap());
+    let store_after = blob(store.to_bytes().unwrap());
 
     // Every value recomputed from the draws with the public building blocks.
     let alice_seed = *alice.seed();
@@ -986,8 +986,8 @@ fn x3dh_case(
     assert_eq!(enc_draws.len(), 1);
     let alice_x = identity_x25519_secret(&alice_seed);
     let bob_x = identity_x25519_secret(&bob_seed);
-    assert_eq!(x25519_public(alice_x), alice.public().x25519().to_bytes());
-    assert_eq!(x25519_public(bob_x), bob.public().x25519().to_bytes());
+    assert_eq!(x25519_public(alice_x), alice.public().x25519().unwrap().to_bytes());
+    assert_eq!(x25519_public(bob_x), bob.public().x25519().unwrap().to_bytes());
     let spk_secret = a32(&spk_draws[0]);
     assert_eq!(x25519_public(spk_secret), spk.key.to_bytes());
     let opk = one_time_id.map(|id| {
@@ -1001,8 +1001,8 @@ fn x3dh_case(
     let spk_public = spk.key.to_bytes();
     let ik_a = alice.public().to_bytes();
     let ik_b = bob.public().to_bytes();
-    let ik_a_x = alice.public().x25519().to_bytes();
-    let ik_b_x = bob.public().x25519().to_bytes();
+    let ik_a_x = alice.public().x25519().unwrap().to_bytes();
+    let ik_b_x = bob.public().x25519().unwrap().to_bytes();
     let dh1 = dh(alice_x, spk_public).expect("dh1");
     assert_eq!(dh1, dh(spk_secret, ik_a_x).expect("dh1 responder"));
     let dh2 = dh(ek_secret, ik_b_x).expect("dh2");
@@ -1052,7 +1052,7 @@ fn x3dh_case(
             .f("identity_x25519_secret", hx(x))
             .f(
                 "identity_x25519_public",
-                hx(id.public().x25519().to_bytes()),
+                hx(id.public().x25519().unwrap().to_bytes()),
             )
     };
     let signed_bytes = SignedPreKey::signed_bytes(spk.id, spk.created_at, &spk.key);
@@ -1288,12 +1288,12 @@ pub fn ratchet_json() -> Json {
     store.rotate_signed_prekey(&mut rng, &bob, CREATED_AT);
     store.generate_one_time_prekeys(&mut rng, 2).unwrap();
     let setup_draws = rng.take();
-    let store_initial = blob(store.to_bytes());
+    let store_initial = blob(store.to_bytes().unwrap());
     let bundle = store.bundle(&bob, Some(1)).expect("bundle");
     let mut alice_session =
         Session::initiate(&mut rng, &alice, &bundle, context).expect("initiate");
     let init_draws = rng.take();
-    let alice_initial = blob(alice_session.to_bytes());
+    let alice_initial = blob(alice_session.to_bytes().unwrap());
 
     let spk_public = bundle.signed_prekey.key.to_bytes();
     let spk_secret = a32(&setup_draws[2]);
@@ -1337,11 +1337,11 @@ pub fn ratchet_json() -> Json {
                     Who::Alice => &mut alice_session,
                     Who::Bob => bob_session.as_mut().expect("bob has a session"),
                 };
-                let before = blob(session.to_bytes());
+                let before = blob(session.to_bytes().unwrap());
                 let st = parse_session(&before);
                 let wire = session.encrypt(&mut rng, text.as_bytes()).expect("encrypt");
                 let draws = rng.take();
-                let after = blob(session.to_bytes());
+                let after = blob(session.to_bytes().unwrap());
                 let st_after = parse_session(&after);
                 let (chain, n, ck, seed) = match st.send {
                     None => {
@@ -1428,14 +1428,14 @@ pub fn ratchet_json() -> Json {
                     .f("message", *id);
                 let (before, plaintext, path, before_state) = match (receiver, &mut bob_session) {
                     (Who::Bob, None) => {
-                        let store_before = blob(store.to_bytes());
+                        let store_before = blob(store.to_bytes().unwrap());
                         let (session, pt) =
                             Session::respond(&bob, &mut store, &m.wire, context).expect("respond");
                         bob_session = Some(session);
                         event = event
                             .f("operation", "Session::respond")
                             .f("prekey_store_before", hx(&store_before))
-                            .f("prekey_store_after", hx(blob(store.to_bytes())));
+                            .f("prekey_store_after", hx(blob(store.to_bytes().unwrap())));
                         (None, pt, "new_ratchet_key", None)
                     }
                     (who, bob_slot) => {
@@ -1443,7 +1443,7 @@ pub fn ratchet_json() -> Json {
                             Who::Alice => &mut alice_session,
                             Who::Bob => bob_slot.as_mut().expect("session"),
                         };
-                        let before = blob(session.to_bytes());
+                        let before = blob(session.to_bytes().unwrap());
                         let st = parse_session(&before);
                         let path = if st
                             .skipped
@@ -1466,7 +1466,7 @@ pub fn ratchet_json() -> Json {
                     Who::Alice => &alice_session,
                     Who::Bob => bob_session.as_ref().expect("session"),
                 };
-                let after = blob(session.to_bytes());
+                let after = blob(session.to_bytes().unwrap());
                 let st_after = parse_session(&after);
                 let old_skipped = before_state.map(|s| s.skipped).unwrap_or_default();
                 let mut stored = Vec::new();
@@ -1645,7 +1645,7 @@ pub fn seal_parts(
     let sender = IdentityKeyPair::from_seed(sender_seed);
     let ephemeral_public = x25519_public(ephemeral_secret);
     let recipient_bytes = recipient.to_bytes();
-    let recipient_x = recipient.x25519().to_bytes();
+    let recipient_x = recipient.x25519().unwrap().to_bytes();
     let ephemeral_dh = dh(ephemeral_secret, recipient_x).expect("ephemeral dh");
     let mut ephemeral_salt = ephemeral_public.to_vec();
     ephemeral_salt.extend_from_slice(&recipient_bytes);
@@ -1749,7 +1749,7 @@ pub fn sealed_sender_json() -> Json {
     store.rotate_signed_prekey(&mut rng, &bob, CREATED_AT);
     store.generate_one_time_prekeys(&mut rng, 1).unwrap();
     let setup_draws = rng.take();
-    let store_initial = blob(store.to_bytes());
+    let store_initial = blob(store.to_bytes().unwrap());
     let bundle = store.bundle(&bob, Some(0)).expect("bundle");
     let mut alice_session =
         Session::initiate(&mut rng, &alice, &bundle, context).expect("initiate");
@@ -1758,13 +1758,13 @@ pub fn sealed_sender_json() -> Json {
 
     // Envelope 1: Alice's first message (a prekey message), opened by Bob with `respond`.
     let mut envelopes = Vec::new();
-    let alice_before = blob(alice_session.to_bytes());
+    let alice_before = blob(alice_session.to_bytes().unwrap());
     let sent1 = T0;
     let inner1 = alice_session
         .send(&mut rng, sent1, b"hello, sealed")
         .expect("send");
     let send1_draws = rng.take();
-    let alice_after = blob(alice_session.to_bytes());
+    let alice_after = blob(alice_session.to_bytes().unwrap());
     let env1 =
         sealed_sender::seal(&mut rng, &alice, &alice_cert, bob.public(), &inner1).expect("seal");
     let seal1_draws = rng.take();
@@ -1776,7 +1776,7 @@ pub fn sealed_sender_json() -> Json {
     );
     assert_eq!(parts1.envelope, env1);
     let open1_at = T0 + 1_500;
-    let store_before = blob(store.to_bytes());
+    let store_before = blob(store.to_bytes().unwrap());
     let opened = SealedRecipient {
         identity: &bob,
         trust_roots: &roots,
@@ -1812,9 +1812,9 @@ pub fn sealed_sender_json() -> Json {
                     .f("is_prekey_message", true)
                     .f("operation", "Opened::respond")
                     .f("prekey_store_before", hx(&store_before))
-                    .f("prekey_store_after", hx(blob(store.to_bytes())))
+                    .f("prekey_store_after", hx(blob(store.to_bytes().unwrap())))
                     .f("recipient_state_before", Json::Null)
-                    .f("recipient_state_after", hx(blob(bob_session.to_bytes()))),
+                    .f("recipient_state_after", hx(blob(bob_session.to_bytes().unwrap()))),
             )
             .f(
                 "expected",
@@ -1827,13 +1827,13 @@ pub fn sealed_sender_json() -> Json {
     ));
 
     // Envelope 2: Bob's reply (a normal message), opened by Alice with `decrypt`.
-    let bob_before = blob(bob_session.to_bytes());
+    let bob_before = blob(bob_session.to_bytes().unwrap());
     let sent2 = T0 + 60_000;
     let inner2 = bob_session
         .send(&mut rng, sent2, b"hi Alice, sealed too")
         .expect("send");
     let send2_draws = rng.take();
-    let bob_after = blob(bob_session.to_bytes());
+    let bob_after = blob(bob_session.to_bytes().unwrap());
     let env2 =
         sealed_sender::seal(&mut rng, &bob, &bob_cert, alice.public(), &inner2).expect("seal");
     let seal2_draws = rng.take();
@@ -1845,7 +1845,7 @@ pub fn sealed_sender_json() -> Json {
     );
     assert_eq!(parts2.envelope, env2);
     let open2_at = T0 + 61_000;
-    let alice_recv_before = blob(alice_session.to_bytes());
+    let alice_recv_before = blob(alice_session.to_bytes().unwrap());
     let opened = SealedRecipient {
         identity: &alice,
         trust_roots: &roots,
@@ -1883,7 +1883,7 @@ pub fn sealed_sender_json() -> Json {
                     .f("prekey_store_before", Json::Null)
                     .f("prekey_store_after", Json::Null)
                     .f("recipient_state_before", hx(&alice_recv_before))
-                    .f("recipient_state_after", hx(blob(alice_session.to_bytes()))),
+                    .f("recipient_state_after", hx(blob(alice_session.to_bytes().unwrap()))),
             )
             .f(
                 "expected",
@@ -1917,7 +1917,7 @@ pub fn sealed_sender_json() -> Json {
             )
             .f(
                 "identity_x25519_public",
-                hx(id.public().x25519().to_bytes()),
+                hx(id.public().x25519().unwrap().to_bytes()),
             )
             .f("certificate", certificate_json(cert))
             .f("certificate_signed_bytes", hx(sender_signed(cert)))
@@ -2330,7 +2330,7 @@ fn finish_send(o: Obj, before: &[u8], session: &Session, wire: &[u8], draws: &[V
         .f("timer_after", timer_json(&session.timer()))
         .f("wire", hx(wire))
         .f("state_before", hx(before))
-        .f("state_after", hx(blob(session.to_bytes())))
+        .f("state_after", hx(blob(session.to_bytes().unwrap())))
 }
 
 /// Alice and Bob exchange framed messages, change timers, skip and purge keys (§11.3–§11.6).
@@ -2344,11 +2344,11 @@ fn timer_flow() -> Json {
     store.rotate_signed_prekey(&mut rng, &bob, CREATED_AT);
     store.generate_one_time_prekeys(&mut rng, 1).unwrap();
     rng.take();
-    let store_initial = blob(store.to_bytes());
+    let store_initial = blob(store.to_bytes().unwrap());
     let bundle = store.bundle(&bob, Some(0)).expect("bundle");
     let mut a = Session::initiate(&mut rng, &alice, &bundle, context).expect("initiate");
     let init_draws = rng.take();
-    let alice_initial = blob(a.to_bytes());
+    let alice_initial = blob(a.to_bytes().unwrap());
     let mut b: Option<Session> = None;
     let mut events = Vec::new();
     let mut wires: Vec<(&&str, Vec<u8>)> = Vec::new();
@@ -2396,7 +2396,7 @@ fn timer_flow() -> Json {
         let o = match ev {
             Ev::Send(who, id, now, body) => {
                 let session = party(*who, &mut a, &mut b);
-                let before = blob(session.to_bytes());
+                let before = blob(session.to_bytes().unwrap());
                 let wire = session.send(&mut rng, *now, body.as_bytes()).expect("send");
                 let o = o
                     .f("action", "send")
@@ -2411,7 +2411,7 @@ fn timer_flow() -> Json {
             }
             Ev::SetTimer(who, id, now, duration, start) => {
                 let session = party(*who, &mut a, &mut b);
-                let before = blob(session.to_bytes());
+                let before = blob(session.to_bytes().unwrap());
                 let wire = session
                     .set_timer(&mut rng, *now, *duration, *start)
                     .expect("set_timer");
@@ -2435,18 +2435,18 @@ fn timer_flow() -> Json {
                     .f("message", *id)
                     .f("now_ms", big(*now));
                 let (before, result) = if *who == Who::Bob && b.is_none() {
-                    let store_before = blob(store.to_bytes());
+                    let store_before = blob(store.to_bytes().unwrap());
                     let (session, received) =
                         Session::accept(&bob, &mut store, wire, context, *now).expect("accept");
                     b = Some(session);
                     o = o
                         .f("operation", "Session::accept")
                         .f("prekey_store_before", hx(&store_before))
-                        .f("prekey_store_after", hx(blob(store.to_bytes())));
+                        .f("prekey_store_after", hx(blob(store.to_bytes().unwrap())));
                     (None, Ok(received))
                 } else {
                     let session = party(*who, &mut a, &mut b);
-                    let before = blob(session.to_bytes());
+                    let before = blob(session.to_bytes().unwrap());
                     o = o.f("operation", "Session::receive");
                     (Some(before), session.receive(wire, *now))
                 };
@@ -2457,11 +2457,11 @@ fn timer_flow() -> Json {
                 };
                 o.f("timer_after", timer_json(&session.timer()))
                     .f("state_before", before.map(hx))
-                    .f("state_after", hx(blob(session.to_bytes())))
+                    .f("state_after", hx(blob(session.to_bytes().unwrap())))
             }
             Ev::Purge(who, now) => {
                 let session = party(*who, &mut a, &mut b);
-                let before = blob(session.to_bytes());
+                let before = blob(session.to_bytes().unwrap());
                 let purged = session.purge(*now);
                 o.f("action", "purge")
                     .f("actor", who.name())
@@ -2469,7 +2469,7 @@ fn timer_flow() -> Json {
                     .f("now_ms", big(*now))
                     .f("purged", purged)
                     .f("state_before", hx(&before))
-                    .f("state_after", hx(blob(session.to_bytes())))
+                    .f("state_after", hx(blob(session.to_bytes().unwrap())))
             }
         };
         events.push(Json::from(o));
@@ -2531,7 +2531,7 @@ fn state_entry(name: &str, description: &str, object: &str, bytes: &[u8]) -> Jso
             assert_eq!(
                 PreKeyStore::from_bytes(bytes)
                     .expect("decode")
-                    .to_bytes()
+                    .to_bytes().unwrap()
                     .as_slice(),
                 bytes
             );
@@ -2541,7 +2541,7 @@ fn state_entry(name: &str, description: &str, object: &str, bytes: &[u8]) -> Jso
             assert_eq!(
                 Session::from_bytes(bytes)
                     .expect("decode")
-                    .to_bytes()
+                    .to_bytes().unwrap()
                     .as_slice(),
                 bytes
             );
@@ -2576,21 +2576,21 @@ pub fn state_json() -> Json {
         "store_empty",
         "PreKeyStore::new()",
         "prekey_store",
-        &store.to_bytes(),
+        &store.to_bytes().unwrap(),
     ));
     store.rotate_signed_prekey(&mut rng, &bob, CREATED_AT);
     entries.push(state_entry(
         "store_one_signed_prekey",
         "after rotate_signed_prekey(1700000000)",
         "prekey_store",
-        &store.to_bytes(),
+        &store.to_bytes().unwrap(),
     ));
     store.generate_one_time_prekeys(&mut rng, 3).unwrap();
     entries.push(state_entry(
         "store_with_one_time_prekeys",
         "after generate_one_time_prekeys(3): ids 0, 1, 2",
         "prekey_store",
-        &store.to_bytes(),
+        &store.to_bytes().unwrap(),
     ));
     for i in 1..=3 {
         store.rotate_signed_prekey(&mut rng, &bob, CREATED_AT + i * 86_400);
@@ -2599,7 +2599,7 @@ pub fn state_json() -> Json {
         "store_rotated",
         "after three more rotations: signed prekey 0 dropped, 1..3 kept (oldest first)",
         "prekey_store",
-        &store.to_bytes(),
+        &store.to_bytes().unwrap(),
     ));
 
     // Sessions: one with a one-time prekey and custom limits; one without.
@@ -2610,7 +2610,7 @@ pub fn state_json() -> Json {
         "session_initiator_new",
         "initiator right after Session::initiate: unacknowledged, sending chain, DHr = SPK_B",
         "session",
-        &a.to_bytes(),
+        &a.to_bytes().unwrap(),
     ));
     let m0 = a.encrypt(&mut rng, b"m0").expect("encrypt");
     let m1 = a.encrypt(&mut rng, b"m1").expect("encrypt");
@@ -2632,14 +2632,14 @@ pub fn state_json() -> Json {
         "store_after_one_time_prekey_used",
         "after Session::respond consumed one-time prekey 1",
         "prekey_store",
-        &store.to_bytes(),
+        &store.to_bytes().unwrap(),
     ));
-    let responder_new = blob(b.to_bytes());
+    let responder_new = blob(b.to_bytes().unwrap());
     entries.push(state_entry(
         "session_responder_new",
         "responder after respond_with_limits on the third message: two skipped keys, sending half-step deferred (send absent, DHs = SPK_B)",
         "session",
-        &b.to_bytes(),
+        &b.to_bytes().unwrap(),
     ));
     b.decrypt(&m0).expect("m0");
     let r0 = b.encrypt(&mut rng, b"r0").expect("encrypt");
@@ -2649,7 +2649,7 @@ pub fn state_json() -> Json {
         "session_initiator_acknowledged",
         "initiator after the first reply: acknowledged, one skipped key, half-step deferred",
         "session",
-        &a.to_bytes(),
+        &a.to_bytes().unwrap(),
     ));
     let a3 = a.encrypt(&mut rng, b"a3").expect("encrypt");
     b.decrypt(&a3).expect("a3");
@@ -2658,7 +2658,7 @@ pub fn state_json() -> Json {
         "session_responder_with_old_chain",
         "responder after a new ratchet key: one old chain, skipped keys under it",
         "session",
-        &b.to_bytes(),
+        &b.to_bytes().unwrap(),
     ));
     let t = b
         .set_timer(&mut rng, T0, 600, TimerStart::OnRead)
@@ -2668,7 +2668,7 @@ pub fn state_json() -> Json {
         "session_with_timer",
         "initiator after receiving an on-read 10 min timer, version 1",
         "session",
-        &a.to_bytes(),
+        &a.to_bytes().unwrap(),
     ));
     let mut trimmed = Session::from_bytes(&responder_new).expect("loads");
     trimmed
@@ -2683,14 +2683,14 @@ pub fn state_json() -> Json {
         "session_minimal_limits",
         "session_responder_new after set_limits(1, 1, 1, 1): the older of its two skipped keys is dropped",
         "session",
-        &trimmed.to_bytes(),
+        &trimmed.to_bytes().unwrap(),
     ));
 
     let bundle = store.bundle(&bob, None).expect("bundle");
     let mut c = Session::initiate(&mut rng, &alice, &bundle, b"").expect("initiate");
     let first = c.encrypt(&mut rng, b"no one-time prekey").expect("encrypt");
     let (d, _) = Session::respond(&bob, &mut store, &first, b"").expect("respond");
-    let store_v2 = blob(store.to_bytes());
+    let store_v2 = blob(store.to_bytes().unwrap());
     entries.push(state_entry(
         "store_with_accepted_first_message",
         "after a session without a one-time prekey: its first-message id (§3.6) in the signed prekey's record",
@@ -2702,7 +2702,7 @@ pub fn state_json() -> Json {
     let parsed = parse_store(&store_v2);
     let seen = [a32(&first[34..66])];
     let v1 = state_blob(KIND_STORE, 1, &store_body_v1(&parsed, &seen));
-    let migrated = blob(PreKeyStore::from_bytes(&v1).expect("v1").to_bytes());
+    let migrated = blob(PreKeyStore::from_bytes(&v1).expect("v1").to_bytes().unwrap());
     // Every held signed prekey now records the base key's id under its own DH3.
     for (_, _, secret, _, accepted) in &parse_store(&migrated).signed {
         let dh3 = dh(*secret, seen[0]).expect("dh3");
@@ -2731,7 +2731,7 @@ pub fn state_json() -> Json {
         "session_responder_without_one_time_prekey",
         "responder of a session without a one-time prekey, empty context",
         "session",
-        &d.to_bytes(),
+        &d.to_bytes().unwrap(),
     ));
     // The same session as version 1 wrote it: its ratchet secret as drawn (here with a bit that
     // clamping clears) and a purge deadline in place of each skip time (SPEC.md §8.3).
@@ -2741,7 +2741,7 @@ pub fn state_json() -> Json {
     let m2 = c.send(&mut rng, T0, b"received").expect("send");
     d.receive(&m2, T0 + 1_000).expect("receive");
     drop(m1);
-    let v2 = blob(d.to_bytes());
+    let v2 = blob(d.to_bytes().unwrap());
     let mut old = parse_session(&v2);
     assert!(old.skipped.iter().any(|e| e.skipped_at_ms == T0 + 1_000));
     old.dhs_secret[0] |= 1;
@@ -2751,7 +2751,7 @@ pub fn state_json() -> Json {
         }
     }
     let v1 = state_blob(KIND_SESSION, 1, &session_body(&old));
-    assert_eq!(blob(Session::from_bytes(&v1).expect("v1").to_bytes()), v2);
+    assert_eq!(blob(Session::from_bytes(&v1).expect("v1").to_bytes().unwrap()), v2);
     entries.push(
         Obj::new()
             .f("name", "session_version_1")
@@ -2892,7 +2892,7 @@ impl Neg {
         let mut s = Session::from_bytes(session).expect("session");
         let got = format!("{:?}", s.decrypt(message).expect_err(name));
         assert_eq!(got, expected, "{name}");
-        assert_eq!(s.to_bytes().as_slice(), session, "{name}: unchanged");
+        assert_eq!(s.to_bytes().unwrap().as_slice(), session, "{name}: unchanged");
         self.push(
             name,
             spec,
@@ -2921,7 +2921,7 @@ impl Neg {
             Session::respond(identity, &mut st, message, context).expect_err(name)
         );
         assert_eq!(got, expected, "{name}");
-        assert_eq!(st.to_bytes().as_slice(), store, "{name}: store unchanged");
+        assert_eq!(st.to_bytes().unwrap().as_slice(), store, "{name}: store unchanged");
         self.push(
             name,
             spec,
@@ -3066,25 +3066,25 @@ pub fn negative_json() -> Json {
     let mut store = PreKeyStore::new();
     store.rotate_signed_prekey(&mut rng, &bob, CREATED_AT);
     store.generate_one_time_prekeys(&mut rng, 2).unwrap();
-    let store_initial = blob(store.to_bytes());
+    let store_initial = blob(store.to_bytes().unwrap());
     let bundle = store.bundle(&bob, Some(1)).expect("bundle");
     let bundle_bytes = bundle.to_bytes();
     let mut a = Session::initiate(&mut rng, &alice, &bundle, context).expect("initiate");
     let m1 = a.encrypt(&mut rng, b"first").expect("m1");
     let m2 = a.encrypt(&mut rng, b"second").expect("m2");
-    let alice_unacknowledged = blob(a.to_bytes());
+    let alice_unacknowledged = blob(a.to_bytes().unwrap());
     let (mut b, _) = Session::respond(&bob, &mut store, &m1, context).expect("respond");
-    let store_after = blob(store.to_bytes());
-    let bob_deferred = blob(b.to_bytes());
+    let store_after = blob(store.to_bytes().unwrap());
+    let bob_deferred = blob(b.to_bytes().unwrap());
     let r1 = b.encrypt(&mut rng, b"reply 1").expect("r1");
     let r2 = b.encrypt(&mut rng, b"reply 2").expect("r2");
-    let bob_sending = blob(b.to_bytes());
+    let bob_sending = blob(b.to_bytes().unwrap());
     a.decrypt(&r1).expect("r1");
-    let alice_acknowledged = blob(a.to_bytes());
+    let alice_acknowledged = blob(a.to_bytes().unwrap());
     let a3 = a.encrypt(&mut rng, b"third").expect("a3");
     let a4 = a.encrypt(&mut rng, b"fourth").expect("a4");
     b.decrypt(&a4).expect("a4");
-    let bob_with_old_chain = blob(b.to_bytes());
+    let bob_with_old_chain = blob(b.to_bytes().unwrap());
     let _ = a3;
     let spk_public = bundle.signed_prekey.key.to_bytes();
 
@@ -3094,7 +3094,7 @@ pub fn negative_json() -> Json {
     let no_opk_first = c.encrypt(&mut rng, b"no one-time prekey").expect("encrypt");
     let mut store_seen = PreKeyStore::from_bytes(&store_after).expect("store");
     Session::respond(&bob, &mut store_seen, &no_opk_first, context).expect("respond");
-    let store_seen = blob(store_seen.to_bytes());
+    let store_seen = blob(store_seen.to_bytes().unwrap());
     rng.take();
 
     // ---- keys (§2.3, §2.4) ------------------------------------------------------------------
@@ -3808,7 +3808,7 @@ pub fn negative_json() -> Json {
         let mut s = Session::from_bytes(&exhausted).expect("loads");
         let got = format!("{:?}", s.encrypt(&mut rng, b"x").expect_err("exhausted"));
         assert_eq!(got, "ChainExhausted");
-        assert_eq!(s.to_bytes().as_slice(), exhausted.as_slice());
+        assert_eq!(s.to_bytes().unwrap().as_slice(), exhausted.as_slice());
         neg.push(
             "encrypt: sending chain at N = 2^32 - 1",
             "§6.3 step 3",
@@ -3887,7 +3887,7 @@ pub fn negative_json() -> Json {
                 .f("trusted_identity", hx(mallory.public().to_bytes())),
             got,
         );
-        let empty = blob(PreKeyStore::new().to_bytes());
+        let empty = blob(PreKeyStore::new().to_bytes().unwrap());
         for (name, store_blob, id, expected) in [
             ("bundle: no signed prekey", &empty, None, "NoSignedPreKey"),
             (
@@ -3924,7 +3924,7 @@ pub fn negative_json() -> Json {
         rng.take();
         let mut alice_timer = Session::from_bytes(&alice_acknowledged).expect("loads");
         alice_timer.receive(&t, T0 + 500).expect("timer");
-        let before = blob(alice_timer.to_bytes());
+        let before = blob(alice_timer.to_bytes().unwrap());
         for (name, spec, msg, now, expected) in [
             (
                 "receive: expired on arrival (key consumed)",
@@ -3944,7 +3944,7 @@ pub fn negative_json() -> Json {
             let mut s = Session::from_bytes(&before).expect("loads");
             let got = format!("{:?}", s.receive(msg, now).expect_err(name));
             assert_eq!(got, expected);
-            let after = blob(s.to_bytes());
+            let after = blob(s.to_bytes().unwrap());
             assert_ne!(after, before, "the key is consumed");
             neg.push_with(
                 name,
@@ -4488,7 +4488,7 @@ pub fn negative_json() -> Json {
 
         // A fresh session Alice → Bob whose first message travels sealed.
         let mut st = PreKeyStore::from_bytes(&store_initial).expect("store");
-        let sealed_store = blob(st.to_bytes());
+        let sealed_store = blob(st.to_bytes().unwrap());
         let bundle = st.bundle(&bob, Some(0)).expect("bundle");
         let mut alice_s = Session::initiate(&mut rng, &alice, &bundle, context).expect("initiate");
         let hello = alice_s.send(&mut rng, T0, b"hello").expect("send");
@@ -4513,11 +4513,11 @@ pub fn negative_json() -> Json {
             .expect("open")
             .respond(&bob, &mut st, context)
             .expect("respond");
-        let sealed_store_after = blob(st.to_bytes());
+        let sealed_store_after = blob(st.to_bytes().unwrap());
         let reply = bob_s.send(&mut rng, T0 + 2_000, b"reply").expect("send");
         alice_s.receive(&reply, T0 + 2_500).expect("receive");
         let normal_msg = alice_s.send(&mut rng, T0 + 3_000, b"normal").expect("send");
-        let bob_before_normal = blob(bob_s.to_bytes());
+        let bob_before_normal = blob(bob_s.to_bytes().unwrap());
         let env_normal =
             sealed_sender::seal(&mut rng, &alice, &alice_cert, bob.public(), &normal_msg)
                 .expect("seal");
@@ -4526,7 +4526,7 @@ pub fn negative_json() -> Json {
             .expect("open")
             .decrypt(&mut bob_s)
             .expect("decrypt");
-        let bob_after_normal = blob(bob_s.to_bytes());
+        let bob_after_normal = blob(bob_s.to_bytes().unwrap());
 
         let seal_with = |rng: &mut Recorder,
                          sender: &IdentityKeyPair,
@@ -4747,7 +4747,7 @@ pub fn negative_json() -> Json {
             let mut s = Session::from_bytes(session).expect("loads");
             let got = format!("{:?}", ss(input).decrypt(&mut s).expect_err(name));
             assert_eq!(got, expected);
-            assert_eq!(s.to_bytes().as_slice(), session.as_slice());
+            assert_eq!(s.to_bytes().unwrap().as_slice(), session.as_slice());
             neg.push(
                 name,
                 spec,
@@ -4789,7 +4789,7 @@ pub fn negative_json() -> Json {
                 ss(input).respond(&bob, &mut s, context).expect_err(name)
             );
             assert_eq!(got, expected);
-            assert_eq!(s.to_bytes().as_slice(), store_blob.as_slice());
+            assert_eq!(s.to_bytes().unwrap().as_slice(), store_blob.as_slice());
             neg.push(
                 name,
                 spec,
