@@ -403,7 +403,10 @@ mod tests {
         for _ in 0..8 {
             let id = IdentityKeyPair::generate(&mut rng);
             let from_secret = x25519_dalek::PublicKey::from(&id.x_secret);
-            assert_eq!(from_secret.as_bytes(), id.public().x25519().unwrap().as_bytes());
+            assert_eq!(
+                from_secret.as_bytes(),
+                id.public().x25519().unwrap().as_bytes()
+            );
         }
     }
 

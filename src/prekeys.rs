@@ -492,12 +492,13 @@ impl PreKeyStore {
         signed: VecDeque<SignedPreKeyPair>,
         one_time: BTreeMap<u32, KeyPair>,
     ) -> Result<Self, DecodeError> {
-        let distinct = signed
-            .iter()
-            .enumerate()
-            .all(|(i, k)| signed.iter().skip(i + 1).all(|l| l.public.id != k.public.id));
-        if signed.len() > MAX_SIGNED_PREKEYS || !distinct || one_time.len() > MAX_ONE_TIME_PREKEYS
-        {
+        let distinct = signed.iter().enumerate().all(|(i, k)| {
+            signed
+                .iter()
+                .skip(i + 1)
+                .all(|l| l.public.id != k.public.id)
+        });
+        if signed.len() > MAX_SIGNED_PREKEYS || !distinct || one_time.len() > MAX_ONE_TIME_PREKEYS {
             return Err(DecodeError::NonCanonical);
         }
         Ok(Self {

@@ -627,7 +627,6 @@ impl Session {
             (Role::Initiator, true) => PHASE_ACKNOWLEDGED,
         }
     }
-
 }
 
 impl Codec for Session {

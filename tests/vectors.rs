@@ -136,14 +136,22 @@ fn identity(seed: &Value) -> IdentityKeyPair {
 fn session(blob: &Value) -> Session {
     let bytes = h(blob);
     let s = Session::from_bytes(&bytes).expect("session blob");
-    assert_eq!(s.to_bytes().unwrap().as_slice(), bytes.as_slice(), "re-encodes");
+    assert_eq!(
+        s.to_bytes().unwrap().as_slice(),
+        bytes.as_slice(),
+        "re-encodes"
+    );
     s
 }
 
 fn store(blob: &Value) -> PreKeyStore {
     let bytes = h(blob);
     let s = PreKeyStore::from_bytes(&bytes).expect("store blob");
-    assert_eq!(s.to_bytes().unwrap().as_slice(), bytes.as_slice(), "re-encodes");
+    assert_eq!(
+        s.to_bytes().unwrap().as_slice(),
+        bytes.as_slice(),
+        "re-encodes"
+    );
     s
 }
 
@@ -657,7 +665,10 @@ fn ratchet_vectors() {
                 }
                 let wire = scripted(d, |r| s.encrypt(r, &plaintext).unwrap());
                 assert_eq!(wire, bytes);
-                assert_eq!(s.to_bytes().unwrap().as_slice(), h(&e["state_after"]).as_slice());
+                assert_eq!(
+                    s.to_bytes().unwrap().as_slice(),
+                    h(&e["state_after"]).as_slice()
+                );
             }
             "deliver" => {
                 assert_ne!(e["actor"], m["sender"]);
@@ -681,7 +692,10 @@ fn ratchet_vectors() {
                 };
                 assert_eq!(got, plaintext);
                 assert_eq!(got, h(&e["plaintext"]));
-                assert_eq!(s.to_bytes().unwrap().as_slice(), h(&e["state_after"]).as_slice());
+                assert_eq!(
+                    s.to_bytes().unwrap().as_slice(),
+                    h(&e["state_after"]).as_slice()
+                );
                 let path = st(&e["path"]);
                 paths.insert(path.to_owned());
                 let used_key = e["used_stored_skipped_key"].as_bool().unwrap();
@@ -869,7 +883,10 @@ fn sealed_sender_vectors() {
         assert_eq!(enc_id, h(&p["encrypted_identity"]));
         assert_eq!(enc_id.len(), 48);
         let s_dh = dh(s_xs, r_x).unwrap();
-        assert_eq!(s_dh, dh(r_xs, sender.public().x25519().unwrap().to_bytes()).unwrap());
+        assert_eq!(
+            s_dh,
+            dh(r_xs, sender.public().x25519().unwrap().to_bytes()).unwrap()
+        );
         assert_eq!(s_dh, h32(&p["static_dh"]));
         let salt2 = cat(&[&okm[..32], &enc_id]);
         assert_eq!(salt2, h(&p["static_salt"]));
@@ -1159,28 +1176,23 @@ fn content_vectors() {
 // ---------------------------------------------------------------------------------------------
 
 fn blob(kind: u8, body: &[u8]) -> Vec<u8> {
-    // The prekey store and the session are written in version 2 (SPEC.md §8.0); identity in 1.
-    let mut b = vec![kind, if kind == 0x10 { 0x01 } else { 0x02 }];
+    // The prekey store and the session are written in version 3 (SPEC.md §8.0); identity in 1.
+    let mut b = vec![kind, if kind == 0x10 { 0x01 } else { 0x03 }];
     b.extend_from_slice(body);
     let check = Sha256::digest(&b);
     b.extend_from_slice(&check[..16]);
     b
 }
 
-fn put_opt_chain(b: &mut Vec<u8>, v: &Value) {
-    if v.is_null() {
-        b.push(0);
-    } else {
-        b.push(1);
-        b.extend_from_slice(&h(&v["chain_key"]));
-        b.extend_from_slice(&n32(&v["n"]).to_be_bytes());
-    }
-}
-
-/// §8.3 from the published fields.
+/// §8.3 (version 3) from the published fields.
 fn encode_session_fields(f: &Value) -> Vec<u8> {
-    let mut b = vec![u8::from(f["role"] == "responder")];
-    b.push(u8::from(f["acknowledged"].as_bool().unwrap()));
+    let phase = match st(&f["phase"]) {
+        "awaiting_reply" => 0u8,
+        "acknowledged" => 1,
+        "responder" => 2,
+        other => panic!("phase {other}"),
+    };
+    let mut b = vec![phase];
     b.extend_from_slice(&h(&f["local_identity"]));
     b.extend_from_slice(&h(&f["remote_identity"]));
     let context = h(&f["context"]);
@@ -1195,6 +1207,10 @@ fn encode_session_fields(f: &Value) -> Vec<u8> {
             b.extend_from_slice(&id.to_be_bytes());
         }
     }
+    let t = timer(&f["timer"]);
+    b.extend_from_slice(&t.duration_s.to_be_bytes());
+    b.push(u8::from(t.start == TimerStart::OnRead));
+    b.extend_from_slice(&t.version.to_be_bytes());
     for l in [
         "max_skip",
         "max_skipped_keys",
@@ -1203,21 +1219,29 @@ fn encode_session_fields(f: &Value) -> Vec<u8> {
     ] {
         b.extend_from_slice(&n32(&f["limits"][l]).to_be_bytes());
     }
-    let t = timer(&f["timer"]);
-    b.extend_from_slice(&t.duration_s.to_be_bytes());
-    b.push(u8::from(t.start == TimerStart::OnRead));
-    b.extend_from_slice(&t.version.to_be_bytes());
     b.extend_from_slice(&h(&f["root_key"]));
-    b.extend_from_slice(&h(&f["dhs_secret"]));
-    match opt_h(&f["dhr"]) {
-        None => b.push(0),
-        Some(k) => {
-            b.push(1);
-            b.extend_from_slice(&k);
-        }
+    let put_send = |b: &mut Vec<u8>, v: &Value| {
+        assert_eq!(x25519_public(h32(&v["dhs_secret"])), h32(&v["dhs_public"]));
+        b.extend_from_slice(&h(&v["dhs_secret"]));
+        b.extend_from_slice(&h(&v["dhs_public"]));
+        b.extend_from_slice(&h(&v["chain_key"]));
+        b.extend_from_slice(&n32(&v["n"]).to_be_bytes());
+    };
+    if phase == 0 {
+        assert!(f["recv"].is_null());
+        put_send(&mut b, &f["send"]);
+        return blob(0x12, &b);
     }
-    put_opt_chain(&mut b, &f["send"]);
-    put_opt_chain(&mut b, &f["recv"]);
+    let recv = &f["recv"];
+    b.extend_from_slice(&h(&recv["dhr"]));
+    b.extend_from_slice(&h(&recv["chain_key"]));
+    b.extend_from_slice(&n32(&recv["n"]).to_be_bytes());
+    if f["send"].is_null() {
+        b.push(0);
+    } else {
+        b.push(1);
+        put_send(&mut b, &f["send"]);
+    }
     b.extend_from_slice(&n32(&f["pn"]).to_be_bytes());
     b.extend_from_slice(&n32(&f["received"]).to_be_bytes());
     let old = arr(&f["old_ratchet_keys"]);
@@ -1247,6 +1271,7 @@ fn encode_store_fields(f: &Value) -> Vec<u8> {
         b.extend_from_slice(&n32(&k["id"]).to_be_bytes());
         b.extend_from_slice(&big(&k["created_at"]).to_be_bytes());
         b.extend_from_slice(&h(&k["secret"]));
+        b.extend_from_slice(&h(&k["public"]));
         b.extend_from_slice(&h(&k["signature"]));
         assert_eq!(x25519_public(h32(&k["secret"])), h32(&k["public"]));
         let accepted = arr(&k["accepted_first_messages"]);
@@ -1260,6 +1285,7 @@ fn encode_store_fields(f: &Value) -> Vec<u8> {
     for k in one_time {
         b.extend_from_slice(&n32(&k["id"]).to_be_bytes());
         b.extend_from_slice(&h(&k["secret"]));
+        b.extend_from_slice(&h(&k["public"]));
         assert_eq!(x25519_public(h32(&k["secret"])), h32(&k["public"]));
     }
     blob(0x11, &b)
@@ -1317,7 +1343,7 @@ fn state_vectors() {
             }
             "prekey_store_v1" => {
                 // SPEC.md §8.2: loading a version 1 store records each seen base key under
-                // every held signed prekey; re-saving writes version 2.
+                // every held signed prekey; re-saving writes version 3.
                 let migrated = h(&f["migrated"]);
                 let s = PreKeyStore::from_bytes(&bytes).unwrap();
                 assert_eq!(s.to_bytes().unwrap().as_slice(), migrated.as_slice());
@@ -1337,9 +1363,12 @@ fn state_vectors() {
                 }
             }
             "session_v1" => {
-                // SPEC.md §8.3: a version 1 session reads as the version 2 one it migrates to.
+                // SPEC.md §8.3: a version 1 session reads as the version 3 one it migrates to.
                 let s = Session::from_bytes(&bytes).unwrap();
-                assert_eq!(s.to_bytes().unwrap().as_slice(), h(&f["migrated"]).as_slice());
+                assert_eq!(
+                    s.to_bytes().unwrap().as_slice(),
+                    h(&f["migrated"]).as_slice()
+                );
                 assert_eq!(bytes[1], 1);
             }
             "session" => {
@@ -1348,13 +1377,13 @@ fn state_vectors() {
                 assert_eq!(s.to_bytes().unwrap().as_slice(), bytes.as_slice());
                 assert_eq!(
                     s.role(),
-                    if f["role"] == "responder" {
+                    if f["phase"] == "responder" {
                         Role::Responder
                     } else {
                         Role::Initiator
                     }
                 );
-                assert_eq!(s.is_acknowledged(), f["acknowledged"].as_bool().unwrap());
+                assert_eq!(s.is_acknowledged(), f["phase"] != "awaiting_reply");
                 assert_eq!(s.local_identity().to_bytes(), h32(&f["local_identity"]));
                 assert_eq!(s.remote_identity().to_bytes(), h32(&f["remote_identity"]));
                 assert_eq!(s.context(), h(&f["context"]).as_slice());
@@ -1371,7 +1400,9 @@ fn state_vectors() {
                 );
                 assert_eq!(s.timer(), timer(&f["timer"]));
                 assert_eq!(s.skipped_key_count(), arr(&f["skipped"]).len());
-                assert_eq!(x25519_public(h32(&f["dhs_secret"])), h32(&f["dhs_public"]));
+                // The opening phase always has its sending chain and no receiving one (§6.1).
+                assert_eq!(f["phase"] == "awaiting_reply", f["recv"].is_null());
+                assert!(f["phase"] != "awaiting_reply" || !f["send"].is_null());
             }
             other => panic!("object {other}"),
         }
@@ -1494,7 +1525,10 @@ fn run_negative(entry: &Value) -> String {
                 draws(&input["rng_draws"]),
                 |r| err(s.encrypt(r, &plaintext)),
             );
-            assert_eq!(s.to_bytes().unwrap().as_slice(), h(&input["session"]).as_slice());
+            assert_eq!(
+                s.to_bytes().unwrap().as_slice(),
+                h(&input["session"]).as_slice()
+            );
             e
         }
         "Session::set_limits" => {
@@ -1506,7 +1540,10 @@ fn run_negative(entry: &Value) -> String {
                 max_old_chains: n32(&l["max_old_chains"]),
                 max_skipped_key_age: n32(&l["max_skipped_key_age"]),
             }));
-            assert_eq!(s.to_bytes().unwrap().as_slice(), h(&input["session"]).as_slice());
+            assert_eq!(
+                s.to_bytes().unwrap().as_slice(),
+                h(&input["session"]).as_slice()
+            );
             e
         }
         "Session::check_remote_identity" => {
@@ -1528,7 +1565,10 @@ fn run_negative(entry: &Value) -> String {
                 "Opened::decrypt" => {
                     let mut s = session(&input["session"]);
                     let e = err(opened.unwrap().decrypt(&mut s));
-                    assert_eq!(s.to_bytes().unwrap().as_slice(), h(&input["session"]).as_slice());
+                    assert_eq!(
+                        s.to_bytes().unwrap().as_slice(),
+                        h(&input["session"]).as_slice()
+                    );
                     e
                 }
                 _ => {

@@ -555,8 +555,10 @@ impl Ratchet {
                     open.skipped.forget_chain(&gone);
                 }
             }
-            open.skipped.truncate_front(limits.max_skipped_keys as usize);
-            open.skipped.expire(open.received, limits.max_skipped_key_age);
+            open.skipped
+                .truncate_front(limits.max_skipped_keys as usize);
+            open.skipped
+                .expire(open.received, limits.max_skipped_key_age);
         }
     }
 
@@ -583,7 +585,11 @@ impl Ratchet {
 
     /// Rebuilds a ratchet from its parts, checking every invariant the code keeps (SPEC.md
     /// §8.3); used by the decoders of every state version.
-    pub(crate) fn from_parts(root: RootKey, phase: Phase, limits: Limits) -> Result<Self, DecodeError> {
+    pub(crate) fn from_parts(
+        root: RootKey,
+        phase: Phase,
+        limits: Limits,
+    ) -> Result<Self, DecodeError> {
         if let Phase::Open(open) = &phase {
             open.check(&limits)?;
         }
@@ -648,7 +654,13 @@ impl Open {
 
     /// Stores keys skipped by the message being committed. Their stamp is the received count
     /// *including* that message, so a key's age is the number of messages decrypted after it.
-    fn store_skipped(&mut self, ratchet_key: PublicKey, derived: &Derived, now_ms: u64, limits: &Limits) {
+    fn store_skipped(
+        &mut self,
+        ratchet_key: PublicKey,
+        derived: &Derived,
+        now_ms: u64,
+        limits: &Limits,
+    ) {
         let stamp = self.received.wrapping_add(1);
         let max = limits.max_skipped_keys as usize;
         // Exact growth: a stored key costs its entry and no spare capacity.
@@ -664,7 +676,8 @@ impl Open {
 
     fn count_received(&mut self, limits: &Limits) {
         self.received = self.received.wrapping_add(1);
-        self.skipped.expire(self.received, limits.max_skipped_key_age);
+        self.skipped
+            .expire(self.received, limits.max_skipped_key_age);
     }
 
     /// The invariants of an open ratchet (SPEC.md §8.3): stored counts within the limits, old
@@ -685,14 +698,15 @@ impl Open {
             }
         }
         let current = &self.receiving;
-        self.skipped.check(self.received, limits.max_skipped_key_age, |key, counter| {
-            counter != u32::MAX
-                && if key == current.theirs.as_bytes() {
-                    counter < current.chain.counter
-                } else {
-                    old.contains(key)
-                }
-        })
+        self.skipped
+            .check(self.received, limits.max_skipped_key_age, |key, counter| {
+                counter != u32::MAX
+                    && if key == current.theirs.as_bytes() {
+                        counter < current.chain.counter
+                    } else {
+                        old.contains(key)
+                    }
+            })
     }
 
     fn encoded_len(&self) -> usize {

@@ -468,44 +468,75 @@ pub struct Skipped {
     pub message_key: [u8; 32],
 }
 
-/// Every field of a persisted session (SPEC.md §8.3), in order.
+/// A sending chain with its key pair (SPEC.md §8.3 row 12 of phase `0x00`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SendChain {
+    pub secret: [u8; 32],
+    pub public: [u8; 32],
+    pub chain_key: [u8; 32],
+    pub n: u32,
+}
+
+/// Every field of a persisted session (SPEC.md §8.3, version 3), in order.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SessionState {
-    pub role: u8,
-    pub acknowledged: bool,
+    /// 0 initiator awaiting its first reply, 1 initiator acknowledged, 2 responder.
+    pub phase: u8,
     pub local_identity: [u8; 32],
     pub remote_identity: [u8; 32],
     pub context: Vec<u8>,
     pub base_key: [u8; 32],
     pub signed_prekey_id: u32,
     pub one_time_prekey_id: Option<u32>,
-    pub limits: [u32; 4],
     pub timer: (u32, u8, u32),
+    pub limits: [u32; 4],
     pub root_key: [u8; 32],
-    pub dhs_secret: [u8; 32],
-    pub dhr: Option<[u8; 32]>,
-    pub send: Option<([u8; 32], u32)>,
-    pub recv: Option<([u8; 32], u32)>,
+    /// Absent: pending (phases 1 and 2 only).
+    pub send: Option<SendChain>,
+    /// (DHr, CKr, Nr); absent exactly in phase 0.
+    pub recv: Option<([u8; 32], [u8; 32], u32)>,
     pub pn: u32,
     pub received: u32,
     pub old: Vec<[u8; 32]>,
     pub skipped: Vec<Skipped>,
 }
 
+impl SessionState {
+    pub fn dhr(&self) -> Option<[u8; 32]> {
+        self.recv.map(|r| r.0)
+    }
+    /// (CKs, Ns) if the sending side is not pending.
+    pub fn send_chain(&self) -> Option<([u8; 32], u32)> {
+        self.send.as_ref().map(|c| (c.chain_key, c.n))
+    }
+    /// (CKr, Nr).
+    pub fn recv_chain(&self) -> Option<([u8; 32], u32)> {
+        self.recv.map(|r| (r.1, r.2))
+    }
+}
+
 pub const KIND_IDENTITY: u8 = 0x10;
 pub const KIND_STORE: u8 = 0x11;
 pub const KIND_SESSION: u8 = 0x12;
+/// The versions written now (SPEC.md §8.0).
+pub const SESSION_VERSION: u8 = 3;
+pub const STORE_VERSION: u8 = 3;
 
-fn chain_field(c: &mut Cur<'_>) -> Option<([u8; 32], u32)> {
-    c.flag().then(|| (c.k32(), c.u32()))
+fn send_chain(c: &mut Cur<'_>) -> SendChain {
+    SendChain {
+        secret: c.k32(),
+        public: c.k32(),
+        chain_key: c.k32(),
+        n: c.u32(),
+    }
 }
 
 pub fn parse_session(blob: &[u8]) -> SessionState {
+    assert_eq!(blob[1], SESSION_VERSION);
     let mut c = Cur {
         b: blob_body(KIND_SESSION, blob),
     };
-    let role = c.u8();
-    let acknowledged = c.flag();
+    let phase = c.u8();
     let local_identity = c.k32();
     let remote_identity = c.k32();
     let len = usize::from(c.u16());
@@ -513,64 +544,119 @@ pub fn parse_session(blob: &[u8]) -> SessionState {
     let base_key = c.k32();
     let signed_prekey_id = c.u32();
     let one_time_prekey_id = c.flag().then(|| c.u32());
-    let limits = [c.u32(), c.u32(), c.u32(), c.u32()];
     let timer = (c.u32(), c.u8(), c.u32());
+    let limits = [c.u32(), c.u32(), c.u32(), c.u32()];
     let root_key = c.k32();
-    let dhs_secret = c.k32();
-    let dhr = c.flag().then(|| c.k32());
-    let send = chain_field(&mut c);
-    let recv = chain_field(&mut c);
-    let pn = c.u32();
-    let received = c.u32();
-    let old = (0..c.u32()).map(|_| c.k32()).collect();
-    let skipped = (0..c.u32())
-        .map(|_| Skipped {
-            ratchet_key: c.k32(),
-            n: c.u32(),
-            stamp: c.u32(),
-            skipped_at_ms: c.u64(),
-            message_key: c.k32(),
-        })
-        .collect();
-    assert!(c.b.is_empty());
-    let state = SessionState {
-        role,
-        acknowledged,
+    let mut state = SessionState {
+        phase,
         local_identity,
         remote_identity,
         context,
         base_key,
         signed_prekey_id,
         one_time_prekey_id,
-        limits,
         timer,
+        limits,
         root_key,
-        dhs_secret,
-        dhr,
-        send,
-        recv,
-        pn,
-        received,
-        old,
-        skipped,
+        send: None,
+        recv: None,
+        pn: 0,
+        received: 0,
+        old: Vec::new(),
+        skipped: Vec::new(),
     };
+    if phase == 0 {
+        state.send = Some(send_chain(&mut c));
+    } else {
+        state.recv = Some((c.k32(), c.k32(), c.u32()));
+        state.send = c.flag().then(|| send_chain(&mut c));
+        state.pn = c.u32();
+        state.received = c.u32();
+        state.old = (0..c.u32()).map(|_| c.k32()).collect();
+        state.skipped = (0..c.u32())
+            .map(|_| Skipped {
+                ratchet_key: c.k32(),
+                n: c.u32(),
+                stamp: c.u32(),
+                skipped_at_ms: c.u64(),
+                message_key: c.k32(),
+            })
+            .collect();
+    }
+    assert!(c.b.is_empty());
     assert_eq!(encode_session(&state), blob, "parser and encoder agree");
     state
 }
 
-fn put_chain(b: &mut Vec<u8>, chain: Option<([u8; 32], u32)>) {
-    match chain {
-        None => b.push(0),
-        Some((key, n)) => {
-            b.push(1);
-            b.extend_from_slice(&key);
-            b.extend_from_slice(&n.to_be_bytes());
-        }
-    }
+fn put_send(b: &mut Vec<u8>, chain: &SendChain) {
+    b.extend_from_slice(&chain.secret);
+    b.extend_from_slice(&chain.public);
+    b.extend_from_slice(&chain.chain_key);
+    b.extend_from_slice(&chain.n.to_be_bytes());
 }
 
+/// The version 3 body. The phase byte decides the layout after `RK`, whatever the other fields
+/// say, so that negative vectors can pair any phase byte with any parts.
 pub fn session_body(s: &SessionState) -> Vec<u8> {
-    let mut b = vec![s.role, u8::from(s.acknowledged)];
+    let mut b = vec![s.phase];
+    b.extend_from_slice(&s.local_identity);
+    b.extend_from_slice(&s.remote_identity);
+    b.extend_from_slice(&(s.context.len() as u16).to_be_bytes());
+    b.extend_from_slice(&s.context);
+    b.extend_from_slice(&s.base_key);
+    b.extend_from_slice(&s.signed_prekey_id.to_be_bytes());
+    match s.one_time_prekey_id {
+        None => b.push(0),
+        Some(id) => {
+            b.push(1);
+            b.extend_from_slice(&id.to_be_bytes());
+        }
+    }
+    b.extend_from_slice(&s.timer.0.to_be_bytes());
+    b.push(s.timer.1);
+    b.extend_from_slice(&s.timer.2.to_be_bytes());
+    for l in s.limits {
+        b.extend_from_slice(&l.to_be_bytes());
+    }
+    b.extend_from_slice(&s.root_key);
+    if s.phase == 0 {
+        put_send(&mut b, s.send.as_ref().expect("phase 0 sends"));
+        return b;
+    }
+    let (dhr, ck, n) = s.recv.expect("an open ratchet receives");
+    b.extend_from_slice(&dhr);
+    b.extend_from_slice(&ck);
+    b.extend_from_slice(&n.to_be_bytes());
+    match &s.send {
+        None => b.push(0),
+        Some(chain) => {
+            b.push(1);
+            put_send(&mut b, chain);
+        }
+    }
+    b.extend_from_slice(&s.pn.to_be_bytes());
+    b.extend_from_slice(&s.received.to_be_bytes());
+    b.extend_from_slice(&(s.old.len() as u32).to_be_bytes());
+    for k in &s.old {
+        b.extend_from_slice(k);
+    }
+    b.extend_from_slice(&(s.skipped.len() as u32).to_be_bytes());
+    for e in &s.skipped {
+        b.extend_from_slice(&e.ratchet_key);
+        b.extend_from_slice(&e.n.to_be_bytes());
+        b.extend_from_slice(&e.stamp.to_be_bytes());
+        b.extend_from_slice(&e.skipped_at_ms.to_be_bytes());
+        b.extend_from_slice(&e.message_key);
+    }
+    b
+}
+
+/// The version 2 body (SPEC.md §8.3, read only) of a state: `role ‖ acknowledged`, the limits
+/// before the timer, and a `DHs` secret even when the sending side is pending (`dhs_secret`
+/// supplies it then; version 2 kept the old one) and a `DHr` in the opening phase
+/// (`opening_dhr`, the signed prekey).
+pub fn session_body_v2(s: &SessionState, dhs_secret: [u8; 32], opening_dhr: [u8; 32]) -> Vec<u8> {
+    let mut b = vec![u8::from(s.phase == 2), u8::from(s.phase != 0)];
     b.extend_from_slice(&s.local_identity);
     b.extend_from_slice(&s.remote_identity);
     b.extend_from_slice(&(s.context.len() as u16).to_be_bytes());
@@ -591,16 +677,19 @@ pub fn session_body(s: &SessionState) -> Vec<u8> {
     b.push(s.timer.1);
     b.extend_from_slice(&s.timer.2.to_be_bytes());
     b.extend_from_slice(&s.root_key);
-    b.extend_from_slice(&s.dhs_secret);
-    match s.dhr {
-        None => b.push(0),
-        Some(k) => {
-            b.push(1);
-            b.extend_from_slice(&k);
+    b.extend_from_slice(&s.send.as_ref().map_or(dhs_secret, |c| c.secret));
+    b.push(1);
+    b.extend_from_slice(&s.dhr().unwrap_or(opening_dhr));
+    for chain in [s.send_chain(), s.recv_chain()] {
+        match chain {
+            None => b.push(0),
+            Some((ck, n)) => {
+                b.push(1);
+                b.extend_from_slice(&ck);
+                b.extend_from_slice(&n.to_be_bytes());
+            }
         }
     }
-    put_chain(&mut b, s.send);
-    put_chain(&mut b, s.recv);
     b.extend_from_slice(&s.pn.to_be_bytes());
     b.extend_from_slice(&s.received.to_be_bytes());
     b.extend_from_slice(&(s.old.len() as u32).to_be_bytes());
@@ -618,9 +707,9 @@ pub fn session_body(s: &SessionState) -> Vec<u8> {
     b
 }
 
-/// Version 2, the format written (SPEC.md §8.3).
+/// Version 3, the format written (SPEC.md §8.3).
 pub fn encode_session(s: &SessionState) -> Vec<u8> {
-    state_blob(KIND_SESSION, 2, &session_body(s))
+    state_blob(KIND_SESSION, SESSION_VERSION, &session_body(s))
 }
 
 fn timer_start_name(start: u8) -> &'static str {
@@ -631,29 +720,32 @@ fn timer_start_name(start: u8) -> &'static str {
     }
 }
 
-fn chain_json(chain: Option<([u8; 32], u32)>) -> Json {
-    chain.map_or(Json::Null, |(key, n)| {
-        Obj::new().f("chain_key", hx(key)).f("n", n).into()
-    })
+fn phase_name(phase: u8) -> &'static str {
+    match phase {
+        0 => "awaiting_reply",
+        1 => "acknowledged",
+        2 => "responder",
+        _ => "invalid",
+    }
 }
 
 /// The decoded fields of a session blob, for state.json.
 pub fn session_fields(s: &SessionState) -> Json {
     Obj::new()
-        .f(
-            "role",
-            match s.role {
-                0 => "initiator",
-                _ => "responder",
-            },
-        )
-        .f("acknowledged", s.acknowledged)
+        .f("phase", phase_name(s.phase))
         .f("local_identity", hx(s.local_identity))
         .f("remote_identity", hx(s.remote_identity))
         .f("context", hx(&s.context))
         .f("base_key", hx(s.base_key))
         .f("signed_prekey_id", s.signed_prekey_id)
         .f("one_time_prekey_id", s.one_time_prekey_id)
+        .f(
+            "timer",
+            Obj::new()
+                .f("duration_s", s.timer.0)
+                .f("start", timer_start_name(s.timer.1))
+                .f("version", s.timer.2),
+        )
         .f(
             "limits",
             Obj::new()
@@ -662,19 +754,28 @@ pub fn session_fields(s: &SessionState) -> Json {
                 .f("max_old_chains", s.limits[2])
                 .f("max_skipped_key_age", s.limits[3]),
         )
-        .f(
-            "timer",
-            Obj::new()
-                .f("duration_s", s.timer.0)
-                .f("start", timer_start_name(s.timer.1))
-                .f("version", s.timer.2),
-        )
         .f("root_key", hx(s.root_key))
-        .f("dhs_secret", hx(s.dhs_secret))
-        .f("dhs_public", hx(x25519_public(s.dhs_secret)))
-        .f("dhr", s.dhr.map(hx))
-        .f("send", chain_json(s.send))
-        .f("recv", chain_json(s.recv))
+        .f(
+            "send",
+            s.send.as_ref().map_or(Json::Null, |c| {
+                Obj::new()
+                    .f("dhs_secret", hx(c.secret))
+                    .f("dhs_public", hx(c.public))
+                    .f("chain_key", hx(c.chain_key))
+                    .f("n", c.n)
+                    .into()
+            }),
+        )
+        .f(
+            "recv",
+            s.recv.map_or(Json::Null, |(dhr, ck, n)| {
+                Obj::new()
+                    .f("dhr", hx(dhr))
+                    .f("chain_key", hx(ck))
+                    .f("n", n)
+                    .into()
+            }),
+        )
         .f("pn", s.pn)
         .f("received", s.received)
         .f("old_ratchet_keys", hex_list(&s.old))
@@ -701,7 +802,9 @@ pub fn session_fields(s: &SessionState) -> Json {
 /// A stored signed prekey: (id, created_at, secret, signature, accepted first-message ids).
 pub type StoredSignedPreKey = (u32, u64, [u8; 32], [u8; 64], Vec<[u8; 16]>);
 
-/// Every field of a persisted prekey store (SPEC.md §8.2).
+/// Every field of a persisted prekey store (SPEC.md §8.2). Public keys are written as
+/// `x25519_public(secret)` (version 3 stores them; a vector that needs a mismatched one edits the
+/// body).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoreState {
     pub next_signed_id: u32,
@@ -712,6 +815,7 @@ pub struct StoreState {
 }
 
 pub fn parse_store(blob: &[u8]) -> StoreState {
+    assert_eq!(blob[1], STORE_VERSION);
     let mut c = Cur {
         b: blob_body(KIND_STORE, blob),
     };
@@ -719,10 +823,14 @@ pub fn parse_store(blob: &[u8]) -> StoreState {
     let next_one_time_id = c.u32();
     let signed = (0..c.u8())
         .map(|_| {
+            let id = c.u32();
+            let created_at = c.u64();
+            let secret = c.k32();
+            assert_eq!(c.k32(), x25519_public(secret), "stored public key");
             (
-                c.u32(),
-                c.u64(),
-                c.k32(),
+                id,
+                created_at,
+                secret,
                 c.take(64).try_into().expect("signature"),
                 (0..c.u16())
                     .map(|_| c.take(16).try_into().expect("id"))
@@ -730,7 +838,14 @@ pub fn parse_store(blob: &[u8]) -> StoreState {
             )
         })
         .collect();
-    let one_time = (0..c.u32()).map(|_| (c.u32(), c.k32())).collect();
+    let one_time = (0..c.u32())
+        .map(|_| {
+            let id = c.u32();
+            let secret = c.k32();
+            assert_eq!(c.k32(), x25519_public(secret), "stored public key");
+            (id, secret)
+        })
+        .collect();
     assert!(c.b.is_empty());
     let state = StoreState {
         next_signed_id,
@@ -742,7 +857,8 @@ pub fn parse_store(blob: &[u8]) -> StoreState {
     state
 }
 
-pub fn store_body(s: &StoreState) -> Vec<u8> {
+/// The body of version 3 (`v2 == false`: with public keys) or version 2 (without).
+fn store_body_of(s: &StoreState, v3: bool) -> Vec<u8> {
     let mut b = s.next_signed_id.to_be_bytes().to_vec();
     b.extend_from_slice(&s.next_one_time_id.to_be_bytes());
     b.push(s.signed.len() as u8);
@@ -750,6 +866,9 @@ pub fn store_body(s: &StoreState) -> Vec<u8> {
         b.extend_from_slice(&id.to_be_bytes());
         b.extend_from_slice(&created_at.to_be_bytes());
         b.extend_from_slice(secret);
+        if v3 {
+            b.extend_from_slice(&x25519_public(*secret));
+        }
         b.extend_from_slice(signature);
         b.extend_from_slice(&(accepted.len() as u16).to_be_bytes());
         for first_message_id in accepted {
@@ -760,13 +879,25 @@ pub fn store_body(s: &StoreState) -> Vec<u8> {
     for (id, secret) in &s.one_time {
         b.extend_from_slice(&id.to_be_bytes());
         b.extend_from_slice(secret);
+        if v3 {
+            b.extend_from_slice(&x25519_public(*secret));
+        }
     }
     b
 }
 
-/// Version 2, the format written (SPEC.md §8.2).
+pub fn store_body(s: &StoreState) -> Vec<u8> {
+    store_body_of(s, true)
+}
+
+/// The version 2 body (read only): no public keys.
+pub fn store_body_v2(s: &StoreState) -> Vec<u8> {
+    store_body_of(s, false)
+}
+
+/// Version 3, the format written (SPEC.md §8.2).
 pub fn encode_store(s: &StoreState) -> Vec<u8> {
-    state_blob(KIND_STORE, 2, &store_body(s))
+    state_blob(KIND_STORE, STORE_VERSION, &store_body(s))
 }
 
 /// The version 1 body: no accepted ids, and a list of seen base keys after the one-time keys.
@@ -986,8 +1117,14 @@ fn x3dh_case(
     assert_eq!(enc_draws.len(), 1);
     let alice_x = identity_x25519_secret(&alice_seed);
     let bob_x = identity_x25519_secret(&bob_seed);
-    assert_eq!(x25519_public(alice_x), alice.public().x25519().unwrap().to_bytes());
-    assert_eq!(x25519_public(bob_x), bob.public().x25519().unwrap().to_bytes());
+    assert_eq!(
+        x25519_public(alice_x),
+        alice.public().x25519().unwrap().to_bytes()
+    );
+    assert_eq!(
+        x25519_public(bob_x),
+        bob.public().x25519().unwrap().to_bytes()
+    );
     let spk_secret = a32(&spk_draws[0]);
     assert_eq!(x25519_public(spk_secret), spk.key.to_bytes());
     let opk = one_time_id.map(|id| {
@@ -1038,12 +1175,16 @@ fn x3dh_case(
     assert_eq!(&prefix[2..34], &x25519_public(ratchet_secret));
     let alice_state = parse_session(&alice_after);
     assert_eq!(alice_state.root_key, root_key);
-    assert_eq!(alice_state.dhs_secret, clamp(ratchet_secret));
-    assert_eq!(alice_state.send, Some((next_chain_key, 1)));
+    let alice_send = alice_state.send.as_ref().expect("opening phase sends");
+    assert_eq!(alice_send.secret, clamp(ratchet_secret));
+    assert_eq!(alice_state.send_chain(), Some((next_chain_key, 1)));
     let bob_state = parse_session(&bob_after);
     assert_eq!(bob_state.root_key, root_key);
-    assert_eq!(bob_state.recv, Some((next_chain_key, 1)));
-    assert_eq!(bob_state.dhs_secret, clamp(spk_secret));
+    assert_eq!(bob_state.recv_chain(), Some((next_chain_key, 1)));
+    // The responder's sending side is pending: the signed prekey's secret is in no field and in
+    // no byte of the blob (SPEC.md §6.2, §8.3).
+    assert_eq!(bob_state.send, None);
+    assert!(!bob_after.windows(32).any(|w| w == clamp(spk_secret)));
 
     let identity = |seed: &[u8; 32], id: &IdentityKeyPair, x: [u8; 32]| {
         Obj::new()
@@ -1343,15 +1484,17 @@ pub fn ratchet_json() -> Json {
                 let draws = rng.take();
                 let after = blob(session.to_bytes().unwrap());
                 let st_after = parse_session(&after);
-                let (chain, n, ck, seed) = match st.send {
+                let (chain, n, ck, seed) = match &st.send {
                     None => {
                         assert_eq!(draws.len(), 2, "half-step draws a key, then the seed");
                         let secret = a32(&draws[0]);
-                        let peer = st.dhr.expect("dhr");
+                        let peer = st.dhr().expect("dhr");
                         let dh_output = dh(secret, peer).expect("dh");
                         let (root_after, ck0) = kdf_rk(st.root_key, dh_output);
                         assert_eq!(st_after.root_key, root_after);
-                        assert_eq!(st_after.dhs_secret, clamp(secret));
+                        let after_send = st_after.send.as_ref().expect("sending");
+                        assert_eq!(after_send.secret, clamp(secret));
+                        assert_eq!(after_send.public, x25519_public(secret));
                         chains.push(ChainRec {
                             owner: *who,
                             ratchet_secret: secret,
@@ -1364,9 +1507,11 @@ pub fn ratchet_json() -> Json {
                         });
                         (chains.len() - 1, 0, ck0, a16(&draws[1]))
                     }
-                    Some((ck, n)) => {
+                    Some(send) => {
+                        let (ck, n) = (send.chain_key, send.n);
                         assert_eq!(draws.len(), 1);
-                        let public = x25519_public(st.dhs_secret);
+                        assert_eq!(send.public, x25519_public(send.secret));
+                        let public = send.public;
                         let chain = chains
                             .iter()
                             .position(|c| c.public() == public)
@@ -1375,7 +1520,7 @@ pub fn ratchet_json() -> Json {
                     }
                 };
                 let (next_ck, mk) = kdf_ck(ck);
-                assert_eq!(st_after.send, Some((next_ck, n + 1)));
+                assert_eq!(st_after.send_chain(), Some((next_ck, n + 1)));
                 let (aead_key, aead_nonce) = expand(mk, seed);
                 let offset = normal_offset(&wire);
                 let prefix = &wire[offset..offset + 58];
@@ -1451,7 +1596,7 @@ pub fn ratchet_json() -> Json {
                             .any(|e| e.ratchet_key == ratchet_key && e.n == m.n)
                         {
                             "skipped_key"
-                        } else if st.dhr == Some(ratchet_key) {
+                        } else if st.dhr() == Some(ratchet_key) {
                             "current_chain"
                         } else {
                             "new_ratchet_key"
@@ -1493,11 +1638,11 @@ pub fn ratchet_json() -> Json {
                 }
                 if path == "new_ratchet_key" {
                     assert_eq!(st_after.root_key, chain.root_key_after);
-                    assert_eq!(st_after.dhr, Some(ratchet_key));
-                    assert_eq!(st_after.send, None);
+                    assert_eq!(st_after.dhr(), Some(ratchet_key));
+                    assert_eq!(st_after.send, None, "pending: no ratchet secret held");
                 }
                 if path != "skipped_key" {
-                    assert_eq!(st_after.recv, Some((m.next_chain_key, m.n + 1)));
+                    assert_eq!(st_after.recv_chain(), Some((m.next_chain_key, m.n + 1)));
                 } else {
                     used_skipped.push(Json::from(*id));
                 }
@@ -1814,7 +1959,10 @@ pub fn sealed_sender_json() -> Json {
                     .f("prekey_store_before", hx(&store_before))
                     .f("prekey_store_after", hx(blob(store.to_bytes().unwrap())))
                     .f("recipient_state_before", Json::Null)
-                    .f("recipient_state_after", hx(blob(bob_session.to_bytes().unwrap()))),
+                    .f(
+                        "recipient_state_after",
+                        hx(blob(bob_session.to_bytes().unwrap())),
+                    ),
             )
             .f(
                 "expected",
@@ -1883,7 +2031,10 @@ pub fn sealed_sender_json() -> Json {
                     .f("prekey_store_before", Json::Null)
                     .f("prekey_store_after", Json::Null)
                     .f("recipient_state_before", hx(&alice_recv_before))
-                    .f("recipient_state_after", hx(blob(alice_session.to_bytes().unwrap()))),
+                    .f(
+                        "recipient_state_after",
+                        hx(blob(alice_session.to_bytes().unwrap())),
+                    ),
             )
             .f(
                 "expected",
@@ -2531,7 +2682,8 @@ fn state_entry(name: &str, description: &str, object: &str, bytes: &[u8]) -> Jso
             assert_eq!(
                 PreKeyStore::from_bytes(bytes)
                     .expect("decode")
-                    .to_bytes().unwrap()
+                    .to_bytes()
+                    .unwrap()
                     .as_slice(),
                 bytes
             );
@@ -2541,7 +2693,8 @@ fn state_entry(name: &str, description: &str, object: &str, bytes: &[u8]) -> Jso
             assert_eq!(
                 Session::from_bytes(bytes)
                     .expect("decode")
-                    .to_bytes().unwrap()
+                    .to_bytes()
+                    .unwrap()
                     .as_slice(),
                 bytes
             );
@@ -2702,7 +2855,12 @@ pub fn state_json() -> Json {
     let parsed = parse_store(&store_v2);
     let seen = [a32(&first[34..66])];
     let v1 = state_blob(KIND_STORE, 1, &store_body_v1(&parsed, &seen));
-    let migrated = blob(PreKeyStore::from_bytes(&v1).expect("v1").to_bytes().unwrap());
+    let migrated = blob(
+        PreKeyStore::from_bytes(&v1)
+            .expect("v1")
+            .to_bytes()
+            .unwrap(),
+    );
     // Every held signed prekey now records the base key's id under its own DH3.
     for (_, _, secret, _, accepted) in &parse_store(&migrated).signed {
         let dh3 = dh(*secret, seen[0]).expect("dh3");
@@ -2741,27 +2899,33 @@ pub fn state_json() -> Json {
     let m2 = c.send(&mut rng, T0, b"received").expect("send");
     d.receive(&m2, T0 + 1_000).expect("receive");
     drop(m1);
-    let v2 = blob(d.to_bytes().unwrap());
-    let mut old = parse_session(&v2);
+    let v3 = blob(d.to_bytes().unwrap());
+    let mut old = parse_session(&v3);
     assert!(old.skipped.iter().any(|e| e.skipped_at_ms == T0 + 1_000));
-    old.dhs_secret[0] |= 1;
+    // Version 1 kept the old ratchet secret of a pending sending side; here an unclamped one,
+    // which reading drops.
+    let old_dhs = [0x11; 32];
+    assert!(old.send.is_none());
     for e in &mut old.skipped {
         if e.skipped_at_ms != u64::MAX {
             e.skipped_at_ms += 2 * content::MAX_CLOCK_SKEW_MS;
         }
     }
-    let v1 = state_blob(KIND_SESSION, 1, &session_body(&old));
-    assert_eq!(blob(Session::from_bytes(&v1).expect("v1").to_bytes().unwrap()), v2);
+    let v1 = state_blob(KIND_SESSION, 1, &session_body_v2(&old, old_dhs, [0; 32]));
+    assert_eq!(
+        blob(Session::from_bytes(&v1).expect("v1").to_bytes().unwrap()),
+        v3
+    );
     entries.push(
         Obj::new()
             .f("name", "session_version_1")
             .f(
                 "description",
-                "a session (the previous entry after one more framed message, whose predecessor was skipped at T0 + 1 s) in version 1 of §8.3: its DHs secret with bit 0 set, and a purge deadline skip time + 2 · MAX_CLOCK_SKEW in place of the skip time; Session::from_bytes reads it and to_bytes gives `migrated` (version 2)",
+                "a session (the previous entry after one more framed message, whose predecessor was skipped at T0 + 1 s) in version 1 of §8.3: role and acknowledged flags, the old DHs secret of its pending sending side (here 0x11…, bit 0 set), and a purge deadline skip time + 2 · MAX_CLOCK_SKEW in place of the skip time; Session::from_bytes reads it, drops the dead secret, and to_bytes gives `migrated` (version 3)",
             )
             .f("object", "session_v1")
             .f("bytes", hx(&v1))
-            .f("fields", Json::from(Obj::new().f("migrated", hx(&v2))))
+            .f("fields", Json::from(Obj::new().f("migrated", hx(&v3))))
             .into(),
     );
 
@@ -2892,7 +3056,11 @@ impl Neg {
         let mut s = Session::from_bytes(session).expect("session");
         let got = format!("{:?}", s.decrypt(message).expect_err(name));
         assert_eq!(got, expected, "{name}");
-        assert_eq!(s.to_bytes().unwrap().as_slice(), session, "{name}: unchanged");
+        assert_eq!(
+            s.to_bytes().unwrap().as_slice(),
+            session,
+            "{name}: unchanged"
+        );
         self.push(
             name,
             spec,
@@ -2921,7 +3089,11 @@ impl Neg {
             Session::respond(identity, &mut st, message, context).expect_err(name)
         );
         assert_eq!(got, expected, "{name}");
-        assert_eq!(st.to_bytes().unwrap().as_slice(), store, "{name}: store unchanged");
+        assert_eq!(
+            st.to_bytes().unwrap().as_slice(),
+            store,
+            "{name}: store unchanged"
+        );
         self.push(
             name,
             spec,
@@ -3802,7 +3974,9 @@ pub fn negative_json() -> Json {
     // ---- encrypt, limits, identity (§6.3, §6.4, §7.3) ---------------------------------------
     {
         let mut st = parse_session(&bob_sending);
-        st.send = st.send.map(|(ck, _)| (ck, u32::MAX));
+        if let Some(send) = &mut st.send {
+            send.n = u32::MAX;
+        }
         let exhausted = encode_session(&st);
         rng.take();
         let mut s = Session::from_bytes(&exhausted).expect("loads");
@@ -4178,13 +4352,13 @@ pub fn negative_json() -> Json {
             "NonCanonical",
         );
         let mut body = store_body(&base);
-        let n = body.len() - 36 - 4;
+        let n = body.len() - 68 - 4;
         body[n..n + 4].copy_from_slice(&65_537u32.to_be_bytes());
         neg.decode(
             "store blob: one-time count 65537",
             "§8.2",
             sf,
-            &state_blob(KIND_STORE, 2, &body),
+            &state_blob(KIND_STORE, STORE_VERSION, &body),
             "NonCanonical",
         );
         let mut unclamped = base.clone();
@@ -4206,11 +4380,30 @@ pub fn negative_json() -> Json {
             "NonCanonical",
         );
         neg.decode(
-            "store blob: version 3",
+            "store blob: version 4",
             "§8.0",
             sf,
-            &state_blob(KIND_STORE, 3, &store_body(&base)),
-            "UnknownVersion(3)",
+            &state_blob(KIND_STORE, 4, &store_body(&base)),
+            "UnknownVersion(4)",
+        );
+        let mut body = store_body(&base);
+        let n = body.len() - 32;
+        body[n..].copy_from_slice(&p);
+        neg.decode(
+            "store blob: stored one-time public key u = p",
+            "§8.0, §8.2",
+            sf,
+            &state_blob(KIND_STORE, STORE_VERSION, &body),
+            "InvalidKey",
+        );
+        let mut unclamped = base.clone();
+        unclamped.one_time[0].1[0] |= 1;
+        neg.decode(
+            "store blob, version 2: one-time prekey secret not clamped",
+            "§8.0, §8.2",
+            sf,
+            &state_blob(KIND_STORE, 2, &store_body_v2(&unclamped)),
+            "NonCanonical",
         );
         let v1 = |seen: &[[u8; 32]]| state_blob(KIND_STORE, 1, &store_body_v1(&base, seen));
         neg.decode(
@@ -4234,7 +4427,11 @@ pub fn negative_json() -> Json {
             "store blob: trailing byte",
             "§8.0",
             sf,
-            &state_blob(KIND_STORE, 2, &with(&store_body(&base), |v| v.push(0))),
+            &state_blob(
+                KIND_STORE,
+                STORE_VERSION,
+                &with(&store_body(&base), |v| v.push(0)),
+            ),
             "TrailingBytes",
         );
         let full = store_body(&base);
@@ -4242,7 +4439,7 @@ pub fn negative_json() -> Json {
             "store blob: body cut inside the one-time keys",
             "§8.0",
             sf,
-            &state_blob(KIND_STORE, 2, &full[..full.len() - 1]),
+            &state_blob(KIND_STORE, STORE_VERSION, &full[..full.len() - 1]),
             "Truncated",
         );
 
@@ -4253,6 +4450,18 @@ pub fn negative_json() -> Json {
             "{:?}",
             (base.old.len(), base.skipped.len())
         );
+        assert!(base.send.is_none(), "a pending sending side");
+        let sending = |f: &dyn Fn(&mut SendChain)| {
+            let secret = clamp([0x42; 32]);
+            let mut c = SendChain {
+                secret,
+                public: x25519_public(secret),
+                chain_key: [0x43; 32],
+                n: 0,
+            };
+            f(&mut c);
+            c
+        };
         let edit = |f: &dyn Fn(&mut SessionState)| {
             let mut s = base.clone();
             f(&mut s);
@@ -4272,10 +4481,10 @@ pub fn negative_json() -> Json {
                 "UnknownType(16)",
             ),
             (
-                "session blob: version 3",
+                "session blob: version 4",
                 "§8.0",
-                state_blob(KIND_SESSION, 3, &session_body(&base)),
-                "UnknownVersion(3)",
+                state_blob(KIND_SESSION, 4, &session_body(&base)),
+                "UnknownVersion(4)",
             ),
             (
                 "session blob: flipped root key bit",
@@ -4284,26 +4493,32 @@ pub fn negative_json() -> Json {
                 "ChecksumMismatch",
             ),
             (
-                "session blob: role 2",
+                "session blob: phase 3",
                 "§8.3 #1",
-                edit(&|s| s.role = 2),
+                edit(&|s| s.phase = 3),
                 "NonCanonical",
             ),
             (
                 "session blob: DHs secret not clamped (bit 0 set)",
-                "§8.0, §8.3 #12",
-                edit(&|s| s.dhs_secret[0] |= 1),
+                "§8.0, §8.3 #13",
+                edit(&|s| s.send = Some(sending(&|c: &mut SendChain| c.secret[0] |= 1))),
                 "NonCanonical",
             ),
             (
                 "session blob: DHs secret not clamped (bit 6 of byte 31 clear)",
-                "§8.0, §8.3 #12",
-                edit(&|s| s.dhs_secret[31] &= 0xBF),
+                "§8.0, §8.3 #13",
+                edit(&|s| s.send = Some(sending(&|c: &mut SendChain| c.secret[31] &= 0xBF))),
                 "NonCanonical",
             ),
             (
+                "session blob: DHs public u = p",
+                "§8.0, §8.3 #13",
+                edit(&|s| s.send = Some(sending(&|c: &mut SendChain| c.public = p))),
+                "InvalidKey",
+            ),
+            (
                 "session blob: skipped key at N = 2^32 - 1",
-                "§6.4, §8.3 #19",
+                "§6.4, §8.3 #17",
                 edit(&|s| {
                     let last = s.skipped.len() - 1;
                     s.skipped[last].n = u32::MAX;
@@ -4311,32 +4526,14 @@ pub fn negative_json() -> Json {
                 "NonCanonical",
             ),
             (
-                "session blob: responder not acknowledged",
-                "§8.3 #2",
-                edit(&|s| s.acknowledged = false),
-                "NonCanonical",
-            ),
-            (
-                "session blob: small-order local identity",
-                "§8.3 #3",
-                edit(&|s| s.local_identity = a32(&identity_point)),
-                "InvalidKey",
-            ),
-            (
-                "session blob: non-canonical remote identity",
-                "§8.3 #4",
-                edit(&|s| s.remote_identity = a32(&p_plus_1)),
-                "InvalidKey",
-            ),
-            (
                 "session blob: context of 1025 bytes",
-                "§8.3 #5",
+                "§8.3 #4",
                 edit(&|s| s.context = vec![b'c'; 1025]),
                 "NonCanonical",
             ),
             (
                 "session blob: base key u = p",
-                "§8.3 #7",
+                "§8.3 #6",
                 edit(&|s| s.base_key = p),
                 "InvalidKey",
             ),
@@ -4360,55 +4557,67 @@ pub fn negative_json() -> Json {
             ),
             (
                 "session blob: timer start 0x02",
-                "§8.3 #10a",
+                "§8.3 #9",
                 edit(&|s| s.timer = (60, 2, 1)),
                 "NonCanonical",
             ),
             (
                 "session blob: timer off but on-read",
-                "§8.3 #10a",
+                "§8.3 #9",
                 edit(&|s| s.timer = (0, 1, 1)),
                 "NonCanonical",
             ),
             (
-                "session blob: DHr absent",
-                "§8.3 #13",
-                edit(&|s| s.dhr = None),
-                "NonCanonical",
-            ),
-            (
                 "session blob: DHr top bit",
-                "§8.3 #13",
-                edit(&|s| s.dhr = Some(a32(&top_bit))),
+                "§8.3 #12",
+                edit(&|s| {
+                    if let Some(recv) = &mut s.recv {
+                        recv.0 = a32(&top_bit);
+                    }
+                }),
                 "InvalidKey",
             ),
             (
+                "session blob: sending flag 0x02",
+                "§8.3 #13",
+                {
+                    let mut b = session_body(&base);
+                    let at = b.len()
+                        - (4 + 4 + 4 + 32 * base.old.len() + 4 + 80 * base.skipped.len())
+                        - 1;
+                    assert_eq!(b[at], 0, "pending sending side");
+                    b[at] = 2;
+                    state_blob(KIND_SESSION, SESSION_VERSION, &b)
+                },
+                "NonCanonical",
+            ),
+            (
                 "session blob: old key equal to DHr",
-                "§8.3 #18",
-                edit(&|s| s.old.push(s.dhr.expect("dhr"))),
+                "§8.3 #16",
+                edit(&|s| s.old.push(s.dhr().expect("dhr"))),
                 "NonCanonical",
             ),
             (
                 "session blob: duplicate old key",
-                "§8.3 #18",
+                "§8.3 #16",
                 edit(&|s| s.old.push(s.old[0])),
                 "NonCanonical",
             ),
             (
                 "session blob: skipped key of an unknown chain",
-                "§8.3 #19",
+                "§8.3 #17",
                 edit(&|s| s.skipped[0].ratchet_key = fresh_key),
                 "NonCanonical",
             ),
             (
                 "session blob: duplicate skipped (key, N)",
-                "§8.3 #19",
+                "§8.3 #17",
                 edit(&|s| s.skipped.push(s.skipped[1].clone())),
                 "NonCanonical",
             ),
             (
                 "session blob: more skipped keys than max_skipped_keys",
-                "§8.3 #19",
+                "§8.3 #17",
                 edit(&|s| {
                     s.limits[0] = 1;
                     s.limits[1] = 1;
@@ -4417,7 +4626,7 @@ pub fn negative_json() -> Json {
             ),
             (
                 "session blob: skipped ages increasing",
-                "§8.3 #19",
+                "§8.3 #17",
                 edit(&|s| {
                     s.skipped[1].stamp = s.skipped[0].stamp.wrapping_sub(1);
                 }),
@@ -4425,7 +4634,7 @@ pub fn negative_json() -> Json {
             ),
             (
                 "session blob: skipped key older than max_skipped_key_age",
-                "§8.3 #19",
+                "§8.3 #17",
                 edit(&|s| {
                     s.limits[3] = 1;
                     s.skipped[0].stamp = s.received.wrapping_sub(2);
@@ -4436,7 +4645,11 @@ pub fn negative_json() -> Json {
             (
                 "session blob: trailing byte",
                 "§8.0",
-                state_blob(KIND_SESSION, 2, &with(&session_body(&base), |v| v.push(0))),
+                state_blob(
+                    KIND_SESSION,
+                    SESSION_VERSION,
+                    &with(&session_body(&base), |v| v.push(0)),
+                ),
                 "TrailingBytes",
             ),
             (
@@ -4444,7 +4657,7 @@ pub fn negative_json() -> Json {
                 "§8.0",
                 {
                     let b = session_body(&base);
-                    state_blob(KIND_SESSION, 2, &b[..b.len() - 1])
+                    state_blob(KIND_SESSION, SESSION_VERSION, &b[..b.len() - 1])
                 },
                 "Truncated",
             ),
@@ -4457,7 +4670,7 @@ pub fn negative_json() -> Json {
         }
         neg.decode(
             "session blob: more old chains than max_old_chains",
-            "§8.3 #18",
+            "§8.3 #16",
             ssf,
             &encode_session(&old_over),
             "NonCanonical",
