@@ -419,15 +419,31 @@ fn sealed_sender(c: &mut Criterion) {
     g.finish();
 }
 
+/// Persistence (SPEC.md §8): an established session, and a prekey store with 100 one-time
+/// prekeys, each serialized and restored in the same run. Restoring costs no scalar
+/// multiplication or point decompression (§8.0), so it is compared with serializing.
 fn state(c: &mut Criterion) {
     let mut p = pair(7);
     let m = p.bob.encrypt(&mut p.rng, b"x").unwrap();
     p.alice.decrypt(&m).unwrap();
-    let blob = p.alice.to_bytes();
+    let blob = p.alice.to_bytes().unwrap();
+    let mut store = PreKeyStore::new();
+    let bob = IdentityKeyPair::generate(&mut p.rng);
+    store.rotate_signed_prekey(&mut p.rng, &bob, 1_700_000_000);
+    store.generate_one_time_prekeys(&mut p.rng, 100).unwrap();
+    let store_blob = store.to_bytes().unwrap();
     let mut g = c.benchmark_group("state");
-    g.bench_function("serialize", |b| b.iter(|| black_box(p.alice.to_bytes().unwrap())));
+    g.bench_function("serialize", |b| {
+        b.iter(|| black_box(p.alice.to_bytes().unwrap()))
+    });
     g.bench_function("restore", |b| {
         b.iter(|| black_box(Session::from_bytes(&blob).unwrap()))
+    });
+    g.bench_function("store_100_serialize", |b| {
+        b.iter(|| black_box(store.to_bytes().unwrap()))
+    });
+    g.bench_function("store_100_restore", |b| {
+        b.iter(|| black_box(PreKeyStore::from_bytes(&store_blob).unwrap()))
     });
     g.finish();
 }

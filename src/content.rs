@@ -8,14 +8,15 @@ use alloc::vec::Vec;
 
 use crate::codec::{Reader, Writer};
 use crate::error::DecodeError;
-use crate::wire::MAX_PLAINTEXT_LEN;
+pub use crate::padding::{MIN_PADDED_LEN, padded_len};
 
 /// Version byte of the content frame.
 pub const CONTENT_VERSION: u8 = 0x01;
 /// Bytes of the frame before the body.
 pub const FRAME_HEADER_LEN: usize = 1 + 1 + 8 + 4 + 1 + 4 + 4;
-/// Every frame is padded to at least this many bytes (SPEC.md §11.2).
-pub const MIN_PADDED_LEN: usize = 256;
+/// The longest frame: a frame travels as one session message's plaintext, whose bound
+/// (`wire::MAX_PLAINTEXT_LEN`, 1 MiB) it equals; the session checks the two agree.
+pub const MAX_FRAME_LEN: usize = 1 << 20;
 /// How far the sender's clock may be ahead of or behind ours (5 minutes), in milliseconds.
 pub const MAX_CLOCK_SKEW_MS: u64 = 5 * 60 * 1000;
 
@@ -192,7 +193,7 @@ pub(crate) fn padded_frame(
     }
     let total = padded_len(FRAME_HEADER_LEN + body.len());
     let body_len = u32::try_from(body.len()).map_err(|_| DecodeError::TooLarge)?;
-    if total > MAX_PLAINTEXT_LEN {
+    if total > MAX_FRAME_LEN {
         return Err(DecodeError::TooLarge);
     }
     let mut out = Vec::with_capacity(total);
@@ -206,42 +207,12 @@ pub(crate) fn padded_frame(
     Ok(out)
 }
 
-/// The padded length of a frame whose unpadded length is `len`: Padmé (Nikitin et al., 2019)
-/// with a floor of [`MIN_PADDED_LEN`] (SPEC.md §11.2).
-///
-/// ```
-/// use xchat_protocol::content::padded_len;
-/// assert_eq!(padded_len(10), 256); // every short message looks the same
-/// assert_eq!(padded_len(1000), 1024);
-/// assert!(padded_len(100_000) - 100_000 < 100_000 / 8); // at most 12% on long ones
-/// ```
-pub const fn padded_len(len: usize) -> usize {
-    let padme = if len < 2 {
-        len
-    } else {
-        let e = usize::BITS - 1 - len.leading_zeros(); // floor(log2 len)
-        let s = u32::BITS - e.leading_zeros(); // floor(log2 e) + 1
-        let mask = (1usize << (e - s)) - 1;
-        // Lengths no message can have (within 2^(E−S) of usize::MAX) saturate to usize::MAX,
-        // so the result is never below `len`.
-        match len.checked_add(mask) {
-            Some(rounded) => rounded & !mask,
-            None => usize::MAX,
-        }
-    };
-    if padme > MIN_PADDED_LEN {
-        padme
-    } else {
-        MIN_PADDED_LEN
-    }
-}
-
 /// The largest body a frame can carry so that the padded frame fits in one message.
 pub fn max_body_len() -> usize {
     // Padmé never pads by more than 12%; search down from the raw bound for the exact value.
-    let mut body = MAX_PLAINTEXT_LEN - FRAME_HEADER_LEN;
-    while padded_len(FRAME_HEADER_LEN + body) > MAX_PLAINTEXT_LEN {
-        body -= (padded_len(FRAME_HEADER_LEN + body) - MAX_PLAINTEXT_LEN).max(1);
+    let mut body = MAX_FRAME_LEN - FRAME_HEADER_LEN;
+    while padded_len(FRAME_HEADER_LEN + body) > MAX_FRAME_LEN {
+        body -= (padded_len(FRAME_HEADER_LEN + body) - MAX_FRAME_LEN).max(1);
     }
     body
 }
@@ -264,7 +235,7 @@ impl Content {
     /// # Errors
     /// Any [`DecodeError`]; [`DecodeError::TooLarge`] for a frame no message can carry.
     pub fn from_padded_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
-        if bytes.len() > MAX_PLAINTEXT_LEN {
+        if bytes.len() > MAX_FRAME_LEN {
             return Err(DecodeError::TooLarge);
         }
         let mut r = Reader::new(bytes);
@@ -326,21 +297,9 @@ mod tests {
     }
 
     #[test]
-    fn padme_matches_the_published_definition() {
-        // Independent reference: E = floor(log2 L), S = floor(log2 E) + 1, round L up to a
-        // multiple of 2^(E - S).
-        fn reference(l: usize) -> usize {
-            let e = (l as f64).log2().floor() as u32;
-            let s = (f64::from(e)).log2().floor() as u32 + 1;
-            let m = 1usize << (e - s);
-            l.div_ceil(m) * m
-        }
-        for l in (2..100_000).step_by(7) {
-            assert_eq!(padded_len(l), reference(l).max(MIN_PADDED_LEN), "L = {l}");
-        }
-        assert_eq!(padded_len(0), MIN_PADDED_LEN);
-        assert!(padded_len(max_body_len() + FRAME_HEADER_LEN) <= MAX_PLAINTEXT_LEN);
-        assert!(padded_len(max_body_len() + 1 + FRAME_HEADER_LEN) > MAX_PLAINTEXT_LEN);
+    fn the_largest_body_fits_one_message_exactly() {
+        assert!(padded_len(max_body_len() + FRAME_HEADER_LEN) <= MAX_FRAME_LEN);
+        assert!(padded_len(max_body_len() + 1 + FRAME_HEADER_LEN) > MAX_FRAME_LEN);
     }
 
     #[test]

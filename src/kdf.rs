@@ -27,6 +27,15 @@ pub const LABEL_SIGNED_PREKEY: &[u8] = b"xchat-protocol v1 signed prekey";
 /// (SPEC.md §3.6, §4.3).
 pub const LABEL_FIRST_MESSAGE: &[u8] = b"xchat-protocol v1 first message";
 
+/// Prefix of what a trust root signs to certify a server (SPEC.md §12.1).
+pub const LABEL_SERVER_CERTIFICATE: &[u8] = b"xchat-protocol v1 server certificate";
+/// Prefix of what a server signs to certify a sender (SPEC.md §12.1).
+pub const LABEL_SENDER_CERTIFICATE: &[u8] = b"xchat-protocol v1 sender certificate";
+/// HKDF info of sealed sender's ephemeral agreement (SPEC.md §12.2).
+pub const LABEL_SEALED_EPHEMERAL: &[u8] = b"xchat-protocol v1 sealed sender ephemeral";
+/// HKDF info of sealed sender's static agreement (SPEC.md §12.2).
+pub const LABEL_SEALED_STATIC: &[u8] = b"xchat-protocol v1 sealed sender static";
+
 /// Length of a first-message id (SPEC.md §3.6).
 pub const FIRST_MESSAGE_ID_LEN: usize = 16;
 
@@ -149,6 +158,53 @@ pub fn x3dh(
 pub fn first_message_id(dh3: &[u8; 32]) -> [u8; FIRST_MESSAGE_ID_LEN] {
     // HKDF-Expand's first L bytes do not depend on L: this is the 16-byte prefix of SPEC's value.
     hkdf::<FIRST_MESSAGE_ID_LEN>(None, dh3, LABEL_FIRST_MESSAGE)
+}
+
+/// The keys of sealed sender's ephemeral agreement (SPEC.md §12.2).
+pub struct SealedEphemeralKeys {
+    /// Salt of the static agreement.
+    pub chain: Zeroizing<[u8; 32]>,
+    /// Seals the sender's identity key.
+    pub identity_key: Zeroizing<[u8; 32]>,
+}
+
+/// Sealed sender's ephemeral agreement (SPEC.md §12.2): HKDF-SHA-256 with salt `e_pub ‖ IK_R`
+/// over `DH(e, IK_R)` and [`LABEL_SEALED_EPHEMERAL`]; 64 bytes split into the chain value and the
+/// key that seals the sender's identity.
+pub fn sealed_ephemeral(
+    ephemeral: &[u8; 32],
+    recipient: &[u8; 32],
+    shared: &[u8; 32],
+) -> SealedEphemeralKeys {
+    let mut salt = [0u8; 64];
+    let (e, ik) = salt.split_at_mut(32);
+    e.copy_from_slice(ephemeral);
+    ik.copy_from_slice(recipient);
+    let okm = hkdf_sha256::<64>(&salt, shared, LABEL_SEALED_EPHEMERAL);
+    let (chain, identity_key) = okm.split_at(32);
+    let keys = SealedEphemeralKeys {
+        chain: Zeroizing::new([0; 32]),
+        identity_key: Zeroizing::new([0; 32]),
+    };
+    let mut keys = keys;
+    keys.chain.copy_from_slice(chain);
+    keys.identity_key.copy_from_slice(identity_key);
+    keys
+}
+
+/// Sealed sender's static agreement (SPEC.md §12.2): HKDF-SHA-256 with salt
+/// `chain ‖ encrypted identity` over `DH(IK_S, IK_R)` and [`LABEL_SEALED_STATIC`]: the key that
+/// seals the content.
+pub fn sealed_static(
+    chain: &[u8; 32],
+    encrypted_identity: &[u8; 48],
+    shared: &[u8; 32],
+) -> Zeroizing<[u8; 32]> {
+    let mut salt = Zeroizing::new([0u8; 80]);
+    let (c, enc) = salt.split_at_mut(32);
+    c.copy_from_slice(chain);
+    enc.copy_from_slice(encrypted_identity);
+    hkdf_sha256::<32>(salt.as_slice(), shared, LABEL_SEALED_STATIC)
 }
 
 impl RootKey {

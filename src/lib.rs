@@ -32,7 +32,7 @@
 //! assert_eq!(bob_prekeys.one_time_prekey_count(), 99);
 //!
 //! // Sessions persist to bytes and back.
-//! let saved = bob_session.to_bytes();
+//! let saved = bob_session.to_bytes()?;
 //! let mut bob_session = Session::from_bytes(&saved)?;
 //! let reply = bob_session.encrypt(&mut rng, b"hi")?;
 //! assert_eq!(alice_session.decrypt(&reply)?, b"hi");
@@ -52,6 +52,7 @@ pub mod content;
 pub mod error;
 pub mod kdf;
 pub mod keys;
+pub mod padding;
 pub mod prekeys;
 mod ratchet;
 pub mod sealed_sender;
@@ -65,9 +66,6 @@ mod x3dh;
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
-/// The protocol version byte that starts every message, bundle and prekey message.
-pub const PROTOCOL_VERSION: u8 = 0x01;
-
 pub use content::{ContentKind, Deadline, Timer, TimerStart};
 pub use error::{DecodeError, Error};
 pub use keys::{IdentityKey, IdentityKeyPair, KeyPair, PublicKey};
@@ -78,4 +76,4 @@ pub use sealed_sender::{
     SenderCertificate, ServerCertificate,
 };
 pub use session::{Received, Role, Session};
-pub use wire::{Header, Incoming, Message, PreKeyMessage};
+pub use wire::{Header, Incoming, Message, PROTOCOL_VERSION, PreKeyMessage};

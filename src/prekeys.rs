@@ -7,11 +7,11 @@ use core::fmt;
 
 use rand_core::CryptoRng;
 
-use crate::PROTOCOL_VERSION;
 use crate::codec::{Codec, Reader, Writer};
 use crate::error::{DecodeError, Error};
 use crate::kdf::{FIRST_MESSAGE_ID_LEN, LABEL_SIGNED_PREKEY};
 use crate::keys::{IdentityKey, IdentityKeyPair, KeyPair, PublicKey};
+use crate::wire::PROTOCOL_VERSION;
 
 /// How many signed prekeys a store keeps: the current one and the previous ones, so that prekey
 /// messages sent to a just-rotated key still decrypt (SPEC.md §4.3).

@@ -26,6 +26,8 @@ pub const MAX_CONTEXT_LEN: usize = 1024;
 // The longest associated data a session builds (two identity keys, a length, the context and a
 // prekey message's fields, SPEC.md §3.5) fits what the ratchet accepts.
 const _: () = assert!(32 + 32 + 2 + MAX_CONTEXT_LEN + PreKeyFields::MAX_LEN <= ratchet::MAX_AD_LEN);
+// A content frame is one message's plaintext.
+const _: () = assert!(crate::content::MAX_FRAME_LEN == crate::wire::MAX_PLAINTEXT_LEN);
 
 /// Which side of X3DH this session was.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -6,13 +6,14 @@
 
 use alloc::vec::Vec;
 
-use crate::PROTOCOL_VERSION;
 use crate::cipher::TAG_LEN;
 use crate::codec::{Reader, Writer};
 use crate::error::DecodeError;
 use crate::kdf::SEED_LEN;
 use crate::keys::{IdentityKey, PublicKey};
 
+/// The protocol version byte that starts every message, bundle and prekey message.
+pub const PROTOCOL_VERSION: u8 = 0x01;
 /// Type byte of a normal (ratchet) message.
 pub const TYPE_MESSAGE: u8 = 0x01;
 /// Type byte of a prekey message (X3DH fields followed by a normal message).

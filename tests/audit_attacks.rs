@@ -52,26 +52,24 @@ fn body_of(blob: &[u8]) -> Vec<u8> {
     blob[2..blob.len() - 16].to_vec()
 }
 
-/// Offsets of a session body (SPEC.md §8.3).
+/// Offsets of an open session's body (SPEC.md §8.3, version 3).
 #[derive(Debug)]
 struct SessionLayout {
-    dhs: usize,
+    /// The DHs secret, when the sending side is not pending.
+    dhs: Option<usize>,
     received: usize,
     old_count: usize,
     skipped_count: usize,
 }
 
 fn session_layout(body: &[u8]) -> SessionLayout {
-    let ctx = usize::from(u16::from_be_bytes([body[66], body[67]]));
-    let mut o = 68 + ctx + 32 + 4;
+    assert_ne!(body[0], 0, "an open ratchet");
+    let ctx = usize::from(u16::from_be_bytes([body[65], body[66]]));
+    let mut o = 67 + ctx + 32 + 4;
     o += if body[o] == 1 { 5 } else { 1 };
-    o += 16 + 9 + 32;
-    let dhs = o;
-    o += 32;
-    assert_eq!(body[o], 1);
-    o += 33;
-    o += if body[o] == 1 { 37 } else { 1 };
-    o += if body[o] == 1 { 37 } else { 1 };
+    o += 9 + 16 + 32 + 68;
+    let dhs = (body[o] == 1).then_some(o + 1);
+    o += if body[o] == 1 { 101 } else { 1 };
     o += 4;
     let received = o;
     o += 4;
@@ -326,9 +324,9 @@ fn fixed_state_blobs_hold_each_x25519_secret_in_one_clamped_encoding() {
     // Bob's DHs is the key Alice's new chain is agreed with (path D uses it).
     let blob = p.bob.to_bytes().unwrap().to_vec();
     let mut body = body_of(&blob);
-    let l = session_layout(&body);
-    body[l.dhs] ^= 0x01; // a bit X25519 clamps away
-    body[l.dhs + 31] ^= 0x80; // another one
+    let dhs = session_layout(&body).dhs.expect("sending");
+    body[dhs] ^= 0x01; // a bit X25519 clamps away
+    body[dhs + 31] ^= 0x80; // another one
     let forged = reseal(blob[0], blob[1], &body);
     assert_ne!(forged, blob);
     assert_eq!(
@@ -336,10 +334,10 @@ fn fixed_state_blobs_hold_each_x25519_secret_in_one_clamped_encoding() {
         DecodeError::NonCanonical
     );
     assert_eq!(p.bob.decrypt(&a1).unwrap(), b"new chain");
-    // Prekey store: the same for a one-time prekey secret (its public key is recomputed).
+    // Prekey store: the same for a one-time prekey secret (stored before its public key).
     let sblob = p.bob_store.to_bytes().unwrap().to_vec();
     let mut sbody = body_of(&sblob);
-    let last_secret = sbody.len() - 32;
+    let last_secret = sbody.len() - 64;
     sbody[last_secret] ^= 0x07;
     let sforged = reseal(sblob[0], sblob[1], &sbody);
     assert_eq!(
@@ -493,13 +491,24 @@ fn legacy_version_1_store_blobs_collapse_to_one_canonical_store() {
     let first = a.encrypt(&mut r, b"x").unwrap();
     let ek: [u8; 32] = first[BASE_KEY].try_into().unwrap();
     let variant = x25519_variants(&ek)[2];
-    // v2 body → v1 body: drop each signed prekey's (empty) record count, append the seen list.
+    // v3 body → v1 body: drop the signed prekey's public key and (empty) record count, and the
+    // one-time prekeys' public keys; append the seen list (SPEC.md §8.2).
     let v2 = b.store.to_bytes().unwrap().to_vec();
     let body = body_of(&v2);
     assert_eq!(body[8], 1);
-    let entry_end = 9 + 108;
-    assert_eq!(&body[entry_end..entry_end + 2], &[0, 0]);
-    let v1_prefix = [&body[..entry_end], &body[entry_end + 2..]].concat();
+    let entry = 9;
+    assert_eq!(&body[entry + 140..entry + 142], &[0, 0]);
+    let mut v1_prefix = [
+        &body[..entry + 44],
+        &body[entry + 76..entry + 140],
+        &body[entry + 142..entry + 146],
+    ]
+    .concat();
+    let one_time = &body[entry + 146..];
+    assert_eq!(one_time.len() % 68, 0);
+    for k in one_time.chunks(68) {
+        v1_prefix.extend_from_slice(&k[..36]);
+    }
     let v1 = |seen: &[[u8; 32]]| {
         let mut body = v1_prefix.clone();
         body.extend_from_slice(&(seen.len() as u32).to_be_bytes());
@@ -516,7 +525,13 @@ fn legacy_version_1_store_blobs_collapse_to_one_canonical_store() {
     let encodings = [v1(&[ek]), v1(&[variant]), v1(&[variant, ek])];
     let stores: Vec<_> = encodings
         .iter()
-        .map(|blob| PreKeyStore::from_bytes(blob).unwrap().to_bytes().unwrap().to_vec())
+        .map(|blob| {
+            PreKeyStore::from_bytes(blob)
+                .unwrap()
+                .to_bytes()
+                .unwrap()
+                .to_vec()
+        })
         .collect();
     // They protect the same first message (the defence itself holds)...
     for blob in &encodings {
@@ -526,9 +541,9 @@ fn legacy_version_1_store_blobs_collapse_to_one_canonical_store() {
             Error::DuplicateMessage
         );
     }
-    // ...and become one version 2 store, whose own encoding is canonical.
+    // ...and become one version 3 store, whose own encoding is canonical.
     assert!(stores.windows(2).all(|w| w[0] == w[1]));
-    assert_eq!(stores[0][1], 2);
+    assert_eq!(stores[0][1], 3);
 }
 
 // ------------------------------------------------------------------------------------------
@@ -670,11 +685,12 @@ fn held_rewriting_the_signed_prekey_id_to_a_twin_key_fails() {
     let blob = store.to_bytes().unwrap().to_vec();
     let mut body = body_of(&blob);
     assert_eq!(body[8], 2);
-    let entry = 108 + 2; // no accepted ids yet
+    let entry = 142; // no accepted ids yet
     let s0 = 9 + 12;
     let s1 = 9 + entry + 12;
-    let secret0 = body[s0..s0 + 32].to_vec();
-    body[s1..s1 + 32].copy_from_slice(&secret0);
+    // The key pair: secret and stored public key (SPEC.md §8.2).
+    let pair0 = body[s0..s0 + 64].to_vec();
+    body[s1..s1 + 64].copy_from_slice(&pair0);
     let mut store = PreKeyStore::from_bytes(&reseal(blob[0], blob[1], &body)).unwrap();
     let mut a = Session::initiate(&mut r, &alice, &bundle0, CONTEXT).unwrap();
     let first = a.encrypt(&mut r, b"once").unwrap();

@@ -153,7 +153,11 @@ fn prekey_store_counts_ids_and_times() {
     for id in [0, 1, u32::MAX] {
         assert!(!store.remove_one_time_prekey(id));
     }
-    assert_unchanged(&before, &store.to_bytes().unwrap(), "remove of an id never issued");
+    assert_unchanged(
+        &before,
+        &store.to_bytes().unwrap(),
+        "remove of an id never issued",
+    );
 
     // Creation times at both ends of u64.
     for now in [u64::MAX, 0, u64::MAX - 1, 1] {
@@ -188,7 +192,11 @@ fn prekey_store_counts_ids_and_times() {
         );
         assert!(!store.remove_one_time_prekey(id));
     }
-    assert_unchanged(&before, &store.to_bytes().unwrap(), "bundle/remove of unknown ids");
+    assert_unchanged(
+        &before,
+        &store.to_bytes().unwrap(),
+        "bundle/remove of unknown ids",
+    );
 
     // A session to the newest signed prekey, with the one-time prekey.
     let alice = IdentityKeyPair::generate(&mut rng);
@@ -213,7 +221,11 @@ fn one_time_prekeys_fill_exactly_to_their_bound() {
         store.generate_one_time_prekeys(&mut rng, MAX_ONE_TIME_PREKEYS),
         Err(Error::TooLarge)
     );
-    assert_unchanged(&before, &store.to_bytes().unwrap(), "generate one over the bound");
+    assert_unchanged(
+        &before,
+        &store.to_bytes().unwrap(),
+        "generate one over the bound",
+    );
 
     // Exactly at the bound.
     let keys = store
@@ -230,20 +242,28 @@ fn one_time_prekeys_fill_exactly_to_their_bound() {
             Err(Error::TooLarge),
             "generate({count}) on a full store"
         );
-        assert_unchanged(&full, &store.to_bytes().unwrap(), "generate on a full store");
+        assert_unchanged(
+            &full,
+            &store.to_bytes().unwrap(),
+            "generate on a full store",
+        );
     }
     assert_eq!(store.generate_one_time_prekeys(&mut rng, 0), Ok(vec![]));
-    assert_unchanged(&full, &store.to_bytes().unwrap(), "generate(0) on a full store");
+    assert_unchanged(
+        &full,
+        &store.to_bytes().unwrap(),
+        "generate(0) on a full store",
+    );
 
     // A full store persists and reloads.
     let restored = reload_store(&store);
     assert_eq!(restored.one_time_prekeys().len(), MAX_ONE_TIME_PREKEYS);
 
     // A stored count over the bound is refused on load (SPEC.md §8.2: `NonCanonical`). With one
-    // signed prekey that remembers nothing, the count sits at offset 11 + 110.
+    // signed prekey that remembers nothing, the count sits at offset 11 + 142.
     for stored in [MAX_ONE_TIME_PREKEYS as u32 + 1, u32::MAX] {
         let mut b = full.to_vec();
-        b[121..125].copy_from_slice(&stored.to_be_bytes());
+        b[153..157].copy_from_slice(&stored.to_be_bytes());
         assert_eq!(
             PreKeyStore::from_bytes(&reseal(b)).unwrap_err(),
             DecodeError::NonCanonical
@@ -258,7 +278,11 @@ fn one_time_prekeys_fill_exactly_to_their_bound() {
         store.generate_one_time_prekeys(&mut rng, 2),
         Err(Error::TooLarge)
     );
-    assert_unchanged(&before, &store.to_bytes().unwrap(), "generate(2) with room for 1");
+    assert_unchanged(
+        &before,
+        &store.to_bytes().unwrap(),
+        "generate(2) with room for 1",
+    );
     let again = store.generate_one_time_prekeys(&mut rng, 1).unwrap();
     assert_eq!(ids(&again), [MAX_ONE_TIME_PREKEYS as u32]);
     assert_eq!(store.one_time_prekey_count(), MAX_ONE_TIME_PREKEYS);
@@ -315,7 +339,11 @@ fn prekey_ids_wrap_at_u32_max() {
         Session::respond(&bob, &mut store, &late, CONTEXT).unwrap_err(),
         Error::UnknownSignedPreKey(u32::MAX)
     );
-    assert_unchanged(&before, &store.to_bytes().unwrap(), "respond to a rotated-out key");
+    assert_unchanged(
+        &before,
+        &store.to_bytes().unwrap(),
+        "respond to a rotated-out key",
+    );
 
     // One-time ids that wrap skip the ids still held (u32::MAX - 1 and 0 are).
     let mut store = with_next_id(&store, NEXT_ONE_TIME_ID, u32::MAX - 1);
@@ -370,7 +398,11 @@ fn first_messages_without_one_time_prekey_stop_at_their_bound() {
         Session::accept(&bob, &mut store, &refused, b"", NOW_MS).unwrap_err(),
         Error::SignedPreKeyFull(spk.id)
     );
-    assert_unchanged(&full, &store.to_bytes().unwrap(), "respond to a full signed prekey");
+    assert_unchanged(
+        &full,
+        &store.to_bytes().unwrap(),
+        "respond to a full signed prekey",
+    );
 
     // The full record persists; a new signed prekey has the whole capacity again, the old one
     // keeps refusing.
@@ -437,7 +469,11 @@ fn contexts_hold_their_bound_on_both_sides() {
                 Session::accept(&bob, &mut store, &first, bad, NOW_MS).unwrap_err(),
                 Error::TooLarge
             );
-            assert_unchanged(&before, &store.to_bytes().unwrap(), "respond with a long context");
+            assert_unchanged(
+                &before,
+                &store.to_bytes().unwrap(),
+                "respond with a long context",
+            );
         }
 
         let (to_alice, got) = Session::accept(&bob, &mut store, &first, context, 0).unwrap();
@@ -493,7 +529,11 @@ fn plaintexts_and_bodies_hold_their_bound() {
                 );
             }
         }
-        assert_unchanged(&before, &from.to_bytes().unwrap(), "encrypt/send beyond the bound");
+        assert_unchanged(
+            &before,
+            &from.to_bytes().unwrap(),
+            "encrypt/send beyond the bound",
+        );
 
         for (len, sent, now) in [
             (0, 0, u64::MAX),
@@ -603,7 +643,11 @@ fn timers_at_u32_max_duration_and_version() {
             Error::TimerVersionExhausted
         );
     }
-    assert_unchanged(&before, &bob.to_bytes().unwrap(), "set_timer at the last version");
+    assert_unchanged(
+        &before,
+        &bob.to_bytes().unwrap(),
+        "set_timer at the last version",
+    );
     assert_eq!(bob.timer().version, u32::MAX);
 
     // The peer reaches the same final timer and is exhausted too; messages still flow.
@@ -614,7 +658,11 @@ fn timers_at_u32_max_duration_and_version() {
         alice.set_timer(rng, 0, 1, TimerStart::OnSend).unwrap_err(),
         Error::TimerVersionExhausted
     );
-    assert_unchanged(&before, &alice.to_bytes().unwrap(), "set_timer at the last version");
+    assert_unchanged(
+        &before,
+        &alice.to_bytes().unwrap(),
+        "set_timer at the last version",
+    );
     let m = alice.send(rng, 0, b"still").unwrap();
     assert_eq!(bob.receive(&m, 0).unwrap().body, b"still");
     reload_session(alice);
@@ -654,7 +702,11 @@ fn receive_accept_and_purge_at_time_extremes() {
         Session::accept(&bob, &mut store, &update, CONTEXT, u64::MAX).unwrap_err(),
         Error::Expired
     );
-    assert_unchanged(&before, &store.to_bytes().unwrap(), "accept of an expired message");
+    assert_unchanged(
+        &before,
+        &store.to_bytes().unwrap(),
+        "accept of an expired message",
+    );
     let (mut to_alice, got) = Session::accept(&bob, &mut store, &update, CONTEXT, 0).unwrap();
     assert!(got.timer_changed);
     assert_eq!(got.deadline, Deadline::At(1000));
@@ -678,7 +730,11 @@ fn receive_accept_and_purge_at_time_extremes() {
         to_alice.receive(&ms[0], 0).unwrap_err(),
         Error::DuplicateMessage
     );
-    assert_unchanged(&before, &to_alice.to_bytes().unwrap(), "receive of a purged message");
+    assert_unchanged(
+        &before,
+        &to_alice.to_bytes().unwrap(),
+        "receive of a purged message",
+    );
 
     // With the timer off, skipped keys have no deadline: purge(u64::MAX) keeps them.
     let off = to_alice
@@ -764,7 +820,11 @@ fn limits_at_zero_one_ceiling_and_beyond() {
             Error::InvalidLimits
         );
     }
-    assert_unchanged(&session_before, &p.bob.to_bytes().unwrap(), "set_limits refused");
+    assert_unchanged(
+        &session_before,
+        &p.bob.to_bytes().unwrap(),
+        "set_limits refused",
+    );
     assert_unchanged(
         &store_before,
         &p.bob_store.to_bytes().unwrap(),
@@ -812,7 +872,11 @@ fn limits_at_zero_one_ceiling_and_beyond() {
             Error::TooFarInFuture
         );
     }
-    assert_unchanged(&before, &p.bob.to_bytes().unwrap(), "decrypt of forged counters");
+    assert_unchanged(
+        &before,
+        &p.bob.to_bytes().unwrap(),
+        "decrypt of forged counters",
+    );
     assert_eq!(p.bob.decrypt(&m).unwrap(), b"m");
 
     // The current chain (next counter 1).
@@ -825,19 +889,25 @@ fn limits_at_zero_one_ceiling_and_beyond() {
             "N {n}"
         );
     }
-    assert_unchanged(&before, &p.bob.to_bytes().unwrap(), "decrypt of forged counters");
+    assert_unchanged(
+        &before,
+        &p.bob.to_bytes().unwrap(),
+        "decrypt of forged counters",
+    );
     assert_eq!(p.bob.decrypt(&m).unwrap(), b"m2");
 }
 
 /// Rewrites the sending counter of a responder session blob (SPEC.md §8.3) and fixes its check.
 fn with_send_counter(blob: &[u8], counter: u32) -> Vec<u8> {
     let mut b = blob.to_vec();
-    let ctx_len = usize::from(u16::from_be_bytes([b[68], b[69]]));
-    let mut off = 70 + ctx_len + 32 + 4;
+    assert_eq!(b[2], 2, "a responder: phase 0x02");
+    let ctx_len = usize::from(u16::from_be_bytes([b[67], b[68]]));
+    let mut off = 69 + ctx_len + 32 + 4;
     off += if b[off] == 1 { 5 } else { 1 };
-    off += 16 + 9 + 32 + 32 + 33; // limits, timer, root key, DHs, DHr
+    off += 9 + 16 + 32 + 68; // timer, limits, root key, receiving chain
     assert_eq!(b[off], 1, "sending chain present");
-    b[off + 33..off + 37].copy_from_slice(&counter.to_be_bytes());
+    // flag, DHs secret and public, CKs, then Ns.
+    b[off + 97..off + 101].copy_from_slice(&counter.to_be_bytes());
     reseal(b)
 }
 
@@ -846,7 +916,8 @@ fn sending_counter_stops_at_u32_max() {
     let mut p = established(10, true);
     let reply = p.bob.encrypt(&mut p.rng, b"r").unwrap();
     p.alice.decrypt(&reply).unwrap();
-    let mut bob = Session::from_bytes(&with_send_counter(&p.bob.to_bytes().unwrap(), u32::MAX - 1)).unwrap();
+    let mut bob =
+        Session::from_bytes(&with_send_counter(&p.bob.to_bytes().unwrap(), u32::MAX - 1)).unwrap();
 
     let last = bob.encrypt(&mut p.rng, b"last").unwrap();
     let before = bob.to_bytes().unwrap();
@@ -863,12 +934,20 @@ fn sending_counter_stops_at_u32_max() {
             .unwrap_err(),
         Error::ChainExhausted
     );
-    assert_unchanged(&before, &bob.to_bytes().unwrap(), "encrypt on an exhausted chain");
+    assert_unchanged(
+        &before,
+        &bob.to_bytes().unwrap(),
+        "encrypt on an exhausted chain",
+    );
 
     // Counter u32::MAX - 1 is far beyond the peer's skip limit; N = u32::MAX is refused outright.
     let before = p.alice.to_bytes().unwrap();
     assert_eq!(p.alice.decrypt(&last).unwrap_err(), Error::TooFarInFuture);
-    assert_unchanged(&before, &p.alice.to_bytes().unwrap(), "decrypt far in the future");
+    assert_unchanged(
+        &before,
+        &p.alice.to_bytes().unwrap(),
+        "decrypt far in the future",
+    );
 
     // The peer's reply turns the ratchet: the new chain starts at N = 0 with PN = u32::MAX. (The
     // forged state skipped 2^32 - 2 messages the peer never received, so the peer refuses to
@@ -880,7 +959,11 @@ fn sending_counter_stops_at_u32_max() {
     assert_eq!(again[38..42], 0u32.to_be_bytes(), "N");
     let before = p.alice.to_bytes().unwrap();
     assert_eq!(p.alice.decrypt(&again).unwrap_err(), Error::TooFarInFuture);
-    assert_unchanged(&before, &p.alice.to_bytes().unwrap(), "decrypt far in the future");
+    assert_unchanged(
+        &before,
+        &p.alice.to_bytes().unwrap(),
+        "decrypt far in the future",
+    );
     reload_session(&bob);
 }
 
@@ -1292,7 +1375,7 @@ fn every_decoder_refuses_empty_one_byte_and_huge_inputs() {
     }
 
     // Session blobs with stored lengths and counts beyond their bounds (SPEC.md §8.3).
-    let ctx_at = 68; // kind, version, role, acknowledged, two identities
+    let ctx_at = 67; // kind, version, phase, two identities
     for stored in [MAX_CONTEXT_LEN as u16 + 1, u16::MAX] {
         let mut b = session.clone();
         b[ctx_at..ctx_at + 2].copy_from_slice(&stored.to_be_bytes());
@@ -1302,7 +1385,8 @@ fn every_decoder_refuses_empty_one_byte_and_huge_inputs() {
             "stored context length {stored}"
         );
     }
-    let limits_at = 70 + CONTEXT.len() + 32 + 4 + 5;
+    // kind, version, phase, identities, context, base key, ids, timer (SPEC.md §8.3).
+    let limits_at = 69 + CONTEXT.len() + 32 + 4 + 5 + 9;
     for field in 0..4 {
         for stored in [0, Limits::CEILING + 1, u32::MAX] {
             let mut b = session.clone();
@@ -1462,7 +1546,11 @@ fn every_decoder_refuses_empty_one_byte_and_huge_inputs() {
                 assert!(matches!(session.receive(input, now), Err(Error::Decode(_))));
             }
         }
-        assert_unchanged(&before, &session.to_bytes().unwrap(), "decrypt of malformed input");
+        assert_unchanged(
+            &before,
+            &session.to_bytes().unwrap(),
+            "decrypt of malformed input",
+        );
     }
     let before = p.bob_store.to_bytes().unwrap();
     for input in bad_inputs {
@@ -1718,7 +1806,11 @@ fn seal_and_open_hold_their_bounds() {
             SealedSenderError::Session(Error::TooLarge)
         );
     }
-    assert_unchanged(&before, &store.to_bytes().unwrap(), "Opened::respond refused");
+    assert_unchanged(
+        &before,
+        &store.to_bytes().unwrap(),
+        "Opened::respond refused",
+    );
     let (mut to_alice, delivered) = opened.respond(&w.bob, &mut store, CONTEXT).unwrap();
     assert!(delivered.received.body == max_body);
     assert_eq!(delivered.received.sent_at_ms, u64::MAX);

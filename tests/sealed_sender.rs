@@ -353,7 +353,10 @@ fn the_relay_sees_no_sender_no_certificate_no_timer_and_no_exact_length() {
     let contains = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).any(|w| w == needle);
     for envelope in [&short, &longer] {
         assert!(!contains(envelope, &w.alice.public().to_bytes()));
-        assert!(!contains(envelope, w.alice.public().x25519().unwrap().as_bytes()));
+        assert!(!contains(
+            envelope,
+            w.alice.public().x25519().unwrap().as_bytes()
+        ));
         assert!(!contains(envelope, &w.alice_cert.to_bytes()[..40]));
         assert!(!contains(envelope, b"alice"));
         assert!(!contains(envelope, &0x1234_5678u32.to_be_bytes()));

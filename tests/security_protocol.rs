@@ -195,7 +195,7 @@ fn one_time_prekey_protects_the_first_message_and_its_absence_is_reported() {
         let stolen_identity = IdentityKeyPair::from_bytes(&bob.to_bytes()).unwrap();
         let blob = store.to_bytes().unwrap();
         let mut body = blob[..blob.len() - 16].to_vec();
-        let at = 2 + 4 + 4 + 1 + 4 + 8 + 32 + 64;
+        let at = 2 + 4 + 4 + 1 + 4 + 8 + 32 + 32 + 64;
         let remembered = u16::from_be_bytes(body[at..at + 2].try_into().unwrap()) as usize;
         assert_eq!(remembered, usize::from(!with_otpk));
         body.drain(at..at + 2 + 16 * remembered);

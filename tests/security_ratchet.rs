@@ -196,13 +196,14 @@ fn rollback_restored_snapshot_never_reuses_key_and_nonce() {
 fn with_send_counter(blob: &[u8], counter: u32) -> Vec<u8> {
     // Responder (Bob) session without context length games: locate fields by SPEC offsets.
     let mut b = blob[..blob.len() - 16].to_vec();
-    let ctx_len = u16::from_be_bytes([b[2 + 2 + 64], b[2 + 2 + 64 + 1]]) as usize;
-    let mut off = 2 + 2 + 64 + 2 + ctx_len + 32 + 4;
+    assert_eq!(b[2], 2, "a responder: phase 0x02");
+    let ctx_len = u16::from_be_bytes([b[2 + 1 + 64], b[2 + 1 + 64 + 1]]) as usize;
+    let mut off = 2 + 1 + 64 + 2 + ctx_len + 32 + 4;
     off += if b[off] == 1 { 5 } else { 1 };
-    off += 16 + 9 + 32 + 32; // limits, timer, root key, DHs
-    off += 33; // DHr flag + key
+    off += 9 + 16 + 32 + 68; // timer, limits, root key, receiving chain
     assert_eq!(b[off], 1, "sending chain present");
-    b[off + 33..off + 37].copy_from_slice(&counter.to_be_bytes());
+    // flag, DHs secret and public, CKs, then Ns.
+    b[off + 97..off + 101].copy_from_slice(&counter.to_be_bytes());
     let check = Sha256::digest(&b);
     b.extend_from_slice(&check[..16]);
     b
@@ -213,7 +214,8 @@ fn counters_never_wrap_and_limits_hold_at_the_boundary() {
     let mut p = established(45, true);
     let reply = p.bob.encrypt(&mut p.rng, b"r").unwrap();
     p.alice.decrypt(&reply).unwrap();
-    let mut bob = Session::from_bytes(&with_send_counter(&p.bob.to_bytes().unwrap(), u32::MAX - 1)).unwrap();
+    let mut bob =
+        Session::from_bytes(&with_send_counter(&p.bob.to_bytes().unwrap(), u32::MAX - 1)).unwrap();
     let last = bob.encrypt(&mut p.rng, b"last").unwrap();
     assert_eq!(
         Incoming::decode(&last).unwrap().message().header.counter,

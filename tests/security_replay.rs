@@ -168,22 +168,30 @@ fn a_version_1_store_keeps_its_replay_protection_after_the_upgrade() {
     let alice = IdentityKeyPair::generate(&mut r);
     let mut a = Session::initiate(&mut r, &alice, &b.bundle, CONTEXT).unwrap();
     let first = a.encrypt(&mut r, b"first").unwrap();
-    // Version 1 of the store (SPEC.md §8.2): the version 2 body without the per-signed-prekey
-    // records, plus the list of seen base keys; re-sealed.
-    let v2 = b.store.to_bytes().unwrap();
-    let body = &v2[2..v2.len() - 16];
-    let spk_end = 4 + 4 + 1 + 108;
-    assert_eq!(&body[spk_end..spk_end + 2], &[0, 0], "nothing accepted yet");
+    // Version 1 of the store (SPEC.md §8.2): the version 3 body without public keys and without
+    // the per-signed-prekey records, plus the list of seen base keys; re-sealed.
+    let v3 = b.store.to_bytes().unwrap();
+    let body = &v3[2..v3.len() - 16];
+    let spk = 4 + 4 + 1;
+    assert_eq!(&body[spk + 140..spk + 142], &[0, 0], "nothing accepted yet");
     let mut v1 = vec![0x11, 0x01];
-    v1.extend_from_slice(&body[..spk_end]);
-    v1.extend_from_slice(&body[spk_end + 2..]);
+    v1.extend_from_slice(&body[..spk + 44]); // through the signed prekey's secret
+    v1.extend_from_slice(&body[spk + 76..spk + 140]); // its signature
+    v1.extend_from_slice(&body[spk + 142..spk + 146]); // the one-time count
+    for k in body[spk + 146..].chunks(68) {
+        v1.extend_from_slice(&k[..36]); // id and secret
+    }
     v1.extend_from_slice(&1u32.to_be_bytes());
     v1.extend_from_slice(&first[BASE_KEY]);
     let check = Sha256::digest(&v1);
     v1.extend_from_slice(&check[..16]);
 
     let mut upgraded = PreKeyStore::from_bytes(&v1).unwrap();
-    assert_eq!(upgraded.to_bytes().unwrap()[1], 0x02, "re-saved as version 2");
+    assert_eq!(
+        upgraded.to_bytes().unwrap()[1],
+        0x03,
+        "re-saved as version 3"
+    );
     for msg in std::iter::once(first.clone()).chain(
         x25519_variants(&first[BASE_KEY])
             .iter()

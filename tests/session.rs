@@ -397,16 +397,63 @@ fn corrupt_state_is_rejected_with_typed_errors() {
         assert!(Session::from_bytes(&saved[..len]).is_err(), "prefix {len}");
     }
     let mut future = saved.to_vec();
-    future[1] = 3;
+    future[1] = 4;
     assert_eq!(
         Session::from_bytes(&future).unwrap_err(),
-        DecodeError::UnknownVersion(3)
+        DecodeError::UnknownVersion(4)
     );
     // A store blob is not a session blob.
     assert_eq!(
         Session::from_bytes(&p.bob_store.to_bytes().unwrap()).unwrap_err(),
         DecodeError::UnknownType(xchat_protocol::state::KIND_PREKEY_STORE)
     );
+}
+
+/// SPEC.md §6.2, §8.3: the signed prekey's secret is the responder's first ratchet key, used for
+/// one receiving step; no session blob of either side ever holds it — not while the responder has
+/// not answered, not after turns, out-of-order delivery or old chains — with or without a
+/// one-time prekey.
+#[test]
+fn the_signed_prekey_secret_is_in_no_session_blob() {
+    for one_time in [true, false] {
+        let mut p = established(17, one_time);
+        let store = p.bob_store.to_bytes().unwrap();
+        // Store layout (§8.2): kind, version, next ids (8), count (1), then the first signed
+        // prekey's id (4), created_at (8) and secret (32).
+        assert_eq!(store[10], 1, "one signed prekey");
+        let spk_secret: [u8; 32] = store[23..55].try_into().unwrap();
+        let public = x25519_dalek::PublicKey::from(&x25519_dalek::StaticSecret::from(spk_secret));
+        assert_eq!(
+            public.as_bytes(),
+            &store[55..87],
+            "the secret read is the signed prekey's"
+        );
+        let holds = |s: &Session| {
+            s.to_bytes()
+                .unwrap()
+                .windows(32)
+                .any(|w| w == spk_secret.as_slice())
+        };
+        let mut held_back = Vec::new();
+        for round in 0..4u8 {
+            assert!(!holds(&p.alice) && !holds(&p.bob), "round {round}");
+            for i in 0..3u8 {
+                let m = p.bob.encrypt(&mut p.rng, &[round, i]).unwrap();
+                if i == 1 {
+                    held_back.push(m);
+                } else {
+                    p.alice.decrypt(&m).unwrap();
+                }
+                assert!(!holds(&p.alice) && !holds(&p.bob), "round {round}.{i}");
+            }
+            let m = p.alice.encrypt(&mut p.rng, &[round]).unwrap();
+            p.bob.decrypt(&m).unwrap();
+        }
+        for m in held_back {
+            p.alice.decrypt(&m).unwrap();
+            assert!(!holds(&p.alice) && !holds(&p.bob));
+        }
+    }
 }
 
 #[test]

@@ -757,7 +757,7 @@ fn sealed_sender_vectors() {
     assert_eq!(
         h(&sc["signed_bytes"]),
         cat(&[
-            sealed_sender::LABEL_SERVER_CERTIFICATE,
+            kdf::LABEL_SERVER_CERTIFICATE,
             &server_id.to_be_bytes(),
             &server.public().to_bytes()
         ])
@@ -792,10 +792,7 @@ fn sealed_sender_vectors() {
         assert_eq!(n32(&c["server_id"]), server_id);
         assert_eq!(
             h(&p["certificate_signed_bytes"]),
-            cat(&[
-                sealed_sender::LABEL_SENDER_CERTIFICATE,
-                &bytes[..bytes.len() - 64]
-            ])
+            cat(&[kdf::LABEL_SENDER_CERTIFICATE, &bytes[..bytes.len() - 64]])
         );
         cert.validate(&roots, &[], cert.expires_ms - 1).unwrap();
         certs.insert(name, cert);
@@ -869,7 +866,7 @@ fn sealed_sender_vectors() {
         assert_eq!(e_dh, h32(&p["ephemeral_dh"]));
         let salt1 = cat(&[&e_pub, &r_ik]);
         assert_eq!(salt1, h(&p["ephemeral_salt"]));
-        let okm = kdf::hkdf_sha256::<64>(&salt1, &e_dh, sealed_sender::LABEL_SEALED_EPHEMERAL);
+        let okm = kdf::hkdf_sha256::<64>(&salt1, &e_dh, kdf::LABEL_SEALED_EPHEMERAL);
         assert_eq!(okm[..32], h(&p["chain_key"])[..]);
         assert_eq!(okm[32..], h(&p["identity_key"])[..]);
         let id_aad = cat(&[&[0x01], &e_pub, &r_ik]);
@@ -890,7 +887,7 @@ fn sealed_sender_vectors() {
         assert_eq!(s_dh, h32(&p["static_dh"]));
         let salt2 = cat(&[&okm[..32], &enc_id]);
         assert_eq!(salt2, h(&p["static_salt"]));
-        let k_content = kdf::hkdf_sha256::<32>(&salt2, &s_dh, sealed_sender::LABEL_SEALED_STATIC);
+        let k_content = kdf::hkdf_sha256::<32>(&salt2, &s_dh, kdf::LABEL_SEALED_STATIC);
         assert_eq!(*k_content, h32(&p["content_key"]));
         let cert_bytes = cert.to_bytes();
         let mut payload = cat(&[
@@ -900,7 +897,7 @@ fn sealed_sender_vectors() {
             &message,
         ]);
         let unpadded = payload.len();
-        payload.resize(content::padded_len(unpadded), 0);
+        payload.resize(xchat_protocol::padding::padded_len(unpadded), 0);
         assert_eq!(payload, h(&p["payload"]));
         let c_aad = cat(&[&id_aad, &enc_id]);
         assert_eq!(c_aad, h(&p["content_aad"]));
@@ -1002,7 +999,10 @@ fn content_vectors() {
     let k = &file["constants"];
     assert_eq!(nsize(&k["frame_header_len"]), content::FRAME_HEADER_LEN);
     assert_eq!(nsize(&k["frame_header_len"]), 23);
-    assert_eq!(nsize(&k["min_padded_len"]), content::MIN_PADDED_LEN);
+    assert_eq!(
+        nsize(&k["min_padded_len"]),
+        xchat_protocol::padding::MIN_PADDED_LEN
+    );
     assert_eq!(big(&k["max_clock_skew_ms"]), content::MAX_CLOCK_SKEW_MS);
     let max_body = nsize(&k["max_body_len"]);
     assert_eq!(max_body, content::max_body_len());
@@ -1044,7 +1044,11 @@ fn content_vectors() {
     for p in arr(&file["padding"]) {
         let len = nsize(&p["len"]);
         assert_eq!(nsize(&p["padded_len"]), pad(len), "len {len}");
-        assert_eq!(content::padded_len(len), pad(len), "len {len}");
+        assert_eq!(
+            xchat_protocol::padding::padded_len(len),
+            pad(len),
+            "len {len}"
+        );
     }
 
     let skew = content::MAX_CLOCK_SKEW_MS;

@@ -626,7 +626,7 @@ impl Ratchet {
         let phase = if opening {
             Phase::Opening(Sending::decode(r)?)
         } else {
-            Phase::Open(Open::decode(r)?)
+            Phase::Open(Open::decode(r, &limits)?)
         };
         Self::from_parts(root, phase, limits)
     }
@@ -735,7 +735,9 @@ impl Open {
         self.skipped.encode(out)
     }
 
-    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+    /// Counts beyond the limits are refused as soon as they are read; the rest of
+    /// [`Open::check`] runs once the whole ratchet is read.
+    fn decode(r: &mut Reader<'_>, limits: &Limits) -> Result<Self, DecodeError> {
         let receiving = Receiving::decode(r)?;
         let sending = if r.flag()? {
             Some(Sending::decode(r)?)
@@ -744,13 +746,17 @@ impl Open {
         };
         let previous_sending_len = r.u32()?;
         let received = r.u32()?;
-        let old_count = r.u32()? as usize;
+        let old_count = r.u32()?;
+        if old_count > limits.max_old_chains {
+            return Err(DecodeError::NonCanonical);
+        }
+        let old_count = old_count as usize;
         // No larger than the input can hold: a forged count allocates nothing extra.
         let mut old_ratchet_keys = VecDeque::with_capacity(old_count.min(r.remaining() / 32));
         for _ in 0..old_count {
             old_ratchet_keys.push_back(PublicKey::from_bytes(r.array()?)?);
         }
-        let skipped = SkippedKeys::decode(r)?;
+        let skipped = SkippedKeys::decode(r, limits.max_skipped_keys)?;
         Ok(Self::new(
             receiving,
             sending,

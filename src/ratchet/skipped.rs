@@ -14,7 +14,7 @@ use alloc::vec::Vec;
 
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::codec::{Codec, Reader, Writer};
+use crate::codec::{Reader, Writer};
 use crate::error::{DecodeError, Error};
 use crate::kdf::MessageKey;
 use crate::keys::PublicKey;
@@ -215,12 +215,12 @@ impl SkippedKeys {
 /// `count (u32) ‖ count × { ratchet key 32 ‖ N u32 ‖ stamp u32 ‖ skipped at u64 ‖ key 32 }`,
 /// oldest first (SPEC.md §8.3). Decoding reads the entries; [`SkippedKeys::check`] validates
 /// them against the ratchet they belong to.
-impl Codec for SkippedKeys {
-    fn encoded_len(&self) -> usize {
+impl SkippedKeys {
+    pub(crate) fn encoded_len(&self) -> usize {
         4 + ENTRY_LEN * self.entries.len()
     }
 
-    fn encode(&self, out: &mut Vec<u8>) -> Result<(), Error> {
+    pub(crate) fn encode(&self, out: &mut Vec<u8>) -> Result<(), Error> {
         out.put_len_u32(self.entries.len())?;
         for e in &self.entries {
             out.put(&e.ratchet_key);
@@ -232,8 +232,13 @@ impl Codec for SkippedKeys {
         Ok(())
     }
 
-    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        let count = r.u32()? as usize;
+    /// A count above `max` is refused as soon as it is read.
+    pub(crate) fn decode(r: &mut Reader<'_>, max: u32) -> Result<Self, DecodeError> {
+        let count = r.u32()?;
+        if count > max {
+            return Err(DecodeError::NonCanonical);
+        }
+        let count = count as usize;
         let mut store = Self::default();
         // At its final size before the first entry (a grown buffer would be freed unwiped), and
         // no larger than the input can hold, so a forged count allocates nothing extra.

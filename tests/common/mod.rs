@@ -1,6 +1,8 @@
 //! Shared setup for the integration tests.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod state_codec;
+
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::SeedableRng;
 use xchat_protocol::{IdentityKeyPair, PreKeyStore, Session};

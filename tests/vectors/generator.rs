@@ -1777,7 +1777,10 @@ pub fn sealed_payload(cert: &[u8], message: &[u8]) -> Vec<u8> {
     p.extend_from_slice(cert);
     p.extend_from_slice(&(message.len() as u32).to_be_bytes());
     p.extend_from_slice(message);
-    p.resize(content::padded_len(6 + cert.len() + message.len()), 0);
+    p.resize(
+        xchat_protocol::padding::padded_len(6 + cert.len() + message.len()),
+        0,
+    );
     p
 }
 
@@ -1794,11 +1797,7 @@ pub fn seal_parts(
     let ephemeral_dh = dh(ephemeral_secret, recipient_x).expect("ephemeral dh");
     let mut ephemeral_salt = ephemeral_public.to_vec();
     ephemeral_salt.extend_from_slice(&recipient_bytes);
-    let okm = kdf::hkdf_sha256::<64>(
-        &ephemeral_salt,
-        &ephemeral_dh,
-        sealed_sender::LABEL_SEALED_EPHEMERAL,
-    );
+    let okm = kdf::hkdf_sha256::<64>(&ephemeral_salt, &ephemeral_dh, kdf::LABEL_SEALED_EPHEMERAL);
     let chain = a32(&okm[..32]);
     let identity_key = a32(&okm[32..]);
     let mut identity_aad = vec![0x01];
@@ -1813,8 +1812,7 @@ pub fn seal_parts(
     let static_dh = dh(identity_x25519_secret(sender_seed), recipient_x).expect("static dh");
     let mut static_salt = chain.to_vec();
     static_salt.extend_from_slice(&encrypted_identity);
-    let content_key =
-        *kdf::hkdf_sha256::<32>(&static_salt, &static_dh, sealed_sender::LABEL_SEALED_STATIC);
+    let content_key = *kdf::hkdf_sha256::<32>(&static_salt, &static_dh, kdf::LABEL_SEALED_STATIC);
     let mut content_aad = identity_aad.clone();
     content_aad.extend_from_slice(&encrypted_identity);
     let encrypted_content = gcm_seal(&content_key, &[0; 12], &content_aad, &payload);
@@ -2047,14 +2045,14 @@ pub fn sealed_sender_json() -> Json {
     ));
 
     let server_signed = {
-        let mut m = sealed_sender::LABEL_SERVER_CERTIFICATE.to_vec();
+        let mut m = kdf::LABEL_SERVER_CERTIFICATE.to_vec();
         m.extend_from_slice(&server_id.to_be_bytes());
         m.extend_from_slice(&server.public().to_bytes());
         m
     };
     let sender_signed = |c: &SenderCertificate| {
         let bytes = c.to_bytes();
-        let mut m = sealed_sender::LABEL_SENDER_CERTIFICATE.to_vec();
+        let mut m = kdf::LABEL_SENDER_CERTIFICATE.to_vec();
         m.extend_from_slice(&bytes[..bytes.len() - 64]);
         m
     };
@@ -2116,7 +2114,7 @@ fn frame_case(name: &str, c: &Content) -> Json {
     let bytes = c.to_padded_bytes().expect("frame");
     assert_eq!(&Content::from_padded_bytes(&bytes).expect("decode"), c);
     let unpadded = content::FRAME_HEADER_LEN + c.body.len();
-    assert_eq!(bytes.len(), content::padded_len(unpadded));
+    assert_eq!(bytes.len(), xchat_protocol::padding::padded_len(unpadded));
     Obj::new()
         .f("name", name)
         .f("kind", kind_name(c.kind))
@@ -2275,7 +2273,7 @@ pub fn content_json() -> Json {
         padding.push(Json::from(
             Obj::new()
                 .f("len", len)
-                .f("padded_len", content::padded_len(len)),
+                .f("padded_len", xchat_protocol::padding::padded_len(len)),
         ));
     }
 
@@ -2449,7 +2447,7 @@ pub fn content_json() -> Json {
         "constants",
         Obj::new()
             .f("frame_header_len", content::FRAME_HEADER_LEN)
-            .f("min_padded_len", content::MIN_PADDED_LEN)
+            .f("min_padded_len", xchat_protocol::padding::MIN_PADDED_LEN)
             .f("max_clock_skew_ms", big(skew))
             .f("max_body_len", max_body),
     )
