@@ -394,3 +394,27 @@ fn certificates_round_trip_and_decode_strictly() {
         Err(DecodeError::TooLarge)
     ));
 }
+
+/// Errors carry their cause for `?`-chained reports (`core::error::Error::source`), and only the
+/// variants that wrap one have one.
+#[test]
+fn sealed_sender_errors_chain_to_their_cause() {
+    use core::error::Error as _;
+    use xchat_protocol::Error;
+    let cause = |e: SealedSenderError| e.source().map(|s| s.to_string());
+    assert_eq!(
+        cause(SealedSenderError::Decode(DecodeError::Truncated)),
+        Some(DecodeError::Truncated.to_string())
+    );
+    assert_eq!(
+        cause(SealedSenderError::Session(Error::DuplicateMessage)),
+        Some(Error::DuplicateMessage.to_string())
+    );
+    for e in [
+        SealedSenderError::DecryptionFailed,
+        SealedSenderError::InvalidCertificate,
+        SealedSenderError::TooLarge,
+    ] {
+        assert_eq!(cause(e), None, "{e:?}");
+    }
+}
