@@ -36,6 +36,10 @@ pub const LABEL_SEALED_EPHEMERAL: &[u8] = b"xchat-protocol v1 sealed sender ephe
 /// HKDF info of sealed sender's static agreement (SPEC.md §12.2).
 pub const LABEL_SEALED_STATIC: &[u8] = b"xchat-protocol v1 sealed sender static";
 
+/// Prefix of the HKDF info that derives a sealed state blob's key from the storage key; the
+/// blob's kind and version follow it (SPEC.md §8.4).
+pub const LABEL_STATE_AT_REST: &[u8] = b"xchat-protocol v1 state at rest";
+
 /// Length of a first-message id (SPEC.md §3.6).
 pub const FIRST_MESSAGE_ID_LEN: usize = 16;
 

@@ -1366,6 +1366,58 @@ fn state_vectors() {
                     }
                 }
             }
+            "sealed" => {
+                // SPEC.md §8.4 from the published values: the blob key from the storage key and
+                // salt, the body under it, and the body equal to the plain entry's.
+                let plain = arr(&file["entries"])
+                    .iter()
+                    .find(|p| p["name"] == f["plain_entry"])
+                    .map(|p| h(&p["bytes"]))
+                    .unwrap();
+                let storage_key = h32(&file["storage_key"]);
+                let salt = h(&f["salt"]);
+                let mut info = b"xchat-protocol v1 state at rest".to_vec();
+                info.extend_from_slice(&plain[..2]);
+                assert_eq!(info, h(&f["info"]));
+                let mut blob_key = [0u8; 32];
+                hkdf::Hkdf::<Sha256>::new(Some(&salt), &storage_key)
+                    .expand(&info, &mut blob_key)
+                    .unwrap();
+                assert_eq!(blob_key.to_vec(), h(&f["blob_key"]));
+                assert_eq!(bytes[..2], [plain[0] | 0x80, plain[1]]);
+                assert_eq!(bytes[2..34], salt[..]);
+                let (ct, tag) = bytes[34..].split_at(bytes.len() - 34 - 16);
+                let mut body = ct.to_vec();
+                use aes_gcm::aead::{AeadInOut, KeyInit};
+                aes_gcm::Aes256Gcm::new(&blob_key.into())
+                    .decrypt_inout_detached(
+                        &[0u8; 12].into(),
+                        &bytes[..34],
+                        body.as_mut_slice().into(),
+                        tag.try_into().unwrap(),
+                    )
+                    .unwrap();
+                assert_eq!(body, plain[2..plain.len() - 16], "{}", e["name"]);
+                assert_eq!(body, h(&f["body"]));
+                let key = xchat_protocol::state::StorageKey::from_bytes(storage_key);
+                let reopened = match plain[0] {
+                    0x10 => IdentityKeyPair::from_sealed_bytes(&bytes, &key)
+                        .unwrap()
+                        .to_bytes()
+                        .to_vec(),
+                    0x11 => PreKeyStore::from_sealed_bytes(&bytes, &key)
+                        .unwrap()
+                        .to_bytes()
+                        .unwrap()
+                        .to_vec(),
+                    _ => Session::from_sealed_bytes(&bytes, &key)
+                        .unwrap()
+                        .to_bytes()
+                        .unwrap()
+                        .to_vec(),
+                };
+                assert_eq!(reopened, plain);
+            }
             "session_v1" => {
                 // SPEC.md §8.3: a version 1 session reads as the version 3 one it migrates to.
                 let s = Session::from_bytes(&bytes).unwrap();
@@ -1411,7 +1463,7 @@ fn state_vectors() {
             other => panic!("object {other}"),
         }
     }
-    assert_eq!(objects.len(), 5);
+    assert_eq!(objects.len(), 6, "{objects:?}");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -6,6 +6,10 @@
 //! check is still validated field by field. This module is only the envelope: each type encodes
 //! its own body ([`Codec`]), and `legacy` reads the bodies of earlier versions.
 //!
+//! [`StorageKey`] seals a blob at rest instead (SPEC.md §8.4): AES-256-GCM under a key derived from
+//! the application's storage key and a fresh salt, with kind and version bound, so that a stolen
+//! database is useless without the key and an edited blob is rejected.
+//!
 //! A blob is the library's own output. Restoring one checks every structural invariant but does
 //! not repeat the cryptographic validation its keys passed when they first entered: public keys
 //! are stored beside their secrets rather than recomputed, and identity keys are not
@@ -14,13 +18,18 @@
 mod legacy;
 
 use alloc::vec::Vec;
+use core::fmt;
+
+use rand_core::CryptoRng;
 
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
+use crate::cipher;
 use crate::codec::{Codec, Reader, Writer};
 use crate::error::{DecodeError, Error};
+use crate::kdf::{LABEL_STATE_AT_REST, hkdf_sha256};
 use crate::keys::IdentityKeyPair;
 use crate::prekeys::PreKeyStore;
 use crate::session::Session;
@@ -40,6 +49,133 @@ pub const KIND_PREKEY_STORE: u8 = 0x11;
 pub const KIND_SESSION: u8 = 0x12;
 
 const CHECK_LEN: usize = 16;
+/// Set in the kind byte of a blob sealed under a [`StorageKey`] (SPEC.md §8.4).
+pub const SEALED_KIND_BIT: u8 = 0x80;
+const SALT_LEN: usize = 32;
+/// Bytes a sealed blob adds to its body: kind, version, salt, tag.
+pub const SEALED_OVERHEAD: usize = 2 + SALT_LEN + cipher::TAG_LEN;
+
+/// An application's key for sealing state at rest (SPEC.md §8.4): 32 uniformly random bytes the
+/// application keeps outside the database the blobs go to (for example in the platform's
+/// keystore). One key can seal any number of blobs: each blob is sealed under its own key,
+/// derived from this one and a fresh 32-byte salt.
+///
+/// ```
+/// # use rand_chacha::{ChaCha20Rng, rand_core::SeedableRng};
+/// use xchat_protocol::state::StorageKey;
+/// use xchat_protocol::{DecodeError, IdentityKeyPair};
+/// # let mut rng = ChaCha20Rng::from_seed([8; 32]);
+/// let key = StorageKey::generate(&mut rng);
+/// let alice = IdentityKeyPair::generate(&mut rng);
+/// let sealed = alice.to_sealed_bytes(&mut rng, &key)?;
+/// let back = IdentityKeyPair::from_sealed_bytes(&sealed, &key)?;
+/// assert_eq!(back.public(), alice.public());
+/// // Without the key the blob is useless; with another key it is rejected.
+/// let other = StorageKey::generate(&mut rng);
+/// assert_eq!(
+///     IdentityKeyPair::from_sealed_bytes(&sealed, &other).unwrap_err(),
+///     DecodeError::ChecksumMismatch
+/// );
+/// # Ok::<(), Box<dyn core::error::Error>>(())
+/// ```
+pub struct StorageKey(Zeroizing<[u8; 32]>);
+
+impl StorageKey {
+    /// A key from 32 bytes the application stores itself. The argument is a copy the caller
+    /// owns; wipe it after the call.
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(Zeroizing::new(bytes))
+    }
+
+    /// A fresh random key.
+    pub fn generate<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
+        let mut key = Zeroizing::new([0u8; 32]);
+        rng.fill_bytes(key.as_mut_slice());
+        Self(key)
+    }
+
+    /// The key's bytes, to store in the platform's keystore.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// The one-use AES-256-GCM key of one blob: HKDF-SHA-256 with the blob's salt over the
+    /// storage key, the info binding the blob's kind and version (SPEC.md §8.4).
+    fn blob_key(&self, kind: u8, version: u8, salt: &[u8]) -> Zeroizing<[u8; 32]> {
+        let mut info = [0u8; LABEL_STATE_AT_REST.len() + 2];
+        let (label, kv) = info.split_at_mut(LABEL_STATE_AT_REST.len());
+        label.copy_from_slice(LABEL_STATE_AT_REST);
+        kv.copy_from_slice(&[kind, version]);
+        hkdf_sha256::<32>(salt, self.0.as_slice(), &info)
+    }
+}
+
+impl fmt::Debug for StorageKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("StorageKey(..)")
+    }
+}
+
+/// The nonce of every sealed blob: each blob key seals exactly one plaintext.
+const ZERO_NONCE: [u8; 12] = [0; 12];
+
+/// `kind | 0x80 ‖ version ‖ salt (32) ‖ AES-256-GCM(blob key, zero nonce, aad = the 34 bytes
+/// before, body) ‖ tag (16)` (SPEC.md §8.4). The body is written once, into the output, and
+/// encrypted there: no plaintext copy is left behind.
+fn seal_at_rest<R: CryptoRng + ?Sized>(
+    rng: &mut R,
+    key: &StorageKey,
+    kind: u8,
+    version: u8,
+    len: usize,
+    write_body: impl FnOnce(&mut Vec<u8>) -> Result<(), Error>,
+) -> Result<Vec<u8>, Error> {
+    let mut out = Vec::with_capacity(len + SEALED_OVERHEAD);
+    out.put_u8(kind | SEALED_KIND_BIT);
+    out.put_u8(version);
+    let mut salt = [0u8; SALT_LEN];
+    rng.fill_bytes(&mut salt);
+    out.put(&salt);
+    let header = 2 + SALT_LEN;
+    // If encoding fails half-way, the partial body is wiped with the buffer.
+    let mut body = Zeroizing::new(out);
+    write_body(&mut body)?;
+    let mut out = core::mem::take(&mut *body);
+    let blob_key = key.blob_key(kind, version, &salt);
+    let mut aad = [0u8; 2 + SALT_LEN];
+    aad.copy_from_slice(out.get(..header).unwrap_or_default());
+    cipher::seal_in_place(&blob_key, &ZERO_NONCE, &aad, &mut out, header)
+        .map_err(|()| Error::TooLarge)?;
+    Ok(out)
+}
+
+/// Opens a sealed blob of `kind` in one of `versions`; returns the version and the body (wiped
+/// when dropped). Kind and version are checked before any decryption, then the tag.
+fn open_at_rest(
+    key: &StorageKey,
+    kind: u8,
+    versions: &[u8],
+    bytes: &[u8],
+) -> Result<(u8, Zeroizing<Vec<u8>>), DecodeError> {
+    let mut r = Reader::new(bytes);
+    let found = r.u8()?;
+    if found != kind | SEALED_KIND_BIT {
+        return Err(DecodeError::UnknownType(found));
+    }
+    let version = r.u8()?;
+    if !versions.contains(&version) {
+        return Err(DecodeError::UnknownVersion(version));
+    }
+    let salt = r.take(SALT_LEN)?;
+    let sealed = r.rest();
+    if sealed.len() < cipher::TAG_LEN {
+        return Err(DecodeError::Truncated);
+    }
+    let aad = bytes.get(..2 + SALT_LEN).ok_or(DecodeError::Truncated)?;
+    let body = cipher::open_to_vec(&key.blob_key(kind, version, salt), &ZERO_NONCE, aad, sealed)
+        .map_err(|()| DecodeError::ChecksumMismatch)?;
+    Ok((version, Zeroizing::new(body)))
+}
 
 /// Wraps a body of exactly `len` bytes: the buffer never reallocates, so no copy of the secrets in
 /// it is left behind unwiped.
@@ -100,10 +236,40 @@ impl IdentityKeyPair {
     /// # Errors
     /// Any [`DecodeError`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let (_, mut r) = open(KIND_IDENTITY, &[STATE_VERSION], bytes)?;
+        let (_, r) = open(KIND_IDENTITY, &[STATE_VERSION], bytes)?;
+        Self::decode_body(r)
+    }
+
+    fn decode_body(mut r: Reader<'_>) -> Result<Self, DecodeError> {
         let seed = Zeroizing::new(r.array::<32>()?);
         r.finish()?;
         Ok(Self::from_seed(&seed))
+    }
+
+    /// Seals the identity at rest under `key` (SPEC.md §8.4). The result reveals nothing without
+    /// the key.
+    ///
+    /// # Errors
+    /// None in practice ([`Error::TooLarge`] is unreachable for an identity).
+    pub fn to_sealed_bytes<R: CryptoRng + ?Sized>(
+        &self,
+        rng: &mut R,
+        key: &StorageKey,
+    ) -> Result<Vec<u8>, Error> {
+        seal_at_rest(rng, key, KIND_IDENTITY, STATE_VERSION, 32, |out| {
+            out.put(self.seed().as_slice());
+            Ok(())
+        })
+    }
+
+    /// Restores an identity sealed with [`IdentityKeyPair::to_sealed_bytes`].
+    ///
+    /// # Errors
+    /// [`DecodeError::ChecksumMismatch`] for the wrong key or any edit; any other
+    /// [`DecodeError`].
+    pub fn from_sealed_bytes(bytes: &[u8], key: &StorageKey) -> Result<Self, DecodeError> {
+        let (_, body) = open_at_rest(key, KIND_IDENTITY, &[STATE_VERSION], bytes)?;
+        Self::decode_body(Reader::new(&body))
     }
 }
 
@@ -137,6 +303,38 @@ impl PreKeyStore {
         r.finish()?;
         Ok(store)
     }
+
+    /// Seals the store at rest under `key` (SPEC.md §8.4), in format version 3.
+    ///
+    /// # Errors
+    /// As [`PreKeyStore::to_bytes`].
+    pub fn to_sealed_bytes<R: CryptoRng + ?Sized>(
+        &self,
+        rng: &mut R,
+        key: &StorageKey,
+    ) -> Result<Vec<u8>, Error> {
+        seal_at_rest(
+            rng,
+            key,
+            KIND_PREKEY_STORE,
+            PREKEY_STORE_VERSION,
+            self.encoded_len(),
+            |out| self.encode(out),
+        )
+    }
+
+    /// Restores a store sealed with [`PreKeyStore::to_sealed_bytes`].
+    ///
+    /// # Errors
+    /// [`DecodeError::ChecksumMismatch`] for the wrong key or any edit; any other
+    /// [`DecodeError`].
+    pub fn from_sealed_bytes(bytes: &[u8], key: &StorageKey) -> Result<Self, DecodeError> {
+        let (_, body) = open_at_rest(key, KIND_PREKEY_STORE, &[PREKEY_STORE_VERSION], bytes)?;
+        let mut r = Reader::new(&body);
+        let store = Self::decode(&mut r)?;
+        r.finish()?;
+        Ok(store)
+    }
 }
 
 impl Session {
@@ -165,6 +363,41 @@ impl Session {
             SESSION_VERSION => Self::decode(&mut r)?,
             old => legacy::session(old, &mut r)?,
         };
+        r.finish()?;
+        Ok(session)
+    }
+
+    /// Seals the session at rest under `key` (SPEC.md §8.4), in format version 3. Use it
+    /// instead of [`Session::to_bytes`] where the application does not encrypt its database
+    /// itself.
+    ///
+    /// # Errors
+    /// As [`Session::to_bytes`].
+    pub fn to_sealed_bytes<R: CryptoRng + ?Sized>(
+        &self,
+        rng: &mut R,
+        key: &StorageKey,
+    ) -> Result<Vec<u8>, Error> {
+        seal_at_rest(
+            rng,
+            key,
+            KIND_SESSION,
+            SESSION_VERSION,
+            self.encoded_len(),
+            |out| self.encode(out),
+        )
+    }
+
+    /// Restores a session sealed with [`Session::to_sealed_bytes`]. The body is validated as by
+    /// [`Session::from_bytes`].
+    ///
+    /// # Errors
+    /// [`DecodeError::ChecksumMismatch`] for the wrong key or any edit; any other
+    /// [`DecodeError`].
+    pub fn from_sealed_bytes(bytes: &[u8], key: &StorageKey) -> Result<Self, DecodeError> {
+        let (_, body) = open_at_rest(key, KIND_SESSION, &[SESSION_VERSION], bytes)?;
+        let mut r = Reader::new(&body);
+        let session = Self::decode(&mut r)?;
         r.finish()?;
         Ok(session)
     }

@@ -27,6 +27,7 @@ use xchat_protocol::kdf::{self, ChainKey, MessageKey, RootKey};
 use xchat_protocol::sealed_sender::{
     self, CertificateKey, CertificateKeyPair, SealedRecipient, SenderCertificate, ServerCertificate,
 };
+use xchat_protocol::state::StorageKey;
 use xchat_protocol::{
     ContentKind, Deadline, Error, IdentityKey, IdentityKeyPair, Incoming, KeyPair, Limits,
     PreKeyBundle, PreKeyStore, PublicKey, Received, Session, SignedPreKey, Timer, TimerStart,
@@ -2927,13 +2928,92 @@ pub fn state_json() -> Json {
             .into(),
     );
 
+    // Sealed at rest (§8.4): the identity, one store and one session of the entries above,
+    // under a fixed storage key, each checked here from public primitives.
+    let storage_key = [0x5Au8; 32];
+    let key = StorageKey::from_bytes(storage_key);
+    let mut seal_rng = Recorder::new([0x55; 32]);
+    let sealed_of = [
+        "identity",
+        "store_with_accepted_first_message",
+        "session_with_timer",
+    ];
+    for name in sealed_of {
+        let entry = entries
+            .iter()
+            .find(|e| matches!(e, Json::Obj(f) if f.iter().any(|(k, v)| k == "name" && matches!(v, Json::Str(n) if n == name))))
+            .expect("entry");
+        let Json::Obj(fields) = entry else {
+            unreachable!()
+        };
+        let plain = fields
+            .iter()
+            .find_map(|(k, v)| match (k.as_str(), v) {
+                ("bytes", Json::Str(h)) => Some(hex::decode(h).expect("hex")),
+                _ => None,
+            })
+            .expect("bytes");
+        let sealed = match plain[0] {
+            KIND_IDENTITY => IdentityKeyPair::from_bytes(&plain)
+                .expect("identity")
+                .to_sealed_bytes(&mut seal_rng, &key),
+            KIND_STORE => PreKeyStore::from_bytes(&plain)
+                .expect("store")
+                .to_sealed_bytes(&mut seal_rng, &key),
+            _ => Session::from_bytes(&plain)
+                .expect("session")
+                .to_sealed_bytes(&mut seal_rng, &key),
+        }
+        .expect("seal");
+        let salt = seal_rng.take().pop().expect("one draw: the salt");
+        assert_eq!(&sealed[..2], &[plain[0] | 0x80, plain[1]]);
+        assert_eq!(&sealed[2..34], salt.as_slice());
+        let mut info = b"xchat-protocol v1 state at rest".to_vec();
+        info.extend_from_slice(&plain[..2]);
+        let blob_key = *kdf::hkdf_sha256::<32>(&salt, &storage_key, &info);
+        let body = &plain[2..plain.len() - 16];
+        let mut ciphertext = body.to_vec();
+        let tag = Aes256Gcm::new(&blob_key.into())
+            .encrypt_inout_detached(
+                &Nonce::<Aes256Gcm>::from([0; 12]),
+                &sealed[..34],
+                ciphertext.as_mut_slice().into(),
+            )
+            .expect("seal");
+        assert_eq!(
+            sealed[34..],
+            [ciphertext.as_slice(), tag.as_slice()].concat()
+        );
+        entries.push(
+            Obj::new()
+                .f("name", format!("{name}_sealed"))
+                .f(
+                    "description",
+                    format!("the `{name}` entry sealed at rest (§8.4) under storage_key"),
+                )
+                .f("object", "sealed")
+                .f("bytes", hx(&sealed))
+                .f(
+                    "fields",
+                    Obj::new()
+                        .f("plain_entry", name)
+                        .f("salt", hx(&salt))
+                        .f("info", hx(&info))
+                        .f("blob_key", hx(blob_key))
+                        .f("body", hx(body)),
+                )
+                .into(),
+        );
+    }
+
     header(
         "state.json",
-        "Persisted state: identity, prekey store and session blobs with their decoded fields",
+        "Persisted state: identity, prekey store and session blobs with their decoded fields, and the same sealed at rest",
         &[
-            "§4.3", "§6.1", "§6.4", "§8.0", "§8.1", "§8.2", "§8.3", "§11.1",
+            "§4.3", "§6.1", "§6.4", "§8.0", "§8.1", "§8.2", "§8.3", "§8.4", "§11.1",
         ],
     )
+    .f("storage_key", hx(storage_key))
     .f("rng_seed", hx(rng_seed))
     .f("alice_identity", hx(alice.public().to_bytes()))
     .f("alice_identity_seed", hx(alice.seed().as_slice()))
