@@ -924,6 +924,72 @@ int32_t xc_session_from_bytes(const uint8_t *bytes, size_t len, struct XcSession
 int32_t xc_session_free(struct XcSession **session);
 
 /**
+ * Seals the identity at rest under `storage_key` (32 bytes).
+ *
+ * # Safety
+ * `identity` is any value (handles are checked); `storage_key` is NULL or valid for reading 32
+ * bytes; `out` is NULL or valid for writing an `XcBuffer`. No handle passed is in use by another
+ * thread during the call.
+ */
+int32_t xc_identity_to_sealed_bytes(const struct XcIdentity *identity,
+                                    const uint8_t *storage_key,
+                                    struct XcBuffer *out);
+
+/**
+ * Restores an identity sealed with `xc_identity_to_sealed_bytes`.
+ *
+ * # Safety
+ * `bytes` is valid for reading `len` bytes (NULL allowed when `len` is 0); `storage_key` is NULL
+ * or valid for reading 32 bytes; `out_identity` is NULL or valid for writing one pointer.
+ */
+int32_t xc_identity_from_sealed_bytes(const uint8_t *bytes,
+                                      size_t len,
+                                      const uint8_t *storage_key,
+                                      struct XcIdentity **out_identity);
+
+/**
+ * Seals the prekey store at rest under `storage_key` (32 bytes).
+ *
+ * # Safety
+ * As `xc_identity_to_sealed_bytes`.
+ */
+int32_t xc_prekey_store_to_sealed_bytes(const struct XcPreKeyStore *store,
+                                        const uint8_t *storage_key,
+                                        struct XcBuffer *out);
+
+/**
+ * Restores a prekey store sealed with `xc_prekey_store_to_sealed_bytes`.
+ *
+ * # Safety
+ * As `xc_identity_from_sealed_bytes`.
+ */
+int32_t xc_prekey_store_from_sealed_bytes(const uint8_t *bytes,
+                                          size_t len,
+                                          const uint8_t *storage_key,
+                                          struct XcPreKeyStore **out_store);
+
+/**
+ * Seals the session at rest under `storage_key` (32 bytes).
+ *
+ * # Safety
+ * As `xc_identity_to_sealed_bytes`.
+ */
+int32_t xc_session_to_sealed_bytes(const struct XcSession *session,
+                                   const uint8_t *storage_key,
+                                   struct XcBuffer *out);
+
+/**
+ * Restores a session sealed with `xc_session_to_sealed_bytes`.
+ *
+ * # Safety
+ * As `xc_identity_from_sealed_bytes`.
+ */
+int32_t xc_session_from_sealed_bytes(const uint8_t *bytes,
+                                     size_t len,
+                                     const uint8_t *storage_key,
+                                     struct XcSession **out_session);
+
+/**
  * Frees a buffer returned by the library: zeroes its bytes (they may be secret: saved state,
  * decrypted text), releases them and resets the buffer to `{ NULL, 0 }`, so a second call is a
  * no-op. A NULL `buffer`, or one holding `{ NULL, 0 }`, is ignored.

@@ -89,6 +89,7 @@ mod identity;
 mod prekeys;
 mod sealed;
 mod session;
+mod storage;
 mod util;
 
 pub use certificates::*;
@@ -111,4 +112,5 @@ pub use identity::*;
 pub use prekeys::*;
 pub use sealed::*;
 pub use session::*;
+pub use storage::*;
 pub use util::{XC_KEY_LEN, XcBuffer, xc_buffer_free};

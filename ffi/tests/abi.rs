@@ -567,17 +567,56 @@ fn sealed_conversation_with_persistence() {
         let update = seal(bob, &bob_cert, &alice_key, &take(update));
         let reply = seal(bob, &bob_cert, &alice_key, &send(to_alice, T0 + 2, b"hi"));
 
-        // Alice persists and restores before reading.
+        // Alice persists, sealed at rest under her storage key, and restores before reading.
+        let storage_key = [0x5A; 32];
         let mut saved = empty();
-        ok(xc_session_to_bytes(to_bob, &mut saved));
+        ok(xc_session_to_sealed_bytes(
+            to_bob,
+            storage_key.as_ptr(),
+            &mut saved,
+        ));
         ok(xc_session_free(&mut to_bob));
         let saved = take(saved);
         let mut to_bob = ptr::null_mut();
-        ok(xc_session_from_bytes(
+        let wrong_key = [0x5B; 32];
+        assert_eq!(
+            xc_session_from_sealed_bytes(
+                saved.as_ptr(),
+                saved.len(),
+                wrong_key.as_ptr(),
+                &mut to_bob
+            ),
+            XC_ERR_DECODE_CHECKSUM_MISMATCH
+        );
+        assert!(to_bob.is_null());
+        assert_eq!(
+            xc_session_from_bytes(saved.as_ptr(), saved.len(), &mut to_bob),
+            XC_ERR_DECODE_UNKNOWN_TYPE,
+            "a sealed blob is not a plain one"
+        );
+        ok(xc_session_from_sealed_bytes(
             saved.as_ptr(),
             saved.len(),
+            storage_key.as_ptr(),
             &mut to_bob,
         ));
+        // Her identity too.
+        let mut sealed_id = empty();
+        ok(xc_identity_to_sealed_bytes(
+            alice,
+            storage_key.as_ptr(),
+            &mut sealed_id,
+        ));
+        let sealed_id = take(sealed_id);
+        let mut alice_again = ptr::null_mut();
+        ok(xc_identity_from_sealed_bytes(
+            sealed_id.as_ptr(),
+            sealed_id.len(),
+            storage_key.as_ptr(),
+            &mut alice_again,
+        ));
+        assert_eq!(public_key(alice_again), public_key(alice));
+        ok(xc_identity_free(&mut alice_again));
 
         // Out of order: the reply first, then the timer update.
         let mut opened = open(alice, &pki.root_key, T0 + 3, &reply);
