@@ -4,6 +4,7 @@
 //! X3DH, comes from the standard birational map and is computed once when the key is created or
 //! parsed, never per use. Public keys are parsed strictly: one encoding per key, no weak keys.
 
+use alloc::vec::Vec;
 use core::fmt;
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
@@ -12,6 +13,7 @@ use subtle::ConstantTimeEq;
 use x25519_dalek::StaticSecret;
 use zeroize::Zeroizing;
 
+use crate::codec::{Reader, Writer};
 use crate::error::{DecodeError, Error};
 
 /// An X25519 public key: a prekey, a base key or a ratchet key.
@@ -125,15 +127,29 @@ impl KeyPair {
     /// A key pair read back from state, where its public key is stored beside the secret so
     /// that restoring costs no scalar multiplication (SPEC.md §8.0). The secret must be in its
     /// stored, clamped form.
-    pub(crate) fn from_stored(secret: [u8; 32], public: PublicKey) -> Result<Self, DecodeError> {
-        let secret = Zeroizing::new(secret);
+    fn from_stored(secret: &[u8; 32], public: PublicKey) -> Self {
+        Self {
+            secret: StaticSecret::from(*secret),
+            public,
+        }
+    }
+
+    /// Reads a stored key pair, `secret (32, clamped) ‖ public (32)`, checking each field as it
+    /// is read (SPEC.md §2 rule 7, §8.0): a secret that is not clamped is `NonCanonical` before
+    /// the public key is read.
+    pub(crate) fn decode_stored(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let secret = Zeroizing::new(r.array::<32>()?);
         if !is_clamped(&secret) {
             return Err(DecodeError::NonCanonical);
         }
-        Ok(Self {
-            secret: StaticSecret::from(*secret),
-            public,
-        })
+        let public = PublicKey::from_bytes(r.array()?)?;
+        Ok(Self::from_stored(&secret, public))
+    }
+
+    /// Writes `secret ‖ public` (SPEC.md §8.0).
+    pub(crate) fn encode_stored(&self, out: &mut Vec<u8>) {
+        out.put(self.secret.as_bytes());
+        out.put(self.public.as_bytes());
     }
 
     /// The public half.
@@ -146,10 +162,6 @@ impl KeyPair {
     pub(crate) fn wipe(&mut self) {
         // Assignment drops the old secret in its place, and its `Drop` wipes it there.
         self.secret = StaticSecret::from([0u8; 32]);
-    }
-
-    pub(crate) fn secret_bytes(&self) -> &[u8; 32] {
-        self.secret.as_bytes()
     }
 
     /// X25519 with `their` public key; an all-zero result is [`Error::NonContributory`].

@@ -424,19 +424,6 @@ impl PreKeyStore {
     }
 }
 
-/// A stored X25519 key pair: `secret (32, clamped) ‖ public (32)`. The public key is stored, not
-/// recomputed, so that restoring costs no scalar multiplication (SPEC.md §8.0).
-fn encode_pair(pair: &KeyPair, out: &mut Vec<u8>) {
-    out.put(pair.secret_bytes());
-    out.put(pair.public().as_bytes());
-}
-
-fn decode_pair(r: &mut Reader<'_>) -> Result<KeyPair, DecodeError> {
-    let secret = zeroize::Zeroizing::new(r.array()?);
-    let public = PublicKey::from_bytes(r.array()?)?;
-    KeyPair::from_stored(*secret, public)
-}
-
 /// `id u32 ‖ created_at u64 ‖ key pair (64) ‖ signature 64 ‖ u16 count ‖ count × first-message
 /// id (16)`, the ids strictly increasing (SPEC.md §8.2). The signature is not re-verified.
 impl Codec for SignedPreKeyPair {
@@ -447,7 +434,7 @@ impl Codec for SignedPreKeyPair {
     fn encode(&self, out: &mut Vec<u8>) -> Result<(), Error> {
         out.put_u32(self.public.id);
         out.put_u64(self.public.created_at);
-        encode_pair(&self.pair, out);
+        self.pair.encode_stored(out);
         out.put(&self.public.signature);
         out.put_len_u16(self.accepted.len())?;
         for id in &self.accepted {
@@ -459,7 +446,7 @@ impl Codec for SignedPreKeyPair {
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let id = r.u32()?;
         let created_at = r.u64()?;
-        let pair = decode_pair(r)?;
+        let pair = KeyPair::decode_stored(r)?;
         let signature = r.array()?;
         let count = usize::from(r.u16()?);
         if count > MAX_FIRST_MESSAGES_PER_SIGNED_PREKEY {
@@ -536,7 +523,7 @@ impl Codec for PreKeyStore {
         out.put_len_u32(self.one_time.len())?;
         for (id, pair) in &self.one_time {
             out.put_u32(*id);
-            encode_pair(pair, out);
+            pair.encode_stored(out);
         }
         Ok(())
     }
@@ -560,7 +547,7 @@ impl Codec for PreKeyStore {
         let mut last = None;
         for _ in 0..count {
             let id = r.u32()?;
-            let pair = decode_pair(r)?;
+            let pair = KeyPair::decode_stored(r)?;
             // Strictly increasing ids: the one canonical order, and no duplicates.
             if last.is_some_and(|l| id <= l) {
                 return Err(DecodeError::NonCanonical);

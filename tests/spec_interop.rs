@@ -2,8 +2,15 @@
 //! that must interoperate with the crate byte for byte: bundles, prekey and normal messages,
 //! decode errors and persisted session / prekey-store / identity state, in both directions —
 //! including the prekey store's per-signed-prekey replay records (§3.6, §4.3), X25519 secrets
-//! held and stored clamped (§8.0), and the migration of version-1 store and session blobs (§8.2,
-//! §8.3).
+//! held and stored clamped (§8.0), and the migration of version-1 and version-2 store and session
+//! blobs (§8.2, §8.3).
+//!
+//! The Double Ratchet follows the phases of §6.1: an initiator that has received nothing holds
+//! its first sending chain only (no `DHr`: `SPK_B` is not kept); a responder is created by its
+//! first receiving step, the signed prekey's secret used for that step only; after a receiving
+//! step the sending side is pending and no ratchet secret is held until the next encrypt.
+//! Persisted state goes through the reference codec `tests/common/state_codec.rs` (§8), whose
+//! plain data types are this implementation's state.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -11,10 +18,18 @@
     clippy::panic
 )]
 
-use std::collections::{BTreeMap, BTreeSet};
+mod common;
+
+use std::collections::BTreeMap;
 
 use aes_gcm::Aes256Gcm;
 use aes_gcm::aead::{AeadInOut, KeyInit, Nonce, Tag};
+use common::state_codec::{
+    self as sc, CEILING, DEFAULT_LIMITS, KIND_SESSION, KIND_STORE, KeyPair, Legacy, MAX_CLOCK_SKEW,
+    MAX_CONTEXT, MAX_FIRST_MESSAGES, MAX_ONE_TIME_PREKEYS, MAX_SIGNED_PREKEYS, OneTimePreKey, Open,
+    Phase, Ratchet, Sending, SessionBlob, SignedPreKey, Skipped, StoreBlob, clamp, is_clamped,
+    seal as envelope_v,
+};
 use curve25519_dalek::constants::EIGHT_TORSION;
 use curve25519_dalek::edwards::EdwardsPoint;
 use curve25519_dalek::montgomery::MontgomeryPoint;
@@ -46,57 +61,11 @@ const LABEL_ROOT: &[u8] = b"xchat-protocol v1 root chain";
 const LABEL_MESSAGE: &[u8] = b"xchat-protocol v1 message key";
 const LABEL_SIGNED_PREKEY: &[u8] = b"xchat-protocol v1 signed prekey";
 const LABEL_FIRST_MESSAGE: &[u8] = b"xchat-protocol v1 first message";
-/// §4.3
-const MAX_SIGNED_PREKEYS: usize = 3;
-const MAX_FIRST_MESSAGES: usize = 4096;
-const MAX_ONE_TIME_PREKEYS: usize = 65_536;
-/// §8.2 version 1 (read only): the seen list's bound.
-const V1_MAX_SEEN: u32 = 1024;
 const MAX_PLAINTEXT: usize = 1 << 20;
-const MAX_CONTEXT: usize = 1024;
-const CEILING: u32 = 1 << 20;
-/// max_skip, max_skipped_keys, max_old_chains, max_skipped_key_age (§6.4).
-const DEFAULT_LIMITS: [u32; 4] = [2000, 2000, 5, 10000];
-const KIND_IDENTITY: u8 = 0x10;
-const KIND_STORE: u8 = 0x11;
-const KIND_SESSION: u8 = 0x12;
-/// §8.0: the version written for each kind, and the versions read.
-const STORE_VERSION: u8 = 0x02;
-const STORE_VERSION_V1: u8 = 0x01;
-const SESSION_VERSION: u8 = 0x02;
-const SESSION_VERSION_V1: u8 = 0x01;
-/// §11.5; §8.3 turns a version-1 purge deadline `D` into `skipped_at = D − 2 · MAX_CLOCK_SKEW`.
-const MAX_CLOCK_SKEW: u64 = 300_000;
-
-fn version_written(kind: u8) -> u8 {
-    match kind {
-        KIND_STORE => STORE_VERSION,
-        KIND_SESSION => SESSION_VERSION,
-        _ => VERSION,
-    }
-}
-
-fn version_read(kind: u8, v: u8) -> bool {
-    match kind {
-        KIND_STORE => v == STORE_VERSION || v == STORE_VERSION_V1,
-        KIND_SESSION => v == SESSION_VERSION || v == SESSION_VERSION_V1,
-        _ => v == VERSION,
-    }
-}
-
-/// RFC 7748 §5 clamping (§8.0): clear bits 0–2 of byte 0 and bit 7 of byte 31, set bit 6 of
-/// byte 31.
-fn clamp(mut k: K32) -> K32 {
-    k[0] &= 0xF8;
-    k[31] &= 0x7F;
-    k[31] |= 0x40;
-    k
-}
-
-/// §8.0: a stored secret of a version-2 format must already be in its clamped form.
-fn is_clamped(k: &K32) -> bool {
-    clamp(*k) == *k
-}
+/// §8.0: the state version written (prekey store and session), and the older ones read.
+const STATE_VERSION: u8 = sc::VERSION;
+const V2: u8 = 0x02;
+const V1: u8 = 0x01;
 
 /// §8.0: "the 32 draws of a key generation ... are clamped first"; the RNG use is unchanged.
 fn generate_secret(rng: &mut ChaCha20Rng) -> K32 {
@@ -119,7 +88,8 @@ fn unclamped(k: &K32, variant: u8) -> K32 {
     u
 }
 
-/// Mirrors the crate's error variant names so that `{:?}` strings can be compared (§9).
+/// Mirrors the crate's error variant names so that `{:?}` strings can be compared (§9); wire
+/// decoding only (state errors are the codec's `sc::DecodeError`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum DecodeErr {
     Truncated,
@@ -129,7 +99,6 @@ enum DecodeErr {
     NonCanonical,
     InvalidKey,
     TooLarge,
-    ChecksumMismatch,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -297,38 +266,6 @@ fn identity_x25519(ik: &K32) -> K32 {
         .to_bytes()
 }
 
-fn envelope(kind: u8, body: &[u8]) -> Vec<u8> {
-    envelope_v(kind, version_written(kind), body)
-}
-
-fn envelope_v(kind: u8, version: u8, body: &[u8]) -> Vec<u8> {
-    let mut blob = vec![kind, version];
-    blob.extend_from_slice(body);
-    let check = Sha256::digest(&blob);
-    blob.extend_from_slice(&check[..16]);
-    blob
-}
-
-/// §8.0: returns the version and the body.
-fn open_envelope(kind: u8, blob: &[u8]) -> Result<(u8, &[u8]), DecodeErr> {
-    if blob.len() < 16 {
-        return Err(DecodeErr::Truncated);
-    }
-    let (rest, check) = blob.split_at(blob.len() - 16);
-    let k = *rest.first().ok_or(DecodeErr::Truncated)?;
-    if k != kind {
-        return Err(DecodeErr::UnknownType(k));
-    }
-    let v = *rest.get(1).ok_or(DecodeErr::Truncated)?;
-    if !version_read(kind, v) {
-        return Err(DecodeErr::UnknownVersion(v));
-    }
-    if Sha256::digest(rest)[..16] != *check {
-        return Err(DecodeErr::ChecksumMismatch);
-    }
-    Ok((v, &rest[2..]))
-}
-
 struct Rd<'a>(&'a [u8]);
 
 impl<'a> Rd<'a> {
@@ -342,9 +279,6 @@ impl<'a> Rd<'a> {
     }
     fn u8(&mut self) -> Result<u8, DecodeErr> {
         Ok(self.take(1)?[0])
-    }
-    fn u16(&mut self) -> Result<u16, DecodeErr> {
-        Ok(u16::from_be_bytes(self.take(2)?.try_into().unwrap()))
     }
     fn u32(&mut self) -> Result<u32, DecodeErr> {
         Ok(u32::from_be_bytes(self.take(4)?.try_into().unwrap()))
@@ -596,30 +530,12 @@ fn decode_message(bytes: &[u8]) -> Result<(Option<PreFields>, Msg), DecodeErr> {
     ))
 }
 
-#[derive(Debug, Clone, PartialEq)]
-struct Skipped {
-    key: K32,
-    n: u32,
-    stamp: u32,
-    /// §8.3 row 19 / §11.6: when the key was skipped (ms); raw decrypts have no clock and store
-    /// `u64::MAX` (unknown: never purged by time).
-    skipped_at: u64,
-    mk: K32,
-}
-
-/// §6.1, in the deferred form.
-#[derive(Debug, Clone, PartialEq)]
-struct Ratchet {
-    rk: K32,
-    dhs: K32,
-    dhr: Option<K32>,
-    send: Option<(K32, u32)>,
-    recv: Option<(K32, u32)>,
-    pn: u32,
-    old: Vec<K32>,
-    skipped: Vec<Skipped>,
-    received: u32,
-    limits: [u32; 4],
+/// A key pair generated here: the public key computed from the (clamped) secret.
+fn key_pair(secret: K32) -> KeyPair {
+    KeyPair {
+        secret,
+        public: xpub(&secret),
+    }
 }
 
 /// Keys for indices `from..to` of a chain starting at `ck` (index `from`), and the chain key at `to`.
@@ -633,201 +549,103 @@ fn walk(mut ck: K32, from: u32, to: u32) -> (Vec<(u32, K32)>, K32) {
     (keys, ck)
 }
 
-impl Ratchet {
-    /// §6.2 initiator.
-    fn init_initiator(rng: &mut ChaCha20Rng, sk: &K32, spk: &K32) -> Result<Self, E> {
-        let dhs = generate_secret(rng);
-        let (rk, cks) = kdf_rk(sk, &dh(&dhs, spk)?);
-        Ok(Ratchet {
-            rk,
-            dhs,
-            dhr: Some(*spk),
-            send: Some((cks, 0)),
-            recv: None,
-            pn: 0,
-            old: vec![],
-            skipped: vec![],
-            received: 0,
-            limits: DEFAULT_LIMITS,
-        })
-    }
-
-    /// §6.2 responder.
-    fn init_responder(sk: &K32, spk_secret: &K32) -> Self {
-        Ratchet {
-            rk: *sk,
-            dhs: *spk_secret,
-            dhr: None,
-            send: None,
-            recv: None,
-            pn: 0,
-            old: vec![],
-            skipped: vec![],
-            received: 0,
-            limits: DEFAULT_LIMITS,
-        }
-    }
-
-    /// §6.3; also returns (ratchet public, N, MK) for the test's bookkeeping.
-    fn encrypt(
-        &mut self,
-        rng: &mut ChaCha20Rng,
-        ad: &[u8],
-        pt: &[u8],
-    ) -> Result<(Vec<u8>, SentKey), E> {
-        if pt.len() > MAX_PLAINTEXT {
-            return Err(E::TooLarge);
-        }
-        let (dhs, rk, (ck, ns)) = match self.send {
-            Some(chain) => (self.dhs, self.rk, chain),
-            None => {
-                let dhr = self.dhr.ok_or(E::ChainExhausted)?;
-                let fresh = generate_secret(rng);
-                let (rk, ck) = kdf_rk(&self.rk, &dh(&fresh, &dhr)?);
-                (fresh, rk, (ck, 0))
-            }
-        };
-        if ns == u32::MAX {
-            return Err(E::ChainExhausted);
-        }
-        let (mk, next) = kdf_ck(&ck);
-        let seed: [u8; 16] = draw(rng);
-        let mut out = vec![VERSION, TYPE_NORMAL];
-        out.extend_from_slice(&xpub(&dhs));
-        out.extend_from_slice(&self.pn.to_be_bytes());
-        out.extend_from_slice(&ns.to_be_bytes());
-        out.extend_from_slice(&seed);
-        let aad = [ad, &out].concat();
-        let ct = seal(&mk, &seed, &aad, pt);
-        out.extend_from_slice(&ct);
-        self.dhs = dhs;
-        self.rk = rk;
-        self.send = Some((next, ns + 1));
-        Ok((out, (xpub(&dhs), ns, mk)))
-    }
-
-    fn push_skipped(&mut self, key: K32, n: u32, mk: K32) {
-        let stamp = self.received.wrapping_add(1);
-        self.skipped.push(Skipped {
-            key,
-            n,
-            stamp,
-            skipped_at: u64::MAX,
-            mk,
-        });
-        while self.skipped.len() > self.limits[1] as usize {
-            self.skipped.remove(0);
-        }
-    }
-
-    fn count_decrypt(&mut self) {
-        self.received = self.received.wrapping_add(1);
-        while let Some(first) = self.skipped.first() {
-            if self.received.wrapping_sub(first.stamp) > self.limits[3] {
-                self.skipped.remove(0);
-            } else {
-                break;
-            }
-        }
-    }
-
-    /// §6.5
-    fn decrypt(&mut self, ad: &[u8], m: &Msg) -> Result<Vec<u8>, E> {
-        let aad = m.aad(ad);
-        let max_skip = self.limits[0];
-        // A. skipped key
-        if let Some(i) = self
-            .skipped
-            .iter()
-            .position(|s| s.key == m.key && s.n == m.n)
-        {
-            let pt = open(&self.skipped[i].mk, &m.seed, &aad, &m.ct)?;
-            self.skipped.remove(i);
-            self.count_decrypt();
-            return Ok(pt);
-        }
-        // B. counter bound
-        if m.n == u32::MAX {
-            return Err(E::TooFarInFuture);
-        }
-        // C. current chain
-        if self.dhr == Some(m.key) {
-            let (ck, nr) = self.recv.ok_or(E::DecryptionFailed)?;
-            if m.n < nr {
-                return Err(E::DuplicateMessage);
-            }
-            if m.n - nr > max_skip {
-                return Err(E::TooFarInFuture);
-            }
-            let (kept, ck_n) = walk(ck, nr, m.n);
-            let (mk, next) = kdf_ck(&ck_n);
-            let pt = open(&mk, &m.seed, &aad, &m.ct)?;
-            for (i, k) in kept {
-                self.push_skipped(m.key, i, k);
-            }
-            self.recv = Some((next, m.n + 1));
-            self.count_decrypt();
-            return Ok(pt);
-        }
-        // D. new ratchet key
-        if self.old.contains(&m.key) {
-            return Err(E::DuplicateMessage);
-        }
-        if self.send.is_none() && self.dhr.is_some() {
-            return Err(E::DecryptionFailed);
-        }
-        let old_gap = match self.recv {
-            Some((_, nr)) => m.pn.saturating_sub(nr),
-            None => 0,
-        };
-        if u64::from(old_gap) + u64::from(m.n) > u64::from(max_skip) {
-            return Err(E::TooFarInFuture);
-        }
-        let old_keys = match self.recv {
-            Some((ck, nr)) if m.pn > nr => walk(ck, nr, m.pn).0,
-            _ => vec![],
-        };
-        let (rk, ck) = kdf_rk(&self.rk, &dh(&self.dhs, &m.key)?);
-        let (new_keys, ck_n) = walk(ck, 0, m.n);
-        let (mk, next) = kdf_ck(&ck_n);
-        let pt = open(&mk, &m.seed, &aad, &m.ct)?;
-        if let (Some(old_dhr), Some(_)) = (self.dhr, self.recv) {
-            for (i, k) in old_keys {
-                self.push_skipped(old_dhr, i, k);
-            }
-            self.old.push(old_dhr);
-            while self.old.len() > self.limits[2] as usize {
-                let gone = self.old.remove(0);
-                self.skipped.retain(|s| s.key != gone);
-            }
-        }
-        for (i, k) in new_keys {
-            self.push_skipped(m.key, i, k);
-        }
-        self.rk = rk;
-        self.dhr = Some(m.key);
-        self.recv = Some((next, m.n + 1));
-        self.pn = self.send.map_or(0, |(_, ns)| ns);
-        self.send = None;
-        self.count_decrypt();
-        Ok(pt)
+/// §6.4 Count: append, then drop from the front beyond `max_skipped_keys`.
+fn push_skipped(o: &mut Open, limits: &[u32; 4], key: K32, n: u32, mk: K32) {
+    let stamp = o.received.wrapping_add(1);
+    o.skipped.push(Skipped {
+        key,
+        n,
+        stamp,
+        skipped_at: u64::MAX,
+        mk,
+    });
+    while o.skipped.len() > limits[1] as usize {
+        o.skipped.remove(0);
     }
 }
 
-/// §7 session.
+/// §6.4 Old chains: drop the front keys beyond `max_old_chains`, with their skipped keys.
+fn evict_old(o: &mut Open, max_old_chains: u32) {
+    while o.old.len() > max_old_chains as usize {
+        let gone = o.old.remove(0);
+        o.skipped.retain(|s| s.key != gone);
+    }
+}
+
+/// §6.4 Age: count the decrypt, then drop too-old keys from the front only.
+fn count_decrypt(o: &mut Open, limits: &[u32; 4]) {
+    o.received = o.received.wrapping_add(1);
+    while o
+        .skipped
+        .first()
+        .is_some_and(|s| o.received.wrapping_sub(s.stamp) > limits[3])
+    {
+        o.skipped.remove(0);
+    }
+}
+
+/// §6.5 D3–D8: the receiving step under a new ratchet key `K = m.key`, from the open state
+/// `prior` (`None`: an opening initiator, or a responder's first message with the signed prekey
+/// as `DHs`, §6.2) whose sending side is `(dhs, ns)`. Returns `RK'`, the new open state (sending
+/// side pending: no ratchet secret kept) and the plaintext; nothing is changed on error.
+fn receiving_step(
+    rk: &K32,
+    limits: &[u32; 4],
+    prior: Option<&Open>,
+    (dhs, ns): (&K32, u32),
+    m: &Msg,
+    aad: &[u8],
+) -> Result<(K32, Open, Vec<u8>), E> {
+    // D3: the jump check, before any derivation.
+    let old_gap = prior.map_or(0, |o| m.pn.saturating_sub(o.nr));
+    if u64::from(old_gap) + u64::from(m.n) > u64::from(limits[0]) {
+        return Err(E::TooFarInFuture);
+    }
+    // D4–D7.
+    let old_keys = match prior {
+        Some(o) if m.pn > o.nr => walk(o.ckr, o.nr, m.pn).0,
+        _ => vec![],
+    };
+    let (rk, ck) = kdf_rk(rk, &dh(dhs, &m.key)?);
+    let (new_keys, ck_n) = walk(ck, 0, m.n);
+    let (mk, next) = kdf_ck(&ck_n);
+    let pt = open(&mk, &m.seed, aad, &m.ct)?;
+    // D8, in order.
+    let mut o = prior.cloned().unwrap_or_default();
+    if let Some(p) = prior {
+        for (i, k) in old_keys {
+            push_skipped(&mut o, limits, p.dhr, i, k);
+        }
+        o.old.push(p.dhr);
+        evict_old(&mut o, limits[2]);
+    }
+    for (i, k) in new_keys {
+        push_skipped(&mut o, limits, m.key, i, k);
+    }
+    (o.dhr, o.ckr, o.nr) = (m.key, next, m.n + 1);
+    o.pn = ns;
+    o.send = None;
+    count_decrypt(&mut o, limits);
+    Ok((rk, o, pt))
+}
+
+/// §7 session. Its state *is* the codec's plain data (§8.3): the phase of §6.1 as
+/// `sc::Ratchet` — `Opening` (first sending chain only, no `DHr`) or `Open` (receiving chain,
+/// sending chain or pending). `Deref` gives the fields.
 #[derive(Debug, Clone, PartialEq)]
-struct MySession {
-    initiator: bool,
-    acknowledged: bool,
-    local: K32,
-    remote: K32,
-    context: Vec<u8>,
-    base: K32,
-    spk_id: u32,
-    opk_id: Option<u32>,
-    /// §8.3 timer fields (duration, start, version); OFF for the raw API used here.
-    timer: (u32, u8, u32),
-    r: Ratchet,
+struct MySession(SessionBlob);
+
+impl std::ops::Deref for MySession {
+    type Target = SessionBlob;
+    fn deref(&self) -> &SessionBlob {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for MySession {
+    fn deref_mut(&mut self) -> &mut SessionBlob {
+        &mut self.0
+    }
 }
 
 fn x3dh_sk(dhs: &[K32]) -> K32 {
@@ -840,24 +658,29 @@ fn x3dh_sk(dhs: &[K32]) -> K32 {
     sk
 }
 
+/// §3.5 `AD` (computed here, not by the codec).
+fn assoc_data(ik_a: &K32, ik_b: &K32, context: &[u8]) -> Vec<u8> {
+    let mut ad = ik_a.to_vec();
+    ad.extend_from_slice(ik_b);
+    ad.extend_from_slice(&u16::try_from(context.len()).unwrap().to_be_bytes());
+    ad.extend_from_slice(context);
+    ad
+}
+
 impl MySession {
     /// §3.5
     fn ad(&self) -> Vec<u8> {
-        let (a, b) = if self.initiator {
+        let (a, b) = if self.initiator() {
             (self.local, self.remote)
         } else {
             (self.remote, self.local)
         };
-        let mut ad = a.to_vec();
-        ad.extend_from_slice(&b);
-        ad.extend_from_slice(&u16::try_from(self.context.len()).unwrap().to_be_bytes());
-        ad.extend_from_slice(&self.context);
-        ad
+        assoc_data(&a, &b, &self.context)
     }
 
     fn prefields(&self) -> PreFields {
         PreFields {
-            ik_a: if self.initiator {
+            ik_a: if self.initiator() {
                 self.local
             } else {
                 self.remote
@@ -868,7 +691,12 @@ impl MySession {
         }
     }
 
-    /// §7.2 + §4.4 initiator.
+    /// The open phase's state (test helper; panics in the opening phase).
+    fn o(&self) -> &Open {
+        self.open().expect("the open phase")
+    }
+
+    /// §7.2 + §4.4 initiator + §6.2: the opening phase, `SPK_B` not kept.
     fn initiate(
         rng: &mut ChaCha20Rng,
         id: &Ident,
@@ -892,19 +720,129 @@ impl MySession {
             }
         }
         let sk = x3dh_sk(&dhs);
-        let r = Ratchet::init_initiator(rng, &sk, &b.spk)?;
-        Ok(MySession {
-            initiator: true,
-            acknowledged: false,
+        let dhs = key_pair(generate_secret(rng));
+        let (rk, ck) = kdf_rk(&sk, &dh(&dhs.secret, &b.spk)?);
+        Ok(MySession(SessionBlob {
+            phase: Phase::AwaitingReply,
             local: id.ik,
             remote: b.ik,
             context: context.to_vec(),
             base: xpub(&ek),
             spk_id: b.spk_id,
             opk_id: b.opk.map(|(id, _)| id),
-            timer: (0, 0, 0),
-            r,
-        })
+            timer: sc::Timer::default(),
+            limits: DEFAULT_LIMITS,
+            rk,
+            ratchet: Ratchet::Opening(Sending { dhs, ck, n: 0 }),
+        }))
+    }
+
+    /// §6.3 with `aad_head` = `AD` (‖ prekey fields); also returns (ratchet public, N, MK) for
+    /// the test's bookkeeping.
+    fn ratchet_encrypt(
+        &mut self,
+        rng: &mut ChaCha20Rng,
+        aad_head: &[u8],
+        pt: &[u8],
+    ) -> Result<(Vec<u8>, SentKey), E> {
+        if pt.len() > MAX_PLAINTEXT {
+            return Err(E::TooLarge);
+        }
+        // Step 2: the deferred sending half-step, iff the sending side is pending.
+        let (rk, chain, pn) = match &self.ratchet {
+            Ratchet::Opening(s) => (self.rk, s.clone(), 0),
+            Ratchet::Open(o) => match &o.send {
+                Some(s) => (self.rk, s.clone(), o.pn),
+                None => {
+                    let dhs = key_pair(generate_secret(rng));
+                    let (rk, ck) = kdf_rk(&self.rk, &dh(&dhs.secret, &o.dhr)?);
+                    (rk, Sending { dhs, ck, n: 0 }, o.pn)
+                }
+            },
+        };
+        if chain.n == u32::MAX {
+            return Err(E::ChainExhausted);
+        }
+        let (mk, next) = kdf_ck(&chain.ck);
+        let seed: [u8; 16] = draw(rng);
+        let mut out = vec![VERSION, TYPE_NORMAL];
+        // The ratchet key in the header is the state's public key (as stored, §8.0).
+        out.extend_from_slice(&chain.dhs.public);
+        out.extend_from_slice(&pn.to_be_bytes());
+        out.extend_from_slice(&chain.n.to_be_bytes());
+        out.extend_from_slice(&seed);
+        let aad = [aad_head, &out].concat();
+        let ct = seal(&mk, &seed, &aad, pt);
+        out.extend_from_slice(&ct);
+        // Step 8: commit.
+        let log = (chain.dhs.public, chain.n, mk);
+        let sending = Sending {
+            dhs: chain.dhs,
+            ck: next,
+            n: chain.n + 1,
+        };
+        self.rk = rk;
+        match &mut self.ratchet {
+            Ratchet::Opening(s) => *s = sending,
+            Ratchet::Open(o) => o.send = Some(sending),
+        }
+        Ok((out, log))
+    }
+
+    /// §6.5 A–D; changes nothing on error (§6.6).
+    fn ratchet_decrypt(&mut self, ad: &[u8], m: &Msg) -> Result<Vec<u8>, E> {
+        let aad = m.aad(ad);
+        let limits = self.limits;
+        // A. skipped key (only the open phase has any).
+        if let Ratchet::Open(o) = &mut self.0.ratchet
+            && let Some(i) = o.skipped.iter().position(|s| s.key == m.key && s.n == m.n)
+        {
+            let pt = open(&o.skipped[i].mk, &m.seed, &aad, &m.ct)?;
+            o.skipped.remove(i);
+            count_decrypt(o, &limits);
+            return Ok(pt);
+        }
+        // B. counter bound
+        if m.n == u32::MAX {
+            return Err(E::TooFarInFuture);
+        }
+        let (prior, sending) = match &mut self.0.ratchet {
+            // An opening initiator has no `recv`: every message is a new ratchet key (D).
+            Ratchet::Opening(s) => (None, (s.dhs.secret, s.n)),
+            // C. current chain
+            Ratchet::Open(o) if o.dhr == m.key => {
+                if m.n < o.nr {
+                    return Err(E::DuplicateMessage);
+                }
+                if m.n - o.nr > limits[0] {
+                    return Err(E::TooFarInFuture);
+                }
+                let (kept, ck_n) = walk(o.ckr, o.nr, m.n);
+                let (mk, next) = kdf_ck(&ck_n);
+                let pt = open(&mk, &m.seed, &aad, &m.ct)?;
+                for (i, k) in kept {
+                    push_skipped(o, &limits, m.key, i, k);
+                }
+                (o.ckr, o.nr) = (next, m.n + 1);
+                count_decrypt(o, &limits);
+                return Ok(pt);
+            }
+            // D1, D2.
+            Ratchet::Open(o) => {
+                if o.old.contains(&m.key) {
+                    return Err(E::DuplicateMessage);
+                }
+                let Some(s) = &o.send else {
+                    return Err(E::DecryptionFailed);
+                };
+                (Some(o.clone()), (s.dhs.secret, s.n))
+            }
+        };
+        let (dhs, ns) = sending;
+        let (rk, o, pt) = receiving_step(&self.rk, &limits, prior.as_ref(), (&dhs, ns), m, &aad)?;
+        self.rk = rk;
+        self.ratchet = Ratchet::Open(o);
+        Ok(pt)
     }
 
     fn encrypt_logged(
@@ -913,324 +851,94 @@ impl MySession {
         pt: &[u8],
     ) -> Result<(Vec<u8>, SentKey), E> {
         let ad = self.ad();
-        if self.initiator && !self.acknowledged {
+        if self.phase == Phase::AwaitingReply {
             // §3.5: aad = AD ‖ prekey fields ‖ prefix.
             let mut out = encode_prefields(&self.prefields());
-            let (m, log) = self.r.encrypt(rng, &[&ad, &out[..]].concat(), pt)?;
+            let (m, log) = self.ratchet_encrypt(rng, &[&ad, &out[..]].concat(), pt)?;
             out.extend_from_slice(&m);
             Ok((out, log))
         } else {
-            self.r.encrypt(rng, &ad, pt)
+            self.ratchet_encrypt(rng, &ad, pt)
         }
     }
 
-    /// §7.4
+    /// §7.4; the first success of an initiator acknowledges it (phase 0x00 → 0x01).
     fn decrypt(&mut self, bytes: &[u8]) -> Result<Vec<u8>, E> {
         let (pre, m) = decode_message(bytes)?;
         if let Some(p) = pre
-            && (self.initiator || p != self.prefields())
+            && (self.initiator() || p != self.prefields())
         {
             return Err(E::SessionMismatch);
         }
         let ad = self.ad();
-        let pt = self.r.decrypt(&ad, &m)?;
-        self.acknowledged = true;
+        let pt = self.ratchet_decrypt(&ad, &m)?;
+        if self.phase == Phase::AwaitingReply {
+            self.phase = Phase::Acknowledged;
+        }
         Ok(pt)
     }
 
     /// §6.4 "Changing limits".
     fn set_limits(&mut self, limits: [u32; 4]) {
         assert!(limits.iter().all(|l| (1..=CEILING).contains(l)) && limits[0] <= limits[1]);
-        let r = &mut self.r;
-        r.limits = limits;
-        while r.old.len() > limits[2] as usize {
-            let gone = r.old.remove(0);
-            r.skipped.retain(|s| s.key != gone);
-        }
-        while r.skipped.len() > limits[1] as usize {
-            r.skipped.remove(0);
-        }
-        while let Some(first) = r.skipped.first() {
-            if r.received.wrapping_sub(first.stamp) > limits[3] {
-                r.skipped.remove(0);
-            } else {
-                break;
+        self.limits = limits;
+        if let Ratchet::Open(o) = &mut self.0.ratchet {
+            evict_old(o, limits[2]);
+            while o.skipped.len() > limits[1] as usize {
+                o.skipped.remove(0);
             }
-        }
-    }
-
-    /// §8.3, version 2 (the version written).
-    fn to_state(&self) -> Vec<u8> {
-        envelope(KIND_SESSION, &self.state_body())
-    }
-
-    /// §8.3 version 1 (test helper: what a version-1 library wrote): the same layout, with the
-    /// fields written as they are — the caller puts version-1 values in them (an unclamped `DHs`,
-    /// purge deadlines in `skipped_at`).
-    fn to_state_v1(&self) -> Vec<u8> {
-        envelope_v(KIND_SESSION, SESSION_VERSION_V1, &self.state_body())
-    }
-
-    fn state_body(&self) -> Vec<u8> {
-        let r = &self.r;
-        let mut b = vec![u8::from(!self.initiator), u8::from(self.acknowledged)];
-        b.extend_from_slice(&self.local);
-        b.extend_from_slice(&self.remote);
-        b.extend_from_slice(&u16::try_from(self.context.len()).unwrap().to_be_bytes());
-        b.extend_from_slice(&self.context);
-        b.extend_from_slice(&self.base);
-        b.extend_from_slice(&self.spk_id.to_be_bytes());
-        match self.opk_id {
-            None => b.push(0),
-            Some(id) => {
-                b.push(1);
-                b.extend_from_slice(&id.to_be_bytes());
-            }
-        }
-        for l in r.limits {
-            b.extend_from_slice(&l.to_be_bytes());
-        }
-        b.extend_from_slice(&self.timer.0.to_be_bytes());
-        b.push(self.timer.1);
-        b.extend_from_slice(&self.timer.2.to_be_bytes());
-        b.extend_from_slice(&r.rk);
-        b.extend_from_slice(&r.dhs);
-        match r.dhr {
-            None => b.push(0),
-            Some(k) => {
-                b.push(1);
-                b.extend_from_slice(&k);
-            }
-        }
-        for chain in [r.send, r.recv] {
-            match chain {
-                None => b.push(0),
-                Some((ck, n)) => {
-                    b.push(1);
-                    b.extend_from_slice(&ck);
-                    b.extend_from_slice(&n.to_be_bytes());
-                }
-            }
-        }
-        b.extend_from_slice(&r.pn.to_be_bytes());
-        b.extend_from_slice(&r.received.to_be_bytes());
-        b.extend_from_slice(&u32::try_from(r.old.len()).unwrap().to_be_bytes());
-        for k in &r.old {
-            b.extend_from_slice(k);
-        }
-        b.extend_from_slice(&u32::try_from(r.skipped.len()).unwrap().to_be_bytes());
-        for s in &r.skipped {
-            b.extend_from_slice(&s.key);
-            b.extend_from_slice(&s.n.to_be_bytes());
-            b.extend_from_slice(&s.stamp.to_be_bytes());
-            b.extend_from_slice(&s.skipped_at.to_be_bytes());
-            b.extend_from_slice(&s.mk);
-        }
-        b
-    }
-
-    /// §8.3, strictly, both versions; a version-1 blob is migrated (§8.0, §8.3): its `DHs`
-    /// clamped, each purge deadline `D` read as `skipped_at = D − 2 · MAX_CLOCK_SKEW`.
-    fn from_state(blob: &[u8]) -> Result<Self, DecodeErr> {
-        use DecodeErr::NonCanonical as NC;
-        let (version, body) = open_envelope(KIND_SESSION, blob)?;
-        let v2 = version == SESSION_VERSION;
-        let mut r = Rd(body);
-        let initiator = match r.u8()? {
-            0 => true,
-            1 => false,
-            _ => return Err(NC),
-        };
-        let acknowledged = r.flag()?;
-        if !initiator && !acknowledged {
-            return Err(NC);
-        }
-        let local = r.edkey()?;
-        let remote = r.edkey()?;
-        let clen = usize::from(r.u16()?);
-        if clen > MAX_CONTEXT {
-            return Err(NC);
-        }
-        let context = r.take(clen)?.to_vec();
-        let base = r.xkey()?;
-        let spk_id = r.u32()?;
-        let opk_id = if r.flag()? { Some(r.u32()?) } else { None };
-        let mut limits = [0u32; 4];
-        for l in &mut limits {
-            *l = r.u32()?;
-            if !(1..=CEILING).contains(l) {
-                return Err(NC);
-            }
-        }
-        if limits[0] > limits[1] {
-            return Err(NC);
-        }
-        let timer = (r.u32()?, r.u8()?, r.u32()?);
-        if timer.1 > 1 || (timer.0 == 0 && timer.1 != 0) {
-            return Err(NC);
-        }
-        let rk = r.a32()?;
-        let mut dhs = r.a32()?;
-        // Row 12, checked as the field is read (§2 rule 7; the position was a guess, the
-        // library agrees).
-        if v2 && !is_clamped(&dhs) {
-            return Err(NC);
-        }
-        dhs = clamp(dhs);
-        if !r.flag()? {
-            return Err(NC);
-        }
-        let dhr = r.xkey()?;
-        let send = if r.flag()? {
-            Some((r.a32()?, r.u32()?))
-        } else {
-            None
-        };
-        let recv = if r.flag()? {
-            Some((r.a32()?, r.u32()?))
-        } else {
-            None
-        };
-        let pn = r.u32()?;
-        let received = r.u32()?;
-        // Row 15a, checked after 17: the phase must be a reachable one.
-        let unacked_initiator = initiator && !acknowledged;
-        if recv.is_none() != unacked_initiator
-            || (send.is_none() && recv.is_none())
-            || (unacked_initiator && (pn != 0 || received != 0))
-        {
-            return Err(NC);
-        }
-        let n_old = r.u32()?;
-        if n_old > limits[2] || (unacked_initiator && n_old != 0) {
-            return Err(NC);
-        }
-        let mut old: Vec<K32> = vec![];
-        for _ in 0..n_old {
-            let k = r.xkey()?;
-            if old.contains(&k) || k == dhr {
-                return Err(NC);
-            }
-            old.push(k);
-        }
-        let n_skipped = r.u32()?;
-        if n_skipped > limits[1] {
-            return Err(NC);
-        }
-        let mut skipped: Vec<Skipped> = vec![];
-        let mut last_age = u32::MAX;
-        for _ in 0..n_skipped {
-            let key = r.xkey()?;
-            let n = r.u32()?;
-            let stamp = r.u32()?;
-            let stored = r.u64()?;
-            let skipped_at = if v2 || stored == u64::MAX {
-                stored
-            } else {
-                stored.saturating_sub(2 * MAX_CLOCK_SKEW)
-            };
-            let mk = r.a32()?;
-            // "N = 2^32 − 1 (never used, §6.4) → NonCanonical", in both versions ("same layout");
-            // checked with the entry's other rules once the whole entry is read (§2 rule 7; the
-            // position was a guess, the library decided it).
-            if n == u32::MAX {
-                return Err(NC);
-            }
-            // Row 19: a key of the current chain lies behind its counter `Nr`.
-            let current_ok = key == dhr && recv.is_some_and(|(_, nr)| n < nr);
-            if (!current_ok && !old.contains(&key))
-                || skipped.iter().any(|s| s.key == key && s.n == n)
+            while o
+                .skipped
+                .first()
+                .is_some_and(|s| o.received.wrapping_sub(s.stamp) > limits[3])
             {
-                return Err(NC);
+                o.skipped.remove(0);
             }
-            let age = received.wrapping_sub(stamp);
-            if age > last_age || age > limits[3] {
-                return Err(NC);
-            }
-            last_age = age;
-            skipped.push(Skipped {
-                key,
-                n,
-                stamp,
-                skipped_at,
-                mk,
-            });
         }
-        r.end()?;
-        Ok(MySession {
-            initiator,
-            acknowledged,
-            local,
-            remote,
-            context,
-            base,
-            spk_id,
-            opk_id,
-            timer,
-            r: Ratchet {
-                rk,
-                dhs,
-                dhr: Some(dhr),
-                send,
-                recv,
-                pn,
-                old,
-                skipped,
-                received,
-                limits,
-            },
-        })
+    }
+
+    /// §8.3 through the reference codec: version 3.
+    fn to_state(&self) -> Vec<u8> {
+        self.encode_v3()
+    }
+
+    /// §8.3 through the reference codec: any version read (an older one migrated).
+    fn from_state(blob: &[u8]) -> Result<Self, sc::DecodeError> {
+        SessionBlob::decode(blob).map(|(_, s)| MySession(s))
     }
 }
 
-/// §4.3 one held signed prekey with its record of accepted first messages.
-#[derive(Debug, Clone, PartialEq)]
-struct MySpk {
-    id: u32,
-    created_at: u64,
-    secret: K32,
-    sig: [u8; 64],
-    /// §3.6 ids of the OPK-less first messages accepted, sorted (big-endian byte strings).
-    accepted: BTreeSet<Fmid>,
-}
-
-/// §4.3 responder store plus identity.
+/// §4.3 responder store plus identity; the store's state is the codec's plain data (§8.2).
 struct MyBob {
     id: Ident,
-    next_signed_id: u32,
-    next_one_time_id: u32,
-    /// Oldest first; the last is the current one.
-    signed: Vec<MySpk>,
-    one_time: BTreeMap<u32, K32>,
+    store: StoreBlob,
 }
 
 impl MyBob {
     fn new(id: Ident) -> Self {
         MyBob {
             id,
-            next_signed_id: 0,
-            next_one_time_id: 0,
-            signed: vec![],
-            one_time: BTreeMap::new(),
+            store: StoreBlob::default(),
         }
     }
 
     fn rotate_signed_prekey(&mut self, rng: &mut ChaCha20Rng, now: u64) {
-        let id = self.next_signed_id;
-        self.next_signed_id = id.wrapping_add(1);
-        let secret = generate_secret(rng);
-        let sig = self.id.sign(&signed_bytes(id, now, &xpub(&secret)));
+        let s = &mut self.store;
+        let id = s.next_signed_id;
+        s.next_signed_id = id.wrapping_add(1);
+        let key = key_pair(generate_secret(rng));
+        let signature = self.id.sign(&signed_bytes(id, now, &key.public));
         // A key pushed out takes its record of first messages with it.
-        self.signed.retain(|s| s.id != id);
-        self.signed.push(MySpk {
+        s.signed.retain(|k| k.id != id);
+        s.signed.push(SignedPreKey {
             id,
             created_at: now,
-            secret,
-            sig,
-            accepted: BTreeSet::new(),
+            key,
+            signature,
+            accepted: vec![],
         });
-        while self.signed.len() > MAX_SIGNED_PREKEYS {
-            self.signed.remove(0);
+        while s.signed.len() > MAX_SIGNED_PREKEYS {
+            s.signed.remove(0);
         }
     }
 
@@ -1240,61 +948,74 @@ impl MyBob {
         rng: &mut ChaCha20Rng,
         n: usize,
     ) -> Result<Vec<u32>, E> {
-        if self.one_time.len() + n > MAX_ONE_TIME_PREKEYS {
+        let s = &mut self.store;
+        if s.one_time.len() + n > MAX_ONE_TIME_PREKEYS {
             return Err(E::TooLarge);
         }
         let mut ids = vec![];
         for _ in 0..n {
-            let mut id = self.next_one_time_id;
-            while self.one_time.contains_key(&id) {
+            let mut id = s.next_one_time_id;
+            while s.one_time.iter().any(|k| k.id == id) {
                 id = id.wrapping_add(1);
             }
-            let secret = generate_secret(rng);
-            self.one_time.insert(id, secret);
-            self.next_one_time_id = id.wrapping_add(1);
+            let key = key_pair(generate_secret(rng));
+            let at = s.one_time.partition_point(|k| k.id < id);
+            s.one_time.insert(at, OneTimePreKey { id, key });
+            s.next_one_time_id = id.wrapping_add(1);
             ids.push(id);
         }
         Ok(ids)
     }
 
+    fn one_time(&self, id: u32) -> Option<&KeyPair> {
+        self.store
+            .one_time
+            .iter()
+            .find(|k| k.id == id)
+            .map(|k| &k.key)
+    }
+
     /// §4.3 `first_message_capacity`: what the current signed prekey can still accept.
     fn first_message_capacity(&self) -> usize {
-        self.signed
+        self.store
+            .signed
             .last()
             .map_or(0, |s| MAX_FIRST_MESSAGES - s.accepted.len())
     }
 
     fn bundle(&self, one_time: Option<u32>) -> Vec<u8> {
-        self.bundle_of(self.signed.len() - 1, one_time)
+        self.bundle_of(self.store.signed.len() - 1, one_time)
     }
 
     /// A bundle of the held signed prekey at `index` (oldest first); test helper to reach the
-    /// older ones.
+    /// older ones. Public keys as held (as stored, §8.0).
     fn bundle_of(&self, index: usize, one_time: Option<u32>) -> Vec<u8> {
-        let spk = &self.signed[index];
+        let spk = &self.store.signed[index];
         encode_bundle(&Bundle {
             ik: self.id.ik,
             spk_id: spk.id,
             created_at: spk.created_at,
-            spk: xpub(&spk.secret),
-            sig: spk.sig,
-            opk: one_time.map(|i| (i, xpub(&self.one_time[&i]))),
+            spk: spk.key.public,
+            sig: spk.signature,
+            opk: one_time.map(|i| (i, self.one_time(i).unwrap().public)),
         })
     }
 
-    /// §7.3 with the replay rule of §4.3: step 5, right after X3DH (step 4) and before the
-    /// context check (step 6).
+    /// §7.3 with the replay rule of §4.3 (step 5, right after X3DH and before the context
+    /// check), and the responder's ratchet created by its first receiving step (§6.2): the
+    /// signed prekey's secret serves as `DHs` for that step only and is not kept.
     fn respond(&mut self, bytes: &[u8], context: &[u8]) -> Result<(MySession, Vec<u8>), E> {
         let (pre, m) = decode_message(bytes)?;
         let p = pre.ok_or(E::NotPreKeyMessage)?;
         let spk_index = self
+            .store
             .signed
             .iter()
             .position(|s| s.id == p.spk_id)
             .ok_or(E::UnknownSignedPreKey(p.spk_id))?;
-        let spk_secret = self.signed[spk_index].secret;
+        let spk_secret = self.store.signed[spk_index].key.secret;
         let opk_secret = match p.opk_id {
-            Some(id) => Some(*self.one_time.get(&id).ok_or(E::UnknownOneTimePreKey(id))?),
+            Some(id) => Some(self.one_time(id).ok_or(E::UnknownOneTimePreKey(id))?.secret),
             None => None,
         };
         let ik_a = identity_x25519(&p.ik_a);
@@ -1307,12 +1028,12 @@ impl MyBob {
             dhs.push(dh(&opk, &p.base)?);
         }
         let fmid = first_message_id(&dhs[2]);
+        let accepted = &self.store.signed[spk_index].accepted;
         if p.opk_id.is_none() {
-            let record = &self.signed[spk_index].accepted;
-            if record.contains(&fmid) {
+            if accepted.binary_search(&fmid).is_ok() {
                 return Err(E::DuplicateMessage);
             }
-            if record.len() >= MAX_FIRST_MESSAGES {
+            if accepted.len() >= MAX_FIRST_MESSAGES {
                 return Err(E::SignedPreKeyFull(p.spk_id));
             }
         }
@@ -1320,182 +1041,41 @@ impl MyBob {
         if context.len() > MAX_CONTEXT {
             return Err(E::TooLarge);
         }
-        let mut s = MySession {
-            initiator: false,
-            acknowledged: true,
+        let ad = assoc_data(&p.ik_a, &self.id.ik, context);
+        let first = (&spk_secret, 0);
+        let (rk, o, pt) = receiving_step(&sk, &DEFAULT_LIMITS, None, first, &m, &m.aad(&ad))?;
+        let s = MySession(SessionBlob {
+            phase: Phase::Responder,
             local: self.id.ik,
             remote: p.ik_a,
             context: context.to_vec(),
             base: p.base,
             spk_id: p.spk_id,
             opk_id: p.opk_id,
-            timer: (0, 0, 0),
-            r: Ratchet::init_responder(&sk, &spk_secret),
-        };
-        let ad = s.ad();
-        let pt = s.r.decrypt(&ad, &m)?;
+            timer: sc::Timer::default(),
+            limits: DEFAULT_LIMITS,
+            rk,
+            ratchet: Ratchet::Open(o),
+        });
         match p.opk_id {
-            Some(id) => {
-                self.one_time.remove(&id);
-            }
+            Some(id) => self.store.one_time.retain(|k| k.id != id),
             None => {
-                self.signed[spk_index].accepted.insert(fmid);
+                let accepted = &mut self.store.signed[spk_index].accepted;
+                let at = accepted.partition_point(|x| *x < fmid);
+                accepted.insert(at, fmid);
             }
         }
         Ok((s, pt))
     }
 
-    /// §8.2 body of version 2 (`accepted = true`) or version 1 without its seen list; a version-1
-    /// body holds the secrets in an unclamped "as drawn" form (the same keys).
-    fn store_body(&self, v2: bool) -> Vec<u8> {
-        let mut b = vec![];
-        b.extend_from_slice(&self.next_signed_id.to_be_bytes());
-        b.extend_from_slice(&self.next_one_time_id.to_be_bytes());
-        b.push(u8::try_from(self.signed.len()).unwrap());
-        let as_stored = |k: &K32, i: u32| if v2 { *k } else { unclamped(k, i as u8) };
-        for s in &self.signed {
-            b.extend_from_slice(&s.id.to_be_bytes());
-            b.extend_from_slice(&s.created_at.to_be_bytes());
-            b.extend_from_slice(&as_stored(&s.secret, s.id));
-            b.extend_from_slice(&s.sig);
-            if v2 {
-                b.extend_from_slice(&u16::try_from(s.accepted.len()).unwrap().to_be_bytes());
-                for id in &s.accepted {
-                    b.extend_from_slice(id);
-                }
-            }
-        }
-        b.extend_from_slice(&u32::try_from(self.one_time.len()).unwrap().to_be_bytes());
-        for (id, secret) in &self.one_time {
-            b.extend_from_slice(&id.to_be_bytes());
-            b.extend_from_slice(&as_stored(secret, *id));
-        }
-        b
-    }
-
-    /// §8.2 version 2 (the version written).
+    /// §8.2 through the reference codec: version 3.
     fn store_state(&self) -> Vec<u8> {
-        envelope(KIND_STORE, &self.store_body(true))
+        self.store.encode_v3()
     }
 
-    /// §8.2 version 1 (test helper: what a version-1 library wrote), with the given seen list.
-    fn store_state_v1(&self, seen: &[K32]) -> Vec<u8> {
-        let mut b = self.store_body(false);
-        b.extend_from_slice(&u32::try_from(seen.len()).unwrap().to_be_bytes());
-        for k in seen {
-            b.extend_from_slice(k);
-        }
-        envelope_v(KIND_STORE, STORE_VERSION_V1, &b)
-    }
-
-    /// §8.2, strictly, both versions; a version-1 seen list is migrated into the records and
-    /// version-1 secrets are clamped (§8.0).
-    fn load_store(id: Ident, blob: &[u8]) -> Result<Self, DecodeErr> {
-        use DecodeErr::NonCanonical as NC;
-        let (version, body) = open_envelope(KIND_STORE, blob)?;
-        let v2 = version == STORE_VERSION;
-        let mut r = Rd(body);
-        let next_signed_id = r.u32()?;
-        let next_one_time_id = r.u32()?;
-        let n_signed = r.u8()?;
-        if usize::from(n_signed) > MAX_SIGNED_PREKEYS {
-            return Err(NC);
-        }
-        let mut signed: Vec<MySpk> = vec![];
-        for _ in 0..n_signed {
-            let spk_id = r.u32()?;
-            let created_at = r.u64()?;
-            let secret = r.a32()?;
-            // §8.0: checked as the field is read (the position was a guess, the library
-            // agrees: an unclamped secret in an entry cut inside its signature is NonCanonical).
-            if v2 && !is_clamped(&secret) {
-                return Err(NC);
-            }
-            let secret = clamp(secret);
-            let sig: [u8; 64] = r.take(64)?.try_into().unwrap();
-            // Duplicate id: after the signature, before the count.
-            if signed.iter().any(|s| s.id == spk_id) {
-                return Err(NC);
-            }
-            let mut accepted = BTreeSet::new();
-            if v2 {
-                let a = r.u16()?;
-                if usize::from(a) > MAX_FIRST_MESSAGES {
-                    return Err(NC);
-                }
-                let mut last: Option<Fmid> = None;
-                for _ in 0..a {
-                    let fmid: Fmid = r.take(16)?.try_into().unwrap();
-                    if last.is_some_and(|l| fmid <= l) {
-                        return Err(NC);
-                    }
-                    last = Some(fmid);
-                    accepted.insert(fmid);
-                }
-            }
-            signed.push(MySpk {
-                id: spk_id,
-                created_at,
-                secret,
-                sig,
-                accepted,
-            });
-        }
-        let n_one_time = r.u32()?;
-        // Applied to version 1 too ("the same without the accepted counts") — a guess.
-        if n_one_time as usize > MAX_ONE_TIME_PREKEYS {
-            return Err(NC);
-        }
-        let mut one_time = BTreeMap::new();
-        let mut last: Option<u32> = None;
-        for _ in 0..n_one_time {
-            let otk_id = r.u32()?;
-            let secret = r.a32()?;
-            // (Both this and the id order are NonCanonical, and a cut secret is Truncated either
-            // way: their relative order cannot be observed.)
-            if v2 && !is_clamped(&secret) {
-                return Err(NC);
-            }
-            let secret = clamp(secret);
-            if last.is_some_and(|l| otk_id <= l) {
-                return Err(NC);
-            }
-            last = Some(otk_id);
-            one_time.insert(otk_id, secret);
-        }
-        if !v2 {
-            let b = r.u32()?;
-            if b > V1_MAX_SEEN {
-                return Err(NC);
-            }
-            let mut seen: Vec<K32> = vec![];
-            for _ in 0..b {
-                // §2.3, then (not in SPEC.md's text; from the brief and the library) a key
-                // repeated byte for byte → NonCanonical. Other encodings of one key are not
-                // duplicates: they give the same first-message id, and the record is a set.
-                let k = r.xkey()?;
-                if seen.contains(&k) {
-                    return Err(NC);
-                }
-                seen.push(k);
-            }
-            // Migration: every base key under every held signed prekey, unless that DH is zero.
-            for ek in &seen {
-                for spk in &mut signed {
-                    if let Ok(dh3) = dh(&spk.secret, ek) {
-                        spk.accepted.insert(first_message_id(&dh3));
-                    }
-                }
-            }
-        }
-        r.end()?;
-        Ok(MyBob {
-            id,
-            next_signed_id,
-            next_one_time_id,
-            signed,
-            one_time,
-        })
+    /// §8.2 through the reference codec: any version read (an older one migrated).
+    fn load_store(id: Ident, blob: &[u8]) -> Result<Self, sc::DecodeError> {
+        StoreBlob::decode(blob).map(|(_, store)| MyBob { id, store })
     }
 }
 
@@ -1670,7 +1250,8 @@ fn setup(
         // Cross-check the identity derivation (§4.1) and the identity blob (§8.1).
         let mine = Ident::new(*id.seed());
         assert_eq!(mine.ik, id.public().to_bytes());
-        assert_eq!(id.to_bytes().to_vec(), envelope(KIND_IDENTITY, &mine.seed));
+        assert_eq!(id.to_bytes().to_vec(), sc::encode_identity(&mine.seed));
+        assert_eq!(sc::decode_identity(&id.to_bytes()), Ok(mine.seed));
         let mut store = PreKeyStore::new();
         store.rotate_signed_prekey(&mut rng, &id, NOW);
         let otks = store.generate_one_time_prekeys(&mut rng, 2).unwrap();
@@ -1914,14 +1495,22 @@ fn check_correspondence(sender: &Party, receiver: &Party) {
     assert_eq!(s.remote, r.local);
     assert_eq!(s.context, r.context);
     assert_eq!(s.ad(), r.ad());
+    assert_eq!(s.ad(), s.0.ad(), "§3.5 AD: the codec's and ours");
     assert_eq!(s.prefields(), r.prefields());
-    assert_eq!(s.r.rk, r.r.rk, "root keys");
-    assert_eq!(r.r.dhr, Some(xpub(&s.r.dhs)), "DHr = peer's ratchet public");
-    assert_eq!(s.r.send, r.r.recv, "sending chain = peer's receiving chain");
-    assert!(r.r.send.is_none(), "receiver's half-step is deferred");
+    assert_eq!(s.rk, r.rk, "root keys");
+    let sending = s.sending().expect("the sender has a sending chain");
+    assert_eq!(xpub(&sending.dhs.secret), sending.dhs.public);
+    assert_eq!(r.o().dhr, sending.dhs.public, "DHr = peer's ratchet public");
+    assert_eq!(
+        (r.o().ckr, r.o().nr),
+        (sending.ck, sending.n),
+        "sending chain = peer's receiving chain"
+    );
+    // The receiver's half-step is deferred: no ratchet secret held (§6.1).
+    assert!(r.sending().is_none(), "receiver's sending side is pending");
     // Every key the receiver holds for a message is the sender's message key for it.
     if let Party::Mine(_, Some(log)) = sender {
-        for k in &r.r.skipped {
+        for k in &r.o().skipped {
             let sent = log.iter().find(|(key, n, _)| *key == k.key && *n == k.n);
             assert_eq!(sent.map(|e| e.2), Some(k.mk), "skipped key {}", k.n);
         }
@@ -1952,12 +1541,15 @@ fn script(w: &mut World, a2: &[u8], swap: bool) {
     check_correspondence(&w.alice, &w.bob);
     {
         let v = w.bob.view();
-        assert_eq!(v.r.old, vec![header(a2).1]);
-        assert_eq!(v.r.skipped.len(), 2);
-        assert_eq!((v.r.skipped[0].key, v.r.skipped[0].n), (header(a2).1, 2));
-        assert_eq!((v.r.skipped[1].key, v.r.skipped[1].n), (alice_key1, 0));
-        assert_eq!(v.r.pn, 4);
-        assert_eq!(v.r.received, 3);
+        assert_eq!(v.o().old, vec![header(a2).1]);
+        assert_eq!(v.o().skipped.len(), 2);
+        assert_eq!(
+            (v.o().skipped[0].key, v.o().skipped[0].n),
+            (header(a2).1, 2)
+        );
+        assert_eq!((v.o().skipped[1].key, v.o().skipped[1].n), (alice_key1, 0));
+        assert_eq!(v.o().pn, 4);
+        assert_eq!(v.o().received, 3);
     }
     // The late prekey message a2 (skipped across the turn) and c0.
     recv(w, false, a2, Ok(b"a\x02"));
@@ -2170,33 +1762,66 @@ fn byte_identical_for_every_mix_of_implementations() {
     }
 }
 
+/// `needle` occurs somewhere in `hay` (test helper: a secret that must not be in a blob).
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The held signed prekeys' secrets of a store blob (read with the reference codec).
+fn spk_secrets(store_blob: &[u8]) -> Vec<K32> {
+    let (_, s) = StoreBlob::decode(store_blob).unwrap();
+    s.signed.iter().map(|k| k.key.secret).collect()
+}
+
 /// Test 4: persisted state: parse the crate's session blobs per §8.0/§8.3, check the correspondence
-/// with the independent peer, and move sessions between implementations mid-conversation.
+/// with the independent peer and the phases of §6.1 as stored, and move sessions between
+/// implementations mid-conversation.
 #[test]
 fn state_blobs_parse_and_cross_load() {
     // Crate Bob, independent Alice: parse Bob's blob after several turns.
     let (mut w, a2) = setup(14, false, true, true, CTX);
+    // The responder is open from its creation, its sending side pending: the blob holds no
+    // ratchet secret, and in particular not the signed prekey's (§6.2, §8.3).
+    let spk_secret = spk_secrets(&w.bob_pre.store_state())[0];
+    let fresh = w.bob.state();
+    assert!(
+        !contains(&fresh, &spk_secret),
+        "§8.3: SPK secret in a responder blob"
+    );
+    let v = MySession::from_state(&fresh).unwrap();
+    assert_eq!(v.phase, Phase::Responder);
+    assert!(v.sending().is_none());
+    assert_eq!(fresh[2], Phase::Responder as u8);
+    // Row 13's flag is 0x00 and the lists follow at once: no `DHs` bytes at all.
+    assert_eq!(fresh[2 + v.ratchet_offset() + 68], 0x00);
     let b0 = send(&mut w, false, b"b0");
     let b1 = send(&mut w, false, b"b1");
     recv(&mut w, true, &b1, Ok(b"b1"));
     // Crate Bob's sending chain = my receiving chain; b0's key is held by me.
     check_correspondence(&w.bob, &w.alice);
     let alice_view = w.alice.view();
-    assert_eq!(alice_view.r.skipped.len(), 1);
+    assert_eq!(alice_view.o().skipped.len(), 1);
     let blob = w.bob.state();
+    assert!(!contains(&blob, &spk_secret));
     assert_eq!(blob[0], KIND_SESSION);
-    assert_eq!(blob[1], SESSION_VERSION);
-    // §8.0: the stored ratchet secret is clamped.
-    assert!(is_clamped(&MySession::from_state(&blob).unwrap().r.dhs));
+    assert_eq!(blob[1], STATE_VERSION);
     let check = Sha256::digest(&blob[..blob.len() - 16]);
     assert_eq!(blob[blob.len() - 16..], check[..16]);
     let bob_view = MySession::from_state(&blob).unwrap();
-    assert!(!bob_view.initiator && bob_view.acknowledged);
-    assert_eq!(bob_view.r.send.unwrap().1, 2);
-    assert_eq!(bob_view.r.recv.unwrap().1, 2); // a0, a1 received (a2 still pending)
-    assert_eq!(bob_view.r.received, 2);
-    assert_eq!(bob_view.r.pn, 0);
-    assert_eq!(bob_view.r.limits, DEFAULT_LIMITS);
+    assert_eq!(bob_view.phase, Phase::Responder);
+    let sending = bob_view.sending().unwrap();
+    // §8.0: the stored ratchet secret is clamped; its public key is stored after it.
+    assert!(is_clamped(&sending.dhs.secret));
+    assert_eq!(xpub(&sending.dhs.secret), sending.dhs.public);
+    let at = 2 + bob_view.ratchet_offset() + 68;
+    assert_eq!(blob[at], 0x01);
+    assert_eq!(blob[at + 1..at + 33], sending.dhs.secret);
+    assert_eq!(blob[at + 33..at + 65], sending.dhs.public);
+    assert_eq!(sending.n, 2);
+    assert_eq!(bob_view.o().nr, 2); // a0, a1 received (a2 still pending)
+    assert_eq!(bob_view.o().received, 2);
+    assert_eq!(bob_view.o().pn, 0);
+    assert_eq!(bob_view.limits, DEFAULT_LIMITS);
     assert_eq!(bob_view.context, CTX);
     assert_eq!(bob_view.opk_id, Some(1));
     // Corrupting any byte is detected.
@@ -2204,7 +1829,7 @@ fn state_blobs_parse_and_cross_load() {
     bad[40] ^= 1;
     assert_eq!(
         MySession::from_state(&bad).unwrap_err(),
-        DecodeErr::ChecksumMismatch
+        sc::DecodeError::ChecksumMismatch
     );
     assert!(matches!(
         Session::from_bytes(&bad),
@@ -2212,31 +1837,46 @@ fn state_blobs_parse_and_cross_load() {
     ));
     recv(&mut w, true, &b0, Ok(b"b0"));
 
-    // Alice replies; crate Bob's view after receipt: deferred half-step, PN = Ns.
+    // Alice replies; crate Bob's view after receipt: deferred half-step (the sending side, and
+    // its secret, gone), PN = Ns.
     let c0 = send(&mut w, true, b"c0");
     recv(&mut w, false, &c0, Ok(b"c0"));
     check_correspondence(&w.alice, &w.bob);
     let v = w.bob.view();
-    assert_eq!(v.r.pn, 2);
-    assert!(v.r.send.is_none());
-    assert_eq!(v.r.old.len(), 1);
-    assert_eq!(v.r.skipped.len(), 1); // a2's key from the old chain
-    assert_eq!(v.r.skipped[0].n, 2);
-    assert_eq!(v.r.skipped[0].stamp, 3);
+    assert!(!contains(&w.bob.state(), &sending.dhs.secret));
+    assert_eq!(v.o().pn, 2);
+    assert!(v.o().send.is_none());
+    assert_eq!(v.o().old.len(), 1);
+    assert_eq!(v.o().skipped.len(), 1); // a2's key from the old chain
+    assert_eq!(v.o().skipped[0].n, 2);
+    assert_eq!(v.o().skipped[0].stamp, 3);
 
     // Crate Alice, independent Bob: parse Alice's blob (initiator, before and after the ack).
     let (mut w2, _) = setup(15, true, false, false, CTX);
     let v = w2.alice.view();
-    assert!(v.initiator && !v.acknowledged);
-    assert_eq!(v.r.send.unwrap().1, 3);
-    assert!(v.r.recv.is_none());
+    let alice_blob = w2.alice.state();
+    assert_eq!(v.phase, Phase::AwaitingReply);
+    assert_eq!(alice_blob[2], 0x00);
+    assert!(v.open().is_none());
+    assert_eq!(v.sending().unwrap().n, 3);
     assert_eq!(v.opk_id, None);
+    // The opening phase keeps no `DHr`: the signed prekey's public key is not in the blob, which
+    // ends with the sending chain (§8.3 row 12 of phase 0x00).
+    let BobPre::Mine(bob) = &w2.bob_pre else {
+        panic!("independent Bob expected")
+    };
+    assert!(!contains(&alice_blob, &bob.store.signed[0].key.public));
+    assert_eq!(
+        alice_blob.len(),
+        2 + v.ratchet_offset() + 32 + 32 + 32 + 4 + 16
+    );
     let m = send(&mut w2, false, b"x");
     recv(&mut w2, true, &m, Ok(b"x"));
     check_correspondence(&w2.bob, &w2.alice);
     let v = w2.alice.view();
-    assert!(v.acknowledged);
-    assert_eq!(v.r.pn, 3);
+    assert_eq!(v.phase, Phase::Acknowledged);
+    assert_eq!(w2.alice.state()[2], 0x01);
+    assert_eq!(v.o().pn, 3);
 
     // Sessions moved between implementations mid-conversation keep the identical transcript.
     for (alice, bob) in [(true, true), (false, false), (true, false), (false, true)] {
@@ -2435,7 +2075,10 @@ impl Twin {
         }
     }
     fn same(&self) {
-        assert_eq!(self.mine.to_state(), self.theirs.to_bytes().unwrap().to_vec());
+        assert_eq!(
+            self.mine.to_state(),
+            self.theirs.to_bytes().unwrap().to_vec()
+        );
     }
     fn recv(&mut self, m: &[u8]) -> Result<Vec<u8>, String> {
         let a = self.mine.decrypt(m).map_err(|e| format!("{e:?}"));
@@ -2487,7 +2130,7 @@ fn limits_and_eviction_match() {
     assert_eq!(a.recv(&b[3]), ok(&[3])); // keeps 0, 1, 2 (stamp 1)
     assert_eq!(a.recv(&b[7]), ok(&[7])); // keeps 4, 5, 6 (stamp 2); count cap drops 0, 1
     assert_eq!(
-        a.mine.r.skipped.iter().map(|s| s.n).collect::<Vec<_>>(),
+        a.mine.o().skipped.iter().map(|s| s.n).collect::<Vec<_>>(),
         [2, 4, 5, 6]
     );
     assert_eq!(a.recv(&b[0]), err("DuplicateMessage"));
@@ -2495,9 +2138,9 @@ fn limits_and_eviction_match() {
     for (i, m) in (8u8..).zip(&b[8..12]) {
         assert_eq!(a.recv(m), ok(&[i])); // received = 4..=7
     }
-    assert_eq!(a.mine.r.skipped.len(), 3); // age 5: still kept
+    assert_eq!(a.mine.o().skipped.len(), 3); // age 5: still kept
     assert_eq!(a.recv(&b[12]), ok(&[12])); // received = 8, age 6 > 5: dropped
-    assert!(a.mine.r.skipped.is_empty());
+    assert!(a.mine.o().skipped.is_empty());
     assert_eq!(a.recv(&b[5]), err("DuplicateMessage"));
 
     // Ratchet turns; b13 stays undelivered. Bob's next chain has PN = 14.
@@ -2507,16 +2150,16 @@ fn limits_and_eviction_match() {
     assert_eq!(header(&c[0]).2, 14);
     assert_eq!(a.recv(&c[3]), err("TooFarInFuture")); // old gap 1 + N 3 > 3
     assert_eq!(a.recv(&c[2]), ok(b"c\x02")); // keeps b13 (old chain), c0, c1
-    assert_eq!(a.mine.r.skipped.len(), 3);
+    assert_eq!(a.mine.o().skipped.len(), 3);
     let r1 = a.send(&mut rng, b"r1");
     assert_eq!(bob.decrypt(&r1).unwrap(), b"r1");
     let d0 = bob_send(&mut bob, b"d0");
     assert_eq!(header(&d0).2, 4);
     // old = [b-key, c-key] exceeds 1: the b chain and b13's key are deleted; c3's key is kept.
     assert_eq!(a.recv(&d0), ok(b"d0"));
-    assert_eq!(a.mine.r.old, vec![header(&c[0]).1]);
+    assert_eq!(a.mine.o().old, vec![header(&c[0]).1]);
     assert_eq!(
-        a.mine.r.skipped.iter().map(|s| s.n).collect::<Vec<_>>(),
+        a.mine.o().skipped.iter().map(|s| s.n).collect::<Vec<_>>(),
         [0, 1, 3]
     );
     // b13's ratchet key has left `old`: it looks like a new key while our half-step is deferred.
@@ -2543,8 +2186,8 @@ fn limits_and_eviction_match() {
     let g: Vec<_> = (0..4u8).map(|i| bob_send(&mut bob, &[b'g', i])).collect();
     assert_eq!(a.recv(&g[3]), err("TooFarInFuture")); // old gap 1 + N 3 > 3
     assert_eq!(a.recv(&g[2]), ok(b"g\x02")); // keeps e1 (old chain), g0, g1
-    assert_eq!(a.mine.r.skipped.len(), 3);
-    assert_eq!(a.mine.r.old, vec![header(&e0).1]);
+    assert_eq!(a.mine.o().skipped.len(), 3);
+    assert_eq!(a.mine.o().old, vec![header(&e0).1]);
     a.mine.set_limits([1, 1, 1, 1]);
     a.theirs
         .set_limits(xchat_protocol::Limits {
@@ -2555,26 +2198,174 @@ fn limits_and_eviction_match() {
         })
         .unwrap();
     a.same();
-    assert_eq!(a.mine.r.skipped.len(), 1);
-    assert_eq!(a.mine.r.skipped[0].n, 1);
+    assert_eq!(a.mine.o().skipped.len(), 1);
+    assert_eq!(a.mine.o().skipped[0].n, 1);
     assert_eq!(a.recv(&g[1]), ok(b"g\x01"));
     assert_eq!(a.recv(&g[0]), err("DuplicateMessage"));
     assert_eq!(a.recv(&g[3]), ok(b"g\x03"));
     assert_eq!(a.recv(&e0), err("DuplicateMessage")); // e-key still in `old`
 }
 
+/// What SPEC.md says a decode gives: `Some(Ok)` loads, `Some(Err(e))` fails with `e`, `None`:
+/// only the agreement of the two implementations is checked.
+type Expect = Option<Result<(), &'static str>>;
+const OK: Expect = Some(Ok(()));
+const NC: Expect = Some(Err("NonCanonical"));
+const IK: Expect = Some(Err("InvalidKey"));
+const TR: Expect = Some(Err("Truncated"));
+const TB: Expect = Some(Err("TrailingBytes"));
+
+/// State-decoding cases: (name, blob, what SPEC.md says, the re-saved blob of an older version
+/// that loads, where the test knows it).
+#[derive(Default)]
+struct Cases(Vec<Case>);
+type Case = (String, Vec<u8>, Expect, Option<Vec<u8>>);
+/// The re-saved bytes, or the error, from (the independent implementation, the crate).
+type Loaded = (Result<Vec<u8>, String>, Result<Vec<u8>, String>);
+
+/// The open phase's state of a session being edited (test helper).
+fn om(s: &mut SessionBlob) -> &mut Open {
+    match &mut s.ratchet {
+        Ratchet::Open(o) => o,
+        Ratchet::Opening(_) => panic!("the open phase expected"),
+    }
+}
+
+/// The sending chain of a session being edited (test helper).
+fn sm(s: &mut SessionBlob) -> &mut Sending {
+    match &mut s.ratchet {
+        Ratchet::Opening(x) => x,
+        Ratchet::Open(o) => o.send.as_mut().expect("a sending chain"),
+    }
+}
+
+impl Cases {
+    fn raw(&mut self, name: &str, blob: Vec<u8>, expect: Expect) {
+        self.0.push((name.to_string(), blob, expect, None));
+    }
+    /// `from` edited by `f`, as version 3.
+    fn v3(&mut self, name: &str, from: &MySession, expect: Expect, f: impl Fn(&mut SessionBlob)) {
+        let mut s = from.clone();
+        f(&mut s);
+        self.raw(name, s.to_state(), expect);
+    }
+    /// `from` edited by `f`, as version 2 with `legacy`: if it loads, it must re-save as the
+    /// edited object (what the legacy fields held is dropped).
+    fn v2(
+        &mut self,
+        name: &str,
+        from: &MySession,
+        legacy: &Legacy,
+        expect: Expect,
+        f: impl Fn(&mut SessionBlob, &mut Legacy),
+    ) {
+        let (mut s, mut l) = (from.clone(), *legacy);
+        f(&mut s, &mut l);
+        let blob = s.encode_v2(&l);
+        self.0
+            .push((name.to_string(), blob, expect, Some(s.to_state())));
+    }
+    /// `blob`'s body edited by `f`, re-sealed with a correct check.
+    fn patch(&mut self, name: &str, blob: &[u8], expect: Expect, f: impl Fn(&mut Vec<u8>)) {
+        let mut body = sc::body(blob).to_vec();
+        f(&mut body);
+        self.raw(name, sc::reseal(blob, &body), expect);
+    }
+    /// Decodes every blob with both implementations: same result, the one SPEC.md gives, a
+    /// version-3 blob re-saved byte for byte, an older one re-saved as version 3 (the expected
+    /// bytes where known), a fixed point from then on.
+    fn run(&self, load: impl Fn(&[u8]) -> Loaded) {
+        let mut failures = vec![];
+        for (name, blob, expect, resaved) in &self.0 {
+            let (mine, theirs) = load(blob);
+            if mine != theirs {
+                let short = |r: &Result<Vec<u8>, String>| -> Result<String, String> {
+                    let h = r.clone().map(hex::encode)?;
+                    Ok(h[..40.min(h.len())].to_string())
+                };
+                failures.push(format!(
+                    "{name}: independent {:?}, crate {:?}",
+                    short(&mine),
+                    short(&theirs)
+                ));
+                continue;
+            }
+            if let Ok(b) = &mine {
+                if blob[1] == STATE_VERSION {
+                    assert_eq!(b, blob, "case {name} re-encodes differently");
+                } else {
+                    assert_eq!(b[1], STATE_VERSION, "case {name}: re-saved as version 3");
+                    if let Some(want) = resaved {
+                        assert_eq!(hex::encode(b), hex::encode(want), "case {name}: migration");
+                    }
+                    assert_eq!(
+                        load(b),
+                        (Ok(b.clone()), Ok(b.clone())),
+                        "case {name}: fixed point"
+                    );
+                }
+            }
+            let got = mine.as_ref().map(|_| ()).map_err(String::as_str);
+            if let Some(expect) = expect
+                && got != *expect
+            {
+                failures.push(format!("{name}: {got:?}, SPEC.md says {expect:?}"));
+            }
+        }
+        assert!(failures.is_empty(), "{failures:#?}");
+    }
+}
+
+fn load_session_both(blob: &[u8]) -> Loaded {
+    let mine = MySession::from_state(blob)
+        .map(|s| s.to_state())
+        .map_err(|e| format!("{e:?}"));
+    let theirs = Session::from_bytes(blob)
+        .map(|s| s.to_bytes().unwrap().to_vec())
+        .map_err(|e| format!("{e:?}"));
+    (mine, theirs)
+}
+
+/// The three other clamping-relevant forms of a clamped secret (bits 0, 2 of byte 0; bits 6, 7
+/// of byte 31).
+fn unclamped_forms(k: &K32) -> [K32; 4] {
+    let mut forms = [*k; 4];
+    forms[0][0] |= 0x01;
+    forms[1][0] |= 0x04;
+    forms[2][31] &= !0x40;
+    forms[3][31] |= 0x80;
+    forms
+}
+
+/// `u = p`: the smallest non-canonical X25519 encoding (§2.3).
+const P_BYTES: K32 = {
+    let mut p = [0xFF; 32];
+    p[0] = 0xED;
+    p[31] = 0x7F;
+    p
+};
+
+/// Offset of the `DHs` secret in a version-1/2 session body (§8.3: role, acknowledged, rows
+/// 2–8, limits, timer, `RK`).
+fn v2_dhs_at(s: &SessionBlob) -> usize {
+    2 + 64 + 2 + s.context.len() + 32 + 4 + 1 + 4 * usize::from(s.opk_id.is_some()) + 16 + 9 + 32
+}
+
 /// Test 7: state decoding (§8.0, §8.3) agrees on every rule: the crate and the independent
-/// decoder give the same result for valid and invalid session blobs, and that result is the one
-/// SPEC.md gives.
+/// decoder give the same result for valid and invalid session blobs of versions 3, 2 and 1, and
+/// that result is the one SPEC.md gives; older blobs migrate to the same version-3 bytes.
 #[test]
 fn session_state_decode_rules_agree() {
     // A rich state: initiator, acknowledged, one old chain, skipped keys on two chains.
     let (mut w, _) = setup(23, false, false, true, CTX);
-    // An unacknowledged initiator (row 15a): Alice of another world, before any reply.
+    // An initiator in the opening phase: Alice of another world, before any reply.
     let (w_unacked, _) = setup(25, true, false, false, CTX);
     let unacked = w_unacked.alice.view();
-    assert!(unacked.initiator && !unacked.acknowledged);
-    assert!(unacked.r.recv.is_none() && unacked.r.send.is_some());
+    assert_eq!(unacked.phase, Phase::AwaitingReply);
+    let BobPre::Mine(unacked_bob) = &w_unacked.bob_pre else {
+        panic!("independent Bob expected")
+    };
+    let spk_b = unacked_bob.store.signed[0].key.public;
     let b: Vec<_> = (0..3u8).map(|i| send(&mut w, false, &[i])).collect();
     recv(&mut w, true, &b[2], Ok(&[2]));
     let r = send(&mut w, true, b"r");
@@ -2582,389 +2373,785 @@ fn session_state_decode_rules_agree() {
     let c: Vec<_> = (0..3u8).map(|i| send(&mut w, false, &[i])).collect();
     recv(&mut w, true, &c[2], Ok(&[2]));
     let base = w.alice.view();
-    assert_eq!(base.r.old.len(), 1);
-    assert_eq!(base.r.skipped.len(), 4);
+    assert_eq!(base.phase, Phase::Acknowledged);
+    assert_eq!(base.o().old.len(), 1);
+    assert_eq!(base.o().skipped.len(), 4);
     // [(old key, 0), (old key, 1), (DHr, 0), (DHr, 1)] with Nr = 3; deferred half-step.
-    assert_eq!(base.r.skipped[3].key, base.r.dhr.unwrap());
-    assert_eq!((base.r.skipped[3].n, base.r.recv.unwrap().1), (1, 3));
-    assert!(base.r.send.is_none());
-
-    const OK: Result<(), &str> = Ok(());
-    const NC: Result<(), &str> = Err("NonCanonical");
-    const IK: Result<(), &str> = Err("InvalidKey");
-    let mut cases: Vec<(&str, Vec<u8>, Result<(), &str>)> = vec![
-        ("valid", base.to_state(), OK),
-        ("valid unacked", unacked.to_state(), OK),
-    ];
-    let mut edit = |name, from: &MySession, expect, f: &dyn Fn(&mut MySession)| {
-        let mut s = from.clone();
-        f(&mut s);
-        cases.push((name, s.to_state(), expect));
+    assert_eq!(base.o().skipped[3].key, base.o().dhr);
+    assert_eq!((base.o().skipped[3].n, base.o().nr), (1, 3));
+    assert!(base.o().send.is_none());
+    let some_send = Sending {
+        dhs: key_pair(clamp([3; 32])),
+        ck: [3; 32],
+        n: 7,
     };
-    edit("max_skip 0", &base, NC, &|s| s.r.limits[0] = 0);
-    edit("age over ceiling", &base, NC, &|s| {
-        s.r.limits[3] = CEILING + 1
+    let mut with_send = base.clone();
+    om(&mut with_send).send = Some(some_send.clone());
+    let torsion = |k: &K32, i: usize| {
+        let p = VerifyingKey::from_bytes(k).unwrap().to_edwards();
+        (p + EIGHT_TORSION[i]).compress().to_bytes()
+    };
+    let small_order = {
+        let mut k = [0; 32];
+        k[0] = 1;
+        k
+    };
+
+    let mut cases = Cases::default();
+    // ---- version 3 (written), from edits of the object ----
+    cases.v3("valid", &base, OK, |_| {});
+    cases.v3("valid opening", &unacked, OK, |_| {});
+    cases.v3("valid with send", &with_send, OK, |_| {});
+    cases.v3("max_skip 0", &base, NC, |s| s.limits[0] = 0);
+    cases.v3("age over ceiling", &base, NC, |s| s.limits[3] = CEILING + 1);
+    cases.v3("max_skip > max_skipped_keys", &base, NC, |s| {
+        s.limits[0] = 2001
     });
-    edit("max_skip > max_skipped_keys", &base, NC, &|s| {
-        s.r.limits[0] = 2001
+    cases.v3("limits at ceiling", &base, OK, |s| s.limits = [CEILING; 4]);
+    cases.v3("opening, max_old_chains 0", &unacked, NC, |s| {
+        s.limits[2] = 0
     });
-    edit("limits at ceiling", &base, OK, &|s| {
-        s.r.limits = [CEILING; 4]
+    cases.v3("opening, limits at ceiling", &unacked, OK, |s| {
+        s.limits = [CEILING; 4]
     });
-    edit("unknown skipped key", &base, NC, &|s| {
-        s.r.skipped[0].key = [9; 32]
+    cases.v3("unknown skipped key", &base, NC, |s| {
+        om(s).skipped[0].key = [9; 32]
     });
-    edit("duplicate skipped", &base, NC, &|s| {
-        let e = s.r.skipped[3].clone();
-        s.r.skipped.push(e);
+    cases.v3("duplicate skipped", &base, NC, |s| {
+        let e = om(s).skipped[3].clone();
+        om(s).skipped.push(e);
     });
-    // Row 19: a skipped key of the current chain must lie behind Nr = 3.
-    edit("current-chain skipped N = Nr − 1", &base, OK, &|s| {
-        s.r.skipped[3].n = 2
+    // Row 17: a skipped key of the current chain must lie behind Nr = 3.
+    cases.v3("current-chain skipped N = Nr − 1", &base, OK, |s| {
+        om(s).skipped[3].n = 2
     });
-    edit("current-chain skipped N = Nr", &base, NC, &|s| {
-        s.r.skipped[3].n = 3
+    cases.v3("current-chain skipped N = Nr", &base, NC, |s| {
+        om(s).skipped[3].n = 3
     });
-    edit("current-chain skipped N > Nr", &base, NC, &|s| {
-        s.r.skipped[3].n = 70
+    cases.v3("current-chain skipped N > Nr", &base, NC, |s| {
+        om(s).skipped[3].n = 70
     });
-    edit("current-chain skipped N = 2^32 − 1", &base, NC, &|s| {
-        s.r.skipped[3].n = u32::MAX
+    cases.v3("current-chain skipped N = 2^32 − 1", &base, NC, |s| {
+        om(s).skipped[3].n = u32::MAX
     });
     // ... while an old chain has no counter left to compare with.
-    edit("old-chain skipped N large", &base, OK, &|s| {
-        s.r.skipped[1].n = 70_000
+    cases.v3("old-chain skipped N large", &base, OK, |s| {
+        om(s).skipped[1].n = 70_000
     });
-    edit("ages increasing", &base, NC, &|s| {
-        s.r.skipped[0].stamp = s.r.received
+    cases.v3("old-chain skipped N = 2^32 − 1", &base, NC, |s| {
+        om(s).skipped[1].n = u32::MAX
     });
-    edit("age too old", &base, NC, &|s| {
-        for e in &mut s.r.skipped {
-            e.stamp = s.r.received.wrapping_sub(10_001);
+    cases.v3("old-chain skipped N = 2^32 − 2", &base, OK, |s| {
+        om(s).skipped[1].n = u32::MAX - 1
+    });
+    cases.v3("ages increasing", &base, NC, |s| {
+        let o = om(s);
+        o.skipped[0].stamp = o.received;
+    });
+    cases.v3("age too old", &base, NC, |s| {
+        let o = om(s);
+        for e in &mut o.skipped {
+            e.stamp = o.received.wrapping_sub(10_001);
         }
     });
-    edit("age at limit", &base, OK, &|s| {
-        for e in &mut s.r.skipped {
-            e.stamp = s.r.received.wrapping_sub(10_000);
+    cases.v3("age at limit", &base, OK, |s| {
+        let o = om(s);
+        for e in &mut o.skipped {
+            e.stamp = o.received.wrapping_sub(10_000);
         }
     });
-    edit("old = DHr", &base, NC, &|s| s.r.old.push(s.r.dhr.unwrap()));
-    edit("old duplicate", &base, NC, &|s| s.r.old.push(s.r.old[0]));
-    edit("old over limit", &base, NC, &|s| s.r.limits[2] = 0);
-    edit("old count", &base, NC, &|s| {
-        s.r.limits[2] = 1;
-        s.r.old.insert(0, [5; 32]);
-    });
-    edit("responder not acknowledged", &base, NC, &|s| {
-        s.initiator = false;
-        s.acknowledged = false;
-    });
-    edit("responder", &base, OK, &|s| s.initiator = false);
-    edit("context 1024", &base, OK, &|s| s.context = vec![1; 1024]);
-    edit("context 1025", &base, NC, &|s| s.context = vec![1; 1025]);
-    edit("no DHr", &base, NC, &|s| s.r.dhr = None);
-    edit("DHr not canonical", &base, IK, &|s| {
-        s.r.dhr = Some([0xFF; 32])
-    });
-    edit("no opk", &base, OK, &|s| s.opk_id = None);
-    edit("bad local identity", &base, IK, &|s| s.local = [0; 32]);
-    edit("small-order remote identity", &base, IK, &|s| {
-        s.remote = [0; 32];
-        s.remote[0] = 1;
-    });
-    // §2.4: identities with a torsion component.
-    edit("torsion local identity", &base, IK, &|s| {
-        let p = VerifyingKey::from_bytes(&s.local).unwrap().to_edwards();
-        s.local = (p + EIGHT_TORSION[2]).compress().to_bytes();
-    });
-    edit("torsion remote identity", &base, IK, &|s| {
-        let p = VerifyingKey::from_bytes(&s.remote).unwrap().to_edwards();
-        s.remote = (p + EIGHT_TORSION[4]).compress().to_bytes();
-    });
-    edit("bad base key", &base, IK, &|s| s.base[31] = 0x80);
-    // A torsion variant of a base key is not checked in state (§8.3 row 7 is §2.3 only).
-    edit("torsion base key", &base, OK, &|s| {
-        s.base = x25519_torsion_variant(&s.base, 1)
-    });
-    // Row 15a: the phase.
-    edit("initiator not acknowledged", &base, NC, &|s| {
-        s.acknowledged = false
-    });
-    edit("no recv (nor send)", &base, NC, &|s| s.r.recv = None);
-    edit("no recv, with send", &base, NC, &|s| {
-        s.r.recv = None;
-        s.r.send = Some(([3; 32], 0));
-    });
-    edit("responder without recv", &base, NC, &|s| {
-        s.initiator = false;
-        s.r.recv = None;
-        s.r.send = Some(([3; 32], 0));
-    });
-    edit("with send", &base, OK, &|s| s.r.send = Some(([3; 32], 7)));
-    edit("unacked with recv", &unacked, NC, &|s| {
-        s.r.recv = Some(([3; 32], 0))
-    });
-    edit("unacked without send", &unacked, NC, &|s| s.r.send = None);
-    edit("unacked, acknowledged without recv", &unacked, NC, &|s| {
-        s.acknowledged = true
-    });
-    edit("unacked, acknowledged with recv", &unacked, OK, &|s| {
-        s.acknowledged = true;
-        s.r.recv = Some(([3; 32], 0));
-    });
-    edit("unacked with an old chain", &unacked, NC, &|s| {
-        s.r.old.push([5; 32])
-    });
-    edit("unacked with a skipped key of DHr", &unacked, NC, &|s| {
-        s.r.skipped.push(Skipped {
-            key: s.r.dhr.unwrap(),
-            n: 0,
-            stamp: s.r.received,
-            skipped_at: u64::MAX,
-            mk: [1; 32],
-        });
-    });
-    // §8.0 / row 12: the ratchet secret must be stored clamped in version 2.
-    edit("DHs unclamped (bit 0 set)", &base, NC, &|s| {
-        s.r.dhs[0] |= 0x01
-    });
-    edit("DHs unclamped (bit 2 set)", &base, NC, &|s| {
-        s.r.dhs[0] |= 0x04
-    });
-    edit("DHs unclamped (bit 6 of byte 31 clear)", &base, NC, &|s| {
-        s.r.dhs[31] &= !0x40
-    });
-    edit("DHs unclamped (bit 7 of byte 31 set)", &base, NC, &|s| {
-        s.r.dhs[31] |= 0x80
-    });
-    edit("unacked DHs unclamped", &unacked, NC, &|s| {
-        s.r.dhs[0] |= 0x01
-    });
-    edit("DHs another clamped secret", &base, OK, &|s| {
-        s.r.dhs = clamp([0x5A; 32])
-    });
-    // Row 19: N = 2^32 − 1 never has a key, on an old chain either (where no Nr bounds it).
-    edit("old-chain skipped N = 2^32 − 1", &base, NC, &|s| {
-        s.r.skipped[1].n = u32::MAX
-    });
-    edit("old-chain skipped N = 2^32 − 2", &base, OK, &|s| {
-        s.r.skipped[1].n = u32::MAX - 1
-    });
-    // Row 19's u64 is a time, any value (2^64 − 1 = unknown); no order among entries.
-    edit("skipped_at values", &base, OK, &|s| {
-        for (e, t) in
-            s.r.skipped
-                .iter_mut()
-                .zip([0, u64::MAX - 1, 1_700_000_000_000, 1])
-        {
+    // Row 17's u64 is a time, any value (2^64 − 1 = unknown); no order among entries.
+    cases.v3("skipped_at values", &base, OK, |s| {
+        let times = [0, u64::MAX - 1, 1_700_000_000_000, 1];
+        for (e, t) in om(s).skipped.iter_mut().zip(times) {
             e.skipped_at = t;
         }
     });
-    edit("unacked with a PN", &unacked, NC, &|s| s.r.pn = 9);
-    edit("unacked with a received count", &unacked, NC, &|s| {
-        s.r.received = 7
+    cases.v3("old = DHr", &base, NC, |s| {
+        let o = om(s);
+        o.old.push(o.dhr);
+    });
+    cases.v3("old duplicate", &base, NC, |s| {
+        let o = om(s);
+        o.old.push(o.old[0]);
+    });
+    cases.v3("old count over max_old_chains", &base, NC, |s| {
+        s.limits[2] = 1;
+        om(s).old.insert(0, [5; 32]);
+    });
+    cases.v3("old count at max_old_chains", &base, OK, |s| {
+        s.limits[2] = 2;
+        om(s).old.insert(0, [5; 32]);
+    });
+    cases.v3("responder", &base, OK, |s| s.phase = Phase::Responder);
+    cases.v3("context 1024", &base, OK, |s| s.context = vec![1; 1024]);
+    cases.v3("context 1025", &base, NC, |s| s.context = vec![1; 1025]);
+    cases.v3("empty context", &unacked, OK, |s| s.context = vec![]);
+    cases.v3("DHr not canonical", &base, IK, |s| om(s).dhr = P_BYTES);
+    cases.v3("DHr top bit", &base, IK, |s| om(s).dhr[31] |= 0x80);
+    cases.v3("no opk", &base, OK, |s| s.opk_id = None);
+    cases.v3("opk", &unacked, OK, |s| s.opk_id = Some(u32::MAX));
+    // §8.0: identity keys in version 3 are taken as stored, not validated.
+    cases.v3("zero local identity", &base, OK, |s| s.local = [0; 32]);
+    cases.v3("small-order remote identity", &base, OK, |s| {
+        s.remote = small_order
+    });
+    cases.v3("torsion local identity", &base, OK, |s| {
+        s.local = torsion(&s.local, 2)
+    });
+    cases.v3("torsion remote identity", &unacked, OK, |s| {
+        s.remote = torsion(&s.remote, 4)
+    });
+    cases.v3("identity bytes ≥ p", &unacked, OK, |s| {
+        s.local = [0xFF; 32]
+    });
+    cases.v3("bad base key", &base, IK, |s| s.base[31] = 0x80);
+    // A torsion variant of a base key is not checked in state (row 6 is §2.3 only).
+    cases.v3("torsion base key", &base, OK, |s| {
+        s.base = x25519_torsion_variant(&s.base, 1)
+    });
+    // Row 12 / 13: the sending chain's secret clamped, its public key §2.3, not recomputed.
+    for (i, k) in unclamped_forms(&some_send.dhs.secret).iter().enumerate() {
+        let name: &str = format!("DHs unclamped ({i})").leak();
+        cases.v3(name, &with_send, NC, |s| sm(s).dhs.secret = *k);
+    }
+    for (i, k) in unclamped_forms(&unacked.sending().unwrap().dhs.secret)[..2]
+        .iter()
+        .enumerate()
+    {
+        let name: &str = format!("opening DHs unclamped ({i})").leak();
+        cases.v3(name, &unacked, NC, |s| sm(s).dhs.secret = *k);
+    }
+    cases.v3("DHs public not canonical", &with_send, IK, |s| {
+        sm(s).dhs.public = P_BYTES
+    });
+    cases.v3("opening DHs public top bit", &unacked, IK, |s| {
+        sm(s).dhs.public[31] |= 0x80
+    });
+    cases.v3("DHs public of another key", &unacked, OK, |s| {
+        sm(s).dhs.public = xpub(&[5; 32])
+    });
+    cases.v3("DHs public low order", &with_send, OK, |s| {
+        sm(s).dhs.public = [0; 32]
+    });
+    cases.v3("DHs another clamped secret", &unacked, OK, |s| {
+        sm(s).dhs = key_pair(clamp([0x5A; 32]))
+    });
+    cases.v3("Ns = 2^32 − 1", &unacked, OK, |s| sm(s).n = u32::MAX);
+    // Row 9, §11.1.
+    cases.v3("timer start 2", &base, NC, |s| s.timer.start = 2);
+    cases.v3("timer off, on-read", &unacked, NC, |s| s.timer.start = 1);
+    cases.v3("timer 60 s on-read", &base, OK, |s| {
+        s.timer = sc::Timer {
+            duration_s: 60,
+            start: 1,
+            version: u32::MAX,
+        }
     });
 
-    let mut patch = |name, from: &MySession, expect, f: &dyn Fn(&mut Vec<u8>, usize)| {
-        let blob = from.to_state();
-        let mut b = blob[2..blob.len() - 16].to_vec();
-        // Offset of the end of row 17 (`received`): rows 18 and 19 follow.
-        let tail = 4 + 32 * from.r.old.len() + 4 + 80 * from.r.skipped.len();
-        let end17 = b.len() - tail;
-        f(&mut b, end17);
-        cases.push((name, envelope(KIND_SESSION, &b), expect));
-    };
-    // Offset of row 12 (`DHs`) in `base`'s body: it has a one-time prekey id.
-    let dhs_at = 2 + 64 + 2 + CTX.len() + 32 + 4 + 1 + 4 + 16 + 9 + 32;
-    assert_eq!(base.to_state()[2 + dhs_at..2 + dhs_at + 32], base.r.dhs);
-    // The clamping of row 12 is checked as the field is read (§2 rule 7; a guess, confirmed).
-    patch(
-        "DHs unclamped, body ends after row 12",
-        &base,
-        NC,
-        &|b, _| {
-            b[dhs_at] |= 0x01;
-            b.truncate(dhs_at + 32);
-        },
-    );
-    patch(
-        "body ends after row 12",
-        &base,
-        Err("Truncated"),
-        &|b, _| {
-            b.truncate(dhs_at + 32);
-        },
-    );
-    // Row 19's N = 2^32 − 1 is checked once the whole entry is read (§2 rule 7): cut inside
-    // the entry it is Truncated, cut right after it NonCanonical.
-    let first_entry = |end17: usize| end17 + 4 + 32 * base.r.old.len() + 4;
-    for (cut, expect) in [(36, Err("Truncated")), (79, Err("Truncated")), (80, NC)] {
-        let name: &str = format!("skipped N = 2^32 − 1, cut after {cut} bytes of its entry").leak();
-        patch(name, &base, expect, &|b, end17| {
-            let at = first_entry(end17);
-            b[at + 32..at + 36].copy_from_slice(&u32::MAX.to_be_bytes());
-            b.truncate(at + cut);
-        });
-    }
-    patch(
-        "skipped N = 2^32 − 2, cut after N",
-        &base,
-        Err("Truncated"),
-        &|b, end17| {
-            let at = first_entry(end17) + 32;
-            b[at..at + 4].copy_from_slice(&(u32::MAX - 1).to_be_bytes());
-            b.truncate(at + 4);
-        },
-    );
-    patch("role 2", &base, NC, &|b, _| b[0] = 2);
-    patch("ack flag 2", &base, NC, &|b, _| b[1] = 2);
-    patch("trailing", &base, Err("TrailingBytes"), &|b, _| b.push(0));
-    patch("truncated", &base, Err("Truncated"), &|b, _| {
+    // ---- version 3, byte patches ----
+    let valid = base.to_state();
+    let opening = unacked.to_state();
+    let dhs_at = unacked.ratchet_offset();
+    let dhr_at = base.ratchet_offset();
+    let old_at = dhr_at + 68 + 1 + 8;
+    let first_entry = old_at + 4 + 32 * base.o().old.len() + 4;
+    let timer_at = dhr_at - 32 - 16 - 9;
+    cases.patch("phase 3", &valid, NC, |b| b[0] = 3);
+    cases.patch("phase 0xFF", &opening, NC, |b| b[0] = 0xFF);
+    // Another phase byte makes the rest of the body mean other rows.
+    cases.patch("open body as phase 0x00", &valid, None, |b| b[0] = 0);
+    cases.patch("opening body as phase 0x01", &opening, None, |b| b[0] = 1);
+    cases.patch("opening body as phase 0x02", &opening, None, |b| b[0] = 2);
+    cases.patch("phase 0x01 as 0x02", &valid, OK, |b| b[0] = 2);
+    cases.patch("trailing", &valid, TB, |b| b.push(0));
+    cases.patch("opening trailing", &opening, TB, |b| b.push(0));
+    cases.patch("truncated", &valid, TR, |b| {
         b.pop();
     });
-    patch("empty body", &base, Err("Truncated"), &|b, _| b.clear());
-    patch("opk flag 2", &base, NC, &|b, _| {
-        let at = 2 + 64 + 2 + CTX.len() + 32 + 4;
+    cases.patch("opening truncated", &opening, TR, |b| {
+        b.pop();
+    });
+    cases.patch("empty body", &valid, TR, |b| b.clear());
+    cases.patch("opk flag 2", &valid, NC, |b| {
+        let at = 1 + 64 + 2 + CTX.len() + 32 + 4;
         assert_eq!(b[at], 1);
         b[at] = 2;
     });
-    patch(
-        "truncated after row 17",
-        &base,
-        Err("Truncated"),
-        &|b, end17| b.truncate(end17),
-    );
-    // Row 15a is checked once row 17 has been read: before rows 18 and 19 are looked at.
-    patch(
-        "bad phase, truncated after row 17",
-        &base,
-        NC,
-        &|b, end17| {
-            b[1] = 0; // initiator, not acknowledged, with `recv`
-            b.truncate(end17);
-        },
-    );
-    patch(
-        "bad phase, truncated in row 17",
-        &base,
-        Err("Truncated"),
-        &|b, end17| {
-            b[1] = 0;
-            b.truncate(end17 - 1);
-        },
-    );
-    patch("bad phase, invalid old key", &base, NC, &|b, end17| {
-        b[1] = 0;
-        b[end17 + 4 + 31] = 0xFF; // the first old key's top bit
+    cases.patch("sending flag 2", &valid, NC, |b| {
+        assert_eq!(b[dhr_at + 68], 0);
+        b[dhr_at + 68] = 2;
     });
-    // "An unacknowledged initiator also has old count 0": decided at the count.
-    patch(
-        "unacked old count 1, invalid key",
-        &unacked,
-        NC,
-        &|b, end17| {
-            b.truncate(end17);
-            b.extend_from_slice(&1u32.to_be_bytes());
-            b.extend_from_slice(&[0xFF; 32]);
-            b.extend_from_slice(&0u32.to_be_bytes());
+    cases.patch("context length 1025, body ends there", &valid, NC, |b| {
+        b[65..67].copy_from_slice(&1025u16.to_be_bytes());
+        b.truncate(67);
+    });
+    // Positions SPEC.md leaves open, as the library decides them: the start byte is checked as
+    // it is read, "off with on-read" once the timer is read; the limits row is read whole.
+    cases.patch("timer start 2, cut inside its version", &valid, NC, |b| {
+        b[timer_at + 4] = 2;
+        b.truncate(timer_at + 7);
+    });
+    cases.patch(
+        "timer off on-read, cut inside its version",
+        &valid,
+        TR,
+        |b| {
+            b[timer_at..timer_at + 4].copy_from_slice(&[0; 4]);
+            b[timer_at + 4] = 1;
+            b.truncate(timer_at + 7);
         },
     );
-    patch(
-        "unacked old count 1, truncated",
-        &unacked,
-        NC,
-        &|b, end17| {
-            b.truncate(end17);
-            b.extend_from_slice(&1u32.to_be_bytes());
+    cases.patch("max_skip 0, cut inside the next limit", &valid, TR, |b| {
+        b[timer_at + 9..timer_at + 13].copy_from_slice(&[0; 4]);
+        b.truncate(timer_at + 15);
+    });
+    cases.patch("max_skip > max_skipped_keys, cut in RK", &valid, NC, |b| {
+        b[timer_at + 9..timer_at + 13].copy_from_slice(&3000u32.to_be_bytes());
+        b.truncate(timer_at + 30);
+    });
+    // (Where the secret's rule stands against its public key's: test 7e.)
+    cases.patch("opening DHs unclamped, cut inside CKs", &opening, NC, |b| {
+        b[dhs_at] |= 0x01;
+        b.truncate(dhs_at + 70);
+    });
+    cases.patch(
+        "opening DHs public ≥ p, body ends after it",
+        &opening,
+        IK,
+        |b| {
+            b[dhs_at + 32..dhs_at + 64].copy_from_slice(&P_BYTES);
+            b.truncate(dhs_at + 64);
         },
     );
-    // "hence no skipped entries": follows from row 19's per-entry rule, so an entry cut short
-    // is `Truncated` (§2 rule 7).
-    patch(
-        "unacked skipped count 1, truncated",
+    cases.patch("opening body ends inside Ns", &opening, TR, |b| {
+        b.truncate(dhs_at + 99);
+    });
+    cases.patch("DHr ≥ p, body ends after it", &valid, IK, |b| {
+        b[dhr_at..dhr_at + 32].copy_from_slice(&P_BYTES);
+        b.truncate(dhr_at + 32);
+    });
+    // Rows 16–17 are checked "once the blob is read": a cut blob is Truncated first.
+    // ... but the counts as soon as they are read.
+    cases.patch(
+        "old count over the limit, cut after the count",
+        &valid,
+        NC,
+        |b| {
+            b[old_at..old_at + 4].copy_from_slice(&6u32.to_be_bytes());
+            b.truncate(old_at + 4);
+        },
+    );
+    cases.patch("skipped count 2^32 − 1", &valid, NC, |b| {
+        b[first_entry - 4..first_entry].copy_from_slice(&u32::MAX.to_be_bytes());
+    });
+    cases.patch(
+        "skipped count over the limit, first key not canonical",
+        &valid,
+        NC,
+        |b| {
+            b[first_entry - 4..first_entry].copy_from_slice(&2001u32.to_be_bytes());
+            b[first_entry + 31] = 0x80;
+        },
+    );
+    cases.patch(
+        "old key = DHr, cut inside the skipped list",
+        &valid,
+        TR,
+        |b| {
+            let dhr = b[dhr_at..dhr_at + 32].to_vec();
+            b[old_at + 4..old_at + 36].copy_from_slice(&dhr);
+            b.truncate(first_entry + 100);
+        },
+    );
+    cases.patch(
+        "skipped N = 2^32 − 1, cut after its entry",
+        &valid,
+        TR,
+        |b| {
+            b[first_entry + 32..first_entry + 36].copy_from_slice(&u32::MAX.to_be_bytes());
+            b.truncate(first_entry + 80);
+        },
+    );
+    cases.patch(
+        "skipped N = 2^32 − 1, cut inside its entry",
+        &valid,
+        TR,
+        |b| {
+            b[first_entry + 32..first_entry + 36].copy_from_slice(&u32::MAX.to_be_bytes());
+            b.truncate(first_entry + 36);
+        },
+    );
+    cases.patch("skipped count over the limit", &valid, NC, |b| {
+        let extra = b[first_entry..first_entry + 80].to_vec();
+        let n = base.o().skipped.len();
+        b[first_entry - 4..first_entry]
+            .copy_from_slice(&u32::try_from(n + 1).unwrap().to_be_bytes());
+        b.extend_from_slice(&extra);
+        // 5 entries over a limit of 4 keys: max_skip and max_skipped_keys become 4.
+        b[timer_at + 9..timer_at + 17].copy_from_slice(&[0, 0, 0, 4, 0, 0, 0, 4]);
+    });
+    cases.patch("skipped key not canonical, cut after it", &valid, IK, |b| {
+        b[first_entry + 31] = 0x80;
+        b.truncate(first_entry + 32);
+    });
+    // ... as the library decides it (SPEC.md does not say), before the end of the body is
+    // checked.
+    cases.patch("old key = DHr, trailing byte", &valid, NC, |b| {
+        let dhr = b[dhr_at..dhr_at + 32].to_vec();
+        b[old_at + 4..old_at + 36].copy_from_slice(&dhr);
+        b.push(0);
+    });
+    cases.patch("unknown skipped key, trailing byte", &valid, NC, |b| {
+        b[first_entry..first_entry + 32].copy_from_slice(&[9; 32]);
+        b.push(0);
+    });
+
+    // ---- §8.0 envelope ----
+    let mut raw = valid.clone();
+    raw[0] = KIND_STORE;
+    cases.raw("kind", raw, Some(Err("UnknownType(17)")));
+    for v in [0u8, 4, 0xFF] {
+        let mut raw = valid.clone();
+        raw[1] = v;
+        let e: &str = format!("UnknownVersion({v})").leak();
+        cases.raw("version", raw, Some(Err(e)));
+    }
+    // Versions 1 and 2 are read: the version byte passes, the check then fails.
+    for v in [V1, V2] {
+        let mut raw = valid.clone();
+        raw[1] = v;
+        cases.raw("v3 blob relabelled", raw, Some(Err("ChecksumMismatch")));
+    }
+    let mut raw = valid.clone();
+    raw[20] ^= 1;
+    cases.raw("checksum", raw, Some(Err("ChecksumMismatch")));
+    cases.raw("short", valid[..15].to_vec(), TR);
+    cases.raw("kind only", valid[..1].to_vec(), TR);
+    // The check is the last 16 bytes: 16 bytes have no kind byte, 17 bytes no version byte.
+    cases.raw("16 bytes", valid[valid.len() - 16..].to_vec(), TR);
+    cases.raw("17 bytes", vec![KIND_SESSION; 17], TR);
+    let mut eighteen = vec![KIND_SESSION, 7];
+    eighteen.extend_from_slice(&[0; 16]);
+    cases.raw(
+        "18 bytes, version 7",
+        eighteen,
+        Some(Err("UnknownVersion(7)")),
+    );
+    // A version-2 or -3 body sealed as the other version: other rows, decoded as such.
+    cases.raw(
+        "v3 body sealed as v2",
+        envelope_v(KIND_SESSION, V2, sc::body(&valid)),
+        None,
+    );
+
+    // ---- version 2 (read only): the other layout, its rules, its migration ----
+    let pending = Legacy {
+        pending_dhs: clamp([0x77; 32]),
+        opening_dhr: [0; 32],
+    };
+    let opening_legacy = Legacy {
+        pending_dhs: [0; 32],
+        opening_dhr: spk_b,
+    };
+    let v2_valid = base.encode_v2(&pending);
+    let v2_opening = unacked.encode_v2(&opening_legacy);
+    // What reading drops (§8.3): the pending side's old `DHs` secret, the opening phase's `DHr`.
+    assert!(contains(&v2_valid, &pending.pending_dhs));
+    assert!(contains(&v2_opening, &spk_b));
+    cases.v2("v2 valid", &base, &pending, OK, |_, _| {});
+    cases.v2("v2 valid opening", &unacked, &opening_legacy, OK, |_, _| {});
+    cases.v2("v2 with send", &with_send, &pending, OK, |_, _| {});
+    cases.v2("v2 responder", &base, &pending, OK, |s, _| {
+        s.phase = Phase::Responder
+    });
+    cases.v2("v2 bad local identity", &base, &pending, IK, |s, _| {
+        s.local = [0; 32]
+    });
+    cases.v2("v2 small-order remote", &base, &pending, IK, |s, _| {
+        s.remote = small_order
+    });
+    cases.v2("v2 torsion local", &base, &pending, IK, |s, _| {
+        s.local = torsion(&s.local, 2)
+    });
+    cases.v2(
+        "v2 torsion remote",
         &unacked,
-        Err("Truncated"),
-        &|b, _| {
+        &opening_legacy,
+        IK,
+        |s, _| s.remote = torsion(&s.remote, 4),
+    );
+    cases.v2("v2 pending DHs unclamped", &base, &pending, NC, |_, l| {
+        l.pending_dhs[0] |= 1
+    });
+    cases.v2(
+        "v2 sending DHs unclamped",
+        &with_send,
+        &pending,
+        NC,
+        |s, _| sm(s).dhs.secret[31] &= !0x40,
+    );
+    cases.v2(
+        "v2 opening DHs unclamped",
+        &unacked,
+        &opening_legacy,
+        NC,
+        |s, _| sm(s).dhs.secret[0] |= 4,
+    );
+    cases.v2(
+        "v2 opening DHr not canonical",
+        &unacked,
+        &opening_legacy,
+        IK,
+        |_, l| l.opening_dhr = P_BYTES,
+    );
+    cases.v2(
+        "v2 opening DHr low order",
+        &unacked,
+        &opening_legacy,
+        OK,
+        |_, l| l.opening_dhr = [0; 32],
+    );
+    cases.v2("v2 max_skip 0", &base, &pending, NC, |s, _| s.limits[0] = 0);
+    cases.v2(
+        "v2 max_skip > max_skipped_keys",
+        &base,
+        &pending,
+        NC,
+        |s, _| s.limits[0] = 2001,
+    );
+    cases.v2("v2 context 1025", &base, &pending, NC, |s, _| {
+        s.context = vec![0; 1025]
+    });
+    cases.v2("v2 timer start 2", &base, &pending, NC, |s, _| {
+        s.timer.start = 2
+    });
+    cases.v2("v2 DHr not canonical", &base, &pending, IK, |s, _| {
+        om(s).dhr = P_BYTES
+    });
+    cases.v2("v2 unknown skipped key", &base, &pending, NC, |s, _| {
+        om(s).skipped[0].key = [9; 32]
+    });
+    cases.v2("v2 skipped N = 2^32 − 1", &base, &pending, NC, |s, _| {
+        om(s).skipped[1].n = u32::MAX
+    });
+    cases.v2(
+        "v2 current-chain skipped N = Nr",
+        &base,
+        &pending,
+        NC,
+        |s, _| om(s).skipped[3].n = 3,
+    );
+    cases.v2("v2 ages increasing", &base, &pending, NC, |s, _| {
+        let o = om(s);
+        o.skipped[0].stamp = o.received;
+    });
+    cases.v2("v2 old = DHr", &base, &pending, NC, |s, _| {
+        let o = om(s);
+        o.old.push(o.dhr);
+    });
+    cases.v2(
+        "v2 old count over max_old_chains",
+        &base,
+        &pending,
+        NC,
+        |s, _| {
+            s.limits[2] = 1;
+            om(s).old.insert(0, [5; 32]);
+        },
+    );
+    cases.v2("v2 skipped_at values", &base, &pending, OK, |s, _| {
+        for (e, t) in om(s).skipped.iter_mut().zip([0, 1, 2, u64::MAX - 1]) {
+            e.skipped_at = t;
+        }
+    });
+    // Byte patches of the version-2 layout.
+    let d = v2_dhs_at(&base);
+    let d_open = v2_dhs_at(&unacked);
+    let v2_send_flag = |at: usize| at + 32 + 1 + 32;
+    cases.patch("v2 role 2", &v2_valid, NC, |b| b[0] = 2);
+    cases.patch("v2 acknowledged flag 2", &v2_valid, NC, |b| b[1] = 2);
+    cases.patch("v2 responder not acknowledged", &v2_valid, NC, |b| {
+        (b[0], b[1]) = (1, 0)
+    });
+    cases.patch(
+        "v2 responder not acknowledged, then cut",
+        &v2_valid,
+        NC,
+        |b| {
+            (b[0], b[1]) = (1, 0);
+            b.truncate(2);
+        },
+    );
+    cases.patch(
+        "v2 initiator not acknowledged, with recv",
+        &v2_valid,
+        NC,
+        |b| b[1] = 0,
+    );
+    cases.patch(
+        "v2 opening, acknowledged without recv",
+        &v2_opening,
+        NC,
+        |b| b[1] = 1,
+    );
+    cases.patch("v2 DHr flag 0", &v2_valid, NC, |b| b[d + 32] = 0);
+    cases.patch("v2 DHr flag 2", &v2_valid, NC, |b| b[d + 32] = 2);
+    cases.patch("v2 opening without send", &v2_opening, NC, |b| {
+        let at = v2_send_flag(d_open);
+        b[at] = 0;
+        b.drain(at + 1..at + 37);
+    });
+    cases.patch("v2 opening with recv", &v2_opening, NC, |b| {
+        let at = v2_send_flag(d_open) + 37;
+        assert_eq!(b[at], 0);
+        b[at] = 1;
+        b.splice(at + 1..at + 1, [7; 36]);
+    });
+    cases.patch("v2 acknowledged without recv", &v2_valid, NC, |b| {
+        let at = v2_send_flag(d) + 1;
+        assert_eq!(b[at], 1);
+        b[at] = 0;
+        b.drain(at + 1..at + 37);
+    });
+    let pn_at = |at: usize| v2_send_flag(at) + 37 + 1;
+    cases.patch("v2 opening with a PN", &v2_opening, NC, |b| {
+        b[pn_at(d_open) + 3] = 9
+    });
+    cases.patch("v2 opening with a received count", &v2_opening, NC, |b| {
+        b[pn_at(d_open) + 7] = 7
+    });
+    // The phase is decided once `received` is read; the counts as they are read.
+    // The phase: SPEC.md gives no position; the library checks it once the lists are read,
+    // before the end of the body.
+    cases.patch("v2 bad phase, cut after received", &v2_valid, TR, |b| {
+        b[1] = 0;
+        b.truncate(pn_at(d) + 8);
+    });
+    cases.patch("v2 bad phase, cut inside received", &v2_valid, TR, |b| {
+        b[1] = 0;
+        b.truncate(pn_at(d) + 7);
+    });
+    let v2_old_at = pn_at(d) + 8;
+    cases.patch(
+        "v2 old count over the limit, cut after it",
+        &v2_valid,
+        NC,
+        |b| {
+            b[v2_old_at..v2_old_at + 4].copy_from_slice(&6u32.to_be_bytes());
+            b.truncate(v2_old_at + 4);
+        },
+    );
+    cases.patch(
+        "v2 opening old count 1, cut after it",
+        &v2_opening,
+        TR,
+        |b| {
+            let at = pn_at(d_open) + 8;
+            b[at..at + 4].copy_from_slice(&1u32.to_be_bytes());
+            b.truncate(at + 4);
+        },
+    );
+    let v2_first_entry = v2_old_at + 4 + 32 + 4;
+    cases.patch(
+        "v2 skipped count over the limit, cut after it",
+        &v2_valid,
+        NC,
+        |b| {
+            b[v2_first_entry - 4..v2_first_entry].copy_from_slice(&2001u32.to_be_bytes());
+            b.truncate(v2_first_entry);
+        },
+    );
+    // SPEC.md reads the entries' rules of rows 16–17 "once the blob is read" in version 2 too
+    // (only the counts are checked as they are read).
+    cases.patch(
+        "v2 skipped N = 2^32 − 1, cut after its entry",
+        &v2_valid,
+        TR,
+        |b| {
+            let at = v2_first_entry + 32;
+            b[at..at + 4].copy_from_slice(&u32::MAX.to_be_bytes());
+            b.truncate(v2_first_entry + 80);
+        },
+    );
+    cases.patch(
+        "v2 opening skipped count 1, cut after it",
+        &v2_opening,
+        TR,
+        |b| {
             let n = b.len();
             b[n - 4..].copy_from_slice(&1u32.to_be_bytes());
         },
     );
-    let valid = base.to_state();
-    let mut raw = valid.clone();
-    raw[0] = KIND_STORE;
-    cases.push(("kind", raw, Err("UnknownType(17)")));
-    for v in [0u8, 3, 0xFF] {
-        let mut raw = valid.clone();
-        raw[1] = v;
-        let e: &str = format!("UnknownVersion({v})").leak();
-        cases.push(("version", raw, Err(e)));
-    }
-    // Version 1 is read: the version byte is checked before the check, which then fails.
-    let mut raw = valid.clone();
-    raw[1] = SESSION_VERSION_V1;
-    cases.push(("v2 blob relabelled v1", raw, Err("ChecksumMismatch")));
-    // The same layout: a version-2 body sealed as version 1 loads (and is re-saved as 2).
-    let body = &valid[2..valid.len() - 16];
-    cases.push((
-        "v2 body sealed as v1",
-        envelope_v(KIND_SESSION, SESSION_VERSION_V1, body),
-        OK,
-    ));
-    // ... an unclamped DHs in version 1 is read and clamped, a skipped N = 2^32 − 1 is refused.
-    let mut v1 = base.clone();
-    v1.r.dhs[0] |= 0x01;
-    cases.push(("v1 DHs unclamped", v1.to_state_v1(), OK));
-    let mut v1 = base.clone();
-    v1.r.skipped[1].n = u32::MAX;
-    cases.push(("v1 old-chain skipped N = 2^32 − 1", v1.to_state_v1(), NC));
-    let mut raw = valid.clone();
-    raw[20] ^= 1;
-    cases.push(("checksum", raw, Err("ChecksumMismatch")));
-    cases.push(("short", valid[..15].to_vec(), Err("Truncated")));
-    cases.push((
-        "kind only",
-        envelope(KIND_SESSION, &[])[..1].to_vec(),
-        Err("Truncated"),
-    ));
-    // The check is the last 16 bytes: 16 bytes have no kind byte, 17 bytes no version byte.
-    cases.push((
-        "16 bytes",
-        valid[valid.len() - 16..].to_vec(),
-        Err("Truncated"),
-    ));
-    cases.push(("17 bytes", vec![KIND_SESSION; 17], Err("Truncated")));
-    let mut eighteen = vec![KIND_SESSION, 7];
-    eighteen.extend_from_slice(&[0; 16]);
-    cases.push(("18 bytes, version 7", eighteen, Err("UnknownVersion(7)")));
+    cases.patch("v2 bad phase, invalid old key", &v2_valid, IK, |b| {
+        b[1] = 0;
+        b[v2_old_at + 4 + 31] = 0xFF;
+    });
+    cases.patch("v2 bad phase, trailing byte", &v2_valid, NC, |b| {
+        b[1] = 0;
+        b.push(0);
+    });
+    cases.patch(
+        "v2 opening with a PN, trailing byte",
+        &v2_opening,
+        NC,
+        |b| {
+            b[pn_at(d_open) + 3] = 9;
+            b.push(0);
+        },
+    );
+    cases.patch(
+        "v2 unknown skipped key, trailing byte",
+        &v2_valid,
+        NC,
+        |b| {
+            b[v2_first_entry] ^= 1;
+            b.push(0);
+        },
+    );
+    cases.patch(
+        "v2 max_skip 0, cut inside the next limit",
+        &v2_valid,
+        TR,
+        |b| {
+            let t = d - 32 - 9;
+            b[t - 16..t - 12].copy_from_slice(&[0; 4]);
+            b.truncate(t - 10);
+        },
+    );
+    cases.patch("v2 DHs unclamped, body ends after it", &v2_valid, NC, |b| {
+        b[d] |= 1;
+        b.truncate(d + 32);
+    });
+    cases.patch("v2 trailing", &v2_valid, TB, |b| b.push(0));
+    cases.patch("v2 truncated", &v2_opening, TR, |b| {
+        b.pop();
+    });
 
-    let mut failures = vec![];
-    for (name, blob, expect) in &cases {
-        let mine = MySession::from_state(blob)
-            .map(|s| s.to_state())
-            .map_err(|e| format!("{e:?}"));
-        let theirs = Session::from_bytes(blob)
-            .map(|s| s.to_bytes().unwrap().to_vec())
-            .map_err(|e| format!("{e:?}"));
-        assert_eq!(mine, theirs, "case {name}");
-        if let Ok(b) = &mine {
-            if blob[1] == SESSION_VERSION {
-                assert_eq!(b, blob, "case {name} re-encodes differently");
-            } else {
-                assert_eq!(b[1], SESSION_VERSION, "case {name}: re-saved as version 2");
-            }
-        }
-        let got = mine.as_ref().map(|_| ()).map_err(String::as_str);
-        if got != *expect {
-            failures.push(format!("{name}: {got:?}, SPEC.md says {expect:?}"));
-        }
+    // ---- version 1 (read only): version 2's layout, clamped on reading ----
+    cases.0.push((
+        "v2 body sealed as v1".into(),
+        envelope_v(KIND_SESSION, V1, sc::body(&v2_valid)),
+        OK,
+        Some(base.to_state()),
+    ));
+    let mut loose = pending;
+    loose.pending_dhs = unclamped(&pending.pending_dhs, 0);
+    cases.0.push((
+        "v1 pending DHs unclamped".into(),
+        base.encode_v1(&loose),
+        OK,
+        Some(base.to_state()),
+    ));
+    let mut v1 = with_send.clone();
+    sm(&mut v1).dhs.secret = unclamped(&some_send.dhs.secret, 1);
+    cases.0.push((
+        "v1 sending DHs unclamped".into(),
+        v1.encode_v1(&pending),
+        OK,
+        Some(with_send.to_state()),
+    ));
+    let mut v1 = base.clone();
+    om(&mut v1).skipped[1].n = u32::MAX;
+    cases.raw(
+        "v1 old-chain skipped N = 2^32 − 1",
+        v1.encode_v1(&pending),
+        NC,
+    );
+    cases.run(load_session_both);
+
+    // The two version-2 blobs re-save without what the old format kept.
+    for (blob, dropped) in [(&v2_valid, pending.pending_dhs), (&v2_opening, spk_b)] {
+        let resaved = Session::from_bytes(blob)
+            .unwrap()
+            .to_bytes()
+            .unwrap()
+            .to_vec();
+        assert!(
+            !contains(&resaved, &dropped),
+            "§8.3: dropped on reading version 2"
+        );
     }
-    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// Test 7e: a check position where the library departs from SPEC.md as written. This test
+/// asserts SPEC.md and fails against the library until one of the two changes:
+///
+/// - §2 rule 7 ("fields are read and validated strictly in order") with §8.3 row 12/13 and
+///   §8.2 ("secret clamped, else NonCanonical; public §2.3"): a `secret ‖ public` pair whose
+///   secret is not clamped is `NonCanonical` as soon as the secret is read. The library reads
+///   the public key first (an invalid one is `InvalidKey`, a cut one `Truncated`).
+#[test]
+fn check_order_follows_spec() {
+    let (w_opening, _) = setup(25, true, false, false, CTX);
+    let opening = w_opening.alice.view().to_state();
+    let dhs_at = w_opening.alice.view().ratchet_offset();
+
+    let mut cases = Cases::default();
+    // D1, session (row 12 of phase 0x00).
+    cases.patch("opening DHs unclamped, public ≥ p", &opening, NC, |b| {
+        b[dhs_at] |= 0x01;
+        b[dhs_at + 32..dhs_at + 64].copy_from_slice(&P_BYTES);
+    });
+    cases.patch(
+        "opening DHs unclamped, body ends after it",
+        &opening,
+        NC,
+        |b| {
+            b[dhs_at] |= 0x01;
+            b.truncate(dhs_at + 32);
+        },
+    );
+    cases.patch(
+        "opening DHs unclamped, cut inside its public key",
+        &opening,
+        NC,
+        |b| {
+            b[dhs_at] |= 0x01;
+            b.truncate(dhs_at + 40);
+        },
+    );
+    // D1, prekey store (§8.2): a signed prekey's and a one-time prekey's pair.
+    let mut rng = ChaCha20Rng::from_seed([39; 32]);
+    let seed: K32 = draw(&mut rng);
+    let mut bob = MyBob::new(Ident::new(seed));
+    bob.rotate_signed_prekey(&mut rng, NOW);
+    bob.generate_one_time_prekeys(&mut rng, 1).unwrap();
+    let store = bob.store_state();
+    let (spk, otk) = (9 + 12, 9 + 140 + 2 + 4 + 4);
+    for (what, at) in [("signed", spk), ("one-time", otk)] {
+        let name: &str = format!("{what} prekey secret unclamped, public ≥ p").leak();
+        cases.patch(name, &store, NC, |b| {
+            b[at] |= 0x01;
+            b[at + 32..at + 64].copy_from_slice(&P_BYTES);
+        });
+        let name: &str =
+            format!("{what} prekey secret unclamped, cut inside its public key").leak();
+        cases.patch(name, &store, NC, |b| {
+            b[at] |= 0x01;
+            b.truncate(at + 40);
+        });
+    }
+    cases.run(|blob| {
+        if blob[0] == KIND_STORE {
+            let mine = MyBob::load_store(Ident::new(seed), blob)
+                .map(|s| s.store_state())
+                .map_err(|e| format!("{e:?}"));
+            let theirs = PreKeyStore::from_bytes(blob)
+                .map(|s| s.to_bytes().unwrap().to_vec())
+                .map_err(|e| format!("{e:?}"));
+            (mine, theirs)
+        } else {
+            load_session_both(blob)
+        }
+    });
 }
 
 /// Test 7b: a version-1 session blob (§8.3, read only) migrates identically in both
 /// implementations: `DHs` clamped (§8.0), each purge deadline `D` turned into
 /// `skipped_at = D − 2 · MAX_CLOCK_SKEW` (saturating; `2^64 − 1` stays); the result is the
-/// version-2 blob, a fixed point from then on, and the session keeps working.
+/// version-3 blob, a fixed point from then on, and the session keeps working — also on a
+/// sending chain whose secret was stored unclamped.
 #[test]
 fn session_v1_migration_agrees() {
     let (mut w, _) = setup(32, false, false, true, CTX);
@@ -2975,7 +3162,8 @@ fn session_v1_migration_agrees() {
     let c: Vec<_> = (0..3u8).map(|i| send(&mut w, false, &[i])).collect();
     recv(&mut w, true, &c[2], Ok(&[2]));
     let base = w.alice.view();
-    assert_eq!(base.r.skipped.len(), 4);
+    assert_eq!(base.o().skipped.len(), 4);
+    assert!(base.o().send.is_none());
     let skew2 = 2 * MAX_CLOCK_SKEW;
     let deadline_sets: [[u64; 4]; 3] = [
         [u64::MAX, 0, skew2 - 1, skew2],
@@ -2985,15 +3173,19 @@ fn session_v1_migration_agrees() {
     for (i, deadlines) in deadline_sets.iter().enumerate() {
         for variant in 0..3u8 {
             let mut v1 = base.clone();
-            v1.r.dhs = unclamped(&base.r.dhs, variant);
-            for (e, d) in v1.r.skipped.iter_mut().zip(deadlines) {
+            for (e, d) in om(&mut v1).skipped.iter_mut().zip(deadlines) {
                 e.skipped_at = *d;
             }
-            let blob = v1.to_state_v1();
-            assert_eq!(blob[1], SESSION_VERSION_V1);
+            // The old `DHs` a version-1 library kept while sending was pending, as drawn.
+            let legacy = Legacy {
+                pending_dhs: unclamped(&clamp([0x66; 32]), variant),
+                opening_dhr: [0; 32],
+            };
+            let blob = v1.encode_v1(&legacy);
+            assert_eq!(blob[1], V1);
             // What SPEC.md says the migration gives.
             let mut expected = base.clone();
-            for (e, d) in expected.r.skipped.iter_mut().zip(deadlines) {
+            for (e, d) in om(&mut expected).skipped.iter_mut().zip(deadlines) {
                 e.skipped_at = if *d == u64::MAX {
                     u64::MAX
                 } else {
@@ -3001,38 +3193,281 @@ fn session_v1_migration_agrees() {
                 };
             }
             let expected = expected.to_state();
-            let mine = MySession::from_state(&blob).unwrap();
-            let theirs = Session::from_bytes(&blob).unwrap();
-            assert_eq!(mine.to_state(), expected, "set {i} variant {variant}");
+            let (mine, theirs) = load_session_both(&blob);
+            assert_eq!(mine, Ok(expected.clone()), "set {i} variant {variant}");
+            assert_eq!(theirs, Ok(expected.clone()), "set {i} variant {variant}");
+            assert!(!contains(&expected, &clamp(legacy.pending_dhs)));
+            // Re-saved as version 3, it is a fixed point in both.
             assert_eq!(
-                theirs.to_bytes().unwrap().to_vec(),
-                expected,
-                "set {i} variant {variant}"
-            );
-            // Re-saved as version 2, it is a fixed point in both.
-            assert_eq!(
-                Session::from_bytes(&expected).unwrap().to_bytes().unwrap().to_vec(),
-                expected
-            );
-            assert_eq!(
-                MySession::from_state(&expected).unwrap().to_state(),
-                expected
+                load_session_both(&expected),
+                (Ok(expected.clone()), Ok(expected.clone()))
             );
         }
     }
-    // The migrated session keeps the conversation going in both, byte for byte (the clamped
-    // secret is the same key).
-    let mut v1 = base.clone();
-    v1.r.dhs = unclamped(&base.r.dhs, 2);
-    let mut twin = Twin::new(&MySession::from_state(&v1.to_state_v1()).unwrap());
-    twin.theirs = Session::from_bytes(&v1.to_state_v1()).unwrap();
-    twin.same();
+    // The migrated session keeps the conversation going in both, byte for byte.
+    let mut twin = Twin::load(&base.encode_v1(&Legacy::default()));
     let mut rng = ChaCha20Rng::from_seed([33; 32]);
     let reply = twin.send(&mut rng, b"after migration");
     recv(&mut w, false, &reply, Ok(b"after migration"));
     assert_eq!(twin.recv(&c[0]).unwrap(), [0]);
     assert_eq!(twin.recv(&b[0]).unwrap(), [0]);
     assert_eq!(twin.recv(&b[0]).unwrap_err(), "DuplicateMessage");
+    // A sending chain stored with an unclamped secret: the same key once clamped, so the next
+    // receiving step (a DH with it) works in both.
+    let with_send = twin.mine.clone();
+    let mut v1 = with_send.clone();
+    let secret = with_send.sending().unwrap().dhs.secret;
+    sm(&mut v1).dhs.secret = unclamped(&secret, 2);
+    let mut twin = Twin::load(&v1.encode_v1(&Legacy::default()));
+    assert_eq!(twin.mine, with_send);
+    let d0 = send(&mut w, false, b"d0");
+    assert_eq!(twin.recv(&d0).unwrap(), b"d0");
+}
+
+/// Twin helpers for migrated state.
+impl Twin {
+    /// Both implementations of one blob (any version); they must re-save it identically.
+    fn load(blob: &[u8]) -> Self {
+        let t = Twin {
+            mine: MySession::from_state(blob).unwrap(),
+            theirs: Session::from_bytes(blob).unwrap(),
+        };
+        t.same();
+        t
+    }
+}
+
+/// The body of a content frame (§11.2) carried as a raw plaintext.
+fn frame_body(pt: &[u8]) -> &[u8] {
+    let len = u32::from_be_bytes(pt[19..23].try_into().unwrap()) as usize;
+    &pt[23..23 + len]
+}
+
+/// Test 7c: version-2 session blobs (§8.3, read only) migrate identically in both
+/// implementations, whichever phase they are in: an unacknowledged initiator loses its `DHr`
+/// (the signed prekey), a responder whose sending side was pending loses the signed prekey's
+/// secret; the conversation then goes on, in both, byte for byte.
+#[test]
+fn session_v2_migration_agrees() {
+    let (mut w, a2) = setup(34, false, false, true, CTX);
+    let BobPre::Mine(bob_store) = &w.bob_pre else {
+        panic!("independent Bob expected")
+    };
+    let spk = bob_store.store.signed[0].key;
+    // Bob right after `respond`: what a version-2 library wrote kept `DHs` = SPK_B.
+    let bob = w.bob.view();
+    assert!(bob.o().send.is_none());
+    let legacy = Legacy {
+        pending_dhs: spk.secret,
+        opening_dhr: [0; 32],
+    };
+    let v2 = bob.encode_v2(&legacy);
+    assert!(contains(&v2, &spk.secret));
+    let mut bob_twin = Twin::load(&v2);
+    assert_eq!(bob_twin.mine, bob);
+    assert!(!contains(&bob_twin.theirs.to_bytes().unwrap(), &spk.secret));
+    let mut rng = ChaCha20Rng::from_seed([35; 32]);
+    let reply = bob_twin.send(&mut rng, b"reply");
+    recv(&mut w, true, &reply, Ok(b"reply"));
+    assert_eq!(bob_twin.recv(&a2).unwrap(), b"a\x02");
+
+    // Alice in the opening phase, as version 2 wrote it (with `DHr` = SPK_B).
+    let (w2, a2) = setup(36, false, false, false, CTX);
+    let alice = w2.alice.view();
+    assert_eq!(alice.phase, Phase::AwaitingReply);
+    let legacy = Legacy {
+        pending_dhs: [0; 32],
+        opening_dhr: current_spk_public(&w2.bob_pre),
+    };
+    let v2 = alice.encode_v2(&legacy);
+    let mut alice_twin = Twin::load(&v2);
+    assert!(!contains(
+        &alice_twin.theirs.to_bytes().unwrap(),
+        &legacy.opening_dhr
+    ));
+    let mut rng = ChaCha20Rng::from_seed([37; 32]);
+    let a3 = alice_twin.send(&mut rng, b"a3");
+    let mut bob = match w2.bob {
+        Party::Mine(b, _) => *b,
+        Party::Crate(_) => panic!("independent Bob expected"),
+    };
+    assert_eq!(bob.decrypt(&a3).unwrap(), b"a3");
+    assert_eq!(bob.decrypt(&a2).unwrap(), b"a\x02");
+    let b0 = bob.encrypt_logged(&mut rng, b"b0").unwrap().0;
+    assert_eq!(alice_twin.recv(&b0).unwrap(), b"b0");
+    assert_eq!(alice_twin.mine.phase, Phase::Acknowledged);
+}
+
+fn current_spk_public(bob: &BobPre) -> K32 {
+    let blob = bob.store_state();
+    let (_, s) = StoreBlob::decode(&blob).unwrap();
+    s.signed.last().unwrap().key.public
+}
+
+fn load_json(path: &str) -> serde_json::Value {
+    let path = format!("{}/test-vectors/{path}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+fn hex_field(v: &serde_json::Value, key: &str) -> Vec<u8> {
+    hex::decode(v[key].as_str().unwrap_or_else(|| panic!("{key}"))).unwrap()
+}
+
+/// Test 7d: the frozen blobs of `test-vectors/migration/` (written by the version-2 library)
+/// load in both implementations to the same version-3 bytes, without the secrets and keys
+/// version 3 no longer keeps, and the messages in flight when they were saved still arrive.
+#[test]
+fn frozen_version_2_blobs_migrate() {
+    let v = load_json("migration/state_v2.json");
+    let seed = |k: &str| -> K32 { hex_field(&v, k).try_into().unwrap() };
+    let (alice_seed, bob_seed) = (seed("alice_identity_seed"), seed("bob_identity_seed"));
+    let ctx = hex_field(&v, "context");
+    let mut rng = ChaCha20Rng::from_seed([38; 32]);
+    let mut scenarios = 0;
+    for sc_v in v["scenarios"].as_array().unwrap() {
+        let name = sc_v["name"].as_str().unwrap();
+        let mut alice = sc_v
+            .get("alice")
+            .map(|_| Twin::load(&hex_field(sc_v, "alice")));
+        let mut bob = sc_v.get("bob").map(|_| Twin::load(&hex_field(sc_v, "bob")));
+        let mut stores = sc_v
+            .get("bob_store")
+            .map(|_| BobPre::both(&bob_seed, &hex_field(sc_v, "bob_store")));
+        for t in alice.iter().chain(&bob) {
+            let old = hex_field(
+                sc_v,
+                if t.mine.local == Ident::new(alice_seed).ik {
+                    "alice"
+                } else {
+                    "bob"
+                },
+            );
+            assert_eq!(old[1], V2, "{name}");
+            let (_, parsed) = SessionBlob::decode(&old).unwrap();
+            assert_eq!(parsed, t.mine.0, "{name}");
+        }
+        if let Some(a) = &alice
+            && a.mine.phase == Phase::AwaitingReply
+        {
+            // Its `DHr`, the signed prekey, is dropped (§8.3).
+            let store = hex_field(sc_v, "bob_store");
+            let spk = StoreBlob::decode(&store)
+                .unwrap()
+                .1
+                .signed
+                .last()
+                .unwrap()
+                .key
+                .public;
+            assert!(contains(&hex_field(sc_v, "alice"), &spk), "{name}");
+            assert!(!contains(&a.theirs.to_bytes().unwrap(), &spk), "{name}");
+        }
+        if let Some(secret) = sc_v.get("signed_prekey_secret") {
+            // The responder's pending side: the signed prekey's secret is in the version-2 blob
+            // and not in the migrated one.
+            let secret = hex::decode(secret.as_str().unwrap()).unwrap();
+            assert!(contains(&hex_field(sc_v, "bob"), &secret), "{name}");
+            let b = bob.as_ref().unwrap();
+            assert!(b.mine.o().send.is_none(), "{name}");
+            assert!(!contains(&b.theirs.to_bytes().unwrap(), &secret), "{name}");
+            assert!(!contains(&b.mine.to_state(), &secret), "{name}");
+        }
+        if let Some(stores) = &stores {
+            assert_eq!(stores[0].store_state(), stores[1].store_state(), "{name}");
+        }
+        for m in sc_v["in_flight"].as_array().into_iter().flatten() {
+            let wire = hex_field(m, "wire");
+            let body = m["body"].as_str().unwrap().as_bytes();
+            let to = if m["to"] == "bob" {
+                &mut bob
+            } else {
+                &mut alice
+            };
+            let pt = match (to.as_mut(), stores.as_mut()) {
+                (Some(t), _) => t.recv(&wire).unwrap(),
+                (None, Some([mine, theirs])) => {
+                    let (s1, p1) = mine.respond(&wire, &ctx).unwrap();
+                    let (s2, p2) = theirs.respond(&wire, &ctx).unwrap();
+                    assert_eq!((s1.state(), &p1), (s2.state(), &p2), "{name}");
+                    assert_eq!(mine.store_state(), theirs.store_state(), "{name}");
+                    *to = Some(Twin::load(&s2.state()));
+                    p1
+                }
+                (None, None) => panic!("{name}: no recipient"),
+            };
+            assert_eq!(frame_body(&pt), body, "{name}");
+        }
+        // Each side that can answer does, and the other reads it.
+        if let (Some(a), Some(b)) = (alice.as_mut(), bob.as_mut()) {
+            let m = b.send(&mut rng, b"from bob after migration");
+            assert_eq!(a.recv(&m).unwrap(), b"from bob after migration", "{name}");
+            let m = a.send(&mut rng, b"from alice after migration");
+            assert_eq!(b.recv(&m).unwrap(), b"from alice after migration", "{name}");
+        }
+        if let Some(replay) = sc_v.get("replay") {
+            let replay = hex::decode(replay.as_str().unwrap()).unwrap();
+            let context = hex_field(sc_v, "replay_context");
+            for s in stores.as_mut().unwrap() {
+                assert_eq!(
+                    s.respond(&replay, &context).err().unwrap(),
+                    "DuplicateMessage",
+                    "{name}"
+                );
+            }
+        }
+        scenarios += 1;
+    }
+    assert_eq!(scenarios, 4);
+
+    // The frozen copy of state.json's version-2 vectors: every blob loads in both to the same
+    // bytes; a pending sending side's `DHs` secret and an opening initiator's `DHr` are gone.
+    let v = load_json("migration/state_v2_vectors.json");
+    let bob_seed: K32 = hex_field(&v, "bob_identity_seed").try_into().unwrap();
+    let mut seen = BTreeMap::new();
+    for e in v["entries"].as_array().unwrap() {
+        let (name, object, blob) = (
+            e["name"].as_str().unwrap(),
+            e["object"].as_str().unwrap(),
+            hex_field(e, "bytes"),
+        );
+        let f = &e["fields"];
+        *seen.entry(object).or_insert(0) += 1;
+        match object {
+            "session" | "session_v1" => {
+                let t = Twin::load(&blob);
+                let resaved = t.theirs.to_bytes().unwrap().to_vec();
+                assert_eq!(resaved[1], STATE_VERSION, "{name}");
+                if object == "session" {
+                    let dhs = hex_field(f, "dhs_secret");
+                    assert!(contains(&blob, &dhs), "{name}");
+                    assert_eq!(
+                        contains(&resaved, &dhs),
+                        !f["send"].is_null(),
+                        "{name}: DHs"
+                    );
+                    let opening =
+                        f["role"] == "initiator" && f["acknowledged"].as_bool() == Some(false);
+                    assert_eq!(opening, t.mine.phase == Phase::AwaitingReply, "{name}");
+                    assert_eq!(
+                        contains(&resaved, &hex_field(f, "dhr")),
+                        !opening,
+                        "{name}: DHr"
+                    );
+                }
+            }
+            "prekey_store" | "prekey_store_v1" => {
+                let [mine, theirs] = BobPre::both(&bob_seed, &blob);
+                assert_eq!(mine.store_state(), theirs.store_state(), "{name}");
+                assert_eq!(mine.store_state()[1], STATE_VERSION, "{name}");
+            }
+            "identity" => {
+                let seed = sc::decode_identity(&blob).unwrap();
+                assert_eq!(*IdentityKeyPair::from_bytes(&blob).unwrap().seed(), seed);
+            }
+            other => panic!("{name}: {other}"),
+        }
+    }
+    assert_eq!(seen.len(), 5, "{seen:?}");
 }
 
 /// A first message without a one-time prekey from a fresh crate Alice to `bundle`.
@@ -3131,11 +3566,12 @@ fn one_time_prekey_subgroup_check_agrees() {
     assert!(invalid_key_cases >= 8);
 }
 
-/// Test 9: prekey-store blobs (§8.0, §8.2): version 2 round trips, version 1 is read and
-/// migrated (every seen base key under every held signed prekey, §3.6), and the migrated store
-/// refuses the old first messages in any encoding; both implementations agree byte for byte.
+/// Test 9: prekey-store blobs (§8.0, §8.2): version 3 round trips with its stored public keys,
+/// version 2 is read (public keys recomputed), version 1 is read and migrated (every seen base
+/// key under every held signed prekey, §3.6), and the migrated store refuses the old first
+/// messages in any encoding; both implementations agree byte for byte, and on every decode rule.
 #[test]
-fn prekey_store_v2_and_v1_migration_agree() {
+fn prekey_store_versions_agree() {
     let mut rng = ChaCha20Rng::from_seed([27; 32]);
     let seed: K32 = draw(&mut rng);
     let mut bob = MyBob::new(Ident::new(seed));
@@ -3156,23 +3592,30 @@ fn prekey_store_v2_and_v1_migration_agree() {
 
     // A version-1 blob as the old library wrote it after accepting those three messages, plus a
     // low-order key (all-zero DH: skipped), an unrelated key and another encoding of bases[0]
-    // (the same id: the record is a set).
+    // (the same id: the record is a set). Its secrets are "as drawn" (unclamped).
     let mut seen = bases.clone();
     seen.push([0; 32]);
     seen.push(xpub(&draw(&mut rng)));
     seen.push(x25519_torsion_variant(&bases[0], 2));
-    let v1 = bob.store_state_v1(&seen);
-    assert_eq!(v1[1], STORE_VERSION_V1);
+    let mut as_drawn = bob.store.clone();
+    for k in &mut as_drawn.signed {
+        k.key.secret = unclamped(&k.key.secret, k.id as u8);
+    }
+    for k in &mut as_drawn.one_time {
+        k.key.secret = unclamped(&k.key.secret, k.id as u8);
+    }
+    let v1 = as_drawn.encode_v1(&seen);
+    assert_eq!(v1[1], V1);
     let mine = MyBob::load_store(Ident::new(seed), &v1).unwrap();
-    for spk in &mine.signed {
+    for spk in &mine.store.signed {
         assert_eq!(spk.accepted.len(), 4);
         for base in &bases {
-            let id = first_message_id(&dh(&spk.secret, base).unwrap());
+            let id = first_message_id(&dh(&spk.key.secret, base).unwrap());
             assert!(spk.accepted.contains(&id));
         }
     }
     let migrated = mine.store_state();
-    assert_eq!(migrated[1], STORE_VERSION);
+    assert_eq!(migrated[1], STATE_VERSION);
     let theirs = PreKeyStore::from_bytes(&v1).unwrap();
     assert_eq!(
         theirs.to_bytes().unwrap().to_vec(),
@@ -3181,20 +3624,25 @@ fn prekey_store_v2_and_v1_migration_agree() {
     );
     assert_eq!(theirs.first_message_capacity(), 4092);
     assert_eq!(mine.first_message_capacity(), 4092);
-    // Re-saved as version 2, it loads again, identically.
-    assert_eq!(
-        PreKeyStore::from_bytes(&migrated)
-            .unwrap()
-            .to_bytes().unwrap()
-            .to_vec(),
-        migrated
-    );
-    assert_eq!(
-        MyBob::load_store(Ident::new(seed), &migrated)
-            .unwrap()
-            .store_state(),
-        migrated
-    );
+    // Version 2 of the migrated store (no public keys) reads back to the same bytes.
+    let v2 = mine.store.encode_v2();
+    assert_eq!(v2.len(), migrated.len() - 32 * (3 + 3));
+    for blob in [&migrated, &v2] {
+        assert_eq!(
+            PreKeyStore::from_bytes(blob)
+                .unwrap()
+                .to_bytes()
+                .unwrap()
+                .to_vec(),
+            migrated
+        );
+        assert_eq!(
+            MyBob::load_store(Ident::new(seed), blob)
+                .unwrap()
+                .store_state(),
+            migrated
+        );
+    }
 
     let fresh = first_message(&mut rng, &bob.bundle(None), b"fresh");
     let fresh_old = first_message(&mut rng, &bob.bundle_of(0, None), b"fresh old");
@@ -3234,321 +3682,357 @@ fn prekey_store_v2_and_v1_migration_agree() {
     assert_eq!(stores[0], stores[1]);
     rotation_rng.next_u64();
 
+    // §8.0: version 3 takes a stored public key as it is (not recomputed from the secret): a
+    // store whose current signed prekey holds another valid public key puts that one in bundles.
+    let other = xpub(&[0x42; 32]);
+    let edited = sc::edit_store(&migrated, |s| s.signed[2].key.public = other);
+    let id = IdentityKeyPair::from_seed(&seed);
+    let b = PreKeyStore::from_bytes(&edited)
+        .unwrap()
+        .bundle(&id, None)
+        .unwrap();
+    assert_eq!(b.to_bytes()[45..77], other);
+    let mine = MyBob::load_store(Ident::new(seed), &edited).unwrap();
+    assert_eq!(mine.bundle(None), b.to_bytes().to_vec());
+
     // Decode rules, with what SPEC.md says (None: only agreement is checked).
-    const OK: Option<Result<(), &str>> = Some(Ok(()));
-    const NC: Option<Result<(), &str>> = Some(Err("NonCanonical"));
-    const TR: Option<Result<(), &str>> = Some(Err("Truncated"));
-    let body = migrated[2..migrated.len() - 16].to_vec();
-    // Offsets: 9 bytes of header, then per signed prekey 108 + 2 + 16 × 4 bytes.
-    let entry = 108 + 2 + 16 * 4;
+    // Version 3 offsets: 9 bytes of header, then per signed prekey 140 + 2 + 16 × 4 bytes (id,
+    // created_at, secret, public, signature, accepted count and ids); one-time prekeys 68 each.
+    let body = sc::body(&migrated).to_vec();
+    let entry = 140 + 2 + 16 * 4;
     let spk_at = |i: usize| 9 + i * entry;
     let otk_at = 9 + 3 * entry;
-    let v2 = |b: &[u8]| envelope(KIND_STORE, b);
-    let v1b = |b: &[u8]| envelope_v(KIND_STORE, STORE_VERSION_V1, b);
-    // (name, blob, expected: None = loads, Some(Err(e)) = rejected with e)
-    type Case<'a> = (&'a str, Vec<u8>, Option<Result<(), &'a str>>);
-    let mut cases: Vec<Case> = vec![
-        ("valid v2", migrated.clone(), OK),
-        ("valid v1", v1.clone(), OK),
-    ];
-    let mut patch = |name, expect, f: &dyn Fn(&mut Vec<u8>), wrap: &dyn Fn(&[u8]) -> Vec<u8>| {
-        let mut b = body.clone();
-        f(&mut b);
-        cases.push((name, wrap(&b), expect));
+    let mut cases = Cases::default();
+    cases.raw("valid v3", migrated.clone(), OK);
+    cases.raw("valid v2", v2.clone(), OK);
+    cases.raw("valid v1", v1.clone(), OK);
+    let dup_id = |b: &mut Vec<u8>| {
+        let id = b[spk_at(0)..spk_at(0) + 4].to_vec();
+        b[spk_at(1)..spk_at(1) + 4].copy_from_slice(&id);
     };
-    patch("trailing", Some(Err("TrailingBytes")), &|b| b.push(0), &v2);
-    patch(
-        "truncated",
+    cases.patch("trailing", &migrated, TB, |b| b.push(0));
+    cases.patch("truncated", &migrated, TR, |b| {
+        b.pop();
+    });
+    cases.patch("empty", &migrated, TR, |b| b.clear());
+    cases.patch("signed count 4", &migrated, NC, |b| b[8] = 4);
+    cases.patch("signed count 0 (rest trails)", &migrated, TB, |b| b[8] = 0);
+    cases.patch("duplicate signed prekey id", &migrated, NC, dup_id);
+    // Version 3: a repeated signed-prekey id is checked once all signed prekeys are read.
+    cases.patch(
+        "duplicate id, cut after the second's signature",
+        &migrated,
         TR,
-        &|b| {
-            b.pop();
+        |b| {
+            dup_id(b);
+            b.truncate(spk_at(1) + 140);
         },
-        &v2,
     );
-    patch("empty", TR, &|b| b.clear(), &v2);
-    patch("signed count 4", NC, &|b| b[8] = 4, &v2);
-    patch(
-        "signed count 0 (rest trails)",
-        Some(Err("TrailingBytes")),
-        &|b| b[8] = 0,
-        &v2,
-    );
-    patch(
-        "duplicate signed prekey id",
-        NC,
-        &|b| {
-            let id = b[spk_at(0)..spk_at(0) + 4].to_vec();
-            b[spk_at(1)..spk_at(1) + 4].copy_from_slice(&id);
-        },
-        &v2,
-    );
-    // "checked after the signature, before the count".
-    patch(
-        "duplicate id, ends after the signature",
-        NC,
-        &|b| {
-            let id = b[spk_at(0)..spk_at(0) + 4].to_vec();
-            b[spk_at(1)..spk_at(1) + 4].copy_from_slice(&id);
-            b.truncate(spk_at(1) + 108);
-        },
-        &v2,
-    );
-    patch(
-        "duplicate id, ends inside the signature",
+    cases.patch("duplicate id, cut inside the third", &migrated, TR, |b| {
+        dup_id(b);
+        b.truncate(spk_at(2) + 10);
+    });
+    // ... as the library decides it, once the whole body is read (before its end is checked).
+    cases.patch(
+        "duplicate id, cut in the one-time count",
+        &migrated,
         TR,
-        &|b| {
-            let id = b[spk_at(0)..spk_at(0) + 4].to_vec();
-            b[spk_at(1)..spk_at(1) + 4].copy_from_slice(&id);
-            b.truncate(spk_at(1) + 107);
+        |b| {
+            dup_id(b);
+            b.truncate(otk_at + 2);
         },
-        &v2,
     );
-    patch(
-        "accepted count 4097, then end",
-        NC,
-        &|b| {
-            b.truncate(spk_at(0) + 108);
-            b.extend_from_slice(&4097u16.to_be_bytes());
-        },
-        &v2,
-    );
-    patch(
-        "accepted count 4096, then end",
-        TR,
-        &|b| {
-            b.truncate(spk_at(0) + 108);
-            b.extend_from_slice(&4096u16.to_be_bytes());
-        },
-        &v2,
-    );
-    patch(
-        "accepted ids swapped",
-        NC,
-        &|b| {
-            let at = spk_at(0) + 110;
-            let first = b[at..at + 16].to_vec();
-            let second = b[at + 16..at + 32].to_vec();
-            b[at..at + 16].copy_from_slice(&second);
-            b[at + 16..at + 32].copy_from_slice(&first);
-        },
-        &v2,
-    );
-    patch(
-        "accepted id repeated",
-        NC,
-        &|b| {
-            let at = spk_at(2) + 110;
-            let first = b[at..at + 16].to_vec();
-            b[at + 16..at + 32].copy_from_slice(&first);
-        },
-        &v2,
-    );
+    cases.patch("duplicate id, one-time public ≥ p", &migrated, IK, |b| {
+        dup_id(b);
+        b[otk_at + 4 + 36..otk_at + 4 + 68].copy_from_slice(&P_BYTES);
+    });
+    cases.patch("duplicate id, trailing byte", &migrated, NC, |b| {
+        dup_id(b);
+        b.push(0);
+    });
+    cases.patch("accepted count 4097, then end", &migrated, NC, |b| {
+        b.truncate(spk_at(0) + 140);
+        b.extend_from_slice(&4097u16.to_be_bytes());
+    });
+    cases.patch("accepted count 4096, then end", &migrated, TR, |b| {
+        b.truncate(spk_at(0) + 140);
+        b.extend_from_slice(&4096u16.to_be_bytes());
+    });
+    let swap_ids = |b: &mut Vec<u8>| {
+        let at = spk_at(0) + 142;
+        let first = b[at..at + 16].to_vec();
+        let second = b[at + 16..at + 32].to_vec();
+        b[at..at + 16].copy_from_slice(&second);
+        b[at + 16..at + 32].copy_from_slice(&first);
+    };
+    cases.patch("accepted ids swapped", &migrated, NC, swap_ids);
+    cases.patch("accepted id repeated", &migrated, NC, |b| {
+        let at = spk_at(2) + 142;
+        let first = b[at..at + 16].to_vec();
+        b[at + 16..at + 32].copy_from_slice(&first);
+    });
     // §2 rule 7: the order of an id is checked once it has been read.
-    patch(
+    cases.patch(
         "accepted ids swapped, cut inside the second",
+        &migrated,
         TR,
-        &|b| {
-            let at = spk_at(0) + 110;
-            let first = b[at..at + 16].to_vec();
-            let second = b[at + 16..at + 32].to_vec();
-            b[at..at + 16].copy_from_slice(&second);
-            b[at + 16..at + 32].copy_from_slice(&first);
-            b.truncate(at + 31);
+        |b| {
+            swap_ids(b);
+            b.truncate(spk_at(0) + 142 + 31);
         },
-        &v2,
     );
-    patch(
-        "one-time count 65537, then end",
-        NC,
-        &|b| {
-            b.truncate(otk_at);
-            b.extend_from_slice(&65_537u32.to_be_bytes());
-        },
-        &v2,
-    );
-    patch(
-        "one-time count 65536, then end",
+    cases.patch("one-time count 65537, then end", &migrated, NC, |b| {
+        b.truncate(otk_at);
+        b.extend_from_slice(&65_537u32.to_be_bytes());
+    });
+    cases.patch("one-time count 65536, then end", &migrated, TR, |b| {
+        b.truncate(otk_at);
+        b.extend_from_slice(&65_536u32.to_be_bytes());
+    });
+    cases.patch("one-time ids equal", &migrated, NC, |b| {
+        let id = b[otk_at + 4..otk_at + 8].to_vec();
+        b[otk_at + 72..otk_at + 76].copy_from_slice(&id);
+    });
+    cases.patch(
+        "one-time ids decreasing, cut in the public key",
+        &migrated,
         TR,
-        &|b| {
-            b.truncate(otk_at);
-            b.extend_from_slice(&65_536u32.to_be_bytes());
+        |b| {
+            b[otk_at + 72..otk_at + 76].copy_from_slice(&[0; 4]);
+            b.truncate(otk_at + 4 + 68 + 50);
         },
-        &v2,
     );
-    patch(
-        "one-time ids equal",
-        NC,
-        &|b| {
-            let id = b[otk_at + 4..otk_at + 8].to_vec();
-            b[otk_at + 40..otk_at + 44].copy_from_slice(&id);
+    // ORDER guess: the id order relates an entry to the previous one: checked once the whole
+    // entry (id, secret, public key) is read, after the key's own rules.
+    cases.patch(
+        "one-time ids decreasing, public key ≥ p",
+        &migrated,
+        IK,
+        |b| {
+            b[otk_at + 72..otk_at + 76].copy_from_slice(&[0; 4]);
+            b[otk_at + 72 + 36..otk_at + 72 + 68].copy_from_slice(&P_BYTES);
         },
-        &v2,
     );
-    patch(
-        "one-time ids decreasing, cut in the secret",
-        TR,
-        &|b| {
-            b[otk_at + 40..otk_at + 44].copy_from_slice(&[0; 4]);
-            b.truncate(otk_at + 4 + 36 + 20);
-        },
-        &v2,
-    );
-    // §8.0: version-2 secrets must be stored clamped.
+    // §8.0: secrets stored clamped; public keys §2.3.
     for (name, at) in [
         ("signed prekey 0 secret unclamped", spk_at(0) + 12),
         ("signed prekey 2 secret unclamped", spk_at(2) + 12),
         ("one-time secret unclamped", otk_at + 4 + 4),
-        ("last one-time secret unclamped", otk_at + 4 + 2 * 36 + 4),
+        ("last one-time secret unclamped", otk_at + 4 + 2 * 68 + 4),
     ] {
         for variant in 0..3u8 {
             let name: &str = format!("{name} ({variant})").leak();
-            patch(
-                name,
-                NC,
-                &|b| {
-                    let k: K32 = b[at..at + 32].try_into().unwrap();
-                    b[at..at + 32].copy_from_slice(&unclamped(&k, variant));
-                },
-                &v2,
-            );
+            cases.patch(name, &migrated, NC, |b| {
+                let k: K32 = b[at..at + 32].try_into().unwrap();
+                b[at..at + 32].copy_from_slice(&unclamped(&k, variant));
+            });
         }
     }
-    // Checked as the secret is read (§2 rule 7), before the signature that follows it (a
-    // guess, confirmed).
-    patch(
-        "signed prekey secret unclamped, cut inside the signature",
+    for (name, at) in [
+        ("signed prekey 1 public ≥ p", spk_at(1) + 44),
+        ("one-time public top bit", otk_at + 4 + 68 + 36),
+    ] {
+        cases.patch(name, &migrated, IK, |b| {
+            b[at..at + 32].copy_from_slice(&P_BYTES)
+        });
+    }
+    cases.patch("signed prekey public low order", &migrated, OK, |b| {
+        b[spk_at(0) + 44..spk_at(0) + 76].copy_from_slice(&[0; 32])
+    });
+    // A secret is checked before the signature that follows its public key (for the order
+    // against the public key itself, see test 7e).
+    cases.patch(
+        "signed prekey secret unclamped, cut inside its signature",
+        &migrated,
         NC,
-        &|b| {
+        |b| {
             let at = spk_at(1) + 12;
-            let k: K32 = b[at..at + 32].try_into().unwrap();
-            b[at..at + 32].copy_from_slice(&unclamped(&k, 0));
-            b.truncate(at + 32 + 10);
+            b[at] |= 0x01;
+            b.truncate(at + 64 + 10);
         },
-        &v2,
     );
-    patch(
+    cases.patch(
         "one-time secret unclamped, id order wrong",
+        &migrated,
         NC,
-        &|b| {
-            let at = otk_at + 4 + 36;
+        |b| {
+            let at = otk_at + 4 + 68;
             b[at..at + 4].copy_from_slice(&[0; 4]);
             let k: K32 = b[at + 4..at + 36].try_into().unwrap();
             b[at + 4..at + 36].copy_from_slice(&unclamped(&k, 1));
         },
-        &v2,
     );
-    // Version 1: the v2 layout without the records, then the seen list.
-    let v1_body = v1[2..v1.len() - 16].to_vec();
-    let seen_at = v1_body.len() - 4 - 32 * seen.len();
-    let mut patch1 = |name, expect, f: &dyn Fn(&mut Vec<u8>)| {
-        let mut b = v1_body.clone();
-        f(&mut b);
-        cases.push((name, v1b(&b), expect));
+
+    // Version 2 (read only): 108-byte signed entries, 36-byte one-time entries.
+    let entry2 = 108 + 2 + 16 * 4;
+    let spk2 = |i: usize| 9 + i * entry2;
+    let otk2 = 9 + 3 * entry2;
+    let dup_id2 = |b: &mut Vec<u8>| {
+        let id = b[spk2(0)..spk2(0) + 4].to_vec();
+        b[spk2(1)..spk2(1) + 4].copy_from_slice(&id);
     };
-    patch1("v1 trailing", Some(Err("TrailingBytes")), &|b| b.push(0));
-    patch1("v1 without seen list", TR, &|b| b.truncate(seen_at));
-    patch1("v1 seen count 1025, then end", NC, &|b| {
+    cases.patch("v2 trailing", &v2, TB, |b| b.push(0));
+    cases.patch("v2 duplicate signed prekey id", &v2, NC, dup_id2);
+    cases.patch("v2 duplicate id, trailing byte", &v2, NC, |b| {
+        dup_id2(b);
+        b.push(0);
+    });
+    // ... checked as soon as the second one's signature is read.
+    cases.patch("v2 duplicate id, cut after the signature", &v2, NC, |b| {
+        dup_id2(b);
+        b.truncate(spk2(1) + 108);
+    });
+    cases.patch("v2 duplicate id, cut inside the signature", &v2, TR, |b| {
+        dup_id2(b);
+        b.truncate(spk2(1) + 107);
+    });
+    cases.patch("v2 accepted count 4097, then end", &v2, NC, |b| {
+        b.truncate(spk2(0) + 108);
+        b.extend_from_slice(&4097u16.to_be_bytes());
+    });
+    cases.patch("v2 accepted ids swapped", &v2, NC, |b| {
+        let at = spk2(0) + 110;
+        let first = b[at..at + 16].to_vec();
+        let second = b[at + 16..at + 32].to_vec();
+        b[at..at + 16].copy_from_slice(&second);
+        b[at + 16..at + 32].copy_from_slice(&first);
+    });
+    cases.patch("v2 one-time count 65537, then end", &v2, NC, |b| {
+        b.truncate(otk2);
+        b.extend_from_slice(&65_537u32.to_be_bytes());
+    });
+    cases.patch("v2 one-time ids equal", &v2, NC, |b| {
+        let id = b[otk2 + 4..otk2 + 8].to_vec();
+        b[otk2 + 40..otk2 + 44].copy_from_slice(&id);
+    });
+    for (name, at) in [
+        ("v2 signed prekey secret unclamped", spk2(1) + 12),
+        ("v2 one-time secret unclamped", otk2 + 4 + 36 + 4),
+    ] {
+        cases.patch(name, &v2, NC, |b| {
+            let k: K32 = b[at..at + 32].try_into().unwrap();
+            b[at..at + 32].copy_from_slice(&unclamped(&k, 2));
+        });
+    }
+    cases.patch(
+        "v2 signed prekey secret unclamped, cut inside the signature",
+        &v2,
+        NC,
+        |b| {
+            let at = spk2(1) + 12;
+            let k: K32 = b[at..at + 32].try_into().unwrap();
+            b[at..at + 32].copy_from_slice(&unclamped(&k, 0));
+            b.truncate(at + 32 + 10);
+        },
+    );
+
+    // Version 1: the version-2 layout without the records, then the seen list.
+    let v1_body = sc::body(&v1).to_vec();
+    let seen_at = v1_body.len() - 4 - 32 * seen.len();
+    cases.patch("v1 trailing", &v1, TB, |b| b.push(0));
+    cases.patch("v1 without seen list", &v1, TR, |b| b.truncate(seen_at));
+    cases.patch("v1 seen count 1025, then end", &v1, NC, |b| {
         b.truncate(seen_at);
         b.extend_from_slice(&1025u32.to_be_bytes());
     });
-    patch1("v1 seen count 1024, then end", TR, &|b| {
+    cases.patch("v1 seen count 1024, then end", &v1, TR, |b| {
         b.truncate(seen_at);
         b.extend_from_slice(&1024u32.to_be_bytes());
     });
-    patch1("v1 seen key ≥ p", Some(Err("InvalidKey")), &|b| {
-        let at = seen_at + 4;
-        b[at..at + 32].copy_from_slice(&[0xFF; 32]);
-        b[at] = 0xED;
-        b[at + 31] = 0x7F;
+    cases.patch("v1 seen key ≥ p", &v1, IK, |b| {
+        b[seen_at + 4..seen_at + 36].copy_from_slice(&P_BYTES);
     });
-    patch1("v1 seen key top bit", Some(Err("InvalidKey")), &|b| {
-        b[seen_at + 4 + 31] |= 0x80;
+    cases.patch("v1 seen key top bit", &v1, IK, |b| {
+        b[seen_at + 4 + 31] |= 0x80
     });
-    // Not in SPEC.md's text (it names only §2.3 for the seen keys): a key repeated byte for
-    // byte is NonCanonical (the brief; the library agrees).
-    patch1("v1 duplicate seen key", NC, &|b| {
+    // Not in SPEC.md's text for the seen keys (§2.3 only): a key repeated byte for byte is
+    // NonCanonical (§8.2: "a key repeated byte for byte → NonCanonical, checked once it is
+    // read").
+    cases.patch("v1 duplicate seen key", &v1, NC, |b| {
         let k = b[seen_at + 4..seen_at + 36].to_vec();
         b[seen_at + 36..seen_at + 68].copy_from_slice(&k);
     });
-    patch1("v1 duplicate seen key, not adjacent", NC, &|b| {
+    cases.patch("v1 duplicate seen key, not adjacent", &v1, NC, |b| {
         let k = b[seen_at + 4..seen_at + 36].to_vec();
         let last = b.len() - 32;
         b[last..].copy_from_slice(&k);
     });
-    // ... checked once the key is read: a repeated key cut short is Truncated.
-    patch1("v1 duplicate seen key, cut inside it", TR, &|b| {
+    cases.patch("v1 duplicate seen key, cut inside it", &v1, TR, |b| {
         let k = b[seen_at + 4..seen_at + 36].to_vec();
         b[seen_at + 36..seen_at + 68].copy_from_slice(&k);
         b.truncate(seen_at + 67);
     });
     // The version-1 secrets are unclamped (as drawn); clamped ones load just as well.
-    patch1("v1 clamped secrets", OK, &|b| {
-        for at in [9 + 12, 9 + 108 + 12, 9 + 216 + 12, 9 + 3 * 108 + 4 + 4] {
-            let k: K32 = b[at..at + 32].try_into().unwrap();
-            b[at..at + 32].copy_from_slice(&clamp(k));
-        }
-    });
-    // Guess: "the same" includes the one-time cap.
-    patch1("v1 one-time count 65537, then end", NC, &|b| {
+    cases.raw("v1 clamped secrets", bob.store.encode_v1(&seen), OK);
+    cases.patch("v1 one-time count 65537, then end", &v1, NC, |b| {
         b.truncate(9 + 3 * 108);
         b.extend_from_slice(&65_537u32.to_be_bytes());
     });
-    patch1("v1 one-time ids decreasing, cut in the secret", TR, &|b| {
-        let at = 9 + 3 * 108;
-        b[at + 40..at + 44].copy_from_slice(&[0; 4]);
-        b.truncate(at + 4 + 36 + 20);
-    });
-    patch1("v1 duplicate signed prekey id", NC, &|b| {
+    cases.patch(
+        "v1 one-time ids decreasing, cut in the secret",
+        &v1,
+        TR,
+        |b| {
+            let at = 9 + 3 * 108;
+            b[at + 40..at + 44].copy_from_slice(&[0; 4]);
+            b.truncate(at + 4 + 36 + 20);
+        },
+    );
+    cases.patch("v1 duplicate signed prekey id", &v1, NC, |b| {
         let id = b[9..13].to_vec();
         b[9 + 108..9 + 112].copy_from_slice(&id);
     });
-    patch1("v1 no signed prekeys", OK, &|b| {
+    cases.patch("v1 no signed prekeys", &v1, OK, |b| {
         let mut nb = b[..8].to_vec();
         nb.push(0);
         nb.extend_from_slice(&b[9 + 3 * 108..]);
         *b = nb;
     });
-    cases.push(("v2 body labelled v1", v1b(&body), None));
-    cases.push(("v1 body labelled v2", v2(&v1_body), None));
-    for (name, version) in [("version 0", 0u8), ("version 3", 3)] {
+    cases.raw(
+        "v2 body labelled v1",
+        envelope_v(KIND_STORE, V1, sc::body(&v2)),
+        None,
+    );
+    cases.raw(
+        "v1 body labelled v2",
+        envelope_v(KIND_STORE, V2, &v1_body),
+        None,
+    );
+    cases.raw(
+        "v3 body labelled v2",
+        envelope_v(KIND_STORE, V2, &body),
+        None,
+    );
+    cases.raw(
+        "v2 body labelled v3",
+        envelope_v(KIND_STORE, STATE_VERSION, sc::body(&v2)),
+        None,
+    );
+    for version in [0u8, 4] {
         let mut raw = migrated.clone();
         raw[1] = version;
         let e: &str = format!("UnknownVersion({version})").leak();
-        cases.push((name, raw, Some(Err(e))));
+        cases.raw("version", raw, Some(Err(e)));
     }
     let mut raw = migrated.clone();
     raw[0] = KIND_SESSION;
-    cases.push(("kind", raw, Some(Err("UnknownType(18)"))));
+    cases.raw("kind", raw, Some(Err("UnknownType(18)")));
     let mut raw = migrated.clone();
     raw[30] ^= 1;
-    cases.push(("checksum", raw, Some(Err("ChecksumMismatch"))));
-    cases.push(("17 bytes", vec![KIND_STORE; 17], TR));
+    cases.raw("checksum", raw, Some(Err("ChecksumMismatch")));
+    cases.raw("17 bytes", vec![KIND_STORE; 17], TR);
     let mut eighteen = vec![KIND_STORE; 2];
     eighteen.extend_from_slice(&[0; 16]);
-    cases.push(("18 bytes", eighteen, Some(Err("UnknownVersion(17)"))));
-
-    let mut failures = vec![];
-    for (name, blob, expect) in &cases {
+    cases.raw("18 bytes", eighteen, Some(Err("UnknownVersion(17)")));
+    cases.run(|blob| {
         let mine = MyBob::load_store(Ident::new(seed), blob)
             .map(|s| s.store_state())
             .map_err(|e| format!("{e:?}"));
         let theirs = PreKeyStore::from_bytes(blob)
             .map(|s| s.to_bytes().unwrap().to_vec())
             .map_err(|e| format!("{e:?}"));
-        assert_eq!(mine, theirs, "case {name}");
-        if let Ok(b) = &mine
-            && blob[1] == STORE_VERSION
-        {
-            assert_eq!(b, blob, "case {name} re-encodes differently");
-        }
-        let got = mine.as_ref().map(|_| ()).map_err(String::as_str);
-        if let Some(expect) = expect
-            && got != *expect
-        {
-            failures.push(format!("{name}: {got:?}, SPEC.md says {expect:?}"));
-        }
-    }
-    assert!(failures.is_empty(), "{failures:#?}");
+        (mine, theirs)
+    });
 }
 
 /// Test 10: a signed prekey's record of first messages (§4.3): at 4096 ids further OPK-less first
@@ -3574,9 +4058,13 @@ fn signed_prekey_record_full_agrees() {
     };
     // Fill the current record to 4095 ids, one of them `recorded`'s (§3.6 from DH3).
     let base: K32 = recorded[34..66].try_into().unwrap();
-    let recorded_id = first_message_id(&dh(&bob.signed[1].secret, &base).unwrap());
-    bob.signed[1].accepted = (0..4094).map(|_| draw::<16>(&mut rng)).collect();
-    bob.signed[1].accepted.insert(recorded_id);
+    let recorded_id = first_message_id(&dh(&bob.store.signed[1].key.secret, &base).unwrap());
+    let mut ids: Vec<Fmid> = (0..4094).map(|_| draw::<16>(&mut rng)).collect();
+    ids.push(recorded_id);
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 4095);
+    bob.store.signed[1].accepted = ids;
     assert_eq!(bob.first_message_capacity(), 1);
     let blob = bob.store_state();
     let long = [0u8; 1025];
@@ -3689,12 +4177,17 @@ fn one_time_prekey_cap_agrees() {
     );
     assert_eq!(gen_both(&mut mine, &mut theirs, &mut r1, &mut r2, 0), Ok(0));
     assert_eq!(theirs.one_time_prekey_count(), MAX_ONE_TIME_PREKEYS);
-    assert_eq!(*mine.one_time.keys().last().unwrap(), 65_535);
+    assert_eq!(mine.store.one_time.last().unwrap().id, 65_535);
     let blob = mine.store_state();
     assert_eq!(theirs.to_bytes().unwrap().to_vec(), blob);
-    assert_eq!(blob.len(), 2 + 9 + 4 + 36 * MAX_ONE_TIME_PREKEYS + 16);
+    // §8.2 version 3: each one-time prekey is id ‖ secret ‖ public.
+    assert_eq!(blob.len(), 2 + 9 + 4 + 68 * MAX_ONE_TIME_PREKEYS + 16);
     assert_eq!(
-        PreKeyStore::from_bytes(&blob).unwrap().to_bytes().unwrap().to_vec(),
+        PreKeyStore::from_bytes(&blob)
+            .unwrap()
+            .to_bytes()
+            .unwrap()
+            .to_vec(),
         blob
     );
     assert_eq!(

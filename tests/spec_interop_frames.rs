@@ -23,6 +23,8 @@
     clippy::too_many_lines
 )]
 
+mod common;
+
 /// Hex, JSON and RNG helpers.
 mod util {
     use serde_json::Value;
@@ -35,6 +37,49 @@ mod util {
 
     pub fn h32(s: &str) -> [u8; 32] {
         h(s).try_into().expect("32 bytes")
+    }
+
+    /// A state blob of ours (version 3, §8.0) against a vector's: byte for byte when the vector
+    /// is of version 3. A vector of an older version (a test-vectors file written before state
+    /// version 3) is compared through its migration instead: the reference codec's reading of it
+    /// and the library's must both re-save as exactly our bytes.
+    pub fn assert_state(ours: &[u8], vector: &str, what: &str) {
+        let v = h(vector);
+        assert_eq!(ours[1], 0x03, "{what}: ours is not version 3");
+        if v[1] == 0x03 {
+            assert_eq!(hx(ours), vector, "{what}");
+            return;
+        }
+        let (codec, library) = match v[0] {
+            0x11 => (
+                super::common::state_codec::edit_store(&v, |_| {}),
+                xchat_protocol::PreKeyStore::from_bytes(&v).map(|s| s.to_bytes().unwrap().to_vec()),
+            ),
+            _ => (
+                super::common::state_codec::edit_session(&v, |_| {}),
+                xchat_protocol::Session::from_bytes(&v).map(|s| s.to_bytes().unwrap().to_vec()),
+            ),
+        };
+        assert_eq!(
+            hx(&codec),
+            hx(ours),
+            "{what} (vector of version {}, migrated)",
+            v[1]
+        );
+        assert_eq!(
+            library.map(|b| hx(&b)),
+            Ok(hx(ours)),
+            "{what} (library migration)"
+        );
+    }
+
+    /// `assert_state` for an optional blob (a party that may have no session yet).
+    pub fn assert_state_opt(ours: Option<&[u8]>, vector: Option<&str>, what: &str) {
+        match (ours, vector) {
+            (None, None) => {}
+            (Some(o), Some(v)) => assert_state(o, v, what),
+            (o, v) => panic!("{what}: ours {:?}, vector {v:?}", o.map(hx)),
+        }
     }
 
     pub fn hx(b: &[u8]) -> String {
@@ -692,13 +737,17 @@ mod frame {
     }
 }
 
-/// §3–§8 in the compact form needed to carry frames: X3DH, the Double Ratchet, sessions with
-/// `send`/`set_timer`/`receive`/`accept`/`purge`, and the §8.2/§8.3 blobs.
+/// §3–§8 in the compact form needed to carry frames: X3DH, the Double Ratchet (in the phases of
+/// §6.1), sessions with `send`/`set_timer`/`receive`/`accept`/`purge`, and the §8.2/§8.3 blobs
+/// through the shared reference codec (`tests/common/state_codec.rs`).
 mod dr {
     use super::codec::DecodeError::{
         self, ChecksumMismatch, NonCanonical, Truncated, UnknownType, UnknownVersion,
     };
     use super::codec::Reader;
+    use super::common::state_codec::{
+        self as sc, KeyPair, Open, Phase, Ratchet, Sending, SessionBlob, Skipped, StoreBlob,
+    };
     use super::frame::{self, Deadline, Frame, Kind, Start, Timer};
     use super::prim::{self, Identity};
     use super::util::Rng;
@@ -936,167 +985,69 @@ mod dr {
         }
     }
 
-    // ----- §8.0 envelope -----
+    // ----- §8 state: the reference codec of tests/common/state_codec.rs -----
 
-    pub fn seal_blob(kind: u8, version: u8, body: &[u8]) -> Vec<u8> {
-        let mut out = vec![kind, version];
-        out.extend_from_slice(body);
-        let check = prim::sha256(&out);
-        out.extend_from_slice(&check[..16]);
-        out
+    /// A codec error as this file's `DecodeError` (the same names, §9.1).
+    pub fn from_codec(e: sc::DecodeError) -> DecodeError {
+        match e {
+            sc::DecodeError::Truncated => Truncated,
+            sc::DecodeError::TrailingBytes => DecodeError::TrailingBytes,
+            sc::DecodeError::UnknownVersion(v) => UnknownVersion(v),
+            sc::DecodeError::UnknownType(t) => UnknownType(t),
+            sc::DecodeError::NonCanonical => NonCanonical,
+            sc::DecodeError::InvalidKey => DecodeError::InvalidKey,
+            sc::DecodeError::ChecksumMismatch => ChecksumMismatch,
+        }
     }
 
-    /// §8.0; returns the version and the body.
-    pub fn open_blob<'a>(
-        kind: u8,
-        versions: &[u8],
-        blob: &'a [u8],
-    ) -> Result<(u8, &'a [u8]), DecodeError> {
-        if blob.len() < 16 {
-            return Err(Truncated);
-        }
-        let (content, check) = blob.split_at(blob.len() - 16);
-        let k = *content.first().ok_or(Truncated)?;
-        if k != kind {
-            return Err(UnknownType(k));
-        }
-        let v = *content.get(1).ok_or(Truncated)?;
-        if !versions.contains(&v) {
-            return Err(UnknownVersion(v));
-        }
-        if prim::sha256(content)[..16] != *check {
-            return Err(ChecksumMismatch);
-        }
-        Ok((v, &content[2..]))
-    }
-
-    // ----- §8.2 prekey store -----
-
+    /// §4.3 prekey store; its state is the codec's plain data (§8.2), `Deref` gives the fields.
     #[derive(Clone, Debug, PartialEq, Eq)]
-    pub struct SignedPreKey {
-        pub id: u32,
-        pub created_at: u64,
-        pub secret: [u8; 32],
-        pub signature: [u8; 64],
-        /// §4.3: the sorted first-message ids (§3.6) accepted without a one-time prekey.
-        pub accepted: Vec<[u8; 16]>,
+    pub struct Store(pub StoreBlob);
+
+    impl std::ops::Deref for Store {
+        type Target = StoreBlob;
+        fn deref(&self) -> &StoreBlob {
+            &self.0
+        }
     }
 
-    #[derive(Clone, Debug, PartialEq, Eq)]
-    pub struct Store {
-        pub next_signed_id: u32,
-        pub next_one_time_id: u32,
-        pub signed: Vec<SignedPreKey>,
-        pub one_time: Vec<(u32, [u8; 32])>,
+    impl std::ops::DerefMut for Store {
+        fn deref_mut(&mut self) -> &mut StoreBlob {
+            &mut self.0
+        }
     }
 
     impl Store {
-        /// Lenient: parses the fields of version 2, or of version 1 with its migration (§8.2);
-        /// the §8.2 canonicality rules are not this file's subject, except §8.0's one encoding
-        /// of a secret (clamped in version 2, clamped on reading version 1) and version 1's
-        /// repeated seen keys (below).
+        /// §8.2, any version read (an older one migrated: §8.0 clamping, version 1's seen base
+        /// keys recorded under every held signed prekey).
         pub fn decode(blob: &[u8]) -> Result<Store, DecodeError> {
-            let (version, body) = open_blob(0x11, &[0x01, 0x02], blob)?;
-            let mut r = Reader::new(body);
-            let secret = |r: &mut Reader<'_>| -> Result<[u8; 32], DecodeError> {
-                let k = r.arr()?;
-                if version == 0x02 && !prim::is_clamped(&k) {
-                    return Err(NonCanonical);
-                }
-                Ok(prim::clamp(k))
-            };
-            let next_signed_id = r.u32()?;
-            let next_one_time_id = r.u32()?;
-            let s = r.u8()?;
-            let mut signed = Vec::new();
-            for _ in 0..s {
-                let mut k = SignedPreKey {
-                    id: r.u32()?,
-                    created_at: r.u64()?,
-                    secret: secret(&mut r)?,
-                    signature: r.arr()?,
-                    accepted: Vec::new(),
-                };
-                if version == 0x02 {
-                    for _ in 0..r.u16()? {
-                        k.accepted.push(r.arr()?);
-                    }
-                }
-                signed.push(k);
-            }
-            let o = r.u32()?;
-            let mut one_time = Vec::new();
-            for _ in 0..o {
-                one_time.push((r.u32()?, secret(&mut r)?));
-            }
-            if version == 0x01 {
-                let mut seen = Vec::new();
-                for _ in 0..r.u32()? {
-                    let base = r.x25519_key()?;
-                    // Not in §8.2's text (the brief; the library agrees): a base key repeated
-                    // byte for byte is NonCanonical.
-                    if seen.contains(&base) {
-                        return Err(NonCanonical);
-                    }
-                    seen.push(base);
-                    for k in &mut signed {
-                        if let Some(dh3) = prim::dh(&k.secret, &base) {
-                            let id = first_message_id(&dh3);
-                            if let Err(at) = k.accepted.binary_search(&id) {
-                                k.accepted.insert(at, id);
-                            }
-                        }
-                    }
-                }
-            }
-            r.finish()?;
-            Ok(Store {
-                next_signed_id,
-                next_one_time_id,
-                signed,
-                one_time,
-            })
+            StoreBlob::decode(blob)
+                .map(|(_, s)| Store(s))
+                .map_err(from_codec)
         }
 
+        /// §8.2 version 3.
         pub fn encode(&self) -> Vec<u8> {
-            let mut b = Vec::new();
-            b.extend_from_slice(&self.next_signed_id.to_be_bytes());
-            b.extend_from_slice(&self.next_one_time_id.to_be_bytes());
-            b.push(self.signed.len() as u8);
-            for k in &self.signed {
-                b.extend_from_slice(&k.id.to_be_bytes());
-                b.extend_from_slice(&k.created_at.to_be_bytes());
-                b.extend_from_slice(&k.secret);
-                b.extend_from_slice(&k.signature);
-                b.extend_from_slice(&(k.accepted.len() as u16).to_be_bytes());
-                for id in &k.accepted {
-                    b.extend_from_slice(id);
-                }
-            }
-            b.extend_from_slice(&(self.one_time.len() as u32).to_be_bytes());
-            for (id, secret) in &self.one_time {
-                b.extend_from_slice(&id.to_be_bytes());
-                b.extend_from_slice(secret);
-            }
-            seal_blob(0x11, 0x02, &b)
+            self.0.encode_v3()
         }
 
-        /// §5.1 bundle of the current (newest) signed prekey.
+        /// §5.1 bundle of the current (newest) signed prekey, with the public keys as held
+        /// (as stored, §8.0).
         pub fn bundle(&self, identity: &Identity, opk: Option<u32>) -> Vec<u8> {
             let spk = self.signed.last().expect("a signed prekey");
             let mut out = vec![0x01];
             out.extend_from_slice(&identity.public);
             out.extend_from_slice(&spk.id.to_be_bytes());
             out.extend_from_slice(&spk.created_at.to_be_bytes());
-            out.extend_from_slice(&prim::x25519_public(&spk.secret));
+            out.extend_from_slice(&spk.key.public);
             out.extend_from_slice(&spk.signature);
             match opk {
                 None => out.push(0),
                 Some(id) => {
-                    let (_, secret) = self.one_time.iter().find(|(i, _)| *i == id).expect("held");
+                    let k = self.one_time.iter().find(|k| k.id == id).expect("held");
                     out.push(1);
                     out.extend_from_slice(&id.to_be_bytes());
-                    out.extend_from_slice(&prim::x25519_public(secret));
+                    out.extend_from_slice(&k.key.public);
                 }
             }
             out
@@ -1120,21 +1071,33 @@ mod dr {
         max_skipped_key_age: 10000,
     };
 
-    #[derive(Clone, Debug, PartialEq, Eq)]
-    pub struct Skipped {
-        pub key: [u8; 32],
-        pub n: u32,
-        pub stamp: u32,
-        /// §8.3 row 19, §11.6: the receiver's clock when the key was skipped (ms); `u64::MAX`
-        /// when unknown (skipped by `decrypt`/`respond`, which have no clock).
-        pub skipped_at: u64,
-        pub mk: [u8; 32],
+    impl Limits {
+        /// The §8.3 row 10 order.
+        pub fn to_array(self) -> [u32; 4] {
+            [
+                self.max_skip,
+                self.max_skipped_keys,
+                self.max_old_chains,
+                self.max_skipped_key_age,
+            ]
+        }
+        pub fn from_array(l: [u32; 4]) -> Limits {
+            Limits {
+                max_skip: l[0],
+                max_skipped_keys: l[1],
+                max_old_chains: l[2],
+                max_skipped_key_age: l[3],
+            }
+        }
     }
 
+    /// §7 session. The ratchet is in one of the two phases of §6.1 (`sc::Ratchet`): `Opening`,
+    /// an initiator that has received nothing (its first sending chain only, no `DHr`), or
+    /// `Open` (a receiving chain, a sending chain or none while the half-step is pending: no
+    /// ratchet secret held then).
     #[derive(Clone, Debug, PartialEq, Eq)]
     pub struct Session {
-        pub responder: bool,
-        pub acknowledged: bool,
+        pub phase: Phase,
         pub local: [u8; 32],
         pub remote: [u8; 32],
         pub context: Vec<u8>,
@@ -1144,14 +1107,7 @@ mod dr {
         pub limits: Limits,
         pub timer: Timer,
         pub rk: [u8; 32],
-        pub dhs_secret: [u8; 32],
-        pub dhr: Option<[u8; 32]>,
-        pub send: Option<([u8; 32], u32)>,
-        pub recv: Option<([u8; 32], u32)>,
-        pub pn: u32,
-        pub received: u32,
-        pub old: Vec<[u8; 32]>,
-        pub skipped: Vec<Skipped>,
+        pub ratchet: Ratchet,
     }
 
     /// A framed message as `receive` returns it.
@@ -1165,29 +1121,87 @@ mod dr {
         pub timer_changed: bool,
     }
 
-    fn put_opt_chain(b: &mut Vec<u8>, c: Option<([u8; 32], u32)>) {
-        match c {
-            None => b.push(0),
-            Some((ck, n)) => {
-                b.push(1);
-                b.extend_from_slice(&ck);
-                b.extend_from_slice(&n.to_be_bytes());
-            }
+    /// §6.4 Count: append (stamped `received + 1`), then drop from the front beyond the cap.
+    fn store_skipped(o: &mut Open, limits: &Limits, key: [u8; 32], n: u32, mk: [u8; 32], at: u64) {
+        o.skipped.push(Skipped {
+            key,
+            n,
+            stamp: o.received.wrapping_add(1),
+            skipped_at: at,
+            mk,
+        });
+        while o.skipped.len() > limits.max_skipped_keys as usize {
+            o.skipped.remove(0);
         }
     }
 
-    fn read_opt_chain(r: &mut Reader<'_>) -> Result<Option<([u8; 32], u32)>, DecodeError> {
-        Ok(if r.flag()? {
-            Some((r.arr()?, r.u32()?))
-        } else {
-            None
-        })
+    /// §6.4 Age.
+    fn count_decrypt(o: &mut Open, limits: &Limits) {
+        o.received = o.received.wrapping_add(1);
+        while o
+            .skipped
+            .first()
+            .is_some_and(|e| o.received.wrapping_sub(e.stamp) > limits.max_skipped_key_age)
+        {
+            o.skipped.remove(0);
+        }
+    }
+
+    /// §6.5 D3–D8: the receiving step under the new ratchet key `m.key` from `prior` (`None`
+    /// in the opening phase, or for a responder's first message whose `DHs` is the signed prekey,
+    /// §6.2), with `(DHs secret, Ns)` of the sending side. Returns `RK'`, the new open state
+    /// (sending side pending) and the plaintext.
+    fn receiving_step(
+        rk: &[u8; 32],
+        limits: &Limits,
+        prior: Option<&Open>,
+        (dhs, ns): ([u8; 32], u32),
+        m: &Normal,
+        aad: &[u8],
+        skipped_at: u64,
+    ) -> Result<([u8; 32], Open, Vec<u8>), Error> {
+        let old_gap = prior.map_or(0, |o| m.pn.saturating_sub(o.nr));
+        if u64::from(old_gap) + u64::from(m.n) > u64::from(limits.max_skip) {
+            return Err(Error::TooFarInFuture);
+        }
+        let old_keys = match prior {
+            Some(o) if m.pn > o.nr => derive(o.ckr, o.nr, m.pn).0,
+            _ => Vec::new(),
+        };
+        let out = prim::dh(&dhs, &m.key).ok_or(Error::NonContributory)?;
+        let (rk, ck0) = kdf_rk(rk, &out);
+        let (new_keys, mk, ck) = derive(ck0, 0, m.n);
+        let (key, nonce) = expand(&mk, &m.seed);
+        let pt = prim::aead_open(&key, &nonce, aad, &m.ct).ok_or(Error::DecryptionFailed)?;
+        let mut o = prior.cloned().unwrap_or_default();
+        if let Some(p) = prior {
+            for (i, k) in old_keys {
+                store_skipped(&mut o, limits, p.dhr, i, k, skipped_at);
+            }
+            o.old.push(p.dhr);
+            while o.old.len() > limits.max_old_chains as usize {
+                let gone = o.old.remove(0);
+                o.skipped.retain(|e| e.key != gone);
+            }
+        }
+        for (i, k) in new_keys {
+            store_skipped(&mut o, limits, m.key, i, k, skipped_at);
+        }
+        (o.dhr, o.ckr, o.nr) = (m.key, ck, m.n + 1);
+        o.pn = ns;
+        o.send = None;
+        count_decrypt(&mut o, limits);
+        Ok((rk, o, pt))
     }
 
     impl Session {
+        pub fn responder(&self) -> bool {
+            self.phase == Phase::Responder
+        }
+
         /// §3.5.
         pub fn ad(&self) -> Vec<u8> {
-            let (a, b) = if self.responder {
+            let (a, b) = if self.responder() {
                 (self.remote, self.local)
             } else {
                 (self.local, self.remote)
@@ -1201,7 +1215,7 @@ mod dr {
 
         pub fn x3dh_fields(&self) -> PreKeyFields {
             PreKeyFields {
-                ik_a: if self.responder {
+                ik_a: if self.responder() {
                     self.remote
                 } else {
                     self.local
@@ -1212,142 +1226,70 @@ mod dr {
             }
         }
 
-        /// §8.3, fields 1–19.
-        pub fn encode(&self) -> Vec<u8> {
-            let mut b = vec![u8::from(self.responder), u8::from(self.acknowledged)];
-            b.extend_from_slice(&self.local);
-            b.extend_from_slice(&self.remote);
-            b.extend_from_slice(&(self.context.len() as u16).to_be_bytes());
-            b.extend_from_slice(&self.context);
-            b.extend_from_slice(&self.base);
-            b.extend_from_slice(&self.spk_id.to_be_bytes());
-            match self.opk_id {
-                None => b.push(0),
-                Some(id) => {
-                    b.push(1);
-                    b.extend_from_slice(&id.to_be_bytes());
-                }
+        /// The stored skipped keys (none in the opening phase).
+        pub fn skipped(&self) -> &[Skipped] {
+            match &self.ratchet {
+                Ratchet::Open(o) => &o.skipped,
+                Ratchet::Opening(_) => &[],
             }
-            for l in [
-                self.limits.max_skip,
-                self.limits.max_skipped_keys,
-                self.limits.max_old_chains,
-                self.limits.max_skipped_key_age,
-            ] {
-                b.extend_from_slice(&l.to_be_bytes());
-            }
-            self.timer.encode(&mut b);
-            b.extend_from_slice(&self.rk);
-            b.extend_from_slice(&self.dhs_secret);
-            b.push(1);
-            b.extend_from_slice(&self.dhr.expect("§8.3 field 13: a stored session has DHr"));
-            put_opt_chain(&mut b, self.send);
-            put_opt_chain(&mut b, self.recv);
-            b.extend_from_slice(&self.pn.to_be_bytes());
-            b.extend_from_slice(&self.received.to_be_bytes());
-            b.extend_from_slice(&(self.old.len() as u32).to_be_bytes());
-            for k in &self.old {
-                b.extend_from_slice(k);
-            }
-            b.extend_from_slice(&(self.skipped.len() as u32).to_be_bytes());
-            for e in &self.skipped {
-                b.extend_from_slice(&e.key);
-                b.extend_from_slice(&e.n.to_be_bytes());
-                b.extend_from_slice(&e.stamp.to_be_bytes());
-                b.extend_from_slice(&e.skipped_at.to_be_bytes());
-                b.extend_from_slice(&e.mk);
-            }
-            seal_blob(0x12, 0x02, &b)
         }
 
-        /// Lenient §8.3 decoding (field layout only), for loading vector blobs; version 2, or
-        /// version 1 migrated: its `DHs` clamped (§8.0) and each purge deadline `D` read as
-        /// `skipped_at = D − 2 · MAX_CLOCK_SKEW` (saturating; `2^64 − 1` stays). A version-2
-        /// `DHs` that is not clamped is refused (§8.3 row 12).
+        /// The session as the codec's plain data (§8.3).
+        pub fn to_blob(&self) -> SessionBlob {
+            SessionBlob {
+                phase: self.phase,
+                local: self.local,
+                remote: self.remote,
+                context: self.context.clone(),
+                base: self.base,
+                spk_id: self.spk_id,
+                opk_id: self.opk_id,
+                timer: sc::Timer {
+                    duration_s: self.timer.duration_s,
+                    start: u8::from(self.timer.start == Start::OnRead),
+                    version: self.timer.version,
+                },
+                limits: self.limits.to_array(),
+                rk: self.rk,
+                ratchet: self.ratchet.clone(),
+            }
+        }
+
+        /// §8.3 version 3, through the codec.
+        pub fn encode(&self) -> Vec<u8> {
+            self.to_blob().encode_v3()
+        }
+
+        /// §8.3 through the codec: any version read (an older one migrated: §8.0 clamping,
+        /// version 1's deadlines turned into skip times, version 2's pending `DHs` secret and an
+        /// opening initiator's `DHr` dropped).
         pub fn decode(blob: &[u8]) -> Result<Session, DecodeError> {
-            let (version, body) = open_blob(0x12, &[0x01, 0x02], blob)?;
-            let mut r = Reader::new(body);
-            let responder = match r.u8()? {
-                0 => false,
-                1 => true,
-                _ => return Err(NonCanonical),
-            };
-            let acknowledged = r.flag()?;
-            let local = r.ed25519_key()?;
-            let remote = r.ed25519_key()?;
-            let cl = r.u16()? as usize;
-            let context = r.take(cl)?.to_vec();
-            let base = r.x25519_key()?;
-            let spk_id = r.u32()?;
-            let opk_id = if r.flag()? { Some(r.u32()?) } else { None };
-            let limits = Limits {
-                max_skip: r.u32()?,
-                max_skipped_keys: r.u32()?,
-                max_old_chains: r.u32()?,
-                max_skipped_key_age: r.u32()?,
-            };
-            let timer = Timer::read(&mut r)?;
-            let rk = r.arr()?;
-            let dhs_secret = r.arr()?;
-            if version == 0x02 && !prim::is_clamped(&dhs_secret) {
-                return Err(NonCanonical);
-            }
-            let dhs_secret = prim::clamp(dhs_secret);
-            let dhr = if r.flag()? {
-                Some(r.x25519_key()?)
+            let (_, s) = SessionBlob::decode(blob).map_err(from_codec)?;
+            let start = if s.timer.start == 0 {
+                Start::OnSend
             } else {
-                return Err(NonCanonical);
+                Start::OnRead
             };
-            let send = read_opt_chain(&mut r)?;
-            let recv = read_opt_chain(&mut r)?;
-            let pn = r.u32()?;
-            let received = r.u32()?;
-            let mut old = Vec::new();
-            for _ in 0..r.u32()? {
-                old.push(r.x25519_key()?);
-            }
-            let mut skipped = Vec::new();
-            for _ in 0..r.u32()? {
-                let (key, n, stamp, stored, mk) =
-                    (r.x25519_key()?, r.u32()?, r.u32()?, r.u64()?, r.arr()?);
-                let skipped_at = if version == 0x02 || stored == u64::MAX {
-                    stored
-                } else {
-                    stored.saturating_sub(2 * frame::MAX_CLOCK_SKEW_MS)
-                };
-                skipped.push(Skipped {
-                    key,
-                    n,
-                    stamp,
-                    skipped_at,
-                    mk,
-                });
-            }
-            r.finish()?;
             Ok(Session {
-                responder,
-                acknowledged,
-                local,
-                remote,
-                context,
-                base,
-                spk_id,
-                opk_id,
-                limits,
-                timer,
-                rk,
-                dhs_secret,
-                dhr,
-                send,
-                recv,
-                pn,
-                received,
-                old,
-                skipped,
+                phase: s.phase,
+                local: s.local,
+                remote: s.remote,
+                context: s.context,
+                base: s.base,
+                spk_id: s.spk_id,
+                opk_id: s.opk_id,
+                limits: Limits::from_array(s.limits),
+                timer: Timer {
+                    duration_s: s.timer.duration_s,
+                    start,
+                    version: s.timer.version,
+                },
+                rk: s.rk,
+                ratchet: s.ratchet,
             })
         }
 
-        /// §7.2 + §4.4 + §6.2: X3DH as initiator.
+        /// §7.2 + §4.4 + §6.2: X3DH as initiator; the opening phase keeps no `DHr`.
         pub fn initiate(
             rng: &mut Rng,
             identity: &Identity,
@@ -1377,11 +1319,14 @@ mod dr {
                 }
             }
             let sk = x3dh_sk(&dhs);
-            let ratchet = prim::clamp(rng.take());
-            let (rk, cks) = kdf_rk(&sk, &prim::dh(&ratchet, &b.spk).ok_or(nc)?);
+            let secret = prim::clamp(rng.take());
+            let (rk, ck) = kdf_rk(&sk, &prim::dh(&secret, &b.spk).ok_or(nc)?);
+            let dhs = KeyPair {
+                secret,
+                public: prim::x25519_public(&secret),
+            };
             Ok(Session {
-                responder: false,
-                acknowledged: false,
+                phase: Phase::AwaitingReply,
                 local: identity.public,
                 remote: b.ik_b,
                 context: context.to_vec(),
@@ -1391,14 +1336,7 @@ mod dr {
                 limits: DEFAULT_LIMITS,
                 timer: Timer::OFF,
                 rk,
-                dhs_secret: ratchet,
-                dhr: Some(b.spk),
-                send: Some((cks, 0)),
-                recv: None,
-                pn: 0,
-                received: 0,
-                old: Vec::new(),
-                skipped: Vec::new(),
+                ratchet: Ratchet::Opening(Sending { dhs, ck, n: 0 }),
             })
         }
 
@@ -1407,66 +1345,53 @@ mod dr {
             if plaintext.len() > MAX_PLAINTEXT_LEN {
                 return Err(Error::TooLarge);
             }
-            let mut next = self.clone();
-            let (ck, ns) = match next.send {
-                Some(chain) => chain,
-                None => {
-                    let dhr = next.dhr.ok_or(Error::ChainExhausted)?;
-                    let fresh = prim::clamp(rng.take());
-                    let out = prim::dh(&fresh, &dhr).ok_or(Error::NonContributory)?;
-                    let (rk, ck) = kdf_rk(&next.rk, &out);
-                    next.rk = rk;
-                    next.dhs_secret = fresh;
-                    (ck, 0)
-                }
+            let (rk, chain, pn) = match &self.ratchet {
+                Ratchet::Opening(s) => (self.rk, s.clone(), 0),
+                Ratchet::Open(o) => match &o.send {
+                    Some(s) => (self.rk, s.clone(), o.pn),
+                    // The deferred sending half-step.
+                    None => {
+                        let secret = prim::clamp(rng.take());
+                        let out = prim::dh(&secret, &o.dhr).ok_or(Error::NonContributory)?;
+                        let (rk, ck) = kdf_rk(&self.rk, &out);
+                        let public = prim::x25519_public(&secret);
+                        let dhs = KeyPair { secret, public };
+                        (rk, Sending { dhs, ck, n: 0 }, o.pn)
+                    }
+                },
             };
-            if ns == u32::MAX {
+            if chain.n == u32::MAX {
                 return Err(Error::ChainExhausted);
             }
-            let (mk, ck_next) = kdf_ck(&ck);
+            let (mk, ck_next) = kdf_ck(&chain.ck);
             let seed: [u8; 16] = rng.take();
             let mut prefix = vec![0x01, 0x01];
-            prefix.extend_from_slice(&prim::x25519_public(&next.dhs_secret));
-            prefix.extend_from_slice(&next.pn.to_be_bytes());
-            prefix.extend_from_slice(&ns.to_be_bytes());
+            prefix.extend_from_slice(&chain.dhs.public);
+            prefix.extend_from_slice(&pn.to_be_bytes());
+            prefix.extend_from_slice(&chain.n.to_be_bytes());
             prefix.extend_from_slice(&seed);
             let (key, nonce) = expand(&mk, &seed);
-            let mut out = if !next.responder && !next.acknowledged {
-                next.x3dh_fields().encode()
+            let mut out = if self.phase == Phase::AwaitingReply {
+                self.x3dh_fields().encode()
             } else {
                 Vec::new()
             };
             out.extend_from_slice(&prefix);
-            let mut aad = next.ad();
+            let mut aad = self.ad();
             aad.extend_from_slice(&out);
             let ct = prim::aead_seal(&key, &nonce, &aad, plaintext);
-            next.send = Some((ck_next, ns + 1));
             out.extend_from_slice(&ct);
-            *self = next;
+            let next = Sending {
+                dhs: chain.dhs,
+                ck: ck_next,
+                n: chain.n + 1,
+            };
+            self.rk = rk;
+            match &mut self.ratchet {
+                Ratchet::Opening(s) => *s = next,
+                Ratchet::Open(o) => o.send = Some(next),
+            }
             Ok(out)
-        }
-
-        fn store_skipped(&mut self, key: [u8; 32], n: u32, mk: [u8; 32], skipped_at: u64) {
-            self.skipped.push(Skipped {
-                key,
-                n,
-                stamp: self.received.wrapping_add(1),
-                skipped_at,
-                mk,
-            });
-            while self.skipped.len() > self.limits.max_skipped_keys as usize {
-                self.skipped.remove(0);
-            }
-        }
-
-        /// §6.4 "Age".
-        fn count_decrypt(&mut self) {
-            self.received = self.received.wrapping_add(1);
-            while self.skipped.first().is_some_and(|e| {
-                self.received.wrapping_sub(e.stamp) > self.limits.max_skipped_key_age
-            }) {
-                self.skipped.remove(0);
-            }
         }
 
         /// §6.5 on `self` (the caller works on a copy and commits it on success).
@@ -1477,87 +1402,72 @@ mod dr {
                 let (key, nonce) = expand(mk, &m.seed);
                 prim::aead_open(&key, &nonce, &aad, &m.ct).ok_or(Error::DecryptionFailed)
             };
+            let limits = self.limits;
             // A. skipped key
-            if let Some(i) = self
-                .skipped
-                .iter()
-                .position(|e| e.key == m.key && e.n == m.n)
+            if let Ratchet::Open(o) = &mut self.ratchet
+                && let Some(i) = o.skipped.iter().position(|e| e.key == m.key && e.n == m.n)
             {
-                let pt = open(&self.skipped[i].mk)?;
-                self.skipped.remove(i);
-                self.count_decrypt();
+                let pt = open(&o.skipped[i].mk)?;
+                o.skipped.remove(i);
+                count_decrypt(o, &limits);
                 return Ok(pt);
             }
             // B. counter bound
             if m.n == u32::MAX {
                 return Err(Error::TooFarInFuture);
             }
-            // C. current chain
-            if self.dhr == Some(m.key) {
-                let (ckr, nr) = self.recv.ok_or(Error::DecryptionFailed)?;
-                if m.n < nr {
-                    return Err(Error::DuplicateMessage);
+            let (prior, sending) = match &mut self.ratchet {
+                // The opening phase has no receiving chain: a new ratchet key (D).
+                Ratchet::Opening(s) => (None, (s.dhs.secret, s.n)),
+                // C. current chain
+                Ratchet::Open(o) if o.dhr == m.key => {
+                    if m.n < o.nr {
+                        return Err(Error::DuplicateMessage);
+                    }
+                    if m.n - o.nr > limits.max_skip {
+                        return Err(Error::TooFarInFuture);
+                    }
+                    let (kept, mk, ck) = derive(o.ckr, o.nr, m.n);
+                    let pt = open(&mk)?;
+                    for (i, k) in kept {
+                        store_skipped(o, &limits, m.key, i, k, skipped_at);
+                    }
+                    (o.ckr, o.nr) = (ck, m.n + 1);
+                    count_decrypt(o, &limits);
+                    return Ok(pt);
                 }
-                if m.n - nr > self.limits.max_skip {
-                    return Err(Error::TooFarInFuture);
+                // D1, D2.
+                Ratchet::Open(o) => {
+                    if o.old.contains(&m.key) {
+                        return Err(Error::DuplicateMessage);
+                    }
+                    let Some(s) = &o.send else {
+                        return Err(Error::DecryptionFailed);
+                    };
+                    (Some(o.clone()), (s.dhs.secret, s.n))
                 }
-                let (kept, mk, ck) = derive(ckr, nr, m.n);
-                let pt = open(&mk)?;
-                for (i, k) in kept {
-                    self.store_skipped(m.key, i, k, skipped_at);
-                }
-                self.recv = Some((ck, m.n + 1));
-                self.count_decrypt();
-                return Ok(pt);
-            }
-            // D. new ratchet key
-            if self.old.contains(&m.key) {
-                return Err(Error::DuplicateMessage);
-            }
-            if self.send.is_none() && self.dhr.is_some() {
-                return Err(Error::DecryptionFailed);
-            }
-            let old_gap = self.recv.map_or(0, |(_, nr)| m.pn.saturating_sub(nr));
-            if u64::from(old_gap) + u64::from(m.n) > u64::from(self.limits.max_skip) {
-                return Err(Error::TooFarInFuture);
-            }
-            let old_keys = match self.recv {
-                Some((ckr, nr)) if m.pn > nr => derive(ckr, nr, m.pn).0,
-                _ => Vec::new(),
             };
-            let out = prim::dh(&self.dhs_secret, &m.key).ok_or(Error::NonContributory)?;
-            let (rk, ck0) = kdf_rk(&self.rk, &out);
-            let (new_keys, mk, ck) = derive(ck0, 0, m.n);
-            let pt = open(&mk)?;
-            if let (Some(dhr), Some(_)) = (self.dhr, self.recv) {
-                for (i, k) in old_keys {
-                    self.store_skipped(dhr, i, k, skipped_at);
-                }
-                self.old.push(dhr);
-                while self.old.len() > self.limits.max_old_chains as usize {
-                    let gone = self.old.remove(0);
-                    self.skipped.retain(|e| e.key != gone);
-                }
-            }
-            for (i, k) in new_keys {
-                self.store_skipped(m.key, i, k, skipped_at);
-            }
+            let (rk, o, pt) = receiving_step(
+                &self.rk,
+                &limits,
+                prior.as_ref(),
+                sending,
+                m,
+                &aad,
+                skipped_at,
+            )?;
             self.rk = rk;
-            self.dhr = Some(m.key);
-            self.recv = Some((ck, m.n + 1));
-            self.pn = self.send.map_or(0, |(_, ns)| ns);
-            self.send = None;
-            self.count_decrypt();
+            self.ratchet = Ratchet::Open(o);
             Ok(pt)
         }
 
-        /// §7.4 `Session::decrypt`, with the `skipped_at` recorded for stored keys (§11.6; §6.4's
-        /// "Deadline" bullet still speaks of deadlines).
+        /// §7.4 `Session::decrypt`, with the `skipped_at` recorded for stored keys (§11.6); the
+        /// first success of an initiator acknowledges it.
         pub fn decrypt_with(&mut self, message: &[u8], skipped_at: u64) -> Result<Vec<u8>, Error> {
             let m = match decode_message(message)? {
                 Incoming::Normal(m) => m,
                 Incoming::PreKey(f, m) => {
-                    if !self.responder || f != self.x3dh_fields() {
+                    if !self.responder() || f != self.x3dh_fields() {
                         return Err(Error::SessionMismatch);
                     }
                     m
@@ -1565,7 +1475,9 @@ mod dr {
             };
             let mut next = self.clone();
             let pt = next.decrypt_normal(&m, skipped_at)?;
-            next.acknowledged = true;
+            if next.phase == Phase::AwaitingReply {
+                next.phase = Phase::Acknowledged;
+            }
             *self = next;
             Ok(pt)
         }
@@ -1644,14 +1556,19 @@ mod dr {
 
         /// §11.6 `purge`, under the session's timer now (not the one of the skip).
         pub fn purge(&mut self, now_ms: u64) -> usize {
-            let before = self.skipped.len();
             let timer = self.timer;
-            self.skipped
+            let Ratchet::Open(o) = &mut self.ratchet else {
+                return 0;
+            };
+            let before = o.skipped.len();
+            o.skipped
                 .retain(|e| !frame::purgeable(e.skipped_at, &timer, now_ms));
-            before - self.skipped.len()
+            before - o.skipped.len()
         }
 
-        /// §7.3 steps 1–7; the store change of step 8 is returned, not applied.
+        /// §7.3 steps 1–7; the store change of step 8 is returned, not applied. The responder's
+        /// ratchet is created by its first receiving step (§6.2): the signed prekey's secret is
+        /// `DHs` for that step only, and the session keeps no ratchet secret until it sends.
         fn respond_steps(
             identity: &Identity,
             store: &Store,
@@ -1674,16 +1591,17 @@ mod dr {
                     store
                         .one_time
                         .iter()
-                        .find(|(i, _)| *i == id)
+                        .find(|k| k.id == id)
                         .ok_or(Error::UnknownOneTimePreKey(id))?
-                        .1,
+                        .key
+                        .secret,
                 ),
             };
             let nc = Error::NonContributory;
             let mut dhs = vec![
-                prim::dh(&spk.secret, &prim::ed_to_x(&f.ik_a)).ok_or(nc)?,
+                prim::dh(&spk.key.secret, &prim::ed_to_x(&f.ik_a)).ok_or(nc)?,
                 prim::dh(&identity.x_secret, &f.base).ok_or(nc)?,
-                prim::dh(&spk.secret, &f.base).ok_or(nc)?,
+                prim::dh(&spk.key.secret, &f.base).ok_or(nc)?,
             ];
             if let Some(opk) = opk {
                 dhs.push(prim::dh(&opk, &f.base).ok_or(nc)?);
@@ -1703,9 +1621,17 @@ mod dr {
             if context.len() > MAX_CONTEXT_LEN {
                 return Err(Error::TooLarge);
             }
-            let mut s = Session {
-                responder: true,
-                acknowledged: true,
+            // §3.5 AD (IK_A = the message's, IK_B = ours) ‖ prekey fields ‖ prefix.
+            let mut aad = f.ik_a.to_vec();
+            aad.extend_from_slice(&identity.public);
+            aad.extend_from_slice(&(context.len() as u16).to_be_bytes());
+            aad.extend_from_slice(context);
+            aad.extend_from_slice(&m.header);
+            let first = (spk.key.secret, 0);
+            let (rk, o, pt) =
+                receiving_step(&sk, &DEFAULT_LIMITS, None, first, &m, &aad, skipped_at)?;
+            let s = Session {
+                phase: Phase::Responder,
                 local: identity.public,
                 remote: f.ik_a,
                 context: context.to_vec(),
@@ -1714,24 +1640,16 @@ mod dr {
                 opk_id: f.opk_id,
                 limits: DEFAULT_LIMITS,
                 timer: Timer::OFF,
-                rk: sk,
-                dhs_secret: spk.secret,
-                dhr: None,
-                send: None,
-                recv: None,
-                pn: 0,
-                received: 0,
-                old: Vec::new(),
-                skipped: Vec::new(),
+                rk,
+                ratchet: Ratchet::Open(o),
             };
-            let pt = s.decrypt_normal(&m, skipped_at)?;
             Ok((s, pt, f, first_id))
         }
 
         /// §7.3 step 8 (§4.3).
         fn consume(store: &mut Store, f: &PreKeyFields, first_id: [u8; 16]) {
             match f.opk_id {
-                Some(id) => store.one_time.retain(|(i, _)| *i != id),
+                Some(id) => store.one_time.retain(|k| k.id != id),
                 None => {
                     let k = store
                         .signed
@@ -2424,7 +2342,7 @@ mod labels {
             assert_eq!(label.len(), len);
             assert_eq!(hx(label), hex);
         }
-        use xchat_protocol::sealed_sender as lib;
+        use xchat_protocol::kdf as lib;
         assert_eq!(
             sealed::LABEL_SERVER_CERTIFICATE,
             lib::LABEL_SERVER_CERTIFICATE
@@ -2444,7 +2362,9 @@ mod section_11 {
     use super::dr::{Received, Session, Store};
     use super::frame::{self, Deadline, Frame, Kind, Start, Timer};
     use super::prim::Identity;
-    use super::util::{Choice, Rng, draws, h, h32, hb, hx, load, n, s, u64d};
+    use super::util::{
+        Choice, Rng, assert_state, assert_state_opt, draws, h, h32, hb, hx, load, n, s, u64d,
+    };
     use std::collections::HashMap;
     use xchat_protocol as lib;
     use xchat_protocol::content::{self as libc, Content};
@@ -2886,14 +2806,22 @@ mod section_11 {
         let bob = Identity::from_seed(h32(s(f, "bob_identity_seed")));
         let ctx = hb(f, "context");
         let mut store = Store::decode(&hb(f, "bob_prekey_store")).expect("store");
-        assert_eq!(hx(&store.encode()), s(f, "bob_prekey_store"));
+        assert_state(
+            &store.encode(),
+            s(f, "bob_prekey_store"),
+            "bob_prekey_store",
+        );
         let bundle = hb(f, "bundle");
         let opk = n(f, "one_time_prekey_id") as u32;
         assert_eq!(hx(&store.bundle(&bob, Some(opk))), s(f, "bundle"));
         let mut rng = Rng::script(draws(&f["initiate_rng_draws"]));
         let mut a = Session::initiate(&mut rng, &alice, &bundle, &ctx).expect("initiate");
         assert!(rng.exhausted());
-        assert_eq!(hx(&a.encode()), s(f, "alice_state_initial"));
+        assert_state(
+            &a.encode(),
+            s(f, "alice_state_initial"),
+            "alice_state_initial",
+        );
         let mut b: Option<Session> = None;
         let mut wires: HashMap<String, Vec<u8>> = HashMap::new();
         let events = f["events"].as_array().expect("events");
@@ -2903,14 +2831,11 @@ mod section_11 {
             let step = n(e, "step");
             let now = u64d(e, "now_ms");
             let is_alice = s(e, "actor") == "alice";
-            let blob = |x: &Option<&mut Session>| x.as_ref().map(|x| hx(&x.encode()));
+            let blob = |x: &Option<&mut Session>| x.as_ref().map(|x| x.encode());
             {
                 let me = if is_alice { Some(&mut a) } else { b.as_mut() };
-                assert_eq!(
-                    blob(&me).as_deref(),
-                    e["state_before"].as_str(),
-                    "step {step}"
-                );
+                let what = format!("step {step}: state_before");
+                assert_state_opt(blob(&me).as_deref(), e["state_before"].as_str(), &what);
             }
             match s(e, "action") {
                 "send" | "set_timer" => {
@@ -2938,9 +2863,11 @@ mod section_11 {
                 "receive" => {
                     let wire = wires[s(e, "message")].clone();
                     let result: Result<Received, _> = if s(e, "operation") == "Session::accept" {
-                        assert_eq!(hx(&store.encode()), s(e, "prekey_store_before"));
+                        let before = s(e, "prekey_store_before");
+                        assert_state(&store.encode(), before, "prekey_store_before");
                         let r = Session::accept(&bob, &mut store, &wire, &ctx, now);
-                        assert_eq!(hx(&store.encode()), s(e, "prekey_store_after"));
+                        let after = s(e, "prekey_store_after");
+                        assert_state(&store.encode(), after, "prekey_store_after");
                         r.map(|(session, received)| {
                             b = Some(session);
                             received
@@ -2978,11 +2905,8 @@ mod section_11 {
                 other => panic!("action {other}"),
             }
             let me = if is_alice { Some(&mut a) } else { b.as_mut() };
-            assert_eq!(
-                blob(&me).as_deref(),
-                e["state_after"].as_str(),
-                "step {step}"
-            );
+            let what = format!("step {step}: state_after");
+            assert_state_opt(blob(&me).as_deref(), e["state_after"].as_str(), &what);
         }
         assert_eq!(purged_total, 1);
     }
@@ -3003,12 +2927,7 @@ mod section_11 {
                 format!("{:?}", got.expect_err("fails")),
                 s(e, "expected_error")
             );
-            assert_eq!(
-                hx(&session.encode()),
-                s(e, "session_after"),
-                "{}",
-                s(e, "name")
-            );
+            assert_state(&session.encode(), s(e, "session_after"), s(e, "name"));
         }
         assert_eq!(count, 2);
     }
@@ -3029,7 +2948,11 @@ mod section_11 {
             match (&self.mine, &self.lib) {
                 (None, None) => {}
                 (Some(m), Some(l)) => {
-                    assert_eq!(hx(&m.encode()), hx(&l.to_bytes().unwrap()), "{what}: state blobs");
+                    assert_eq!(
+                        hx(&m.encode()),
+                        hx(&l.to_bytes().unwrap()),
+                        "{what}: state blobs"
+                    );
                     assert_eq!(m.timer, from_lib_timer(&l.timer()), "{what}: timer");
                 }
                 _ => panic!("{what}: one implementation has a session, the other not"),
@@ -3362,8 +3285,8 @@ mod section_11 {
         let (bob_session, r) =
             Session::accept(&bob, &mut mine, &second, &ctx, now).expect("accept");
         assert!(r.timer_changed);
-        assert_eq!(bob_session.skipped.len(), 1);
-        assert_eq!(bob_session.skipped[0].skipped_at, now);
+        assert_eq!(bob_session.skipped().len(), 1);
+        assert_eq!(bob_session.skipped()[0].skipped_at, now);
         assert!(run(&store0, &second, &ctx, now).0.starts_with("Ok"));
         let mut lib_store = lib::PreKeyStore::from_bytes(&store0.encode()).expect("store");
         let (mut lib_session, _) =
@@ -3371,7 +3294,8 @@ mod section_11 {
         let bound = now + 60_000 + 600_000;
         for (t, want) in [(bound, 0), (bound + 1, 1)] {
             let mut mine = bob_session.clone();
-            let mut theirs = lib::Session::from_bytes(&lib_session.to_bytes().unwrap()).expect("blob");
+            let mut theirs =
+                lib::Session::from_bytes(&lib_session.to_bytes().unwrap()).expect("blob");
             assert_eq!(
                 (mine.purge(t), theirs.purge(t)),
                 (want, want),
@@ -3380,23 +3304,16 @@ mod section_11 {
             assert_eq!(hx(&mine.encode()), hx(&theirs.to_bytes().unwrap()));
         }
         assert_eq!(lib_session.purge(bound + 1), 1);
-        // A version-1 store with the first message's base key in its seen list (§8.2 migration).
-        let mut body = Vec::new();
-        body.extend_from_slice(&store0.next_signed_id.to_be_bytes());
-        body.extend_from_slice(&store0.next_one_time_id.to_be_bytes());
-        body.push(1);
-        let k = &store0.signed[0];
-        body.extend_from_slice(&k.id.to_be_bytes());
-        body.extend_from_slice(&k.created_at.to_be_bytes());
-        body.extend_from_slice(&k.secret);
-        body.extend_from_slice(&k.signature);
-        body.extend_from_slice(&0u32.to_be_bytes());
-        body.extend_from_slice(&1u32.to_be_bytes());
-        body.extend_from_slice(&first[34..66]);
-        let v1 = super::dr::seal_blob(0x11, 0x01, &body);
+        // A version-1 store with the first message's base key in its seen list (§8.2 migration),
+        // written by the reference codec.
+        let v1 = store0.encode_v1(&[first[34..66].try_into().expect("32")]);
+        assert_eq!(v1[1], 0x01);
         let migrated = Store::decode(&v1).expect("v1 store");
         let lib_migrated = lib::PreKeyStore::from_bytes(&v1).expect("library reads v1");
-        assert_eq!(hx(&lib_migrated.to_bytes().unwrap()), hx(&migrated.encode()));
+        assert_eq!(
+            hx(&lib_migrated.to_bytes().unwrap()),
+            hx(&migrated.encode())
+        );
         assert_eq!(migrated, s1, "the migrated record is the one accept writes");
         assert_eq!(run(&migrated, &first, &ctx, now + 2).0, "DuplicateMessage");
     }
@@ -3470,7 +3387,7 @@ mod section_11 {
 
     fn skip_times(p: &Party) -> Vec<u64> {
         let m = p.mine.as_ref().expect("s");
-        m.skipped.iter().map(|e| e.skipped_at).collect()
+        m.skipped().iter().map(|e| e.skipped_at).collect()
     }
 
     /// Alice and Bob, each in both implementations, with a session established at `now` (Bob
@@ -3705,13 +3622,18 @@ mod section_11 {
     }
 }
 
-/// §8.2/§8.3 blobs of state.json through this file's (lenient) decoders: version-2 blobs round
-/// trip; version-1 ones migrate (§8.0 clamping, §8.3 deadline → skip time) to the bytes the
-/// vectors and the library give.
+/// §8.2/§8.3 blobs of state.json through the shared reference codec and the library: a
+/// version-3 blob round trips byte for byte; an older one (version 1, or version 2 while
+/// state.json predates state version 3) migrates to the same version-3 bytes in both, without
+/// the secrets version 3 no longer keeps; a version-1 entry's `migrated` blob is what both give.
 mod state_vectors {
     use super::dr::{Session, Store};
-    use super::util::{hb, hx, load, s};
+    use super::util::{assert_state, hb, hx, load, s};
     use xchat_protocol as lib;
+
+    fn contains(hay: &[u8], needle: &[u8]) -> bool {
+        hay.windows(needle.len()).any(|w| w == needle)
+    }
 
     #[test]
     fn state_blobs_decode_and_migrate() {
@@ -3720,32 +3642,49 @@ mod state_vectors {
         for e in v["entries"].as_array().expect("entries") {
             let bytes = hb(e, "bytes");
             let name = s(e, "name");
+            let f = &e["fields"];
             match s(e, "object") {
                 "session" => {
-                    assert_eq!(bytes[1], 0x02, "{name}");
-                    let mine = Session::decode(&bytes).expect("session");
-                    assert!(super::prim::is_clamped(&mine.dhs_secret), "{name}");
-                    assert_eq!(hx(&mine.encode()), hx(&bytes), "{name}");
+                    let mine = Session::decode(&bytes).expect("session").encode();
+                    let theirs = lib::Session::from_bytes(&bytes).expect("library reads it");
+                    assert_eq!(hx(&mine), hx(&theirs.to_bytes().unwrap()), "{name}");
+                    assert_state(&mine, s(e, "bytes"), name);
+                    if let Some(dhs) = f["dhs_secret"].as_str().filter(|_| bytes[1] < 0x03) {
+                        // A pending sending side's `DHs` secret is dropped (§8.3).
+                        let kept = contains(&mine, &hb(f, "dhs_secret"));
+                        assert_eq!(kept, !f["send"].is_null(), "{name}: DHs {dhs}");
+                    }
+                    let secret = super::dr::Session::decode(&bytes)
+                        .expect("session")
+                        .to_blob()
+                        .sending()
+                        .map(|s| s.dhs.secret);
+                    if let Some(secret) = secret {
+                        assert!(super::prim::is_clamped(&secret), "{name}");
+                    }
                     seen[0] += 1;
                 }
                 "session_v1" => {
                     assert_eq!(bytes[1], 0x01, "{name}");
-                    let migrated = s(&e["fields"], "migrated");
-                    let mine = Session::decode(&bytes).expect("v1 session");
-                    assert_eq!(hx(&mine.encode()), migrated, "{name}");
+                    let mine = Session::decode(&bytes).expect("v1 session").encode();
                     let theirs = lib::Session::from_bytes(&bytes).expect("library reads v1");
-                    assert_eq!(hx(&theirs.to_bytes().unwrap()), migrated, "{name}");
+                    assert_eq!(hx(&theirs.to_bytes().unwrap()), hx(&mine), "{name}");
+                    assert_state(&mine, s(f, "migrated"), name);
                     seen[1] += 1;
                 }
                 "prekey_store" => {
-                    let mine = Store::decode(&bytes).expect("store");
-                    assert_eq!(hx(&mine.encode()), hx(&bytes), "{name}");
+                    let mine = Store::decode(&bytes).expect("store").encode();
+                    let theirs = lib::PreKeyStore::from_bytes(&bytes).expect("library reads it");
+                    assert_eq!(hx(&mine), hx(&theirs.to_bytes().unwrap()), "{name}");
+                    assert_state(&mine, s(e, "bytes"), name);
                     seen[2] += 1;
                 }
                 "prekey_store_v1" => {
-                    let mine = Store::decode(&bytes).expect("v1 store");
+                    assert_eq!(bytes[1], 0x01, "{name}");
+                    let mine = Store::decode(&bytes).expect("v1 store").encode();
                     let theirs = lib::PreKeyStore::from_bytes(&bytes).expect("library reads v1");
-                    assert_eq!(hx(&mine.encode()), hx(&theirs.to_bytes().unwrap()), "{name}");
+                    assert_eq!(hx(&mine), hx(&theirs.to_bytes().unwrap()), "{name}");
+                    assert_state(&mine, s(f, "migrated"), name);
                     seen[3] += 1;
                 }
                 _ => {}
@@ -3761,7 +3700,7 @@ mod section_12 {
     use super::dr::{Session, Store};
     use super::prim::{self, Identity};
     use super::sealed::{self, SealedError, SenderCert, ServerCert};
-    use super::util::{Rng, draws, h32, hb, hx, load, n, s, u64d};
+    use super::util::{Rng, assert_state, draws, h32, hb, hx, load, n, s, u64d};
     use serde_json::Value;
     use xchat_protocol as lib;
     use xchat_protocol::sealed_sender as libs;
@@ -3819,7 +3758,11 @@ mod section_12 {
         let (alice, alice_cert) = issue("alice");
         let (bob, bob_cert) = issue("bob");
         let store = Store::decode(&hb(st, "bob_prekey_store")).expect("store");
-        assert_eq!(hx(&store.encode()), s(st, "bob_prekey_store"));
+        assert_state(
+            &store.encode(),
+            s(st, "bob_prekey_store"),
+            "bob_prekey_store",
+        );
         let opk = n(st, "one_time_prekey_id") as u32;
         let bundle = store.bundle(&bob, Some(opk));
         assert_eq!(hx(&bundle), s(st, "bundle"));
@@ -3827,7 +3770,8 @@ mod section_12 {
         let mut rng = Rng::script(draws(&st["initiate_rng_draws"]));
         let alice_session = Session::initiate(&mut rng, &alice, &bundle, &ctx).expect("initiate");
         assert!(rng.exhausted());
-        assert_eq!(hx(&alice_session.encode()), s(st, "alice_state_initial"));
+        let initial = s(st, "alice_state_initial");
+        assert_state(&alice_session.encode(), initial, "alice_state_initial");
         let lib_roots = vec![lib::CertificateKey::from_bytes(root).expect("root")];
         World {
             lib_alice: lib::IdentityKeyPair::from_seed(&alice.seed),
@@ -4140,14 +4084,14 @@ mod section_12 {
             } else {
                 bob_session.as_mut().expect("bob answered")
             };
-            assert_eq!(hx(&session.encode()), s(inner, "sender_state_before"));
+            assert_state(&session.encode(), s(inner, "sender_state_before"), name);
             let mut rng = Rng::script(draws(&inner["rng_draws"]));
             let m = session
                 .send(&mut rng, u64d(inner, "now_ms"), &hb(inner, "body"))
                 .expect("send");
             assert!(rng.exhausted());
             assert_eq!(hx(&m), s(inner, "message"), "{name}: inner message");
-            assert_eq!(hx(&session.encode()), s(inner, "sender_state_after"));
+            assert_state(&session.encode(), s(inner, "sender_state_after"), name);
             // §12.2 step by step.
             let mut rng = Rng::script(draws(&e["seal_rng_draws"]));
             let t = sealed::seal(sender, &cert.encode(), &recipient.public, &m, rng.take())
@@ -4193,23 +4137,19 @@ mod section_12 {
             assert_eq!(hx(&o.sender.identity), s(ex, "sender_identity"));
             let received = if s(open, "operation") == "Opened::respond" {
                 assert!(open["recipient_state_before"].is_null());
-                assert_eq!(hx(&store.encode()), s(open, "prekey_store_before"));
+                assert_state(&store.encode(), s(open, "prekey_store_before"), name);
                 let (session, r) =
                     sealed::respond(&o, recipient, &mut store, &w.ctx).expect("respond");
-                assert_eq!(hx(&store.encode()), s(open, "prekey_store_after"));
-                assert_eq!(hx(&session.encode()), s(open, "recipient_state_after"));
+                assert_state(&store.encode(), s(open, "prekey_store_after"), name);
+                assert_state(&session.encode(), s(open, "recipient_state_after"), name);
                 bob_session = Some(session);
                 r
             } else {
-                assert_eq!(
-                    hx(&alice_session.encode()),
-                    s(open, "recipient_state_before")
-                );
+                let before = s(open, "recipient_state_before");
+                assert_state(&alice_session.encode(), before, name);
                 let r = sealed::decrypt(&o, &mut alice_session).expect("decrypt");
-                assert_eq!(
-                    hx(&alice_session.encode()),
-                    s(open, "recipient_state_after")
-                );
+                let after = s(open, "recipient_state_after");
+                assert_state(&alice_session.encode(), after, name);
                 r
             };
             assert_eq!(received_json(&received), ex["received"], "{name}");

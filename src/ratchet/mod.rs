@@ -174,16 +174,13 @@ impl Codec for Sending {
     }
 
     fn encode(&self, out: &mut Vec<u8>) -> Result<(), Error> {
-        out.put(self.pair.secret_bytes());
-        out.put(self.pair.public().as_bytes());
+        self.pair.encode_stored(out);
         self.chain.encode(out)
     }
 
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        let secret = Zeroizing::new(r.array()?);
-        let public = PublicKey::from_bytes(r.array()?)?;
         Ok(Self {
-            pair: KeyPair::from_stored(*secret, public)?,
+            pair: KeyPair::decode_stored(r)?,
             chain: Chain::decode(r)?,
         })
     }
