@@ -678,7 +678,8 @@ impl Open {
     }
 
     /// The invariants of an open ratchet (SPEC.md §8.3): stored counts within the limits, old
-    /// chains distinct and not the current one, and every skipped key one the code could have
+    /// chains distinct and not the current one, our sending key none of them, and every skipped
+    /// key one the code could have
     /// stored — of a known chain, behind the current counter, never for N = 2^32 − 1, distinct,
     /// in arrival order and not older than the age limit.
     fn check(&self, limits: &Limits) -> Result<(), DecodeError> {
@@ -691,6 +692,14 @@ impl Open {
         let mut old = BTreeSet::new();
         for key in &self.old_ratchet_keys {
             if !old.insert(key.as_bytes()) || *key == self.receiving.theirs {
+                return Err(DecodeError::NonCanonical);
+            }
+        }
+        // Our own ratchet key is never the peer's: a state whose receiving chain (or an old one)
+        // is its own sending chain would accept its own messages reflected back to it.
+        if let Some(sending) = &self.sending {
+            let ours = sending.pair.public();
+            if *ours == self.receiving.theirs || old.contains(ours.as_bytes()) {
                 return Err(DecodeError::NonCanonical);
             }
         }

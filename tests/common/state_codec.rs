@@ -788,6 +788,12 @@ fn check_lists(o: &Open, limits: &[u32; 4]) -> Result<(), DecodeError> {
     if o.old.iter().enumerate().any(old_bad) {
         return Err(NC);
     }
+    // Row 16: our sending key is neither DHr nor an old key.
+    if let Some(send) = &o.send
+        && (send.dhs.public == o.dhr || o.old.contains(&send.dhs.public))
+    {
+        return Err(NC);
+    }
     let mut last_age = 0;
     for (i, e) in o.skipped.iter().enumerate() {
         let current = e.key == o.dhr && e.n < o.nr;
