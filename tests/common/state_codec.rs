@@ -692,7 +692,11 @@ impl SessionBlob {
             if !v3 && (has_recv == opening || (opening && bad)) {
                 return Err(NC);
             }
-            check_lists(&o, &limits)?;
+            // A legacy opening initiator's DHr (the signed prekey) is dropped, not checked: only
+            // an open ratchet has lists and a receiving key to check (§8.3 rows 16–17).
+            if !opening {
+                check_lists(&o, &limits)?;
+            }
         }
         r.end()?;
         let ratchet = match o.send {
