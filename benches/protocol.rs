@@ -25,6 +25,7 @@ use xchat_protocol::sealed_sender::seal;
 use xchat_protocol::{
     CertificateKeyPair, IdentityKeyPair, PreKeyBundle, PreKeyStore, SealedRecipient, Session,
 };
+use xchat_protocol::{Config, Trust};
 
 // ---------------------------------------------------------------- primitive floor operations
 
@@ -148,9 +149,16 @@ fn pair(seed: u8) -> Pair {
     store.rotate_signed_prekey(&mut rng, &bob_id, 1);
     store.generate_one_time_prekeys(&mut rng, 1).unwrap();
     let bundle = store.bundle(&bob_id, Some(0)).unwrap();
-    let mut alice = Session::initiate(&mut rng, &alice_id, &bundle, b"").unwrap();
+    let mut alice = Session::initiate(
+        &mut rng,
+        &alice_id,
+        &bundle,
+        Trust::FirstUse,
+        &Config::new(b""),
+    )
+    .unwrap();
     let first = alice.encrypt(&mut rng, b"hi").unwrap();
-    let (mut bob, _) = Session::respond(&bob_id, &mut store, &first, b"").unwrap();
+    let (mut bob, _) = Session::respond(&bob_id, &mut store, &first, &Config::new(b"")).unwrap();
     let reply = bob.encrypt(&mut rng, b"hi").unwrap();
     alice.decrypt(&reply).unwrap();
     Pair { rng, alice, bob }
@@ -199,9 +207,16 @@ fn session_setup(c: &mut Criterion) {
             || PreKeyStore::from_bytes(&store).unwrap(),
             |mut store| {
                 let bundle = PreKeyBundle::from_bytes(&bundle).unwrap();
-                let mut a = Session::initiate(&mut rng, &alice, &bundle, b"").unwrap();
+                let mut a = Session::initiate(
+                    &mut rng,
+                    &alice,
+                    &bundle,
+                    Trust::FirstUse,
+                    &Config::new(b""),
+                )
+                .unwrap();
                 let first = a.encrypt(&mut rng, &[0; 16]).unwrap();
-                black_box(Session::respond(&bob, &mut store, &first, b"").unwrap())
+                black_box(Session::respond(&bob, &mut store, &first, &Config::new(b"")).unwrap())
             },
             BatchSize::SmallInput,
         );

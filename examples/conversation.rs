@@ -15,6 +15,7 @@ use xchat_protocol::{
     PreKeyBundle, PreKeyStore, SealedRecipient, SenderCertificate, Session, SignedPreKey,
     TimerStart,
 };
+use xchat_protocol::{Config, Trust};
 
 const DAY_MS: u64 = 86_400_000;
 
@@ -109,7 +110,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     println!("2. Alice fetches Bob's bundle, verifies it, runs X3DH and sends sealed messages.");
     let bundle = PreKeyBundle::from_bytes(&relay.bundle_for("bob"))?;
-    let mut alice_session = Session::initiate(&mut rng, &alice, &bundle, context)?;
+    let mut alice_session = Session::initiate(
+        &mut rng,
+        &alice,
+        &bundle,
+        Trust::FirstUse,
+        &Config::new(context),
+    )?;
     for (i, text) in ["Hi Bob!", "Are you there?"].iter().enumerate() {
         let inner = alice_session.send(&mut rng, T0 + i as u64, text.as_bytes())?;
         relay.post(
@@ -130,7 +137,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let delivered = match bob_session.as_mut() {
             Some(session) => opened.decrypt(session)?,
             None => {
-                let (session, delivered) = opened.respond(&bob, &mut bob_store, context)?;
+                let (session, delivered) =
+                    opened.respond(&bob, &mut bob_store, &Config::new(context))?;
                 bob_session = Some(session);
                 delivered
             }

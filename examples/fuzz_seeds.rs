@@ -13,6 +13,7 @@ use xchat_protocol::sealed_sender::seal;
 use xchat_protocol::{
     CertificateKeyPair, IdentityKeyPair, PreKeyStore, Session, Timer, TimerStart,
 };
+use xchat_protocol::{Config, Trust};
 
 const NOW: u64 = 1_700_000_000_000;
 
@@ -37,13 +38,20 @@ fn main() {
         &store.bundle(&bob, None).unwrap().to_bytes(),
     );
 
-    let mut a = Session::initiate(&mut rng, &alice, &with_otpk, b"fuzz").unwrap();
+    let mut a = Session::initiate(
+        &mut rng,
+        &alice,
+        &with_otpk,
+        Trust::FirstUse,
+        &Config::new(b"fuzz"),
+    )
+    .unwrap();
     let first = a.send(&mut rng, NOW, b"hello").unwrap();
     let raw_prekey = a.encrypt(&mut rng, b"raw").unwrap();
     write("message", "prekey_message", &first);
     write("respond", "prekey_message", &first);
     write("session_decrypt", "prekey_message", &raw_prekey);
-    let (mut b, _) = Session::accept(&bob, &mut store, &first, b"fuzz", NOW).unwrap();
+    let (mut b, _) = Session::accept(&bob, &mut store, &first, &Config::new(b"fuzz"), NOW).unwrap();
     let reply = b.send(&mut rng, NOW, b"hi").unwrap();
     write("message", "normal_message", &reply);
     write("session_decrypt", "normal_message", &reply);

@@ -810,17 +810,21 @@ void xc_received_free(struct XcReceived *received);
  * into every message; the peer must pass the same bytes to `xc_opened_respond`. At most 1024
  * bytes.
  *
- * Check the session's peer (`xc_session_check_remote_identity`) against the identity you
- * trust for this contact before sending.
+ * `trusted_key` is the trust decision about the peer: the 32-byte identity key the app has pinned
+ * for this contact (a bundle with another is refused with `XC_ERR_UNTRUSTED_IDENTITY` before any
+ * key is drawn), or NULL for a contact seen for the first time (then pin
+ * `xc_session_remote_identity`).
  *
  * # Safety
  * `identity` is any value (handles are checked); each pointer/length pair describes readable
- * memory (NULL allowed for length 0); `out_session` is NULL or valid for writing one pointer. No
- * handle passed is in use by another thread during the call.
+ * memory (NULL allowed for length 0); `trusted_key` is NULL or valid for reading 32 bytes;
+ * `out_session` is NULL or valid for writing one pointer. No handle passed is in use by another
+ * thread during the call.
  */
 int32_t xc_session_initiate(const struct XcIdentity *identity,
                             const uint8_t *bundle,
                             size_t bundle_len,
+                            const uint8_t *trusted_key,
                             const uint8_t *context,
                             size_t context_len,
                             struct XcSession **out_session);

@@ -11,7 +11,7 @@
 //!
 //! ```
 //! # use rand_chacha::{ChaCha20Rng, rand_core::SeedableRng};
-//! use xchat_protocol::{IdentityKeyPair, PreKeyBundle, PreKeyStore, Session};
+//! use xchat_protocol::{Config, Trust, IdentityKeyPair, PreKeyBundle, PreKeyStore, Session};
 //! # let mut rng = ChaCha20Rng::from_seed([42; 32]);
 //! // Bob publishes a bundle through his server.
 //! let bob = IdentityKeyPair::generate(&mut rng);
@@ -23,11 +23,11 @@
 //! // Alice starts a session from the bundle while Bob is offline.
 //! let alice = IdentityKeyPair::generate(&mut rng);
 //! let bundle = PreKeyBundle::from_bytes(&bundle_bytes)?;
-//! let mut alice_session = Session::initiate(&mut rng, &alice, &bundle, b"")?;
+//! let mut alice_session = Session::initiate(&mut rng, &alice, &bundle, Trust::FirstUse, &Config::new(b""))?;
 //! let first = alice_session.encrypt(&mut rng, b"hello")?;
 //!
 //! // Bob answers; the one-time prekey is consumed only now that the message authenticated.
-//! let (mut bob_session, text) = Session::respond(&bob, &mut bob_prekeys, &first, b"")?;
+//! let (mut bob_session, text) = Session::respond(&bob, &mut bob_prekeys, &first, &Config::new(b""))?;
 //! assert_eq!(text, b"hello");
 //! assert_eq!(bob_prekeys.one_time_prekey_count(), 99);
 //!
@@ -75,5 +75,5 @@ pub use sealed_sender::{
     CertificateKey, CertificateKeyPair, Delivered, Opened, SealedRecipient, SealedSenderError,
     SenderCertificate, ServerCertificate,
 };
-pub use session::{Received, Role, Session};
+pub use session::{Config, Received, Role, Session, Trust};
 pub use wire::{Header, Incoming, Message, PROTOCOL_VERSION, PreKeyMessage};

@@ -29,6 +29,61 @@ const _: () = assert!(32 + 32 + 2 + MAX_CONTEXT_LEN + PreKeyFields::MAX_LEN <= r
 // A content frame is one message's plaintext.
 const _: () = assert!(crate::content::MAX_FRAME_LEN == crate::wire::MAX_PLAINTEXT_LEN);
 
+/// How a session is set up, the same value for [`Session::initiate`], [`Session::respond`] and
+/// [`Session::accept`]: the application context bound into every message (SPEC.md §3.5; both
+/// sides must pass the same bytes, e.g. both account ids), and the limits on what the peer can make
+/// the session store (§6.4), in force from the first message.
+///
+/// ```
+/// use xchat_protocol::{Config, Limits};
+/// let config = Config::new(b"alice@example|bob@example")
+///     .with_limits(Limits { max_skip: 500, ..Limits::DEFAULT });
+/// assert_eq!(config.limits.max_skip, 500);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Config<'a> {
+    /// At most [`MAX_CONTEXT_LEN`] bytes.
+    pub context: &'a [u8],
+    /// Checked by [`Limits::validate`] when the session is created.
+    pub limits: Limits,
+}
+
+impl<'a> Config<'a> {
+    /// The context, with the default limits.
+    pub const fn new(context: &'a [u8]) -> Self {
+        Self {
+            context,
+            limits: Limits::DEFAULT,
+        }
+    }
+
+    /// The same with other limits.
+    #[must_use]
+    pub const fn with_limits(self, limits: Limits) -> Self {
+        Self { limits, ..self }
+    }
+}
+
+impl Default for Config<'_> {
+    /// An empty context and the default limits.
+    fn default() -> Self {
+        Self::new(&[])
+    }
+}
+
+/// The application's trust decision about the peer's identity, made before a session starts from
+/// its bundle (the server hands out bundles, so it could hand out someone else's).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trust<'a> {
+    /// The identity the application already trusts for this peer (a verified safety number, or
+    /// the one first seen): a bundle with any other is refused with
+    /// [`Error::UntrustedIdentity`] before any key is drawn.
+    Pinned(&'a IdentityKey),
+    /// No identity is known for this peer yet: the bundle's is accepted. Pin
+    /// [`Session::remote_identity`] afterwards (trust on first use).
+    FirstUse,
+}
+
 /// Which side of X3DH this session was.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
@@ -42,7 +97,7 @@ pub enum Role {
 ///
 /// ```
 /// # use rand_chacha::{ChaCha20Rng, rand_core::SeedableRng};
-/// use xchat_protocol::{IdentityKeyPair, PreKeyStore, Session};
+/// use xchat_protocol::{Config, Trust, IdentityKeyPair, PreKeyStore, Session};
 /// # let mut rng = ChaCha20Rng::from_seed([1; 32]);
 /// let alice = IdentityKeyPair::generate(&mut rng);
 /// let bob = IdentityKeyPair::generate(&mut rng);
@@ -51,10 +106,10 @@ pub enum Role {
 /// let otpk = bob_store.generate_one_time_prekeys(&mut rng, 1)?[0];
 /// let bundle = bob_store.bundle(&bob, Some(otpk.id))?; // what the server hands Alice
 ///
-/// let mut to_bob = Session::initiate(&mut rng, &alice, &bundle, b"alice|bob")?;
+/// let mut to_bob = Session::initiate(&mut rng, &alice, &bundle, Trust::FirstUse, &Config::new(b"alice|bob"))?;
 /// let wire = to_bob.encrypt(&mut rng, b"hi Bob")?;
 ///
-/// let (mut to_alice, plaintext) = Session::respond(&bob, &mut bob_store, &wire, b"alice|bob")?;
+/// let (mut to_alice, plaintext) = Session::respond(&bob, &mut bob_store, &wire, &Config::new(b"alice|bob"))?;
 /// assert_eq!(plaintext, b"hi Bob");
 /// assert_eq!(to_alice.remote_identity(), alice.public());
 ///
@@ -159,11 +214,18 @@ impl Session {
         rng: &mut R,
         identity: &IdentityKeyPair,
         bundle: &PreKeyBundle,
-        context: &[u8],
+        trust: Trust<'_>,
+        config: &Config<'_>,
     ) -> Result<Self, Error> {
+        if let Trust::Pinned(pinned) = trust
+            && *pinned != bundle.identity
+        {
+            return Err(Error::UntrustedIdentity);
+        }
+        let Config { context, limits } = *config;
+        limits.validate()?;
         let ad = associated_data(identity.public(), &bundle.identity, context)?;
         let agreed = x3dh::initiate(rng, identity, bundle)?;
-        let limits = Limits::default();
         let ratchet = Ratchet::initiator(rng, agreed.secret, &bundle.signed_prekey.key, limits)?;
         let x3dh = PreKeyFields {
             identity: *identity.public(),
@@ -201,24 +263,10 @@ impl Session {
         identity: &IdentityKeyPair,
         store: &mut PreKeyStore,
         message: &[u8],
-        context: &[u8],
-    ) -> Result<(Self, Vec<u8>), Error> {
-        Self::respond_with_limits(identity, store, message, context, Limits::default())
-    }
-
-    /// [`Session::respond`] with limits other than the defaults, applied from the first message.
-    ///
-    /// # Errors
-    /// As [`Session::respond`], and [`Error::InvalidLimits`].
-    pub fn respond_with_limits(
-        identity: &IdentityKeyPair,
-        store: &mut PreKeyStore,
-        message: &[u8],
-        context: &[u8],
-        limits: Limits,
+        config: &Config<'_>,
     ) -> Result<(Self, Vec<u8>), Error> {
         let (session, plaintext, consumed) =
-            Self::respond_inner(identity, store, message, context, limits, u64::MAX)?;
+            Self::respond_inner(identity, store, message, config, u64::MAX)?;
         consumed.apply(store);
         Ok((session, plaintext))
     }
@@ -229,10 +277,10 @@ impl Session {
         identity: &IdentityKeyPair,
         store: &PreKeyStore,
         message: &[u8],
-        context: &[u8],
-        limits: Limits,
+        config: &Config<'_>,
         now_ms: u64,
     ) -> Result<(Self, Vec<u8>, Consumed), Error> {
+        let Config { context, limits } = *config;
         limits.validate()?;
         let Incoming::PreKey(pkm) = Incoming::decode(message)? else {
             return Err(Error::NotPreKeyMessage);
@@ -339,18 +387,18 @@ impl Session {
     ///
     /// ```
     /// # use rand_chacha::{ChaCha20Rng, rand_core::SeedableRng};
-    /// # use xchat_protocol::{IdentityKeyPair, PreKeyStore, Session};
+    /// # use xchat_protocol::{Config, Trust, IdentityKeyPair, PreKeyStore, Session};
     /// # let mut rng = ChaCha20Rng::from_seed([5; 32]);
     /// # let (alice, bob) = (IdentityKeyPair::generate(&mut rng), IdentityKeyPair::generate(&mut rng));
     /// # let mut store = PreKeyStore::new();
     /// # store.rotate_signed_prekey(&mut rng, &bob, 1);
-    /// # let mut to_bob = Session::initiate(&mut rng, &alice, &store.bundle(&bob, None)?, b"")?;
+    /// # let mut to_bob = Session::initiate(&mut rng, &alice, &store.bundle(&bob, None)?, Trust::FirstUse, &Config::new(b""))?;
     /// use xchat_protocol::{Deadline, TimerStart};
     /// let now = 1_700_000_000_000;
     /// let timer_change = to_bob.set_timer(&mut rng, now, 3600, TimerStart::OnSend)?;
     /// let message = to_bob.send(&mut rng, now, b"gone in an hour")?;
     ///
-    /// let (mut to_alice, first) = Session::accept(&bob, &mut store, &timer_change, b"", now)?;
+    /// let (mut to_alice, first) = Session::accept(&bob, &mut store, &timer_change, &Config::new(b""), now)?;
     /// assert!(first.timer_changed);
     /// let got = to_alice.receive(&message, now + 1_000)?;
     /// assert_eq!(got.body, b"gone in an hour");
@@ -442,11 +490,11 @@ impl Session {
         identity: &IdentityKeyPair,
         store: &mut PreKeyStore,
         message: &[u8],
-        context: &[u8],
+        config: &Config<'_>,
         now_ms: u64,
     ) -> Result<(Self, Received), Error> {
         let (mut session, plaintext, consumed) =
-            Self::respond_inner(identity, store, message, context, Limits::default(), now_ms)?;
+            Self::respond_inner(identity, store, message, config, now_ms)?;
         let plaintext = zeroize::Zeroizing::new(plaintext);
         // An authentic first message that is malformed or already expired is rejected without
         // consuming the one-time prekey: the session is not kept, and the initiator's later
@@ -488,12 +536,12 @@ impl Session {
     ///
     /// ```
     /// # use rand_chacha::{ChaCha20Rng, rand_core::SeedableRng};
-    /// # use xchat_protocol::{IdentityKeyPair, PreKeyStore, Session};
+    /// # use xchat_protocol::{Config, Trust, IdentityKeyPair, PreKeyStore, Session};
     /// # let mut rng = ChaCha20Rng::from_seed([5; 32]);
     /// # let (alice, bob) = (IdentityKeyPair::generate(&mut rng), IdentityKeyPair::generate(&mut rng));
     /// # let mut store = PreKeyStore::new();
     /// # store.rotate_signed_prekey(&mut rng, &bob, 1);
-    /// # let mut to_bob = Session::initiate(&mut rng, &alice, &store.bundle(&bob, None)?, b"")?;
+    /// # let mut to_bob = Session::initiate(&mut rng, &alice, &store.bundle(&bob, None)?, Trust::FirstUse, &Config::new(b""))?;
     /// // Nothing is stored yet, so nothing is purged.
     /// assert_eq!(to_bob.purge(u64::MAX), 0);
     /// # Ok::<(), xchat_protocol::Error>(())

@@ -30,6 +30,7 @@ use xchat_protocol::{
     PreKeyBundle, PreKeyStore, SealedRecipient, SealedSenderError, SenderCertificate,
     ServerCertificate, Session, Timer, TimerStart,
 };
+use xchat_protocol::{Config, Trust};
 
 const T0: u64 = 1_700_000_000_000;
 const DAY: u64 = 86_400_000;
@@ -208,11 +209,19 @@ fn fixed_keys_skipped_by_accept_follow_the_first_messages_timer() {
     let mut b = bob(101, false);
     let mut r = rng(102);
     let alice = IdentityKeyPair::generate(&mut r);
-    let mut a = Session::initiate(&mut r, &alice, &b.bundle, CONTEXT).unwrap();
+    let mut a = Session::initiate(
+        &mut r,
+        &alice,
+        &b.bundle,
+        Trust::FirstUse,
+        &Config::new(CONTEXT),
+    )
+    .unwrap();
     a.set_timer(&mut r, T0, 60, TimerStart::OnSend).unwrap();
     let s = a.send(&mut r, T0, b"first-day secret").unwrap();
     let l = a.send(&mut r, T0, b"last").unwrap();
-    let (mut session, got) = Session::accept(&b.id, &mut b.store, &l, CONTEXT, T0).unwrap();
+    let (mut session, got) =
+        Session::accept(&b.id, &mut b.store, &l, &Config::new(CONTEXT), T0).unwrap();
     assert_eq!(got.timer.duration_s, 60);
     assert_eq!(session.skipped_key_count(), 2);
     let later = T0 + DAY;
@@ -406,7 +415,14 @@ fn fixed_is_prekey_message_doc_routes_the_second_prekey_message_to_its_session()
     let pki = pki(&mut r);
     let alice = IdentityKeyPair::generate(&mut r);
     let cert = pki.cert(b"alice", &alice);
-    let mut a = Session::initiate(&mut r, &alice, &b.bundle, CONTEXT).unwrap();
+    let mut a = Session::initiate(
+        &mut r,
+        &alice,
+        &b.bundle,
+        Trust::FirstUse,
+        &Config::new(CONTEXT),
+    )
+    .unwrap();
     let m1 = a.send(&mut r, T0, b"one").unwrap();
     let m2 = a.send(&mut r, T0, b"two").unwrap();
     let recipient = SealedRecipient {
@@ -419,14 +435,16 @@ fn fixed_is_prekey_message_doc_routes_the_second_prekey_message_to_its_session()
     let (mut session, _) = recipient
         .open(&e1, T0)
         .unwrap()
-        .respond(&b.id, &mut b.store, CONTEXT)
+        .respond(&b.id, &mut b.store, &Config::new(CONTEXT))
         .unwrap();
     let opened = recipient.open(&e2, T0).unwrap();
     // The rustdoc's routing now: the session with this sender first; `respond` only for a
     // prekey message no session takes (`SessionMismatch`) or when there is no session.
     let documented = match opened.decrypt(&mut session) {
         Err(SealedSenderError::Session(Error::SessionMismatch)) if opened.is_prekey_message() => {
-            opened.respond(&b.id, &mut b.store, CONTEXT).map(|(_, d)| d)
+            opened
+                .respond(&b.id, &mut b.store, &Config::new(CONTEXT))
+                .map(|(_, d)| d)
         }
         other => other,
     };
@@ -446,18 +464,32 @@ fn known_limit_a_flooded_record_loses_in_flight_first_messages() {
     let mut r = rng(134);
     let alice = IdentityKeyPair::generate(&mut r);
     let mallory = IdentityKeyPair::generate(&mut r);
-    let mut a = Session::initiate(&mut r, &alice, &b.bundle, CONTEXT).unwrap();
+    let mut a = Session::initiate(
+        &mut r,
+        &alice,
+        &b.bundle,
+        Trust::FirstUse,
+        &Config::new(CONTEXT),
+    )
+    .unwrap();
     let in_flight = a.send(&mut r, T0, b"hello Bob").unwrap();
     for _ in 0..MAX_FIRST_MESSAGES_PER_SIGNED_PREKEY {
-        let mut m = Session::initiate(&mut r, &mallory, &b.bundle, CONTEXT).unwrap();
+        let mut m = Session::initiate(
+            &mut r,
+            &mallory,
+            &b.bundle,
+            Trust::FirstUse,
+            &Config::new(CONTEXT),
+        )
+        .unwrap();
         let junk = m.encrypt(&mut r, b"").unwrap();
-        Session::respond(&b.id, &mut b.store, &junk, CONTEXT).unwrap();
+        Session::respond(&b.id, &mut b.store, &junk, &Config::new(CONTEXT)).unwrap();
     }
     let spk = b.bundle.signed_prekey.id;
     let mut outcomes = Vec::new();
     for round in 0..4u64 {
         outcomes.push(
-            Session::accept(&b.id, &mut b.store, &in_flight, CONTEXT, T0)
+            Session::accept(&b.id, &mut b.store, &in_flight, &Config::new(CONTEXT), T0)
                 .map(|(_, got)| got.body)
                 .map_err(|e| (round, e)),
         );
@@ -487,7 +519,14 @@ fn legacy_version_1_store_blobs_collapse_to_one_canonical_store() {
     let b = bob(135, false);
     let mut r = rng(136);
     let alice = IdentityKeyPair::generate(&mut r);
-    let mut a = Session::initiate(&mut r, &alice, &b.bundle, CONTEXT).unwrap();
+    let mut a = Session::initiate(
+        &mut r,
+        &alice,
+        &b.bundle,
+        Trust::FirstUse,
+        &Config::new(CONTEXT),
+    )
+    .unwrap();
     let first = a.encrypt(&mut r, b"x").unwrap();
     let ek: [u8; 32] = first[BASE_KEY].try_into().unwrap();
     let variant = x25519_variants(&ek)[2];
@@ -537,7 +576,7 @@ fn legacy_version_1_store_blobs_collapse_to_one_canonical_store() {
     for blob in &encodings {
         let mut store = PreKeyStore::from_bytes(blob).unwrap();
         assert_eq!(
-            Session::respond(&b.id, &mut store, &first, CONTEXT).unwrap_err(),
+            Session::respond(&b.id, &mut store, &first, &Config::new(CONTEXT)).unwrap_err(),
             Error::DuplicateMessage
         );
     }
@@ -560,19 +599,28 @@ fn held_accepts_early_returns_neither_record_nor_reopen() {
         let mut b = bob(110, one_time);
         let mut r = rng(111);
         let alice = IdentityKeyPair::generate(&mut r);
-        let mut a = Session::initiate(&mut r, &alice, &b.bundle, CONTEXT).unwrap();
+        let mut a = Session::initiate(
+            &mut r,
+            &alice,
+            &b.bundle,
+            Trust::FirstUse,
+            &Config::new(CONTEXT),
+        )
+        .unwrap();
         let first = a.set_timer(&mut r, T0, 60, TimerStart::OnSend).unwrap();
         let late = T0 + 3_600_000;
         let second = a.send(&mut r, late, b"second").unwrap();
         let before = b.store.to_bytes();
         for _ in 0..3 {
             assert_eq!(
-                Session::accept(&b.id, &mut b.store, &first, CONTEXT, late).unwrap_err(),
+                Session::accept(&b.id, &mut b.store, &first, &Config::new(CONTEXT), late)
+                    .unwrap_err(),
                 Error::Expired
             );
             assert_eq!(b.store.to_bytes(), before);
         }
-        let (mut s, got) = Session::accept(&b.id, &mut b.store, &second, CONTEXT, late).unwrap();
+        let (mut s, got) =
+            Session::accept(&b.id, &mut b.store, &second, &Config::new(CONTEXT), late).unwrap();
         assert_eq!(got.body, b"second");
         assert_ne!(b.store.to_bytes(), before);
         let after = b.store.to_bytes();
@@ -583,8 +631,8 @@ fn held_accepts_early_returns_neither_record_nor_reopen() {
                 .map(|v| with(&first, BASE_KEY, v)),
         );
         for m in &replays {
-            assert!(Session::accept(&b.id, &mut b.store, m, CONTEXT, late).is_err());
-            assert!(Session::respond(&b.id, &mut b.store, m, CONTEXT).is_err());
+            assert!(Session::accept(&b.id, &mut b.store, m, &Config::new(CONTEXT), late).is_err());
+            assert!(Session::respond(&b.id, &mut b.store, m, &Config::new(CONTEXT)).is_err());
             assert_eq!(b.store.to_bytes(), after);
         }
         assert_eq!(s.receive(&first, late).unwrap_err(), Error::Expired);
@@ -606,18 +654,25 @@ fn held_invalid_content_first_message_records_nothing() {
     let mut b = bob(112, false);
     let mut r = rng(113);
     let alice = IdentityKeyPair::generate(&mut r);
-    let mut a = Session::initiate(&mut r, &alice, &b.bundle, CONTEXT).unwrap();
+    let mut a = Session::initiate(
+        &mut r,
+        &alice,
+        &b.bundle,
+        Trust::FirstUse,
+        &Config::new(CONTEXT),
+    )
+    .unwrap();
     let raw = a.encrypt(&mut r, b"not a frame").unwrap();
     let framed = a.send(&mut r, T0, b"framed").unwrap();
     let before = b.store.to_bytes();
     assert!(matches!(
-        Session::accept(&b.id, &mut b.store, &raw, CONTEXT, T0),
+        Session::accept(&b.id, &mut b.store, &raw, &Config::new(CONTEXT), T0),
         Err(Error::InvalidContent(_))
     ));
     assert_eq!(b.store.to_bytes(), before);
-    Session::accept(&b.id, &mut b.store, &framed, CONTEXT, T0).unwrap();
+    Session::accept(&b.id, &mut b.store, &framed, &Config::new(CONTEXT), T0).unwrap();
     assert_eq!(
-        Session::respond(&b.id, &mut b.store, &raw, CONTEXT).unwrap_err(),
+        Session::respond(&b.id, &mut b.store, &raw, &Config::new(CONTEXT)).unwrap_err(),
         Error::DuplicateMessage
     );
 }
@@ -633,11 +688,25 @@ fn held_the_replay_record_cannot_be_poisoned() {
     let mut r = rng(115);
     let alice = IdentityKeyPair::generate(&mut r);
     let mallory = IdentityKeyPair::generate(&mut r);
-    let mut a = Session::initiate(&mut r, &alice, &b.bundle, CONTEXT).unwrap();
+    let mut a = Session::initiate(
+        &mut r,
+        &alice,
+        &b.bundle,
+        Trust::FirstUse,
+        &Config::new(CONTEXT),
+    )
+    .unwrap();
     let honest = a.send(&mut r, T0, b"honest").unwrap();
-    let mut m = Session::initiate(&mut r, &mallory, &b.bundle, CONTEXT).unwrap();
+    let mut m = Session::initiate(
+        &mut r,
+        &mallory,
+        &b.bundle,
+        Trust::FirstUse,
+        &Config::new(CONTEXT),
+    )
+    .unwrap();
     let junk = m.send(&mut r, T0, b"junk").unwrap();
-    Session::accept(&b.id, &mut b.store, &junk, CONTEXT, T0).unwrap();
+    Session::accept(&b.id, &mut b.store, &junk, &Config::new(CONTEXT), T0).unwrap();
     let before = b.store.to_bytes();
     let mut forgeries = vec![
         with(&honest, 2..34, &mallory.public().to_bytes()),
@@ -661,11 +730,12 @@ fn held_the_replay_record_cannot_be_poisoned() {
             .map(|v| with(&honest, BASE_KEY, v)),
     );
     for f in &forgeries {
-        assert!(Session::accept(&b.id, &mut b.store, f, CONTEXT, T0).is_err());
-        assert!(Session::respond(&b.id, &mut b.store, f, CONTEXT).is_err());
+        assert!(Session::accept(&b.id, &mut b.store, f, &Config::new(CONTEXT), T0).is_err());
+        assert!(Session::respond(&b.id, &mut b.store, f, &Config::new(CONTEXT)).is_err());
         assert_eq!(b.store.to_bytes(), before);
     }
-    let (_, got) = Session::accept(&b.id, &mut b.store, &honest, CONTEXT, T0).unwrap();
+    let (_, got) =
+        Session::accept(&b.id, &mut b.store, &honest, &Config::new(CONTEXT), T0).unwrap();
     assert_eq!(got.body, b"honest");
 }
 
@@ -692,18 +762,25 @@ fn held_rewriting_the_signed_prekey_id_to_a_twin_key_fails() {
     let pair0 = body[s0..s0 + 64].to_vec();
     body[s1..s1 + 64].copy_from_slice(&pair0);
     let mut store = PreKeyStore::from_bytes(&reseal(blob[0], blob[1], &body)).unwrap();
-    let mut a = Session::initiate(&mut r, &alice, &bundle0, CONTEXT).unwrap();
+    let mut a = Session::initiate(
+        &mut r,
+        &alice,
+        &bundle0,
+        Trust::FirstUse,
+        &Config::new(CONTEXT),
+    )
+    .unwrap();
     let first = a.encrypt(&mut r, b"once").unwrap();
-    Session::respond(&bob_id, &mut store, &first, CONTEXT).unwrap();
+    Session::respond(&bob_id, &mut store, &first, &Config::new(CONTEXT)).unwrap();
     let before = store.to_bytes();
     let rewritten = with(&first, 66..70, &1u32.to_be_bytes());
     assert_eq!(
-        Session::respond(&bob_id, &mut store, &rewritten, CONTEXT).unwrap_err(),
+        Session::respond(&bob_id, &mut store, &rewritten, &Config::new(CONTEXT)).unwrap_err(),
         Error::DecryptionFailed
     );
     assert_eq!(store.to_bytes(), before);
     assert_eq!(
-        Session::respond(&bob_id, &mut store, &first, CONTEXT).unwrap_err(),
+        Session::respond(&bob_id, &mut store, &first, &Config::new(CONTEXT)).unwrap_err(),
         Error::DuplicateMessage
     );
 }
@@ -718,12 +795,20 @@ fn held_later_prekey_messages_and_their_skipped_keys_are_bound_to_the_prekey_aad
         let mut b = bob(117, one_time);
         let mut r = rng(118);
         let alice = IdentityKeyPair::generate(&mut r);
-        let mut a = Session::initiate(&mut r, &alice, &b.bundle, CONTEXT).unwrap();
+        let mut a = Session::initiate(
+            &mut r,
+            &alice,
+            &b.bundle,
+            Trust::FirstUse,
+            &Config::new(CONTEXT),
+        )
+        .unwrap();
         let m: Vec<_> = (0..3)
             .map(|i| a.encrypt(&mut r, format!("m{i}").as_bytes()).unwrap())
             .collect();
         let fields = if one_time { 75 } else { 71 };
-        let (mut s, _) = Session::respond(&b.id, &mut b.store, &m[2], CONTEXT).unwrap();
+        let (mut s, _) =
+            Session::respond(&b.id, &mut b.store, &m[2], &Config::new(CONTEXT)).unwrap();
         assert_eq!(s.skipped_key_count(), 2);
         let before = s.to_bytes();
         let stripped = m[0][fields..].to_vec();
@@ -764,17 +849,31 @@ fn held_one_time_prekey_flag_toggling_fails_and_consumes_nothing() {
     let mut b = bob(119, true);
     let mut r = rng(120);
     let alice = IdentityKeyPair::generate(&mut r);
-    let mut a = Session::initiate(&mut r, &alice, &b.bundle, CONTEXT).unwrap();
+    let mut a = Session::initiate(
+        &mut r,
+        &alice,
+        &b.bundle,
+        Trust::FirstUse,
+        &Config::new(CONTEXT),
+    )
+    .unwrap();
     let with_otpk = a.encrypt(&mut r, b"x").unwrap();
     let dropped = [&with_otpk[..70], &[0u8][..], &with_otpk[75..]].concat();
     let before = b.store.to_bytes();
     assert_eq!(
-        Session::respond(&b.id, &mut b.store, &dropped, CONTEXT).unwrap_err(),
+        Session::respond(&b.id, &mut b.store, &dropped, &Config::new(CONTEXT)).unwrap_err(),
         Error::DecryptionFailed
     );
     assert_eq!(b.store.to_bytes(), before);
     let bundle = b.store.bundle(&b.id, None).unwrap();
-    let mut c = Session::initiate(&mut r, &alice, &bundle, CONTEXT).unwrap();
+    let mut c = Session::initiate(
+        &mut r,
+        &alice,
+        &bundle,
+        Trust::FirstUse,
+        &Config::new(CONTEXT),
+    )
+    .unwrap();
     let without = c.encrypt(&mut r, b"y").unwrap();
     for id in [0u32, 1] {
         let added = [
@@ -785,13 +884,13 @@ fn held_one_time_prekey_flag_toggling_fails_and_consumes_nothing() {
         ]
         .concat();
         assert_eq!(
-            Session::respond(&b.id, &mut b.store, &added, CONTEXT).unwrap_err(),
+            Session::respond(&b.id, &mut b.store, &added, &Config::new(CONTEXT)).unwrap_err(),
             Error::DecryptionFailed
         );
         assert_eq!(b.store.to_bytes(), before);
     }
-    Session::respond(&b.id, &mut b.store, &with_otpk, CONTEXT).unwrap();
-    Session::respond(&b.id, &mut b.store, &without, CONTEXT).unwrap();
+    Session::respond(&b.id, &mut b.store, &with_otpk, &Config::new(CONTEXT)).unwrap();
+    Session::respond(&b.id, &mut b.store, &without, &Config::new(CONTEXT)).unwrap();
 }
 
 /// HELD: re-encoded ratchet keys (torsion variants) of the current chain, of skipped keys and of
@@ -846,7 +945,14 @@ fn held_sealed_sender_respond_cannot_bypass_replay_protection() {
     let pki = pki(&mut r);
     let alice = IdentityKeyPair::generate(&mut r);
     let mallory = IdentityKeyPair::generate(&mut r);
-    let mut a = Session::initiate(&mut r, &alice, &b.bundle, CONTEXT).unwrap();
+    let mut a = Session::initiate(
+        &mut r,
+        &alice,
+        &b.bundle,
+        Trust::FirstUse,
+        &Config::new(CONTEXT),
+    )
+    .unwrap();
     let inner = a.send(&mut r, T0, b"sealed first").unwrap();
     let env = seal(
         &mut r,
@@ -863,16 +969,22 @@ fn held_sealed_sender_respond_cannot_bypass_replay_protection() {
     };
     let opened = recipient.open(&env, T0).unwrap();
     assert!(opened.is_prekey_message());
-    let (mut s, d) = opened.respond(&b.id, &mut b.store, CONTEXT).unwrap();
+    let (mut s, d) = opened
+        .respond(&b.id, &mut b.store, &Config::new(CONTEXT))
+        .unwrap();
     assert_eq!(d.received.body, b"sealed first");
     let before = b.store.to_bytes();
     assert_eq!(
-        opened.respond(&b.id, &mut b.store, CONTEXT).unwrap_err(),
+        opened
+            .respond(&b.id, &mut b.store, &Config::new(CONTEXT))
+            .unwrap_err(),
         SealedSenderError::Session(Error::DuplicateMessage)
     );
     let again = recipient.open(&env, T0).unwrap();
     assert_eq!(
-        again.respond(&b.id, &mut b.store, CONTEXT).unwrap_err(),
+        again
+            .respond(&b.id, &mut b.store, &Config::new(CONTEXT))
+            .unwrap_err(),
         SealedSenderError::Session(Error::DuplicateMessage)
     );
     assert_eq!(
@@ -891,7 +1003,7 @@ fn held_sealed_sender_respond_cannot_bypass_replay_protection() {
         recipient
             .open(&resealed, T0)
             .unwrap()
-            .respond(&b.id, &mut b.store, CONTEXT)
+            .respond(&b.id, &mut b.store, &Config::new(CONTEXT))
             .unwrap_err(),
         SealedSenderError::SenderIdentityMismatch
     );
@@ -916,15 +1028,29 @@ fn held_reinitiation_under_the_same_identity_can_be_answered_after_session_misma
         trust_roots: &pki.roots,
         revoked_servers: &[],
     };
-    let mut a1 = Session::initiate(&mut r, &alice, &b.bundle, CONTEXT).unwrap();
+    let mut a1 = Session::initiate(
+        &mut r,
+        &alice,
+        &b.bundle,
+        Trust::FirstUse,
+        &Config::new(CONTEXT),
+    )
+    .unwrap();
     let inner1 = a1.send(&mut r, T0, b"1").unwrap();
     let e1 = seal(&mut r, &alice, &cert, b.id.public(), &inner1).unwrap();
     let (mut old, _) = recipient
         .open(&e1, T0)
         .unwrap()
-        .respond(&b.id, &mut b.store, CONTEXT)
+        .respond(&b.id, &mut b.store, &Config::new(CONTEXT))
         .unwrap();
-    let mut a2 = Session::initiate(&mut r, &alice, &b.bundle, CONTEXT).unwrap();
+    let mut a2 = Session::initiate(
+        &mut r,
+        &alice,
+        &b.bundle,
+        Trust::FirstUse,
+        &Config::new(CONTEXT),
+    )
+    .unwrap();
     let inner2 = a2.send(&mut r, T0, b"2").unwrap();
     let e2 = seal(&mut r, &alice, &cert, b.id.public(), &inner2).unwrap();
     let opened = recipient.open(&e2, T0).unwrap();
@@ -934,7 +1060,9 @@ fn held_reinitiation_under_the_same_identity_can_be_answered_after_session_misma
         SealedSenderError::Session(Error::SessionMismatch)
     );
     assert_eq!(old.to_bytes(), before);
-    let (_, d) = opened.respond(&b.id, &mut b.store, CONTEXT).unwrap();
+    let (_, d) = opened
+        .respond(&b.id, &mut b.store, &Config::new(CONTEXT))
+        .unwrap();
     assert_eq!(d.received.body, b"2");
 }
 
@@ -946,15 +1074,22 @@ fn held_the_record_survives_reload_rotation_and_identity_swaps() {
     let mut r = rng(127);
     let alice = IdentityKeyPair::generate(&mut r);
     let carol = IdentityKeyPair::generate(&mut r);
-    let mut a = Session::initiate(&mut r, &alice, &b.bundle, CONTEXT).unwrap();
+    let mut a = Session::initiate(
+        &mut r,
+        &alice,
+        &b.bundle,
+        Trust::FirstUse,
+        &Config::new(CONTEXT),
+    )
+    .unwrap();
     let first = a.encrypt(&mut r, b"x").unwrap();
-    Session::respond(&b.id, &mut b.store, &first, CONTEXT).unwrap();
+    Session::respond(&b.id, &mut b.store, &first, &Config::new(CONTEXT)).unwrap();
     let swapped = with(&first, 2..34, &carol.public().to_bytes());
     let mut store = PreKeyStore::from_bytes(&b.store.to_bytes().unwrap()).unwrap();
     for round in 0..3 {
         let before = store.to_bytes();
         for m in [&first, &swapped] {
-            let e = Session::respond(&b.id, &mut store, m, CONTEXT).unwrap_err();
+            let e = Session::respond(&b.id, &mut store, m, &Config::new(CONTEXT)).unwrap_err();
             assert_eq!(e, Error::DuplicateMessage, "round {round}");
             assert_eq!(store.to_bytes(), before);
         }
@@ -962,7 +1097,7 @@ fn held_the_record_survives_reload_rotation_and_identity_swaps() {
         store = PreKeyStore::from_bytes(&store.to_bytes().unwrap()).unwrap();
     }
     assert_eq!(
-        Session::respond(&b.id, &mut store, &first, CONTEXT).unwrap_err(),
+        Session::respond(&b.id, &mut store, &first, &Config::new(CONTEXT)).unwrap_err(),
         Error::UnknownSignedPreKey(0)
     );
 }
@@ -1013,7 +1148,8 @@ fn held_no_panic_and_no_change_on_random_or_mutated_input() {
         &mut r,
         &alice2,
         &PreKeyBundle::from_bytes(&first_bundle).unwrap(),
-        CONTEXT,
+        Trust::FirstUse,
+        &Config::new(CONTEXT),
     )
     .unwrap();
     let prekey_msg = a2.send(&mut r, T0, b"prekey").unwrap();
@@ -1076,18 +1212,35 @@ fn held_no_panic_and_no_change_on_random_or_mutated_input() {
             }
         }
         let before = p.bob_store.to_bytes();
-        assert!(Session::accept(&p.bob_id, &mut p.bob_store, &input, CONTEXT, T0).is_err());
+        assert!(
+            Session::accept(
+                &p.bob_id,
+                &mut p.bob_store,
+                &input,
+                &Config::new(CONTEXT),
+                T0
+            )
+            .is_err()
+        );
         assert_eq!(p.bob_store.to_bytes(), before);
     }
     // The authentic inputs still work after all that.
     assert_eq!(p.alice.receive(&reply, T0).unwrap().body, b"reply");
-    let (_, got) = Session::accept(&p.bob_id, &mut p.bob_store, &prekey_msg, CONTEXT, T0).unwrap();
+    let (_, got) = Session::accept(
+        &p.bob_id,
+        &mut p.bob_store,
+        &prekey_msg,
+        &Config::new(CONTEXT),
+        T0,
+    )
+    .unwrap();
     assert_eq!(got.body, b"prekey");
     assert!(matches!(
-        recipient
-            .open(&env, T0)
-            .unwrap()
-            .respond(&p.bob_id, &mut p.bob_store, CONTEXT),
+        recipient.open(&env, T0).unwrap().respond(
+            &p.bob_id,
+            &mut p.bob_store,
+            &Config::new(CONTEXT)
+        ),
         Err(SealedSenderError::Session(Error::DuplicateMessage))
     ));
 }

@@ -31,6 +31,7 @@ use xchat_protocol::{
     CertificateKeyPair, DecodeError, Error, IdentityKey, IdentityKeyPair, Incoming, Limits,
     PreKeyStore, SealedRecipient, SealedSenderError, SenderCertificate, Session, TimerStart,
 };
+use xchat_protocol::{Config, Trust};
 
 const NOW: u64 = 1_700_000_000_000;
 const LABEL_AT_REST: &[u8] = b"xchat-protocol v1 state at rest";
@@ -185,8 +186,14 @@ fn held_honest_states_refuse_reflected_own_messages_and_stay_unchanged() {
     let p = &mut t.p;
     // Alice awaiting her reply (opening phase): her prekey messages come back to her.
     let b = common::bob(33, true);
-    let mut opening =
-        Session::initiate(&mut p.rng, &p.alice_id, &b.bundle, common::CONTEXT).unwrap();
+    let mut opening = Session::initiate(
+        &mut p.rng,
+        &p.alice_id,
+        &b.bundle,
+        Trust::FirstUse,
+        &Config::new(common::CONTEXT),
+    )
+    .unwrap();
     let first = opening.encrypt(&mut p.rng, b"first").unwrap();
     let before = sbytes(&opening);
     assert_eq!(opening.decrypt(&first), Err(Error::SessionMismatch));
@@ -203,7 +210,8 @@ fn held_honest_states_refuse_reflected_own_messages_and_stay_unchanged() {
     assert!(opening.decrypt(stripped).is_err());
     assert_eq!(sbytes(&opening), before);
     let mut store = b.store.clone();
-    let (mut bob, _) = Session::respond(&b.id, &mut store, &first, common::CONTEXT).unwrap();
+    let (mut bob, _) =
+        Session::respond(&b.id, &mut store, &first, &Config::new(common::CONTEXT)).unwrap();
     let second = opening.encrypt(&mut p.rng, b"second").unwrap();
     let bob_before = sbytes(&bob);
     assert_eq!(bob.decrypt(&second[fields..]), Err(Error::DecryptionFailed));
@@ -437,12 +445,25 @@ fn stages() -> Vec<Stage> {
         let mut rng = common::rng(41);
         let alice_id = IdentityKeyPair::generate(&mut rng);
         let mut b = common::bob(42, true);
-        let mut alice = Session::initiate(&mut rng, &alice_id, &b.bundle, common::CONTEXT).unwrap();
+        let mut alice = Session::initiate(
+            &mut rng,
+            &alice_id,
+            &b.bundle,
+            Trust::FirstUse,
+            &Config::new(common::CONTEXT),
+        )
+        .unwrap();
         let msgs: Vec<_> = (0..4u8)
             .map(|i| alice.send(&mut rng, NOW, &[b'p', i]).unwrap())
             .collect();
-        let (bob, _) =
-            Session::accept(&b.id, &mut b.store, &msgs[1], common::CONTEXT, NOW).unwrap();
+        let (bob, _) = Session::accept(
+            &b.id,
+            &mut b.store,
+            &msgs[1],
+            &Config::new(common::CONTEXT),
+            NOW,
+        )
+        .unwrap();
         out.push(stage("pending responder", &bob, msgs, &[1]));
     }
     // Both sides after several turns with messages held back in both directions.
@@ -1039,9 +1060,9 @@ fn held_messages_in_flight_across_the_upgrade_open_exactly_once() {
             let store = PreKeyStore::from_bytes(&hexv(&s["bob_store"])).unwrap();
             let mut store = PreKeyStore::from_bytes(&pbytes(&store.clone())).unwrap();
             let before = pbytes(&store);
-            let r = Session::respond(&bob, &mut store, &hexv(replay), &ctx);
+            let r = Session::respond(&bob, &mut store, &hexv(replay), &Config::new(&ctx));
             assert_eq!(r.err(), Some(Error::DuplicateMessage));
-            let r = Session::accept(&bob, &mut store, &hexv(replay), &ctx, NOW);
+            let r = Session::accept(&bob, &mut store, &hexv(replay), &Config::new(&ctx), NOW);
             assert_eq!(r.err(), Some(Error::DuplicateMessage));
             assert_eq!(pbytes(&store), before);
             total += 1;
@@ -1150,7 +1171,14 @@ fn held_no_dead_secret_survives_in_any_blob() {
     let otpk = store.generate_one_time_prekeys(&mut rng, 3).unwrap();
     w.store("store", &store);
     let bundle = store.bundle(&bob_id, Some(otpk[0].id)).unwrap();
-    let mut alice = Session::initiate(&mut rng, &alice_id, &bundle, common::CONTEXT).unwrap();
+    let mut alice = Session::initiate(
+        &mut rng,
+        &alice_id,
+        &bundle,
+        Trust::FirstUse,
+        &Config::new(common::CONTEXT),
+    )
+    .unwrap();
     w.session("alice", &alice);
     let t = alice
         .set_timer(&mut rng, NOW, 3600, TimerStart::OnSend)
@@ -1171,7 +1199,7 @@ fn held_no_dead_secret_survives_in_any_blob() {
     let (mut bob, _) = bob_view
         .open(&env, NOW)
         .unwrap()
-        .respond(&bob_id, &mut store, common::CONTEXT)
+        .respond(&bob_id, &mut store, &Config::new(common::CONTEXT))
         .unwrap();
     w.store("store", &store);
     w.session("bob", &bob);
@@ -1240,9 +1268,17 @@ fn held_no_dead_secret_survives_in_any_blob() {
     }
     // A session without a one-time prekey (Carol, raw `respond`), then rotations.
     let bundle = store.bundle(&bob_id, None).unwrap();
-    let mut carol = Session::initiate(&mut rng, &carol_id, &bundle, b"carol").unwrap();
+    let mut carol = Session::initiate(
+        &mut rng,
+        &carol_id,
+        &bundle,
+        Trust::FirstUse,
+        &Config::new(b"carol"),
+    )
+    .unwrap();
     let first = carol.encrypt(&mut rng, b"hi").unwrap();
-    let (mut bob_carol, _) = Session::respond(&bob_id, &mut store, &first, b"carol").unwrap();
+    let (mut bob_carol, _) =
+        Session::respond(&bob_id, &mut store, &first, &Config::new(b"carol")).unwrap();
     w.store("store", &store);
     w.session("bob_carol", &bob_carol);
     let reply = bob_carol.encrypt(&mut rng, b"yo").unwrap();
@@ -1556,12 +1592,24 @@ fn held_every_failed_mutating_call_leaves_the_state_byte_identical() {
     let mut t = talk(54);
     let mut rng = common::rng(55);
     let b = common::bob(56, true);
-    let mut opening =
-        Session::initiate(&mut rng, &t.p.alice_id, &b.bundle, common::CONTEXT).unwrap();
+    let mut opening = Session::initiate(
+        &mut rng,
+        &t.p.alice_id,
+        &b.bundle,
+        Trust::FirstUse,
+        &Config::new(common::CONTEXT),
+    )
+    .unwrap();
     let first = opening.send(&mut rng, NOW, b"first").unwrap();
     let mut other_store = b.store.clone();
-    let (mut pending, _) =
-        Session::accept(&b.id, &mut other_store, &first, common::CONTEXT, NOW).unwrap();
+    let (mut pending, _) = Session::accept(
+        &b.id,
+        &mut other_store,
+        &first,
+        &Config::new(common::CONTEXT),
+        NOW,
+    )
+    .unwrap();
     // A peer whose timer version is 2^32 − 2 (forged) makes ours 2^32 − 1 by a legitimate update.
     let mut forged_bob = assert_fixed_point(
         &codec::edit_session(&sbytes(&t.p.bob), |s| s.timer.version = u32::MAX - 1),
@@ -1694,14 +1742,35 @@ fn held_every_failed_mutating_call_leaves_the_state_byte_identical() {
     let mut store = b.store.clone();
     let before = pbytes(&store);
     let fresh_alice = IdentityKeyPair::generate(&mut rng);
-    let mut init = Session::initiate(&mut rng, &fresh_alice, &b.bundle, common::CONTEXT).unwrap();
+    let mut init = Session::initiate(
+        &mut rng,
+        &fresh_alice,
+        &b.bundle,
+        Trust::FirstUse,
+        &Config::new(common::CONTEXT),
+    )
+    .unwrap();
     let good = init.send(&mut rng, NOW, b"hello").unwrap();
     let raw_first = {
-        let mut i2 = Session::initiate(&mut rng, &fresh_alice, &b.bundle, common::CONTEXT).unwrap();
+        let mut i2 = Session::initiate(
+            &mut rng,
+            &fresh_alice,
+            &b.bundle,
+            Trust::FirstUse,
+            &Config::new(common::CONTEXT),
+        )
+        .unwrap();
         i2.encrypt(&mut rng, b"not a frame").unwrap()
     };
     let expiring = {
-        let mut i3 = Session::initiate(&mut rng, &fresh_alice, &b.bundle, common::CONTEXT).unwrap();
+        let mut i3 = Session::initiate(
+            &mut rng,
+            &fresh_alice,
+            &b.bundle,
+            Trust::FirstUse,
+            &Config::new(common::CONTEXT),
+        )
+        .unwrap();
         i3.set_timer(&mut rng, NOW, 1, TimerStart::OnSend).unwrap();
         i3.send(&mut rng, NOW, b"gone").unwrap()
     };
@@ -1722,11 +1791,11 @@ fn held_every_failed_mutating_call_leaves_the_state_byte_identical() {
     ];
     for (what, m, ctx) in &cases {
         assert!(
-            Session::respond(&b.id, &mut store, m, ctx).is_err(),
+            Session::respond(&b.id, &mut store, m, &Config::new(ctx)).is_err(),
             "{what}"
         );
         assert!(
-            Session::accept(&b.id, &mut store, m, ctx, NOW).is_err(),
+            Session::accept(&b.id, &mut store, m, &Config::new(ctx), NOW).is_err(),
             "{what}"
         );
         assert_eq!(pbytes(&store), before, "{what}");
@@ -1735,15 +1804,26 @@ fn held_every_failed_mutating_call_leaves_the_state_byte_identical() {
         max_old_chains: 0,
         ..Limits::default()
     };
-    let r = Session::respond_with_limits(&b.id, &mut store, &good, common::CONTEXT, invalid);
+    let r = Session::respond(
+        &b.id,
+        &mut store,
+        &good,
+        &Config::new(common::CONTEXT).with_limits(invalid),
+    );
     assert_eq!(r.err(), Some(Error::InvalidLimits));
-    let r = Session::accept(&b.id, &mut store, &raw_first, common::CONTEXT, NOW);
+    let r = Session::accept(
+        &b.id,
+        &mut store,
+        &raw_first,
+        &Config::new(common::CONTEXT),
+        NOW,
+    );
     assert!(matches!(r.err(), Some(Error::InvalidContent(_))));
     let r = Session::accept(
         &b.id,
         &mut store,
         &expiring,
-        common::CONTEXT,
+        &Config::new(common::CONTEXT),
         NOW + 10_000_000,
     );
     assert_eq!(r.err(), Some(Error::Expired));
@@ -1755,11 +1835,11 @@ fn held_every_failed_mutating_call_leaves_the_state_byte_identical() {
     assert!(!store.remove_one_time_prekey(999));
     assert_eq!(pbytes(&store), before, "a refused call changed the store");
     // The one accepted first message consumes; its replays then change nothing.
-    Session::accept(&b.id, &mut store, &good, common::CONTEXT, NOW).unwrap();
+    Session::accept(&b.id, &mut store, &good, &Config::new(common::CONTEXT), NOW).unwrap();
     let after = pbytes(&store);
     assert_ne!(after, before);
-    assert!(Session::accept(&b.id, &mut store, &good, common::CONTEXT, NOW).is_err());
-    assert!(Session::respond(&b.id, &mut store, &good, common::CONTEXT).is_err());
+    assert!(Session::accept(&b.id, &mut store, &good, &Config::new(common::CONTEXT), NOW).is_err());
+    assert!(Session::respond(&b.id, &mut store, &good, &Config::new(common::CONTEXT)).is_err());
     assert_eq!(pbytes(&store), after);
 }
 
@@ -1798,9 +1878,10 @@ fn store_scene() -> StoreScene {
         let ctx = vec![b'c', n];
         let alice = IdentityKeyPair::generate(rng);
         let bundle = store.bundle(&bob, otpk).unwrap();
-        let mut s = Session::initiate(rng, &alice, &bundle, &ctx).unwrap();
+        let mut s =
+            Session::initiate(rng, &alice, &bundle, Trust::FirstUse, &Config::new(&ctx)).unwrap();
         let m = s.send(rng, NOW, &[n]).unwrap();
-        Session::accept(&bob, store, &m, &ctx, NOW).unwrap();
+        Session::accept(&bob, store, &m, &Config::new(&ctx), NOW).unwrap();
         accepted.push((m, ctx));
     };
     first(&mut store, &mut rng, None, 0);
@@ -1848,7 +1929,7 @@ fn known_limit_moving_a_first_message_id_between_records_replays_a_first_message
     assert_eq!(pbytes(&store), forged);
     let mut replays = 0;
     for (m, ctx) in &sc.accepted {
-        if Session::accept(&sc.bob, &mut store, m, ctx, NOW).is_ok() {
+        if Session::accept(&sc.bob, &mut store, m, &Config::new(ctx), NOW).is_ok() {
             replays += 1;
         }
     }
@@ -1928,7 +2009,7 @@ fn held_store_forgeries_reusing_prekey_secrets_never_replay() {
             }
             for v in &variants {
                 let before = pbytes(&store);
-                let r = Session::accept(&sc.bob, &mut store, v, ctx, NOW);
+                let r = Session::accept(&sc.bob, &mut store, v, &Config::new(ctx), NOW);
                 assert!(r.is_err(), "{what}: first message {k} replayed");
                 assert_eq!(pbytes(&store), before, "{what}");
             }
@@ -1947,8 +2028,14 @@ fn held_a_swapped_sealed_blob_opens_but_check_remote_identity_detects_it() {
     let mut rng = common::rng(62);
     let with_bob = common::established(63, true);
     let carol = common::bob(64, true);
-    let with_carol =
-        Session::initiate(&mut rng, &with_bob.alice_id, &carol.bundle, common::CONTEXT).unwrap();
+    let with_carol = Session::initiate(
+        &mut rng,
+        &with_bob.alice_id,
+        &carol.bundle,
+        Trust::FirstUse,
+        &Config::new(common::CONTEXT),
+    )
+    .unwrap();
     let row_bob = with_bob.alice.to_sealed_bytes(&mut rng, &key).unwrap();
     let row_carol = with_carol.to_sealed_bytes(&mut rng, &key).unwrap();
     let restored = Session::from_sealed_bytes(&row_carol, &key).unwrap();

@@ -6,6 +6,7 @@ mod common;
 use common::established;
 use xchat_protocol::content::{MAX_CLOCK_SKEW_MS, MIN_PADDED_LEN};
 use xchat_protocol::wire::MESSAGE_PREFIX_LEN;
+use xchat_protocol::{Config, Trust};
 use xchat_protocol::{ContentKind, Deadline, Error, Incoming, Timer, TimerStart};
 
 const T0: u64 = 1_700_000_000_000;
@@ -201,17 +202,26 @@ fn an_expired_first_message_neither_creates_a_session_nor_burns_the_one_time_pre
     store.rotate_signed_prekey(&mut rng, &bob, 1);
     store.generate_one_time_prekeys(&mut rng, 1).unwrap();
     let bundle = store.bundle(&bob, Some(0)).unwrap();
-    let mut a = xchat_protocol::Session::initiate(&mut rng, &alice, &bundle, b"").unwrap();
+    let mut a = xchat_protocol::Session::initiate(
+        &mut rng,
+        &alice,
+        &bundle,
+        Trust::FirstUse,
+        &Config::new(b""),
+    )
+    .unwrap();
     let first = a.set_timer(&mut rng, T0, 60, TimerStart::OnSend).unwrap();
     let later = T0 + 3_600_000;
     let second = a.send(&mut rng, later, b"still there?").unwrap();
     let before = store.to_bytes();
-    let err = xchat_protocol::Session::accept(&bob, &mut store, &first, b"", later).unwrap_err();
+    let err = xchat_protocol::Session::accept(&bob, &mut store, &first, &Config::new(b""), later)
+        .unwrap_err();
     assert_eq!(err, Error::Expired);
     assert_eq!(store.to_bytes(), before);
     // The initiator's next prekey message establishes the session; the first stays expired.
     let (mut b, got) =
-        xchat_protocol::Session::accept(&bob, &mut store, &second, b"", later).unwrap();
+        xchat_protocol::Session::accept(&bob, &mut store, &second, &Config::new(b""), later)
+            .unwrap();
     assert_eq!(got.body, b"still there?");
     assert_eq!(store.one_time_prekey_count(), 0);
     assert_eq!(b.receive(&first, later), Err(Error::Expired));

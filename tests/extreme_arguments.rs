@@ -41,6 +41,7 @@ use xchat_protocol::{
     PublicKey, SealedRecipient, SealedSenderError, SenderCertificate, ServerCertificate, Session,
     SignedPreKey, Timer, TimerStart,
 };
+use xchat_protocol::{Config, Trust};
 use zeroize::Zeroizing;
 
 /// The "much larger" size of every case: 16 MiB.
@@ -200,9 +201,16 @@ fn prekey_store_counts_ids_and_times() {
 
     // A session to the newest signed prekey, with the one-time prekey.
     let alice = IdentityKeyPair::generate(&mut rng);
-    let mut to_bob = Session::initiate(&mut rng, &alice, &bundle, CONTEXT).unwrap();
+    let mut to_bob = Session::initiate(
+        &mut rng,
+        &alice,
+        &bundle,
+        Trust::FirstUse,
+        &Config::new(CONTEXT),
+    )
+    .unwrap();
     let first = to_bob.encrypt(&mut rng, b"t").unwrap();
-    let (_, text) = Session::respond(&bob, &mut store, &first, CONTEXT).unwrap();
+    let (_, text) = Session::respond(&bob, &mut store, &first, &Config::new(CONTEXT)).unwrap();
     assert_eq!(text, b"t");
     assert_eq!(store.one_time_prekey_count(), 0);
 }
@@ -311,7 +319,14 @@ fn prekey_ids_wrap_at_u32_max() {
         PreKeyBundle::from_bytes(&bundle.to_bytes()),
         Ok(bundle.clone())
     );
-    let mut to_bob = Session::initiate(&mut rng, &alice, &bundle, CONTEXT).unwrap();
+    let mut to_bob = Session::initiate(
+        &mut rng,
+        &alice,
+        &bundle,
+        Trust::FirstUse,
+        &Config::new(CONTEXT),
+    )
+    .unwrap();
     let first = to_bob.encrypt(&mut rng, b"max ids").unwrap();
 
     // Two rotations across the wrap: ids 0 and 1; the store keeps u32::MAX, 0, 1.
@@ -320,7 +335,8 @@ fn prekey_ids_wrap_at_u32_max() {
     }
     assert_eq!(signed_prekey_count(&store), MAX_SIGNED_PREKEYS);
     let mut store = reload_store(&store);
-    let (to_alice, text) = Session::respond(&bob, &mut store, &first, CONTEXT).unwrap();
+    let (to_alice, text) =
+        Session::respond(&bob, &mut store, &first, &Config::new(CONTEXT)).unwrap();
     assert_eq!(text, b"max ids");
     assert!(to_alice.used_one_time_prekey());
     reload_session(&to_alice);
@@ -336,7 +352,7 @@ fn prekey_ids_wrap_at_u32_max() {
     let late = to_bob.encrypt(&mut rng, b"late").unwrap();
     let before = store.to_bytes().unwrap();
     assert_eq!(
-        Session::respond(&bob, &mut store, &late, CONTEXT).unwrap_err(),
+        Session::respond(&bob, &mut store, &late, &Config::new(CONTEXT)).unwrap_err(),
         Error::UnknownSignedPreKey(u32::MAX)
     );
     assert_unchanged(
@@ -375,7 +391,8 @@ fn first_messages_without_one_time_prekey_stop_at_their_bound() {
     let spk = store.rotate_signed_prekey(&mut rng, &bob, 1);
     let bundle = store.bundle(&bob, None).unwrap();
     let first = |rng: &mut ChaCha20Rng| {
-        let mut s = Session::initiate(rng, &alice, &bundle, b"").unwrap();
+        let mut s =
+            Session::initiate(rng, &alice, &bundle, Trust::FirstUse, &Config::new(b"")).unwrap();
         s.encrypt(rng, b"").unwrap()
     };
     for i in 0..MAX_FIRST_MESSAGES_PER_SIGNED_PREKEY {
@@ -383,7 +400,7 @@ fn first_messages_without_one_time_prekey_stop_at_their_bound() {
             store.first_message_capacity(),
             MAX_FIRST_MESSAGES_PER_SIGNED_PREKEY - i
         );
-        Session::respond(&bob, &mut store, &first(&mut rng), b"").unwrap();
+        Session::respond(&bob, &mut store, &first(&mut rng), &Config::new(b"")).unwrap();
     }
     assert_eq!(store.first_message_capacity(), 0);
 
@@ -391,11 +408,11 @@ fn first_messages_without_one_time_prekey_stop_at_their_bound() {
     let full = store.to_bytes().unwrap();
     let refused = first(&mut rng);
     assert_eq!(
-        Session::respond(&bob, &mut store, &refused, b"").unwrap_err(),
+        Session::respond(&bob, &mut store, &refused, &Config::new(b"")).unwrap_err(),
         Error::SignedPreKeyFull(spk.id)
     );
     assert_eq!(
-        Session::accept(&bob, &mut store, &refused, b"", NOW_MS).unwrap_err(),
+        Session::accept(&bob, &mut store, &refused, &Config::new(b""), NOW_MS).unwrap_err(),
         Error::SignedPreKeyFull(spk.id)
     );
     assert_unchanged(
@@ -414,7 +431,7 @@ fn first_messages_without_one_time_prekey_stop_at_their_bound() {
         MAX_FIRST_MESSAGES_PER_SIGNED_PREKEY
     );
     assert_eq!(
-        Session::respond(&bob, &mut store, &refused, b"").unwrap_err(),
+        Session::respond(&bob, &mut store, &refused, &Config::new(b"")).unwrap_err(),
         Error::SignedPreKeyFull(spk.id)
     );
 }
@@ -441,7 +458,14 @@ fn contexts_hold_their_bound_on_both_sides() {
     let bundle = store.bundle(&bob, None).unwrap();
     for len in over {
         assert_eq!(
-            Session::initiate(&mut rng, &alice, &bundle, &huge[..len]).unwrap_err(),
+            Session::initiate(
+                &mut rng,
+                &alice,
+                &bundle,
+                Trust::FirstUse,
+                &Config::new(&huge[..len])
+            )
+            .unwrap_err(),
             Error::TooLarge,
             "initiate with a {len}-byte context"
         );
@@ -449,7 +473,14 @@ fn contexts_hold_their_bound_on_both_sides() {
 
     for len in [0, 1, MAX_CONTEXT_LEN] {
         let context = &huge[..len];
-        let mut to_bob = Session::initiate(&mut rng, &alice, &bundle, context).unwrap();
+        let mut to_bob = Session::initiate(
+            &mut rng,
+            &alice,
+            &bundle,
+            Trust::FirstUse,
+            &Config::new(context),
+        )
+        .unwrap();
         assert_eq!(to_bob.context(), context);
         let first = to_bob.send(&mut rng, NOW_MS, b"ctx").unwrap();
 
@@ -457,16 +488,21 @@ fn contexts_hold_their_bound_on_both_sides() {
         for bad in over {
             let bad = &huge[..bad];
             assert_eq!(
-                Session::respond(&bob, &mut store, &first, bad).unwrap_err(),
+                Session::respond(&bob, &mut store, &first, &Config::new(bad)).unwrap_err(),
                 Error::TooLarge
             );
             assert_eq!(
-                Session::respond_with_limits(&bob, &mut store, &first, bad, Limits::default())
-                    .unwrap_err(),
+                Session::respond(
+                    &bob,
+                    &mut store,
+                    &first,
+                    &Config::new(bad).with_limits(Limits::default())
+                )
+                .unwrap_err(),
                 Error::TooLarge
             );
             assert_eq!(
-                Session::accept(&bob, &mut store, &first, bad, NOW_MS).unwrap_err(),
+                Session::accept(&bob, &mut store, &first, &Config::new(bad), NOW_MS).unwrap_err(),
                 Error::TooLarge
             );
             assert_unchanged(
@@ -476,7 +512,8 @@ fn contexts_hold_their_bound_on_both_sides() {
             );
         }
 
-        let (to_alice, got) = Session::accept(&bob, &mut store, &first, context, 0).unwrap();
+        let (to_alice, got) =
+            Session::accept(&bob, &mut store, &first, &Config::new(context), 0).unwrap();
         assert_eq!(got.body, b"ctx");
         assert_eq!(to_alice.context(), context);
         let mut to_alice = reload_session(&to_alice);
@@ -681,9 +718,17 @@ fn receive_accept_and_purge_at_time_extremes() {
     // accept at both ends of time, timer off.
     for now in [0, u64::MAX] {
         let bundle = store.bundle(&bob, None).unwrap();
-        let mut to_bob = Session::initiate(&mut rng, &alice, &bundle, CONTEXT).unwrap();
+        let mut to_bob = Session::initiate(
+            &mut rng,
+            &alice,
+            &bundle,
+            Trust::FirstUse,
+            &Config::new(CONTEXT),
+        )
+        .unwrap();
         let first = to_bob.send(&mut rng, now, b"t").unwrap();
-        let (mut to_alice, got) = Session::accept(&bob, &mut store, &first, CONTEXT, now).unwrap();
+        let (mut to_alice, got) =
+            Session::accept(&bob, &mut store, &first, &Config::new(CONTEXT), now).unwrap();
         assert_eq!(got.sent_at_ms, now);
         assert_eq!(got.deadline, Deadline::Never);
         assert_eq!(to_alice.purge(0), 0);
@@ -693,13 +738,20 @@ fn receive_accept_and_purge_at_time_extremes() {
     // A first message already expired is refused without touching the store, then accepted in
     // time.
     let bundle = store.bundle(&bob, Some(otpk.id)).unwrap();
-    let mut to_bob = Session::initiate(&mut rng, &alice, &bundle, CONTEXT).unwrap();
+    let mut to_bob = Session::initiate(
+        &mut rng,
+        &alice,
+        &bundle,
+        Trust::FirstUse,
+        &Config::new(CONTEXT),
+    )
+    .unwrap();
     let update = to_bob
         .set_timer(&mut rng, 0, 1, TimerStart::OnSend)
         .unwrap();
     let before = store.to_bytes().unwrap();
     assert_eq!(
-        Session::accept(&bob, &mut store, &update, CONTEXT, u64::MAX).unwrap_err(),
+        Session::accept(&bob, &mut store, &update, &Config::new(CONTEXT), u64::MAX).unwrap_err(),
         Error::Expired
     );
     assert_unchanged(
@@ -707,7 +759,8 @@ fn receive_accept_and_purge_at_time_extremes() {
         &store.to_bytes().unwrap(),
         "accept of an expired message",
     );
-    let (mut to_alice, got) = Session::accept(&bob, &mut store, &update, CONTEXT, 0).unwrap();
+    let (mut to_alice, got) =
+        Session::accept(&bob, &mut store, &update, &Config::new(CONTEXT), 0).unwrap();
     assert!(got.timer_changed);
     assert_eq!(got.deadline, Deadline::At(1000));
     assert_eq!(store.one_time_prekey_count(), 0);
@@ -772,7 +825,14 @@ fn limits_at_zero_one_ceiling_and_beyond() {
 
     // A fresh first message for respond_with_limits.
     let bundle = p.bob_store.bundle(&p.bob_id, None).unwrap();
-    let mut to_bob = Session::initiate(&mut p.rng, &p.alice_id, &bundle, CONTEXT).unwrap();
+    let mut to_bob = Session::initiate(
+        &mut p.rng,
+        &p.alice_id,
+        &bundle,
+        Trust::FirstUse,
+        &Config::new(CONTEXT),
+    )
+    .unwrap();
     let first = to_bob.encrypt(&mut p.rng, b"limits").unwrap();
 
     let session_before = p.bob.to_bytes().unwrap();
@@ -815,8 +875,13 @@ fn limits_at_zero_one_ceiling_and_beyond() {
         assert_eq!(l.validate(), Err(Error::InvalidLimits), "{l:?}");
         assert_eq!(p.bob.set_limits(l), Err(Error::InvalidLimits), "{l:?}");
         assert_eq!(
-            Session::respond_with_limits(&p.bob_id, &mut p.bob_store, &first, CONTEXT, l)
-                .unwrap_err(),
+            Session::respond(
+                &p.bob_id,
+                &mut p.bob_store,
+                &first,
+                &Config::new(CONTEXT).with_limits(l)
+            )
+            .unwrap_err(),
             Error::InvalidLimits
         );
     }
@@ -833,9 +898,13 @@ fn limits_at_zero_one_ceiling_and_beyond() {
     assert_eq!(p.bob.limits(), Limits::default());
 
     // At the ceiling, forged headers far beyond it are refused before any key is derived.
-    let (mut fresh, _) =
-        Session::respond_with_limits(&p.bob_id, &mut p.bob_store, &first, CONTEXT, ceiling)
-            .unwrap();
+    let (mut fresh, _) = Session::respond(
+        &p.bob_id,
+        &mut p.bob_store,
+        &first,
+        &Config::new(CONTEXT).with_limits(ceiling),
+    )
+    .unwrap();
     assert_eq!(fresh.limits(), ceiling);
     reload_session(&fresh);
     fresh.set_limits(ones).unwrap();
@@ -1554,15 +1623,23 @@ fn every_decoder_refuses_empty_one_byte_and_huge_inputs() {
     }
     let before = p.bob_store.to_bytes().unwrap();
     for input in bad_inputs {
-        let e = Session::respond(&p.bob_id, &mut p.bob_store, input, CONTEXT).unwrap_err();
+        let e = Session::respond(&p.bob_id, &mut p.bob_store, input, &Config::new(CONTEXT))
+            .unwrap_err();
         assert!(matches!(e, Error::Decode(_)), "{e:?}");
         for now in [0, u64::MAX] {
-            let e = Session::accept(&p.bob_id, &mut p.bob_store, input, CONTEXT, now).unwrap_err();
+            let e = Session::accept(
+                &p.bob_id,
+                &mut p.bob_store,
+                input,
+                &Config::new(CONTEXT),
+                now,
+            )
+            .unwrap_err();
             assert!(matches!(e, Error::Decode(_)), "{e:?}");
         }
     }
     assert_eq!(
-        Session::respond(&p.bob_id, &mut p.bob_store, &normal, CONTEXT).unwrap_err(),
+        Session::respond(&p.bob_id, &mut p.bob_store, &normal, &Config::new(CONTEXT)).unwrap_err(),
         Error::NotPreKeyMessage
     );
     assert_unchanged(
@@ -1789,7 +1866,14 @@ fn seal_and_open_hold_their_bounds() {
     store.rotate_signed_prekey(&mut w.rng, &w.bob, u64::MAX);
     store.generate_one_time_prekeys(&mut w.rng, 1).unwrap();
     let bundle = store.bundle(&w.bob, Some(0)).unwrap();
-    let mut to_bob = Session::initiate(&mut w.rng, &w.alice, &bundle, CONTEXT).unwrap();
+    let mut to_bob = Session::initiate(
+        &mut w.rng,
+        &w.alice,
+        &bundle,
+        Trust::FirstUse,
+        &Config::new(CONTEXT),
+    )
+    .unwrap();
     let max_body = &huge[..max_body_len()];
     let inner = to_bob.send(&mut w.rng, u64::MAX, max_body).unwrap();
     assert!(inner.len() <= MAX_SEALED_MESSAGE_LEN);
@@ -1801,7 +1885,7 @@ fn seal_and_open_hold_their_bounds() {
     for len in [MAX_CONTEXT_LEN + 1, HUGE] {
         assert_eq!(
             opened
-                .respond(&w.bob, &mut store, &huge[..len])
+                .respond(&w.bob, &mut store, &Config::new(&huge[..len]))
                 .unwrap_err(),
             SealedSenderError::Session(Error::TooLarge)
         );
@@ -1811,7 +1895,9 @@ fn seal_and_open_hold_their_bounds() {
         &store.to_bytes().unwrap(),
         "Opened::respond refused",
     );
-    let (mut to_alice, delivered) = opened.respond(&w.bob, &mut store, CONTEXT).unwrap();
+    let (mut to_alice, delivered) = opened
+        .respond(&w.bob, &mut store, &Config::new(CONTEXT))
+        .unwrap();
     assert!(delivered.received.body == max_body);
     assert_eq!(delivered.received.sent_at_ms, u64::MAX);
     assert_eq!(delivered.sender, largest_cert);

@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::SeedableRng;
 use serde_json::Value;
+use xchat_protocol::Config;
 use xchat_protocol::state::{
     KIND_PREKEY_STORE, KIND_SESSION, PREKEY_STORE_VERSION, SESSION_VERSION,
 };
@@ -117,7 +118,8 @@ fn an_initiator_awaiting_its_reply_carries_on_after_the_upgrade() {
 
     let messages = in_flight(s, "bob");
     let (wire, body, at) = &messages[0];
-    let (mut bob, first) = Session::accept(&bob_id, &mut store, wire, &context, *at).unwrap();
+    let (mut bob, first) =
+        Session::accept(&bob_id, &mut store, wire, &Config::new(&context), *at).unwrap();
     assert_eq!(&first.body, body);
     assert_eq!(
         store.one_time_prekey_count(),
@@ -228,7 +230,7 @@ fn a_first_message_accepted_before_the_upgrade_stays_refused() {
         &bob_id,
         &mut store,
         &h(&s["replay"]),
-        &h(&s["replay_context"]),
+        &Config::new(&h(&s["replay_context"])),
         now,
     );
     assert!(matches!(got, Err(Error::DuplicateMessage)), "{got:?}");

@@ -10,6 +10,7 @@ use xchat_protocol::{
     CertificateKey, CertificateKeyPair, DecodeError, IdentityKeyPair, PreKeyStore, SealedRecipient,
     SealedSenderError, SenderCertificate, ServerCertificate, Session,
 };
+use xchat_protocol::{Config, Trust};
 
 const NOW: u64 = 1_700_000_000_000;
 const DAY: u64 = 86_400_000;
@@ -66,7 +67,14 @@ fn recipient<'a>(id: &'a IdentityKeyPair, roots: &'a [CertificateKey]) -> Sealed
 /// Alice starts a session with Bob and seals her first message.
 fn first_envelope(w: &mut World, text: &[u8]) -> (Session, Vec<u8>) {
     let bundle = w.bob_store.bundle(&w.bob, Some(0)).unwrap();
-    let mut session = Session::initiate(&mut w.rng, &w.alice, &bundle, b"").unwrap();
+    let mut session = Session::initiate(
+        &mut w.rng,
+        &w.alice,
+        &bundle,
+        Trust::FirstUse,
+        &Config::new(b""),
+    )
+    .unwrap();
     let inner = session.send(&mut w.rng, NOW, text).unwrap();
     let envelope = seal(&mut w.rng, &w.alice, &w.alice_cert, w.bob.public(), &inner).unwrap();
     (session, envelope)
@@ -79,7 +87,9 @@ fn sealed_conversation_both_ways_with_verified_senders() {
     let roots = [w.root];
     let opened = recipient(&w.bob, &roots).open(&envelope, NOW).unwrap();
     assert!(opened.is_prekey_message());
-    let (mut bob_session, delivered) = opened.respond(&w.bob, &mut w.bob_store, b"").unwrap();
+    let (mut bob_session, delivered) = opened
+        .respond(&w.bob, &mut w.bob_store, &Config::new(b""))
+        .unwrap();
     assert_eq!(delivered.sender.address, b"alice");
     assert_eq!(&delivered.sender.identity, w.alice.public());
     assert_eq!(delivered.received.body, b"hello, sealed");
@@ -128,7 +138,14 @@ fn forged_certificates_are_rejected() {
     let mut w = world(3);
     let roots = [w.root];
     let bundle = w.bob_store.bundle(&w.bob, None).unwrap();
-    let mut session = Session::initiate(&mut w.rng, &w.alice, &bundle, b"").unwrap();
+    let mut session = Session::initiate(
+        &mut w.rng,
+        &w.alice,
+        &bundle,
+        Trust::FirstUse,
+        &Config::new(b""),
+    )
+    .unwrap();
     let inner = session.send(&mut w.rng, NOW, b"x").unwrap();
 
     // A sender certificate signed by a key that is not the certified server's.
@@ -189,7 +206,14 @@ fn a_replayed_prekey_message_under_another_certificate_does_not_touch_the_store(
     // The relay (or Mallory) extracts nothing from the envelope, but Mallory can wrap a prekey
     // message she observed elsewhere; simulate with Alice's inner message.
     let bundle = w.bob_store.bundle(&w.bob, Some(1)).unwrap();
-    let mut alice_session = Session::initiate(&mut w.rng, &w.alice, &bundle, b"").unwrap();
+    let mut alice_session = Session::initiate(
+        &mut w.rng,
+        &w.alice,
+        &bundle,
+        Trust::FirstUse,
+        &Config::new(b""),
+    )
+    .unwrap();
     let alice_inner = alice_session.send(&mut w.rng, NOW, b"x").unwrap();
     let mallory = IdentityKeyPair::generate(&mut w.rng);
     let mallory_cert = w
@@ -206,12 +230,16 @@ fn a_replayed_prekey_message_under_another_certificate_does_not_touch_the_store(
     .unwrap();
     let opened = recipient(&w.bob, &roots).open(&wrapped, NOW).unwrap();
     let before = w.bob_store.to_bytes();
-    let err = opened.respond(&w.bob, &mut w.bob_store, b"").unwrap_err();
+    let err = opened
+        .respond(&w.bob, &mut w.bob_store, &Config::new(b""))
+        .unwrap_err();
     assert_eq!(err, SealedSenderError::SenderIdentityMismatch);
     assert_eq!(w.bob_store.to_bytes(), before);
     // The genuine envelope still works.
     let opened = recipient(&w.bob, &roots).open(&envelope, NOW).unwrap();
-    opened.respond(&w.bob, &mut w.bob_store, b"").unwrap();
+    opened
+        .respond(&w.bob, &mut w.bob_store, &Config::new(b""))
+        .unwrap();
 }
 
 #[test]
@@ -227,7 +255,8 @@ fn the_session_peer_must_be_the_certified_sender() {
         &mut w.rng,
         &w.bob,
         &carol_store.bundle(&carol, None).unwrap(),
-        b"",
+        Trust::FirstUse,
+        &Config::new(b""),
     )
     .unwrap();
     let before = to_carol.to_bytes();
@@ -300,7 +329,14 @@ fn low_order_ephemeral_keys_are_rejected() {
 fn the_relay_sees_no_sender_no_certificate_no_timer_and_no_exact_length() {
     let mut w = world(10);
     let bundle = w.bob_store.bundle(&w.bob, None).unwrap();
-    let mut session = Session::initiate(&mut w.rng, &w.alice, &bundle, b"").unwrap();
+    let mut session = Session::initiate(
+        &mut w.rng,
+        &w.alice,
+        &bundle,
+        Trust::FirstUse,
+        &Config::new(b""),
+    )
+    .unwrap();
     session
         .set_timer(
             &mut w.rng,

@@ -11,6 +11,7 @@ use xchat_protocol::{
     CertificateKeyPair, DecodeError, Error, IdentityKey, IdentityKeyPair, KeyPair, OneTimePreKey,
     PreKeyBundle, PreKeyStore, PublicKey, SealedRecipient, SealedSenderError, Session,
 };
+use xchat_protocol::{Config, Trust};
 
 fn h32(s: &str) -> [u8; 32] {
     hex::decode(s).unwrap().try_into().unwrap()
@@ -66,13 +67,15 @@ fn low_order_points_are_non_contributory_everywhere_a_peer_key_enters() {
         );
         b.signed_prekey.signature = evil.sign(&signed);
         assert_eq!(
-            Session::initiate(&mut rng, &alice, &b, b"").unwrap_err(),
+            Session::initiate(&mut rng, &alice, &b, Trust::FirstUse, &Config::new(b""))
+                .unwrap_err(),
             Error::NonContributory
         );
         let mut b = store.bundle(&bob, None).unwrap();
         b.one_time_prekey = Some(OneTimePreKey { id: 9, key });
         assert_eq!(
-            Session::initiate(&mut rng, &alice, &b, b"").unwrap_err(),
+            Session::initiate(&mut rng, &alice, &b, Trust::FirstUse, &Config::new(b""))
+                .unwrap_err(),
             Error::NonContributory
         );
         // A generic key pair refuses it too.
@@ -88,17 +91,24 @@ fn low_order_points_are_non_contributory_everywhere_a_peer_key_enters() {
     // really runs), ratchet key in a normal message.
     let mut p = established(51, true);
     let fresh_bundle = p.bob_store.bundle(&p.bob_id, Some(0)).unwrap();
-    let pre = Session::initiate(&mut p.rng, &p.alice_id, &fresh_bundle, CONTEXT)
-        .unwrap()
-        .encrypt(&mut p.rng, b"x")
-        .unwrap();
+    let pre = Session::initiate(
+        &mut p.rng,
+        &p.alice_id,
+        &fresh_bundle,
+        Trust::FirstUse,
+        &Config::new(CONTEXT),
+    )
+    .unwrap()
+    .encrypt(&mut p.rng, b"x")
+    .unwrap();
     let normal = p.bob.encrypt(&mut p.rng, b"y").unwrap();
     let (bob_before, alice_before, store_before) =
         (p.bob.to_bytes(), p.alice.to_bytes(), p.bob_store.to_bytes());
     for point in low_order() {
         let mut bad = pre.clone();
         bad[34..66].copy_from_slice(&point);
-        let err = Session::respond(&p.bob_id, &mut p.bob_store, &bad, CONTEXT).unwrap_err();
+        let err =
+            Session::respond(&p.bob_id, &mut p.bob_store, &bad, &Config::new(CONTEXT)).unwrap_err();
         assert_eq!(err, Error::NonContributory);
         let mut bad = normal.clone();
         bad[2..34].copy_from_slice(&point);
@@ -212,11 +222,18 @@ fn bundles_with_missing_wrong_or_malleated_signatures_are_rejected() {
     cases.push(swapped_key);
     for bundle in cases {
         assert_eq!(
-            Session::initiate(&mut rng, &alice, &bundle, b"").unwrap_err(),
+            Session::initiate(
+                &mut rng,
+                &alice,
+                &bundle,
+                Trust::FirstUse,
+                &Config::new(b"")
+            )
+            .unwrap_err(),
             Error::InvalidSignature
         );
     }
-    assert!(Session::initiate(&mut rng, &alice, &good, b"").is_ok());
+    assert!(Session::initiate(&mut rng, &alice, &good, Trust::FirstUse, &Config::new(b"")).is_ok());
 }
 
 /// A signature that cofactorless `verify` accepts and `verify_strict` rejects: R is the
@@ -264,7 +281,14 @@ fn a_signature_only_lax_verification_accepts_is_rejected() {
     );
     bundle.signed_prekey.signature = sig;
     assert_eq!(
-        Session::initiate(&mut rng, &alice, &bundle, b"").unwrap_err(),
+        Session::initiate(
+            &mut rng,
+            &alice,
+            &bundle,
+            Trust::FirstUse,
+            &Config::new(b"")
+        )
+        .unwrap_err(),
         Error::InvalidSignature
     );
 }

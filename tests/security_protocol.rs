@@ -7,6 +7,7 @@ mod common;
 use common::{CONTEXT, established, rng};
 use sha2::Digest;
 use xchat_protocol::state::{KIND_IDENTITY, KIND_PREKEY_STORE, KIND_SESSION};
+use xchat_protocol::{Config, Trust};
 use xchat_protocol::{
     DecodeError, Error, IdentityKeyPair, Incoming, PreKeyBundle, PreKeyStore, SenderCertificate,
     Session,
@@ -22,9 +23,17 @@ fn kci_a_stolen_identity_key_alone_forges_sessions_as_its_owner_but_reads_nothin
         .generate_one_time_prekeys(&mut p.rng, 1)
         .unwrap();
     let bundle = p.bob_store.bundle(&p.bob_id, Some(3)).unwrap();
-    let mut forged = Session::initiate(&mut p.rng, &thief_as_alice, &bundle, CONTEXT).unwrap();
+    let mut forged = Session::initiate(
+        &mut p.rng,
+        &thief_as_alice,
+        &bundle,
+        Trust::FirstUse,
+        &Config::new(CONTEXT),
+    )
+    .unwrap();
     let first = forged.encrypt(&mut p.rng, b"I am Alice").unwrap();
-    let (bob_view, _) = Session::respond(&p.bob_id, &mut p.bob_store, &first, CONTEXT).unwrap();
+    let (bob_view, _) =
+        Session::respond(&p.bob_id, &mut p.bob_store, &first, &Config::new(CONTEXT)).unwrap();
     assert_eq!(bob_view.remote_identity(), p.alice_id.public());
 
     // What it CANNOT do: read or inject into the existing session (it lacks the ratchet state).
@@ -43,12 +52,19 @@ fn kci_a_stolen_identity_key_alone_forges_sessions_as_its_owner_but_reads_nothin
         &mut p.rng,
         &p.alice_id,
         &p.bob_store.bundle(&p.bob_id, None).unwrap(),
-        CONTEXT,
+        Trust::FirstUse,
+        &Config::new(CONTEXT),
     )
     .unwrap();
     let to_bob = alice2.encrypt(&mut p.rng, b"only Bob").unwrap();
     assert_eq!(
-        Session::respond(&thief_as_bob, &mut thief_store, &to_bob, CONTEXT).unwrap_err(),
+        Session::respond(
+            &thief_as_bob,
+            &mut thief_store,
+            &to_bob,
+            &Config::new(CONTEXT)
+        )
+        .unwrap_err(),
         Error::DecryptionFailed
     );
 }
@@ -63,7 +79,14 @@ fn misbinding_swapping_identities_or_context_fails() {
     store.rotate_signed_prekey(&mut rng, &bob, 1);
     store.generate_one_time_prekeys(&mut rng, 1).unwrap();
     let bundle = store.bundle(&bob, Some(0)).unwrap();
-    let mut s = Session::initiate(&mut rng, &alice, &bundle, b"alice|bob").unwrap();
+    let mut s = Session::initiate(
+        &mut rng,
+        &alice,
+        &bundle,
+        Trust::FirstUse,
+        &Config::new(b"alice|bob"),
+    )
+    .unwrap();
     let first = s.encrypt(&mut rng, b"x").unwrap();
     let saved = store.to_bytes();
 
@@ -71,19 +94,19 @@ fn misbinding_swapping_identities_or_context_fails() {
     let mut claimed = first.clone();
     claimed[2..34].copy_from_slice(&mallory.public().to_bytes());
     assert_eq!(
-        Session::respond(&bob, &mut store, &claimed, b"alice|bob").unwrap_err(),
+        Session::respond(&bob, &mut store, &claimed, &Config::new(b"alice|bob")).unwrap_err(),
         Error::DecryptionFailed
     );
     // Application context swapped (e.g. another account pair).
     assert_eq!(
-        Session::respond(&bob, &mut store, &first, b"alice|carol").unwrap_err(),
+        Session::respond(&bob, &mut store, &first, &Config::new(b"alice|carol")).unwrap_err(),
         Error::DecryptionFailed
     );
     // A server swapping the identity in Bob's bundle for Mallory's: the signature no longer verifies.
     let mut fake = bundle.clone();
     fake.identity = *mallory.public();
     assert_eq!(
-        Session::initiate(&mut rng, &alice, &fake, b"").unwrap_err(),
+        Session::initiate(&mut rng, &alice, &fake, Trust::FirstUse, &Config::new(b"")).unwrap_err(),
         Error::InvalidSignature
     );
     assert_eq!(
@@ -91,7 +114,8 @@ fn misbinding_swapping_identities_or_context_fails() {
         saved,
         "no failed attempt consumed a prekey"
     );
-    let (bob_session, _) = Session::respond(&bob, &mut store, &first, b"alice|bob").unwrap();
+    let (bob_session, _) =
+        Session::respond(&bob, &mut store, &first, &Config::new(b"alice|bob")).unwrap();
     assert_eq!(
         bob_session.check_remote_identity(mallory.public()),
         Err(Error::UntrustedIdentity)
@@ -121,7 +145,9 @@ fn downgrade_no_field_can_be_changed_in_transit() {
     no_otpk.push(0);
     no_otpk.extend_from_slice(&pre[75..]);
     assert_eq!(p.bob.decrypt(&no_otpk), Err(Error::SessionMismatch));
-    assert!(Session::respond(&p.bob_id, &mut p.bob_store, &no_otpk, CONTEXT).is_err());
+    assert!(
+        Session::respond(&p.bob_id, &mut p.bob_store, &no_otpk, &Config::new(CONTEXT)).is_err()
+    );
     // Another signed prekey id.
     let mut other_spk = pre.clone();
     other_spk[66..70].copy_from_slice(&7u32.to_be_bytes());
@@ -183,9 +209,16 @@ fn one_time_prekey_protects_the_first_message_and_its_absence_is_reported() {
         store.rotate_signed_prekey(&mut rng, &bob, 1);
         store.generate_one_time_prekeys(&mut rng, 1).unwrap();
         let bundle = store.bundle(&bob, with_otpk.then_some(0)).unwrap();
-        let mut a = Session::initiate(&mut rng, &alice, &bundle, b"").unwrap();
+        let mut a = Session::initiate(
+            &mut rng,
+            &alice,
+            &bundle,
+            Trust::FirstUse,
+            &Config::new(b""),
+        )
+        .unwrap();
         let first = a.encrypt(&mut rng, b"first").unwrap();
-        let (b, _) = Session::respond(&bob, &mut store, &first, b"").unwrap();
+        let (b, _) = Session::respond(&bob, &mut store, &first, &Config::new(b"")).unwrap();
         assert_eq!(a.used_one_time_prekey(), with_otpk);
         assert_eq!(b.used_one_time_prekey(), with_otpk);
 
@@ -203,7 +236,7 @@ fn one_time_prekey_protects_the_first_message_and_its_absence_is_reported() {
         let check = sha2::Sha256::digest(&body);
         body.extend_from_slice(&check[..16]);
         let mut stolen = PreKeyStore::from_bytes(&body).unwrap();
-        let result = Session::respond(&stolen_identity, &mut stolen, &first, b"");
+        let result = Session::respond(&stolen_identity, &mut stolen, &first, &Config::new(b""));
         if with_otpk {
             // The one-time prekey was deleted when the first message decrypted.
             assert_eq!(result.unwrap_err(), Error::UnknownOneTimePreKey(0));

@@ -9,6 +9,7 @@ use aes_gcm::aead::{AeadInOut, KeyInit};
 use aes_gcm::{Aes256Gcm, Tag};
 use common::{CONTEXT, established};
 use sha2::{Digest, Sha256};
+use xchat_protocol::Config;
 use xchat_protocol::kdf::{ChainKey, MessageKey};
 use xchat_protocol::wire::MESSAGE_PREFIX_LEN;
 use xchat_protocol::{Error, IdentityKey, Incoming, Limits, Session};
@@ -122,7 +123,7 @@ fn replay_every_ciphertext_including_prekey_messages_is_accepted_at_most_once() 
     assert_eq!(p.bob.decrypt(&pre), Err(Error::DuplicateMessage));
     assert_eq!(p.bob.to_bytes(), before);
     // The replayed prekey message never makes the responder build a second session.
-    assert!(Session::respond(&p.bob_id, &mut p.bob_store, &pre, CONTEXT).is_err());
+    assert!(Session::respond(&p.bob_id, &mut p.bob_store, &pre, &Config::new(CONTEXT)).is_err());
     let reply = p.bob.encrypt(&mut p.rng, b"x").unwrap();
     p.alice.decrypt(&reply).unwrap();
     assert_eq!(p.alice.decrypt(&reply), Err(Error::DuplicateMessage));

@@ -8,6 +8,7 @@ mod common;
 use common::{CONTEXT, bob, ed25519_variants, established, rng, with, x25519_variants};
 use sha2::{Digest, Sha256};
 use xchat_protocol::prekeys::MAX_FIRST_MESSAGES_PER_SIGNED_PREKEY;
+use xchat_protocol::{Config, Trust};
 use xchat_protocol::{
     DecodeError, Error, IdentityKey, IdentityKeyPair, PreKeyBundle, PreKeyStore, Session,
 };
@@ -26,7 +27,14 @@ fn replay_of_a_first_message_under_any_encoding_of_its_base_key_is_rejected() {
             let mut b = bob(70, one_time);
             let mut r = rng(71);
             let alice = IdentityKeyPair::generate(&mut r);
-            let mut a = Session::initiate(&mut r, &alice, &b.bundle, CONTEXT).unwrap();
+            let mut a = Session::initiate(
+                &mut r,
+                &alice,
+                &b.bundle,
+                Trust::FirstUse,
+                &Config::new(CONTEXT),
+            )
+            .unwrap();
             let first = if framed {
                 a.send(&mut r, T0, b"first").unwrap()
             } else {
@@ -34,9 +42,10 @@ fn replay_of_a_first_message_under_any_encoding_of_its_base_key_is_rejected() {
             };
             let respond = |store: &mut PreKeyStore, msg: &[u8]| {
                 if framed {
-                    Session::accept(&b.id, store, msg, CONTEXT, T0).map(|(_, got)| got.body)
+                    Session::accept(&b.id, store, msg, &Config::new(CONTEXT), T0)
+                        .map(|(_, got)| got.body)
                 } else {
-                    Session::respond(&b.id, store, msg, CONTEXT).map(|(_, text)| text)
+                    Session::respond(&b.id, store, msg, &Config::new(CONTEXT)).map(|(_, text)| text)
                 }
             };
             let variants = x25519_variants(&first[BASE_KEY]);
@@ -71,11 +80,24 @@ fn no_field_of_a_first_message_has_a_second_accepted_encoding() {
     let mut b = bob(72, true);
     let mut r = rng(73);
     let alice = IdentityKeyPair::generate(&mut r);
-    let mut a = Session::initiate(&mut r, &alice, &b.bundle, CONTEXT).unwrap();
+    let mut a = Session::initiate(
+        &mut r,
+        &alice,
+        &b.bundle,
+        Trust::FirstUse,
+        &Config::new(CONTEXT),
+    )
+    .unwrap();
     let first = a.encrypt(&mut r, b"first").unwrap();
     for v in ed25519_variants(&first[2..34]) {
         assert_eq!(
-            Session::respond(&b.id, &mut b.store, &with(&first, 2..34, &v), CONTEXT).unwrap_err(),
+            Session::respond(
+                &b.id,
+                &mut b.store,
+                &with(&first, 2..34, &v),
+                &Config::new(CONTEXT)
+            )
+            .unwrap_err(),
             Error::Decode(DecodeError::InvalidKey)
         );
     }
@@ -84,8 +106,8 @@ fn no_field_of_a_first_message_has_a_second_accepted_encoding() {
     other_otpk[71..75].copy_from_slice(&1u32.to_be_bytes());
     let mut store = b.store.clone();
     store.generate_one_time_prekeys(&mut r, 1).unwrap();
-    assert!(Session::respond(&b.id, &mut store, &other_otpk, CONTEXT).is_err());
-    let (_, text) = Session::respond(&b.id, &mut b.store, &first, CONTEXT).unwrap();
+    assert!(Session::respond(&b.id, &mut store, &other_otpk, &Config::new(CONTEXT)).is_err());
+    let (_, text) = Session::respond(&b.id, &mut b.store, &first, &Config::new(CONTEXT)).unwrap();
     assert_eq!(text, b"first");
 }
 
@@ -97,24 +119,45 @@ fn the_replay_record_cannot_be_flushed() {
     let mut b = bob(74, false);
     let mut r = rng(75);
     let alice = IdentityKeyPair::generate(&mut r);
-    let mut a = Session::initiate(&mut r, &alice, &b.bundle, CONTEXT).unwrap();
+    let mut a = Session::initiate(
+        &mut r,
+        &alice,
+        &b.bundle,
+        Trust::FirstUse,
+        &Config::new(CONTEXT),
+    )
+    .unwrap();
     let old = a.encrypt(&mut r, b"old").unwrap();
-    Session::respond(&b.id, &mut b.store, &old, CONTEXT).unwrap();
+    Session::respond(&b.id, &mut b.store, &old, &Config::new(CONTEXT)).unwrap();
 
     // Anyone can make valid first messages; one attacker identity is enough.
     let mallory = IdentityKeyPair::generate(&mut r);
     for _ in 1..MAX_FIRST_MESSAGES_PER_SIGNED_PREKEY {
-        let mut m = Session::initiate(&mut r, &mallory, &b.bundle, CONTEXT).unwrap();
+        let mut m = Session::initiate(
+            &mut r,
+            &mallory,
+            &b.bundle,
+            Trust::FirstUse,
+            &Config::new(CONTEXT),
+        )
+        .unwrap();
         let junk = m.encrypt(&mut r, b"").unwrap();
-        Session::respond(&b.id, &mut b.store, &junk, CONTEXT).unwrap();
+        Session::respond(&b.id, &mut b.store, &junk, &Config::new(CONTEXT)).unwrap();
     }
     assert_eq!(b.store.first_message_capacity(), 0);
     let spk = b.bundle.signed_prekey.id;
-    let mut m = Session::initiate(&mut r, &mallory, &b.bundle, CONTEXT).unwrap();
+    let mut m = Session::initiate(
+        &mut r,
+        &mallory,
+        &b.bundle,
+        Trust::FirstUse,
+        &Config::new(CONTEXT),
+    )
+    .unwrap();
     let one_more = m.encrypt(&mut r, b"").unwrap();
     let full = b.store.to_bytes();
     assert_eq!(
-        Session::respond(&b.id, &mut b.store, &one_more, CONTEXT).unwrap_err(),
+        Session::respond(&b.id, &mut b.store, &one_more, &Config::new(CONTEXT)).unwrap_err(),
         Error::SignedPreKeyFull(spk)
     );
     assert_eq!(b.store.to_bytes(), full);
@@ -126,7 +169,7 @@ fn the_replay_record_cannot_be_flushed() {
             .map(|v| with(&old, BASE_KEY, v)),
     ) {
         assert_eq!(
-            Session::respond(&b.id, &mut store, &msg, CONTEXT).unwrap_err(),
+            Session::respond(&b.id, &mut store, &msg, &Config::new(CONTEXT)).unwrap_err(),
             Error::DuplicateMessage
         );
     }
@@ -137,15 +180,22 @@ fn the_replay_record_cannot_be_flushed() {
         MAX_FIRST_MESSAGES_PER_SIGNED_PREKEY
     );
     assert_eq!(
-        Session::respond(&b.id, &mut store, &old, CONTEXT).unwrap_err(),
+        Session::respond(&b.id, &mut store, &old, &Config::new(CONTEXT)).unwrap_err(),
         Error::DuplicateMessage
     );
     let fresh = store.bundle(&b.id, None).unwrap();
     assert_eq!(fresh.signed_prekey, current);
-    let mut c = Session::initiate(&mut r, &alice, &fresh, CONTEXT).unwrap();
+    let mut c = Session::initiate(
+        &mut r,
+        &alice,
+        &fresh,
+        Trust::FirstUse,
+        &Config::new(CONTEXT),
+    )
+    .unwrap();
     let new_first = c.encrypt(&mut r, b"new").unwrap();
     assert_eq!(
-        Session::respond(&b.id, &mut store, &new_first, CONTEXT)
+        Session::respond(&b.id, &mut store, &new_first, &Config::new(CONTEXT))
             .unwrap()
             .1,
         b"new"
@@ -154,7 +204,7 @@ fn the_replay_record_cannot_be_flushed() {
     store.rotate_signed_prekey(&mut r, &b.id, 3);
     store.rotate_signed_prekey(&mut r, &b.id, 4);
     assert_eq!(
-        Session::respond(&b.id, &mut store, &old, CONTEXT).unwrap_err(),
+        Session::respond(&b.id, &mut store, &old, &Config::new(CONTEXT)).unwrap_err(),
         Error::UnknownSignedPreKey(spk)
     );
 }
@@ -166,7 +216,14 @@ fn a_version_1_store_keeps_its_replay_protection_after_the_upgrade() {
     let mut b = bob(76, false);
     let mut r = rng(77);
     let alice = IdentityKeyPair::generate(&mut r);
-    let mut a = Session::initiate(&mut r, &alice, &b.bundle, CONTEXT).unwrap();
+    let mut a = Session::initiate(
+        &mut r,
+        &alice,
+        &b.bundle,
+        Trust::FirstUse,
+        &Config::new(CONTEXT),
+    )
+    .unwrap();
     let first = a.encrypt(&mut r, b"first").unwrap();
     // Version 1 of the store (SPEC.md §8.2): the version 3 body without public keys and without
     // the per-signed-prekey records, plus the list of seen base keys; re-sealed.
@@ -198,16 +255,16 @@ fn a_version_1_store_keeps_its_replay_protection_after_the_upgrade() {
             .map(|v| with(&first, BASE_KEY, v)),
     ) {
         assert!(matches!(
-            Session::respond(&b.id, &mut upgraded, &msg, CONTEXT).unwrap_err(),
+            Session::respond(&b.id, &mut upgraded, &msg, &Config::new(CONTEXT)).unwrap_err(),
             Error::DuplicateMessage | Error::DecryptionFailed
         ));
     }
     assert_eq!(
-        Session::respond(&b.id, &mut upgraded, &first, CONTEXT).unwrap_err(),
+        Session::respond(&b.id, &mut upgraded, &first, &Config::new(CONTEXT)).unwrap_err(),
         Error::DuplicateMessage
     );
     // The same bytes in the version 2 store, with nothing recorded, were accepted.
-    assert!(Session::respond(&b.id, &mut b.store, &first, CONTEXT).is_ok());
+    assert!(Session::respond(&b.id, &mut b.store, &first, &Config::new(CONTEXT)).is_ok());
 }
 
 /// An identity key has one encoding that counts: its torsion variants are refused wherever an
@@ -247,14 +304,16 @@ fn torsion_variants_of_an_identity_are_not_identities() {
     for v in x25519_variants(&bundle[45..77]) {
         let forged = PreKeyBundle::from_bytes(&with(&bundle, 45..77, &v)).unwrap();
         assert_eq!(
-            Session::initiate(&mut r, &id, &forged, CONTEXT).unwrap_err(),
+            Session::initiate(&mut r, &id, &forged, Trust::FirstUse, &Config::new(CONTEXT))
+                .unwrap_err(),
             Error::InvalidSignature
         );
     }
     for v in x25519_variants(&bundle[146..178]) {
         let forged = PreKeyBundle::from_bytes(&with(&bundle, 146..178, &v)).unwrap();
         assert_eq!(
-            Session::initiate(&mut r, &id, &forged, CONTEXT).unwrap_err(),
+            Session::initiate(&mut r, &id, &forged, Trust::FirstUse, &Config::new(CONTEXT))
+                .unwrap_err(),
             Error::Decode(DecodeError::InvalidKey)
         );
     }

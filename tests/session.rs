@@ -6,6 +6,7 @@ mod common;
 
 use common::{CONTEXT, established, rng};
 use xchat_protocol::wire::TYPE_PREKEY_MESSAGE;
+use xchat_protocol::{Config, Trust};
 use xchat_protocol::{DecodeError, Error, IdentityKeyPair, Incoming, Limits, PreKeyStore, Session};
 
 #[test]
@@ -100,10 +101,17 @@ fn replayed_first_message_cannot_start_a_second_session() {
         store.rotate_signed_prekey(&mut rng, &bob, 1);
         store.generate_one_time_prekeys(&mut rng, 1).unwrap();
         let bundle = store.bundle(&bob, one_time.then_some(0)).unwrap();
-        let mut s = Session::initiate(&mut rng, &alice, &bundle, b"").unwrap();
+        let mut s = Session::initiate(
+            &mut rng,
+            &alice,
+            &bundle,
+            Trust::FirstUse,
+            &Config::new(b""),
+        )
+        .unwrap();
         let first = s.encrypt(&mut rng, b"x").unwrap();
-        Session::respond(&bob, &mut store, &first, b"").unwrap();
-        let again = Session::respond(&bob, &mut store, &first, b"").unwrap_err();
+        Session::respond(&bob, &mut store, &first, &Config::new(b"")).unwrap();
+        let again = Session::respond(&bob, &mut store, &first, &Config::new(b"")).unwrap_err();
         let expected = if one_time {
             Error::UnknownOneTimePreKey(0)
         } else {
@@ -122,19 +130,26 @@ fn forged_prekey_message_does_not_burn_the_one_time_prekey() {
     store.rotate_signed_prekey(&mut rng, &bob, 1);
     store.generate_one_time_prekeys(&mut rng, 1).unwrap();
     let bundle = store.bundle(&bob, Some(0)).unwrap();
-    let mut s = Session::initiate(&mut rng, &alice, &bundle, b"").unwrap();
+    let mut s = Session::initiate(
+        &mut rng,
+        &alice,
+        &bundle,
+        Trust::FirstUse,
+        &Config::new(b""),
+    )
+    .unwrap();
     let mut first = s.encrypt(&mut rng, b"x").unwrap();
     let last = first.len() - 1;
     first[last] ^= 1;
     let saved = store.to_bytes();
     assert_eq!(
-        Session::respond(&bob, &mut store, &first, b"").unwrap_err(),
+        Session::respond(&bob, &mut store, &first, &Config::new(b"")).unwrap_err(),
         Error::DecryptionFailed
     );
     assert_eq!(store.one_time_prekey_count(), 1);
     assert_eq!(store.to_bytes(), saved);
     first[last] ^= 1;
-    Session::respond(&bob, &mut store, &first, b"").unwrap();
+    Session::respond(&bob, &mut store, &first, &Config::new(b"")).unwrap();
     assert_eq!(store.one_time_prekey_count(), 0);
 }
 
@@ -146,10 +161,17 @@ fn mismatched_context_or_identity_fails_authentication() {
     let mut store = PreKeyStore::new();
     store.rotate_signed_prekey(&mut rng, &bob, 1);
     let bundle = store.bundle(&bob, None).unwrap();
-    let mut s = Session::initiate(&mut rng, &alice, &bundle, b"alice|bob").unwrap();
+    let mut s = Session::initiate(
+        &mut rng,
+        &alice,
+        &bundle,
+        Trust::FirstUse,
+        &Config::new(b"alice|bob"),
+    )
+    .unwrap();
     let first = s.encrypt(&mut rng, b"x").unwrap();
     assert_eq!(
-        Session::respond(&bob, &mut store, &first, b"alice|eve").unwrap_err(),
+        Session::respond(&bob, &mut store, &first, &Config::new(b"alice|eve")).unwrap_err(),
         Error::DecryptionFailed
     );
     // Swapping the initiator identity in the prekey message changes DH1 and the AD.
@@ -157,10 +179,10 @@ fn mismatched_context_or_identity_fails_authentication() {
     let mut swapped = first.clone();
     swapped[2..34].copy_from_slice(&mallory.public().to_bytes());
     assert_eq!(
-        Session::respond(&bob, &mut store, &swapped, b"alice|bob").unwrap_err(),
+        Session::respond(&bob, &mut store, &swapped, &Config::new(b"alice|bob")).unwrap_err(),
         Error::DecryptionFailed
     );
-    Session::respond(&bob, &mut store, &first, b"alice|bob").unwrap();
+    Session::respond(&bob, &mut store, &first, &Config::new(b"alice|bob")).unwrap();
 }
 
 #[test]
@@ -534,4 +556,78 @@ fn skip_limit_boundaries_on_the_current_chain_and_across_a_turn() {
     // The old chain's two messages were stored under its ratchet key.
     assert_eq!(p.alice.decrypt(&b[7]).unwrap(), [8]);
     assert_eq!(p.alice.decrypt(&b[6]).unwrap(), [7]);
+}
+
+/// The trust decision comes first (issue 12): a bundle whose identity is not the pinned one is
+/// refused before any key is drawn; the pinned one and first use both start the session.
+#[test]
+fn a_pinned_identity_refuses_a_substituted_bundle_before_drawing_keys() {
+    use rand_chacha::rand_core::Rng;
+    let mut r = rng(60);
+    let alice = IdentityKeyPair::generate(&mut r);
+    let bob = IdentityKeyPair::generate(&mut r);
+    let mallory = IdentityKeyPair::generate(&mut r);
+    let mut store = PreKeyStore::new();
+    store.rotate_signed_prekey(&mut r, &mallory, 1);
+    let substituted = store.bundle(&mallory, None).unwrap();
+    let mut probe = r.clone();
+    assert_eq!(
+        Session::initiate(
+            &mut r,
+            &alice,
+            &substituted,
+            Trust::Pinned(bob.public()),
+            &Config::default()
+        )
+        .unwrap_err(),
+        Error::UntrustedIdentity
+    );
+    assert_eq!(r.next_u64(), probe.next_u64(), "no randomness was drawn");
+    let pinned = Session::initiate(
+        &mut r,
+        &alice,
+        &substituted,
+        Trust::Pinned(mallory.public()),
+        &Config::default(),
+    )
+    .unwrap();
+    assert_eq!(pinned.remote_identity(), mallory.public());
+    let first_use = Session::initiate(
+        &mut r,
+        &alice,
+        &substituted,
+        Trust::FirstUse,
+        &Config::default(),
+    )
+    .unwrap();
+    assert_eq!(first_use.remote_identity(), mallory.public());
+}
+
+/// The configuration's limits apply to the initiator too, from the start (no `_with_limits`
+/// twin), and invalid ones are refused.
+#[test]
+fn initiate_takes_its_limits_from_the_config() {
+    let mut r = rng(61);
+    let alice = IdentityKeyPair::generate(&mut r);
+    let bob = IdentityKeyPair::generate(&mut r);
+    let mut store = PreKeyStore::new();
+    store.rotate_signed_prekey(&mut r, &bob, 1);
+    let bundle = store.bundle(&bob, None).unwrap();
+    let limits = Limits {
+        max_skip: 3,
+        max_skipped_keys: 3,
+        max_old_chains: 1,
+        max_skipped_key_age: 9,
+    };
+    let config = Config::new(b"ctx").with_limits(limits);
+    let s = Session::initiate(&mut r, &alice, &bundle, Trust::FirstUse, &config).unwrap();
+    assert_eq!(s.limits(), limits);
+    let bad = config.with_limits(Limits {
+        max_skip: 0,
+        ..limits
+    });
+    assert_eq!(
+        Session::initiate(&mut r, &alice, &bundle, Trust::FirstUse, &bad).unwrap_err(),
+        Error::InvalidLimits
+    );
 }

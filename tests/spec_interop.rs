@@ -41,6 +41,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
 use sha2::{Digest, Sha256, Sha512};
 use x25519_dalek::{X25519_BASEPOINT_BYTES, x25519};
+use xchat_protocol::{Config, Trust};
 use xchat_protocol::{IdentityKeyPair, PreKeyBundle, PreKeyStore, Session};
 
 // ---------------------------------------------------------------------------------------------
@@ -1150,7 +1151,7 @@ enum BobPre {
 impl BobPre {
     fn respond(&mut self, m: &[u8], ctx: &[u8]) -> Result<(Party, Vec<u8>), String> {
         match self {
-            BobPre::Crate(b) => Session::respond(&b.0, &mut b.1, m, ctx)
+            BobPre::Crate(b) => Session::respond(&b.0, &mut b.1, m, &Config::new(ctx))
                 .map(|(s, pt)| (Party::Crate(Box::new(s)), pt))
                 .map_err(|e| format!("{e:?}")),
             BobPre::Mine(bob) => bob
@@ -1305,7 +1306,8 @@ fn setup(
             &mut rng,
             alice_crate_id.as_ref().unwrap(),
             &PreKeyBundle::from_bytes(&bad).unwrap(),
-            ctx,
+            Trust::FirstUse,
+            &Config::new(ctx),
         );
         assert!(matches!(r, Err(xchat_protocol::Error::InvalidSignature)));
     } else {
@@ -1320,7 +1322,8 @@ fn setup(
                 &mut rng,
                 alice_crate_id.as_ref().unwrap(),
                 &crate_bundle,
-                ctx,
+                Trust::FirstUse,
+                &Config::new(ctx),
             )
             .unwrap(),
         ))
@@ -1940,7 +1943,13 @@ fn one_time_prekey_and_context_variants() {
     let alice = IdentityKeyPair::generate(&mut rng);
     let crate_bundle = PreKeyBundle::from_bytes(&bundle).unwrap();
     assert!(matches!(
-        Session::initiate(&mut rng, &alice, &crate_bundle, CTX),
+        Session::initiate(
+            &mut rng,
+            &alice,
+            &crate_bundle,
+            Trust::FirstUse,
+            &Config::new(CTX)
+        ),
         Err(xchat_protocol::Error::NonContributory)
     ));
     let my_alice = Ident::new(*alice.seed());
@@ -1961,7 +1970,8 @@ fn one_time_prekey_and_context_variants() {
             &mut rng,
             &alice,
             &PreKeyBundle::from_bytes(&bundle).unwrap(),
-            &long
+            Trust::FirstUse,
+            &Config::new(&long),
         ),
         Err(xchat_protocol::Error::TooLarge)
     ));
@@ -3474,7 +3484,8 @@ fn frozen_version_2_blobs_migrate() {
 fn first_message(rng: &mut ChaCha20Rng, bundle: &[u8], pt: &[u8]) -> Vec<u8> {
     let alice = IdentityKeyPair::generate(rng);
     let bundle = PreKeyBundle::from_bytes(bundle).unwrap();
-    let mut s = Session::initiate(rng, &alice, &bundle, CTX).unwrap();
+    let mut s =
+        Session::initiate(rng, &alice, &bundle, Trust::FirstUse, &Config::new(CTX)).unwrap();
     s.encrypt(rng, pt).unwrap()
 }
 
@@ -3547,10 +3558,15 @@ fn one_time_prekey_subgroup_check_agrees() {
         let mine = MySession::initiate(&mut r1, &my_alice, &b, CTX)
             .map(|s| s.to_state())
             .map_err(|e| format!("{e:?}"));
-        let theirs =
-            Session::initiate(&mut r2, &alice, &PreKeyBundle::from_bytes(&b).unwrap(), CTX)
-                .map(|s| s.to_bytes().unwrap().to_vec())
-                .map_err(|e| format!("{e:?}"));
+        let theirs = Session::initiate(
+            &mut r2,
+            &alice,
+            &PreKeyBundle::from_bytes(&b).unwrap(),
+            Trust::FirstUse,
+            &Config::new(CTX),
+        )
+        .map(|s| s.to_bytes().unwrap().to_vec())
+        .map_err(|e| format!("{e:?}"));
         assert_eq!(mine, theirs, "one-time prekey {}", hex::encode(key));
         assert_eq!(r1.clone().next_u64(), r2.next_u64());
         let got = mine.as_ref().map(|_| "ok").map_err(String::as_str);
@@ -4053,7 +4069,8 @@ fn signed_prekey_record_full_agrees() {
     let m_opk = {
         let alice = IdentityKeyPair::generate(&mut rng);
         let b = PreKeyBundle::from_bytes(&bob.bundle(Some(0))).unwrap();
-        let mut s = Session::initiate(&mut rng, &alice, &b, CTX).unwrap();
+        let mut s =
+            Session::initiate(&mut rng, &alice, &b, Trust::FirstUse, &Config::new(CTX)).unwrap();
         s.encrypt(&mut rng, b"opk").unwrap()
     };
     // Fill the current record to 4095 ids, one of them `recorded`'s (§3.6 from DH3).

@@ -3021,7 +3021,8 @@ mod section_11 {
                 &mut Rng::stream((seed << 32) | 1),
                 &alice.lib_id,
                 &lib_bundle,
-                &ctx,
+                lib::Trust::FirstUse,
+                &lib::Config::new(&ctx),
             )
             .expect("initiate"),
         );
@@ -3087,8 +3088,13 @@ mod section_11 {
                         (ours, theirs.map(|r| from_lib_received(&r)))
                     } else {
                         let ours = Session::accept(&p.id, &mut store, &wire, &ctx, now);
-                        let theirs =
-                            lib::Session::accept(&p.lib_id, &mut lib_store, &wire, &ctx, now);
+                        let theirs = lib::Session::accept(
+                            &p.lib_id,
+                            &mut lib_store,
+                            &wire,
+                            &lib::Config::new(&ctx),
+                            now,
+                        );
                         assert_eq!(lib_store_to_mine(&lib_store), store, "{what}: store");
                         let ours = ours.map(|(s, r)| {
                             p.mine = Some(s);
@@ -3202,7 +3208,7 @@ mod section_11 {
             let mut theirs = lib::PreKeyStore::from_bytes(&store.encode()).expect("store");
             let a =
                 Session::accept(&bob, &mut mine, msg, ctx, now).map(|(s, r)| (hx(&s.encode()), r));
-            let b = lib::Session::accept(&lib_bob, &mut theirs, msg, ctx, now)
+            let b = lib::Session::accept(&lib_bob, &mut theirs, msg, &lib::Config::new(ctx), now)
                 .map(|(s, r)| (hx(&s.to_bytes().unwrap()), from_lib_received(&r)));
             assert_eq!(res(&a), res(&b));
             assert_eq!(lib_store_to_mine(&theirs), mine);
@@ -3221,7 +3227,9 @@ mod section_11 {
         let mut theirs = lib::PreKeyStore::from_bytes(&store0.encode()).expect("store");
         let mut mine = store0.clone();
         let (ms, mp) = Session::respond(&bob, &mut mine, &first, &ctx).expect("respond");
-        let (ls, lp) = lib::Session::respond(&lib_bob, &mut theirs, &first, &ctx).expect("respond");
+        let (ls, lp) =
+            lib::Session::respond(&lib_bob, &mut theirs, &first, &lib::Config::new(&ctx))
+                .expect("respond");
         assert_eq!((hx(&ms.encode()), mp), (hx(&ls.to_bytes().unwrap()), lp));
         assert_eq!(lib_store_to_mine(&theirs), mine);
 
@@ -3289,8 +3297,14 @@ mod section_11 {
         assert_eq!(bob_session.skipped()[0].skipped_at, now);
         assert!(run(&store0, &second, &ctx, now).0.starts_with("Ok"));
         let mut lib_store = lib::PreKeyStore::from_bytes(&store0.encode()).expect("store");
-        let (mut lib_session, _) =
-            lib::Session::accept(&lib_bob, &mut lib_store, &second, &ctx, now).expect("accept");
+        let (mut lib_session, _) = lib::Session::accept(
+            &lib_bob,
+            &mut lib_store,
+            &second,
+            &lib::Config::new(&ctx),
+            now,
+        )
+        .expect("accept");
         let bound = now + 60_000 + 600_000;
         for (t, want) in [(bound, 0), (bound + 1, 1)] {
             let mut mine = bob_session.clone();
@@ -3417,14 +3431,21 @@ mod section_11 {
                 &mut Rng::stream(label | 1),
                 &alice.lib_id,
                 &lib_bundle,
-                &ctx,
+                lib::Trust::FirstUse,
+                &lib::Config::new(&ctx),
             )
             .expect("initiate"),
         );
         let first = send_both(&mut alice, label | 2, now, b"first");
         let (s, r) = Session::accept(&bob.id, &mut store, &first, &ctx, now).expect("accept");
-        let (ls, lr) =
-            lib::Session::accept(&bob.lib_id, &mut lib_store, &first, &ctx, now).expect("accept");
+        let (ls, lr) = lib::Session::accept(
+            &bob.lib_id,
+            &mut lib_store,
+            &first,
+            &lib::Config::new(&ctx),
+            now,
+        )
+        .expect("accept");
         assert_eq!(r, from_lib_received(&lr));
         bob.mine = Some(s);
         bob.lib = Some(ls);
@@ -3591,9 +3612,14 @@ mod section_11 {
         let first = mine
             .encrypt(&mut Rng::stream(1), &frames[0])
             .expect("encrypt");
-        let (mut bob, r) =
-            lib::Session::accept(&bob_lib, &mut store, &first, &ctx, 1_750_000_000_100)
-                .expect("accept");
+        let (mut bob, r) = lib::Session::accept(
+            &bob_lib,
+            &mut store,
+            &first,
+            &lib::Config::new(&ctx),
+            1_750_000_000_100,
+        )
+        .expect("accept");
         assert_eq!(from_lib_received(&r).body, b"");
         for (i, fr) in frames.iter().enumerate().skip(1) {
             let wire = mine
@@ -4215,7 +4241,7 @@ mod section_12 {
         .envelope;
         let lo = lib_open(&w, &w.lib_bob, &[], &env, now + 1).expect("opens");
         let (lib_session, delivered) = lo
-            .respond(&w.lib_bob, &mut lib_store, &w.ctx)
+            .respond(&w.lib_bob, &mut lib_store, &lib::Config::new(&w.ctx))
             .expect("respond");
         let o = sealed::open(&w.bob, &[w.root], &[], &env, now + 1).expect("opens");
         let (session, received) = sealed::respond(&o, &w.bob, &mut store, &w.ctx).expect("respond");
@@ -4658,7 +4684,7 @@ mod section_12 {
             let mut lib_store = lib::PreKeyStore::from_bytes(&w.store.encode()).expect("store");
             let ours = sealed::respond(&o, &w.bob, &mut store, &w.ctx).map(|(_, r)| r);
             let theirs = lo
-                .respond(&w.lib_bob, &mut lib_store, &w.ctx)
+                .respond(&w.lib_bob, &mut lib_store, &lib::Config::new(&w.ctx))
                 .map(|(_, d)| from_lib_received(&d.received));
             if res(&ours) != res(&theirs) {
                 disagreements.push(format!(

@@ -59,6 +59,7 @@ use xchat_protocol::{
     PreKeyBundle, PreKeyStore, PublicKey, SealedRecipient, SealedSenderError, SenderCertificate,
     Session, TimerStart,
 };
+use xchat_protocol::{Config, Trust};
 
 // ---- Shared helpers ----------------------------------------------------------------------------
 
@@ -559,9 +560,17 @@ fn start(seed: u8, one_time: bool) -> (Builder, Session, Session) {
     let otpks = store.generate_one_time_prekeys(&mut rng, 2).unwrap();
     let otpk = one_time.then_some(otpks[1].id);
     let bundle = store.bundle(&bob_id, otpk).unwrap();
-    let mut alice = Session::initiate(&mut rng, &alice_id, &bundle, common::CONTEXT).unwrap();
+    let mut alice = Session::initiate(
+        &mut rng,
+        &alice_id,
+        &bundle,
+        Trust::FirstUse,
+        &Config::new(common::CONTEXT),
+    )
+    .unwrap();
     let first = alice.encrypt(&mut rng, b"hello").unwrap();
-    let (bob, text) = Session::respond(&bob_id, &mut store, &first, common::CONTEXT).unwrap();
+    let (bob, text) =
+        Session::respond(&bob_id, &mut store, &first, &Config::new(common::CONTEXT)).unwrap();
     assert_eq!(text, b"hello");
     let hello = Msg {
         bytes: first,
@@ -1810,7 +1819,8 @@ fn stages_are_live() {
     assert!(protected.len() >= 5, "{}", protected.len());
     let mut started = HashSet::new();
     for m in &st.msgs {
-        let ok = Session::respond(&owner, &mut store, &m.bytes, common::CONTEXT).is_ok();
+        let ok =
+            Session::respond(&owner, &mut store, &m.bytes, &Config::new(common::CONTEXT)).is_ok();
         assert_eq!(ok, !protected.contains(&m.run()) && started.insert(m.run()));
     }
     assert!(started.len() >= 5);
@@ -1918,7 +1928,14 @@ fn mismatched_session_public_keys_only_break_interop() {
         let mut rng = common::rng(seed);
         let bob = common::bob(seed, seed % 2 == 0);
         let alice = IdentityKeyPair::generate(&mut rng);
-        let s = Session::initiate(&mut rng, &alice, &bob.bundle, common::CONTEXT).unwrap();
+        let s = Session::initiate(
+            &mut rng,
+            &alice,
+            &bob.bundle,
+            Trust::FirstUse,
+            &Config::new(common::CONTEXT),
+        )
+        .unwrap();
         let blob = s.to_bytes().unwrap().to_vec();
         let (_, parsed) = SessionBlob::decode(&blob).unwrap();
         let real = parsed.sending().unwrap().dhs.public;
@@ -1944,7 +1961,10 @@ fn mismatched_session_public_keys_only_break_interop() {
             );
             let (mut store, ctx) = (bob.store.clone(), common::CONTEXT);
             let before = store.to_bytes().unwrap();
-            match (Session::respond(&bob.id, &mut store, &first, ctx), expected) {
+            match (
+                Session::respond(&bob.id, &mut store, &first, &Config::new(ctx)),
+                expected,
+            ) {
                 (Ok((mut responder, text)), None) => {
                     assert_eq!(text, b"first");
                     let reply = responder.encrypt(&mut rng, b"reply").unwrap();
@@ -2004,7 +2024,13 @@ fn mismatched_prekey_public_keys_only_break_interop() {
         assert_eq!(*store.to_bytes().unwrap(), blob);
         let bundle = store.bundle(&owner, None).unwrap();
         assert_eq!(bundle.signed_prekey.key.to_bytes(), public);
-        let r = Session::initiate(&mut common::rng(4), &alice, &bundle, common::CONTEXT);
+        let r = Session::initiate(
+            &mut common::rng(4),
+            &alice,
+            &bundle,
+            Trust::FirstUse,
+            &Config::new(common::CONTEXT),
+        );
         assert_eq!(r.err(), Some(Error::InvalidSignature));
     }
     let ot = &st.parsed.one_time[0];
@@ -2015,14 +2041,20 @@ fn mismatched_prekey_public_keys_only_break_interop() {
         assert_eq!(*store.to_bytes().unwrap(), blob);
         let bundle = store.bundle(&owner, Some(ot.id)).unwrap();
         let mut rng = common::rng(8);
-        let a = Session::initiate(&mut rng, &alice, &bundle, common::CONTEXT);
+        let a = Session::initiate(
+            &mut rng,
+            &alice,
+            &bundle,
+            Trust::FirstUse,
+            &Config::new(common::CONTEXT),
+        );
         if public == torsion {
             assert_eq!(a.err(), Some(Error::Decode(DecodeError::InvalidKey)));
             continue;
         }
         let first = a.unwrap().encrypt(&mut rng, b"to a forged key").unwrap();
         let before = store.to_bytes().unwrap();
-        let r = Session::respond(&owner, &mut store, &first, common::CONTEXT);
+        let r = Session::respond(&owner, &mut store, &first, &Config::new(common::CONTEXT));
         if public == ot.key.public {
             assert!(r.is_ok());
         } else {
@@ -2260,7 +2292,14 @@ fn first_messages(
     out: &mut Vec<FirstMsg>,
 ) -> usize {
     let alice = IdentityKeyPair::generate(rng);
-    let mut s = Session::initiate(rng, &alice, bundle, common::CONTEXT).unwrap();
+    let mut s = Session::initiate(
+        rng,
+        &alice,
+        bundle,
+        Trust::FirstUse,
+        &Config::new(common::CONTEXT),
+    )
+    .unwrap();
     let first = out.len();
     for k in 0..count {
         let body = format!("first {} #{k}", out.len()).into_bytes();
@@ -2324,9 +2363,10 @@ fn store_stage() -> &'static StoreStage {
             for i in accept {
                 let m = &msgs[i].bytes;
                 if r == 1 {
-                    Session::respond(&bob, &mut store, m, common::CONTEXT).unwrap();
+                    Session::respond(&bob, &mut store, m, &Config::new(common::CONTEXT)).unwrap();
                 } else {
-                    Session::accept(&bob, &mut store, m, common::CONTEXT, NOW).unwrap();
+                    Session::accept(&bob, &mut store, m, &Config::new(common::CONTEXT), NOW)
+                        .unwrap();
                 }
             }
         }
@@ -2730,9 +2770,10 @@ fn run_store(
                 let m = &st.msgs[msg % st.msgs.len()];
                 let (bytes, ctx) = (&m.bytes, common::CONTEXT);
                 let result = if accept {
-                    Session::accept(&owner, &mut store, bytes, ctx, NOW).map(|(s, r)| (s, r.body))
+                    Session::accept(&owner, &mut store, bytes, &Config::new(ctx), NOW)
+                        .map(|(s, r)| (s, r.body))
                 } else {
-                    let r = Session::respond(&owner, &mut store, bytes, ctx);
+                    let r = Session::respond(&owner, &mut store, bytes, &Config::new(ctx));
                     r.map(|(s, pt)| (s, Content::from_padded_bytes(&pt).unwrap().body))
                 };
                 let Ok((session, body)) = result else {
@@ -2811,7 +2852,9 @@ fn legacy_store_blobs_migrate() {
     assert!(protected.is_subset(&protected_runs(st, &migrated)));
     let owner = IdentityKeyPair::from_seed(&st.owner_seed);
     for m in st.msgs.iter().filter(|m| protected.contains(&m.run())) {
-        assert!(Session::respond(&owner, &mut store, &m.bytes, common::CONTEXT).is_err());
+        assert!(
+            Session::respond(&owner, &mut store, &m.bytes, &Config::new(common::CONTEXT)).is_err()
+        );
     }
 }
 
@@ -2834,7 +2877,12 @@ fn full_first_message_record() {
         |m: &&FirstMsg| m.spk_id == spk && m.otpk.is_none() && !protected.contains(&m.run());
     let fresh = st.msgs.iter().find(fresh).unwrap();
     let before = store.to_bytes().unwrap();
-    let r = Session::respond(&owner, &mut store, &fresh.bytes, common::CONTEXT);
+    let r = Session::respond(
+        &owner,
+        &mut store,
+        &fresh.bytes,
+        &Config::new(common::CONTEXT),
+    );
     assert_eq!(r.err(), Some(Error::SignedPreKeyFull(spk)));
     assert_eq!(store.to_bytes().unwrap(), before);
     f.signed[current].accepted.push([0xFF; 16]);

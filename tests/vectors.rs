@@ -35,6 +35,7 @@ use generator::{
     Scripted, associated_data, dh, expand, gcm_seal, identity_x25519_secret, kdf_ck, kdf_rk,
     x25519_public,
 };
+use xchat_protocol::{Config, Trust};
 
 // ---------------------------------------------------------------------------------------------
 // Reading the files
@@ -464,7 +465,7 @@ fn x3dh_vectors() {
 
         // Sender side re-run with the published draws.
         let mut alice_session = scripted(init_draws, |r| {
-            Session::initiate(r, &alice, &bundle, &context).unwrap()
+            Session::initiate(r, &alice, &bundle, Trust::FirstUse, &Config::new(&context)).unwrap()
         });
         let wire = scripted(vec![seed.to_vec()], |r| {
             alice_session.encrypt(r, &plaintext).unwrap()
@@ -477,7 +478,7 @@ fn x3dh_vectors() {
 
         // Receiver side from the published state.
         let (bob_session, received) =
-            Session::respond(&bob, &mut bob_store, &bytes, &context).unwrap();
+            Session::respond(&bob, &mut bob_store, &bytes, &Config::new(&context)).unwrap();
         assert_eq!(received, plaintext);
         assert_eq!(bob_session.role(), Role::Responder);
         assert_eq!(bob_session.used_one_time_prekey(), opk_id.is_some());
@@ -536,7 +537,7 @@ fn ratchet_vectors() {
         bundle_bytes
     );
     let alice_initial = scripted(init_draws.clone(), |r| {
-        Session::initiate(r, &alice, &bundle, &context).unwrap()
+        Session::initiate(r, &alice, &bundle, Trust::FirstUse, &Config::new(&context)).unwrap()
     });
     assert_eq!(
         alice_initial.to_bytes().unwrap().as_slice(),
@@ -676,7 +677,9 @@ fn ratchet_vectors() {
                     "Session::respond" => {
                         assert!(e["state_before"].is_null());
                         let mut pre = store(&e["prekey_store_before"]);
-                        let (s, got) = Session::respond(&bob, &mut pre, &bytes, &context).unwrap();
+                        let (s, got) =
+                            Session::respond(&bob, &mut pre, &bytes, &Config::new(&context))
+                                .unwrap();
                         assert_eq!(
                             pre.to_bytes().unwrap().as_slice(),
                             h(&e["prekey_store_after"]).as_slice()
@@ -821,7 +824,14 @@ fn sealed_sender_vectors() {
         bundle
     );
     let a0 = scripted(draws(&setup["initiate_rng_draws"]), |r| {
-        Session::initiate(r, &ids["alice"], &bundle, &context).unwrap()
+        Session::initiate(
+            r,
+            &ids["alice"],
+            &bundle,
+            Trust::FirstUse,
+            &Config::new(&context),
+        )
+        .unwrap()
     });
     assert_eq!(
         a0.to_bytes().unwrap().as_slice(),
@@ -930,7 +940,9 @@ fn sealed_sender_vectors() {
             "Opened::respond" => {
                 saw_respond = true;
                 let mut pre = store(&o["prekey_store_before"]);
-                let (s, d) = opened.respond(recipient, &mut pre, &context).unwrap();
+                let (s, d) = opened
+                    .respond(recipient, &mut pre, &Config::new(&context))
+                    .unwrap();
                 assert_eq!(
                     pre.to_bytes().unwrap().as_slice(),
                     h(&o["prekey_store_after"]).as_slice()
@@ -1103,7 +1115,7 @@ fn content_vectors() {
         .unwrap();
     assert_eq!(bundle.to_bytes(), h(&flow["bundle"]));
     let a0 = scripted(draws(&flow["initiate_rng_draws"]), |r| {
-        Session::initiate(r, &alice, &bundle, &context).unwrap()
+        Session::initiate(r, &alice, &bundle, Trust::FirstUse, &Config::new(&context)).unwrap()
     });
     assert_eq!(
         a0.to_bytes().unwrap().as_slice(),
@@ -1137,7 +1149,8 @@ fn content_vectors() {
                 let wire = &wires[st(&e["message"])];
                 let (s, result) = if e["operation"] == "Session::accept" {
                     let mut pre = store(&e["prekey_store_before"]);
-                    let (s, r) = Session::accept(&bob, &mut pre, wire, &context, now).unwrap();
+                    let (s, r) =
+                        Session::accept(&bob, &mut pre, wire, &Config::new(&context), now).unwrap();
                     assert_eq!(
                         pre.to_bytes().unwrap().as_slice(),
                         h(&e["prekey_store_after"]).as_slice()
@@ -1532,7 +1545,8 @@ fn run_negative(entry: &Value) -> String {
                     r,
                     &identity(&input["identity_seed"]),
                     &bundle,
-                    &h(&input["context"]),
+                    Trust::FirstUse,
+                    &Config::new(&h(&input["context"])),
                 ))
             })
         }
@@ -1542,7 +1556,7 @@ fn run_negative(entry: &Value) -> String {
                 &identity(&input["identity_seed"]),
                 &mut s,
                 &h(&input["message"]),
-                &h(&input["context"]),
+                &Config::new(&h(&input["context"])),
             ));
             assert_eq!(
                 s.to_bytes().unwrap().as_slice(),
@@ -1629,9 +1643,11 @@ fn run_negative(entry: &Value) -> String {
                 }
                 _ => {
                     let mut s = store(&input["prekey_store"]);
-                    let e = err(opened
-                        .unwrap()
-                        .respond(&recipient, &mut s, &h(&input["context"])));
+                    let e = err(opened.unwrap().respond(
+                        &recipient,
+                        &mut s,
+                        &Config::new(&h(&input["context"])),
+                    ));
                     assert_eq!(
                         s.to_bytes().unwrap().as_slice(),
                         h(&input["prekey_store"]).as_slice()

@@ -15,6 +15,7 @@ use crate::util::{
     XC_KEY_LEN, XcBuffer, bytes_in, free_handle, guard, guard_void, handle_in_slot, handle_mut,
     handle_ref, into_handle, key_in, key_out, os_rng, out_init, release, take_handle, write_key,
 };
+use xchat_protocol::Config;
 
 /// `XcReceived.kind`: an application message.
 pub const XC_CONTENT_KIND_MESSAGE: u32 = 1;
@@ -451,7 +452,7 @@ pub unsafe extern "C" fn xc_opened_respond(
         let (session, delivered) =
             opened
                 .inner
-                .respond(&identity.inner, &mut store.inner, context)?;
+                .respond(&identity.inner, &mut store.inner, &Config::new(context))?;
         // SAFETY: both were checked and written by `out_init`.
         unsafe {
             out_received.write(XcReceived::from_delivered(&delivered));

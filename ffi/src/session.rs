@@ -8,6 +8,7 @@ use crate::util::{
     XcBuffer, bytes_in, free_handle, guard, handle_mut, handle_ref, into_handle, key_in, key_out,
     os_rng, out_init, write_key,
 };
+use xchat_protocol::{Config, Trust};
 
 /// Timer start: the countdown starts when the message is sent (the sender's timestamp).
 pub const XC_TIMER_START_ON_SEND: u32 = 0;
@@ -32,18 +33,22 @@ pub(crate) fn timer_start_code(start: TimerStart) -> u32 {
 /// into every message; the peer must pass the same bytes to `xc_opened_respond`. At most 1024
 /// bytes.
 ///
-/// Check the session's peer (`xc_session_check_remote_identity`) against the identity you
-/// trust for this contact before sending.
+/// `trusted_key` is the trust decision about the peer: the 32-byte identity key the app has pinned
+/// for this contact (a bundle with another is refused with `XC_ERR_UNTRUSTED_IDENTITY` before any
+/// key is drawn), or NULL for a contact seen for the first time (then pin
+/// `xc_session_remote_identity`).
 ///
 /// # Safety
 /// `identity` is any value (handles are checked); each pointer/length pair describes readable
-/// memory (NULL allowed for length 0); `out_session` is NULL or valid for writing one pointer. No
-/// handle passed is in use by another thread during the call.
+/// memory (NULL allowed for length 0); `trusted_key` is NULL or valid for reading 32 bytes;
+/// `out_session` is NULL or valid for writing one pointer. No handle passed is in use by another
+/// thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn xc_session_initiate(
     identity: *const XcIdentity,
     bundle: *const u8,
     bundle_len: usize,
+    trusted_key: *const u8,
     context: *const u8,
     context_len: usize,
     out_session: *mut *mut XcSession,
@@ -58,7 +63,20 @@ pub unsafe extern "C" fn xc_session_initiate(
         // SAFETY: as above.
         let context = unsafe { bytes_in(context, context_len) }?;
         let bundle = PreKeyBundle::from_bytes(bundle)?;
-        let session = Session::initiate(&mut os_rng(), &identity.inner, &bundle, context)?;
+        let pinned = if trusted_key.is_null() {
+            None
+        } else {
+            // SAFETY: non-null and readable for 32 bytes, by the contract.
+            Some(IdentityKey::from_bytes(unsafe { key_in(trusted_key) }?)?)
+        };
+        let trust = pinned.as_ref().map_or(Trust::FirstUse, Trust::Pinned);
+        let session = Session::initiate(
+            &mut os_rng(),
+            &identity.inner,
+            &bundle,
+            trust,
+            &Config::new(context),
+        )?;
         // SAFETY: `out` was checked and written by `out_init`.
         unsafe { out.write(into_handle(XcSession { inner: session })) };
         Ok(())

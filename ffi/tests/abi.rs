@@ -288,7 +288,15 @@ fn malformed_input_gives_decode_codes() {
         assert_eq!(public_key(restored), public_key(id));
         let mut s = ptr::null_mut();
         assert_eq!(
-            xc_session_initiate(id, junk.as_ptr(), junk.len(), ptr::null(), 0, &mut s),
+            xc_session_initiate(
+                id,
+                junk.as_ptr(),
+                junk.len(),
+                ptr::null(),
+                ptr::null(),
+                0,
+                &mut s
+            ),
             XC_ERR_DECODE_UNKNOWN_VERSION
         );
         ok(xc_identity_free(&mut id));
@@ -361,6 +369,7 @@ fn arguments_out_of_range() {
                 other,
                 bundle.as_ptr(),
                 bundle.len(),
+                ptr::null(),
                 long_context.as_ptr(),
                 long_context.len(),
                 &mut session
@@ -371,6 +380,7 @@ fn arguments_out_of_range() {
             other,
             bundle.as_ptr(),
             bundle.len(),
+            ptr::null(),
             CONTEXT.as_ptr(),
             CONTEXT.len(),
             &mut session,
@@ -482,6 +492,7 @@ fn sealed_conversation_with_persistence() {
             alice,
             bundle.as_ptr(),
             bundle.len(),
+            ptr::null(),
             CONTEXT.as_ptr(),
             CONTEXT.len(),
             &mut to_bob,
@@ -814,6 +825,7 @@ impl Fixture {
                 alice,
                 bundle.as_ptr(),
                 bundle.len(),
+                ptr::null(),
                 CONTEXT.as_ptr(),
                 CONTEXT.len(),
                 &mut session,
@@ -928,7 +940,15 @@ fn a_use_after_free_is_reported() {
         );
         let mut session = ptr::dangling_mut();
         assert_eq!(
-            xc_session_initiate(stale, ptr::null(), 0, ptr::null(), 0, &mut session),
+            xc_session_initiate(
+                stale,
+                ptr::null(),
+                0,
+                ptr::null(),
+                ptr::null(),
+                0,
+                &mut session
+            ),
             XC_ERR_INVALID_HANDLE
         );
         assert!(session.is_null());
@@ -1260,6 +1280,7 @@ fn a_peer_that_restarts_its_session_is_answered_after_session_mismatch() {
             f.alice,
             bundle.as_ptr(),
             bundle.len(),
+            ptr::null(),
             CONTEXT.as_ptr(),
             CONTEXT.len(),
             &mut restarted,

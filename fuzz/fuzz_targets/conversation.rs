@@ -81,7 +81,10 @@ struct Party {
 
 static START: LazyLock<(Vec<u8>, Vec<u8>)> = LazyLock::new(|| {
     let f = fixture();
-    (f.alice.to_bytes().unwrap().to_vec(), f.bob.to_bytes().unwrap().to_vec())
+    (
+        f.alice.to_bytes().unwrap().to_vec(),
+        f.bob.to_bytes().unwrap().to_vec(),
+    )
 });
 
 fuzz_target!(|ops: Vec<Op>| {
@@ -101,7 +104,10 @@ fuzz_target!(|ops: Vec<Op>| {
     // Keep every old chain for the whole run: a message of a chain evicted by `max_old_chains`
     // is rejected by design (SPEC.md §6.4), which would blur the "decrypts on first delivery"
     // oracle. Eviction itself is covered by tests/session.rs.
-    let limits = Limits { max_old_chains: 1 << 20, ..Limits::default() };
+    let limits = Limits {
+        max_old_chains: 1 << 20,
+        ..Limits::default()
+    };
     for party in &mut parties {
         party.session.set_limits(limits).unwrap();
     }
@@ -174,7 +180,10 @@ fuzz_target!(|ops: Vec<Op>| {
             }
             Op::Snapshot { alice } => {
                 let party = &mut parties[usize::from(!alice)];
-                party.snapshot = Some((party.session.to_bytes().unwrap().to_vec(), party.decrypted.clone()));
+                party.snapshot = Some((
+                    party.session.to_bytes().unwrap().to_vec(),
+                    party.decrypted.clone(),
+                ));
             }
             Op::Restore { alice } => {
                 let party = &mut parties[usize::from(!alice)];

@@ -4,6 +4,7 @@
 use std::sync::LazyLock;
 
 use libfuzzer_sys::fuzz_target;
+use xchat_protocol::Config;
 use xchat_protocol::{IdentityKeyPair, PreKeyStore, Session};
 use xchat_protocol_fuzz::{NOW, fixture};
 
@@ -15,9 +16,9 @@ static STATE: LazyLock<([u8; 32], Vec<u8>)> = LazyLock::new(|| {
 fuzz_target!(|data: &[u8]| {
     let bob = IdentityKeyPair::from_seed(&STATE.0);
     let mut store = PreKeyStore::from_bytes(&STATE.1).unwrap();
-    if Session::respond(&bob, &mut store, data, b"fuzz").is_err() {
+    if Session::respond(&bob, &mut store, data, &Config::new(b"fuzz")).is_err() {
         assert_eq!(store.to_bytes().unwrap().as_slice(), STATE.1.as_slice());
     }
     let mut store = PreKeyStore::from_bytes(&STATE.1).unwrap();
-    let _ = Session::accept(&bob, &mut store, data, b"fuzz", NOW);
+    let _ = Session::accept(&bob, &mut store, data, &Config::new(b"fuzz"), NOW);
 });

@@ -31,7 +31,11 @@ fuzz_target!(|data: &[u8]| {
                 e,
                 SealedSenderError::Session(Error::Expired | Error::InvalidContent(_))
             ) {
-                assert_eq!(session.to_bytes().unwrap().as_slice(), STATE.2.as_slice(), "{e:?}");
+                assert_eq!(
+                    session.to_bytes().unwrap().as_slice(),
+                    STATE.2.as_slice(),
+                    "{e:?}"
+                );
             }
         }
     }

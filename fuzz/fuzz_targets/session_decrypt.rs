@@ -9,7 +9,10 @@ use xchat_protocol_fuzz::{NOW, fixture};
 
 static STATE: LazyLock<(Vec<u8>, Vec<u8>)> = LazyLock::new(|| {
     let f = fixture();
-    (f.alice.to_bytes().unwrap().to_vec(), f.bob.to_bytes().unwrap().to_vec())
+    (
+        f.alice.to_bytes().unwrap().to_vec(),
+        f.bob.to_bytes().unwrap().to_vec(),
+    )
 });
 
 fuzz_target!(|data: &[u8]| {

@@ -6,7 +6,8 @@ use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::SeedableRng;
 use xchat_protocol::sealed_sender::seal;
 use xchat_protocol::{
-    CertificateKey, CertificateKeyPair, IdentityKeyPair, PreKeyStore, SenderCertificate, Session,
+    CertificateKey, CertificateKeyPair, Config, IdentityKeyPair, PreKeyStore, SenderCertificate,
+    Session, Trust,
 };
 
 pub const NOW: u64 = 1_700_000_000_000;
@@ -41,14 +42,29 @@ pub fn fixture() -> Fixture {
     bob_store.rotate_signed_prekey(&mut rng, &bob_id, NOW / 1000);
     bob_store.generate_one_time_prekeys(&mut rng, 4).unwrap();
     let bundle = bob_store.bundle(&bob_id, Some(0)).unwrap();
-    let mut alice = Session::initiate(&mut rng, &alice_id, &bundle, b"fuzz").unwrap();
+    let mut alice = Session::initiate(
+        &mut rng,
+        &alice_id,
+        &bundle,
+        Trust::FirstUse,
+        &Config::new(b"fuzz"),
+    )
+    .unwrap();
     let first = alice.send(&mut rng, NOW, b"hello").unwrap();
-    let (mut bob, _) = Session::accept(&bob_id, &mut bob_store, &first, b"fuzz", NOW).unwrap();
+    let (mut bob, _) =
+        Session::accept(&bob_id, &mut bob_store, &first, &Config::new(b"fuzz"), NOW).unwrap();
     let reply = bob.send(&mut rng, NOW, b"hi").unwrap();
     alice.receive(&reply, NOW).unwrap();
 
     let carol_bundle = bob_store.bundle(&bob_id, Some(1)).unwrap();
-    let mut carol = Session::initiate(&mut rng, &carol_id, &carol_bundle, b"fuzz").unwrap();
+    let mut carol = Session::initiate(
+        &mut rng,
+        &carol_id,
+        &carol_bundle,
+        Trust::FirstUse,
+        &Config::new(b"fuzz"),
+    )
+    .unwrap();
     let pending_prekey_message = carol.send(&mut rng, NOW, b"from carol").unwrap();
 
     let root_pair = CertificateKeyPair::generate(&mut rng);

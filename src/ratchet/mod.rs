@@ -54,16 +54,19 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self {
-            max_skip: 2000,
-            max_skipped_keys: 2000,
-            max_old_chains: 5,
-            max_skipped_key_age: 10_000,
-        }
+        Self::DEFAULT
     }
 }
 
 impl Limits {
+    /// The defaults (SPEC.md §6.4).
+    pub const DEFAULT: Self = Self {
+        max_skip: 2000,
+        max_skipped_keys: 2000,
+        max_old_chains: 5,
+        max_skipped_key_age: 10_000,
+    };
+
     /// Largest accepted value of any limit; keeps memory and CPU per message bounded.
     pub const CEILING: u32 = 1 << 20;
 

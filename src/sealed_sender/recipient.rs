@@ -16,7 +16,7 @@ use crate::kdf;
 use crate::keys::{IdentityKey, IdentityKeyPair, PublicKey};
 use crate::padding::padded_len;
 use crate::prekeys::PreKeyStore;
-use crate::session::{Received, Session};
+use crate::session::{Config, Received, Session};
 use crate::wire::Incoming;
 
 /// The recipient's side of sealed sender: its identity and what it trusts.
@@ -24,7 +24,7 @@ use crate::wire::Incoming;
 /// ```
 /// # use rand_chacha::{ChaCha20Rng, rand_core::SeedableRng};
 /// use xchat_protocol::sealed_sender::seal;
-/// use xchat_protocol::{CertificateKeyPair, IdentityKeyPair, PreKeyStore, SealedRecipient, Session};
+/// use xchat_protocol::{Config, Trust, CertificateKeyPair, IdentityKeyPair, PreKeyStore, SealedRecipient, Session};
 /// # let mut rng = ChaCha20Rng::from_seed([3; 32]);
 /// let now = 1_700_000_000_000;
 /// // The operator: a trust root certifies a server, the server certifies Alice.
@@ -36,7 +36,7 @@ use crate::wire::Incoming;
 ///
 /// let mut bob_store = PreKeyStore::new();
 /// bob_store.rotate_signed_prekey(&mut rng, &bob, now / 1000);
-/// let mut to_bob = Session::initiate(&mut rng, &alice, &bob_store.bundle(&bob, None)?, b"")?;
+/// let mut to_bob = Session::initiate(&mut rng, &alice, &bob_store.bundle(&bob, None)?, Trust::FirstUse, &Config::new(b""))?;
 /// let inner = to_bob.send(&mut rng, now, b"only the recipient is visible")?;
 /// let envelope = seal(&mut rng, &alice, &alice_cert, bob.public(), &inner)?;
 ///
@@ -44,7 +44,7 @@ use crate::wire::Incoming;
 /// let bob_view = SealedRecipient { identity: &bob, trust_roots: &roots, revoked_servers: &[] };
 /// let opened = bob_view.open(&envelope, now)?;
 /// assert_eq!(opened.sender().address, b"alice");
-/// let (_session, delivered) = opened.respond(&bob, &mut bob_store, b"")?;
+/// let (_session, delivered) = opened.respond(&bob, &mut bob_store, &Config::new(b""))?;
 /// assert_eq!(delivered.received.body, b"only the recipient is visible");
 /// # Ok::<(), Box<dyn core::error::Error>>(())
 /// ```
@@ -204,7 +204,7 @@ impl Opened {
         &self,
         identity: &IdentityKeyPair,
         store: &mut PreKeyStore,
-        context: &[u8],
+        config: &Config<'_>,
     ) -> Result<(Session, Delivered), SealedSenderError> {
         let inner = Incoming::decode(self.message())
             .map_err(|e| SealedSenderError::Session(Error::Decode(e)))?;
@@ -216,7 +216,7 @@ impl Opened {
             }
         }
         let (session, received) =
-            Session::accept(identity, store, self.message(), context, self.now_ms)
+            Session::accept(identity, store, self.message(), config, self.now_ms)
                 .map_err(SealedSenderError::Session)?;
         Ok((
             session,

@@ -5,6 +5,7 @@ pub mod state_codec;
 
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::SeedableRng;
+use xchat_protocol::{Config, Trust};
 use xchat_protocol::{IdentityKeyPair, PreKeyStore, Session};
 
 pub const CONTEXT: &[u8] = b"alice@example|bob@example";
@@ -34,9 +35,17 @@ pub fn established(seed: u8, one_time: bool) -> Pair {
     let bundle = bob_store
         .bundle(&bob_id, one_time.then_some(otpks[1].id))
         .unwrap();
-    let mut alice = Session::initiate(&mut rng, &alice_id, &bundle, CONTEXT).unwrap();
+    let mut alice = Session::initiate(
+        &mut rng,
+        &alice_id,
+        &bundle,
+        Trust::FirstUse,
+        &Config::new(CONTEXT),
+    )
+    .unwrap();
     let first = alice.encrypt(&mut rng, b"hello").unwrap();
-    let (bob, text) = Session::respond(&bob_id, &mut bob_store, &first, CONTEXT).unwrap();
+    let (bob, text) =
+        Session::respond(&bob_id, &mut bob_store, &first, &Config::new(CONTEXT)).unwrap();
     assert_eq!(text, b"hello");
     Pair {
         rng,

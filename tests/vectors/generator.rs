@@ -28,6 +28,7 @@ use xchat_protocol::sealed_sender::{
     self, CertificateKey, CertificateKeyPair, SealedRecipient, SenderCertificate, ServerCertificate,
 };
 use xchat_protocol::state::StorageKey;
+use xchat_protocol::{Config, Trust};
 use xchat_protocol::{
     ContentKind, Deadline, Error, IdentityKey, IdentityKeyPair, Incoming, KeyPair, Limits,
     PreKeyBundle, PreKeyStore, PublicKey, Received, Session, SignedPreKey, Timer, TimerStart,
@@ -1100,13 +1101,20 @@ fn x3dh_case(
     let store_before = blob(store.to_bytes().unwrap());
     let bundle = store.bundle(&bob, one_time_id).expect("bundle");
     let bundle_bytes = bundle.to_bytes();
-    let mut session = Session::initiate(&mut rng, &alice, &bundle, context).expect("initiate");
+    let mut session = Session::initiate(
+        &mut rng,
+        &alice,
+        &bundle,
+        Trust::FirstUse,
+        &Config::new(context),
+    )
+    .expect("initiate");
     let init_draws = record("Session::initiate", rng.take());
     let first = session.encrypt(&mut rng, plaintext).expect("encrypt");
     let enc_draws = record("Session::encrypt", rng.take());
     let alice_after = blob(session.to_bytes().unwrap());
     let (bob_session, received) =
-        Session::respond(&bob, &mut store, &first, context).expect("respond");
+        Session::respond(&bob, &mut store, &first, &Config::new(context)).expect("respond");
     assert_eq!(received, plaintext);
     let bob_after = blob(bob_session.to_bytes().unwrap());
     let store_after = blob(store.to_bytes().unwrap());
@@ -1432,8 +1440,14 @@ pub fn ratchet_json() -> Json {
     let setup_draws = rng.take();
     let store_initial = blob(store.to_bytes().unwrap());
     let bundle = store.bundle(&bob, Some(1)).expect("bundle");
-    let mut alice_session =
-        Session::initiate(&mut rng, &alice, &bundle, context).expect("initiate");
+    let mut alice_session = Session::initiate(
+        &mut rng,
+        &alice,
+        &bundle,
+        Trust::FirstUse,
+        &Config::new(context),
+    )
+    .expect("initiate");
     let init_draws = rng.take();
     let alice_initial = blob(alice_session.to_bytes().unwrap());
 
@@ -1576,7 +1590,8 @@ pub fn ratchet_json() -> Json {
                     (Who::Bob, None) => {
                         let store_before = blob(store.to_bytes().unwrap());
                         let (session, pt) =
-                            Session::respond(&bob, &mut store, &m.wire, context).expect("respond");
+                            Session::respond(&bob, &mut store, &m.wire, &Config::new(context))
+                                .expect("respond");
                         bob_session = Some(session);
                         event = event
                             .f("operation", "Session::respond")
@@ -1895,8 +1910,14 @@ pub fn sealed_sender_json() -> Json {
     let setup_draws = rng.take();
     let store_initial = blob(store.to_bytes().unwrap());
     let bundle = store.bundle(&bob, Some(0)).expect("bundle");
-    let mut alice_session =
-        Session::initiate(&mut rng, &alice, &bundle, context).expect("initiate");
+    let mut alice_session = Session::initiate(
+        &mut rng,
+        &alice,
+        &bundle,
+        Trust::FirstUse,
+        &Config::new(context),
+    )
+    .expect("initiate");
     let initiate_draws = rng.take();
     let roots = [root.public()];
 
@@ -1929,7 +1950,9 @@ pub fn sealed_sender_json() -> Json {
     .open(&env1, open1_at)
     .expect("open");
     assert!(opened.is_prekey_message());
-    let (mut bob_session, delivered1) = opened.respond(&bob, &mut store, context).expect("respond");
+    let (mut bob_session, delivered1) = opened
+        .respond(&bob, &mut store, &Config::new(context))
+        .expect("respond");
     envelopes.push(Json::from(
         Obj::new()
             .f("name", "alice_to_bob_prekey_message")
@@ -2496,7 +2519,14 @@ fn timer_flow() -> Json {
     rng.take();
     let store_initial = blob(store.to_bytes().unwrap());
     let bundle = store.bundle(&bob, Some(0)).expect("bundle");
-    let mut a = Session::initiate(&mut rng, &alice, &bundle, context).expect("initiate");
+    let mut a = Session::initiate(
+        &mut rng,
+        &alice,
+        &bundle,
+        Trust::FirstUse,
+        &Config::new(context),
+    )
+    .expect("initiate");
     let init_draws = rng.take();
     let alice_initial = blob(a.to_bytes().unwrap());
     let mut b: Option<Session> = None;
@@ -2587,7 +2617,8 @@ fn timer_flow() -> Json {
                 let (before, result) = if *who == Who::Bob && b.is_none() {
                     let store_before = blob(store.to_bytes().unwrap());
                     let (session, received) =
-                        Session::accept(&bob, &mut store, wire, context, *now).expect("accept");
+                        Session::accept(&bob, &mut store, wire, &Config::new(context), *now)
+                            .expect("accept");
                     b = Some(session);
                     o = o
                         .f("operation", "Session::accept")
@@ -2757,7 +2788,14 @@ pub fn state_json() -> Json {
     // Sessions: one with a one-time prekey and custom limits; one without.
     let context = b"state vectors";
     let bundle = store.bundle(&bob, Some(1)).expect("bundle");
-    let mut a = Session::initiate(&mut rng, &alice, &bundle, context).expect("initiate");
+    let mut a = Session::initiate(
+        &mut rng,
+        &alice,
+        &bundle,
+        Trust::FirstUse,
+        &Config::new(context),
+    )
+    .expect("initiate");
     entries.push(state_entry(
         "session_initiator_new",
         "initiator right after Session::initiate: unacknowledged, sending chain, DHr = SPK_B",
@@ -2767,17 +2805,16 @@ pub fn state_json() -> Json {
     let m0 = a.encrypt(&mut rng, b"m0").expect("encrypt");
     let m1 = a.encrypt(&mut rng, b"m1").expect("encrypt");
     let m2 = a.encrypt(&mut rng, b"m2").expect("encrypt");
-    let (mut b, _) = Session::respond_with_limits(
+    let (mut b, _) = Session::respond(
         &bob,
         &mut store,
         &m2,
-        context,
-        Limits {
+        &Config::new(context).with_limits(Limits {
             max_skip: 100,
             max_skipped_keys: 200,
             max_old_chains: 2,
             max_skipped_key_age: 50,
-        },
+        }),
     )
     .expect("respond");
     entries.push(state_entry(
@@ -2839,9 +2876,16 @@ pub fn state_json() -> Json {
     ));
 
     let bundle = store.bundle(&bob, None).expect("bundle");
-    let mut c = Session::initiate(&mut rng, &alice, &bundle, b"").expect("initiate");
+    let mut c = Session::initiate(
+        &mut rng,
+        &alice,
+        &bundle,
+        Trust::FirstUse,
+        &Config::new(b""),
+    )
+    .expect("initiate");
     let first = c.encrypt(&mut rng, b"no one-time prekey").expect("encrypt");
-    let (d, _) = Session::respond(&bob, &mut store, &first, b"").expect("respond");
+    let (d, _) = Session::respond(&bob, &mut store, &first, &Config::new(b"")).expect("respond");
     let store_v2 = blob(store.to_bytes().unwrap());
     entries.push(state_entry(
         "store_with_accepted_first_message",
@@ -3164,7 +3208,7 @@ impl Neg {
         let mut st = PreKeyStore::from_bytes(store).expect("store");
         let got = format!(
             "{:?}",
-            Session::respond(identity, &mut st, message, context).expect_err(name)
+            Session::respond(identity, &mut st, message, &Config::new(context)).expect_err(name)
         );
         assert_eq!(got, expected, "{name}");
         assert_eq!(
@@ -3198,7 +3242,14 @@ impl Neg {
         let mut rng = Recorder::new([0x99; 32]);
         let got = format!(
             "{:?}",
-            Session::initiate(&mut rng, identity, &decoded, context).expect_err(name)
+            Session::initiate(
+                &mut rng,
+                identity,
+                &decoded,
+                Trust::FirstUse,
+                &Config::new(context)
+            )
+            .expect_err(name)
         );
         assert_eq!(got, expected, "{name}");
         self.push(
@@ -3319,11 +3370,19 @@ pub fn negative_json() -> Json {
     let store_initial = blob(store.to_bytes().unwrap());
     let bundle = store.bundle(&bob, Some(1)).expect("bundle");
     let bundle_bytes = bundle.to_bytes();
-    let mut a = Session::initiate(&mut rng, &alice, &bundle, context).expect("initiate");
+    let mut a = Session::initiate(
+        &mut rng,
+        &alice,
+        &bundle,
+        Trust::FirstUse,
+        &Config::new(context),
+    )
+    .expect("initiate");
     let m1 = a.encrypt(&mut rng, b"first").expect("m1");
     let m2 = a.encrypt(&mut rng, b"second").expect("m2");
     let alice_unacknowledged = blob(a.to_bytes().unwrap());
-    let (mut b, _) = Session::respond(&bob, &mut store, &m1, context).expect("respond");
+    let (mut b, _) =
+        Session::respond(&bob, &mut store, &m1, &Config::new(context)).expect("respond");
     let store_after = blob(store.to_bytes().unwrap());
     let bob_deferred = blob(b.to_bytes().unwrap());
     let r1 = b.encrypt(&mut rng, b"reply 1").expect("r1");
@@ -3340,10 +3399,17 @@ pub fn negative_json() -> Json {
 
     // A session without a one-time prekey, for replay through the seen list.
     let bundle_no_opk = store.bundle(&bob, None).expect("bundle");
-    let mut c = Session::initiate(&mut rng, &alice, &bundle_no_opk, context).expect("initiate");
+    let mut c = Session::initiate(
+        &mut rng,
+        &alice,
+        &bundle_no_opk,
+        Trust::FirstUse,
+        &Config::new(context),
+    )
+    .expect("initiate");
     let no_opk_first = c.encrypt(&mut rng, b"no one-time prekey").expect("encrypt");
     let mut store_seen = PreKeyStore::from_bytes(&store_after).expect("store");
-    Session::respond(&bob, &mut store_seen, &no_opk_first, context).expect("respond");
+    Session::respond(&bob, &mut store_seen, &no_opk_first, &Config::new(context)).expect("respond");
     let store_seen = blob(store_seen.to_bytes().unwrap());
     rng.take();
 
@@ -4781,7 +4847,14 @@ pub fn negative_json() -> Json {
         let mut st = PreKeyStore::from_bytes(&store_initial).expect("store");
         let sealed_store = blob(st.to_bytes().unwrap());
         let bundle = st.bundle(&bob, Some(0)).expect("bundle");
-        let mut alice_s = Session::initiate(&mut rng, &alice, &bundle, context).expect("initiate");
+        let mut alice_s = Session::initiate(
+            &mut rng,
+            &alice,
+            &bundle,
+            Trust::FirstUse,
+            &Config::new(context),
+        )
+        .expect("initiate");
         let hello = alice_s.send(&mut rng, T0, b"hello").expect("send");
         let env =
             sealed_sender::seal(&mut rng, &alice, &alice_cert, bob.public(), &hello).expect("seal");
@@ -4802,7 +4875,7 @@ pub fn negative_json() -> Json {
         let (mut bob_s, _) = recipient
             .open(&env, now)
             .expect("open")
-            .respond(&bob, &mut st, context)
+            .respond(&bob, &mut st, &Config::new(context))
             .expect("respond");
         let sealed_store_after = blob(st.to_bytes().unwrap());
         let reply = bob_s.send(&mut rng, T0 + 2_000, b"reply").expect("send");
@@ -5077,7 +5150,9 @@ pub fn negative_json() -> Json {
             let mut s = PreKeyStore::from_bytes(store_blob).expect("store");
             let got = format!(
                 "{:?}",
-                ss(input).respond(&bob, &mut s, context).expect_err(name)
+                ss(input)
+                    .respond(&bob, &mut s, &Config::new(context))
+                    .expect_err(name)
             );
             assert_eq!(got, expected);
             assert_eq!(s.to_bytes().unwrap().as_slice(), store_blob.as_slice());

@@ -231,7 +231,7 @@ int main(void) {
 
     printf("3. Alice fetches the bundle, starts a session and sends two sealed messages.\n");
     XcSession *alice_session = NULL;
-    CHECK(xc_session_initiate(alice, bundle.ptr, bundle.len, CONTEXT, CONTEXT_LEN, &alice_session));
+    CHECK(xc_session_initiate(alice, bundle.ptr, bundle.len, NULL, CONTEXT, CONTEXT_LEN, &alice_session));
     xc_buffer_free(&bundle);
     CHECK(xc_session_check_remote_identity(alice_session, bob_key));
     CHECK_CODE(xc_session_check_remote_identity(alice_session, alice_key),
@@ -495,7 +495,7 @@ int main(void) {
     XcBuffer fallback;
     CHECK(xc_prekey_store_bundle(bob_store, bob, XC_NO_ONE_TIME_PREKEY, &fallback));
     XcSession *alice_restarted = NULL;
-    CHECK(xc_session_initiate(alice, fallback.ptr, fallback.len, CONTEXT, CONTEXT_LEN,
+    CHECK(xc_session_initiate(alice, fallback.ptr, fallback.len, NULL, CONTEXT, CONTEXT_LEN,
                               &alice_restarted));
     xc_buffer_free(&fallback);
     CHECK(xc_session_free(&alice_session)); /* the state she lost */
