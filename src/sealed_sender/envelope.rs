@@ -83,8 +83,8 @@ pub(super) fn open(
         .map_err(|()| SealedSenderError::DecryptionFailed)
 }
 
-/// Seals a session message (the output of [`Session::encrypt`], [`Session::send`] or
-/// [`Session::set_timer`]) for `recipient`, with our certificate inside.
+/// Seals a session message (the output of [`Session::encrypt`](crate::Session::encrypt), [`Session::send`](crate::Session::send) or
+/// [`Session::set_timer`](crate::Session::set_timer)) for `recipient`, with our certificate inside.
 ///
 /// The payload `u16 len ‖ certificate ‖ u32 len ‖ message` is zero-padded to the Padmé bucket of its
 /// length, so the envelope length hides the certificate and the exact message length.

@@ -28,7 +28,7 @@ pub enum SealedSenderError {
     SelfSend,
     /// The inner session message was rejected.
     Session(Error),
-    /// The message given to [`seal`] is longer than [`MAX_SEALED_MESSAGE_LEN`].
+    /// The message given to [`seal`](super::seal) is longer than [`MAX_SEALED_MESSAGE_LEN`](super::MAX_SEALED_MESSAGE_LEN).
     TooLarge,
 }
 

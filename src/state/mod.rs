@@ -4,7 +4,7 @@
 //! bytes of SHA-256 over everything before it. The check catches storage corruption before the
 //! body is parsed; the body parser is strict regardless, so an edited blob with a recomputed
 //! check is still validated field by field. This module is only the envelope: each type encodes
-//! its own body ([`Codec`]), and `legacy` reads the bodies of earlier versions.
+//! its own body (its `Codec`), and `legacy` reads the bodies of earlier versions.
 //!
 //! [`StorageKey`] seals a blob at rest instead (SPEC.md §8.4): AES-256-GCM under a key derived from
 //! the application's storage key and a fresh salt, with kind and version bound, so that a stolen
