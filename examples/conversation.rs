@@ -60,17 +60,17 @@ impl Relay {
 }
 
 fn show(who: &str, d: &Delivered) {
-    let deadline = match d.received.deadline {
+    let deadline = match d.receipt.message().unwrap().deadline {
         Deadline::Never => "never".to_string(),
         Deadline::At(t) => format!("at t+{}s", t.saturating_sub(T0) / 1000),
         Deadline::AfterRead(ms) => format!("{}s after reading", ms / 1000),
     };
-    let text = String::from_utf8_lossy(&d.received.body);
+    let text = String::from_utf8_lossy(&d.receipt.message().unwrap().body);
     println!(
         "  {who} learned: from={} device={} text={text:?} delete={deadline}{}",
         String::from_utf8_lossy(&d.sender.address),
         d.sender.device_id,
-        if d.received.timer_changed {
+        if d.receipt.message().unwrap().timer_changed {
             " (timer changed)"
         } else {
             ""

@@ -264,6 +264,23 @@
 #define XC_CONTENT_KIND_OTHER 0
 
 /**
+ * `XcReceived.status`: a message (or timer update) to deliver; every other field is set.
+ */
+#define XC_RECEIVED_MESSAGE 0
+
+/**
+ * `XcReceived.status`: the message had expired before it arrived. Show nothing; only
+ * `timer_changed` is set (a newer timer it carried was applied). The session changed: save it.
+ */
+#define XC_RECEIVED_EXPIRED 1
+
+/**
+ * `XcReceived.status`: the message authenticated but its content frame does not parse (a bug of
+ * the peer's client). Show nothing. The session changed: save it.
+ */
+#define XC_RECEIVED_UNREADABLE 2
+
+/**
  * `XcReceived.deadline_kind`: the message does not expire.
  */
 #define XC_DEADLINE_NEVER 0
@@ -353,6 +370,12 @@ typedef struct XcBuffer {
  * body with `xc_received_free`.
  */
 typedef struct XcReceived {
+  /**
+   * `XC_RECEIVED_MESSAGE`, `XC_RECEIVED_EXPIRED` or `XC_RECEIVED_UNREADABLE`: what the session
+   * did with the message. Every status means the session changed (save it); an error return
+   * means nothing changed.
+   */
+  uint32_t status;
   /**
    * The application's bytes (empty for a timer update).
    */

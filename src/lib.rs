@@ -75,5 +75,5 @@ pub use sealed_sender::{
     CertificateKey, CertificateKeyPair, Delivered, Opened, SealedRecipient, SealedSenderError,
     SenderCertificate, ServerCertificate,
 };
-pub use session::{Config, Received, Role, Session, Trust};
+pub use session::{Config, Receipt, Received, Role, Session, Trust};
 pub use wire::{Header, Incoming, Message, PROTOCOL_VERSION, PreKeyMessage};

@@ -160,6 +160,42 @@ impl Consumed {
     }
 }
 
+/// What [`Session::receive`] did with an authentic message (SPEC.md §11.5). Every variant means
+/// the session changed — the message key is consumed, so save the session — and none can be
+/// received again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Receipt {
+    /// A message or timer update to deliver, with its deadline.
+    Message(Received),
+    /// The message had expired before it arrived: show nothing. A newer timer it carried was
+    /// applied (`timer_changed`: tell the user, as for a timer update).
+    Expired {
+        /// Whether the message changed the session's timer.
+        timer_changed: bool,
+    },
+    /// The message authenticated but its content frame does not parse (a bug of the peer's
+    /// client, never a network error): nothing to show.
+    Unreadable(DecodeError),
+}
+
+impl Receipt {
+    /// The message, if this receipt delivers one.
+    pub fn message(&self) -> Option<&Received> {
+        match self {
+            Self::Message(received) => Some(received),
+            _ => None,
+        }
+    }
+
+    /// The message, if this receipt delivers one, by value.
+    pub fn into_message(self) -> Option<Received> {
+        match self {
+            Self::Message(received) => Some(received),
+            _ => None,
+        }
+    }
+}
+
 /// A message received through [`Session::receive`]: its content frame, and when to delete it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Received {
@@ -393,14 +429,16 @@ impl Session {
     /// # let mut store = PreKeyStore::new();
     /// # store.rotate_signed_prekey(&mut rng, &bob, 1);
     /// # let mut to_bob = Session::initiate(&mut rng, &alice, &store.bundle(&bob, None)?, Trust::FirstUse, &Config::new(b""))?;
-    /// use xchat_protocol::{Deadline, TimerStart};
+    /// use xchat_protocol::{Deadline, Receipt, TimerStart};
     /// let now = 1_700_000_000_000;
     /// let timer_change = to_bob.set_timer(&mut rng, now, 3600, TimerStart::OnSend)?;
     /// let message = to_bob.send(&mut rng, now, b"gone in an hour")?;
     ///
     /// let (mut to_alice, first) = Session::accept(&bob, &mut store, &timer_change, &Config::new(b""), now)?;
     /// assert!(first.timer_changed);
-    /// let got = to_alice.receive(&message, now + 1_000)?;
+    /// let Receipt::Message(got) = to_alice.receive(&message, now + 1_000)? else {
+    ///     panic!("delivered")
+    /// };
     /// assert_eq!(got.body, b"gone in an hour");
     /// assert_eq!(got.deadline, Deadline::At(now + 3_600_000));
     /// # Ok::<(), xchat_protocol::Error>(())
@@ -469,14 +507,15 @@ impl Session {
     /// our clock: decrypts, removes the padding, applies a newer timer, and computes the
     /// deadline (SPEC.md §11.5).
     ///
+    /// Every `Ok` changed the session (the message key is consumed: save it), also when the
+    /// message turns out to have expired on arrival or to carry a malformed frame
+    /// ([`Receipt::Expired`], [`Receipt::Unreadable`]); an `Err` changed nothing.
+    ///
     /// # Errors
-    /// As [`Session::decrypt`] (session unchanged). After authentication the message key is
-    /// consumed, and two more errors are possible: [`Error::InvalidContent`] (an authentic but
-    /// malformed frame) and [`Error::Expired`] (the message's deadline passed before it
-    /// arrived; a newer timer it carries is still applied).
-    pub fn receive(&mut self, message: &[u8], now_ms: u64) -> Result<Received, Error> {
+    /// As [`Session::decrypt`]; the session is unchanged.
+    pub fn receive(&mut self, message: &[u8], now_ms: u64) -> Result<Receipt, Error> {
         let plaintext = zeroize::Zeroizing::new(self.decrypt_inner(message, now_ms)?);
-        self.finish_receive(&plaintext, now_ms)
+        Ok(self.finish_receive(&plaintext, now_ms))
     }
 
     /// [`Session::respond`] for a first message sent with [`Session::send`]: answers the prekey
@@ -499,14 +538,22 @@ impl Session {
         // An authentic first message that is malformed or already expired is rejected without
         // consuming the one-time prekey: the session is not kept, and the initiator's later
         // prekey messages (same X3DH fields) can still establish it. A replay of this message
-        // is rejected the same way again.
-        let received = session.finish_receive(&plaintext, now_ms)?;
+        // is rejected the same way again. So here, unlike `receive`, these outcomes are errors:
+        // nothing changed.
+        let received = match session.finish_receive(&plaintext, now_ms) {
+            Receipt::Message(received) => received,
+            Receipt::Expired { .. } => return Err(Error::Expired),
+            Receipt::Unreadable(e) => return Err(Error::InvalidContent(e)),
+        };
         consumed.apply(store);
         Ok((session, received))
     }
 
-    fn finish_receive(&mut self, plaintext: &[u8], now_ms: u64) -> Result<Received, Error> {
-        let mut content = Content::from_padded_bytes(plaintext).map_err(Error::InvalidContent)?;
+    fn finish_receive(&mut self, plaintext: &[u8], now_ms: u64) -> Receipt {
+        let mut content = match Content::from_padded_bytes(plaintext) {
+            Ok(content) => content,
+            Err(e) => return Receipt::Unreadable(e),
+        };
         let timer_changed = content.timer.supersedes(&self.timer);
         if timer_changed {
             self.timer = content.timer;
@@ -517,8 +564,10 @@ impl Session {
         // outlive the messages around it, and one sent under a shorter timer keeps it
         // (SPEC.md §11.5).
         content.timer = Timer::more_private(&sender_timer, &self.timer);
-        let deadline = content.deadline(now_ms).ok_or(Error::Expired)?;
-        Ok(Received {
+        let Some(deadline) = content.deadline(now_ms) else {
+            return Receipt::Expired { timer_changed };
+        };
+        Receipt::Message(Received {
             kind: content.kind,
             body: content.body,
             sent_at_ms: content.sent_at_ms,

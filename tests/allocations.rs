@@ -36,7 +36,7 @@ fn encrypt_and_decrypt_make_at_most_two_allocations() {
             framed = p.alice.send(&mut p.rng, 0, &plaintext).unwrap()
         });
         let recv = allocation_counter::measure(|| {
-            p.bob.receive(&framed, 0).unwrap();
+            p.bob.receive(&framed, 0).unwrap().into_message().unwrap();
         });
         assert!(
             send.count_total <= 2,

@@ -22,6 +22,7 @@ use common::{CONTEXT, bob, established, rng, with, x25519_variants};
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
 use sha2::{Digest, Sha256};
+use xchat_protocol::Receipt;
 use xchat_protocol::content::{Content, MAX_CLOCK_SKEW_MS};
 use xchat_protocol::kdf::MessageKey;
 use xchat_protocol::sealed_sender::seal;
@@ -172,7 +173,7 @@ impl Pki {
 fn fixed_skipped_keys_of_disappearing_messages_are_purged_under_the_current_timer() {
     let mut p = established(100, true);
     let reply = p.bob.send(&mut p.rng, T0, b"hi").unwrap();
-    p.alice.receive(&reply, T0).unwrap();
+    p.alice.receive(&reply, T0).unwrap().into_message().unwrap();
     let _t = p
         .alice
         .set_timer(&mut p.rng, T0, 60, TimerStart::OnSend)
@@ -182,13 +183,16 @@ fn fixed_skipped_keys_of_disappearing_messages_are_purged_under_the_current_time
         .send(&mut p.rng, T0, b"self-destructing secret")
         .unwrap();
     let l = p.alice.send(&mut p.rng, T0, b"last").unwrap();
-    let got = p.bob.receive(&l, T0).unwrap();
+    let got = p.bob.receive(&l, T0).unwrap().into_message().unwrap();
     assert!(got.timer_changed);
     assert_eq!(p.bob.skipped_key_count(), 2);
     let later = T0 + DAY;
     // The library itself says `s` is dead by now...
     let mut copy = Session::from_bytes(&p.bob.to_bytes().unwrap()).unwrap();
-    assert_eq!(copy.receive(&s, later).unwrap_err(), Error::Expired);
+    assert!(matches!(
+        copy.receive(&s, later),
+        Ok(Receipt::Expired { .. })
+    ));
     // Purging then deletes both keys (the session's timer is on now), and a thief of the state
     // reads nothing.
     let purged = p.bob.purge(later);
@@ -226,7 +230,10 @@ fn fixed_keys_skipped_by_accept_follow_the_first_messages_timer() {
     assert_eq!(session.skipped_key_count(), 2);
     let later = T0 + DAY;
     let mut copy = Session::from_bytes(&session.to_bytes().unwrap()).unwrap();
-    assert_eq!(copy.receive(&s, later).unwrap_err(), Error::Expired);
+    assert!(matches!(
+        copy.receive(&s, later),
+        Ok(Receipt::Expired { .. })
+    ));
     assert_eq!(session.purge(later), 2);
     let mut thief = Session::from_bytes(&session.to_bytes().unwrap()).unwrap();
     assert_eq!(thief.decrypt(&s).unwrap_err(), Error::DuplicateMessage);
@@ -250,9 +257,9 @@ fn fixed_purge_keeps_honest_messages_sent_under_a_longer_timer() {
         .alice
         .set_timer(&mut p.rng, T0, 60, TimerStart::OnSend)
         .unwrap();
-    p.bob.receive(&on, T0).unwrap();
+    p.bob.receive(&on, T0).unwrap().into_message().unwrap();
     let reply = p.bob.send(&mut p.rng, T0, b"ok").unwrap();
-    p.alice.receive(&reply, T0).unwrap();
+    p.alice.receive(&reply, T0).unwrap().into_message().unwrap();
     p.alice
         .set_timer(&mut p.rng, T0 + 1_000, 0, TimerStart::OnSend)
         .unwrap();
@@ -261,12 +268,24 @@ fn fixed_purge_keeps_honest_messages_sent_under_a_longer_timer() {
         .send(&mut p.rng, T0 + 1_000, b"sent with the timer off")
         .unwrap();
     let last = p.alice.send(&mut p.rng, T0 + 1_000, b"last").unwrap();
-    assert!(p.bob.receive(&last, T0 + 2_000).unwrap().timer_changed);
+    assert!(
+        p.bob
+            .receive(&last, T0 + 2_000)
+            .unwrap()
+            .into_message()
+            .unwrap()
+            .timer_changed
+    );
     assert_eq!(p.bob.timer().duration_s, 0);
     let later = T0 + 2 * 3_600_000;
     let mut unpurged = Session::from_bytes(&p.bob.to_bytes().unwrap()).unwrap();
     assert_eq!(
-        unpurged.receive(&keep, later).unwrap().deadline,
+        unpurged
+            .receive(&keep, later)
+            .unwrap()
+            .into_message()
+            .unwrap()
+            .deadline,
         Deadline::Never
     );
     // The session's timer is off now, so purge keeps the keys at any time.
@@ -448,7 +467,7 @@ fn fixed_is_prekey_message_doc_routes_the_second_prekey_message_to_its_session()
         }
         other => other,
     };
-    assert_eq!(documented.unwrap().received.body, b"two");
+    assert_eq!(documented.unwrap().receipt.message().unwrap().body, b"two");
 }
 
 /// FINDING (low; over-claim in SPEC.md §4.3 / SECURITY.md "Known limits": "a denial of service
@@ -635,7 +654,10 @@ fn held_accepts_early_returns_neither_record_nor_reopen() {
             assert!(Session::respond(&b.id, &mut b.store, m, &Config::new(CONTEXT)).is_err());
             assert_eq!(b.store.to_bytes(), after);
         }
-        assert_eq!(s.receive(&first, late).unwrap_err(), Error::Expired);
+        assert!(matches!(
+            s.receive(&first, late),
+            Ok(Receipt::Expired { .. })
+        ));
         assert_eq!(
             s.receive(&first, late).unwrap_err(),
             Error::DuplicateMessage
@@ -972,7 +994,7 @@ fn held_sealed_sender_respond_cannot_bypass_replay_protection() {
     let (mut s, d) = opened
         .respond(&b.id, &mut b.store, &Config::new(CONTEXT))
         .unwrap();
-    assert_eq!(d.received.body, b"sealed first");
+    assert_eq!(d.receipt.message().unwrap().body, b"sealed first");
     let before = b.store.to_bytes();
     assert_eq!(
         opened
@@ -1063,7 +1085,7 @@ fn held_reinitiation_under_the_same_identity_can_be_answered_after_session_misma
     let (_, d) = opened
         .respond(&b.id, &mut b.store, &Config::new(CONTEXT))
         .unwrap();
-    assert_eq!(d.received.body, b"2");
+    assert_eq!(d.receipt.message().unwrap().body, b"2");
 }
 
 /// HELD: the record survives save/load and rotations for as long as the signed prekey is held;
@@ -1113,7 +1135,7 @@ fn held_timers_converge_through_purge_and_expiry() {
         .set_timer(&mut p.rng, T0, 60, TimerStart::OnSend)
         .unwrap();
     let m = p.alice.send(&mut p.rng, T0, b"m").unwrap();
-    p.bob.receive(&m, T0).unwrap();
+    p.bob.receive(&m, T0).unwrap().into_message().unwrap();
     assert!(p.bob.purge(T0 + DAY) <= 1);
     assert!(p.bob.receive(&t1, T0 + DAY).is_err());
     assert_eq!(p.alice.timer(), p.bob.timer());
@@ -1121,7 +1143,10 @@ fn held_timers_converge_through_purge_and_expiry() {
         .bob
         .set_timer(&mut p.rng, T0, 30, TimerStart::OnSend)
         .unwrap();
-    assert_eq!(p.alice.receive(&t2, T0 + DAY).unwrap_err(), Error::Expired);
+    assert!(matches!(
+        p.alice.receive(&t2, T0 + DAY),
+        Ok(Receipt::Expired { .. })
+    ));
     assert_eq!(p.alice.timer(), p.bob.timer());
     assert_eq!(
         p.bob.timer(),
@@ -1225,7 +1250,15 @@ fn held_no_panic_and_no_change_on_random_or_mutated_input() {
         assert_eq!(p.bob_store.to_bytes(), before);
     }
     // The authentic inputs still work after all that.
-    assert_eq!(p.alice.receive(&reply, T0).unwrap().body, b"reply");
+    assert_eq!(
+        p.alice
+            .receive(&reply, T0)
+            .unwrap()
+            .into_message()
+            .unwrap()
+            .body,
+        b"reply"
+    );
     let (_, got) = Session::accept(
         &p.bob_id,
         &mut p.bob_store,

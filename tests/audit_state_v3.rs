@@ -476,7 +476,11 @@ fn stages() -> Vec<Stage> {
                 to_alice.push(p.bob.send(&mut p.rng, NOW, &[b'b', round, i]).unwrap());
                 if i != 1 {
                     let n = to_alice.len() - 1;
-                    p.alice.receive(&to_alice[n], NOW).unwrap();
+                    p.alice
+                        .receive(&to_alice[n], NOW)
+                        .unwrap()
+                        .into_message()
+                        .unwrap();
                     alice_got.push(n);
                 }
             }
@@ -484,7 +488,11 @@ fn stages() -> Vec<Stage> {
                 to_bob.push(p.alice.send(&mut p.rng, NOW, &[b'a', round, i]).unwrap());
                 if i == 1 || round == 3 {
                     let n = to_bob.len() - 1;
-                    p.bob.receive(&to_bob[n], NOW).unwrap();
+                    p.bob
+                        .receive(&to_bob[n], NOW)
+                        .unwrap()
+                        .into_message()
+                        .unwrap();
                     bob_got.push(n);
                 }
             }
@@ -1042,7 +1050,12 @@ fn held_messages_in_flight_across_the_upgrade_open_exactly_once() {
                 let mut session = Session::from_bytes(&hexv(blob)).unwrap();
                 let wire = hexv(&m["wire"]);
                 let at = m["deliver_at_ms"].as_u64().unwrap();
-                let body = session.receive(&wire, at).unwrap().body;
+                let body = session
+                    .receive(&wire, at)
+                    .unwrap()
+                    .into_message()
+                    .unwrap()
+                    .body;
                 assert_eq!(body, m["body"].as_str().unwrap().as_bytes());
                 let saved = session.to_sealed_bytes(&mut rng, &key).unwrap();
                 let mut again = Session::from_sealed_bytes(&saved, &key).unwrap();
@@ -1204,7 +1217,10 @@ fn held_no_dead_secret_survives_in_any_blob() {
     w.store("store", &store);
     w.session("bob", &bob);
     // Out of order, one through sealed sender.
-    bob.receive(&firsts[2], NOW).unwrap();
+    bob.receive(&firsts[2], NOW)
+        .unwrap()
+        .into_message()
+        .unwrap();
     w.session("bob", &bob);
     let env = seal(&mut rng, &alice_id, &cert, bob_id.public(), &firsts[0]).unwrap();
     bob_view.open(&env, NOW).unwrap().decrypt(&mut bob).unwrap();
@@ -1229,7 +1245,11 @@ fn held_no_dead_secret_survives_in_any_blob() {
             if i == 0 {
                 alice.decrypt(&from_bob[0]).unwrap();
             } else {
-                alice.receive(&from_bob[i], later).unwrap();
+                alice
+                    .receive(&from_bob[i], later)
+                    .unwrap()
+                    .into_message()
+                    .unwrap();
             }
             w.session("alice", &alice);
         }
@@ -1260,7 +1280,7 @@ fn held_no_dead_secret_survives_in_any_blob() {
             .collect();
         w.session("alice", &alice);
         for m in a.iter().rev() {
-            bob.receive(m, later).unwrap();
+            bob.receive(m, later).unwrap().into_message().unwrap();
             w.session("bob", &bob);
         }
         bob.purge(later + 10_000_000);
@@ -1619,7 +1639,11 @@ fn held_every_failed_mutating_call_leaves_the_state_byte_identical() {
         .set_timer(&mut rng, NOW, 30, TimerStart::OnSend)
         .unwrap();
     let mut exhausted_timer = Session::from_bytes(&sbytes(&t.p.alice)).unwrap();
-    exhausted_timer.receive(&update, NOW).unwrap();
+    exhausted_timer
+        .receive(&update, NOW)
+        .unwrap()
+        .into_message()
+        .unwrap();
     assert_eq!(exhausted_timer.timer().version, u32::MAX);
     let exhausted_chain = assert_fixed_point(
         &codec::edit_session(&sbytes(&t.p.alice), |s| {
@@ -1725,12 +1749,12 @@ fn held_every_failed_mutating_call_leaves_the_state_byte_identical() {
         });
         assert_eq!(e, Error::ChainExhausted);
     }
-    // `receive` of an authentic raw (unframed) message consumes its key: documented, not a
-    // change on failure; a second attempt is then a duplicate and changes nothing.
+    // `receive` of an authentic raw (unframed) message consumes its key and says so with an
+    // `Ok` (`Receipt::Unreadable`); a second attempt is then a duplicate and changes nothing.
     let mut alice = Session::from_bytes(&sbytes(&t.p.alice)).unwrap();
     assert!(matches!(
         alice.receive(&raw, NOW),
-        Err(Error::InvalidContent(_))
+        Ok(xchat_protocol::Receipt::Unreadable(_))
     ));
     assert_eq!(
         fails_unchanged(&mut alice, "raw again", |s| s.receive(&raw, NOW)),

@@ -4,6 +4,7 @@
 mod common;
 
 use common::established;
+use xchat_protocol::Receipt;
 use xchat_protocol::content::{MAX_CLOCK_SKEW_MS, MIN_PADDED_LEN};
 use xchat_protocol::wire::MESSAGE_PREFIX_LEN;
 use xchat_protocol::{Config, Trust};
@@ -18,7 +19,12 @@ fn messages_carry_the_timer_and_get_a_deadline() {
         .alice
         .set_timer(&mut p.rng, T0, 60, TimerStart::OnSend)
         .unwrap();
-    let got = p.bob.receive(&update, T0 + 10).unwrap();
+    let got = p
+        .bob
+        .receive(&update, T0 + 10)
+        .unwrap()
+        .into_message()
+        .unwrap();
     assert_eq!(got.kind, ContentKind::TimerUpdate);
     assert!(got.timer_changed);
     let expected = Timer {
@@ -32,7 +38,12 @@ fn messages_carry_the_timer_and_get_a_deadline() {
         .bob
         .send(&mut p.rng, T0 + 1_000, b"self-destructing")
         .unwrap();
-    let got = p.alice.receive(&m, T0 + 2_000).unwrap();
+    let got = p
+        .alice
+        .receive(&m, T0 + 2_000)
+        .unwrap()
+        .into_message()
+        .unwrap();
     assert_eq!(got.body, b"self-destructing");
     assert_eq!(got.timer, expected);
     assert!(!got.timer_changed);
@@ -46,10 +57,15 @@ fn on_read_timers_start_when_read() {
         .alice
         .set_timer(&mut p.rng, T0, 30, TimerStart::OnRead)
         .unwrap();
-    p.bob.receive(&update, T0).unwrap();
+    p.bob.receive(&update, T0).unwrap().into_message().unwrap();
     let m = p.alice.send(&mut p.rng, T0, b"read me").unwrap();
     // Even a day later an on-read message has not expired.
-    let got = p.bob.receive(&m, T0 + 86_400_000).unwrap();
+    let got = p
+        .bob
+        .receive(&m, T0 + 86_400_000)
+        .unwrap()
+        .into_message()
+        .unwrap();
     assert_eq!(got.deadline, Deadline::AfterRead(30_000));
     assert_eq!(
         got.deadline.after_read(T0 + 5),
@@ -67,10 +83,18 @@ fn expired_on_arrival_is_rejected_and_its_key_deleted() {
     let in_time = p.alice.send(&mut p.rng, T0, b"just in time").unwrap();
     let limit = T0 + 60_000 + MAX_CLOCK_SKEW_MS;
     assert_eq!(
-        p.bob.receive(&in_time, limit).unwrap().body,
+        p.bob
+            .receive(&in_time, limit)
+            .unwrap()
+            .into_message()
+            .unwrap()
+            .body,
         b"just in time"
     );
-    assert_eq!(p.bob.receive(&late, limit + 1), Err(Error::Expired));
+    assert!(matches!(
+        p.bob.receive(&late, limit + 1),
+        Ok(Receipt::Expired { .. })
+    ));
     // The key is gone: the same bytes can never be decrypted later.
     assert_eq!(p.bob.receive(&late, T0), Err(Error::DuplicateMessage));
     // Although expired, the newer timer it carried was applied.
@@ -85,8 +109,12 @@ fn a_stale_timer_version_does_not_apply_but_cannot_extend_a_lifetime() {
         .alice
         .set_timer(&mut p.rng, T0 + 1, 3600, TimerStart::OnSend)
         .unwrap();
-    p.bob.receive(&update, T0 + 2).unwrap();
-    let got = p.bob.receive(&old, T0 + 3).unwrap();
+    p.bob
+        .receive(&update, T0 + 2)
+        .unwrap()
+        .into_message()
+        .unwrap();
+    let got = p.bob.receive(&old, T0 + 3).unwrap().into_message().unwrap();
     assert!(!got.timer_changed);
     assert_eq!(got.timer, Timer::OFF);
     // A late message sent while the timer was off does not outlive the conversation's timer:
@@ -99,7 +127,7 @@ fn a_stale_timer_version_does_not_apply_but_cannot_extend_a_lifetime() {
 fn concurrent_timer_changes_converge_on_both_sides() {
     let mut p = established(34, true);
     let reply = p.bob.send(&mut p.rng, T0, b"ack").unwrap();
-    p.alice.receive(&reply, T0).unwrap();
+    p.alice.receive(&reply, T0).unwrap().into_message().unwrap();
     // Both change the timer at once: both are version 1.
     let from_alice = p
         .alice
@@ -109,8 +137,16 @@ fn concurrent_timer_changes_converge_on_both_sides() {
         .bob
         .set_timer(&mut p.rng, T0, 300, TimerStart::OnRead)
         .unwrap();
-    p.alice.receive(&from_bob, T0 + 1).unwrap();
-    p.bob.receive(&from_alice, T0 + 1).unwrap();
+    p.alice
+        .receive(&from_bob, T0 + 1)
+        .unwrap()
+        .into_message()
+        .unwrap();
+    p.bob
+        .receive(&from_alice, T0 + 1)
+        .unwrap()
+        .into_message()
+        .unwrap();
     assert_eq!(p.alice.timer(), p.bob.timer());
     assert_eq!(
         p.alice.timer(),
@@ -141,14 +177,23 @@ fn the_timer_cannot_be_altered_in_transit() {
         assert_eq!(p.bob.receive(&bad, T0), Err(Error::DecryptionFailed));
         assert_eq!(p.bob.to_bytes(), before);
     }
-    assert_eq!(p.bob.receive(&m, T0).unwrap().timer.duration_s, 604_800);
+    assert_eq!(
+        p.bob
+            .receive(&m, T0)
+            .unwrap()
+            .into_message()
+            .unwrap()
+            .timer
+            .duration_s,
+        604_800
+    );
 }
 
 #[test]
 fn padding_hides_lengths_up_to_the_bucket() {
     let mut p = established(36, true);
     let reply = p.bob.send(&mut p.rng, T0, b"ack").unwrap();
-    p.alice.receive(&reply, T0).unwrap();
+    p.alice.receive(&reply, T0).unwrap().into_message().unwrap();
     let lens: Vec<usize> = [0usize, 1, 50, 200]
         .iter()
         .map(|n| p.alice.send(&mut p.rng, T0, &vec![1; *n]).unwrap().len())
@@ -164,12 +209,16 @@ fn purge_deletes_skipped_keys_past_their_deadline() {
         .alice
         .set_timer(&mut p.rng, T0, 60, TimerStart::OnSend)
         .unwrap();
-    p.bob.receive(&update, T0).unwrap();
+    p.bob.receive(&update, T0).unwrap().into_message().unwrap();
     let reply = p.bob.send(&mut p.rng, T0, b"ack").unwrap();
-    p.alice.receive(&reply, T0).unwrap();
+    p.alice.receive(&reply, T0).unwrap().into_message().unwrap();
     let skipped = p.alice.send(&mut p.rng, T0, b"delayed").unwrap();
     let next = p.alice.send(&mut p.rng, T0, b"next").unwrap();
-    p.bob.receive(&next, T0 + 1).unwrap();
+    p.bob
+        .receive(&next, T0 + 1)
+        .unwrap()
+        .into_message()
+        .unwrap();
     assert_eq!(p.bob.skipped_key_count(), 1);
     // Before the deadline nothing is purged.
     assert_eq!(p.bob.purge(T0 + 60_000), 0);
@@ -189,7 +238,7 @@ fn raw_plaintext_is_not_a_valid_content_frame() {
     let reply = p.bob.encrypt(&mut p.rng, b"raw bytes").unwrap();
     assert!(matches!(
         p.alice.receive(&reply, T0),
-        Err(Error::InvalidContent(_))
+        Ok(Receipt::Unreadable(_))
     ));
 }
 
@@ -224,7 +273,10 @@ fn an_expired_first_message_neither_creates_a_session_nor_burns_the_one_time_pre
             .unwrap();
     assert_eq!(got.body, b"still there?");
     assert_eq!(store.one_time_prekey_count(), 0);
-    assert_eq!(b.receive(&first, later), Err(Error::Expired));
+    assert!(matches!(
+        b.receive(&first, later),
+        Ok(Receipt::Expired { .. })
+    ));
 }
 
 /// The audit's timer lock: a peer sends a frame with timer version 2^32 − 1. A saturating
@@ -248,7 +300,14 @@ fn a_maximal_timer_version_cannot_split_the_two_sides() {
     .to_padded_bytes()
     .unwrap();
     let wire = p.bob.encrypt(&mut p.rng, &frame).unwrap();
-    assert!(p.alice.receive(&wire, T0).unwrap().timer_changed);
+    assert!(
+        p.alice
+            .receive(&wire, T0)
+            .unwrap()
+            .into_message()
+            .unwrap()
+            .timer_changed
+    );
     assert_eq!(p.alice.timer(), hostile);
     let before = p.alice.to_bytes();
     for (duration, start) in [
@@ -269,7 +328,7 @@ fn a_maximal_timer_version_cannot_split_the_two_sides() {
     // Messages still flow under the timer both sides now hold.
     assert_eq!(p.alice.timer(), hostile);
     let m = p.alice.send(&mut p.rng, T0 + 2, b"still here").unwrap();
-    let got = p.bob.receive(&m, T0 + 3).unwrap();
+    let got = p.bob.receive(&m, T0 + 3).unwrap().into_message().unwrap();
     assert_eq!(got.timer, hostile);
     assert_eq!(p.bob.timer(), p.alice.timer());
 }
@@ -283,10 +342,15 @@ fn skipped_keys_under_an_on_read_timer_are_purged() {
         .alice
         .set_timer(&mut p.rng, T0, 60, TimerStart::OnRead)
         .unwrap();
-    p.bob.receive(&update, T0).unwrap();
+    p.bob.receive(&update, T0).unwrap().into_message().unwrap();
     let skipped = p.alice.send(&mut p.rng, T0 + 1, b"late").unwrap();
     let next = p.alice.send(&mut p.rng, T0 + 2, b"on time").unwrap();
-    let got = p.bob.receive(&next, T0 + 3).unwrap();
+    let got = p
+        .bob
+        .receive(&next, T0 + 3)
+        .unwrap()
+        .into_message()
+        .unwrap();
     assert_eq!(got.deadline, Deadline::AfterRead(60_000));
     assert_eq!(p.bob.skipped_key_count(), 1);
     let deadline = T0 + 3 + 60_000 + 2 * MAX_CLOCK_SKEW_MS;
@@ -329,7 +393,7 @@ proptest::proptest! {
                 let wire = queue.remove(order[k % order.len()] % queue.len());
                 k += 1;
                 let receiver = if to_alice_side { &mut p.alice } else { &mut p.bob };
-                receiver.receive(&wire, T0).unwrap();
+                receiver.receive(&wire, T0).unwrap().into_message().unwrap();
             }
         }
         proptest::prop_assert_eq!(p.alice.timer(), p.bob.timer());

@@ -14,6 +14,7 @@ mod common;
 use common::{CONTEXT, Pair, established, rng};
 use rand_chacha::ChaCha20Rng;
 use sha2::{Digest, Sha256};
+use xchat_protocol::Receipt;
 use xchat_protocol::content::{
     CONTENT_VERSION, Content, FRAME_HEADER_LEN, MAX_CLOCK_SKEW_MS, MIN_PADDED_LEN, max_body_len,
     padded_len,
@@ -579,7 +580,7 @@ fn plaintexts_and_bodies_hold_their_bound() {
         ] {
             let wire = from.send(rng, sent, &huge[..len]).unwrap();
             assert!(wire.len() <= MAX_SEALED_MESSAGE_LEN);
-            let got = to.receive(&wire, now).unwrap();
+            let got = to.receive(&wire, now).unwrap().into_message().unwrap();
             assert!(got.body == huge[..len]);
             assert_eq!(got.kind, ContentKind::Message);
             assert_eq!(got.sent_at_ms, sent);
@@ -607,7 +608,7 @@ fn timers_at_u32_max_duration_and_version() {
         version: 1,
     };
     assert_eq!(alice.timer(), longest_on_read);
-    let got = bob.receive(&update, 0).unwrap();
+    let got = bob.receive(&update, 0).unwrap().into_message().unwrap();
     assert_eq!(got.kind, ContentKind::TimerUpdate);
     assert!(got.body.is_empty() && got.timer_changed);
     assert_eq!(got.sent_at_ms, u64::MAX);
@@ -620,19 +621,26 @@ fn timers_at_u32_max_duration_and_version() {
     let update = alice
         .set_timer(rng, u64::MAX, u32::MAX, TimerStart::OnSend)
         .unwrap();
-    let got = bob.receive(&update, 0).unwrap();
+    let got = bob.receive(&update, 0).unwrap().into_message().unwrap();
     assert_eq!(got.deadline, Deadline::At(MAX_CLOCK_SKEW_MS + life));
     let m = alice.send(rng, u64::MAX, b"late clock").unwrap();
     assert_eq!(
-        bob.receive(&m, u64::MAX).unwrap().deadline,
+        bob.receive(&m, u64::MAX)
+            .unwrap()
+            .into_message()
+            .unwrap()
+            .deadline,
         Deadline::At(u64::MAX)
     );
 
     // A short timer, and a message from time 0 received at u64::MAX: expired, key consumed.
     let update = alice.set_timer(rng, 0, 1, TimerStart::OnSend).unwrap();
-    bob.receive(&update, 0).unwrap();
+    bob.receive(&update, 0).unwrap().into_message().unwrap();
     let old = alice.send(rng, 0, b"old").unwrap();
-    assert_eq!(bob.receive(&old, u64::MAX).unwrap_err(), Error::Expired);
+    assert!(matches!(
+        bob.receive(&old, u64::MAX),
+        Ok(Receipt::Expired { .. })
+    ));
     assert_eq!(bob.receive(&old, 0).unwrap_err(), Error::DuplicateMessage);
 
     // Duration 0 is always on-send.
@@ -644,7 +652,7 @@ fn timers_at_u32_max_duration_and_version() {
             ..Timer::OFF
         }
     );
-    let got = bob.receive(&off, u64::MAX).unwrap();
+    let got = bob.receive(&off, u64::MAX).unwrap().into_message().unwrap();
     assert!(got.timer_changed);
     assert_eq!(got.deadline, Deadline::Never);
 
@@ -663,6 +671,8 @@ fn timers_at_u32_max_duration_and_version() {
     .unwrap();
     let got = bob
         .receive(&alice.encrypt(rng, &frame).unwrap(), 0)
+        .unwrap()
+        .into_message()
         .unwrap();
     assert!(got.timer_changed);
     assert_eq!(bob.timer().version, u32::MAX - 1);
@@ -688,7 +698,14 @@ fn timers_at_u32_max_duration_and_version() {
     assert_eq!(bob.timer().version, u32::MAX);
 
     // The peer reaches the same final timer and is exhausted too; messages still flow.
-    assert!(alice.receive(&last, 0).unwrap().timer_changed);
+    assert!(
+        alice
+            .receive(&last, 0)
+            .unwrap()
+            .into_message()
+            .unwrap()
+            .timer_changed
+    );
     assert_eq!(alice.timer(), bob.timer());
     let before = alice.to_bytes().unwrap();
     assert_eq!(
@@ -701,7 +718,10 @@ fn timers_at_u32_max_duration_and_version() {
         "set_timer at the last version",
     );
     let m = alice.send(rng, 0, b"still").unwrap();
-    assert_eq!(bob.receive(&m, 0).unwrap().body, b"still");
+    assert_eq!(
+        bob.receive(&m, 0).unwrap().into_message().unwrap().body,
+        b"still"
+    );
     reload_session(alice);
     reload_session(bob);
 }
@@ -769,7 +789,15 @@ fn receive_accept_and_purge_at_time_extremes() {
     let ms: Vec<_> = (0..3)
         .map(|i| to_bob.send(&mut rng, 0, &[i]).unwrap())
         .collect();
-    assert_eq!(to_alice.receive(&ms[2], 0).unwrap().body, [2]);
+    assert_eq!(
+        to_alice
+            .receive(&ms[2], 0)
+            .unwrap()
+            .into_message()
+            .unwrap()
+            .body,
+        [2]
+    );
     assert_eq!(to_alice.skipped_key_count(), 2);
     let deadline = 1000 + 2 * MAX_CLOCK_SKEW_MS;
     for now in [0, 1, deadline] {
@@ -793,15 +821,43 @@ fn receive_accept_and_purge_at_time_extremes() {
     let off = to_alice
         .set_timer(&mut rng, 0, 0, TimerStart::OnSend)
         .unwrap();
-    to_bob.receive(&off, u64::MAX).unwrap();
+    to_bob
+        .receive(&off, u64::MAX)
+        .unwrap()
+        .into_message()
+        .unwrap();
     let ms: Vec<_> = (0..3)
         .map(|i| to_bob.send(&mut rng, u64::MAX, &[i]).unwrap())
         .collect();
-    assert_eq!(to_alice.receive(&ms[2], u64::MAX).unwrap().body, [2]);
+    assert_eq!(
+        to_alice
+            .receive(&ms[2], u64::MAX)
+            .unwrap()
+            .into_message()
+            .unwrap()
+            .body,
+        [2]
+    );
     assert_eq!(to_alice.skipped_key_count(), 2);
     assert_eq!(to_alice.purge(u64::MAX), 0);
-    assert_eq!(to_alice.receive(&ms[0], 0).unwrap().body, [0]);
-    assert_eq!(to_alice.receive(&ms[1], u64::MAX).unwrap().body, [1]);
+    assert_eq!(
+        to_alice
+            .receive(&ms[0], 0)
+            .unwrap()
+            .into_message()
+            .unwrap()
+            .body,
+        [0]
+    );
+    assert_eq!(
+        to_alice
+            .receive(&ms[1], u64::MAX)
+            .unwrap()
+            .into_message()
+            .unwrap()
+            .body,
+        [1]
+    );
 }
 
 #[test]
@@ -1898,8 +1954,8 @@ fn seal_and_open_hold_their_bounds() {
     let (mut to_alice, delivered) = opened
         .respond(&w.bob, &mut store, &Config::new(CONTEXT))
         .unwrap();
-    assert!(delivered.received.body == max_body);
-    assert_eq!(delivered.received.sent_at_ms, u64::MAX);
+    assert!(delivered.receipt.message().unwrap().body == max_body);
+    assert_eq!(delivered.receipt.message().unwrap().sent_at_ms, u64::MAX);
     assert_eq!(delivered.sender, largest_cert);
 
     // The reply direction at time 0.
@@ -1920,7 +1976,7 @@ fn seal_and_open_hold_their_bounds() {
     );
     let opened = alice_view.open(&envelope, 0).unwrap();
     let delivered = opened.decrypt(&mut to_bob).unwrap();
-    assert!(delivered.received.body.is_empty());
+    assert!(delivered.receipt.message().unwrap().body.is_empty());
     assert_eq!(delivered.sender.device_id, 0);
 }
 

@@ -85,7 +85,9 @@ fn deliver(p: &mut common::Pair, ledger: &mut Ledger, pk: &Packet) -> Result<(),
     let receiver: &mut Session = if to_alice { &mut p.alice } else { &mut p.bob };
     let before = receiver.to_bytes();
     let result = if framed {
-        receiver.receive(&pk.bytes, NOW).map(|r| r.body)
+        receiver
+            .receive(&pk.bytes, NOW)
+            .map(|r| r.into_message().unwrap().body)
     } else {
         receiver.decrypt(&pk.bytes)
     };

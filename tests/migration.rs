@@ -90,7 +90,11 @@ fn keep_talking(rng: &mut ChaCha20Rng, alice: &mut Session, bob: &mut Session, n
             .unwrap();
         *bob = Session::from_bytes(&bob.to_bytes().unwrap()).unwrap();
         assert_eq!(
-            bob.receive(&to_bob, t + 1).unwrap().body,
+            bob.receive(&to_bob, t + 1)
+                .unwrap()
+                .into_message()
+                .unwrap()
+                .body,
             b"after the upgrade, from alice"
         );
         let to_alice = bob
@@ -98,7 +102,12 @@ fn keep_talking(rng: &mut ChaCha20Rng, alice: &mut Session, bob: &mut Session, n
             .unwrap();
         *alice = Session::from_bytes(&alice.to_bytes().unwrap()).unwrap();
         assert_eq!(
-            alice.receive(&to_alice, t + 3).unwrap().body,
+            alice
+                .receive(&to_alice, t + 3)
+                .unwrap()
+                .into_message()
+                .unwrap()
+                .body,
             b"after the upgrade, from bob"
         );
     }
@@ -127,7 +136,10 @@ fn an_initiator_awaiting_its_reply_carries_on_after_the_upgrade() {
         "the one-time prekey is consumed"
     );
     let (wire, body, at) = &messages[1];
-    assert_eq!(&bob.receive(wire, *at).unwrap().body, body);
+    assert_eq!(
+        &bob.receive(wire, *at).unwrap().into_message().unwrap().body,
+        body
+    );
 
     let mut rng = ChaCha20Rng::from_seed([1; 32]);
     keep_talking(
@@ -165,7 +177,10 @@ fn a_pending_responder_migrates_without_the_signed_prekey_secret() {
 
     let mut alice = restore_session(&s["alice"]);
     for (wire, body, at) in in_flight(s, "bob") {
-        assert_eq!(bob.receive(&wire, at).unwrap().body, body);
+        assert_eq!(
+            bob.receive(&wire, at).unwrap().into_message().unwrap().body,
+            body
+        );
     }
     let mut rng = ChaCha20Rng::from_seed([2; 32]);
     keep_talking(
@@ -202,7 +217,7 @@ fn an_established_conversation_keeps_its_timer_limits_and_skipped_keys() {
 
     for (who, session) in [("alice", &mut alice), ("bob", &mut bob)] {
         for (wire, body, at) in in_flight(s, who) {
-            let got = session.receive(&wire, at).unwrap();
+            let got = session.receive(&wire, at).unwrap().into_message().unwrap();
             assert_eq!(got.body, body, "{who}");
             // Stored skipped keys kept their skip times: the message is judged under the timer.
             assert!(!got.timer_changed);

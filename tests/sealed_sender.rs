@@ -92,7 +92,7 @@ fn sealed_conversation_both_ways_with_verified_senders() {
         .unwrap();
     assert_eq!(delivered.sender.address, b"alice");
     assert_eq!(&delivered.sender.identity, w.alice.public());
-    assert_eq!(delivered.received.body, b"hello, sealed");
+    assert_eq!(delivered.receipt.message().unwrap().body, b"hello, sealed");
 
     let inner = bob_session.send(&mut w.rng, NOW + 1, b"hi Alice").unwrap();
     let envelope = seal(&mut w.rng, &w.bob, &w.bob_cert, w.alice.public(), &inner).unwrap();
@@ -102,7 +102,7 @@ fn sealed_conversation_both_ways_with_verified_senders() {
     assert!(!opened.is_prekey_message());
     let delivered = opened.decrypt(&mut alice_session).unwrap();
     assert_eq!(delivered.sender.address, b"bob");
-    assert_eq!(delivered.received.body, b"hi Alice");
+    assert_eq!(delivered.receipt.message().unwrap().body, b"hi Alice");
 }
 
 #[test]

@@ -486,7 +486,14 @@ impl Builder {
     fn deliver(&mut self, to: &mut Session, i: usize) {
         let m = &self.msgs[i];
         if m.framed {
-            assert_eq!(to.receive(&m.bytes, NOW).unwrap().body, m.body);
+            assert_eq!(
+                to.receive(&m.bytes, NOW)
+                    .unwrap()
+                    .into_message()
+                    .unwrap()
+                    .body,
+                m.body
+            );
         } else {
             assert_eq!(to.decrypt(&m.bytes).unwrap(), m.body);
         }
@@ -634,7 +641,10 @@ fn stage_old_chains() -> Stage {
     let (mut b, mut alice, mut bob) = start(14, false);
     b.msgs.clear();
     let t = alice.set_timer(&mut b.rng, NOW, 3600, TimerStart::OnSend);
-    bob.receive(&t.unwrap(), NOW).unwrap();
+    bob.receive(&t.unwrap(), NOW)
+        .unwrap()
+        .into_message()
+        .unwrap();
     for _ in 0..4 {
         let x: Vec<usize> = (0..3).map(|k| b.send(&mut bob, k != 1)).collect();
         b.deliver(&mut alice, x[0]);
@@ -1464,12 +1474,12 @@ fn deliver(
 ) -> Result<bool, TestCaseError> {
     let opened = if receive {
         match s.receive(&m.bytes, now) {
-            Ok(r) => {
+            Ok(xchat_protocol::Receipt::Message(r)) => {
                 prop_assert!(m.framed && r.body == m.body, "{}: wrong content", what);
                 true
             }
-            Err(Error::Expired) => true,
-            Err(Error::InvalidContent(_)) => {
+            Ok(xchat_protocol::Receipt::Expired { .. }) => true,
+            Ok(xchat_protocol::Receipt::Unreadable(_)) => {
                 prop_assert!(!m.framed, "{}: a real frame is invalid", what);
                 true
             }

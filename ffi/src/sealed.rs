@@ -3,8 +3,8 @@
 
 use xchat_protocol::sealed_sender::seal;
 use xchat_protocol::{
-    CertificateKey, ContentKind, Deadline, Delivered, Error, IdentityKey, Opened, SealedRecipient,
-    SealedSenderError, SenderCertificate,
+    CertificateKey, Config, ContentKind, Deadline, Delivered, Error, IdentityKey, Opened, Receipt,
+    SealedRecipient, SealedSenderError, SenderCertificate,
 };
 
 use crate::error::{INVALID, NULL};
@@ -15,7 +15,6 @@ use crate::util::{
     XC_KEY_LEN, XcBuffer, bytes_in, free_handle, guard, guard_void, handle_in_slot, handle_mut,
     handle_ref, into_handle, key_in, key_out, os_rng, out_init, release, take_handle, write_key,
 };
-use xchat_protocol::Config;
 
 /// `XcReceived.kind`: an application message.
 pub const XC_CONTENT_KIND_MESSAGE: u32 = 1;
@@ -23,6 +22,15 @@ pub const XC_CONTENT_KIND_MESSAGE: u32 = 1;
 pub const XC_CONTENT_KIND_TIMER_UPDATE: u32 = 2;
 /// `XcReceived.kind`: a kind this version of the ABI does not know.
 pub const XC_CONTENT_KIND_OTHER: u32 = 0;
+
+/// `XcReceived.status`: a message (or timer update) to deliver; every other field is set.
+pub const XC_RECEIVED_MESSAGE: u32 = 0;
+/// `XcReceived.status`: the message had expired before it arrived. Show nothing; only
+/// `timer_changed` is set (a newer timer it carried was applied). The session changed: save it.
+pub const XC_RECEIVED_EXPIRED: u32 = 1;
+/// `XcReceived.status`: the message authenticated but its content frame does not parse (a bug of
+/// the peer's client). Show nothing. The session changed: save it.
+pub const XC_RECEIVED_UNREADABLE: u32 = 2;
 
 /// `XcReceived.deadline_kind`: the message does not expire.
 pub const XC_DEADLINE_NEVER: u32 = 0;
@@ -48,6 +56,10 @@ pub struct XcOpened {
 #[repr(C)]
 #[derive(Debug)]
 pub struct XcReceived {
+    /// `XC_RECEIVED_MESSAGE`, `XC_RECEIVED_EXPIRED` or `XC_RECEIVED_UNREADABLE`: what the session
+    /// did with the message. Every status means the session changed (save it); an error return
+    /// means nothing changed.
+    pub status: u32,
     /// The application's bytes (empty for a timer update).
     pub body: XcBuffer,
     /// The sender's clock when it sent the message (ms since the Unix epoch).
@@ -71,6 +83,7 @@ pub struct XcReceived {
 
 impl XcReceived {
     const EMPTY: Self = Self {
+        status: XC_RECEIVED_MESSAGE,
         body: XcBuffer::EMPTY,
         sent_at_ms: 0,
         deadline_ms: 0,
@@ -83,13 +96,29 @@ impl XcReceived {
     };
 
     fn from_delivered(delivered: &Delivered) -> Self {
-        let r = &delivered.received;
+        let r = match &delivered.receipt {
+            Receipt::Message(received) => received,
+            Receipt::Expired { timer_changed } => {
+                return Self {
+                    status: XC_RECEIVED_EXPIRED,
+                    timer_changed: *timer_changed,
+                    ..Self::EMPTY
+                };
+            }
+            Receipt::Unreadable(_) => {
+                return Self {
+                    status: XC_RECEIVED_UNREADABLE,
+                    ..Self::EMPTY
+                };
+            }
+        };
         let (deadline_kind, deadline_ms) = match r.deadline {
             Deadline::Never => (XC_DEADLINE_NEVER, 0),
             Deadline::At(ms) => (XC_DEADLINE_AT, ms),
             Deadline::AfterRead(ms) => (XC_DEADLINE_AFTER_READ, ms),
         };
         Self {
+            status: XC_RECEIVED_MESSAGE,
             body: XcBuffer::copy_of(&r.body),
             sent_at_ms: r.sent_at_ms,
             deadline_ms,

@@ -181,6 +181,7 @@ fn body_of(received: &mut XcReceived) -> Vec<u8> {
 
 fn blank_received() -> XcReceived {
     XcReceived {
+        status: u32::MAX,
         body: empty(),
         sent_at_ms: 0,
         deadline_ms: 0,

@@ -22,13 +22,10 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(session.to_bytes().unwrap().as_slice(), blob.as_slice());
         }
         let mut session = Session::from_bytes(blob).unwrap();
-        if let Err(e) = session.receive(data, NOW) {
-            if !matches!(
-                e,
-                xchat_protocol::Error::Expired | xchat_protocol::Error::InvalidContent(_)
-            ) {
-                assert_eq!(session.to_bytes().unwrap().as_slice(), blob.as_slice());
-            }
+        // `Err` means unchanged, for every error (an authentic message that expired or does not
+        // parse is an `Ok` receipt).
+        if session.receive(data, NOW).is_err() {
+            assert_eq!(session.to_bytes().unwrap().as_slice(), blob.as_slice());
         }
     }
 });

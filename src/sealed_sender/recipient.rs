@@ -16,7 +16,7 @@ use crate::kdf;
 use crate::keys::{IdentityKey, IdentityKeyPair, PublicKey};
 use crate::padding::padded_len;
 use crate::prekeys::PreKeyStore;
-use crate::session::{Config, Received, Session};
+use crate::session::{Config, Receipt, Session};
 use crate::wire::Incoming;
 
 /// The recipient's side of sealed sender: its identity and what it trusts.
@@ -45,7 +45,10 @@ use crate::wire::Incoming;
 /// let opened = bob_view.open(&envelope, now)?;
 /// assert_eq!(opened.sender().address, b"alice");
 /// let (_session, delivered) = opened.respond(&bob, &mut bob_store, &Config::new(b""))?;
-/// assert_eq!(delivered.received.body, b"only the recipient is visible");
+/// assert_eq!(
+///     delivered.receipt.message().map(|m| m.body.as_slice()),
+///     Some(&b"only the recipient is visible"[..])
+/// );
 /// # Ok::<(), Box<dyn core::error::Error>>(())
 /// ```
 #[derive(Debug)]
@@ -75,8 +78,9 @@ pub struct Opened {
 pub struct Delivered {
     /// The verified sender certificate (address, device, identity).
     pub sender: SenderCertificate,
-    /// The decrypted content, with its deadline.
-    pub received: Received,
+    /// What the session did with the message: deliver it with its deadline, or drop it as
+    /// expired or unreadable (the session changed either way).
+    pub receipt: Receipt,
 }
 
 impl SealedRecipient<'_> {
@@ -185,12 +189,12 @@ impl Opened {
         if session.remote_identity() != &self.sender.identity {
             return Err(SealedSenderError::SenderIdentityMismatch);
         }
-        let received = session
+        let receipt = session
             .receive(self.message(), self.now_ms)
             .map_err(SealedSenderError::Session)?;
         Ok(Delivered {
             sender: self.sender.clone(),
-            received,
+            receipt,
         })
     }
 
@@ -222,7 +226,7 @@ impl Opened {
             session,
             Delivered {
                 sender: self.sender.clone(),
-                received,
+                receipt: Receipt::Message(received),
             },
         ))
     }
