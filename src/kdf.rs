@@ -3,8 +3,8 @@
 //! The constructions are the ones the Signal X3DH and Double Ratchet specifications define; the
 //! labels, lengths and the message-key expansion are our choices and SPEC.md states them.
 //!
-//! These building blocks are public so that test vectors and independent implementations can
-//! check every intermediate value; applications never need them.
+//! These building blocks are public with the `hazmat` feature, so that test vectors and
+//! independent implementations can check every intermediate value; applications never need them.
 
 use alloc::vec::Vec;
 
@@ -56,6 +56,8 @@ macro_rules! secret_key_type {
         #[derive(Clone, Zeroize, ZeroizeOnDrop)]
         pub struct $name([u8; 32]);
 
+        // Without `hazmat`, some types are never built from or read as raw bytes.
+        #[cfg_attr(not(feature = "hazmat"), allow(dead_code))]
         impl $name {
             /// Wraps raw key bytes.
             pub fn from_bytes(bytes: [u8; 32]) -> Self {

@@ -50,7 +50,10 @@ mod cipher;
 mod codec;
 pub mod content;
 pub mod error;
+#[cfg(feature = "hazmat")]
 pub mod kdf;
+#[cfg(not(feature = "hazmat"))]
+mod kdf;
 pub mod keys;
 pub mod padding;
 pub mod prekeys;

@@ -291,10 +291,14 @@ impl Session {
     /// The caller decides whether to trust [`Session::remote_identity`]. A later prekey message of
     /// a session you already hold goes to [`Session::decrypt`], not here.
     ///
+    /// Low-level (feature `hazmat`): the plaintext is returned raw. Messengers use
+    /// [`Session::accept`], which also reads the content frame.
+    ///
     /// # Errors
     /// [`Error::NotPreKeyMessage`], [`Error::UnknownSignedPreKey`],
     /// [`Error::UnknownOneTimePreKey`], [`Error::DuplicateMessage`], [`Error::NonContributory`],
     /// [`Error::DecryptionFailed`], [`Error::Decode`], and the limits errors of `decrypt`.
+    #[cfg(feature = "hazmat")]
     pub fn respond(
         identity: &IdentityKeyPair,
         store: &mut PreKeyStore,
@@ -373,9 +377,21 @@ impl Session {
     /// Encrypts `plaintext` into wire bytes: a prekey message while the initiator has not yet
     /// heard back, a normal message otherwise.
     ///
+    /// Low-level (feature `hazmat`): the plaintext travels without a content frame, padding or
+    /// timer. Messengers use [`Session::send`].
+    ///
     /// # Errors
     /// [`Error::TooLarge`], [`Error::ChainExhausted`], [`Error::NonContributory`].
+    #[cfg(feature = "hazmat")]
     pub fn encrypt<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, Error> {
+        self.encrypt_inner(rng, plaintext)
+    }
+
+    fn encrypt_inner<R: CryptoRng + ?Sized>(
         &mut self,
         rng: &mut R,
         plaintext: &[u8],
@@ -394,10 +410,14 @@ impl Session {
 
     /// Decrypts a message from the peer (normal, or a prekey message of this session).
     ///
+    /// Low-level (feature `hazmat`): the plaintext is returned raw, with no clock for the
+    /// skipped keys it stores. Messengers use [`Session::receive`].
+    ///
     /// # Errors
     /// [`Error::Decode`], [`Error::SessionMismatch`], [`Error::DuplicateMessage`],
     /// [`Error::TooFarInFuture`], [`Error::NonContributory`], [`Error::DecryptionFailed`].
     /// On any error the session is unchanged.
+    #[cfg(feature = "hazmat")]
     pub fn decrypt(&mut self, message: &[u8]) -> Result<Vec<u8>, Error> {
         self.decrypt_inner(message, u64::MAX)
     }
@@ -456,7 +476,7 @@ impl Session {
             padded_frame(ContentKind::Message, now_ms, &self.timer, body)
                 .map_err(|_| Error::TooLarge)?,
         );
-        self.encrypt(rng, &frame)
+        self.encrypt_inner(rng, &frame)
     }
 
     /// Changes the conversation's timer: the new timer gets the next version, applies to this
@@ -498,7 +518,7 @@ impl Session {
             body: Vec::new(),
         };
         let frame = content.to_padded_bytes().map_err(|_| Error::TooLarge)?;
-        let out = self.encrypt(rng, &frame)?;
+        let out = self.encrypt_inner(rng, &frame)?;
         self.timer = timer;
         Ok(out)
     }
