@@ -21,7 +21,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::SeedableRng;
 use sha2::Sha256;
 use x25519_dalek::{PublicKey, StaticSecret};
-use xchat_protocol::sealed_sender::seal;
+use xchat_protocol::sealed_sender::seal_to;
 use xchat_protocol::{
     CertificateKeyPair, IdentityKeyPair, PreKeyBundle, PreKeyStore, SealedRecipient, Session,
 };
@@ -400,7 +400,7 @@ fn sealed_sender(c: &mut Criterion) {
     let mut g = c.benchmark_group("sealed_sender");
     g.bench_function("protocol", |b| {
         b.iter(|| {
-            let envelope = seal(&mut rng, &sender, &cert, recipient.public(), &inner).unwrap();
+            let envelope = seal_to(&mut rng, &sender, &cert, recipient.public(), &inner).unwrap();
             black_box(view.open(&envelope, 0).unwrap())
         });
     });

@@ -121,7 +121,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let inner = alice_session.send(&mut rng, T0 + i as u64, text.as_bytes())?;
         relay.post(
             "bob",
-            seal(&mut rng, &alice, &alice_cert, bob.public(), &inner)?,
+            seal(&mut rng, &alice, &alice_cert, &alice_session, &inner)?,
         );
     }
 
@@ -157,7 +157,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let inner = bob_session.set_timer(&mut rng, T0 + 2_000, 3_600, TimerStart::OnSend)?;
     relay.post(
         "alice",
-        seal(&mut rng, &bob, &bob_cert, alice.public(), &inner)?,
+        seal(&mut rng, &bob, &bob_cert, &bob_session, &inner)?,
     );
     for text in [
         "Yes, here.",
@@ -167,7 +167,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let inner = bob_session.send(&mut rng, T0 + 3_000, text.as_bytes())?;
         relay.post(
             "alice",
-            seal(&mut rng, &bob, &bob_cert, alice.public(), &inner)?,
+            seal(&mut rng, &bob, &bob_cert, &bob_session, &inner)?,
         );
     }
 
@@ -195,12 +195,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let inner = alice_session.send(&mut rng, T0 + 6_000, b"Got them all.")?;
     relay.post(
         "bob",
-        seal(&mut rng, &alice, &alice_cert, bob.public(), &inner)?,
+        seal(&mut rng, &alice, &alice_cert, &alice_session, &inner)?,
     );
     let late = alice_session.send(&mut rng, T0 + 7_000, b"Sent long ago...")?;
     relay.post(
         "bob",
-        seal(&mut rng, &alice, &alice_cert, bob.public(), &late)?,
+        seal(&mut rng, &alice, &alice_cert, &alice_session, &late)?,
     );
     let mut inbox = relay.fetch("bob").into_iter();
     let on_time = bob_view

@@ -9,7 +9,7 @@ use std::path::Path;
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::SeedableRng;
 use xchat_protocol::content::{Content, ContentKind};
-use xchat_protocol::sealed_sender::seal;
+use xchat_protocol::sealed_sender::seal_to;
 use xchat_protocol::{
     CertificateKeyPair, IdentityKeyPair, PreKeyStore, Session, Timer, TimerStart,
 };
@@ -67,7 +67,7 @@ fn main() {
     write(
         "sealed_open",
         "envelope",
-        &seal(&mut rng, &alice, &cert, bob.public(), &reply).unwrap(),
+        &seal_to(&mut rng, &alice, &cert, bob.public(), &reply).unwrap(),
     );
 
     for (name, timer) in [

@@ -651,20 +651,20 @@ int32_t xc_prekey_store_from_bytes(const uint8_t *bytes,
 int32_t xc_prekey_store_free(struct XcPreKeyStore **store);
 
 /**
- * Seals a session message (from `xc_session_send` or `xc_session_set_timer`) for the device
- * whose identity key is `recipient_identity_key` (32 bytes), with our sender certificate
- * inside. The result is what the server delivers: it learns the recipient and a padded length.
+ * Seals a message of `session` (from `xc_session_send` or `xc_session_set_timer`) for the
+ * session's peer, with our sender certificate inside. The result is what the server delivers: it
+ * learns the recipient and a padded length. `sender` must be the session's identity and the
+ * certificate's, else `XC_ERR_SEALED_SENDER_IDENTITY_MISMATCH` (nothing is sealed).
  *
  * # Safety
- * `sender` is any value (handles are checked); each pointer/length pair describes readable memory
- * (NULL allowed for length 0); `recipient_identity_key` is NULL or valid for reading 32 bytes;
- * `out` is NULL or valid for writing an `XcBuffer`. No handle passed is in use by another thread
- * during the call.
+ * `sender` and `session` are any values (handles are checked); each pointer/length pair describes
+ * readable memory (NULL allowed for length 0); `out` is NULL or valid for writing an `XcBuffer`.
+ * No handle passed is in use by another thread during the call.
  */
 int32_t xc_seal(const struct XcIdentity *sender,
                 const uint8_t *sender_certificate,
                 size_t sender_certificate_len,
-                const uint8_t *recipient_identity_key,
+                const struct XcSession *session,
                 const uint8_t *message,
                 size_t message_len,
                 struct XcBuffer *out);

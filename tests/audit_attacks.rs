@@ -25,7 +25,7 @@ use sha2::{Digest, Sha256};
 use xchat_protocol::Receipt;
 use xchat_protocol::content::{Content, MAX_CLOCK_SKEW_MS};
 use xchat_protocol::kdf::MessageKey;
-use xchat_protocol::sealed_sender::seal;
+use xchat_protocol::sealed_sender::seal_to;
 use xchat_protocol::{
     CertificateKey, CertificateKeyPair, Deadline, DecodeError, Error, IdentityKeyPair, Incoming,
     PreKeyBundle, PreKeyStore, SealedRecipient, SealedSenderError, SenderCertificate,
@@ -449,8 +449,8 @@ fn fixed_is_prekey_message_doc_routes_the_second_prekey_message_to_its_session()
         trust_roots: &pki.roots,
         revoked_servers: &[],
     };
-    let e1 = seal(&mut r, &alice, &cert, b.id.public(), &m1).unwrap();
-    let e2 = seal(&mut r, &alice, &cert, b.id.public(), &m2).unwrap();
+    let e1 = seal_to(&mut r, &alice, &cert, b.id.public(), &m1).unwrap();
+    let e2 = seal_to(&mut r, &alice, &cert, b.id.public(), &m2).unwrap();
     let (mut session, _) = recipient
         .open(&e1, T0)
         .unwrap()
@@ -976,7 +976,7 @@ fn held_sealed_sender_respond_cannot_bypass_replay_protection() {
     )
     .unwrap();
     let inner = a.send(&mut r, T0, b"sealed first").unwrap();
-    let env = seal(
+    let env = seal_to(
         &mut r,
         &alice,
         &pki.cert(b"alice", &alice),
@@ -1013,7 +1013,7 @@ fn held_sealed_sender_respond_cannot_bypass_replay_protection() {
         again.decrypt(&mut s).unwrap_err(),
         SealedSenderError::Session(Error::DuplicateMessage)
     );
-    let resealed = seal(
+    let resealed = seal_to(
         &mut r,
         &mallory,
         &pki.cert(b"alice", &mallory),
@@ -1059,7 +1059,7 @@ fn held_reinitiation_under_the_same_identity_can_be_answered_after_session_misma
     )
     .unwrap();
     let inner1 = a1.send(&mut r, T0, b"1").unwrap();
-    let e1 = seal(&mut r, &alice, &cert, b.id.public(), &inner1).unwrap();
+    let e1 = seal_to(&mut r, &alice, &cert, b.id.public(), &inner1).unwrap();
     let (mut old, _) = recipient
         .open(&e1, T0)
         .unwrap()
@@ -1074,7 +1074,7 @@ fn held_reinitiation_under_the_same_identity_can_be_answered_after_session_misma
     )
     .unwrap();
     let inner2 = a2.send(&mut r, T0, b"2").unwrap();
-    let e2 = seal(&mut r, &alice, &cert, b.id.public(), &inner2).unwrap();
+    let e2 = seal_to(&mut r, &alice, &cert, b.id.public(), &inner2).unwrap();
     let opened = recipient.open(&e2, T0).unwrap();
     let before = old.to_bytes();
     assert_eq!(
@@ -1178,7 +1178,7 @@ fn held_no_panic_and_no_change_on_random_or_mutated_input() {
     )
     .unwrap();
     let prekey_msg = a2.send(&mut r, T0, b"prekey").unwrap();
-    let env = seal(
+    let env = seal_to(
         &mut r,
         &alice2,
         &pki.cert(b"a2", &alice2),

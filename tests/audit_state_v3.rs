@@ -23,7 +23,7 @@ use common::state_codec::{self as codec, K32, Ratchet, SessionBlob, StoreBlob};
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::{Rng, SeedableRng};
 use sha2::Sha256;
-use xchat_protocol::sealed_sender::seal;
+use xchat_protocol::sealed_sender::seal_to;
 use xchat_protocol::state::{
     KIND_IDENTITY, KIND_PREKEY_STORE, KIND_SESSION, SEALED_KIND_BIT, SEALED_OVERHEAD, StorageKey,
 };
@@ -261,7 +261,7 @@ fn held_invalid_stored_identities_fail_cleanly_at_every_use() {
     let (cert, root) = certificate_for(&t.p.bob_id);
     let roots = [root.public()];
     let inner = t.p.bob.send(&mut t.p.rng, NOW, b"sealed").unwrap();
-    let envelope = seal(
+    let envelope = seal_to(
         &mut t.p.rng,
         &t.p.bob_id,
         &cert,
@@ -303,7 +303,7 @@ fn held_invalid_stored_identities_fail_cleanly_at_every_use() {
                 "{what}"
             );
             if remote {
-                let sealed = seal(
+                let sealed = seal_to(
                     &mut t.p.rng,
                     &t.p.alice_id,
                     &cert,
@@ -1208,7 +1208,7 @@ fn held_no_dead_secret_survives_in_any_blob() {
         trust_roots: &roots,
         revoked_servers: &[],
     };
-    let env = seal(&mut rng, &alice_id, &cert, bob_id.public(), &t).unwrap();
+    let env = seal_to(&mut rng, &alice_id, &cert, bob_id.public(), &t).unwrap();
     let (mut bob, _) = bob_view
         .open(&env, NOW)
         .unwrap()
@@ -1222,7 +1222,7 @@ fn held_no_dead_secret_survives_in_any_blob() {
         .into_message()
         .unwrap();
     w.session("bob", &bob);
-    let env = seal(&mut rng, &alice_id, &cert, bob_id.public(), &firsts[0]).unwrap();
+    let env = seal_to(&mut rng, &alice_id, &cert, bob_id.public(), &firsts[0]).unwrap();
     bob_view.open(&env, NOW).unwrap().decrypt(&mut bob).unwrap();
     w.session("bob", &bob);
     let mut held = vec![firsts[1].clone()];

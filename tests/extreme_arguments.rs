@@ -29,7 +29,7 @@ use xchat_protocol::prekeys::{
 };
 use xchat_protocol::sealed_sender::{
     ENVELOPE_HEADER_LEN, MAX_ADDRESS_LEN, MAX_ENVELOPE_LEN, MAX_SEALED_MESSAGE_LEN,
-    MAX_SENDER_CERTIFICATE_LEN, SEALED_VERSION, SERVER_CERTIFICATE_LEN, seal,
+    MAX_SENDER_CERTIFICATE_LEN, SEALED_VERSION, SERVER_CERTIFICATE_LEN, seal_to,
 };
 use xchat_protocol::session::MAX_CONTEXT_LEN;
 use xchat_protocol::state::{KIND_IDENTITY, KIND_PREKEY_STORE, KIND_SESSION};
@@ -1856,7 +1856,8 @@ fn seal_and_open_hold_their_bounds() {
 
     for cert in [&smallest_cert, &largest_cert] {
         for len in [0, 1, MAX_SEALED_MESSAGE_LEN - 1, MAX_SEALED_MESSAGE_LEN] {
-            let envelope = seal(&mut w.rng, &w.alice, cert, w.bob.public(), &huge[..len]).unwrap();
+            let envelope =
+                seal_to(&mut w.rng, &w.alice, cert, w.bob.public(), &huge[..len]).unwrap();
             assert!(envelope.len() <= MAX_ENVELOPE_LEN);
             if len == MAX_SEALED_MESSAGE_LEN && cert == &largest_cert {
                 assert_eq!(envelope.len(), MAX_ENVELOPE_LEN);
@@ -1873,7 +1874,7 @@ fn seal_and_open_hold_their_bounds() {
         }
         for len in [MAX_SEALED_MESSAGE_LEN + 1, 2 * MAX_SEALED_MESSAGE_LEN, HUGE] {
             assert_eq!(
-                seal(&mut w.rng, &w.alice, cert, w.bob.public(), &huge[..len]).unwrap_err(),
+                seal_to(&mut w.rng, &w.alice, cert, w.bob.public(), &huge[..len]).unwrap_err(),
                 SealedSenderError::TooLarge,
                 "seal of {len} bytes"
             );
@@ -1881,7 +1882,7 @@ fn seal_and_open_hold_their_bounds() {
     }
 
     // Envelopes: empty, short, over the bound, huge.
-    let envelope = seal(&mut w.rng, &w.alice, &smallest_cert, w.bob.public(), b"").unwrap();
+    let envelope = seal_to(&mut w.rng, &w.alice, &smallest_cert, w.bob.public(), b"").unwrap();
     let header = &envelope[..ENVELOPE_HEADER_LEN];
     let mut low_order = vec![SEALED_VERSION];
     low_order.extend_from_slice(&[0; 32 + 48 + 16]);
@@ -1933,7 +1934,7 @@ fn seal_and_open_hold_their_bounds() {
     let max_body = &huge[..max_body_len()];
     let inner = to_bob.send(&mut w.rng, u64::MAX, max_body).unwrap();
     assert!(inner.len() <= MAX_SEALED_MESSAGE_LEN);
-    let envelope = seal(&mut w.rng, &w.alice, &largest_cert, w.bob.public(), &inner).unwrap();
+    let envelope = seal_to(&mut w.rng, &w.alice, &largest_cert, w.bob.public(), &inner).unwrap();
     assert!(envelope.len() <= MAX_ENVELOPE_LEN);
     let opened = bob_view.open(&envelope, u64::MAX - 1).unwrap();
     assert!(opened.is_prekey_message());
@@ -1964,7 +1965,7 @@ fn seal_and_open_hold_their_bounds() {
         .certify_sender(&w.server_cert, b"b", 0, w.bob.public(), 1)
         .unwrap();
     let reply = to_alice.send(&mut w.rng, 0, b"").unwrap();
-    let envelope = seal(&mut w.rng, &w.bob, &bob_cert, w.alice.public(), &reply).unwrap();
+    let envelope = seal_to(&mut w.rng, &w.bob, &bob_cert, w.alice.public(), &reply).unwrap();
     let alice_view = SealedRecipient {
         identity: &w.alice,
         trust_roots: &roots,
@@ -2183,7 +2184,7 @@ fn seal_refuses_a_certificate_no_decoder_accepts() {
         let mut cert = w.certify(b"alice", u64::MAX);
         cert.address = vec![b'a'; len];
         assert_eq!(
-            seal(&mut w.rng, &w.alice, &cert, w.bob.public(), b"m").unwrap_err(),
+            seal_to(&mut w.rng, &w.alice, &cert, w.bob.public(), b"m").unwrap_err(),
             SealedSenderError::Decode(want),
             "address of {len} bytes"
         );
@@ -2194,7 +2195,7 @@ fn seal_refuses_a_certificate_no_decoder_accepts() {
 fn seal_reports_an_oversized_message_as_such() {
     let mut w = world(18);
     let cert = w.certify(b"alice", u64::MAX);
-    let e = seal(
+    let e = seal_to(
         &mut w.rng,
         &w.alice,
         &cert,

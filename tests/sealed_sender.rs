@@ -5,7 +5,7 @@ mod common;
 
 use common::rng;
 use rand_chacha::ChaCha20Rng;
-use xchat_protocol::sealed_sender::seal;
+use xchat_protocol::sealed_sender::{seal, seal_to};
 use xchat_protocol::{
     CertificateKey, CertificateKeyPair, DecodeError, IdentityKeyPair, PreKeyStore, SealedRecipient,
     SealedSenderError, SenderCertificate, ServerCertificate, Session,
@@ -76,7 +76,7 @@ fn first_envelope(w: &mut World, text: &[u8]) -> (Session, Vec<u8>) {
     )
     .unwrap();
     let inner = session.send(&mut w.rng, NOW, text).unwrap();
-    let envelope = seal(&mut w.rng, &w.alice, &w.alice_cert, w.bob.public(), &inner).unwrap();
+    let envelope = seal(&mut w.rng, &w.alice, &w.alice_cert, &session, &inner).unwrap();
     (session, envelope)
 }
 
@@ -95,7 +95,7 @@ fn sealed_conversation_both_ways_with_verified_senders() {
     assert_eq!(delivered.receipt.message().unwrap().body, b"hello, sealed");
 
     let inner = bob_session.send(&mut w.rng, NOW + 1, b"hi Alice").unwrap();
-    let envelope = seal(&mut w.rng, &w.bob, &w.bob_cert, w.alice.public(), &inner).unwrap();
+    let envelope = seal(&mut w.rng, &w.bob, &w.bob_cert, &bob_session, &inner).unwrap();
     let opened = recipient(&w.alice, &roots)
         .open(&envelope, NOW + 2)
         .unwrap();
@@ -166,7 +166,7 @@ fn forged_certificates_are_rejected() {
     add_group_order(&mut malleated.signature);
 
     for cert in [forged, self_made, extended, malleated] {
-        let envelope = seal(&mut w.rng, &w.alice, &cert, w.bob.public(), &inner).unwrap();
+        let envelope = seal_to(&mut w.rng, &w.alice, &cert, w.bob.public(), &inner).unwrap();
         let err = recipient(&w.bob, &roots).open(&envelope, NOW).unwrap_err();
         assert_eq!(err, SealedSenderError::InvalidCertificate);
     }
@@ -193,7 +193,7 @@ fn a_certificate_for_someone_else_is_a_sender_identity_mismatch() {
     // Mallory holds a valid certificate of her own, and seals using Alice's certificate.
     let mallory = IdentityKeyPair::generate(&mut w.rng);
     let inner = b"not a real session message";
-    let envelope = seal(&mut w.rng, &mallory, &w.alice_cert, w.bob.public(), inner).unwrap();
+    let envelope = seal_to(&mut w.rng, &mallory, &w.alice_cert, w.bob.public(), inner).unwrap();
     let err = recipient(&w.bob, &roots).open(&envelope, NOW).unwrap_err();
     assert_eq!(err, SealedSenderError::SenderIdentityMismatch);
 }
@@ -220,7 +220,7 @@ fn a_replayed_prekey_message_under_another_certificate_does_not_touch_the_store(
         .server
         .certify_sender(&w.server_cert, b"mallory", 1, mallory.public(), NOW + DAY)
         .unwrap();
-    let wrapped = seal(
+    let wrapped = seal_to(
         &mut w.rng,
         &mallory,
         &mallory_cert,
@@ -272,7 +272,7 @@ fn the_session_peer_must_be_the_certified_sender() {
 fn self_sent_envelopes_are_rejected() {
     let mut w = world(7);
     let roots = [w.root];
-    let envelope = seal(&mut w.rng, &w.bob, &w.bob_cert, w.bob.public(), b"echo").unwrap();
+    let envelope = seal_to(&mut w.rng, &w.bob, &w.bob_cert, w.bob.public(), b"echo").unwrap();
     assert_eq!(
         recipient(&w.bob, &roots).open(&envelope, NOW).unwrap_err(),
         SealedSenderError::SelfSend
@@ -346,7 +346,7 @@ fn the_relay_sees_no_sender_no_certificate_no_timer_and_no_exact_length() {
         )
         .unwrap();
     let short_inner = session.send(&mut w.rng, NOW, b"a").unwrap();
-    let short = seal(
+    let short = seal_to(
         &mut w.rng,
         &w.alice,
         &w.alice_cert,
@@ -355,7 +355,7 @@ fn the_relay_sees_no_sender_no_certificate_no_timer_and_no_exact_length() {
     )
     .unwrap();
     let longer_inner = session.send(&mut w.rng, NOW, &[b'z'; 150]).unwrap();
-    let longer = seal(
+    let longer = seal_to(
         &mut w.rng,
         &w.alice,
         &w.alice_cert,
@@ -369,7 +369,7 @@ fn the_relay_sees_no_sender_no_certificate_no_timer_and_no_exact_length() {
     let raw_short = session.encrypt(&mut w.rng, &[1; 9]).unwrap();
     let raw_long = session.encrypt(&mut w.rng, &[1; 11]).unwrap();
     assert_ne!(raw_short.len(), raw_long.len());
-    let a = seal(
+    let a = seal_to(
         &mut w.rng,
         &w.alice,
         &w.alice_cert,
@@ -377,7 +377,7 @@ fn the_relay_sees_no_sender_no_certificate_no_timer_and_no_exact_length() {
         &raw_short,
     )
     .unwrap();
-    let b = seal(
+    let b = seal_to(
         &mut w.rng,
         &w.alice,
         &w.alice_cert,
@@ -453,4 +453,37 @@ fn sealed_sender_errors_chain_to_their_cause() {
     ] {
         assert_eq!(cause(e), None, "{e:?}");
     }
+}
+
+/// `seal` takes the session (issue 12): the envelope goes to the session's peer, and a certificate
+/// or session that is not the sender's is refused before any key is drawn — a sealed message can
+/// no longer be addressed to a key other than the session's, or carry someone else's certificate.
+#[test]
+fn seal_refuses_a_certificate_or_session_that_is_not_the_senders() {
+    use rand_chacha::rand_core::Rng;
+    let mut w = world(20);
+    let (session, _) = first_envelope(&mut w, b"x");
+    let inner = b"inner";
+    let mut probe = w.rng.clone();
+    // Bob's certificate, or Alice's session sealed as Bob.
+    for (sender, cert) in [(&w.alice, &w.bob_cert), (&w.bob, &w.bob_cert)] {
+        assert_eq!(
+            seal(&mut w.rng, sender, cert, &session, inner).unwrap_err(),
+            SealedSenderError::SenderIdentityMismatch
+        );
+    }
+    assert_eq!(w.rng.next_u64(), probe.next_u64(), "no key was drawn");
+    // The low-level `seal_to` builds what an attacker could (a recipient refuses it:
+    // `a_certificate_for_someone_else_is_a_sender_identity_mismatch`).
+    assert!(seal_to(&mut w.rng, &w.alice, &w.bob_cert, w.bob.public(), inner).is_ok());
+    // The envelope opens for the session's peer only.
+    let envelope = seal(&mut w.rng, &w.alice, &w.alice_cert, &session, inner).unwrap();
+    let roots = [w.root];
+    assert!(recipient(&w.bob, &roots).open(&envelope, NOW).is_ok());
+    assert_eq!(
+        recipient(&w.alice, &roots)
+            .open(&envelope, NOW)
+            .unwrap_err(),
+        SealedSenderError::DecryptionFailed
+    );
 }

@@ -6,7 +6,7 @@ mod common;
 
 use common::{CONTEXT, established, rng};
 use xchat_protocol::kdf::{ChainKey, MessageKey, RootKey, SharedSecret};
-use xchat_protocol::sealed_sender::seal;
+use xchat_protocol::sealed_sender::seal_to;
 use xchat_protocol::{
     CertificateKeyPair, DecodeError, Error, IdentityKey, IdentityKeyPair, KeyPair, OneTimePreKey,
     PreKeyBundle, PreKeyStore, PublicKey, SealedRecipient, SealedSenderError, Session,
@@ -317,7 +317,7 @@ fn sealed_sender_ephemeral_low_order_keys_are_rejected() {
             u64::MAX,
         )
         .unwrap();
-    let envelope = seal(&mut rng, &alice, &cert, bob.public(), b"m").unwrap();
+    let envelope = seal_to(&mut rng, &alice, &cert, bob.public(), b"m").unwrap();
     let roots = [root.public()];
     let view = SealedRecipient {
         identity: &bob,

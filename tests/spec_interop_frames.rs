@@ -4226,7 +4226,7 @@ mod section_12 {
             )
             .expect("seal")
             .envelope;
-            let theirs = libs::seal(
+            let theirs = libs::seal_to(
                 &mut Rng::stream(label),
                 &w.lib_alice,
                 &lib_cert,
@@ -4831,7 +4831,7 @@ mod section_12 {
                 Rng::stream(1).take(),
             )
             .map(|t| prim::sha256(&t.envelope));
-            let theirs = libs::seal(
+            let theirs = libs::seal_to(
                 &mut Rng::stream(1),
                 &w.lib_alice,
                 lib_cert,

@@ -53,7 +53,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::SeedableRng;
 use xchat_protocol::content::Content;
 use xchat_protocol::kdf::{ChainKey, RootKey};
-use xchat_protocol::sealed_sender::seal;
+use xchat_protocol::sealed_sender::seal_to;
 use xchat_protocol::{
     CertificateKeyPair, DecodeError, Error, IdentityKeyPair, Incoming, KeyPair, Limits,
     PreKeyBundle, PreKeyStore, PublicKey, SealedRecipient, SealedSenderError, SenderCertificate,
@@ -1433,7 +1433,7 @@ fn check_identity_uses(
     let valid = codec::ed25519_valid(remote.as_bytes());
     let peer = IdentityKeyPair::from_seed(&st.peer_seed);
     let subject = IdentityKeyPair::from_seed(&st.subject_seed);
-    let sealed = seal(rng, &subject, &st.certificate, remote, b"sealed");
+    let sealed = seal_to(rng, &subject, &st.certificate, remote, b"sealed");
     let x = remote.x25519();
     if valid {
         prop_assert!(sealed.is_ok() && x.is_ok(), "{}: a valid identity", what);
@@ -2092,7 +2092,7 @@ fn invalid_stored_identities_decode_and_fail_cleanly() {
         let mut from_peer = Session::from_bytes(&st.peer_blob).unwrap();
         let inner = from_peer.send(&mut common::rng(2), NOW, b"sealed").unwrap();
         let (rng, cert) = (&mut common::rng(3), &certificate_for(&peer));
-        let envelope = seal(rng, &peer, cert, subject.public(), &inner).unwrap();
+        let envelope = seal_to(rng, &peer, cert, subject.public(), &inner).unwrap();
         let recipient = SealedRecipient {
             identity: &subject,
             trust_roots: &roots,

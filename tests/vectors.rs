@@ -918,7 +918,7 @@ fn sealed_sender_vectors() {
 
         // Sender side through the API.
         let sealed = scripted(vec![e.to_vec()], |r| {
-            sealed_sender::seal(r, sender, cert, recipient.public(), &message).unwrap()
+            sealed_sender::seal_to(r, sender, cert, recipient.public(), &message).unwrap()
         });
         assert_eq!(sealed, envelope);
 

@@ -3,7 +3,7 @@
 
 use xchat_protocol::sealed_sender::seal;
 use xchat_protocol::{
-    CertificateKey, Config, ContentKind, Deadline, Delivered, Error, IdentityKey, Opened, Receipt,
+    CertificateKey, Config, ContentKind, Deadline, Delivered, Error, Opened, Receipt,
     SealedRecipient, SealedSenderError, SenderCertificate,
 };
 
@@ -13,7 +13,7 @@ use crate::prekeys::XcPreKeyStore;
 use crate::session::{XcSession, timer_start_code};
 use crate::util::{
     XC_KEY_LEN, XcBuffer, bytes_in, free_handle, guard, guard_void, handle_in_slot, handle_mut,
-    handle_ref, into_handle, key_in, key_out, os_rng, out_init, release, take_handle, write_key,
+    handle_ref, into_handle, key_out, os_rng, out_init, release, take_handle, write_key,
 };
 
 /// `XcReceived.kind`: an application message.
@@ -136,21 +136,21 @@ impl XcReceived {
     }
 }
 
-/// Seals a session message (from `xc_session_send` or `xc_session_set_timer`) for the device
-/// whose identity key is `recipient_identity_key` (32 bytes), with our sender certificate
-/// inside. The result is what the server delivers: it learns the recipient and a padded length.
+/// Seals a message of `session` (from `xc_session_send` or `xc_session_set_timer`) for the
+/// session's peer, with our sender certificate inside. The result is what the server delivers: it
+/// learns the recipient and a padded length. `sender` must be the session's identity and the
+/// certificate's, else `XC_ERR_SEALED_SENDER_IDENTITY_MISMATCH` (nothing is sealed).
 ///
 /// # Safety
-/// `sender` is any value (handles are checked); each pointer/length pair describes readable memory
-/// (NULL allowed for length 0); `recipient_identity_key` is NULL or valid for reading 32 bytes;
-/// `out` is NULL or valid for writing an `XcBuffer`. No handle passed is in use by another thread
-/// during the call.
+/// `sender` and `session` are any values (handles are checked); each pointer/length pair describes
+/// readable memory (NULL allowed for length 0); `out` is NULL or valid for writing an `XcBuffer`.
+/// No handle passed is in use by another thread during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn xc_seal(
     sender: *const XcIdentity,
     sender_certificate: *const u8,
     sender_certificate_len: usize,
-    recipient_identity_key: *const u8,
+    session: *const XcSession,
     message: *const u8,
     message_len: usize,
     out: *mut XcBuffer,
@@ -164,14 +164,14 @@ pub unsafe extern "C" fn xc_seal(
         let certificate = unsafe { bytes_in(sender_certificate, sender_certificate_len) }?;
         // SAFETY: as above.
         let message = unsafe { bytes_in(message, message_len) }?;
-        // SAFETY: NULL or readable for 32 bytes, by the contract.
-        let recipient = IdentityKey::from_bytes(unsafe { key_in(recipient_identity_key) }?)?;
+        // SAFETY: checked by the registry; not in use elsewhere, by the contract.
+        let session = unsafe { handle_ref(session) }?;
         let certificate = SenderCertificate::from_bytes(certificate)?;
         let envelope = seal(
             &mut os_rng(),
             &sender.inner,
             &certificate,
-            &recipient,
+            &session.inner,
             message,
         )?;
         // SAFETY: `out` was checked and written by `out_init`.

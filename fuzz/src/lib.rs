@@ -80,7 +80,7 @@ pub fn fixture() -> Fixture {
         )
         .unwrap();
     let inner = alice.send(&mut rng, NOW, b"sealed").unwrap();
-    let envelope = seal(&mut rng, &alice_id, &alice_cert, bob_id.public(), &inner).unwrap();
+    let envelope = seal(&mut rng, &alice_id, &alice_cert, &alice, &inner).unwrap();
     Fixture {
         rng,
         alice_id,

@@ -20,6 +20,7 @@ use crate::error::DecodeError;
 use crate::kdf;
 use crate::keys::{IdentityKey, IdentityKeyPair, KeyPair, PublicKey};
 use crate::padding::padded_len;
+use crate::session::Session;
 
 const ZERO_NONCE: [u8; 12] = [0; 12];
 
@@ -83,16 +84,52 @@ pub(super) fn open(
         .map_err(|()| SealedSenderError::DecryptionFailed)
 }
 
-/// Seals a session message (the output of [`Session::encrypt`](crate::Session::encrypt), [`Session::send`](crate::Session::send) or
-/// [`Session::set_timer`](crate::Session::set_timer)) for `recipient`, with our certificate inside.
+/// Seals a message of `session` (the output of [`Session::send`] or [`Session::set_timer`]) for
+/// the session's peer, with our certificate inside (SPEC.md §12.2).
+///
+/// `sender` must be the session's local identity and the certificate's identity: an envelope
+/// whose certificate names someone else would be refused by every recipient, so it is refused
+/// here, before any key is drawn.
 ///
 /// The payload `u16 len ‖ certificate ‖ u32 len ‖ message` is zero-padded to the Padmé bucket of its
 /// length, so the envelope length hides the certificate and the exact message length.
 ///
 /// # Errors
-/// [`SealedSenderError::NonContributory`] (a low-order recipient key cannot occur for a parsed
-/// identity, but is checked), [`SealedSenderError::Decode`] with `TooLarge`.
+/// [`SealedSenderError::SenderIdentityMismatch`] (the certificate or the session is not
+/// `sender`'s), [`SealedSenderError::TooLarge`], [`SealedSenderError::Decode`] (a certificate
+/// built by hand with an address no decoder accepts; or the session's peer restored from a forged
+/// state blob as an invalid key), [`SealedSenderError::NonContributory`].
 pub fn seal<R: CryptoRng + ?Sized>(
+    rng: &mut R,
+    sender: &IdentityKeyPair,
+    certificate: &SenderCertificate,
+    session: &Session,
+    message: &[u8],
+) -> Result<Vec<u8>, SealedSenderError> {
+    if session.local_identity() != sender.public() || certificate.identity != *sender.public() {
+        return Err(SealedSenderError::SenderIdentityMismatch);
+    }
+    seal_inner(rng, sender, certificate, session.remote_identity(), message)
+}
+
+/// [`seal`] to an identity key, without a session and without checking that the certificate is
+/// `sender`'s (feature `hazmat`: for vectors, interoperability tests and tests that build the
+/// envelopes an attacker could — a recipient must refuse them, SPEC.md §12.4).
+///
+/// # Errors
+/// As [`seal`], except `SenderIdentityMismatch`.
+#[cfg(feature = "hazmat")]
+pub fn seal_to<R: CryptoRng + ?Sized>(
+    rng: &mut R,
+    sender: &IdentityKeyPair,
+    certificate: &SenderCertificate,
+    recipient: &IdentityKey,
+    message: &[u8],
+) -> Result<Vec<u8>, SealedSenderError> {
+    seal_inner(rng, sender, certificate, recipient, message)
+}
+
+fn seal_inner<R: CryptoRng + ?Sized>(
     rng: &mut R,
     sender: &IdentityKeyPair,
     certificate: &SenderCertificate,

@@ -23,6 +23,8 @@ mod recipient;
 
 pub use certificate::{CertificateKey, CertificateKeyPair, SenderCertificate, ServerCertificate};
 pub use envelope::seal;
+#[cfg(feature = "hazmat")]
+pub use envelope::seal_to;
 pub use error::SealedSenderError;
 pub use recipient::{Delivered, Opened, SealedRecipient};
 

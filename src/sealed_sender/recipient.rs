@@ -38,7 +38,7 @@ use crate::wire::Incoming;
 /// bob_store.rotate_signed_prekey(&mut rng, &bob, now / 1000);
 /// let mut to_bob = Session::initiate(&mut rng, &alice, &bob_store.bundle(&bob, None)?, Trust::FirstUse, &Config::new(b""))?;
 /// let inner = to_bob.send(&mut rng, now, b"only the recipient is visible")?;
-/// let envelope = seal(&mut rng, &alice, &alice_cert, bob.public(), &inner)?;
+/// let envelope = seal(&mut rng, &alice, &alice_cert, &to_bob, &inner)?;
 ///
 /// let roots = [root.public()];
 /// let bob_view = SealedRecipient { identity: &bob, trust_roots: &roots, revoked_servers: &[] };

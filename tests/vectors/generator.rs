@@ -1943,7 +1943,7 @@ pub fn sealed_sender_json() -> Json {
     let send1_draws = rng.take();
     let alice_after = blob(alice_session.to_bytes().unwrap());
     let env1 =
-        sealed_sender::seal(&mut rng, &alice, &alice_cert, bob.public(), &inner1).expect("seal");
+        sealed_sender::seal_to(&mut rng, &alice, &alice_cert, bob.public(), &inner1).expect("seal");
     let seal1_draws = rng.take();
     let parts1 = seal_parts(
         a32(&seal1_draws[0]),
@@ -2020,7 +2020,7 @@ pub fn sealed_sender_json() -> Json {
     let send2_draws = rng.take();
     let bob_after = blob(bob_session.to_bytes().unwrap());
     let env2 =
-        sealed_sender::seal(&mut rng, &bob, &bob_cert, alice.public(), &inner2).expect("seal");
+        sealed_sender::seal_to(&mut rng, &bob, &bob_cert, alice.public(), &inner2).expect("seal");
     let seal2_draws = rng.take();
     let parts2 = seal_parts(
         a32(&seal2_draws[0]),
@@ -4887,8 +4887,8 @@ pub fn negative_json() -> Json {
         )
         .expect("initiate");
         let hello = alice_s.send(&mut rng, T0, b"hello").expect("send");
-        let env =
-            sealed_sender::seal(&mut rng, &alice, &alice_cert, bob.public(), &hello).expect("seal");
+        let env = sealed_sender::seal_to(&mut rng, &alice, &alice_cert, bob.public(), &hello)
+            .expect("seal");
         let now = T0 + 1_000;
         let roots = vec![root.public()];
         let ok = OpenInput {
@@ -4918,7 +4918,7 @@ pub fn negative_json() -> Json {
         let normal_msg = alice_s.send(&mut rng, T0 + 3_000, b"normal").expect("send");
         let bob_before_normal = blob(bob_s.to_bytes().unwrap());
         let env_normal =
-            sealed_sender::seal(&mut rng, &alice, &alice_cert, bob.public(), &normal_msg)
+            sealed_sender::seal_to(&mut rng, &alice, &alice_cert, bob.public(), &normal_msg)
                 .expect("seal");
         recipient
             .open(&env_normal, now + 3_000)
@@ -4932,7 +4932,7 @@ pub fn negative_json() -> Json {
                          cert: &SenderCertificate,
                          to: &IdentityKey,
                          msg: &[u8]| {
-            sealed_sender::seal(rng, sender, cert, to, msg).expect("seal")
+            sealed_sender::seal_to(rng, sender, cert, to, msg).expect("seal")
         };
         let expired = OpenInput {
             now_ms: expires,

@@ -97,11 +97,11 @@ static void show(const char *who, const XcBuffer *address, uint32_t device,
     printf("%s\n", r->timer_changed ? " (timer changed)" : "");
 }
 
-/* Seals a session message from `sender` to `recipient_key` and frees the session message. */
+/* Seals a message of `session` (from `sender`) to the session's peer and frees the session message. */
 static XcBuffer seal_to(const XcIdentity *sender, const XcBuffer *certificate,
-                        const uint8_t recipient_key[XC_KEY_LEN], XcBuffer *inner) {
+                        const XcSession *session, XcBuffer *inner) {
     XcBuffer envelope;
-    CHECK(xc_seal(sender, certificate->ptr, certificate->len, recipient_key, inner->ptr, inner->len,
+    CHECK(xc_seal(sender, certificate->ptr, certificate->len, session, inner->ptr, inner->len,
                   &envelope));
     xc_buffer_free(inner);
     return envelope;
@@ -238,10 +238,10 @@ int main(void) {
                XC_ERR_UNTRUSTED_IDENTITY);
     XcBuffer inner;
     CHECK(xc_session_send(alice_session, T0, (const uint8_t *)"Hi Bob!", 7, &inner));
-    XcBuffer to_bob_1 = seal_to(alice, &alice_cert, bob_key, &inner);
+    XcBuffer to_bob_1 = seal_to(alice, &alice_cert, alice_session, &inner);
     relay_post("bob", &to_bob_1);
     CHECK(xc_session_send(alice_session, T0 + 1, (const uint8_t *)"Are you there?", 14, &inner));
-    XcBuffer to_bob_2 = seal_to(alice, &alice_cert, bob_key, &inner);
+    XcBuffer to_bob_2 = seal_to(alice, &alice_cert, alice_session, &inner);
     relay_post("bob", &to_bob_2);
 
     printf("4. Bob opens the first (a prekey message: respond), then the second (decrypt).\n");
@@ -292,11 +292,11 @@ int main(void) {
                XC_ERR_INVALID_ARGUMENT);
     CHECK(xc_session_set_timer(bob_session, T0 + 2 * SECOND_MS, 3600, XC_TIMER_START_ON_SEND,
                                &inner));
-    XcBuffer to_alice_1 = seal_to(bob, &bob_cert, alice_key, &inner);
+    XcBuffer to_alice_1 = seal_to(bob, &bob_cert, bob_session, &inner);
     relay_post("alice", &to_alice_1);
     CHECK(xc_session_send(bob_session, T0 + 3 * SECOND_MS, (const uint8_t *)"This one disappears.",
                           20, &inner));
-    XcBuffer to_alice_2 = seal_to(bob, &bob_cert, alice_key, &inner);
+    XcBuffer to_alice_2 = seal_to(bob, &bob_cert, bob_session, &inner);
     relay_post("alice", &to_alice_2);
 
     printf("6. The relay tampers with one envelope; Alice rejects it, then gets the real ones.\n");
@@ -349,11 +349,11 @@ int main(void) {
 
     CHECK(xc_session_send(alice_session, T0 + 6 * SECOND_MS, (const uint8_t *)"Got them all.", 13,
                           &inner));
-    XcBuffer to_bob_3 = seal_to(alice, &alice_cert, bob_key, &inner);
+    XcBuffer to_bob_3 = seal_to(alice, &alice_cert, alice_session, &inner);
     relay_post("bob", &to_bob_3);
     CHECK(xc_session_send(alice_session, T0 + 7 * SECOND_MS, (const uint8_t *)"Sent long ago...",
                           16, &inner));
-    XcBuffer to_bob_4 = seal_to(alice, &alice_cert, bob_key, &inner);
+    XcBuffer to_bob_4 = seal_to(alice, &alice_cert, alice_session, &inner);
     relay_post("bob", &to_bob_4);
 
     received = receive("Bob", bob, root_key, bob_session, T0 + 8 * SECOND_MS, &to_bob_3, alice_key);
@@ -443,7 +443,7 @@ int main(void) {
     /* A use after consume: xc_opened_decrypt sets `opened` to NULL; a copy is reported. */
     CHECK(xc_session_send(alice_session, T0 + 9 * SECOND_MS, (const uint8_t *)"Still here?", 11,
                           &inner));
-    XcBuffer to_bob_5 = seal_to(alice, &alice_cert, bob_key, &inner);
+    XcBuffer to_bob_5 = seal_to(alice, &alice_cert, alice_session, &inner);
     opened = open_at(bob, root_key, T0 + 9 * SECOND_MS, &to_bob_5);
     XcOpened *opened_copy = opened;
     CHECK(xc_opened_decrypt(&opened, bob_session, &received));
@@ -506,7 +506,7 @@ int main(void) {
     alice_session = alice_restarted;
     CHECK(xc_session_send(alice_session, T0 + 10 * SECOND_MS, (const uint8_t *)"Hi again!", 9,
                           &inner));
-    XcBuffer to_bob_6 = seal_to(alice, &alice_cert, bob_key, &inner);
+    XcBuffer to_bob_6 = seal_to(alice, &alice_cert, alice_session, &inner);
     relay_post("bob", &to_bob_6);
     opened = open_at(bob, root_key, T0 + 10 * SECOND_MS, &to_bob_6);
     CHECK(xc_opened_is_prekey_message(opened, &prekey));
@@ -537,7 +537,7 @@ int main(void) {
     bob_session = bob_restarted;
     CHECK(xc_session_send(bob_session, T0 + 11 * SECOND_MS, (const uint8_t *)"Welcome back.", 13,
                           &inner));
-    XcBuffer to_alice_3 = seal_to(bob, &bob_cert, alice_key, &inner);
+    XcBuffer to_alice_3 = seal_to(bob, &bob_cert, bob_session, &inner);
     relay_post("alice", &to_alice_3);
     received = receive("Alice", alice, root_key, alice_session, T0 + 11 * SECOND_MS, &to_alice_3,
                        bob_key);
