@@ -7,35 +7,54 @@
 //! `SPEC.md` in the repository is the byte-exact contract; every module points at its section.
 //!
 //! The library never reads a clock, a file or a global RNG: functions that need randomness take
-//! an RNG (`rand_core::CryptoRng`), so the same inputs always give the same bytes.
+//! an RNG (`rand_core::CryptoRng`) and functions that need the time take it (ms since the Unix
+//! epoch), so the same inputs always give the same bytes.
+//!
+//! The messenger API is **send → seal → open → receive** (plus `set_timer`, `purge` and the
+//! first message's `accept`/[`Opened::respond`]). Every `Err` leaves all state byte-identical;
+//! every outcome that changed state is an `Ok` — a message that expired on arrival is
+//! [`Receipt::Expired`], not an error. The low-level API (raw `encrypt`/`decrypt`/`respond`, the
+//! key-derivation building blocks) is behind the `hazmat` feature.
 //!
 //! ```
 //! # use rand_chacha::{ChaCha20Rng, rand_core::SeedableRng};
-//! use xchat_protocol::{Config, Trust, IdentityKeyPair, PreKeyBundle, PreKeyStore, Session};
+//! use xchat_protocol::sealed_sender::seal;
+//! use xchat_protocol::{CertificateKeyPair, Config, IdentityKeyPair, PreKeyBundle};
+//! use xchat_protocol::{PreKeyStore, Receipt, SealedRecipient, Session, Trust};
 //! # let mut rng = ChaCha20Rng::from_seed([42; 32]);
+//! let now = 1_700_000_000_000;
+//! let root = CertificateKeyPair::generate(&mut rng); // the operator's trust root
+//! let server = CertificateKeyPair::generate(&mut rng);
+//! let server_cert = root.certify_server(1, &server.public());
+//!
 //! // Bob publishes a bundle through his server.
 //! let bob = IdentityKeyPair::generate(&mut rng);
 //! let mut bob_prekeys = PreKeyStore::new();
-//! bob_prekeys.rotate_signed_prekey(&mut rng, &bob, 1_700_000_000);
+//! bob_prekeys.rotate_signed_prekey(&mut rng, &bob, now / 1000);
 //! bob_prekeys.generate_one_time_prekeys(&mut rng, 100)?;
 //! let bundle_bytes = bob_prekeys.bundle(&bob, Some(0))?.to_bytes();
 //!
-//! // Alice starts a session from the bundle while Bob is offline.
+//! // Alice starts a session while Bob is offline: send, then seal.
 //! let alice = IdentityKeyPair::generate(&mut rng);
+//! let alice_cert = server.certify_sender(&server_cert, b"alice", 1, alice.public(), now + 86_400_000)?;
 //! let bundle = PreKeyBundle::from_bytes(&bundle_bytes)?;
-//! let mut alice_session = Session::initiate(&mut rng, &alice, &bundle, Trust::FirstUse, &Config::new(b""))?;
-//! let first = alice_session.encrypt(&mut rng, b"hello")?;
+//! let config = Config::new(b"alice|bob");
+//! let mut to_bob = Session::initiate(&mut rng, &alice, &bundle, Trust::FirstUse, &config)?;
+//! let message = to_bob.send(&mut rng, now, b"hello")?;
+//! let envelope = seal(&mut rng, &alice, &alice_cert, &to_bob, &message)?;
 //!
-//! // Bob answers; the one-time prekey is consumed only now that the message authenticated.
-//! let (mut bob_session, text) = Session::respond(&bob, &mut bob_prekeys, &first, &Config::new(b""))?;
-//! assert_eq!(text, b"hello");
+//! // Bob opens and receives it; the one-time prekey is consumed only now that it authenticated.
+//! let roots = [root.public()];
+//! let bob_view = SealedRecipient { identity: &bob, trust_roots: &roots, revoked_servers: &[] };
+//! let (bob_session, delivered) =
+//!     bob_view.open(&envelope, now + 1_000)?.respond(&bob, &mut bob_prekeys, &config)?;
+//! assert!(matches!(&delivered.receipt, Receipt::Message(m) if m.body == b"hello"));
 //! assert_eq!(bob_prekeys.one_time_prekey_count(), 99);
 //!
-//! // Sessions persist to bytes and back.
+//! // Sessions persist to bytes (or sealed under a storage key, `state`) and back.
 //! let saved = bob_session.to_bytes()?;
-//! let mut bob_session = Session::from_bytes(&saved)?;
-//! let reply = bob_session.encrypt(&mut rng, b"hi")?;
-//! assert_eq!(alice_session.decrypt(&reply)?, b"hi");
+//! let bob_session = Session::from_bytes(&saved)?;
+//! assert_eq!(bob_session.remote_identity(), alice.public());
 //! # Ok::<(), Box<dyn core::error::Error>>(())
 //! ```
 #![no_std]
