@@ -146,7 +146,7 @@ fn pair(seed: u8) -> Pair {
     let alice_id = IdentityKeyPair::generate(&mut rng);
     let bob_id = IdentityKeyPair::generate(&mut rng);
     let mut store = PreKeyStore::new();
-    store.rotate_signed_prekey(&mut rng, &bob_id, 1);
+    store.rotate_signed_prekey(&mut rng, &bob_id, 1000);
     store.generate_one_time_prekeys(&mut rng, 1).unwrap();
     let bundle = store.bundle(&bob_id, Some(0)).unwrap();
     let mut alice = Session::initiate(
@@ -196,7 +196,7 @@ fn session_setup(c: &mut Criterion) {
     let alice = IdentityKeyPair::generate(&mut rng);
     let bob = IdentityKeyPair::generate(&mut rng);
     let mut store = PreKeyStore::new();
-    store.rotate_signed_prekey(&mut rng, &bob, 1);
+    store.rotate_signed_prekey(&mut rng, &bob, 1000);
     store.generate_one_time_prekeys(&mut rng, 1).unwrap();
     let bundle = store.bundle(&bob, Some(0)).unwrap().to_bytes();
     let store = store.to_bytes().unwrap();
@@ -444,7 +444,7 @@ fn state(c: &mut Criterion) {
     let blob = p.alice.to_bytes().unwrap();
     let mut store = PreKeyStore::new();
     let bob = IdentityKeyPair::generate(&mut p.rng);
-    store.rotate_signed_prekey(&mut p.rng, &bob, 1_700_000_000);
+    store.rotate_signed_prekey(&mut p.rng, &bob, 1_700_000_000_000);
     store.generate_one_time_prekeys(&mut p.rng, 100).unwrap();
     let store_blob = store.to_bytes().unwrap();
     let mut g = c.benchmark_group("state");

@@ -102,7 +102,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     println!("1. Bob publishes prekeys (public halves only).");
     let mut bob_store = PreKeyStore::new();
-    let spk = bob_store.rotate_signed_prekey(&mut rng, &bob, T0 / 1000);
+    let spk = bob_store.rotate_signed_prekey(&mut rng, &bob, T0);
     let otpks = bob_store.generate_one_time_prekeys(&mut rng, 5).unwrap();
     relay
         .prekeys

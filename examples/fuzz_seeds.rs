@@ -28,7 +28,7 @@ fn main() {
     let alice = IdentityKeyPair::generate(&mut rng);
     let bob = IdentityKeyPair::generate(&mut rng);
     let mut store = PreKeyStore::new();
-    store.rotate_signed_prekey(&mut rng, &bob, NOW / 1000);
+    store.rotate_signed_prekey(&mut rng, &bob, NOW);
     store.generate_one_time_prekeys(&mut rng, 2).unwrap();
     let with_otpk = store.bundle(&bob, Some(0)).unwrap();
     write("bundle", "with_one_time_prekey", &with_otpk.to_bytes());

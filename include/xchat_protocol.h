@@ -567,8 +567,9 @@ int32_t xc_prekey_store_new(struct XcPreKeyStore **out_store);
 
 /**
  * Creates a new signed prekey, signed by `identity`, which future bundles carry; the store
- * keeps the two previous ones so that messages in flight still decrypt. `now_s` is the current
- * time in **seconds** since the Unix epoch (it is signed into the prekey). `out_id` may be NULL;
+ * keeps the two previous ones so that messages in flight still decrypt. `now_ms` is the current
+ * time in milliseconds since the Unix epoch, like every time the ABI takes (the prekey signs it in
+ * whole seconds). `out_id` may be NULL;
  * otherwise it receives the new signed prekey's id.
  *
  * # Safety
@@ -577,7 +578,7 @@ int32_t xc_prekey_store_new(struct XcPreKeyStore **out_store);
  */
 int32_t xc_prekey_store_rotate_signed_prekey(struct XcPreKeyStore *store,
                                              const struct XcIdentity *identity,
-                                             uint64_t now_s,
+                                             uint64_t now_ms,
                                              uint32_t *out_id);
 
 /**

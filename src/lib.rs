@@ -30,7 +30,7 @@
 //! // Bob publishes a bundle through his server.
 //! let bob = IdentityKeyPair::generate(&mut rng);
 //! let mut bob_prekeys = PreKeyStore::new();
-//! bob_prekeys.rotate_signed_prekey(&mut rng, &bob, now / 1000);
+//! bob_prekeys.rotate_signed_prekey(&mut rng, &bob, now);
 //! bob_prekeys.generate_one_time_prekeys(&mut rng, 100)?;
 //! let bundle_bytes = bob_prekeys.bundle(&bob, Some(0))?.to_bytes();
 //!

@@ -30,7 +30,8 @@ pub const MAX_ONE_TIME_PREKEYS: usize = 1 << 16;
 pub struct SignedPreKey {
     /// Identifier chosen by the owner.
     pub id: u32,
-    /// Creation time (seconds since the Unix epoch, supplied by the caller).
+    /// Creation time in whole seconds since the Unix epoch (the caller's `now_ms / 1000`), as
+    /// signed and sent (SPEC.md §4.2).
     pub created_at: u64,
     /// The X25519 public key.
     pub key: PublicKey,
@@ -200,7 +201,7 @@ impl PreKeyBundle {
     /// # let mut rng = ChaCha20Rng::from_seed([6; 32]);
     /// let bob = IdentityKeyPair::generate(&mut rng);
     /// let mut store = PreKeyStore::new();
-    /// store.rotate_signed_prekey(&mut rng, &bob, 1);
+    /// store.rotate_signed_prekey(&mut rng, &bob, 1000);
     /// let bytes = store.bundle(&bob, None)?.to_bytes();
     /// assert_eq!(PreKeyBundle::from_bytes(&bytes)?.identity, *bob.public());
     /// let mut longer = bytes.clone();
@@ -248,7 +249,7 @@ impl PreKeyBundle {
 /// # let mut rng = ChaCha20Rng::from_seed([7; 32]);
 /// let bob = IdentityKeyPair::generate(&mut rng);
 /// let mut store = PreKeyStore::new();
-/// store.rotate_signed_prekey(&mut rng, &bob, 1_700_000_000);
+/// store.rotate_signed_prekey(&mut rng, &bob, 1_700_000_000_000);
 /// let uploaded = store.generate_one_time_prekeys(&mut rng, 10)?;
 /// let bundle = store.bundle(&bob, Some(uploaded[0].id))?;
 /// assert_eq!(bundle.one_time_prekey, Some(uploaded[0]));
@@ -271,16 +272,18 @@ impl PreKeyStore {
     }
 
     /// Creates a new signed prekey (the one future bundles carry) and forgets all but the
-    /// [`MAX_SIGNED_PREKEYS`] newest. `now` is seconds since the Unix epoch.
+    /// [`MAX_SIGNED_PREKEYS`] newest. `now_ms` is the time in milliseconds since the Unix epoch,
+    /// like every time the API takes; the prekey records and signs it in whole seconds
+    /// ([`SignedPreKey::created_at`], SPEC.md §4.2).
     pub fn rotate_signed_prekey<R: CryptoRng + ?Sized>(
         &mut self,
         rng: &mut R,
         identity: &IdentityKeyPair,
-        now: u64,
+        now_ms: u64,
     ) -> SignedPreKey {
         let id = self.next_signed_id;
         self.next_signed_id = self.next_signed_id.wrapping_add(1);
-        let spk = SignedPreKeyPair::generate(rng, identity, id, now);
+        let spk = SignedPreKeyPair::generate(rng, identity, id, now_ms / 1000);
         let public = *spk.public();
         self.signed.retain(|k| k.public.id != id);
         self.signed.push_back(spk);
@@ -578,7 +581,7 @@ mod tests {
         let mut rng = ChaCha20Rng::from_seed([9; 32]);
         let id = IdentityKeyPair::generate(&mut rng);
         let mut store = PreKeyStore::new();
-        store.rotate_signed_prekey(&mut rng, &id, 1000);
+        store.rotate_signed_prekey(&mut rng, &id, 1_000_000);
         store.generate_one_time_prekeys(&mut rng, 2).unwrap();
         (id, store, rng)
     }
@@ -639,7 +642,7 @@ mod tests {
     fn rotation_keeps_only_the_newest_signed_prekeys() {
         let (id, mut store, mut rng) = setup();
         for t in 0..5 {
-            store.rotate_signed_prekey(&mut rng, &id, 2000 + t);
+            store.rotate_signed_prekey(&mut rng, &id, (2000 + t) * 1000);
         }
         assert_eq!(store.signed.len(), MAX_SIGNED_PREKEYS);
         assert_eq!(store.current_signed_prekey().unwrap().id, 5);

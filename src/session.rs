@@ -102,7 +102,7 @@ pub enum Role {
 /// let alice = IdentityKeyPair::generate(&mut rng);
 /// let bob = IdentityKeyPair::generate(&mut rng);
 /// let mut bob_store = PreKeyStore::new();
-/// bob_store.rotate_signed_prekey(&mut rng, &bob, 1_700_000_000);
+/// bob_store.rotate_signed_prekey(&mut rng, &bob, 1_700_000_000_000);
 /// let otpk = bob_store.generate_one_time_prekeys(&mut rng, 1)?[0];
 /// let bundle = bob_store.bundle(&bob, Some(otpk.id))?; // what the server hands Alice
 ///
@@ -447,7 +447,7 @@ impl Session {
     /// # let mut rng = ChaCha20Rng::from_seed([5; 32]);
     /// # let (alice, bob) = (IdentityKeyPair::generate(&mut rng), IdentityKeyPair::generate(&mut rng));
     /// # let mut store = PreKeyStore::new();
-    /// # store.rotate_signed_prekey(&mut rng, &bob, 1);
+    /// # store.rotate_signed_prekey(&mut rng, &bob, 1000);
     /// # let mut to_bob = Session::initiate(&mut rng, &alice, &store.bundle(&bob, None)?, Trust::FirstUse, &Config::new(b""))?;
     /// use xchat_protocol::{Deadline, Receipt, TimerStart};
     /// let now = 1_700_000_000_000;
@@ -609,7 +609,7 @@ impl Session {
     /// # let mut rng = ChaCha20Rng::from_seed([5; 32]);
     /// # let (alice, bob) = (IdentityKeyPair::generate(&mut rng), IdentityKeyPair::generate(&mut rng));
     /// # let mut store = PreKeyStore::new();
-    /// # store.rotate_signed_prekey(&mut rng, &bob, 1);
+    /// # store.rotate_signed_prekey(&mut rng, &bob, 1000);
     /// # let mut to_bob = Session::initiate(&mut rng, &alice, &store.bundle(&bob, None)?, Trust::FirstUse, &Config::new(b""))?;
     /// // Nothing is stored yet, so nothing is purged.
     /// assert_eq!(to_bob.purge(u64::MAX), 0);

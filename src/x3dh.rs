@@ -92,7 +92,7 @@ mod tests {
         let alice = IdentityKeyPair::generate(&mut rng);
         let bob = IdentityKeyPair::generate(&mut rng);
         let mut store = PreKeyStore::new();
-        let spk = store.rotate_signed_prekey(&mut rng, &bob, 5);
+        let spk = store.rotate_signed_prekey(&mut rng, &bob, 5000);
         let otpk = store.generate_one_time_prekeys(&mut rng, 1).unwrap()[0];
         for one_time in [None, Some(otpk.id)] {
             let bundle = store.bundle(&bob, one_time).unwrap();
@@ -115,7 +115,7 @@ mod tests {
         let alice = IdentityKeyPair::generate(&mut rng);
         let bob = IdentityKeyPair::generate(&mut rng);
         let mut store = PreKeyStore::new();
-        store.rotate_signed_prekey(&mut rng, &bob, 5);
+        store.rotate_signed_prekey(&mut rng, &bob, 5000);
         let mut bundle = store.bundle(&bob, None).unwrap();
         bundle.signed_prekey.signature[0] ^= 1;
         assert!(matches!(
@@ -130,7 +130,7 @@ mod tests {
         let alice = IdentityKeyPair::generate(&mut rng);
         let bob = IdentityKeyPair::generate(&mut rng);
         let mut store = PreKeyStore::new();
-        store.rotate_signed_prekey(&mut rng, &bob, 5);
+        store.rotate_signed_prekey(&mut rng, &bob, 5000);
         let mut bundle = store.bundle(&bob, None).unwrap();
         bundle.one_time_prekey = Some(crate::prekeys::OneTimePreKey {
             id: 1,

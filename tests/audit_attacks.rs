@@ -513,7 +513,8 @@ fn known_limit_a_flooded_record_loses_in_flight_first_messages() {
                 .map_err(|e| (round, e)),
         );
         // The application does what §4.3 advises: rotate.
-        b.store.rotate_signed_prekey(&mut r, &b.id, 100 + round);
+        b.store
+            .rotate_signed_prekey(&mut r, &b.id, (100 + round) * 1000);
     }
     // The documented price of the flood (SPEC.md §4.3): the in-flight message is refused while
     // its signed prekey is held, then unknown; it is lost, never accepted twice.
@@ -770,9 +771,9 @@ fn held_rewriting_the_signed_prekey_id_to_a_twin_key_fails() {
     let bob_id = IdentityKeyPair::generate(&mut r);
     let alice = IdentityKeyPair::generate(&mut r);
     let mut store = PreKeyStore::new();
-    store.rotate_signed_prekey(&mut r, &bob_id, 1); // id 0
+    store.rotate_signed_prekey(&mut r, &bob_id, 1000); // id 0
     let bundle0 = store.bundle(&bob_id, None).unwrap();
-    store.rotate_signed_prekey(&mut r, &bob_id, 2); // id 1
+    store.rotate_signed_prekey(&mut r, &bob_id, 2000); // id 1
     // Forge: id 1's secret := id 0's secret.
     let blob = store.to_bytes().unwrap().to_vec();
     let mut body = body_of(&blob);
@@ -1115,7 +1116,7 @@ fn held_the_record_survives_reload_rotation_and_identity_swaps() {
             assert_eq!(e, Error::DuplicateMessage, "round {round}");
             assert_eq!(store.to_bytes(), before);
         }
-        store.rotate_signed_prekey(&mut r, &b.id, 10 + round);
+        store.rotate_signed_prekey(&mut r, &b.id, (10 + round) * 1000);
         store = PreKeyStore::from_bytes(&store.to_bytes().unwrap()).unwrap();
     }
     assert_eq!(

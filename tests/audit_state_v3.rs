@@ -1180,7 +1180,7 @@ fn held_no_dead_secret_survives_in_any_blob() {
     let carol_id = IdentityKeyPair::generate(&mut rng);
     let mut store = PreKeyStore::new();
     let mut w = Watch::default();
-    store.rotate_signed_prekey(&mut rng, &bob_id, 1);
+    store.rotate_signed_prekey(&mut rng, &bob_id, 1000);
     let otpk = store.generate_one_time_prekeys(&mut rng, 3).unwrap();
     w.store("store", &store);
     let bundle = store.bundle(&bob_id, Some(otpk[0].id)).unwrap();
@@ -1306,7 +1306,7 @@ fn held_no_dead_secret_survives_in_any_blob() {
     carol.decrypt(&reply).unwrap();
     w.session("carol", &carol);
     for t in 2..6 {
-        store.rotate_signed_prekey(&mut rng, &bob_id, t);
+        store.rotate_signed_prekey(&mut rng, &bob_id, t * 1000);
         w.store("store", &store);
     }
     store.remove_one_time_prekey(otpk[1].id);
@@ -1895,7 +1895,7 @@ fn store_scene() -> StoreScene {
     let mut rng = common::rng(60);
     let bob = IdentityKeyPair::generate(&mut rng);
     let mut store = PreKeyStore::new();
-    store.rotate_signed_prekey(&mut rng, &bob, 1);
+    store.rotate_signed_prekey(&mut rng, &bob, 1000);
     let otpks = store.generate_one_time_prekeys(&mut rng, 2).unwrap();
     let mut accepted = Vec::new();
     let mut first = |store: &mut PreKeyStore, rng: &mut ChaCha20Rng, otpk: Option<u32>, n: u8| {
@@ -1911,7 +1911,7 @@ fn store_scene() -> StoreScene {
     first(&mut store, &mut rng, None, 0);
     first(&mut store, &mut rng, None, 1);
     first(&mut store, &mut rng, Some(otpks[0].id), 2);
-    store.rotate_signed_prekey(&mut rng, &bob, 2);
+    store.rotate_signed_prekey(&mut rng, &bob, 2000);
     first(&mut store, &mut rng, None, 3);
     StoreScene {
         bob,
@@ -2016,7 +2016,7 @@ fn held_store_forgeries_reusing_prekey_secrets_never_replay() {
             blob
         );
         if i == 4 {
-            store.rotate_signed_prekey(&mut common::rng(61), &sc.bob, 3);
+            store.rotate_signed_prekey(&mut common::rng(61), &sc.bob, 3000);
         }
         for (k, (m, ctx)) in sc.accepted.iter().enumerate() {
             let Incoming::PreKey(pkm) = Incoming::decode(m).unwrap() else {

@@ -248,7 +248,7 @@ fn an_expired_first_message_neither_creates_a_session_nor_burns_the_one_time_pre
     let alice = xchat_protocol::IdentityKeyPair::generate(&mut rng);
     let bob = xchat_protocol::IdentityKeyPair::generate(&mut rng);
     let mut store = xchat_protocol::PreKeyStore::new();
-    store.rotate_signed_prekey(&mut rng, &bob, 1);
+    store.rotate_signed_prekey(&mut rng, &bob, 1000);
     store.generate_one_time_prekeys(&mut rng, 1).unwrap();
     let bundle = store.bundle(&bob, Some(0)).unwrap();
     let mut a = xchat_protocol::Session::initiate(

@@ -161,10 +161,10 @@ fn prekey_store_counts_ids_and_times() {
         "remove of an id never issued",
     );
 
-    // Creation times at both ends of u64.
-    for now in [u64::MAX, 0, u64::MAX - 1, 1] {
-        let spk = store.rotate_signed_prekey(&mut rng, &bob, now);
-        assert_eq!(spk.created_at, now);
+    // Times at both ends of u64 (milliseconds in; whole seconds signed).
+    for now_ms in [u64::MAX, 0, u64::MAX - 1, 1, 999, 1000] {
+        let spk = store.rotate_signed_prekey(&mut rng, &bob, now_ms);
+        assert_eq!(spk.created_at, now_ms / 1000);
         spk.verify(bob.public()).unwrap();
         assert_eq!(store.current_signed_prekey(), Some(&spk));
         let bundle = store.bundle(&bob, None).unwrap();
@@ -221,7 +221,7 @@ fn one_time_prekeys_fill_exactly_to_their_bound() {
     let mut rng = rng(2);
     let bob = IdentityKeyPair::generate(&mut rng);
     let mut store = PreKeyStore::new();
-    store.rotate_signed_prekey(&mut rng, &bob, 1);
+    store.rotate_signed_prekey(&mut rng, &bob, 1000);
     store.generate_one_time_prekeys(&mut rng, 1).unwrap();
 
     // The bound counts the keys already held: limit + 1 in total is refused.
@@ -375,7 +375,7 @@ fn prekey_ids_wrap_at_u32_max() {
     // A signed id that comes round again replaces the key of that id instead of duplicating it.
     let old_one = store.bundle(&bob, None).unwrap().signed_prekey; // id 2
     let mut store = with_next_id(&store, NEXT_SIGNED_ID, 1);
-    let replaced = store.rotate_signed_prekey(&mut rng, &bob, 7);
+    let replaced = store.rotate_signed_prekey(&mut rng, &bob, 7000);
     assert_eq!(replaced.id, 1);
     assert_eq!(signed_prekey_count(&store), MAX_SIGNED_PREKEYS);
     assert_eq!(store.current_signed_prekey(), Some(&replaced));
@@ -389,7 +389,7 @@ fn first_messages_without_one_time_prekey_stop_at_their_bound() {
     let alice = IdentityKeyPair::generate(&mut rng);
     let bob = IdentityKeyPair::generate(&mut rng);
     let mut store = PreKeyStore::new();
-    let spk = store.rotate_signed_prekey(&mut rng, &bob, 1);
+    let spk = store.rotate_signed_prekey(&mut rng, &bob, 1000);
     let bundle = store.bundle(&bob, None).unwrap();
     let first = |rng: &mut ChaCha20Rng| {
         let mut s =
@@ -426,7 +426,7 @@ fn first_messages_without_one_time_prekey_stop_at_their_bound() {
     // keeps refusing.
     let mut store = reload_store(&store);
     assert_eq!(store.first_message_capacity(), 0);
-    store.rotate_signed_prekey(&mut rng, &bob, 2);
+    store.rotate_signed_prekey(&mut rng, &bob, 2000);
     assert_eq!(
         store.first_message_capacity(),
         MAX_FIRST_MESSAGES_PER_SIGNED_PREKEY
@@ -447,7 +447,7 @@ fn contexts_hold_their_bound_on_both_sides() {
     let alice = IdentityKeyPair::generate(&mut rng);
     let bob = IdentityKeyPair::generate(&mut rng);
     let mut store = PreKeyStore::new();
-    store.rotate_signed_prekey(&mut rng, &bob, 1);
+    store.rotate_signed_prekey(&mut rng, &bob, 1000);
     let huge = vec![0xC7; HUGE];
     let over = [
         MAX_CONTEXT_LEN + 1,
@@ -732,7 +732,7 @@ fn receive_accept_and_purge_at_time_extremes() {
     let alice = IdentityKeyPair::generate(&mut rng);
     let bob = IdentityKeyPair::generate(&mut rng);
     let mut store = PreKeyStore::new();
-    store.rotate_signed_prekey(&mut rng, &bob, 1);
+    store.rotate_signed_prekey(&mut rng, &bob, 1000);
     let otpk = store.generate_one_time_prekeys(&mut rng, 1).unwrap()[0];
 
     // accept at both ends of time, timer off.

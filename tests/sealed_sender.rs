@@ -41,7 +41,7 @@ fn world(seed: u8) -> World {
         .certify_sender(&server_cert, b"bob", 1, bob.public(), NOW + DAY)
         .unwrap();
     let mut bob_store = PreKeyStore::new();
-    bob_store.rotate_signed_prekey(&mut rng, &bob, NOW / 1000);
+    bob_store.rotate_signed_prekey(&mut rng, &bob, NOW);
     bob_store.generate_one_time_prekeys(&mut rng, 2).unwrap();
     World {
         rng,
@@ -250,7 +250,7 @@ fn the_session_peer_must_be_the_certified_sender() {
     // Bob wrongly routes Alice's envelope to his session with Carol.
     let carol = IdentityKeyPair::generate(&mut w.rng);
     let mut carol_store = PreKeyStore::new();
-    carol_store.rotate_signed_prekey(&mut w.rng, &carol, 1);
+    carol_store.rotate_signed_prekey(&mut w.rng, &carol, 1000);
     let mut to_carol = Session::initiate(
         &mut w.rng,
         &w.bob,

@@ -50,14 +50,14 @@ fn low_order_points_are_non_contributory_everywhere_a_peer_key_enters() {
     let alice = IdentityKeyPair::generate(&mut rng);
     let bob = IdentityKeyPair::generate(&mut rng);
     let mut store = PreKeyStore::new();
-    store.rotate_signed_prekey(&mut rng, &bob, 1);
+    store.rotate_signed_prekey(&mut rng, &bob, 1000);
     store.generate_one_time_prekeys(&mut rng, 1).unwrap();
     for point in low_order() {
         let key = PublicKey::from_bytes(point).unwrap();
         // Signed prekey (correctly signed by the attacker's own identity), one-time prekey.
         let evil = IdentityKeyPair::generate(&mut rng);
         let mut evil_store = PreKeyStore::new();
-        evil_store.rotate_signed_prekey(&mut rng, &evil, 1);
+        evil_store.rotate_signed_prekey(&mut rng, &evil, 1000);
         let mut b = evil_store.bundle(&evil, None).unwrap();
         b.signed_prekey.key = key;
         let signed = xchat_protocol::SignedPreKey::signed_bytes(
@@ -165,7 +165,7 @@ fn small_order_and_non_canonical_identity_keys_are_rejected() {
     let mut rng = rng(53);
     let bob = IdentityKeyPair::generate(&mut rng);
     let mut store = PreKeyStore::new();
-    store.rotate_signed_prekey(&mut rng, &bob, 1);
+    store.rotate_signed_prekey(&mut rng, &bob, 1000);
     let mut bytes = store.bundle(&bob, None).unwrap().to_bytes();
     bytes[1..33].copy_from_slice(&one);
     assert_eq!(
@@ -192,7 +192,7 @@ fn bundles_with_missing_wrong_or_malleated_signatures_are_rejected() {
     let bob = IdentityKeyPair::generate(&mut rng);
     let mallory = IdentityKeyPair::generate(&mut rng);
     let mut store = PreKeyStore::new();
-    store.rotate_signed_prekey(&mut rng, &bob, 1);
+    store.rotate_signed_prekey(&mut rng, &bob, 1000);
     let good = store.bundle(&bob, None).unwrap();
     let mut cases = Vec::new();
     let mut missing = good.clone();
@@ -263,7 +263,7 @@ fn a_signature_only_lax_verification_accepts_is_rejected() {
     let bob = IdentityKeyPair::generate(&mut rng);
     let alice = IdentityKeyPair::generate(&mut rng);
     let mut store = PreKeyStore::new();
-    store.rotate_signed_prekey(&mut rng, &bob, 1);
+    store.rotate_signed_prekey(&mut rng, &bob, 1000);
     let mut bundle = store.bundle(&bob, None).unwrap();
     let spk = bundle.signed_prekey;
     let message = xchat_protocol::SignedPreKey::signed_bytes(spk.id, spk.created_at, &spk.key);

@@ -47,7 +47,7 @@ fn kci_a_stolen_identity_key_alone_forges_sessions_as_its_owner_but_reads_nothin
     // publishes his own signed prekey under the same id cannot decrypt Alice's first message.
     let thief_as_bob = IdentityKeyPair::from_seed(&p.bob_id.seed());
     let mut thief_store = PreKeyStore::new();
-    thief_store.rotate_signed_prekey(&mut p.rng, &thief_as_bob, 1);
+    thief_store.rotate_signed_prekey(&mut p.rng, &thief_as_bob, 1000);
     let mut alice2 = Session::initiate(
         &mut p.rng,
         &p.alice_id,
@@ -76,7 +76,7 @@ fn misbinding_swapping_identities_or_context_fails() {
     let bob = IdentityKeyPair::generate(&mut rng);
     let mallory = IdentityKeyPair::generate(&mut rng);
     let mut store = PreKeyStore::new();
-    store.rotate_signed_prekey(&mut rng, &bob, 1);
+    store.rotate_signed_prekey(&mut rng, &bob, 1000);
     store.generate_one_time_prekeys(&mut rng, 1).unwrap();
     let bundle = store.bundle(&bob, Some(0)).unwrap();
     let mut s = Session::initiate(
@@ -206,7 +206,7 @@ fn one_time_prekey_protects_the_first_message_and_its_absence_is_reported() {
         let alice = IdentityKeyPair::generate(&mut rng);
         let bob = IdentityKeyPair::generate(&mut rng);
         let mut store = PreKeyStore::new();
-        store.rotate_signed_prekey(&mut rng, &bob, 1);
+        store.rotate_signed_prekey(&mut rng, &bob, 1000);
         store.generate_one_time_prekeys(&mut rng, 1).unwrap();
         let bundle = store.bundle(&bob, with_otpk.then_some(0)).unwrap();
         let mut a = Session::initiate(

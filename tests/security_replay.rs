@@ -174,7 +174,7 @@ fn the_replay_record_cannot_be_flushed() {
         );
     }
     // Rotation gives room on the new key while the old one, still held, keeps its record.
-    let current = store.rotate_signed_prekey(&mut r, &b.id, 2);
+    let current = store.rotate_signed_prekey(&mut r, &b.id, 2000);
     assert_eq!(
         store.first_message_capacity(),
         MAX_FIRST_MESSAGES_PER_SIGNED_PREKEY
@@ -201,8 +201,8 @@ fn the_replay_record_cannot_be_flushed() {
         b"new"
     );
     // Once the old signed prekey is rotated out, nothing naming it decrypts at all.
-    store.rotate_signed_prekey(&mut r, &b.id, 3);
-    store.rotate_signed_prekey(&mut r, &b.id, 4);
+    store.rotate_signed_prekey(&mut r, &b.id, 3000);
+    store.rotate_signed_prekey(&mut r, &b.id, 4000);
     assert_eq!(
         Session::respond(&b.id, &mut store, &old, &Config::new(CONTEXT)).unwrap_err(),
         Error::UnknownSignedPreKey(spk)

@@ -98,7 +98,7 @@ fn replayed_first_message_cannot_start_a_second_session() {
         let alice = IdentityKeyPair::generate(&mut rng);
         let bob = IdentityKeyPair::generate(&mut rng);
         let mut store = PreKeyStore::new();
-        store.rotate_signed_prekey(&mut rng, &bob, 1);
+        store.rotate_signed_prekey(&mut rng, &bob, 1000);
         store.generate_one_time_prekeys(&mut rng, 1).unwrap();
         let bundle = store.bundle(&bob, one_time.then_some(0)).unwrap();
         let mut s = Session::initiate(
@@ -127,7 +127,7 @@ fn forged_prekey_message_does_not_burn_the_one_time_prekey() {
     let alice = IdentityKeyPair::generate(&mut rng);
     let bob = IdentityKeyPair::generate(&mut rng);
     let mut store = PreKeyStore::new();
-    store.rotate_signed_prekey(&mut rng, &bob, 1);
+    store.rotate_signed_prekey(&mut rng, &bob, 1000);
     store.generate_one_time_prekeys(&mut rng, 1).unwrap();
     let bundle = store.bundle(&bob, Some(0)).unwrap();
     let mut s = Session::initiate(
@@ -159,7 +159,7 @@ fn mismatched_context_or_identity_fails_authentication() {
     let alice = IdentityKeyPair::generate(&mut rng);
     let bob = IdentityKeyPair::generate(&mut rng);
     let mut store = PreKeyStore::new();
-    store.rotate_signed_prekey(&mut rng, &bob, 1);
+    store.rotate_signed_prekey(&mut rng, &bob, 1000);
     let bundle = store.bundle(&bob, None).unwrap();
     let mut s = Session::initiate(
         &mut rng,
@@ -568,7 +568,7 @@ fn a_pinned_identity_refuses_a_substituted_bundle_before_drawing_keys() {
     let bob = IdentityKeyPair::generate(&mut r);
     let mallory = IdentityKeyPair::generate(&mut r);
     let mut store = PreKeyStore::new();
-    store.rotate_signed_prekey(&mut r, &mallory, 1);
+    store.rotate_signed_prekey(&mut r, &mallory, 1000);
     let substituted = store.bundle(&mallory, None).unwrap();
     let mut probe = r.clone();
     assert_eq!(
@@ -611,7 +611,7 @@ fn initiate_takes_its_limits_from_the_config() {
     let alice = IdentityKeyPair::generate(&mut r);
     let bob = IdentityKeyPair::generate(&mut r);
     let mut store = PreKeyStore::new();
-    store.rotate_signed_prekey(&mut r, &bob, 1);
+    store.rotate_signed_prekey(&mut r, &bob, 1000);
     let bundle = store.bundle(&bob, None).unwrap();
     let limits = Limits {
         max_skip: 3,

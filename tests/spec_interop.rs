@@ -1175,7 +1175,7 @@ impl BobPre {
     fn rotate_signed_prekey(&mut self, rng: &mut ChaCha20Rng, now: u64) {
         match self {
             BobPre::Crate(b) => {
-                b.1.rotate_signed_prekey(rng, &b.0, now);
+                b.1.rotate_signed_prekey(rng, &b.0, now * 1000);
             }
             BobPre::Mine(bob) => bob.rotate_signed_prekey(rng, now),
         }
@@ -1254,7 +1254,7 @@ fn setup(
         assert_eq!(id.to_bytes().to_vec(), sc::encode_identity(&mine.seed));
         assert_eq!(sc::decode_identity(&id.to_bytes()), Ok(mine.seed));
         let mut store = PreKeyStore::new();
-        store.rotate_signed_prekey(&mut rng, &id, NOW);
+        store.rotate_signed_prekey(&mut rng, &id, NOW * 1000);
         let otks = store.generate_one_time_prekeys(&mut rng, 2).unwrap();
         assert_eq!(otks.iter().map(|k| k.id).collect::<Vec<_>>(), [0, 1]);
         BobPre::Crate(Box::new((id, store)))

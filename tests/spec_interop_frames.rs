@@ -3008,7 +3008,7 @@ mod section_11 {
         let ctx = b"alice|bob".to_vec();
         let mut lib_store = lib::PreKeyStore::new();
         let mut rng = Rng::stream(seed << 32);
-        lib_store.rotate_signed_prekey(&mut rng, &bob.lib_id, 1_750_000_000);
+        lib_store.rotate_signed_prekey(&mut rng, &bob.lib_id, 1_750_000_000_000);
         lib_store
             .generate_one_time_prekeys(&mut rng, 2)
             .expect("prekeys");
@@ -3207,7 +3207,7 @@ mod section_11 {
         let lib_bob = lib::IdentityKeyPair::from_seed(&bob.seed);
         let alice = Identity::from_seed([0x41; 32]);
         let mut lib_store = lib::PreKeyStore::new();
-        lib_store.rotate_signed_prekey(&mut Rng::stream(70), &lib_bob, 1_750_000_000);
+        lib_store.rotate_signed_prekey(&mut Rng::stream(70), &lib_bob, 1_750_000_000_000);
         let store0 = lib_store_to_mine(&lib_store);
         let bundle = store0.bundle(&bob, None);
         let ctx = b"ctx".to_vec();
@@ -3428,7 +3428,7 @@ mod section_11 {
         let ctx = b"purge".to_vec();
         let label = u64::from(seed) << 40;
         let mut lib_store = lib::PreKeyStore::new();
-        lib_store.rotate_signed_prekey(&mut Rng::stream(label), &bob.lib_id, 1_750_000_000);
+        lib_store.rotate_signed_prekey(&mut Rng::stream(label), &bob.lib_id, 1_750_000_000_000);
         let mut store = lib_store_to_mine(&lib_store);
         let bundle = store.bundle(&bob.id, None);
         let lib_bundle = lib_store.bundle(&bob.lib_id, None).expect("bundle");

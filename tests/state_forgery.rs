@@ -563,7 +563,7 @@ fn start(seed: u8, one_time: bool) -> (Builder, Session, Session) {
     let alice_id = IdentityKeyPair::generate(&mut rng);
     let bob_id = IdentityKeyPair::generate(&mut rng);
     let mut store = PreKeyStore::new();
-    store.rotate_signed_prekey(&mut rng, &bob_id, 1_700_000_000);
+    store.rotate_signed_prekey(&mut rng, &bob_id, 1_700_000_000_000);
     let otpks = store.generate_one_time_prekeys(&mut rng, 2).unwrap();
     let otpk = one_time.then_some(otpks[1].id);
     let bundle = store.bundle(&bob_id, otpk).unwrap();
@@ -2360,7 +2360,7 @@ fn store_stage() -> &'static StoreStage {
             ],
         ];
         for (r, round) in rounds.into_iter().enumerate() {
-            store.rotate_signed_prekey(&mut rng, &bob, 1_000 * (r as u64 + 1));
+            store.rotate_signed_prekey(&mut rng, &bob, (1_000 * (r as u64 + 1)) * 1000);
             if r == 0 {
                 store.generate_one_time_prekeys(&mut rng, 6).unwrap();
             }

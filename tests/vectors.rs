@@ -244,7 +244,7 @@ fn parse_prefix(prefix: &[u8]) -> ([u8; 32], u32, u32, [u8; 16]) {
 fn rebuild_store(bob: &IdentityKeyPair, created_at: u64, draws: &[Vec<u8>]) -> PreKeyStore {
     let mut s = PreKeyStore::new();
     scripted(draws[..1].to_vec(), |r| {
-        s.rotate_signed_prekey(r, bob, created_at);
+        s.rotate_signed_prekey(r, bob, created_at * 1000);
     });
     scripted(draws[1..].to_vec(), |r| {
         s.generate_one_time_prekeys(r, draws.len() - 1).unwrap();

@@ -42,8 +42,9 @@ pub unsafe extern "C" fn xc_prekey_store_new(out_store: *mut *mut XcPreKeyStore)
 }
 
 /// Creates a new signed prekey, signed by `identity`, which future bundles carry; the store
-/// keeps the two previous ones so that messages in flight still decrypt. `now_s` is the current
-/// time in **seconds** since the Unix epoch (it is signed into the prekey). `out_id` may be NULL;
+/// keeps the two previous ones so that messages in flight still decrypt. `now_ms` is the current
+/// time in milliseconds since the Unix epoch, like every time the ABI takes (the prekey signs it in
+/// whole seconds). `out_id` may be NULL;
 /// otherwise it receives the new signed prekey's id.
 ///
 /// # Safety
@@ -53,7 +54,7 @@ pub unsafe extern "C" fn xc_prekey_store_new(out_store: *mut *mut XcPreKeyStore)
 pub unsafe extern "C" fn xc_prekey_store_rotate_signed_prekey(
     store: *mut XcPreKeyStore,
     identity: *const XcIdentity,
-    now_s: u64,
+    now_ms: u64,
     out_id: *mut u32,
 ) -> i32 {
     guard(|| {
@@ -63,7 +64,7 @@ pub unsafe extern "C" fn xc_prekey_store_rotate_signed_prekey(
         let identity = unsafe { handle_ref(identity) }?;
         let spk = store
             .inner
-            .rotate_signed_prekey(&mut os_rng(), &identity.inner, now_s);
+            .rotate_signed_prekey(&mut os_rng(), &identity.inner, now_ms);
         if !out_id.is_null() {
             // SAFETY: non-null, and writable and aligned for a `uint32_t` by the contract.
             unsafe { out_id.write(spk.id) };

@@ -337,16 +337,13 @@ fn arguments_out_of_range() {
         );
         let mut spk = u32::MAX;
         ok(xc_prekey_store_rotate_signed_prekey(
-            store,
-            id,
-            T0 / 1000,
-            &mut spk,
+            store, id, T0, &mut spk,
         ));
         assert_eq!(spk, 0);
         ok(xc_prekey_store_rotate_signed_prekey(
             store,
             id,
-            T0 / 1000,
+            T0,
             ptr::null_mut(),
         ));
         for bad in [-2, i64::from(u32::MAX) + 1, i64::MIN] {
@@ -451,7 +448,7 @@ fn sealed_conversation_with_persistence() {
         ok(xc_prekey_store_rotate_signed_prekey(
             store,
             bob,
-            T0 / 1000,
+            T0,
             ptr::null_mut(),
         ));
         let mut records = empty();
@@ -776,7 +773,7 @@ impl Fixture {
             ok(xc_prekey_store_rotate_signed_prekey(
                 store,
                 bob,
-                T0 / 1000,
+                T0,
                 ptr::null_mut(),
             ));
             ok(xc_prekey_store_bundle(
@@ -961,7 +958,7 @@ fn a_use_after_free_is_reported() {
         );
         assert_eq!(count, 0);
         assert_eq!(
-            xc_prekey_store_rotate_signed_prekey(stale, f.bob, 1, ptr::null_mut()),
+            xc_prekey_store_rotate_signed_prekey(stale, f.bob, 1000, ptr::null_mut()),
             XC_ERR_INVALID_HANDLE
         );
 

@@ -39,7 +39,7 @@ pub fn fixture() -> Fixture {
     let bob_id = IdentityKeyPair::generate(&mut rng);
     let carol_id = IdentityKeyPair::generate(&mut rng);
     let mut bob_store = PreKeyStore::new();
-    bob_store.rotate_signed_prekey(&mut rng, &bob_id, NOW / 1000);
+    bob_store.rotate_signed_prekey(&mut rng, &bob_id, NOW);
     bob_store.generate_one_time_prekeys(&mut rng, 4).unwrap();
     let bundle = bob_store.bundle(&bob_id, Some(0)).unwrap();
     let mut alice = Session::initiate(

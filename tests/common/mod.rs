@@ -30,7 +30,7 @@ pub fn established(seed: u8, one_time: bool) -> Pair {
     let alice_id = IdentityKeyPair::generate(&mut rng);
     let bob_id = IdentityKeyPair::generate(&mut rng);
     let mut bob_store = PreKeyStore::new();
-    bob_store.rotate_signed_prekey(&mut rng, &bob_id, 1_700_000_000);
+    bob_store.rotate_signed_prekey(&mut rng, &bob_id, 1_700_000_000_000);
     let otpks = bob_store.generate_one_time_prekeys(&mut rng, 3).unwrap();
     let bundle = bob_store
         .bundle(&bob_id, one_time.then_some(otpks[1].id))
@@ -180,7 +180,7 @@ pub fn bob(seed: u8, one_time: bool) -> Bob {
     let mut r = rng(seed);
     let id = IdentityKeyPair::generate(&mut r);
     let mut store = PreKeyStore::new();
-    store.rotate_signed_prekey(&mut r, &id, 1);
+    store.rotate_signed_prekey(&mut r, &id, 1000);
     let otpk = store.generate_one_time_prekeys(&mut r, 2).unwrap()[0];
     let bundle = store.bundle(&id, one_time.then_some(otpk.id)).unwrap();
     Bob { id, store, bundle }

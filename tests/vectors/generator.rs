@@ -1103,7 +1103,7 @@ fn x3dh_case(
     record("IdentityKeyPair::generate (bob)", rng.take());
     let mut store = PreKeyStore::new();
     let created_at = CREATED_AT + u64::from(seed);
-    let spk = store.rotate_signed_prekey(&mut rng, &bob, created_at);
+    let spk = store.rotate_signed_prekey(&mut rng, &bob, created_at * 1000);
     let spk_draws = record(
         &format!("PreKeyStore::rotate_signed_prekey (now = {created_at})"),
         rng.take(),
@@ -1447,7 +1447,7 @@ pub fn ratchet_json() -> Json {
     let alice = IdentityKeyPair::generate(&mut rng);
     let bob = IdentityKeyPair::generate(&mut rng);
     let mut store = PreKeyStore::new();
-    store.rotate_signed_prekey(&mut rng, &bob, CREATED_AT);
+    store.rotate_signed_prekey(&mut rng, &bob, CREATED_AT * 1000);
     store.generate_one_time_prekeys(&mut rng, 2).unwrap();
     let setup_draws = rng.take();
     let store_initial = blob(store.to_bytes().unwrap());
@@ -1917,7 +1917,7 @@ pub fn sealed_sender_json() -> Json {
         .certify_sender(&server_cert, b"bob", 2, bob.public(), expires)
         .expect("cert");
     let mut store = PreKeyStore::new();
-    store.rotate_signed_prekey(&mut rng, &bob, CREATED_AT);
+    store.rotate_signed_prekey(&mut rng, &bob, CREATED_AT * 1000);
     store.generate_one_time_prekeys(&mut rng, 1).unwrap();
     let setup_draws = rng.take();
     let store_initial = blob(store.to_bytes().unwrap());
@@ -2532,7 +2532,7 @@ fn timer_flow() -> Json {
     let alice = IdentityKeyPair::generate(&mut rng);
     let bob = IdentityKeyPair::generate(&mut rng);
     let mut store = PreKeyStore::new();
-    store.rotate_signed_prekey(&mut rng, &bob, CREATED_AT);
+    store.rotate_signed_prekey(&mut rng, &bob, CREATED_AT * 1000);
     store.generate_one_time_prekeys(&mut rng, 1).unwrap();
     rng.take();
     let store_initial = blob(store.to_bytes().unwrap());
@@ -2779,7 +2779,7 @@ pub fn state_json() -> Json {
         "prekey_store",
         &store.to_bytes().unwrap(),
     ));
-    store.rotate_signed_prekey(&mut rng, &bob, CREATED_AT);
+    store.rotate_signed_prekey(&mut rng, &bob, CREATED_AT * 1000);
     entries.push(state_entry(
         "store_one_signed_prekey",
         "after rotate_signed_prekey(1700000000)",
@@ -2794,7 +2794,7 @@ pub fn state_json() -> Json {
         &store.to_bytes().unwrap(),
     ));
     for i in 1..=3 {
-        store.rotate_signed_prekey(&mut rng, &bob, CREATED_AT + i * 86_400);
+        store.rotate_signed_prekey(&mut rng, &bob, (CREATED_AT + i * 86_400) * 1000);
     }
     entries.push(state_entry(
         "store_rotated",
@@ -3389,7 +3389,7 @@ pub fn negative_json() -> Json {
     let bob = IdentityKeyPair::generate(&mut rng);
     let mallory = IdentityKeyPair::generate(&mut rng);
     let mut store = PreKeyStore::new();
-    store.rotate_signed_prekey(&mut rng, &bob, CREATED_AT);
+    store.rotate_signed_prekey(&mut rng, &bob, CREATED_AT * 1000);
     store.generate_one_time_prekeys(&mut rng, 2).unwrap();
     let store_initial = blob(store.to_bytes().unwrap());
     let bundle = store.bundle(&bob, Some(1)).expect("bundle");

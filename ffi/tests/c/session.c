@@ -212,7 +212,7 @@ int main(void) {
     CHECK_CODE(xc_prekey_store_bundle(bob_store, bob, XC_NO_ONE_TIME_PREKEY, &no_bundle),
                XC_ERR_NO_SIGNED_PREKEY);
     uint32_t spk_id = UINT32_MAX;
-    CHECK(xc_prekey_store_rotate_signed_prekey(bob_store, bob, T0 / SECOND_MS, &spk_id));
+    CHECK(xc_prekey_store_rotate_signed_prekey(bob_store, bob, T0, &spk_id));
     XcBuffer records;
     CHECK(xc_prekey_store_generate_one_time_prekeys(bob_store, 5, &records));
     EXPECT(records.len == 5 * XC_ONE_TIME_PREKEY_RECORD_LEN);
