@@ -62,7 +62,7 @@ fn main() {
     let cert = server
         .certify_sender(&server_cert, b"alice", 1, alice.public(), NOW + 86_400_000)
         .unwrap();
-    write("certificate", "sender", &cert.to_bytes());
+    write("certificate", "sender", &cert.to_bytes().unwrap());
     write("certificate", "server", &server_cert.to_bytes());
     write(
         "sealed_open",

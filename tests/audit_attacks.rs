@@ -1194,7 +1194,7 @@ fn held_no_panic_and_no_change_on_random_or_mutated_input() {
         first_bundle.clone(),
         p.alice.to_bytes().unwrap().to_vec(),
         p.bob_store.to_bytes().unwrap().to_vec(),
-        pki.cert(b"x", &alice2).to_bytes(),
+        pki.cert(b"x", &alice2).to_bytes().unwrap(),
     ];
     let recipient = SealedRecipient {
         identity: &p.bob_id,

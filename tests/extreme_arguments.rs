@@ -1429,7 +1429,10 @@ fn every_decoder_refuses_empty_one_byte_and_huge_inputs() {
             (&concat(&server, &zeros), DecodeError::TrailingBytes),
         ],
     );
-    let sender = w.certify(&[b'a'; MAX_ADDRESS_LEN], u64::MAX).to_bytes();
+    let sender = w
+        .certify(&[b'a'; MAX_ADDRESS_LEN], u64::MAX)
+        .to_bytes()
+        .unwrap();
     assert_eq!(sender.len(), MAX_SENDER_CERTIFICATE_LEN);
     refuses(
         "SenderCertificate::from_bytes",
@@ -1776,7 +1779,7 @@ fn certificates_at_address_id_and_expiry_extremes() {
                         expires_ms,
                     )
                     .unwrap();
-                let bytes = cert.to_bytes();
+                let bytes = cert.to_bytes().unwrap();
                 assert_eq!(
                     bytes.len(),
                     MAX_SENDER_CERTIFICATE_LEN - (MAX_ADDRESS_LEN - len)

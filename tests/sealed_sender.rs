@@ -393,7 +393,7 @@ fn the_relay_sees_no_sender_no_certificate_no_timer_and_no_exact_length() {
             envelope,
             w.alice.public().x25519().unwrap().as_bytes()
         ));
-        assert!(!contains(envelope, &w.alice_cert.to_bytes()[..40]));
+        assert!(!contains(envelope, &w.alice_cert.to_bytes().unwrap()[..40]));
         assert!(!contains(envelope, b"alice"));
         assert!(!contains(envelope, &0x1234_5678u32.to_be_bytes()));
         assert!(!contains(envelope, &[b'z'; 16]));
@@ -403,7 +403,7 @@ fn the_relay_sees_no_sender_no_certificate_no_timer_and_no_exact_length() {
 #[test]
 fn certificates_round_trip_and_decode_strictly() {
     let w = world(11);
-    let bytes = w.alice_cert.to_bytes();
+    let bytes = w.alice_cert.to_bytes().unwrap();
     assert_eq!(SenderCertificate::from_bytes(&bytes).unwrap(), w.alice_cert);
     assert_eq!(
         ServerCertificate::from_bytes(&w.server_cert.to_bytes()).unwrap(),
@@ -485,5 +485,24 @@ fn seal_refuses_a_certificate_or_session_that_is_not_the_senders() {
             .open(&envelope, NOW)
             .unwrap_err(),
         SealedSenderError::DecryptionFailed
+    );
+}
+
+/// A certificate built by hand with an address no decoder accepts does not encode with a silently
+/// shortened length (issue 12): `to_bytes` and `validate` say `TooLarge`.
+#[test]
+fn an_overlong_hand_built_address_is_a_typed_error() {
+    let w = world(21);
+    let mut cert = w.alice_cert.clone();
+    cert.address = vec![b'a'; 256];
+    assert_eq!(cert.to_bytes(), Err(DecodeError::TooLarge));
+    assert_eq!(
+        cert.validate(&[w.root], &[], NOW),
+        Err(SealedSenderError::Decode(DecodeError::TooLarge))
+    );
+    cert.address.pop();
+    assert_eq!(
+        cert.to_bytes().map(|b| b.len()),
+        Ok(1 + 1 + 255 + 4 + 32 + 8 + 101 + 64)
     );
 }

@@ -790,7 +790,7 @@ fn sealed_sender_vectors() {
             )
             .unwrap();
         let bytes = h(&c["bytes"]);
-        assert_eq!(cert.to_bytes(), bytes);
+        assert_eq!(cert.to_bytes().unwrap(), bytes);
         assert_eq!(SenderCertificate::from_bytes(&bytes).unwrap(), cert);
         assert_eq!(n32(&c["server_id"]), server_id);
         assert_eq!(
@@ -899,7 +899,7 @@ fn sealed_sender_vectors() {
         assert_eq!(salt2, h(&p["static_salt"]));
         let k_content = kdf::hkdf_sha256::<32>(&salt2, &s_dh, kdf::LABEL_SEALED_STATIC);
         assert_eq!(*k_content, h32(&p["content_key"]));
-        let cert_bytes = cert.to_bytes();
+        let cert_bytes = cert.to_bytes().unwrap();
         let mut payload = cat(&[
             &(cert_bytes.len() as u16).to_be_bytes(),
             &cert_bytes,

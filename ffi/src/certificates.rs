@@ -147,8 +147,9 @@ pub unsafe extern "C" fn xc_cert_key_certify_sender(
             &identity,
             expires_ms,
         )?;
+        let bytes = certificate.to_bytes()?;
         // SAFETY: `out` was checked and written by `out_init`.
-        unsafe { out.write(XcBuffer::copy_of(&certificate.to_bytes())) };
+        unsafe { out.write(XcBuffer::copy_of(&bytes)) };
         Ok(())
     })
 }

@@ -105,7 +105,7 @@ impl CertificateKeyPair {
             server: *certificate,
             signature: [0; 64],
         };
-        cert.signature = self.0.sign(&cert.signed_bytes()).to_bytes();
+        cert.signature = self.0.sign(&cert.signed_bytes()?).to_bytes();
         Ok(cert)
     }
 }
@@ -197,37 +197,46 @@ pub struct SenderCertificate {
 }
 
 impl SenderCertificate {
-    fn encode_unsigned(&self, out: &mut Vec<u8>) {
+    /// The fields are public, so an address no decoder accepts can be built by hand: encoding it
+    /// is [`DecodeError::TooLarge`] (longer than 255 bytes), never a silently shortened length.
+    fn encode_unsigned(&self, out: &mut Vec<u8>) -> Result<(), DecodeError> {
+        let len = u8::try_from(self.address.len()).map_err(|_| DecodeError::TooLarge)?;
         out.put_u8(SEALED_VERSION);
-        out.put_u8(u8::try_from(self.address.len()).unwrap_or(u8::MAX));
+        out.put_u8(len);
         out.put(&self.address);
         out.put_u32(self.device_id);
         out.put(&self.identity.to_bytes());
         out.put_u64(self.expires_ms);
         self.server.encode(out);
+        Ok(())
     }
 
-    fn signed_bytes(&self) -> Vec<u8> {
+    fn signed_bytes(&self) -> Result<Vec<u8>, DecodeError> {
         let mut m = Vec::with_capacity(LABEL_SENDER_CERTIFICATE.len() + 160 + self.address.len());
         m.put(LABEL_SENDER_CERTIFICATE);
-        self.encode_unsigned(&mut m);
-        m
+        self.encode_unsigned(&mut m)?;
+        Ok(m)
     }
 
     pub(super) fn encoded_len(&self) -> usize {
         1 + 1 + self.address.len() + 4 + 32 + 8 + SERVER_CERTIFICATE_LEN + 64
     }
 
-    pub(super) fn encode(&self, out: &mut Vec<u8>) {
-        self.encode_unsigned(out);
+    pub(super) fn encode(&self, out: &mut Vec<u8>) -> Result<(), DecodeError> {
+        self.encode_unsigned(out)?;
         out.put(&self.signature);
+        Ok(())
     }
 
     /// Encodes the certificate.
-    pub fn to_bytes(&self) -> Vec<u8> {
+    ///
+    /// # Errors
+    /// [`DecodeError::TooLarge`] for an address longer than 255 bytes (possible only in a
+    /// certificate built by hand; no decoder accepts it).
+    pub fn to_bytes(&self) -> Result<Vec<u8>, DecodeError> {
         let mut out = Vec::with_capacity(self.encoded_len());
-        self.encode(&mut out);
-        out
+        self.encode(&mut out)?;
+        Ok(out)
     }
 
     /// Decodes a certificate (signatures are checked by [`SenderCertificate::validate`]).
@@ -276,7 +285,7 @@ impl SenderCertificate {
         if revoked.contains(&self.server.id) {
             return Err(SealedSenderError::RevokedServer);
         }
-        verify_strict(&self.server.key.0, &self.signed_bytes(), &self.signature)
+        verify_strict(&self.server.key.0, &self.signed_bytes()?, &self.signature)
             .map_err(|_| SealedSenderError::InvalidCertificate)?;
         if now_ms >= self.expires_ms {
             return Err(SealedSenderError::CertificateExpired);

@@ -182,7 +182,7 @@ fn seal_inner<R: CryptoRng + ?Sized>(
 
     let payload_start = out.len();
     out.put_u16(cert_len_u16);
-    certificate.encode(&mut out);
+    certificate.encode(&mut out)?;
     out.put_u32(message_len);
     out.put(message);
     out.resize(payload_start + padded, 0);

@@ -1893,7 +1893,7 @@ fn certificate_json(c: &SenderCertificate) -> Json {
         .f("identity", hx(c.identity.to_bytes()))
         .f("expires_ms", big(c.expires_ms))
         .f("server_id", c.server.id)
-        .f("bytes", hx(c.to_bytes()))
+        .f("bytes", hx(c.to_bytes().unwrap()))
         .into()
 }
 
@@ -1949,7 +1949,7 @@ pub fn sealed_sender_json() -> Json {
         a32(&seal1_draws[0]),
         &alice.seed(),
         bob.public(),
-        sealed_payload(&alice_cert.to_bytes(), &inner1),
+        sealed_payload(&alice_cert.to_bytes().unwrap(), &inner1),
     );
     assert_eq!(parts1.envelope, env1);
     let open1_at = T0 + 1_500;
@@ -2026,7 +2026,7 @@ pub fn sealed_sender_json() -> Json {
         a32(&seal2_draws[0]),
         &bob.seed(),
         alice.public(),
-        sealed_payload(&bob_cert.to_bytes(), &inner2),
+        sealed_payload(&bob_cert.to_bytes().unwrap(), &inner2),
     );
     assert_eq!(parts2.envelope, env2);
     let open2_at = T0 + 61_000;
@@ -2093,7 +2093,7 @@ pub fn sealed_sender_json() -> Json {
         m
     };
     let sender_signed = |c: &SenderCertificate| {
-        let bytes = c.to_bytes();
+        let bytes = c.to_bytes().unwrap();
         let mut m = kdf::LABEL_SENDER_CERTIFICATE.to_vec();
         m.extend_from_slice(&bytes[..bytes.len() - 64]);
         m
@@ -5082,7 +5082,7 @@ pub fn negative_json() -> Json {
             );
         }
         // Payloads that authenticate but are not canonical.
-        let cert_bytes = alice_cert.to_bytes();
+        let cert_bytes = alice_cert.to_bytes().unwrap();
         let good_payload = sealed_payload(&cert_bytes, &hello);
         let eph = rng.bytes32();
         for (name, payload) in [
@@ -5204,7 +5204,7 @@ pub fn negative_json() -> Json {
         }
 
         let scf = "SenderCertificate::from_bytes";
-        let cert = alice_cert.to_bytes();
+        let cert = alice_cert.to_bytes().unwrap();
         neg.decode(
             "sender certificate: unknown version",
             "§12.1",
