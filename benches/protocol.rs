@@ -434,9 +434,9 @@ fn sealed_sender(c: &mut Criterion) {
     g.finish();
 }
 
-/// Persistence (SPEC.md §8): an established session, and a prekey store with 100 one-time
+/// Persistence (SPEC.md §10): an established session, and a prekey store with 100 one-time
 /// prekeys, each serialized and restored in the same run. Restoring costs no scalar
-/// multiplication or point decompression (§8.0), so it is compared with serializing.
+/// multiplication or point decompression (§10.0), so it is compared with serializing.
 fn state(c: &mut Criterion) {
     let mut p = pair(7);
     let m = p.bob.encrypt(&mut p.rng, b"x").unwrap();

@@ -1,5 +1,5 @@
 //! The one AES-256-GCM wrapper: under a message key and the message's random seed for the ratchet
-//! (SPEC.md §3.4), and under a one-use key with the zero nonce for sealed sender (§12.2).
+//! (SPEC.md §3.4), and under a one-use key with the zero nonce for sealed sender (§9.2).
 
 use aes_gcm::aead::{AeadInOut, KeyInit};
 use aes_gcm::{Aes256Gcm, Tag};

@@ -1,4 +1,4 @@
-//! The content frame: what travels *inside* the encryption of a message (SPEC.md §11).
+//! The content frame: what travels *inside* the encryption of a message (SPEC.md §8).
 //!
 //! Content type, the sender's timestamp, the disappearing-message timer and padding all sit
 //! under the AEAD, so a relay can neither read, strip nor alter them. The frame is padded to a
@@ -75,7 +75,7 @@ impl Timer {
         version: 0,
     };
 
-    /// Whether `self` supersedes `current` (SPEC.md §11.4): a higher version wins; at equal
+    /// Whether `self` supersedes `current` (SPEC.md §8.4): a higher version wins; at equal
     /// versions the more private setting wins (a shorter non-zero duration; then on-send over
     /// on-read), so two concurrent changes resolve the same way on both sides.
     ///
@@ -92,7 +92,7 @@ impl Timer {
     }
 
     /// The more private of two timers: the shorter non-zero duration, then on-send before
-    /// on-read; "off" is the least private (SPEC.md §11.5).
+    /// on-read; "off" is the least private (SPEC.md §8.5).
     pub fn more_private(a: &Timer, b: &Timer) -> Timer {
         if b.privacy_rank() < a.privacy_rank() {
             *b
@@ -112,7 +112,7 @@ impl Timer {
         (duration, self.start)
     }
 
-    /// `duration_s (u32) ‖ start (u8: 0 on-send, 1 on-read) ‖ version (u32)` (SPEC.md §11.2).
+    /// `duration_s (u32) ‖ start (u8: 0 on-send, 1 on-read) ‖ version (u32)` (SPEC.md §8.2).
     pub(crate) fn encode(&self, out: &mut Vec<u8>) {
         out.put_u32(self.duration_s);
         out.put_u8(match self.start {
@@ -260,7 +260,7 @@ impl Content {
         })
     }
 
-    /// The deadline of this message received at `now_ms` (SPEC.md §11.5), or `None` if it had
+    /// The deadline of this message received at `now_ms` (SPEC.md §8.5), or `None` if it had
     /// already expired on arrival, beyond [`MAX_CLOCK_SKEW_MS`].
     pub fn deadline(&self, now_ms: u64) -> Option<Deadline> {
         let lifetime_ms = u64::from(self.timer.duration_s) * 1000;

@@ -1,7 +1,7 @@
 //! Error types: one for parsing bytes ([`DecodeError`]), one for protocol operations ([`Error`]).
 //!
 //! Every variant is something an application can act on; none carries secret material.
-//! SPEC.md §9 lists which operation returns which variant.
+//! SPEC.md §11 lists which operation returns which variant.
 
 use core::fmt;
 

@@ -27,17 +27,17 @@ pub const LABEL_SIGNED_PREKEY: &[u8] = b"xchat-protocol v1 signed prekey";
 /// (SPEC.md §3.6, §4.3).
 pub const LABEL_FIRST_MESSAGE: &[u8] = b"xchat-protocol v1 first message";
 
-/// Prefix of what a trust root signs to certify a server (SPEC.md §12.1).
+/// Prefix of what a trust root signs to certify a server (SPEC.md §9.1).
 pub const LABEL_SERVER_CERTIFICATE: &[u8] = b"xchat-protocol v1 server certificate";
-/// Prefix of what a server signs to certify a sender (SPEC.md §12.1).
+/// Prefix of what a server signs to certify a sender (SPEC.md §9.1).
 pub const LABEL_SENDER_CERTIFICATE: &[u8] = b"xchat-protocol v1 sender certificate";
-/// HKDF info of sealed sender's ephemeral agreement (SPEC.md §12.2).
+/// HKDF info of sealed sender's ephemeral agreement (SPEC.md §9.2).
 pub const LABEL_SEALED_EPHEMERAL: &[u8] = b"xchat-protocol v1 sealed sender ephemeral";
-/// HKDF info of sealed sender's static agreement (SPEC.md §12.2).
+/// HKDF info of sealed sender's static agreement (SPEC.md §9.2).
 pub const LABEL_SEALED_STATIC: &[u8] = b"xchat-protocol v1 sealed sender static";
 
 /// Prefix of the HKDF info that derives a sealed state blob's key from the storage key; the
-/// blob's kind and version follow it (SPEC.md §8.4).
+/// blob's kind and version follow it (SPEC.md §10.4).
 pub const LABEL_STATE_AT_REST: &[u8] = b"xchat-protocol v1 state at rest";
 
 /// Length of a first-message id (SPEC.md §3.6).
@@ -166,7 +166,7 @@ pub fn first_message_id(dh3: &[u8; 32]) -> [u8; FIRST_MESSAGE_ID_LEN] {
     hkdf::<FIRST_MESSAGE_ID_LEN>(None, dh3, LABEL_FIRST_MESSAGE)
 }
 
-/// The keys of sealed sender's ephemeral agreement (SPEC.md §12.2).
+/// The keys of sealed sender's ephemeral agreement (SPEC.md §9.2).
 pub struct SealedEphemeralKeys {
     /// Salt of the static agreement.
     pub chain: Zeroizing<[u8; 32]>,
@@ -174,7 +174,7 @@ pub struct SealedEphemeralKeys {
     pub identity_key: Zeroizing<[u8; 32]>,
 }
 
-/// Sealed sender's ephemeral agreement (SPEC.md §12.2): HKDF-SHA-256 with salt `e_pub ‖ IK_R`
+/// Sealed sender's ephemeral agreement (SPEC.md §9.2): HKDF-SHA-256 with salt `e_pub ‖ IK_R`
 /// over `DH(e, IK_R)` and [`LABEL_SEALED_EPHEMERAL`]; 64 bytes split into the chain value and the
 /// key that seals the sender's identity.
 pub fn sealed_ephemeral(
@@ -198,7 +198,7 @@ pub fn sealed_ephemeral(
     keys
 }
 
-/// Sealed sender's static agreement (SPEC.md §12.2): HKDF-SHA-256 with salt
+/// Sealed sender's static agreement (SPEC.md §9.2): HKDF-SHA-256 with salt
 /// `chain ‖ encrypted identity` over `DH(IK_S, IK_R)` and [`LABEL_SEALED_STATIC`]: the key that
 /// seals the content.
 pub fn sealed_static(

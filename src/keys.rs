@@ -86,7 +86,7 @@ fn clamp(bytes: &mut [u8; 32]) {
     *high |= 0x40;
 }
 
-/// Whether stored X25519 secret bytes are in their one clamped form (SPEC.md §8.0).
+/// Whether stored X25519 secret bytes are in their one clamped form (SPEC.md §10.0).
 pub(crate) fn is_clamped(bytes: &[u8; 32]) -> bool {
     let mut clamped = Zeroizing::new(*bytes);
     clamp(&mut clamped);
@@ -105,7 +105,7 @@ pub struct KeyPair {
 }
 
 impl KeyPair {
-    /// Generates a key pair from the caller's RNG: 32 bytes drawn, then clamped (SPEC.md §8.0).
+    /// Generates a key pair from the caller's RNG: 32 bytes drawn, then clamped (SPEC.md §10.0).
     pub fn generate<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
         let mut bytes = Zeroizing::new([0u8; 32]);
         rng.fill_bytes(bytes.as_mut_slice());
@@ -114,7 +114,7 @@ impl KeyPair {
 
     /// Rebuilds a key pair from 32 secret bytes, clamped first (RFC 7748 §5): the 32 byte
     /// strings that differ only in the bits X25519 ignores give the same key pair, and it holds
-    /// and stores their one clamped form (SPEC.md §8.0). The argument is a copy the caller owns;
+    /// and stores their one clamped form (SPEC.md §10.0). The argument is a copy the caller owns;
     /// wipe it (e.g. keep it in `Zeroizing`) after the call.
     pub fn from_secret_bytes(bytes: [u8; 32]) -> Self {
         let mut bytes = Zeroizing::new(bytes);
@@ -125,7 +125,7 @@ impl KeyPair {
     }
 
     /// A key pair read back from state, where its public key is stored beside the secret so
-    /// that restoring costs no scalar multiplication (SPEC.md §8.0). The secret must be in its
+    /// that restoring costs no scalar multiplication (SPEC.md §10.0). The secret must be in its
     /// stored, clamped form.
     fn from_stored(secret: &[u8; 32], public: PublicKey) -> Self {
         Self {
@@ -135,7 +135,7 @@ impl KeyPair {
     }
 
     /// Reads a stored key pair, `secret (32, clamped) ‖ public (32)`, checking each field as it
-    /// is read (SPEC.md §2 rule 7, §8.0): a secret that is not clamped is `NonCanonical` before
+    /// is read (SPEC.md §2 rule 7, §10.0): a secret that is not clamped is `NonCanonical` before
     /// the public key is read.
     pub(crate) fn decode_stored(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let secret = Zeroizing::new(r.array::<32>()?);
@@ -146,7 +146,7 @@ impl KeyPair {
         Ok(Self::from_stored(&secret, public))
     }
 
-    /// Writes `secret ‖ public` (SPEC.md §8.0).
+    /// Writes `secret ‖ public` (SPEC.md §10.0).
     pub(crate) fn encode_stored(&self, out: &mut Vec<u8>) {
         out.put(self.secret.as_bytes());
         out.put(self.public.as_bytes());
@@ -223,7 +223,7 @@ pub(crate) fn verify_strict(
 /// decoded forms (the Ed25519 point and the X25519 form used in X3DH). A key restored from the
 /// library's own state was validated when it first entered and is kept as bytes: restoring a
 /// session costs no point decompression, and the rare use that needs the point (sealing to it)
-/// decodes and validates it then (SPEC.md §8.0).
+/// decodes and validates it then (SPEC.md §10.0).
 #[derive(Clone, Copy)]
 pub struct IdentityKey {
     bytes: [u8; 32],
@@ -264,7 +264,7 @@ impl IdentityKey {
     }
 
     /// A key read back from the library's own state, where it was stored after validation
-    /// (SPEC.md §8.0). It is decoded, and validated again, only if a use needs the point.
+    /// (SPEC.md §10.0). It is decoded, and validated again, only if a use needs the point.
     pub(crate) fn from_stored(bytes: [u8; 32]) -> Self {
         Self {
             bytes,

@@ -1,13 +1,13 @@
 //! Length hiding: Padmé padding (Nikitin et al., "Reducing Metadata Leakage from Encrypted Files
-//! and Communication with PURBs", PETS 2019), used by the content frame (SPEC.md §11.2) and the
-//! sealed-sender payload (§12.2). A padded length leaks O(log log L) bits of the length L, and
+//! and Communication with PURBs", PETS 2019), used by the content frame (SPEC.md §8.2) and the
+//! sealed-sender payload (§9.2). A padded length leaks O(log log L) bits of the length L, and
 //! costs at most 12% overhead.
 
-/// Every frame is padded to at least this many bytes (SPEC.md §11.2).
+/// Every frame is padded to at least this many bytes (SPEC.md §8.2).
 pub const MIN_PADDED_LEN: usize = 256;
 
 /// The padded length of a frame whose unpadded length is `len`: Padmé (Nikitin et al., 2019)
-/// with a floor of [`MIN_PADDED_LEN`] (SPEC.md §11.2).
+/// with a floor of [`MIN_PADDED_LEN`] (SPEC.md §8.2).
 ///
 /// ```
 /// use xchat_protocol::padding::padded_len;

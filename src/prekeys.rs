@@ -428,7 +428,7 @@ impl PreKeyStore {
 }
 
 /// `id u32 ‖ created_at u64 ‖ key pair (64) ‖ signature 64 ‖ u16 count ‖ count × first-message
-/// id (16)`, the ids strictly increasing (SPEC.md §8.2). The signature is not re-verified.
+/// id (16)`, the ids strictly increasing (SPEC.md §10.2). The signature is not re-verified.
 impl Codec for SignedPreKeyPair {
     fn encoded_len(&self) -> usize {
         4 + 8 + 64 + 64 + 2 + FIRST_MESSAGE_ID_LEN * self.accepted.len()
@@ -475,7 +475,7 @@ impl Codec for SignedPreKeyPair {
 
 impl PreKeyStore {
     /// Rebuilds a store from its parts, checking the bounds and uniqueness every mutator keeps
-    /// (SPEC.md §8.2); used by the decoders of every state version.
+    /// (SPEC.md §10.2); used by the decoders of every state version.
     pub(crate) fn from_parts(
         next_signed_id: u32,
         next_one_time_id: u32,
@@ -506,7 +506,7 @@ impl PreKeyStore {
 }
 
 /// `next signed id u32 ‖ next one-time id u32 ‖ u8 count ‖ signed prekeys (oldest first) ‖ u32
-/// count ‖ count × { id u32 ‖ key pair (64) }`, one-time ids strictly increasing (SPEC.md §8.2).
+/// count ‖ count × { id u32 ‖ key pair (64) }`, one-time ids strictly increasing (SPEC.md §10.2).
 impl Codec for PreKeyStore {
     fn encoded_len(&self) -> usize {
         4 + 4

@@ -118,7 +118,7 @@ pub enum Role {
 /// # Ok::<(), xchat_protocol::Error>(())
 /// ```
 pub struct Session {
-    /// With the ratchet's phase, the session's phase (SPEC.md §8.3): an initiator whose ratchet
+    /// With the ratchet's phase, the session's phase (SPEC.md §10.3): an initiator whose ratchet
     /// has received nothing awaits a reply and sends prekey messages; once it is open the
     /// initiator is acknowledged. A responder's ratchet is open from its creation.
     role: Role,
@@ -132,12 +132,12 @@ pub struct Session {
     prekey_ad: Vec<u8>,
     /// The X3DH fields of the prekey messages of this session.
     x3dh: PreKeyFields,
-    /// The conversation's disappearing-message timer as this session knows it (SPEC.md §11.4).
+    /// The conversation's disappearing-message timer as this session knows it (SPEC.md §8.4).
     timer: Timer,
     ratchet: Ratchet,
 }
 
-/// The session's phase byte in its state encoding (SPEC.md §8.3).
+/// The session's phase byte in its state encoding (SPEC.md §10.3).
 const PHASE_AWAITING_REPLY: u8 = 0;
 const PHASE_ACKNOWLEDGED: u8 = 1;
 const PHASE_RESPONDER: u8 = 2;
@@ -160,7 +160,7 @@ impl Consumed {
     }
 }
 
-/// What [`Session::receive`] did with an authentic message (SPEC.md §11.5). Every variant means
+/// What [`Session::receive`] did with an authentic message (SPEC.md §8.5). Every variant means
 /// the session changed — the message key is consumed, so save the session — and none can be
 /// received again.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -208,7 +208,7 @@ pub struct Received {
     /// The timer the sender applied to this message.
     pub timer: Timer,
     /// When to delete the message: from the more private of [`Received::timer`] and the
-    /// session's timer after this message (SPEC.md §11.5).
+    /// session's timer after this message (SPEC.md §8.5).
     pub deadline: Deadline,
     /// Whether this message changed the session's timer (it carried a newer one).
     pub timer_changed: bool,
@@ -438,7 +438,7 @@ impl Session {
     }
 
     /// Sends an application message inside a padded content frame stamped with `now_ms` and the
-    /// session's timer (SPEC.md §11). This is what messengers should use; [`Session::encrypt`]
+    /// session's timer (SPEC.md §8). This is what messengers should use; [`Session::encrypt`]
     /// sends raw bytes.
     ///
     /// ```
@@ -484,7 +484,7 @@ impl Session {
     ///
     /// # Errors
     /// As [`Session::encrypt`], and [`Error::TimerVersionExhausted`] once the version is
-    /// `u32::MAX` (SPEC.md §11.3). On any error the session is unchanged.
+    /// `u32::MAX` (SPEC.md §8.3). On any error the session is unchanged.
     pub fn set_timer<R: CryptoRng + ?Sized>(
         &mut self,
         rng: &mut R,
@@ -495,7 +495,7 @@ impl Session {
         // The new timer must supersede the current one, or the two sides would disagree: the
         // peer keeps the one it has while ours shows the new one. A higher version always does;
         // at the maximum none can, so the change is refused rather than applied on one side only
-        // (SPEC.md §11.3–§11.4).
+        // (SPEC.md §8.3–§8.4).
         let version = self
             .timer
             .version
@@ -525,7 +525,7 @@ impl Session {
 
     /// Receives a message sent with [`Session::send`] or [`Session::set_timer`] at `now_ms` on
     /// our clock: decrypts, removes the padding, applies a newer timer, and computes the
-    /// deadline (SPEC.md §11.5).
+    /// deadline (SPEC.md §8.5).
     ///
     /// Every `Ok` changed the session (the message key is consumed: save it), also when the
     /// message turns out to have expired on arrival or to carry a malformed frame
@@ -582,7 +582,7 @@ impl Session {
         // A message that arrives after a newer timer is judged by the more private of its own
         // timer and the conversation's: a late message sent while the timer was off must not
         // outlive the messages around it, and one sent under a shorter timer keeps it
-        // (SPEC.md §11.5).
+        // (SPEC.md §8.5).
         content.timer = Timer::more_private(&sender_timer, &self.timer);
         let Some(deadline) = content.deadline(now_ms) else {
             return Receipt::Expired { timer_changed };
@@ -598,7 +598,7 @@ impl Session {
     }
 
     /// Deletes every stored skipped key that could only open a message already expired at
-    /// `now_ms` under the session's current timer (SPEC.md §11.6): one skipped more than the
+    /// `now_ms` under the session's current timer (SPEC.md §8.6): one skipped more than the
     /// timer's duration plus twice the clock skew ago. Nothing is deleted while the timer is
     /// off, nor keys skipped by [`Session::decrypt`] (which has no clock). Returns how many were
     /// deleted. Call it periodically with the current time.
@@ -697,7 +697,7 @@ impl Session {
     }
 }
 
-/// The session's state body (SPEC.md §8.3); `state.rs` wraps it in the versioned envelope.
+/// The session's state body (SPEC.md §10.3); `state.rs` wraps it in the versioned envelope.
 impl Session {
     /// Rebuilds a session from its parts (every state version's decoder ends here): the prekey
     /// fields and associated data are derived, and the phase must match the ratchet's.
@@ -772,7 +772,7 @@ impl Codec for Session {
     }
 
     /// Identity keys are read as stored: they were validated when they entered, and restoring
-    /// costs no point decompression (SPEC.md §8.0).
+    /// costs no point decompression (SPEC.md §10.0).
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let (role, opening) = match r.u8()? {
             PHASE_AWAITING_REPLY => (Role::Initiator, true),

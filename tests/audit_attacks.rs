@@ -41,7 +41,7 @@ const BASE_KEY: std::ops::Range<usize> = 34..66;
 // Helpers
 // ------------------------------------------------------------------------------------------
 
-/// The forger's re-seal of a state blob (SPEC.md §8.0: the check is an unkeyed hash).
+/// The forger's re-seal of a state blob (SPEC.md §10.0: the check is an unkeyed hash).
 fn reseal(kind: u8, version: u8, body: &[u8]) -> Vec<u8> {
     let mut out = vec![kind, version];
     out.extend_from_slice(body);
@@ -54,7 +54,7 @@ fn body_of(blob: &[u8]) -> Vec<u8> {
     blob[2..blob.len() - 16].to_vec()
 }
 
-/// Offsets of an open session's body (SPEC.md §8.3, version 3).
+/// Offsets of an open session's body (SPEC.md §10.3, version 3).
 #[derive(Debug)]
 struct SessionLayout {
     /// The DHs secret, when the sending side is not pending.
@@ -157,12 +157,12 @@ impl Pki {
 // FINDINGS (these fail while the hole is open)
 // ------------------------------------------------------------------------------------------
 
-/// FINDING (medium): §11.6 gives a skipped key its purge deadline from the session's timer
+/// FINDING (medium): §8.6 gives a skipped key its purge deadline from the session's timer
 /// *before* the message that caused the skip (and from "off" in `accept`). A relay that reorders
 /// the frame turning a timer on behind a later frame makes every key it skips get `2^64 − 1`:
-/// `purge` never deletes them, although §11.5 judges those messages by the (now on) session
+/// `purge` never deletes them, although §8.5 judges those messages by the (now on) session
 /// timer and rejects them as `Expired` once the timer has run out. A thief of the state a day
-/// later reads the disappearing message (the relay kept its ciphertext) — exactly what §11.6
+/// later reads the disappearing message (the relay kept its ciphertext) — exactly what §8.6
 /// says purging is for.
 ///
 /// Repro: Alice `set_timer(60 s, on-send)` → `t`; `send("…secret")` → `s`; `send("last")` → `l`.
@@ -205,7 +205,7 @@ fn fixed_skipped_keys_of_disappearing_messages_are_purged_under_the_current_time
 }
 
 /// FINDING (medium), the same through `accept`: keys skipped by a first message always get
-/// `2^64 − 1` (§11.6 "its timer counts as off"), even when that first message carries an on-send
+/// `2^64 − 1` (§8.6 "its timer counts as off"), even when that first message carries an on-send
 /// timer. A relay holding back the first frames of a new conversation makes their keys
 /// unpurgeable.
 #[test]
@@ -242,8 +242,8 @@ fn fixed_keys_skipped_by_accept_follow_the_first_messages_timer() {
 /// FINDING (low/medium): the opposite error of the same rule. The deadline comes from the
 /// *receiver's* old timer, but the skipped messages may have been sent under a newer, longer (or
 /// "off") timer the receiver has not seen yet — because it is in the skipped messages. `purge`
-/// then deletes the key of an honest message that §11.5 would accept with `Deadline::Never`; it
-/// is lost for good (`DuplicateMessage`). §11.6's justification ("after that deadline an on-send
+/// then deletes the key of an honest message that §8.5 would accept with `Deadline::Never`; it
+/// is lost for good (`DuplicateMessage`). §8.6's justification ("after that deadline an on-send
 /// message would be rejected as expired anyway") is false here.
 ///
 /// Repro: both at (60 s on-send, v1). Alice `set_timer(0)` → `off` (v2), `send` → `keep`,
@@ -338,7 +338,7 @@ fn fixed_session_from_bytes_reserves_the_skipped_store_once() {
     );
 }
 
-/// FINDING (low; SPEC.md §2 "every value has exactly one accepted encoding", §8.3 "whatever
+/// FINDING (low; SPEC.md §2 "every value has exactly one accepted encoding", §10.3 "whatever
 /// decodes behaves as a state the library could have produced"): X25519 secrets are stored
 /// unclamped, so each has 32 encodings (bits 0–2 of byte 0, bits 6–7 of byte 31) that decode
 /// to the same behaviour but re-serialize differently. The same holds for the signed and one-time
@@ -374,7 +374,7 @@ fn fixed_state_blobs_hold_each_x25519_secret_in_one_clamped_encoding() {
     );
 }
 
-/// FINDING (low; §6.4 "N = 2^32 − 1 is always TooFarInFuture", SECURITY.md property 10, §8.3):
+/// FINDING (low; §6.4 "N = 2^32 − 1 is always TooFarInFuture", SECURITY.md property 10, §10.3):
 /// a skipped entry with `N = 2^32 − 1` is a state the library can never produce (skipped indices
 /// stop at 2^32 − 2), but the decoder accepts it under an old chain, and a message with
 /// `N = 2^32 − 1` is then accepted through step A.
@@ -551,7 +551,7 @@ fn legacy_version_1_store_blobs_collapse_to_one_canonical_store() {
     let ek: [u8; 32] = first[BASE_KEY].try_into().unwrap();
     let variant = x25519_variants(&ek)[2];
     // v3 body → v1 body: drop the signed prekey's public key and (empty) record count, and the
-    // one-time prekeys' public keys; append the seen list (SPEC.md §8.2).
+    // one-time prekeys' public keys; append the seen list (SPEC.md §10.2).
     let v2 = b.store.to_bytes().unwrap().to_vec();
     let body = body_of(&v2);
     assert_eq!(body[8], 1);
@@ -781,7 +781,7 @@ fn held_rewriting_the_signed_prekey_id_to_a_twin_key_fails() {
     let entry = 142; // no accepted ids yet
     let s0 = 9 + 12;
     let s1 = 9 + entry + 12;
-    // The key pair: secret and stored public key (SPEC.md §8.2).
+    // The key pair: secret and stored public key (SPEC.md §10.2).
     let pair0 = body[s0..s0 + 64].to_vec();
     body[s1..s1 + 64].copy_from_slice(&pair0);
     let mut store = PreKeyStore::from_bytes(&reseal(blob[0], blob[1], &body)).unwrap();
@@ -1127,7 +1127,7 @@ fn held_the_record_survives_reload_rotation_and_identity_swaps() {
 
 /// HELD: timers converge through the lossy paths — a timer change whose key is skipped and then
 /// purged (its timer travelled on the later frame), and a timer change that arrives `Expired`
-/// (still applied, §11.4).
+/// (still applied, §8.4).
 #[test]
 fn held_timers_converge_through_purge_and_expiry() {
     let mut p = established(128, true);

@@ -1,5 +1,5 @@
 //! Outside audit of state format 3, the typed ratchet phases, the migration of versions 1–2 and
-//! sealing at rest (SPEC.md §6.1–§6.6, §8.0–§8.4; SECURITY.md properties 12, 13, 13a, 13b).
+//! sealing at rest (SPEC.md §6.1–§6.6, §10.0–§10.4; SECURITY.md properties 12, 13, 13a, 13b).
 //!
 //! `fixed_*` tests were `broken_*` findings on the audited code, now fixed; `known_limit_*` tests
 //! show a limit SECURITY.md states and are `#[ignore]`d (they fail by design); the rest (`held_*`)
@@ -131,7 +131,7 @@ fn talk(seed: u8) -> Talk {
 // 1. Forged version-3 session blobs
 // ==============================================================================================
 
-/// BROKEN (low; SPEC.md §8.0 "whatever decodes is a state the code can be in", §8.3 "no edit
+/// BROKEN (low; SPEC.md §10.0 "whatever decodes is a state the code can be in", §10.3 "no edit
 /// that only moves, repeats or changes the blob's bytes without computing keys from its secrets
 /// makes a message decrypt twice", SECURITY.md 13 "only reachable phases").
 ///
@@ -159,7 +159,7 @@ fn fixed_receiving_chain_copied_from_sending_chain_is_refused() {
         let send = o.send.clone().expect("Alice sent last");
         (o.dhr, o.ckr, o.nr) = (send.dhs.public, send.ck, send.n);
     });
-    // The fix: refused (a sending key equal to DHr or to an old key, SPEC.md §8.3 row 16).
+    // The fix: refused (a sending key equal to DHr or to an old key, SPEC.md §10.3 row 16).
     assert_eq!(
         Session::from_bytes(&forged).map(|_| ()),
         Err(xchat_protocol::DecodeError::NonCanonical)
@@ -231,7 +231,7 @@ fn held_honest_states_refuse_reflected_own_messages_and_stay_unchanged() {
     }
 }
 
-/// Identities that are not valid Ed25519 keys, stored as bytes (SPEC.md §8.0 trusts them): the
+/// Identities that are not valid Ed25519 keys, stored as bytes (SPEC.md §10.0 trusts them): the
 /// blob decodes and round-trips; every call is total (no panic); the calls that need the point
 /// fail with `InvalidKey` (sealing to it, `x25519`) or `InvalidSignature` (`verify`); sealed
 /// sender refuses the session as the certified sender's and leaves it untouched; the peer's
@@ -349,7 +349,7 @@ fn held_invalid_stored_identities_fail_cleanly_at_every_use() {
     }
 }
 
-/// SPEC.md §8.0: stored public keys are not recomputed. A sending public key that is not its
+/// SPEC.md §10.0: stored public keys are not recomputed. A sending public key that is not its
 /// secret's (another valid key, the peer's own ratchet key, a low-order point) decodes and
 /// round-trips; encrypting puts the stored key in the header; the peer refuses the result and is
 /// unchanged; nothing panics. A low-order peer ratchet key (`DHr`) with a pending sending side
@@ -368,7 +368,7 @@ fn held_mismatched_or_low_order_stored_keys_only_break_interop() {
             open_mut(s).send.as_mut().unwrap().dhs.public = public;
         });
         if public == dhr {
-            // Our sending key equal to the peer's is refused (SPEC.md §8.3 row 16; the reflection
+            // Our sending key equal to the peer's is refused (SPEC.md §10.3 row 16; the reflection
             // finding, `fixed_receiving_chain_copied_from_sending_chain_is_refused`).
             assert_eq!(
                 Session::from_bytes(&forged).map(|_| ()),
@@ -665,7 +665,7 @@ fn byte_edit(g: &mut Gen, body: &mut Vec<u8>) {
     }
 }
 
-/// Seals `body` at rest as SPEC.md §8.4 says, from the spec alone (HKDF-SHA-256 and AES-256-GCM
+/// Seals `body` at rest as SPEC.md §10.4 says, from the spec alone (HKDF-SHA-256 and AES-256-GCM
 /// with the zero nonce; kind | 0x80 and version in the AAD and in the HKDF info).
 fn spec_seal(key: &[u8; 32], kind: u8, version: u8, salt: [u8; 32], body: &[u8]) -> Vec<u8> {
     let info = [LABEL_AT_REST, &[kind, version]].concat();
@@ -730,7 +730,7 @@ fn drive(st: &Stage, mut s: Session, ops: &[Op], what: &str) -> usize {
     for (k, &o) in ops.iter().enumerate() {
         let what = format!("{what}, op {k} {o:?}");
         let before = sbytes(&s);
-        // `receive` consumes the key before these two errors (documented; SPEC.md §11.5).
+        // `receive` consumes the key before these two errors (documented; SPEC.md §8.5).
         let mut may_change = false;
         let failed = match o {
             Op::Deliver(i, framed, now) => {
@@ -791,12 +791,12 @@ fn drive(st: &Stage, mut s: Session, ops: &[Op], what: &str) -> usize {
     opened
 }
 
-/// SPEC.md §8.3, §8.4, SECURITY.md 13: 4 stages × 2500 forged blobs (1–3 structured edits made
+/// SPEC.md §10.3, §10.4, SECURITY.md 13: 4 stages × 2500 forged blobs (1–3 structured edits made
 /// from the blob's own keys, secrets and counters; written as version 3, 2 or 1; in a third of
 /// the cases a raw byte edit too), re-sealed. For every blob: the library accepts it iff the
 /// reference reading of SPEC.md does; what loads re-serializes to the blob (or, for versions 1–2,
 /// to the reference's migration of it) and is a fixed point; the same body sealed at rest by an
-/// independent implementation of §8.4 gives the same verdict and bytes (version 3), or
+/// independent implementation of §10.4 gives the same verdict and bytes (version 3), or
 /// `UnknownVersion` (versions 1–2); then 10 calls: no panic, a failed call changes nothing,
 /// every state serializes to bytes that decode, and no peer message opens twice.
 #[test]
@@ -864,7 +864,7 @@ fn held_forged_blobs_decode_only_to_fixed_points_that_never_replay() {
     assert!(totals[1] > 0 && totals[2] > 0 && totals[3] > 500 && opened > 100);
 }
 
-/// SPEC.md §8.3 row 16–17, §8.0: counts at the limits decode, one past them is `NonCanonical`
+/// SPEC.md §10.3 row 16–17, §10.0: counts at the limits decode, one past them is `NonCanonical`
 /// as soon as read; a forged count of 2^32 − 1 in a blob that holds no entries allocates nothing
 /// in proportion to it (the reservation is bounded by the input).
 #[test]
@@ -960,7 +960,7 @@ fn session_secrets(blob: &[u8]) -> (Vec<K32>, Option<K32>) {
     (out, legacy_dhs)
 }
 
-/// SPEC.md §8.3, SECURITY.md 13a/13b, over every real version-2 (and the version-1) session blob
+/// SPEC.md §10.3, SECURITY.md 13a/13b, over every real version-2 (and the version-1) session blob
 /// of `test-vectors/migration/`: reading gives a version-3 fixed point; every secret of the
 /// migrated blob was in the old one (nothing invented); the only secret dropped is the old
 /// ratchet secret of a pending sending side (no chain key, root key or skipped key is lost); no
@@ -1164,7 +1164,7 @@ impl Watch {
     }
 }
 
-/// SECURITY.md 12, 13a; SPEC.md §6.1, §6.2, §8.3. A conversation through every public call —
+/// SECURITY.md 12, 13a; SPEC.md §6.1, §6.2, §10.3. A conversation through every public call —
 /// `respond`, `accept`, sealed-sender `Opened::respond`/`Opened::decrypt`, `encrypt`, `send`,
 /// `set_timer`, `decrypt`, `receive` (out of order, expired), `purge`, `set_limits`, a session
 /// without a one-time prekey, signed prekey rotation — snapshotting every blob after every call:
@@ -1328,7 +1328,7 @@ fn held_no_dead_secret_survives_in_any_blob() {
 }
 
 // ==============================================================================================
-// 4. Sealing at rest (SPEC.md §8.4)
+// 4. Sealing at rest (SPEC.md §10.4)
 // ==============================================================================================
 
 /// The three sealable objects of one conversation: (kind, version, plain blob, sealed blob).
@@ -1375,7 +1375,7 @@ fn open_plain(kind: u8, bytes: &[u8]) -> Result<Vec<u8>, DecodeError> {
     }
 }
 
-/// SPEC.md §8.4 byte for byte: with the salt the caller's RNG gives, each object's sealed blob
+/// SPEC.md §10.4 byte for byte: with the salt the caller's RNG gives, each object's sealed blob
 /// is exactly what an implementation written from the spec (HKDF-SHA-256, label ‖ kind ‖
 /// version, AES-256-GCM with the zero nonce, AAD = kind | 0x80 ‖ version ‖ salt) produces from
 /// the unsealed body; the length is the body plus `SEALED_OVERHEAD`; opening restores the same
@@ -1407,7 +1407,7 @@ fn held_sealed_blobs_are_spec_8_4_byte_for_byte() {
     }
 }
 
-/// SPEC.md §8.4 opening order, over each sealed object: every truncation, every single-bit flip
+/// SPEC.md §10.4 opening order, over each sealed object: every truncation, every single-bit flip
 /// of every byte, a trailing byte, the wrong key, salts and tags swapped between two seals of the
 /// same object, each object opened as each other kind, a kind byte relabelled to another kind,
 /// a version byte relabelled, sealed given to `from_bytes` and plain to `from_sealed_bytes`: all
@@ -1930,13 +1930,13 @@ fn store_scene() -> StoreScene {
 /// decodes, and the first message that id recorded starts a second session. (Deleting the id
 /// does the same.) This is the power of restoring an older store (SECURITY.md, Known limits), but
 /// property 13 as written promises that no edit of the blob's own bytes replays; only the
-/// session half of that promise holds (SPEC.md §8.3 words it for sessions).
+/// session half of that promise holds (SPEC.md §10.3 words it for sessions).
 ///
 /// Fix: scope property 13 to sessions (or to "what the loaded blob records"), and say in Known
 /// limits that an edited store, like an older one, forgets accepted first messages; or bind each
 /// record to its signed prekey (e.g. store the ids inside an HMAC under the signed prekey secret).
 #[test]
-#[ignore = "KNOWN LIMIT (SECURITY.md): an edited prekey store forgets a first message, like an older copy; seal stores at rest (SPEC.md §8.4)"]
+#[ignore = "KNOWN LIMIT (SECURITY.md): an edited prekey store forgets a first message, like an older copy; seal stores at rest (SPEC.md §10.4)"]
 fn known_limit_moving_a_first_message_id_between_records_replays_a_first_message() {
     let sc = store_scene();
     let (_, parsed) = StoreBlob::decode(&sc.blob).unwrap();
@@ -2041,7 +2041,7 @@ fn held_store_forgeries_reusing_prekey_secrets_never_replay() {
     }
 }
 
-/// Sealing authenticates each blob, not where it is kept (SPEC.md §8.4 has no associated data
+/// Sealing authenticates each blob, not where it is kept (SPEC.md §10.4 has no associated data
 /// for the application's slot): a sealed session of Alice with Carol, put in the row of her
 /// session with Bob, opens. `check_remote_identity` — which an application must call after
 /// restoring — detects the swap; a sealed store or identity swapped for another user's opens

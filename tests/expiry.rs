@@ -118,7 +118,7 @@ fn a_stale_timer_version_does_not_apply_but_cannot_extend_a_lifetime() {
     assert!(!got.timer_changed);
     assert_eq!(got.timer, Timer::OFF);
     // A late message sent while the timer was off does not outlive the conversation's timer:
-    // it is judged by the more private of the two (SPEC.md §11.5).
+    // it is judged by the more private of the two (SPEC.md §8.5).
     assert_eq!(got.deadline, Deadline::At(T0 + 3_600_000));
     assert_eq!(p.bob.timer().duration_s, 3600);
 }
@@ -333,7 +333,7 @@ fn a_maximal_timer_version_cannot_split_the_two_sides() {
     assert_eq!(p.bob.timer(), p.alice.timer());
 }
 
-/// On-read timers bound how long a *skipped* key is kept, like on-send ones (SPEC.md §11.6):
+/// On-read timers bound how long a *skipped* key is kept, like on-send ones (SPEC.md §8.6):
 /// a message that has not arrived has not been read, and its key must not wait forever.
 #[test]
 fn skipped_keys_under_an_on_read_timer_are_purged() {
@@ -366,7 +366,7 @@ proptest::proptest! {
     #![proptest_config(common::proptest_config(64))]
 
     /// Both sides agree on the timer once the same frames have arrived, whatever the order:
-    /// each side's timer is the greatest of every timer it sent or received (SPEC.md §11.3).
+    /// each side's timer is the greatest of every timer it sent or received (SPEC.md §8.3).
     #[test]
     fn both_sides_agree_on_the_timer_after_any_sequence_of_frames(
         seed in 0u8..=255,

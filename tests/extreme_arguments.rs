@@ -64,7 +64,7 @@ fn assert_unchanged(before: &[u8], after: &[u8], what: &str) {
     );
 }
 
-/// Replaces the check of a state blob (SPEC.md §8.0) after an edit.
+/// Replaces the check of a state blob (SPEC.md §10.0) after an edit.
 fn reseal(mut blob: Vec<u8>) -> Vec<u8> {
     let n = blob.len() - CHECK_LEN;
     let check = Sha256::digest(&blob[..n]);
@@ -83,7 +83,7 @@ fn resealed_with_trailing(blob: &[u8], extra: &[u8]) -> Vec<u8> {
     reseal(out)
 }
 
-/// A store whose next signed / one-time prekey id is `next` (SPEC.md §8.2 offsets 2 and 6).
+/// A store whose next signed / one-time prekey id is `next` (SPEC.md §10.2 offsets 2 and 6).
 fn with_next_id(store: &PreKeyStore, offset: usize, next: u32) -> PreKeyStore {
     let mut b = store.to_bytes().unwrap().to_vec();
     b[offset..offset + 4].copy_from_slice(&next.to_be_bytes());
@@ -92,7 +92,7 @@ fn with_next_id(store: &PreKeyStore, offset: usize, next: u32) -> PreKeyStore {
 const NEXT_SIGNED_ID: usize = 2;
 const NEXT_ONE_TIME_ID: usize = 6;
 
-/// The number of signed prekeys a store holds (SPEC.md §8.2 offset 10).
+/// The number of signed prekeys a store holds (SPEC.md §10.2 offset 10).
 fn signed_prekey_count(store: &PreKeyStore) -> usize {
     usize::from(store.to_bytes().unwrap()[10])
 }
@@ -268,7 +268,7 @@ fn one_time_prekeys_fill_exactly_to_their_bound() {
     let restored = reload_store(&store);
     assert_eq!(restored.one_time_prekeys().len(), MAX_ONE_TIME_PREKEYS);
 
-    // A stored count over the bound is refused on load (SPEC.md §8.2: `NonCanonical`). With one
+    // A stored count over the bound is refused on load (SPEC.md §10.2: `NonCanonical`). With one
     // signed prekey that remembers nothing, the count sits at offset 11 + 142.
     for stored in [MAX_ONE_TIME_PREKEYS as u32 + 1, u32::MAX] {
         let mut b = full.to_vec();
@@ -1022,7 +1022,7 @@ fn limits_at_zero_one_ceiling_and_beyond() {
     assert_eq!(p.bob.decrypt(&m).unwrap(), b"m2");
 }
 
-/// Rewrites the sending counter of a responder session blob (SPEC.md §8.3) and fixes its check.
+/// Rewrites the sending counter of a responder session blob (SPEC.md §10.3) and fixes its check.
 fn with_send_counter(blob: &[u8], counter: u32) -> Vec<u8> {
     let mut b = blob.to_vec();
     assert_eq!(b[2], 2, "a responder: phase 0x02");
@@ -1502,7 +1502,7 @@ fn every_decoder_refuses_empty_one_byte_and_huge_inputs() {
         assert_eq!(decode(blob), Ok(()), "{what} of its own output");
     }
 
-    // Session blobs with stored lengths and counts beyond their bounds (SPEC.md §8.3).
+    // Session blobs with stored lengths and counts beyond their bounds (SPEC.md §10.3).
     let ctx_at = 67; // kind, version, phase, two identities
     for stored in [MAX_CONTEXT_LEN as u16 + 1, u16::MAX] {
         let mut b = session.clone();
@@ -1513,7 +1513,7 @@ fn every_decoder_refuses_empty_one_byte_and_huge_inputs() {
             "stored context length {stored}"
         );
     }
-    // kind, version, phase, identities, context, base key, ids, timer (SPEC.md §8.3).
+    // kind, version, phase, identities, context, base key, ids, timer (SPEC.md §10.3).
     let limits_at = 69 + CONTEXT.len() + 32 + 4 + 5 + 9;
     for field in 0..4 {
         for stored in [0, Limits::CEILING + 1, u32::MAX] {
@@ -1546,7 +1546,7 @@ fn every_decoder_refuses_empty_one_byte_and_huge_inputs() {
         DecodeError::NonCanonical
     );
 
-    // A version 1 store converts at most 1024 seen base keys (SPEC.md §8.2): exactly at the
+    // A version 1 store converts at most 1024 seen base keys (SPEC.md §10.2): exactly at the
     // bound it loads (each key becomes a first-message id of every signed prekey), one over and
     // u32::MAX are refused.
     let mut rng = rng(19);
@@ -1566,7 +1566,7 @@ fn every_decoder_refuses_empty_one_byte_and_huge_inputs() {
         let mut b = v1_head.clone();
         b.extend_from_slice(&seen.to_be_bytes());
         for i in 0..keys {
-            // Distinct canonical keys (a repeat is refused, SPEC.md §8.2).
+            // Distinct canonical keys (a repeat is refused, SPEC.md §10.2).
             let mut key = [9u8; 32];
             key[1..5].copy_from_slice(&(i as u32).to_le_bytes());
             b.extend_from_slice(&key);

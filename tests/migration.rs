@@ -1,8 +1,8 @@
 //! Upgrades lose nothing: blobs written by the previous version of the library (state format 2,
 //! frozen in `test-vectors/migration/`) restore with this one, and every conversation they were
 //! part of carries on — messages that were in flight when the blobs were saved decrypt after the
-//! upgrade, both sides keep talking, and a replayed first message stays refused (SPEC.md §8.0,
-//! §8.2, §8.3).
+//! upgrade, both sides keep talking, and a replayed first message stays refused (SPEC.md §10.0,
+//! §10.2, §10.3).
 //!
 //! The blobs are real output of the old code (`examples/gen_migration_v2.rs` at commit b196134),
 //! not re-encodings by a test codec.

@@ -223,7 +223,7 @@ fn one_time_prekey_protects_the_first_message_and_its_absence_is_reported() {
         assert_eq!(b.used_one_time_prekey(), with_otpk);
 
         // Later, a thief takes Bob's identity and prekey store, and strips the signed prekey's
-        // record of accepted first messages (SPEC.md §8.2: the u16 count after its signature)
+        // record of accepted first messages (SPEC.md §10.2: the u16 count after its signature)
         // so that only the keys matter.
         let stolen_identity = IdentityKeyPair::from_bytes(&bob.to_bytes()).unwrap();
         let blob = store.to_bytes().unwrap();

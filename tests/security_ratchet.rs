@@ -193,7 +193,7 @@ fn rollback_restored_snapshot_never_reuses_key_and_nonce() {
     assert!(!same_keystream);
 }
 
-/// Rewrites a session blob's sending counter (SPEC.md §8.3) and fixes its check.
+/// Rewrites a session blob's sending counter (SPEC.md §10.3) and fixes its check.
 fn with_send_counter(blob: &[u8], counter: u32) -> Vec<u8> {
     // Responder (Bob) session without context length games: locate fields by SPEC offsets.
     let mut b = blob[..blob.len() - 16].to_vec();

@@ -225,7 +225,7 @@ fn a_version_1_store_keeps_its_replay_protection_after_the_upgrade() {
     )
     .unwrap();
     let first = a.encrypt(&mut r, b"first").unwrap();
-    // Version 1 of the store (SPEC.md §8.2): the version 3 body without public keys and without
+    // Version 1 of the store (SPEC.md §10.2): the version 3 body without public keys and without
     // the per-signed-prekey records, plus the list of seen base keys; re-sealed.
     let v3 = b.store.to_bytes().unwrap();
     let body = &v3[2..v3.len() - 16];
@@ -276,7 +276,7 @@ fn torsion_variants_of_an_identity_are_not_identities() {
     let public = id.public().to_bytes();
     for v in ed25519_variants(&public) {
         assert_eq!(IdentityKey::from_bytes(v), Err(DecodeError::InvalidKey));
-        // Certificate keys (trust roots, servers) are parsed by the same rule (SPEC.md §12.1).
+        // Certificate keys (trust roots, servers) are parsed by the same rule (SPEC.md §9.1).
         assert_eq!(
             xchat_protocol::CertificateKey::from_bytes(v).unwrap_err(),
             DecodeError::InvalidKey

@@ -431,7 +431,7 @@ fn corrupt_state_is_rejected_with_typed_errors() {
     );
 }
 
-/// SPEC.md §6.2, §8.3: the signed prekey's secret is the responder's first ratchet key, used for
+/// SPEC.md §6.2, §10.3: the signed prekey's secret is the responder's first ratchet key, used for
 /// one receiving step; no session blob of either side ever holds it — not while the responder has
 /// not answered, not after turns, out-of-order delivery or old chains — with or without a
 /// one-time prekey.
@@ -440,7 +440,7 @@ fn the_signed_prekey_secret_is_in_no_session_blob() {
     for one_time in [true, false] {
         let mut p = established(17, one_time);
         let store = p.bob_store.to_bytes().unwrap();
-        // Store layout (§8.2): kind, version, next ids (8), count (1), then the first signed
+        // Store layout (§10.2): kind, version, next ids (8), count (1), then the first signed
         // prekey's id (4), created_at (8) and secret (32).
         assert_eq!(store[10], 1, "one signed prekey");
         let spk_secret: [u8; 32] = store[23..55].try_into().unwrap();

@@ -2,14 +2,14 @@
 //! that must interoperate with the crate byte for byte: bundles, prekey and normal messages,
 //! decode errors and persisted session / prekey-store / identity state, in both directions —
 //! including the prekey store's per-signed-prekey replay records (§3.6, §4.3), X25519 secrets
-//! held and stored clamped (§8.0), and the migration of version-1 and version-2 store and session
-//! blobs (§8.2, §8.3).
+//! held and stored clamped (§10.0), and the migration of version-1 and version-2 store and session
+//! blobs (§10.2, §10.3).
 //!
 //! The Double Ratchet follows the phases of §6.1: an initiator that has received nothing holds
 //! its first sending chain only (no `DHr`: `SPK_B` is not kept); a responder is created by its
 //! first receiving step, the signed prekey's secret used for that step only; after a receiving
 //! step the sending side is pending and no ratchet secret is held until the next encrypt.
-//! Persisted state goes through the reference codec `tests/common/state_codec.rs` (§8), whose
+//! Persisted state goes through the reference codec `tests/common/state_codec.rs` (§10), whose
 //! plain data types are this implementation's state.
 #![allow(
     clippy::unwrap_used,
@@ -63,12 +63,12 @@ const LABEL_MESSAGE: &[u8] = b"xchat-protocol v1 message key";
 const LABEL_SIGNED_PREKEY: &[u8] = b"xchat-protocol v1 signed prekey";
 const LABEL_FIRST_MESSAGE: &[u8] = b"xchat-protocol v1 first message";
 const MAX_PLAINTEXT: usize = 1 << 20;
-/// §8.0: the state version written (prekey store and session), and the older ones read.
+/// §10.0: the state version written (prekey store and session), and the older ones read.
 const STATE_VERSION: u8 = sc::VERSION;
 const V2: u8 = 0x02;
 const V1: u8 = 0x01;
 
-/// §8.0: "the 32 draws of a key generation ... are clamped first"; the RNG use is unchanged.
+/// §10.0: "the 32 draws of a key generation ... are clamped first"; the RNG use is unchanged.
 fn generate_secret(rng: &mut ChaCha20Rng) -> K32 {
     clamp(draw(rng))
 }
@@ -89,7 +89,7 @@ fn unclamped(k: &K32, variant: u8) -> K32 {
     u
 }
 
-/// Mirrors the crate's error variant names so that `{:?}` strings can be compared (§9); wire
+/// Mirrors the crate's error variant names so that `{:?}` strings can be compared (§11); wire
 /// decoding only (state errors are the codec's `sc::DecodeError`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum DecodeErr {
@@ -630,7 +630,7 @@ fn receiving_step(
     Ok((rk, o, pt))
 }
 
-/// §7 session. Its state *is* the codec's plain data (§8.3): the phase of §6.1 as
+/// §7 session. Its state *is* the codec's plain data (§10.3): the phase of §6.1 as
 /// `sc::Ratchet` — `Opening` (first sending chain only, no `DHr`) or `Open` (receiving chain,
 /// sending chain or pending). `Deref` gives the fields.
 #[derive(Debug, Clone, PartialEq)]
@@ -767,7 +767,7 @@ impl MySession {
         let (mk, next) = kdf_ck(&chain.ck);
         let seed: [u8; 16] = draw(rng);
         let mut out = vec![VERSION, TYPE_NORMAL];
-        // The ratchet key in the header is the state's public key (as stored, §8.0).
+        // The ratchet key in the header is the state's public key (as stored, §10.0).
         out.extend_from_slice(&chain.dhs.public);
         out.extend_from_slice(&pn.to_be_bytes());
         out.extend_from_slice(&chain.n.to_be_bytes());
@@ -898,18 +898,18 @@ impl MySession {
         }
     }
 
-    /// §8.3 through the reference codec: version 3.
+    /// §10.3 through the reference codec: version 3.
     fn to_state(&self) -> Vec<u8> {
         self.encode_v3()
     }
 
-    /// §8.3 through the reference codec: any version read (an older one migrated).
+    /// §10.3 through the reference codec: any version read (an older one migrated).
     fn from_state(blob: &[u8]) -> Result<Self, sc::DecodeError> {
         SessionBlob::decode(blob).map(|(_, s)| MySession(s))
     }
 }
 
-/// §4.3 responder store plus identity; the store's state is the codec's plain data (§8.2).
+/// §4.3 responder store plus identity; the store's state is the codec's plain data (§10.2).
 struct MyBob {
     id: Ident,
     store: StoreBlob,
@@ -989,7 +989,7 @@ impl MyBob {
     }
 
     /// A bundle of the held signed prekey at `index` (oldest first); test helper to reach the
-    /// older ones. Public keys as held (as stored, §8.0).
+    /// older ones. Public keys as held (as stored, §10.0).
     fn bundle_of(&self, index: usize, one_time: Option<u32>) -> Vec<u8> {
         let spk = &self.store.signed[index];
         encode_bundle(&Bundle {
@@ -1069,12 +1069,12 @@ impl MyBob {
         Ok((s, pt))
     }
 
-    /// §8.2 through the reference codec: version 3.
+    /// §10.2 through the reference codec: version 3.
     fn store_state(&self) -> Vec<u8> {
         self.store.encode_v3()
     }
 
-    /// §8.2 through the reference codec: any version read (an older one migrated).
+    /// §10.2 through the reference codec: any version read (an older one migrated).
     fn load_store(id: Ident, blob: &[u8]) -> Result<Self, sc::DecodeError> {
         StoreBlob::decode(blob).map(|(_, store)| MyBob { id, store })
     }
@@ -1119,13 +1119,13 @@ impl Party {
             Party::Mine(s, _) => s.to_state(),
         }
     }
-    /// The independent view of this party's state (parsing the crate's blob per §8.3).
+    /// The independent view of this party's state (parsing the crate's blob per §10.3).
     fn view(&self) -> MySession {
         match self {
             Party::Crate(s) => {
                 let blob = s.to_bytes().unwrap().to_vec();
                 let v = MySession::from_state(&blob).unwrap();
-                assert_eq!(v.to_state(), blob, "§8.3 re-encoding differs");
+                assert_eq!(v.to_state(), blob, "§10.3 re-encoding differs");
                 v
             }
             Party::Mine(s, _) => (**s).clone(),
@@ -1248,7 +1248,7 @@ fn setup(
     }
     let mut bob_pre = if crate_bob {
         let id = IdentityKeyPair::generate(&mut rng);
-        // Cross-check the identity derivation (§4.1) and the identity blob (§8.1).
+        // Cross-check the identity derivation (§4.1) and the identity blob (§10.1).
         let mine = Ident::new(*id.seed());
         assert_eq!(mine.ik, id.public().to_bytes());
         assert_eq!(id.to_bytes().to_vec(), sc::encode_identity(&mine.seed));
@@ -1776,7 +1776,7 @@ fn spk_secrets(store_blob: &[u8]) -> Vec<K32> {
     s.signed.iter().map(|k| k.key.secret).collect()
 }
 
-/// Test 4: persisted state: parse the crate's session blobs per §8.0/§8.3, check the correspondence
+/// Test 4: persisted state: parse the crate's session blobs per §10.0/§10.3, check the correspondence
 /// with the independent peer and the phases of §6.1 as stored, and move sessions between
 /// implementations mid-conversation.
 #[test]
@@ -1784,12 +1784,12 @@ fn state_blobs_parse_and_cross_load() {
     // Crate Bob, independent Alice: parse Bob's blob after several turns.
     let (mut w, a2) = setup(14, false, true, true, CTX);
     // The responder is open from its creation, its sending side pending: the blob holds no
-    // ratchet secret, and in particular not the signed prekey's (§6.2, §8.3).
+    // ratchet secret, and in particular not the signed prekey's (§6.2, §10.3).
     let spk_secret = spk_secrets(&w.bob_pre.store_state())[0];
     let fresh = w.bob.state();
     assert!(
         !contains(&fresh, &spk_secret),
-        "§8.3: SPK secret in a responder blob"
+        "§10.3: SPK secret in a responder blob"
     );
     let v = MySession::from_state(&fresh).unwrap();
     assert_eq!(v.phase, Phase::Responder);
@@ -1813,7 +1813,7 @@ fn state_blobs_parse_and_cross_load() {
     let bob_view = MySession::from_state(&blob).unwrap();
     assert_eq!(bob_view.phase, Phase::Responder);
     let sending = bob_view.sending().unwrap();
-    // §8.0: the stored ratchet secret is clamped; its public key is stored after it.
+    // §10.0: the stored ratchet secret is clamped; its public key is stored after it.
     assert!(is_clamped(&sending.dhs.secret));
     assert_eq!(xpub(&sending.dhs.secret), sending.dhs.public);
     let at = 2 + bob_view.ratchet_offset() + 68;
@@ -1864,7 +1864,7 @@ fn state_blobs_parse_and_cross_load() {
     assert_eq!(v.sending().unwrap().n, 3);
     assert_eq!(v.opk_id, None);
     // The opening phase keeps no `DHr`: the signed prekey's public key is not in the blob, which
-    // ends with the sending chain (§8.3 row 12 of phase 0x00).
+    // ends with the sending chain (§10.3 row 12 of phase 0x00).
     let BobPre::Mine(bob) = &w2.bob_pre else {
         panic!("independent Bob expected")
     };
@@ -2355,13 +2355,13 @@ const P_BYTES: K32 = {
     p
 };
 
-/// Offset of the `DHs` secret in a version-1/2 session body (§8.3: role, acknowledged, rows
+/// Offset of the `DHs` secret in a version-1/2 session body (§10.3: role, acknowledged, rows
 /// 2–8, limits, timer, `RK`).
 fn v2_dhs_at(s: &SessionBlob) -> usize {
     2 + 64 + 2 + s.context.len() + 32 + 4 + 1 + 4 * usize::from(s.opk_id.is_some()) + 16 + 9 + 32
 }
 
-/// Test 7: state decoding (§8.0, §8.3) agrees on every rule: the crate and the independent
+/// Test 7: state decoding (§10.0, §10.3) agrees on every rule: the crate and the independent
 /// decoder give the same result for valid and invalid session blobs of versions 3, 2 and 1, and
 /// that result is the one SPEC.md gives; older blobs migrate to the same version-3 bytes.
 #[test]
@@ -2501,7 +2501,7 @@ fn session_state_decode_rules_agree() {
     cases.v3("DHr top bit", &base, IK, |s| om(s).dhr[31] |= 0x80);
     cases.v3("no opk", &base, OK, |s| s.opk_id = None);
     cases.v3("opk", &unacked, OK, |s| s.opk_id = Some(u32::MAX));
-    // §8.0: identity keys in version 3 are taken as stored, not validated.
+    // §10.0: identity keys in version 3 are taken as stored, not validated.
     cases.v3("zero local identity", &base, OK, |s| s.local = [0; 32]);
     cases.v3("small-order remote identity", &base, OK, |s| {
         s.remote = small_order
@@ -2548,7 +2548,7 @@ fn session_state_decode_rules_agree() {
         sm(s).dhs = key_pair(clamp([0x5A; 32]))
     });
     cases.v3("Ns = 2^32 − 1", &unacked, OK, |s| sm(s).n = u32::MAX);
-    // Row 9, §11.1.
+    // Row 9, §8.1.
     cases.v3("timer start 2", &base, NC, |s| s.timer.start = 2);
     cases.v3("timer off, on-read", &unacked, NC, |s| s.timer.start = 1);
     cases.v3("timer 60 s on-read", &base, OK, |s| {
@@ -2717,7 +2717,7 @@ fn session_state_decode_rules_agree() {
         b.push(0);
     });
 
-    // ---- §8.0 envelope ----
+    // ---- §10.0 envelope ----
     let mut raw = valid.clone();
     raw[0] = KIND_STORE;
     cases.raw("kind", raw, Some(Err("UnknownType(17)")));
@@ -2766,7 +2766,7 @@ fn session_state_decode_rules_agree() {
     };
     let v2_valid = base.encode_v2(&pending);
     let v2_opening = unacked.encode_v2(&opening_legacy);
-    // What reading drops (§8.3): the pending side's old `DHs` secret, the opening phase's `DHr`.
+    // What reading drops (§10.3): the pending side's old `DHs` secret, the opening phase's `DHr`.
     assert!(contains(&v2_valid, &pending.pending_dhs));
     assert!(contains(&v2_opening, &spk_b));
     cases.v2("v2 valid", &base, &pending, OK, |_, _| {});
@@ -3079,7 +3079,7 @@ fn session_state_decode_rules_agree() {
             .to_vec();
         assert!(
             !contains(&resaved, &dropped),
-            "§8.3: dropped on reading version 2"
+            "§10.3: dropped on reading version 2"
         );
     }
 }
@@ -3087,8 +3087,8 @@ fn session_state_decode_rules_agree() {
 /// Test 7e: a check position where the library departs from SPEC.md as written. This test
 /// asserts SPEC.md and fails against the library until one of the two changes:
 ///
-/// - §2 rule 7 ("fields are read and validated strictly in order") with §8.3 row 12/13 and
-///   §8.2 ("secret clamped, else NonCanonical; public §2.3"): a `secret ‖ public` pair whose
+/// - §2 rule 7 ("fields are read and validated strictly in order") with §10.3 row 12/13 and
+///   §10.2 ("secret clamped, else NonCanonical; public §2.3"): a `secret ‖ public` pair whose
 ///   secret is not clamped is `NonCanonical` as soon as the secret is read. The library reads
 ///   the public key first (an invalid one is `InvalidKey`, a cut one `Truncated`).
 #[test]
@@ -3121,7 +3121,7 @@ fn check_order_follows_spec() {
             b.truncate(dhs_at + 40);
         },
     );
-    // D1, prekey store (§8.2): a signed prekey's and a one-time prekey's pair.
+    // D1, prekey store (§10.2): a signed prekey's and a one-time prekey's pair.
     let mut rng = ChaCha20Rng::from_seed([39; 32]);
     let seed: K32 = draw(&mut rng);
     let mut bob = MyBob::new(Ident::new(seed));
@@ -3157,8 +3157,8 @@ fn check_order_follows_spec() {
     });
 }
 
-/// Test 7b: a version-1 session blob (§8.3, read only) migrates identically in both
-/// implementations: `DHs` clamped (§8.0), each purge deadline `D` turned into
+/// Test 7b: a version-1 session blob (§10.3, read only) migrates identically in both
+/// implementations: `DHs` clamped (§10.0), each purge deadline `D` turned into
 /// `skipped_at = D − 2 · MAX_CLOCK_SKEW` (saturating; `2^64 − 1` stays); the result is the
 /// version-3 blob, a fixed point from then on, and the session keeps working — also on a
 /// sending chain whose secret was stored unclamped.
@@ -3247,13 +3247,13 @@ impl Twin {
     }
 }
 
-/// The body of a content frame (§11.2) carried as a raw plaintext.
+/// The body of a content frame (§8.2) carried as a raw plaintext.
 fn frame_body(pt: &[u8]) -> &[u8] {
     let len = u32::from_be_bytes(pt[19..23].try_into().unwrap()) as usize;
     &pt[23..23 + len]
 }
 
-/// Test 7c: version-2 session blobs (§8.3, read only) migrate identically in both
+/// Test 7c: version-2 session blobs (§10.3, read only) migrate identically in both
 /// implementations, whichever phase they are in: an unacknowledged initiator loses its `DHr`
 /// (the signed prekey), a responder whose sending side was pending loses the signed prekey's
 /// secret; the conversation then goes on, in both, byte for byte.
@@ -3359,7 +3359,7 @@ fn frozen_version_2_blobs_migrate() {
         if let Some(a) = &alice
             && a.mine.phase == Phase::AwaitingReply
         {
-            // Its `DHr`, the signed prekey, is dropped (§8.3).
+            // Its `DHr`, the signed prekey, is dropped (§10.3).
             let store = hex_field(sc_v, "bob_store");
             let spk = StoreBlob::decode(&store)
                 .unwrap()
@@ -3582,7 +3582,7 @@ fn one_time_prekey_subgroup_check_agrees() {
     assert!(invalid_key_cases >= 8);
 }
 
-/// Test 9: prekey-store blobs (§8.0, §8.2): version 3 round trips with its stored public keys,
+/// Test 9: prekey-store blobs (§10.0, §10.2): version 3 round trips with its stored public keys,
 /// version 2 is read (public keys recomputed), version 1 is read and migrated (every seen base
 /// key under every held signed prekey, §3.6), and the migrated store refuses the old first
 /// messages in any encoding; both implementations agree byte for byte, and on every decode rule.
@@ -3698,7 +3698,7 @@ fn prekey_store_versions_agree() {
     assert_eq!(stores[0], stores[1]);
     rotation_rng.next_u64();
 
-    // §8.0: version 3 takes a stored public key as it is (not recomputed from the secret): a
+    // §10.0: version 3 takes a stored public key as it is (not recomputed from the secret): a
     // store whose current signed prekey holds another valid public key puts that one in bundles.
     let other = xpub(&[0x42; 32]);
     let edited = sc::edit_store(&migrated, |s| s.signed[2].key.public = other);
@@ -3829,7 +3829,7 @@ fn prekey_store_versions_agree() {
             b[otk_at + 72 + 36..otk_at + 72 + 68].copy_from_slice(&P_BYTES);
         },
     );
-    // §8.0: secrets stored clamped; public keys §2.3.
+    // §10.0: secrets stored clamped; public keys §2.3.
     for (name, at) in [
         ("signed prekey 0 secret unclamped", spk_at(0) + 12),
         ("signed prekey 2 secret unclamped", spk_at(2) + 12),
@@ -3962,7 +3962,7 @@ fn prekey_store_versions_agree() {
         b[seen_at + 4 + 31] |= 0x80
     });
     // Not in SPEC.md's text for the seen keys (§2.3 only): a key repeated byte for byte is
-    // NonCanonical (§8.2: "a key repeated byte for byte → NonCanonical, checked once it is
+    // NonCanonical (§10.2: "a key repeated byte for byte → NonCanonical, checked once it is
     // read").
     cases.patch("v1 duplicate seen key", &v1, NC, |b| {
         let k = b[seen_at + 4..seen_at + 36].to_vec();
@@ -4197,7 +4197,7 @@ fn one_time_prekey_cap_agrees() {
     assert_eq!(mine.store.one_time.last().unwrap().id, 65_535);
     let blob = mine.store_state();
     assert_eq!(theirs.to_bytes().unwrap().to_vec(), blob);
-    // §8.2 version 3: each one-time prekey is id ‖ secret ‖ public.
+    // §10.2 version 3: each one-time prekey is id ‖ secret ‖ public.
     assert_eq!(blob.len(), 2 + 9 + 4 + 68 * MAX_ONE_TIME_PREKEYS + 16);
     assert_eq!(
         PreKeyStore::from_bytes(&blob)

@@ -1,10 +1,10 @@
-//! An independent implementation of SPEC.md §11 (content frame) and §12 (sealed sender), written
+//! An independent implementation of SPEC.md §8 (content frame) and §9 (sealed sender), written
 //! from SPEC.md and test-vectors/README.md alone, on the raw primitive crates (x25519-dalek,
 //! ed25519-dalek, curve25519-dalek, hkdf, hmac, sha2, aes-gcm). Every label, KDF call, encoder and
 //! decoder below is typed from the specification; nothing from `xchat_protocol` is used to compute.
 //!
 //! To reproduce the session messages that the content frames and envelopes travel in, the file
-//! also carries a compact Double Ratchet / X3DH / state-blob implementation (§3–§8), again from
+//! also carries a compact Double Ratchet / X3DH / state-blob implementation (§3–§10), again from
 //! SPEC.md only.
 //!
 //! The library is used only as the *other side*: it decodes what this implementation encodes, its
@@ -39,7 +39,7 @@ mod util {
         h(s).try_into().expect("32 bytes")
     }
 
-    /// A state blob of ours (version 3, §8.0) against a vector's: byte for byte when the vector
+    /// A state blob of ours (version 3, §10.0) against a vector's: byte for byte when the vector
     /// is of version 3. A vector of an older version (a test-vectors file written before state
     /// version 3) is compared through its migration instead: the reference codec's reading of it
     /// and the library's must both re-save as exactly our bytes.
@@ -294,7 +294,7 @@ mod prim {
         x25519(k, &BASEPOINT)
     }
 
-    /// RFC 7748 §5 clamping: X25519 secrets are held and stored in this form (§8.0).
+    /// RFC 7748 §5 clamping: X25519 secrets are held and stored in this form (§10.0).
     pub fn clamp(mut k: [u8; 32]) -> [u8; 32] {
         k[0] &= 0xf8;
         k[31] &= 0x7f;
@@ -391,7 +391,7 @@ mod prim {
 mod codec {
     use super::prim;
 
-    /// §9.1, spelled as the library's `Debug` prints it so errors compare as strings.
+    /// §11.1, spelled as the library's `Debug` prints it so errors compare as strings.
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     pub enum DecodeError {
         Truncated,
@@ -493,7 +493,7 @@ mod codec {
     }
 }
 
-/// §11: the content frame, Padmé, timers and deadlines.
+/// §8: the content frame, Padmé, timers and deadlines.
 mod frame {
     use super::codec::DecodeError::{self, NonCanonical, TooLarge, UnknownType, UnknownVersion};
     use super::codec::Reader;
@@ -519,19 +519,19 @@ mod frame {
     }
 
     impl Timer {
-        /// §11.1: a new session's timer.
+        /// §8.1: a new session's timer.
         pub const OFF: Timer = Timer {
             duration_s: 0,
             start: Start::OnSend,
             version: 0,
         };
 
-        /// §11.1: "a timer with duration_s = 0 MUST have start 0x00".
+        /// §8.1: "a timer with duration_s = 0 MUST have start 0x00".
         pub fn is_canonical(&self) -> bool {
             !(self.duration_s == 0 && self.start == Start::OnRead)
         }
 
-        /// `duration_s u32 ‖ start u8 ‖ version u32` (§11.2 offsets 10..19, §8.3 field 10a).
+        /// `duration_s u32 ‖ start u8 ‖ version u32` (§8.2 offsets 10..19, §10.3 field 10a).
         pub fn encode(&self, out: &mut Vec<u8>) {
             out.extend_from_slice(&self.duration_s.to_be_bytes());
             out.push(match self.start {
@@ -541,7 +541,7 @@ mod frame {
             out.extend_from_slice(&self.version.to_be_bytes());
         }
 
-        /// GUESS (§11.1/§11.2): the "off must be on-send" rule is `NonCanonical` and is checked
+        /// GUESS (§8.1/§8.2): the "off must be on-send" rule is `NonCanonical` and is checked
         /// once the whole timer (including its version) has been read.
         pub fn read(r: &mut Reader<'_>) -> Result<Timer, DecodeError> {
             let duration_s = r.u32()?;
@@ -563,7 +563,7 @@ mod frame {
             }
         }
 
-        /// §11.4: `rank = (duration_s = 0 ? 2^32 : duration_s, start)`.
+        /// §8.4: `rank = (duration_s = 0 ? 2^32 : duration_s, start)`.
         pub fn rank(&self) -> (u64, u8) {
             let d = if self.duration_s == 0 {
                 1u64 << 32
@@ -579,13 +579,13 @@ mod frame {
             )
         }
 
-        /// §11.4.
+        /// §8.4.
         pub fn supersedes(&self, current: &Timer) -> bool {
             self.version > current.version
                 || (self.version == current.version && self.rank() < current.rank())
         }
 
-        /// §11.5: the effective timer is the one of lower rank. GUESS: on equal rank (same
+        /// §8.5: the effective timer is the one of lower rank. GUESS: on equal rank (same
         /// duration and start, so the same deadline) `a` is returned.
         pub fn more_private(a: &Timer, b: &Timer) -> Timer {
             if b.rank() < a.rank() { *b } else { *a }
@@ -623,7 +623,7 @@ mod frame {
         (padme(len as u64) as usize).max(MIN_PADDED_LEN)
     }
 
-    /// Encoding. GUESS (§11.1, §11.2): an off timer saying on-read and a timer update with a body
+    /// Encoding. GUESS (§8.1, §8.2): an off timer saying on-read and a timer update with a body
     /// are refused with `NonCanonical` (what decoding would say); a padded frame over 2^20 bytes
     /// is `TooLarge`, checked after those two.
     pub fn encode(f: &Frame) -> Result<Vec<u8>, DecodeError> {
@@ -651,7 +651,7 @@ mod frame {
         Ok(out)
     }
 
-    /// Strict decoding (§11.2): a frame longer than 2^20 bytes is `TooLarge` before anything is
+    /// Strict decoding (§8.2): a frame longer than 2^20 bytes is `TooLarge` before anything is
     /// read; then the fields in order (§2 rule 7); then a timer update's non-empty body, the
     /// padded length and the zero padding, each `NonCanonical`.
     pub fn decode(bytes: &[u8]) -> Result<Frame, DecodeError> {
@@ -694,7 +694,7 @@ mod frame {
         AfterRead(u64),
     }
 
-    /// §11.5 for the given (effective) timer; `None` = rejected as expired on arrival.
+    /// §8.5 for the given (effective) timer; `None` = rejected as expired on arrival.
     pub fn deadline(sent_at_ms: u64, timer: &Timer, now_ms: u64) -> Option<Deadline> {
         if timer.duration_s == 0 {
             return Some(Deadline::Never);
@@ -714,7 +714,7 @@ mod frame {
         }
     }
 
-    /// GUESS (§11.5 names `Deadline::after_read` but defines it only for on-read): `AfterRead(d)`
+    /// GUESS (§8.5 names `Deadline::after_read` but defines it only for on-read): `AfterRead(d)`
     /// becomes `At(read_at + d)` (saturating); `Never` and `At` are returned unchanged.
     pub fn after_read(d: Deadline, read_at_ms: u64) -> Deadline {
         match d {
@@ -723,7 +723,7 @@ mod frame {
         }
     }
 
-    /// §11.6: whether `purge(now)` deletes a key skipped at `skipped_at_ms`, under `current`,
+    /// §8.6: whether `purge(now)` deletes a key skipped at `skipped_at_ms`, under `current`,
     /// the session's timer at the time of the purge (on-send or on-read alike): `C.duration_s > 0`
     /// and `skipped_at ≠ 2^64 − 1` and `now > skipped_at + C.duration_s · 1000 + 2 · skew`, all
     /// additions saturating.
@@ -737,8 +737,8 @@ mod frame {
     }
 }
 
-/// §3–§8 in the compact form needed to carry frames: X3DH, the Double Ratchet (in the phases of
-/// §6.1), sessions with `send`/`set_timer`/`receive`/`accept`/`purge`, and the §8.2/§8.3 blobs
+/// §3–§10 in the compact form needed to carry frames: X3DH, the Double Ratchet (in the phases of
+/// §6.1), sessions with `send`/`set_timer`/`receive`/`accept`/`purge`, and the §10.2/§10.3 blobs
 /// through the shared reference codec (`tests/common/state_codec.rs`).
 mod dr {
     use super::codec::DecodeError::{
@@ -761,7 +761,7 @@ mod dr {
     pub const MAX_PLAINTEXT_LEN: usize = 1 << 20;
     pub const MAX_CONTEXT_LEN: usize = 1024;
 
-    /// §9.2, spelled as the library's `Debug` prints it.
+    /// §11.2, spelled as the library's `Debug` prints it.
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     pub enum Error {
         Decode(DecodeError),
@@ -985,9 +985,9 @@ mod dr {
         }
     }
 
-    // ----- §8 state: the reference codec of tests/common/state_codec.rs -----
+    // ----- §10 state: the reference codec of tests/common/state_codec.rs -----
 
-    /// A codec error as this file's `DecodeError` (the same names, §9.1).
+    /// A codec error as this file's `DecodeError` (the same names, §11.1).
     pub fn from_codec(e: sc::DecodeError) -> DecodeError {
         match e {
             sc::DecodeError::Truncated => Truncated,
@@ -1000,7 +1000,7 @@ mod dr {
         }
     }
 
-    /// §4.3 prekey store; its state is the codec's plain data (§8.2), `Deref` gives the fields.
+    /// §4.3 prekey store; its state is the codec's plain data (§10.2), `Deref` gives the fields.
     #[derive(Clone, Debug, PartialEq, Eq)]
     pub struct Store(pub StoreBlob);
 
@@ -1018,7 +1018,7 @@ mod dr {
     }
 
     impl Store {
-        /// §8.2, any version read (an older one migrated: §8.0 clamping, version 1's seen base
+        /// §10.2, any version read (an older one migrated: §10.0 clamping, version 1's seen base
         /// keys recorded under every held signed prekey).
         pub fn decode(blob: &[u8]) -> Result<Store, DecodeError> {
             StoreBlob::decode(blob)
@@ -1026,13 +1026,13 @@ mod dr {
                 .map_err(from_codec)
         }
 
-        /// §8.2 version 3.
+        /// §10.2 version 3.
         pub fn encode(&self) -> Vec<u8> {
             self.0.encode_v3()
         }
 
         /// §5.1 bundle of the current (newest) signed prekey, with the public keys as held
-        /// (as stored, §8.0).
+        /// (as stored, §10.0).
         pub fn bundle(&self, identity: &Identity, opk: Option<u32>) -> Vec<u8> {
             let spk = self.signed.last().expect("a signed prekey");
             let mut out = vec![0x01];
@@ -1072,7 +1072,7 @@ mod dr {
     };
 
     impl Limits {
-        /// The §8.3 row 10 order.
+        /// The §10.3 row 10 order.
         pub fn to_array(self) -> [u32; 4] {
             [
                 self.max_skip,
@@ -1234,7 +1234,7 @@ mod dr {
             }
         }
 
-        /// The session as the codec's plain data (§8.3).
+        /// The session as the codec's plain data (§10.3).
         pub fn to_blob(&self) -> SessionBlob {
             SessionBlob {
                 phase: self.phase,
@@ -1255,12 +1255,12 @@ mod dr {
             }
         }
 
-        /// §8.3 version 3, through the codec.
+        /// §10.3 version 3, through the codec.
         pub fn encode(&self) -> Vec<u8> {
             self.to_blob().encode_v3()
         }
 
-        /// §8.3 through the codec: any version read (an older one migrated: §8.0 clamping,
+        /// §10.3 through the codec: any version read (an older one migrated: §10.0 clamping,
         /// version 1's deadlines turned into skip times, version 2's pending `DHs` secret and an
         /// opening initiator's `DHr` dropped).
         pub fn decode(blob: &[u8]) -> Result<Session, DecodeError> {
@@ -1304,7 +1304,7 @@ mod dr {
             if !prim::verify_strict(&b.ik_b, &signed, &b.signature) {
                 return Err(Error::InvalidSignature);
             }
-            // §8.0: key generation clamps the 32 bytes drawn.
+            // §10.0: key generation clamps the 32 bytes drawn.
             let ek = prim::clamp(rng.take());
             let nc = Error::NonContributory;
             let mut dhs = vec![
@@ -1461,7 +1461,7 @@ mod dr {
             Ok(pt)
         }
 
-        /// §7.4 `Session::decrypt`, with the `skipped_at` recorded for stored keys (§11.6); the
+        /// §7.4 `Session::decrypt`, with the `skipped_at` recorded for stored keys (§8.6); the
         /// first success of an initiator acknowledges it.
         pub fn decrypt_with(&mut self, message: &[u8], skipped_at: u64) -> Result<Vec<u8>, Error> {
             let m = match decode_message(message)? {
@@ -1482,7 +1482,7 @@ mod dr {
             Ok(pt)
         }
 
-        /// §11.3 `send`.
+        /// §8.3 `send`.
         pub fn send(&mut self, rng: &mut Rng, now_ms: u64, body: &[u8]) -> Result<Vec<u8>, Error> {
             let f = Frame {
                 kind: Kind::Message,
@@ -1494,7 +1494,7 @@ mod dr {
             self.encrypt(rng, &bytes)
         }
 
-        /// §11.3 `set_timer`.
+        /// §8.3 `set_timer`.
         pub fn set_timer(
             &mut self,
             rng: &mut Rng,
@@ -1528,7 +1528,7 @@ mod dr {
             Ok(wire)
         }
 
-        /// §11.4–§11.5 after authentication: the frame, the timer, then the deadline.
+        /// §8.4–§8.5 after authentication: the frame, the timer, then the deadline.
         fn take_frame(&mut self, plaintext: &[u8], now_ms: u64) -> Result<Received, Error> {
             let f = frame::decode(plaintext).map_err(Error::InvalidContent)?;
             let timer_changed = f.timer.supersedes(&self.timer);
@@ -1548,13 +1548,13 @@ mod dr {
             })
         }
 
-        /// §11 `receive`: keys it skips record `skipped_at = now` (§11.6).
+        /// §8 `receive`: keys it skips record `skipped_at = now` (§8.6).
         pub fn receive(&mut self, message: &[u8], now_ms: u64) -> Result<Received, Error> {
             let plaintext = self.decrypt_with(message, now_ms)?;
             self.take_frame(&plaintext, now_ms)
         }
 
-        /// §11.6 `purge`, under the session's timer now (not the one of the skip).
+        /// §8.6 `purge`, under the session's timer now (not the one of the skip).
         pub fn purge(&mut self, now_ms: u64) -> usize {
             let timer = self.timer;
             let Ratchet::Open(o) = &mut self.ratchet else {
@@ -1675,8 +1675,8 @@ mod dr {
             Ok((s, pt))
         }
 
-        /// §11.5 `accept`: §7.3 steps 1–7, the frame, then step 8. Keys the first message skips
-        /// record `skipped_at = now` (§11.6); the timer the first frame applies then governs
+        /// §8.5 `accept`: §7.3 steps 1–7, the frame, then step 8. Keys the first message skips
+        /// record `skipped_at = now` (§8.6); the timer the first frame applies then governs
         /// their purge.
         pub fn accept(
             identity: &Identity,
@@ -1711,7 +1711,7 @@ mod dr {
     }
 }
 
-/// §12: certificates, seal, validation, open.
+/// §9: certificates, seal, validation, open.
 mod sealed {
     use super::codec::DecodeError::{self, NonCanonical, TooLarge, Truncated, UnknownVersion};
     use super::codec::Reader;
@@ -1728,15 +1728,15 @@ mod sealed {
     pub const MAX_ADDRESS_LEN: usize = 255;
     /// "the largest certificate, 466 bytes".
     pub const MAX_SENDER_CERTIFICATE_LEN: usize = 1 + 1 + MAX_ADDRESS_LEN + 4 + 32 + 8 + 101 + 64;
-    /// §12.2: `m` is at most 2^20 + 256 bytes.
+    /// §9.2: `m` is at most 2^20 + 256 bytes.
     pub const MAX_SEALED_MESSAGE_LEN: usize = (1 << 20) + 256;
 
-    /// §12.4 step 0.
+    /// §9.4 step 0.
     pub fn max_envelope_len() -> usize {
         81 + pad(6 + MAX_SENDER_CERTIFICATE_LEN + MAX_SEALED_MESSAGE_LEN) + 16
     }
 
-    /// §9.3, spelled as the library's `Debug` prints it.
+    /// §11.3, spelled as the library's `Debug` prints it.
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     pub enum SealedError {
         Decode(DecodeError),
@@ -1789,7 +1789,7 @@ mod sealed {
             out
         }
 
-        /// GUESS (§12.1 states strict decoding for the sender certificate): the server certificate
+        /// GUESS (§9.1 states strict decoding for the sender certificate): the server certificate
         /// decodes the same way, version first, key by §2 rule 4.
         pub fn read(r: &mut Reader<'_>) -> Result<ServerCert, DecodeError> {
             let v = r.u8()?;
@@ -1845,7 +1845,7 @@ mod sealed {
             out
         }
 
-        /// GUESS (§12.1 only says the length is 1..=255): an address over 255 bytes is `TooLarge`.
+        /// GUESS (§9.1 only says the length is 1..=255): an address over 255 bytes is `TooLarge`.
         pub fn issue(
             server_seed: &[u8; 32],
             server: &ServerCert,
@@ -1872,7 +1872,7 @@ mod sealed {
             Ok(c)
         }
 
-        /// §12.1 strict decoding, fields in order.
+        /// §9.1 strict decoding, fields in order.
         pub fn decode(bytes: &[u8]) -> Result<SenderCert, DecodeError> {
             let mut r = Reader::new(bytes);
             let v = r.u8()?;
@@ -1900,7 +1900,7 @@ mod sealed {
             })
         }
 
-        /// §12.3, steps 1–4 in order.
+        /// §9.3, steps 1–4 in order.
         pub fn validate(
             &self,
             roots: &[[u8; 32]],
@@ -1927,7 +1927,7 @@ mod sealed {
         }
     }
 
-    /// Every intermediate value of §12.2, named as in sealed_sender.json.
+    /// Every intermediate value of §9.2, named as in sealed_sender.json.
     #[derive(Clone, Debug)]
     pub struct Trace {
         pub ephemeral_secret: [u8; 32],
@@ -1957,7 +1957,7 @@ mod sealed {
         p
     }
 
-    /// §12.2: `m` over 2^20 + 256 bytes is `TooLarge`; the certificate is sealed as given (no
+    /// §9.2: `m` over 2^20 + 256 bytes is `TooLarge`; the certificate is sealed as given (no
     /// check that it names the sealing identity).
     pub fn seal(
         sender: &Identity,
@@ -1978,7 +1978,7 @@ mod sealed {
         )
     }
 
-    /// §12.2 with the encrypted identity and the payload chosen by the caller (to build hostile
+    /// §9.2 with the encrypted identity and the payload chosen by the caller (to build hostile
     /// envelopes).
     pub fn seal_raw(
         static_secret: &[u8; 32],
@@ -2040,13 +2040,13 @@ mod sealed {
     }
 
     impl Opened {
-        /// GUESS (§12.4 does not define it): the inner message decodes (§5.4) as a prekey message.
+        /// GUESS (§9.4 does not define it): the inner message decodes (§5.4) as a prekey message.
         pub fn is_prekey_message(&self) -> bool {
             matches!(dr::decode_message(&self.message), Ok(Incoming::PreKey(..)))
         }
     }
 
-    /// §12.4 step 4. GUESS: the certificate is decoded strictly from exactly its declared length
+    /// §9.4 step 4. GUESS: the certificate is decoded strictly from exactly its declared length
     /// as soon as it has been read, before the message length; padding is checked last.
     pub fn parse_payload(p: &[u8]) -> Result<(SenderCert, Vec<u8>), DecodeError> {
         let mut r = Reader::new(p);
@@ -2061,7 +2061,7 @@ mod sealed {
         Ok((cert, m))
     }
 
-    /// §12.4 steps 0–7.
+    /// §9.4 steps 0–7.
     pub fn open(
         recipient: &Identity,
         roots: &[[u8; 32]],
@@ -2320,7 +2320,7 @@ mod bridge {
     }
 }
 
-/// §3.0 and §12.1: the labels as typed here against the spec's hex table and the library.
+/// §3.0 and §9.1: the labels as typed here against the spec's hex table and the library.
 mod labels {
     use super::util::hx;
     use super::{dr, sealed};
@@ -2366,8 +2366,8 @@ mod labels {
     }
 }
 
-/// §11 against content.json and the library.
-mod section_11 {
+/// §8 against content.json and the library.
+mod section_8_content {
     use super::bridge::*;
     use super::dr::{Received, Session, Store};
     use super::frame::{self, Deadline, Frame, Kind, Start, Timer};
@@ -2541,7 +2541,7 @@ mod section_11 {
                         });
                         let ours = frame::deadline(sent, &timer, now);
                         assert_eq!(c.deadline(now).map(from_lib_deadline), ours);
-                        // §11.6 with this as the session's timer at the purge and `sent` as the
+                        // §8.6 with this as the session's timer at the purge and `sent` as the
                         // skip time, in exact arithmetic (the additions saturate at 2^64 − 1).
                         let bound = (u128::from(sent) + u128::from(d) * 1000 + 600_000)
                             .min(u128::from(u64::MAX));
@@ -2740,7 +2740,7 @@ mod section_11 {
     }
 
     /// A canonically padded frame longer than 2^20 bytes is `TooLarge` before anything else
-    /// (§11.2), as is any input over 2^20 bytes, even one whose first byte is wrong.
+    /// (§8.2), as is any input over 2^20 bytes, even one whose first byte is wrong.
     #[test]
     fn oversized_frame_decoding_matches_library() {
         let body_len = libc::max_body_len() + 1;
@@ -3147,7 +3147,7 @@ mod section_11 {
         let _ = purged;
     }
 
-    /// §11.3: at version 2^32 − 1 `set_timer` is `TimerVersionExhausted` and changes nothing.
+    /// §8.3: at version 2^32 − 1 `set_timer` is `TimerVersionExhausted` and changes nothing.
     #[test]
     fn timer_version_exhaustion_matches_library() {
         let v = load("content.json");
@@ -3197,7 +3197,7 @@ mod section_11 {
         );
     }
 
-    /// `accept` (§11.5 around §7.3 and the first-message record of §4.3/§3.6/§8.2), both
+    /// `accept` (§8.5 around §7.3 and the first-message record of §4.3/§3.6/§10.2), both
     /// implementations: replays in any encoding of the base key, a full record, an oversized
     /// context, expired and malformed first messages, and a version-1 store.
     #[test]
@@ -3290,7 +3290,7 @@ mod section_11 {
                 .0
                 .starts_with("Ok")
         );
-        // §11.6 for a first message that skips keys: Alice changes the timer (N = 0) and sends
+        // §8.6 for a first message that skips keys: Alice changes the timer (N = 0) and sends
         // (N = 1); Bob accepts N = 1 first. The skipped key records `skipped_at = now` (both
         // blobs are compared inside `run`); the session's timer after the first message (60 s,
         // carried by the frame) is the one its purge follows.
@@ -3328,7 +3328,7 @@ mod section_11 {
             assert_eq!(hx(&mine.encode()), hx(&theirs.to_bytes().unwrap()));
         }
         assert_eq!(lib_session.purge(bound + 1), 1);
-        // A version-1 store with the first message's base key in its seen list (§8.2 migration),
+        // A version-1 store with the first message's base key in its seen list (§10.2 migration),
         // written by the reference codec.
         let v1 = store0.encode_v1(&[first[34..66].try_into().expect("32")]);
         assert_eq!(v1[1], 0x01);
@@ -3342,7 +3342,7 @@ mod section_11 {
         assert_eq!(run(&migrated, &first, &ctx, now + 2).0, "DuplicateMessage");
     }
 
-    // ----- §11.6 purge across timer changes, both implementations -----
+    // ----- §8.6 purge across timer changes, both implementations -----
 
     /// `send` by both implementations of `p` with the same RNG bytes; the wires must agree.
     fn send_both(p: &mut Party, label: u64, now: u64, body: &[u8]) -> Vec<u8> {
@@ -3465,7 +3465,7 @@ mod section_11 {
         (alice, bob)
     }
 
-    /// §11.6: `purge` bounds a skipped key by the session's timer *at the time of the purge*,
+    /// §8.6: `purge` bounds a skipped key by the session's timer *at the time of the purge*,
     /// from the key's skip time. The timer changing between the skip and the purge: turned on
     /// (by a frame that was itself skipped, or one that arrives later), the keys become
     /// purgeable; turned off or longer, they are kept. Keys skipped by a raw `decrypt` are never
@@ -3494,7 +3494,7 @@ mod section_11 {
         assert!(r.timer_changed);
         let bound = t + 60_000 + skew2;
         assert_eq!(purge_both(&mut bob, bound), 0);
-        // Kept until then, m0 would already be refused as expired past the bound (§11.5).
+        // Kept until then, m0 would already be refused as expired past the bound (§8.5).
         let mut late = fork(&bob);
         assert_eq!(res(&receive_both(&mut late, &m0, bound + 1)), "Expired");
         assert_eq!(purge_both(&mut bob, bound + 1), 1);
@@ -3663,7 +3663,7 @@ mod section_11 {
     }
 }
 
-/// §8.2/§8.3 blobs of state.json through the shared reference codec and the library: a
+/// §10.2/§10.3 blobs of state.json through the shared reference codec and the library: a
 /// version-3 blob round trips byte for byte; an older one (version 1, or version 2 while
 /// state.json predates state version 3) migrates to the same version-3 bytes in both, without
 /// the secrets version 3 no longer keeps; a version-1 entry's `migrated` blob is what both give.
@@ -3691,7 +3691,7 @@ mod state_vectors {
                     assert_eq!(hx(&mine), hx(&theirs.to_bytes().unwrap()), "{name}");
                     assert_state(&mine, s(e, "bytes"), name);
                     if let Some(dhs) = f["dhs_secret"].as_str().filter(|_| bytes[1] < 0x03) {
-                        // A pending sending side's `DHs` secret is dropped (§8.3).
+                        // A pending sending side's `DHs` secret is dropped (§10.3).
                         let kept = contains(&mine, &hb(f, "dhs_secret"));
                         assert_eq!(kept, !f["send"].is_null(), "{name}: DHs {dhs}");
                     }
@@ -3735,8 +3735,8 @@ mod state_vectors {
     }
 }
 
-/// §12 against sealed_sender.json and the library.
-mod section_12 {
+/// §9 against sealed_sender.json and the library.
+mod section_9_sealed {
     use super::bridge::*;
     use super::dr::{Session, Store};
     use super::prim::{self, Identity};
@@ -4038,7 +4038,7 @@ mod section_12 {
                 .map(|c| hx(&c.to_bytes().unwrap()));
             assert_eq!(res(&ours), res(&theirs), "address of {len} bytes");
         }
-        // §12.3 step order: every combination of bad root, revoked, bad server signature,
+        // §9.3 step order: every combination of bad root, revoked, bad server signature,
         // expired.
         let other_root = prim::ed_public(&[0x77; 32]);
         let rogue_server_seed = [0x78; 32];
@@ -4103,7 +4103,7 @@ mod section_12 {
     }
 
     /// Both envelopes of sealed_sender.json, from the recorded draws: the inner session message,
-    /// every §12.2 intermediate, the envelope; then the recipient's open, what it learns, and
+    /// every §9.2 intermediate, the envelope; then the recipient's open, what it learns, and
     /// the recipient's state afterwards.
     #[test]
     fn envelope_vectors_seal_and_open() {
@@ -4122,7 +4122,7 @@ mod section_12 {
             } else {
                 (&w.bob, &w.bob_cert, &w.alice)
             };
-            // The inner message (§11 frame inside §6.3).
+            // The inner message (§8 frame inside §6.3).
             let inner = &e["inner"];
             let session = if from_alice {
                 &mut alice_session
@@ -4137,7 +4137,7 @@ mod section_12 {
             assert!(rng.exhausted());
             assert_eq!(hx(&m), s(inner, "message"), "{name}: inner message");
             assert_state(&session.encode(), s(inner, "sender_state_after"), name);
-            // §12.2 step by step.
+            // §9.2 step by step.
             let mut rng = Rng::script(draws(&e["seal_rng_draws"]));
             let t = sealed::seal(sender, &cert.encode(), &recipient.public, &m, rng.take())
                 .expect("seal");
@@ -4167,7 +4167,7 @@ mod section_12 {
                 prim::dh(&recipient.x_secret, &sender.x_public),
                 Some(t.static_dh)
             );
-            // Open (§12.4) with our implementation.
+            // Open (§9.4) with our implementation.
             let open = &e["open"];
             let now = u64d(open, "now_ms");
             let o = sealed::open(recipient, &[w.root], &[], &t.envelope, now).expect("opens");
@@ -4606,7 +4606,7 @@ mod section_12 {
             .expect("seal")
             .envelope,
         ));
-        // An inner message longer than §12.2 allows that still fits the envelope bound.
+        // An inner message longer than §9.2 allows that still fits the envelope bound.
         let big_m = vec![0x01; sealed::MAX_SEALED_MESSAGE_LEN + 100];
         cases.push((
             "message over 2^20 + 256",
@@ -4651,7 +4651,7 @@ mod section_12 {
         assert!(sealed::open(&w.bob, &[w.root], &[], &cases[0].1, now).is_ok());
     }
 
-    /// The check order of `Opened::decrypt` and `Opened::respond` (§12.4), both implementations.
+    /// The check order of `Opened::decrypt` and `Opened::respond` (§9.4), both implementations.
     #[test]
     fn opened_check_order_differential() {
         let w = world();

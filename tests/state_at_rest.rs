@@ -1,4 +1,4 @@
-//! State sealed at rest under an application's storage key (SPEC.md §8.4): a stolen blob reveals
+//! State sealed at rest under an application's storage key (SPEC.md §10.4): a stolen blob reveals
 //! nothing without the key, and any edit, a wrong key, or a blob of another kind or version is
 //! rejected before its body is parsed.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]

@@ -1,7 +1,7 @@
-//! Property tests: forged state blobs (SPEC.md §8.0, §8.2, §8.3).
+//! Property tests: forged state blobs (SPEC.md §10.0, §10.2, §10.3).
 //!
 //! The check of a state blob is an unkeyed SHA-256 prefix, so anyone who can write a blob can edit
-//! its body and re-seal it. SPEC.md §8.3 therefore promises that whatever `from_bytes` accepts
+//! its body and re-seal it. SPEC.md §10.3 therefore promises that whatever `from_bytes` accepts
 //! behaves like a state the library could have produced. These tests forge blobs the way an
 //! attacker would: they take real blobs at several life stages, read them with the reference
 //! codec of `tests/common/state_codec.rs` (written from SPEC.md alone), edit fields (boundary and
@@ -794,7 +794,7 @@ enum SendEdit {
     Secret(B),
     /// The `DHs` secret in an unclamped encoding of the same key (refused in versions 2–3).
     Unclamp(u8),
-    /// A stored public key that is not the secret's (SPEC.md §8.0).
+    /// A stored public key that is not the secret's (SPEC.md §10.0).
     Public(K),
     Ck(B),
     N(V),
@@ -824,7 +824,7 @@ enum SPatch {
     Trailing(u8),
 }
 
-/// A structured edit of a session (SPEC.md §8.3 rows).
+/// A structured edit of a session (SPEC.md §10.3 rows).
 #[derive(Clone, Debug)]
 enum SMut {
     /// Row 1 set, the parts kept: `AwaitingReply` over open parts, or the reverse, disagree.
@@ -973,7 +973,7 @@ fn smut(derived: bool) -> impl Strategy<Value = SMut> {
     ]
 }
 
-/// What versions 1–2 held beyond today's object (SPEC.md §8.3): a pending side's old `DHs`
+/// What versions 1–2 held beyond today's object (SPEC.md §10.3): a pending side's old `DHs`
 /// secret and an opening initiator's `DHr` (the signed prekey's public key).
 fn legacy(pending_dhs: K32, opening_dhr: K32) -> Legacy {
     Legacy {
@@ -1266,7 +1266,7 @@ fn plant_derived(s: &mut SessionBlob, st: &Stage, key: usize, n: u8, mode: u8) {
 }
 
 /// Offsets in a session body of the fields byte patches write: the context length, the
-/// one-time prekey flag and (where the body has one) the old-chain count (§8.3; for versions
+/// one-time prekey flag and (where the body has one) the old-chain count (§10.3; for versions
 /// 1–2, version 2's layout).
 fn session_offsets(s: &SessionBlob, v: u8) -> (usize, usize, Option<usize>) {
     let ctx = if v == 3 { 65 } else { 66 };
@@ -1420,7 +1420,7 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-/// SPEC.md §8.0: a stored identity is decoded only when a call needs the point — sealing to the
+/// SPEC.md §10.0: a stored identity is decoded only when a call needs the point — sealing to the
 /// peer, its X25519 form, a signature check — and bytes that are not a valid key make that call
 /// fail (`InvalidKey`; `InvalidSignature` for `verify`), never panic.
 fn check_identity_uses(
@@ -1861,7 +1861,7 @@ fn skipped_key_at_or_past_the_counter_is_refused() {
     }
 }
 
-/// SPEC.md §8.0: from version 2 on an X25519 secret is stored clamped, and any other encoding of
+/// SPEC.md §10.0: from version 2 on an X25519 secret is stored clamped, and any other encoding of
 /// the same key is `NonCanonical` — the session's `DHs` and every prekey secret, in versions 3 and
 /// 2; a version-1 blob holding it is read, and saved, clamped.
 #[test]
@@ -1919,13 +1919,13 @@ fn header_key(message: &[u8]) -> K32 {
     m.message().header.ratchet_key.to_bytes()
 }
 
-/// SPEC.md §8.0: a version-3 key pair's public key is taken as stored. One that is not the
+/// SPEC.md §10.0: a version-3 key pair's public key is taken as stored. One that is not the
 /// secret's decodes, round-trips, goes into headers as stored, and only breaks interop: a fresh
 /// initiator's first message under it is refused (`DecryptionFailed`; `NonContributory` for a
 /// low-order key) and the responder's store is unchanged — with a torsion variant of the real key
 /// (the same DH results, §3.5) the conversation works —, and every stage's peer refuses the next
 /// message and is unchanged; nothing panics. The one public key refused is the peer's current or
-/// an old ratchet key (§8.3 row 16: the session would accept its own messages reflected back).
+/// an old ratchet key (§10.3 row 16: the session would accept its own messages reflected back).
 #[test]
 fn mismatched_session_public_keys_only_break_interop() {
     let forged = |blob: &[u8], public| {
@@ -2074,7 +2074,7 @@ fn mismatched_prekey_public_keys_only_break_interop() {
     }
 }
 
-/// SPEC.md §8.0: a version-3 session's identity keys are stored bytes, not validated on load. A
+/// SPEC.md §10.0: a version-3 session's identity keys are stored bytes, not validated on load. A
 /// forged identity that is not a valid Ed25519 key (a torsion variant, a small-order point, bytes
 /// that do not decompress) decodes and round-trips; every call that needs the point returns an
 /// error (sealing to it: `InvalidKey`); a sealed message from the real peer is refused; the peer's
@@ -2132,7 +2132,7 @@ fn invalid_stored_identities_decode_and_fail_cleanly() {
     }
 }
 
-/// SPEC.md §8.3 row 1: the phase byte says which parts follow. Phase 0x00 over open parts, or
+/// SPEC.md §10.3 row 1: the phase byte says which parts follow. Phase 0x00 over open parts, or
 /// 0x01/0x02 over an opening initiator's, is refused (by the library and by SPEC.md's rules), as
 /// is any other byte; versions 1–2 refuse a responder that is not acknowledged. Phases 0x01 and
 /// 0x02 have the same parts: flipped, with the identities swapped (the same associated data), the
@@ -2174,7 +2174,7 @@ fn phase_and_parts_must_agree() {
     }
 }
 
-/// SPEC.md §8.3: every stage written as version 2 (holding a pending side's old secret) or as
+/// SPEC.md §10.3: every stage written as version 2 (holding a pending side's old secret) or as
 /// version 1 (its sending secret unclamped, its skip times read as purge deadlines `D`, which
 /// become `D − 2 · MAX_CLOCK_SKEW`) loads; saved, it is the stage's blob (version 2) or that blob
 /// with the converted times (version 1), a fixed point; and it stays live.
@@ -2217,7 +2217,7 @@ fn legacy_session_blobs_migrate_and_stay_live() {
 /// Alice has sent on her newest ratchet key, so the blob's `RK` and `DHs` derive Bob's next
 /// receiving chain (`B5`) exactly as path D will. Forged: prepend `B5` to the old-chain list and
 /// append one skipped entry `(B5, N = 0, stamp = received, skipped_at = 2^64 − 1, MK = MK_0 of
-/// KDF_RK(RK, DH(DHs, B5)))`; re-seal. Every §8.3 rule holds, so it loads. Then `receive(z0)`
+/// KDF_RK(RK, DH(DHs, B5)))`; re-seal. Every §10.3 rule holds, so it loads. Then `receive(z0)`
 /// opens it from the skipped key; `set_limits(max_old_chains = 3)` evicts `B5` from `old`;
 /// `receive(z0)` takes path D, re-derives the same chain from the unchanged root key, and decrypts
 /// z0 a second time.
@@ -2233,7 +2233,7 @@ fn known_limit_old_chain_rederived_after_eviction_replays() {
     let mut f = st.parsed.clone();
     plant_derived(&mut f, st, key, 1, 0);
     let blob = f.encode_v3();
-    let mut s = Session::from_bytes(&blob).expect("the forged blob satisfies every §8.3 rule");
+    let mut s = Session::from_bytes(&blob).expect("the forged blob satisfies every §10.3 rule");
     assert_eq!(*s.to_bytes().unwrap(), blob);
     let z0 = &st.msgs[find_message(st, &next, 0).unwrap()];
     let first = s.receive(&z0.bytes, NOW);
@@ -2392,7 +2392,7 @@ fn store_stage() -> &'static StoreStage {
     })
 }
 
-/// An edit of a signed prekey (§8.2).
+/// An edit of a signed prekey (§10.2).
 #[derive(Clone, Debug)]
 enum SpkEdit {
     Id(V),
@@ -2434,7 +2434,7 @@ enum PPatch {
     Trailing(u8),
 }
 
-/// A structured edit of a prekey store (SPEC.md §8.2 rows).
+/// A structured edit of a prekey store (SPEC.md §10.2 rows).
 #[derive(Clone, Debug)]
 enum PMut {
     NextSigned(V),
@@ -2446,7 +2446,7 @@ enum PMut {
     /// A new one-time prekey (a consistent pair) with id `V`.
     OtInsert(V, K32),
     /// A secret (signed prekey `i`, or one-time prekey `i − count`) in an unclamped encoding of
-    /// the same key: refused from version 2 on (SPEC.md §8.0).
+    /// the same key: refused from version 2 on (SPEC.md §10.0).
     Unclamp(usize, u8),
     Patch(PPatch),
 }
@@ -2658,7 +2658,7 @@ fn protected_runs(st: &StoreStage, s: &StoreBlob) -> HashSet<Run> {
 }
 
 /// Offsets in a store body of the records' counts (versions 2–3), the one-time count and the
-/// seen count (version 1) (§8.2).
+/// seen count (version 1) (§10.2).
 fn store_offsets(s: &StoreBlob, v: u8) -> (Vec<usize>, usize, usize) {
     let pair = if v == 3 { 64 } else { 32 };
     let (mut at, mut acc) = (9, Vec::new());
@@ -2847,7 +2847,7 @@ fn forged_prekey_stores_behave() {
     assert!(opened * 2 >= v1 + v2 + v3, "too few sessions started");
 }
 
-/// SPEC.md §8.2: the stage's store written as version 2 saves as exactly its version-3 blob; as
+/// SPEC.md §10.2: the stage's store written as version 2 saves as exactly its version-3 blob; as
 /// version 1 (no records, the accepted base keys in the seen list) it loads, and every run the
 /// real store refuses is still refused.
 #[test]

@@ -861,7 +861,7 @@ fn sealed_sender_vectors() {
             h(&inner["sender_state_after"]).as_slice()
         );
 
-        // §12.2, every step from the published inputs.
+        // §9.2, every step from the published inputs.
         let p = &env["seal"];
         let e = h32(&p["ephemeral_secret"]);
         assert_eq!(draws(&env["seal_rng_draws"]), vec![e.to_vec()]);
@@ -982,7 +982,7 @@ fn sealed_sender_vectors() {
 // content.json
 // ---------------------------------------------------------------------------------------------
 
-/// Padmé with the 256-byte floor, written from §11.2.
+/// Padmé with the 256-byte floor, written from §8.2.
 fn pad(len: usize) -> usize {
     let padme = if len < 2 {
         len
@@ -996,7 +996,7 @@ fn pad(len: usize) -> usize {
 }
 
 fn rank(t: &Timer) -> (u64, u8) {
-    // SPEC.md §11.4: "off" ranks as 2^32, after every duration.
+    // SPEC.md §8.4: "off" ranks as 2^32, after every duration.
     let d = if t.duration_s == 0 {
         1 << 32
     } else {
@@ -1030,7 +1030,7 @@ fn content_vectors() {
         };
         kinds.insert(st(&f["kind"]).to_owned());
         let bytes = h(&f["bytes"]);
-        // §11.2 by hand.
+        // §8.2 by hand.
         let mut expected = vec![
             0x01,
             match c.kind {
@@ -1074,7 +1074,7 @@ fn content_vectors() {
         let now = big(&d["now_ms"]);
         let expected = deadline(&d["deadline"]);
         assert_eq!(c.deadline(now), expected, "{}", d["name"]);
-        // §11.5 by hand.
+        // §8.5 by hand.
         let t = c.timer;
         let by_hand = match (t.duration_s, t.start) {
             (0, _) => Some(Deadline::Never),
@@ -1099,7 +1099,7 @@ fn content_vectors() {
         let cur = timer(&s["current"]);
         let expected = s["supersedes"].as_bool().unwrap();
         assert_eq!(cand.supersedes(&cur), expected, "{}", s["name"]);
-        // §11.4 by hand.
+        // §8.4 by hand.
         let by_hand =
             cand.version > cur.version || (cand.version == cur.version && rank(&cand) < rank(&cur));
         assert_eq!(by_hand, expected, "{}", s["name"]);
@@ -1193,7 +1193,7 @@ fn content_vectors() {
 // ---------------------------------------------------------------------------------------------
 
 fn blob(kind: u8, body: &[u8]) -> Vec<u8> {
-    // The prekey store and the session are written in version 3 (SPEC.md §8.0); identity in 1.
+    // The prekey store and the session are written in version 3 (SPEC.md §10.0); identity in 1.
     let mut b = vec![kind, if kind == 0x10 { 0x01 } else { 0x03 }];
     b.extend_from_slice(body);
     let check = Sha256::digest(&b);
@@ -1201,7 +1201,7 @@ fn blob(kind: u8, body: &[u8]) -> Vec<u8> {
     b
 }
 
-/// §8.3 (version 3) from the published fields.
+/// §10.3 (version 3) from the published fields.
 fn encode_session_fields(f: &Value) -> Vec<u8> {
     let phase = match st(&f["phase"]) {
         "awaiting_reply" => 0u8,
@@ -1278,7 +1278,7 @@ fn encode_session_fields(f: &Value) -> Vec<u8> {
     blob(0x12, &b)
 }
 
-/// §8.2 from the published fields.
+/// §10.2 from the published fields.
 fn encode_store_fields(f: &Value) -> Vec<u8> {
     let mut b = n32(&f["next_signed_id"]).to_be_bytes().to_vec();
     b.extend_from_slice(&n32(&f["next_one_time_id"]).to_be_bytes());
@@ -1359,7 +1359,7 @@ fn state_vectors() {
                 }
             }
             "prekey_store_v1" => {
-                // SPEC.md §8.2: loading a version 1 store records each seen base key under
+                // SPEC.md §10.2: loading a version 1 store records each seen base key under
                 // every held signed prekey; re-saving writes version 3.
                 let migrated = h(&f["migrated"]);
                 let s = PreKeyStore::from_bytes(&bytes).unwrap();
@@ -1380,7 +1380,7 @@ fn state_vectors() {
                 }
             }
             "sealed" => {
-                // SPEC.md §8.4 from the published values: the blob key from the storage key and
+                // SPEC.md §10.4 from the published values: the blob key from the storage key and
                 // salt, the body under it, and the body equal to the plain entry's.
                 let plain = arr(&file["entries"])
                     .iter()
@@ -1432,7 +1432,7 @@ fn state_vectors() {
                 assert_eq!(reopened, plain);
             }
             "session_v1" => {
-                // SPEC.md §8.3: a version 1 session reads as the version 3 one it migrates to.
+                // SPEC.md §10.3: a version 1 session reads as the version 3 one it migrates to.
                 let s = Session::from_bytes(&bytes).unwrap();
                 assert_eq!(
                     s.to_bytes().unwrap().as_slice(),

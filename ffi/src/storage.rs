@@ -1,4 +1,4 @@
-//! State sealed at rest under an application's 32-byte storage key (SPEC.md §8.4): the sealed
+//! State sealed at rest under an application's 32-byte storage key (SPEC.md §10.4): the sealed
 //! counterparts of `xc_identity_to_bytes`, `xc_prekey_store_to_bytes` and `xc_session_to_bytes`.
 //! A wrong key or any edit gives `XC_ERR_DECODE_CHECKSUM_MISMATCH`.
 

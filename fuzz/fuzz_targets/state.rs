@@ -7,7 +7,7 @@ use xchat_protocol::state::{PREKEY_STORE_VERSION, SESSION_VERSION};
 use xchat_protocol::{IdentityKeyPair, PreKeyStore, Session};
 
 /// `saved` is what restoring `data` and saving again gave: the same bytes for the current
-/// version; for an older one, a current blob that restores to itself (SPEC.md §8.2, §8.3).
+/// version; for an older one, a current blob that restores to itself (SPEC.md §10.2, §10.3).
 fn check<T>(
     data: &[u8],
     current: u8,

@@ -575,7 +575,7 @@ impl Ratchet {
         }
     }
 
-    /// Deletes skipped keys older than `lifetime_ms` plus the clock-skew allowance (SPEC.md §11.6).
+    /// Deletes skipped keys older than `lifetime_ms` plus the clock-skew allowance (SPEC.md §8.6).
     pub(crate) fn purge(&mut self, now_ms: u64, lifetime_ms: u64) -> usize {
         match &mut self.phase {
             Phase::Opening(_) => 0,
@@ -584,7 +584,7 @@ impl Ratchet {
     }
 
     /// Rebuilds a ratchet from its parts, checking every invariant the code keeps (SPEC.md
-    /// §8.3); used by the decoders of every state version.
+    /// §10.3); used by the decoders of every state version.
     pub(crate) fn from_parts(
         root: RootKey,
         phase: Phase,
@@ -600,7 +600,7 @@ impl Ratchet {
         })
     }
 
-    /// Encodes `limits ‖ root ‖ phase` (SPEC.md §8.3); the phase itself is told by the
+    /// Encodes `limits ‖ root ‖ phase` (SPEC.md §10.3); the phase itself is told by the
     /// session's phase byte.
     pub(crate) fn encoded_len(&self) -> usize {
         16 + 32
@@ -680,7 +680,7 @@ impl Open {
             .expire(self.received, limits.max_skipped_key_age);
     }
 
-    /// The invariants of an open ratchet (SPEC.md §8.3): stored counts within the limits, old
+    /// The invariants of an open ratchet (SPEC.md §10.3): stored counts within the limits, old
     /// chains distinct and not the current one, our sending key none of them, and every skipped
     /// key one the code could have
     /// stored — of a known chain, behind the current counter, never for N = 2^32 − 1, distinct,

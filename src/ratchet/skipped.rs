@@ -19,7 +19,7 @@ use crate::error::{DecodeError, Error};
 use crate::kdf::MessageKey;
 use crate::keys::PublicKey;
 
-/// Bytes of one stored entry (SPEC.md §8.3).
+/// Bytes of one stored entry (SPEC.md §10.3).
 const ENTRY_LEN: usize = 32 + 4 + 4 + 8 + 32;
 
 #[derive(Clone)]
@@ -31,7 +31,7 @@ struct SkippedKey {
     key: MessageKey,
     /// When the key was skipped (ms, the receiver's clock), `u64::MAX` if unknown (a raw
     /// `decrypt` has no clock); `purge` derives its deadline from the session's timer at the
-    /// time of the purge (SPEC.md §11.6).
+    /// time of the purge (SPEC.md §8.6).
     skipped_at_ms: u64,
 }
 
@@ -125,7 +125,7 @@ impl SkippedKeys {
 
     /// Checks a decoded store: every key is one `known(ratchet key, counter)` accepts, none is
     /// stored twice, entries are in arrival order (ages never increase along the list) and none
-    /// is older than `max_age` (expired keys are always removed). SPEC.md §8.3.
+    /// is older than `max_age` (expired keys are always removed). SPEC.md §10.3.
     pub(crate) fn check(
         &self,
         received: u32,
@@ -196,7 +196,7 @@ impl SkippedKeys {
     }
 
     /// Deletes every key skipped more than `keep_ms` before `now_ms` (keys skipped at an unknown
-    /// time stay). Returns how many were deleted (SPEC.md §11.6).
+    /// time stay). Returns how many were deleted (SPEC.md §8.6).
     pub(crate) fn purge(&mut self, now_ms: u64, keep_ms: u64) -> usize {
         self.retain(|e| {
             e.skipped_at_ms == u64::MAX || now_ms <= e.skipped_at_ms.saturating_add(keep_ms)
@@ -213,7 +213,7 @@ impl SkippedKeys {
 }
 
 /// `count (u32) ‖ count × { ratchet key 32 ‖ N u32 ‖ stamp u32 ‖ skipped at u64 ‖ key 32 }`,
-/// oldest first (SPEC.md §8.3). Decoding reads the entries; [`SkippedKeys::check`] validates
+/// oldest first (SPEC.md §10.3). Decoding reads the entries; [`SkippedKeys::check`] validates
 /// them against the ratchet they belong to.
 impl SkippedKeys {
     pub(crate) fn encoded_len(&self) -> usize {

@@ -1,4 +1,4 @@
-//! Trust roots, server certificates and sender certificates (SPEC.md §12.1).
+//! Trust roots, server certificates and sender certificates (SPEC.md §9.1).
 
 use alloc::vec::Vec;
 use core::fmt;
@@ -262,7 +262,7 @@ impl SenderCertificate {
         Ok(cert)
     }
 
-    /// Validates the chain at `now_ms` (SPEC.md §12.3), in this order: the server certificate
+    /// Validates the chain at `now_ms` (SPEC.md §9.3), in this order: the server certificate
     /// verifies (strictly) under one of `trust_roots`; its id is not in `revoked`; this
     /// certificate verifies under the server key; `now_ms < expires_ms`.
     ///

@@ -1,4 +1,4 @@
-//! The envelope's two agreements, its associated data and its layout (SPEC.md §12.2–§12.3).
+//! The envelope's two agreements, its associated data and its layout (SPEC.md §9.2–§9.3).
 //!
 //! An ephemeral X25519 agreement with the recipient's identity hides the sender's identity key;
 //! a static agreement between the two identities authenticates the content to the sender. Each
@@ -24,7 +24,7 @@ use crate::session::Session;
 
 const ZERO_NONCE: [u8; 12] = [0; 12];
 
-/// `version ‖ e_pub ‖ IK_R [‖ enc_id]`: the associated data of the two seals (SPEC.md §12.2).
+/// `version ‖ e_pub ‖ IK_R [‖ enc_id]`: the associated data of the two seals (SPEC.md §9.2).
 /// Fixed offsets in a fixed buffer: every part has a fixed length.
 pub(super) struct Aad {
     buf: [u8; 1 + 32 + 32 + 48],
@@ -85,7 +85,7 @@ pub(super) fn open(
 }
 
 /// Seals a message of `session` (the output of [`Session::send`] or [`Session::set_timer`]) for
-/// the session's peer, with our certificate inside (SPEC.md §12.2).
+/// the session's peer, with our certificate inside (SPEC.md §9.2).
 ///
 /// `sender` must be the session's local identity and the certificate's identity: an envelope
 /// whose certificate names someone else would be refused by every recipient, so it is refused
@@ -114,7 +114,7 @@ pub fn seal<R: CryptoRng + ?Sized>(
 
 /// [`seal`] to an identity key, without a session and without checking that the certificate is
 /// `sender`'s (feature `hazmat`: for vectors, interoperability tests and tests that build the
-/// envelopes an attacker could — a recipient must refuse them, SPEC.md §12.4).
+/// envelopes an attacker could — a recipient must refuse them, SPEC.md §9.4).
 ///
 /// # Errors
 /// As [`seal`], except `SenderIdentityMismatch`.
@@ -140,7 +140,7 @@ fn seal_inner<R: CryptoRng + ?Sized>(
         return Err(SealedSenderError::TooLarge);
     }
     // The fields are public, so a certificate built by hand can have an address no decoder
-    // accepts; refuse it here with the error issuing it would give (SPEC.md §12.1).
+    // accepts; refuse it here with the error issuing it would give (SPEC.md §9.1).
     match certificate.address.len() {
         0 => return Err(DecodeError::NonCanonical.into()),
         len if len > MAX_ADDRESS_LEN => return Err(DecodeError::TooLarge.into()),

@@ -1,4 +1,4 @@
-//! Why a sealed envelope was rejected (SPEC.md §12.4).
+//! Why a sealed envelope was rejected (SPEC.md §9.4).
 
 use core::fmt;
 

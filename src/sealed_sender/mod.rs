@@ -1,4 +1,4 @@
-//! Sealed sender: the relay learns the recipient only (SPEC.md §12).
+//! Sealed sender: the relay learns the recipient only (SPEC.md §9).
 //!
 //! A trust root certifies servers; a server certifies senders (an opaque address, a device id,
 //! the sender's identity key and an expiry). The sender wraps a session message together with
@@ -12,8 +12,8 @@
 //! the certified sender. An application cannot skip a check.
 
 //!
-//! One file per part: [`error`](SealedSenderError), the certificates (§12.1), the envelope's
-//! cryptography and layout (§12.2–§12.3, `envelope.rs`) and the recipient's checks (§12.4,
+//! One file per part: [`error`](SealedSenderError), the certificates (§9.1), the envelope's
+//! cryptography and layout (§9.2–§9.3, `envelope.rs`) and the recipient's checks (§9.4,
 //! `recipient.rs`). Its labels and key derivations live with all the others in [`kdf`](crate::kdf).
 
 mod certificate;

@@ -1,4 +1,4 @@
-//! The recipient's side (SPEC.md §12.4): open an envelope, check the certificate chain and the
+//! The recipient's side (SPEC.md §9.4): open an envelope, check the certificate chain and the
 //! sender's identity, then hand the inner message to the sender's session — the only way to reach
 //! it, so that no check can be skipped.
 
@@ -84,7 +84,7 @@ pub struct Delivered {
 }
 
 impl SealedRecipient<'_> {
-    /// Opens an envelope at `now_ms` (SPEC.md §12.4): decrypts the sender's identity and the
+    /// Opens an envelope at `now_ms` (SPEC.md §9.4): decrypts the sender's identity and the
     /// payload, validates the certificate chain, checks that the certificate's identity is the
     /// key that sealed the envelope and that it is not our own.
     ///

@@ -1,4 +1,4 @@
-//! Readers of the earlier state versions (SPEC.md §8.2–§8.3): a messenger that upgrades the
+//! Readers of the earlier state versions (SPEC.md §10.2–§10.3): a messenger that upgrades the
 //! library keeps every session and prekey store. Each reader builds today's types through the
 //! same constructors, and so the same invariant checks, as the current decoder.
 //!

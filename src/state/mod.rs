@@ -1,4 +1,4 @@
-//! Persistence: versioned, self-checking byte formats for every long-lived object (SPEC.md §8).
+//! Persistence: versioned, self-checking byte formats for every long-lived object (SPEC.md §10).
 //!
 //! Every blob is `kind (u8) ‖ version (u8) ‖ body ‖ check (16)`, where `check` is the first 16
 //! bytes of SHA-256 over everything before it. The check catches storage corruption before the
@@ -6,14 +6,14 @@
 //! check is still validated field by field. This module is only the envelope: each type encodes
 //! its own body (its `Codec`), and `legacy` reads the bodies of earlier versions.
 //!
-//! [`StorageKey`] seals a blob at rest instead (SPEC.md §8.4): AES-256-GCM under a key derived from
+//! [`StorageKey`] seals a blob at rest instead (SPEC.md §10.4): AES-256-GCM under a key derived from
 //! the application's storage key and a fresh salt, with kind and version bound, so that a stolen
 //! database is useless without the key and an edited blob is rejected.
 //!
 //! A blob is the library's own output. Restoring one checks every structural invariant but does
 //! not repeat the cryptographic validation its keys passed when they first entered: public keys
 //! are stored beside their secrets rather than recomputed, and identity keys are not
-//! decompressed, so that a session restores in about a microsecond (SPEC.md §8.0).
+//! decompressed, so that a session restores in about a microsecond (SPEC.md §10.0).
 
 mod legacy;
 
@@ -36,9 +36,9 @@ use crate::session::Session;
 
 /// Version of the identity format.
 pub const STATE_VERSION: u8 = 1;
-/// Version of the session format written now (SPEC.md §8.3). Versions 1 and 2 are still read.
+/// Version of the session format written now (SPEC.md §10.3). Versions 1 and 2 are still read.
 pub const SESSION_VERSION: u8 = 3;
-/// Version of the prekey store format written now (SPEC.md §8.2). Versions 1 and 2 are still
+/// Version of the prekey store format written now (SPEC.md §10.2). Versions 1 and 2 are still
 /// read.
 pub const PREKEY_STORE_VERSION: u8 = 3;
 /// Kind byte of a persisted [`IdentityKeyPair`].
@@ -49,13 +49,13 @@ pub const KIND_PREKEY_STORE: u8 = 0x11;
 pub const KIND_SESSION: u8 = 0x12;
 
 const CHECK_LEN: usize = 16;
-/// Set in the kind byte of a blob sealed under a [`StorageKey`] (SPEC.md §8.4).
+/// Set in the kind byte of a blob sealed under a [`StorageKey`] (SPEC.md §10.4).
 pub const SEALED_KIND_BIT: u8 = 0x80;
 const SALT_LEN: usize = 32;
 /// Bytes a sealed blob adds to its body: kind, version, salt, tag.
 pub const SEALED_OVERHEAD: usize = 2 + SALT_LEN + cipher::TAG_LEN;
 
-/// An application's key for sealing state at rest (SPEC.md §8.4): 32 uniformly random bytes the
+/// An application's key for sealing state at rest (SPEC.md §10.4): 32 uniformly random bytes the
 /// application keeps outside the database the blobs go to (for example in the platform's
 /// keystore). One key can seal any number of blobs: each blob is sealed under its own key,
 /// derived from this one and a fresh 32-byte salt.
@@ -100,7 +100,7 @@ impl StorageKey {
     }
 
     /// The one-use AES-256-GCM key of one blob: HKDF-SHA-256 with the blob's salt over the
-    /// storage key, the info binding the blob's kind and version (SPEC.md §8.4).
+    /// storage key, the info binding the blob's kind and version (SPEC.md §10.4).
     fn blob_key(&self, kind: u8, version: u8, salt: &[u8]) -> Zeroizing<[u8; 32]> {
         let mut info = [0u8; LABEL_STATE_AT_REST.len() + 2];
         let (label, kv) = info.split_at_mut(LABEL_STATE_AT_REST.len());
@@ -120,7 +120,7 @@ impl fmt::Debug for StorageKey {
 const ZERO_NONCE: [u8; 12] = [0; 12];
 
 /// `kind | 0x80 ‖ version ‖ salt (32) ‖ AES-256-GCM(blob key, zero nonce, aad = the 34 bytes
-/// before, body) ‖ tag (16)` (SPEC.md §8.4). The body is written once, into the output, and
+/// before, body) ‖ tag (16)` (SPEC.md §10.4). The body is written once, into the output, and
 /// encrypted there: no plaintext copy is left behind.
 fn seal_at_rest<R: CryptoRng + ?Sized>(
     rng: &mut R,
@@ -246,7 +246,7 @@ impl IdentityKeyPair {
         Ok(Self::from_seed(&seed))
     }
 
-    /// Seals the identity at rest under `key` (SPEC.md §8.4). The result reveals nothing without
+    /// Seals the identity at rest under `key` (SPEC.md §10.4). The result reveals nothing without
     /// the key.
     ///
     /// # Errors
@@ -275,7 +275,7 @@ impl IdentityKeyPair {
 
 impl PreKeyStore {
     /// Serializes the store (private prekeys and the record of accepted first messages
-    /// included) for storage, in format version 3 (SPEC.md §8.2). The result is secret and is
+    /// included) for storage, in format version 3 (SPEC.md §10.2). The result is secret and is
     /// zeroized when dropped.
     ///
     /// # Errors
@@ -290,7 +290,7 @@ impl PreKeyStore {
     }
 
     /// Restores a store saved with [`PreKeyStore::to_bytes`], by this version or by an earlier
-    /// one (SPEC.md §8.2).
+    /// one (SPEC.md §10.2).
     ///
     /// # Errors
     /// Any [`DecodeError`].
@@ -304,7 +304,7 @@ impl PreKeyStore {
         Ok(store)
     }
 
-    /// Seals the store at rest under `key` (SPEC.md §8.4), in format version 3.
+    /// Seals the store at rest under `key` (SPEC.md §10.4), in format version 3.
     ///
     /// # Errors
     /// As [`PreKeyStore::to_bytes`].
@@ -338,7 +338,7 @@ impl PreKeyStore {
 }
 
 impl Session {
-    /// Serializes the whole session for storage, in format version 3 (SPEC.md §8.3). Persist it
+    /// Serializes the whole session for storage, in format version 3 (SPEC.md §10.3). Persist it
     /// after every `encrypt` (before the message leaves) and after every successful `decrypt`.
     /// The result is secret and is zeroized when dropped.
     ///
@@ -353,7 +353,7 @@ impl Session {
 
     /// Restores a session saved with [`Session::to_bytes`] by this version or an earlier one.
     /// Every field is validated: flags, limits, the phase, and that stored counts respect the
-    /// stored limits (SPEC.md §8.3).
+    /// stored limits (SPEC.md §10.3).
     ///
     /// # Errors
     /// Any [`DecodeError`].
@@ -367,7 +367,7 @@ impl Session {
         Ok(session)
     }
 
-    /// Seals the session at rest under `key` (SPEC.md §8.4), in format version 3. Use it
+    /// Seals the session at rest under `key` (SPEC.md §10.4), in format version 3. Use it
     /// instead of [`Session::to_bytes`] where the application does not encrypt its database
     /// itself.
     ///

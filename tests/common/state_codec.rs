@@ -1,11 +1,11 @@
-//! A reference codec for the persisted state of SPEC.md §8, written from the specification alone
-//! (no library code): the envelope (§8.0), the identity (§8.1), the prekey store (§8.2) and the
-//! session (§8.3), as plain data with public fields.
+//! A reference codec for the persisted state of SPEC.md §10, written from the specification alone
+//! (no library code): the envelope (§10.0), the identity (§10.1), the prekey store (§10.2) and the
+//! session (§10.3), as plain data with public fields.
 //!
 //! - `encode_v3` writes the exact bytes of the version written today (3);
 //! - `decode` reads versions 1, 2 and 3 strictly, failing with the first error in the order
 //!   SPEC.md gives (§2 rule 7), and returns the version read with *today's* object: an older
-//!   blob comes back migrated (§8.2, §8.3), so `encode_v3` of it is its re-saved form;
+//!   blob comes back migrated (§10.2, §10.3), so `encode_v3` of it is its re-saved form;
 //! - `encode_v2` / `encode_v1` write the older layouts from the same data, for migration tests
 //!   (what an older library wrote). What they held beyond today's object is passed in `Legacy`.
 //!
@@ -32,7 +32,7 @@ pub type Fmid = [u8; 16];
 pub const KIND_IDENTITY: u8 = 0x10;
 pub const KIND_STORE: u8 = 0x11;
 pub const KIND_SESSION: u8 = 0x12;
-/// The version written for the prekey store and the session (§8.0).
+/// The version written for the prekey store and the session (§10.0).
 pub const VERSION: u8 = 0x03;
 pub const MAX_CONTEXT: usize = 1024;
 /// `Limits::CEILING` (§6.4).
@@ -42,13 +42,13 @@ pub const DEFAULT_LIMITS: [u32; 4] = [2000, 2000, 5, 10000];
 pub const MAX_SIGNED_PREKEYS: usize = 3;
 pub const MAX_FIRST_MESSAGES: usize = 4096;
 pub const MAX_ONE_TIME_PREKEYS: usize = 65_536;
-/// §8.2 version 1: the bound of its list of seen base keys.
+/// §10.2 version 1: the bound of its list of seen base keys.
 pub const V1_MAX_SEEN: u32 = 1024;
-/// §11.5; §8.3 turns a version-1 purge deadline `D` into `D − 2 · MAX_CLOCK_SKEW`.
+/// §8.5; §10.3 turns a version-1 purge deadline `D` into `D − 2 · MAX_CLOCK_SKEW`.
 pub const MAX_CLOCK_SKEW: u64 = 300_000;
 const LABEL_FIRST_MESSAGE: &[u8] = b"xchat-protocol v1 first message";
 
-/// §9.1, spelled as the library's `Debug` prints it.
+/// §11.1, spelled as the library's `Debug` prints it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DecodeError {
     Truncated,
@@ -61,9 +61,9 @@ pub enum DecodeError {
 }
 use DecodeError::{InvalidKey, NonCanonical as NC, Truncated};
 
-// ----- §8.0 envelope --------------------------------------------------------------------------
+// ----- §10.0 envelope --------------------------------------------------------------------------
 
-/// The versions read for a kind (§8.0).
+/// The versions read for a kind (§10.0).
 pub fn versions_read(kind: u8) -> &'static [u8] {
     match kind {
         KIND_IDENTITY => &[0x01],
@@ -80,7 +80,7 @@ pub fn seal(kind: u8, version: u8, body: &[u8]) -> Vec<u8> {
     blob
 }
 
-/// §8.0 opening, checks in order; returns the version and the body.
+/// §10.0 opening, checks in order; returns the version and the body.
 pub fn open(kind: u8, blob: &[u8]) -> Result<(u8, &[u8]), DecodeError> {
     let at = blob.len().checked_sub(16).ok_or(Truncated)?;
     let (content, check) = blob.split_at(at);
@@ -109,7 +109,7 @@ pub fn reseal(blob: &[u8], body: &[u8]) -> Vec<u8> {
 
 // ----- keys -----------------------------------------------------------------------------------
 
-/// RFC 7748 §5 clamping, the one stored form of an X25519 secret (§8.0).
+/// RFC 7748 §5 clamping, the one stored form of an X25519 secret (§10.0).
 pub fn clamp(mut k: K32) -> K32 {
     k[0] &= 0xF8;
     k[31] = (k[31] & 0x7F) | 0x40;
@@ -197,7 +197,7 @@ impl<'a> Rd<'a> {
         let k = self.arr()?;
         ed25519_valid(&k).then_some(k).ok_or(InvalidKey)
     }
-    /// §8.0: a secret is stored clamped from version 2 on; version 1's is clamped on reading.
+    /// §10.0: a secret is stored clamped from version 2 on; version 1's is clamped on reading.
     /// Version 3 follows it with its public key (§2.3, not recomputed); older ones recompute it.
     /// The secret is checked before its public key is read (§2 rule 7; the library reads the
     /// public key first: tests/spec_interop.rs, test 7e).
@@ -231,7 +231,7 @@ fn be32(n: usize) -> [u8; 4] {
     u32::try_from(n).unwrap().to_be_bytes()
 }
 
-// ----- §8.1 identity --------------------------------------------------------------------------
+// ----- §10.1 identity --------------------------------------------------------------------------
 
 pub fn encode_identity(seed: &K32) -> Vec<u8> {
     seal(KIND_IDENTITY, 0x01, seed)
@@ -243,7 +243,7 @@ pub fn decode_identity(blob: &[u8]) -> Result<K32, DecodeError> {
     r.end().map(|()| seed)
 }
 
-// ----- §8.2 prekey store ----------------------------------------------------------------------
+// ----- §10.2 prekey store ----------------------------------------------------------------------
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedPreKey {
@@ -272,7 +272,7 @@ pub struct StoreBlob {
 }
 
 impl StoreBlob {
-    /// §8.2, versions 1–3; a version-1 blob's seen base keys are recorded under every held
+    /// §10.2, versions 1–3; a version-1 blob's seen base keys are recorded under every held
     /// signed prekey (§3.6).
     pub fn decode(blob: &[u8]) -> Result<(u8, StoreBlob), DecodeError> {
         let (v, body) = open(KIND_STORE, blob)?;
@@ -405,9 +405,9 @@ impl StoreBlob {
     }
 }
 
-// ----- §8.3 session ---------------------------------------------------------------------------
+// ----- §10.3 session ---------------------------------------------------------------------------
 
-/// §8.3 row 1 (the discriminant is the byte).
+/// §10.3 row 1 (the discriminant is the byte).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
     /// An initiator awaiting its first reply: the ratchet's opening phase (§6.1).
@@ -417,7 +417,7 @@ pub enum Phase {
     Responder = 0x02,
 }
 
-/// §11.1 `(duration_s, start byte, version)`; a new session's is `Timer::default()` (off).
+/// §8.1 `(duration_s, start byte, version)`; a new session's is `Timer::default()` (off).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Timer {
     pub duration_s: u32,
@@ -433,7 +433,7 @@ pub struct Sending {
     pub n: u32,
 }
 
-/// A stored skipped message key (§6.1); `skipped_at` in ms, `u64::MAX` unknown (§11.6).
+/// A stored skipped message key (§6.1); `skipped_at` in ms, `u64::MAX` unknown (§8.6).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Skipped {
     pub key: K32,
@@ -465,7 +465,7 @@ pub enum Ratchet {
     Open(Open),
 }
 
-/// A session (§7.1, §8.3). `decode` guarantees that `phase` and `ratchet` agree
+/// A session (§7.1, §10.3). `decode` guarantees that `phase` and `ratchet` agree
 /// (`AwaitingReply` iff `Opening`); the encoders write them as they are.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionBlob {
@@ -482,7 +482,7 @@ pub struct SessionBlob {
     pub ratchet: Ratchet,
 }
 
-/// What a version-1/2 session held beyond today's object, which reading drops (§8.3): the `DHs`
+/// What a version-1/2 session held beyond today's object, which reading drops (§10.3): the `DHs`
 /// secret kept while the sending side was pending (for a responder that had not answered yet,
 /// the signed prekey's), and an unacknowledged initiator's `DHr` (the signed prekey `SPK_B`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -495,7 +495,7 @@ impl SessionBlob {
     pub fn initiator(&self) -> bool {
         self.phase != Phase::Responder
     }
-    /// The X3DH initiator's identity `IK_A` (derived on load, §8.3).
+    /// The X3DH initiator's identity `IK_A` (derived on load, §10.3).
     pub fn ik_a(&self) -> K32 {
         if self.initiator() {
             self.local
@@ -616,7 +616,7 @@ impl SessionBlob {
         seal(KIND_SESSION, 0x01, &self.body(Some(legacy)))
     }
 
-    /// §8.3, versions 1–3. An older blob is migrated: its phase from role, acknowledged and
+    /// §10.3, versions 1–3. An older blob is migrated: its phase from role, acknowledged and
     /// `recv`; an opening initiator's `DHr` and a pending side's `DHs` secret dropped; public
     /// keys recomputed; version 1's purge deadlines turned into skip times.
     pub fn decode(blob: &[u8]) -> Result<(u8, SessionBlob), DecodeError> {
@@ -632,7 +632,7 @@ impl SessionBlob {
             _ => return Err(NC), // also a version-2 responder not acknowledged
         };
         let opening = phase == Phase::AwaitingReply;
-        // Version 3 takes identity keys as stored (§8.0); older versions validate them (§2.4).
+        // Version 3 takes identity keys as stored (§10.0); older versions validate them (§2.4).
         let identity = |r: &mut Rd<'_>| if v3 { r.arr() } else { r.edkey() };
         let (local, remote) = (identity(&mut r)?, identity(&mut r)?);
         let context_len = usize::from(u16::from_be_bytes(r.arr()?));
@@ -693,7 +693,7 @@ impl SessionBlob {
                 return Err(NC);
             }
             // A legacy opening initiator's DHr (the signed prekey) is dropped, not checked: only
-            // an open ratchet has lists and a receiving key to check (§8.3 rows 16–17).
+            // an open ratchet has lists and a receiving key to check (§10.3 rows 16–17).
             if !opening {
                 check_lists(&o, &limits)?;
             }
