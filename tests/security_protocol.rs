@@ -5,7 +5,6 @@
 mod common;
 
 use common::{CONTEXT, established, rng};
-use sha2::Digest;
 use xchat_protocol::state::{KIND_IDENTITY, KIND_PREKEY_STORE, KIND_SESSION};
 use xchat_protocol::{Config, Trust};
 use xchat_protocol::{
@@ -223,19 +222,15 @@ fn one_time_prekey_protects_the_first_message_and_its_absence_is_reported() {
         assert_eq!(b.used_one_time_prekey(), with_otpk);
 
         // Later, a thief takes Bob's identity and prekey store, and strips the signed prekey's
-        // record of accepted first messages (SPEC.md §10.2: the u16 count after its signature)
-        // so that only the keys matter.
+        // record of accepted first messages (SPEC.md §10.2), through the reference codec, so that
+        // only the keys matter.
         let stolen_identity = IdentityKeyPair::from_bytes(&bob.to_bytes()).unwrap();
         let blob = store.to_bytes().unwrap();
-        let mut body = blob[..blob.len() - 16].to_vec();
-        let at = 2 + 4 + 4 + 1 + 4 + 8 + 32 + 32 + 64;
-        let remembered = u16::from_be_bytes(body[at..at + 2].try_into().unwrap()) as usize;
-        assert_eq!(remembered, usize::from(!with_otpk));
-        body.drain(at..at + 2 + 16 * remembered);
-        body.splice(at..at, 0u16.to_be_bytes());
-        let check = sha2::Sha256::digest(&body);
-        body.extend_from_slice(&check[..16]);
-        let mut stolen = PreKeyStore::from_bytes(&body).unwrap();
+        let stripped = common::state_codec::edit_store(&blob, |s| {
+            assert_eq!(s.signed[0].accepted.len(), usize::from(!with_otpk));
+            s.signed[0].accepted.clear();
+        });
+        let mut stolen = PreKeyStore::from_bytes(&stripped).unwrap();
         let result = Session::respond(&stolen_identity, &mut stolen, &first, &Config::new(b""));
         if with_otpk {
             // The one-time prekey was deleted when the first message decrypted.

@@ -8,7 +8,6 @@ mod common;
 use aes_gcm::aead::{AeadInOut, KeyInit};
 use aes_gcm::{Aes256Gcm, Tag};
 use common::{CONTEXT, established};
-use sha2::{Digest, Sha256};
 use xchat_protocol::Config;
 use xchat_protocol::kdf::{ChainKey, MessageKey};
 use xchat_protocol::wire::MESSAGE_PREFIX_LEN;
@@ -193,21 +192,15 @@ fn rollback_restored_snapshot_never_reuses_key_and_nonce() {
     assert!(!same_keystream);
 }
 
-/// Rewrites a session blob's sending counter (SPEC.md §10.3) and fixes its check.
+/// Rewrites an open session's sending counter `Ns` (SPEC.md §10.3) through the reference codec,
+/// and re-seals the blob.
 fn with_send_counter(blob: &[u8], counter: u32) -> Vec<u8> {
-    // Responder (Bob) session without context length games: locate fields by SPEC offsets.
-    let mut b = blob[..blob.len() - 16].to_vec();
-    assert_eq!(b[2], 2, "a responder: phase 0x02");
-    let ctx_len = u16::from_be_bytes([b[2 + 1 + 64], b[2 + 1 + 64 + 1]]) as usize;
-    let mut off = 2 + 1 + 64 + 2 + ctx_len + 32 + 4;
-    off += if b[off] == 1 { 5 } else { 1 };
-    off += 9 + 16 + 32 + 68; // timer, limits, root key, receiving chain
-    assert_eq!(b[off], 1, "sending chain present");
-    // flag, DHs secret and public, CKs, then Ns.
-    b[off + 97..off + 101].copy_from_slice(&counter.to_be_bytes());
-    let check = Sha256::digest(&b);
-    b.extend_from_slice(&check[..16]);
-    b
+    common::state_codec::edit_session(blob, |s| {
+        let common::state_codec::Ratchet::Open(open) = &mut s.ratchet else {
+            unreachable!("an open session")
+        };
+        open.send.as_mut().expect("sending chain present").n = counter;
+    })
 }
 
 #[test]

@@ -6,7 +6,6 @@
 mod common;
 
 use common::{CONTEXT, bob, ed25519_variants, established, rng, with, x25519_variants};
-use sha2::{Digest, Sha256};
 use xchat_protocol::prekeys::MAX_FIRST_MESSAGES_PER_SIGNED_PREKEY;
 use xchat_protocol::{Config, Trust};
 use xchat_protocol::{
@@ -225,23 +224,15 @@ fn a_version_1_store_keeps_its_replay_protection_after_the_upgrade() {
     )
     .unwrap();
     let first = a.encrypt(&mut r, b"first").unwrap();
-    // Version 1 of the store (SPEC.md §10.2): the version 3 body without public keys and without
-    // the per-signed-prekey records, plus the list of seen base keys; re-sealed.
-    let v3 = b.store.to_bytes().unwrap();
-    let body = &v3[2..v3.len() - 16];
-    let spk = 4 + 4 + 1;
-    assert_eq!(&body[spk + 140..spk + 142], &[0, 0], "nothing accepted yet");
-    let mut v1 = vec![0x11, 0x01];
-    v1.extend_from_slice(&body[..spk + 44]); // through the signed prekey's secret
-    v1.extend_from_slice(&body[spk + 76..spk + 140]); // its signature
-    v1.extend_from_slice(&body[spk + 142..spk + 146]); // the one-time count
-    for k in body[spk + 146..].chunks(68) {
-        v1.extend_from_slice(&k[..36]); // id and secret
-    }
-    v1.extend_from_slice(&1u32.to_be_bytes());
-    v1.extend_from_slice(&first[BASE_KEY]);
-    let check = Sha256::digest(&v1);
-    v1.extend_from_slice(&check[..16]);
+    // Version 1 of the store (SPEC.md §10.2), written by the reference codec: no public keys, no
+    // per-signed-prekey records, and the list of seen base keys.
+    let (_, store) = common::state_codec::StoreBlob::decode(&b.store.to_bytes().unwrap()).unwrap();
+    assert!(
+        store.signed.iter().all(|k| k.accepted.is_empty()),
+        "nothing accepted yet"
+    );
+    let seen: [u8; 32] = first[BASE_KEY].try_into().unwrap();
+    let v1 = store.encode_v1(&[seen]);
 
     let mut upgraded = PreKeyStore::from_bytes(&v1).unwrap();
     assert_eq!(
