@@ -451,18 +451,7 @@ impl Codec for SignedPreKeyPair {
         let created_at = r.u64()?;
         let pair = KeyPair::decode_stored(r)?;
         let signature = r.array()?;
-        let count = usize::from(r.u16()?);
-        if count > MAX_FIRST_MESSAGES_PER_SIGNED_PREKEY {
-            return Err(DecodeError::NonCanonical);
-        }
-        let mut accepted: Vec<[u8; FIRST_MESSAGE_ID_LEN]> = Vec::with_capacity(count);
-        for _ in 0..count {
-            let id = r.array()?;
-            if accepted.last().is_some_and(|last| *last >= id) {
-                return Err(DecodeError::NonCanonical);
-            }
-            accepted.push(id);
-        }
+        let accepted = decode_first_message_ids(r)?;
         let public = SignedPreKey {
             id,
             created_at,
@@ -471,6 +460,27 @@ impl Codec for SignedPreKeyPair {
         };
         Ok(Self::from_parts(public, pair, accepted))
     }
+}
+
+/// `u16 count ‖ count × first-message id (16)`, at most
+/// [`MAX_FIRST_MESSAGES_PER_SIGNED_PREKEY`], strictly increasing (SPEC.md §10.2; the same in
+/// versions 2 and 3).
+pub(crate) fn decode_first_message_ids(
+    r: &mut Reader<'_>,
+) -> Result<Vec<[u8; FIRST_MESSAGE_ID_LEN]>, DecodeError> {
+    let count = usize::from(r.u16()?);
+    if count > MAX_FIRST_MESSAGES_PER_SIGNED_PREKEY {
+        return Err(DecodeError::NonCanonical);
+    }
+    let mut ids: Vec<[u8; FIRST_MESSAGE_ID_LEN]> = Vec::with_capacity(count);
+    for _ in 0..count {
+        let id = r.array()?;
+        if ids.last().is_some_and(|last| *last >= id) {
+            return Err(DecodeError::NonCanonical);
+        }
+        ids.push(id);
+    }
+    Ok(ids)
 }
 
 impl PreKeyStore {

@@ -16,11 +16,11 @@ use zeroize::Zeroizing;
 use crate::codec::{Codec, Reader};
 use crate::content::{MAX_CLOCK_SKEW_MS, Timer};
 use crate::error::DecodeError;
-use crate::kdf::{ChainKey, FIRST_MESSAGE_ID_LEN, MessageKey, RootKey, first_message_id};
+use crate::kdf::{ChainKey, MessageKey, RootKey, first_message_id};
 use crate::keys::{IdentityKey, KeyPair, PublicKey, is_clamped};
 use crate::prekeys::{
-    MAX_FIRST_MESSAGES_PER_SIGNED_PREKEY, MAX_ONE_TIME_PREKEYS, MAX_SIGNED_PREKEYS, PreKeyStore,
-    SignedPreKey, SignedPreKeyPair,
+    MAX_ONE_TIME_PREKEYS, MAX_SIGNED_PREKEYS, PreKeyStore, SignedPreKey, SignedPreKeyPair,
+    decode_first_message_ids,
 };
 use crate::ratchet::{Chain, Limits, Open, Phase, Ratchet, Receiving, Sending, SkippedKeys};
 use crate::session::{MAX_CONTEXT_LEN, Role, Session};
@@ -56,7 +56,7 @@ pub(super) fn prekey_store(version: u8, r: &mut Reader<'_>) -> Result<PreKeyStor
         let accepted = if version == 1 {
             Vec::new()
         } else {
-            first_message_ids(r)?
+            decode_first_message_ids(r)?
         };
         let public = SignedPreKey {
             id,
@@ -86,23 +86,6 @@ pub(super) fn prekey_store(version: u8, r: &mut Reader<'_>) -> Result<PreKeyStor
         migrate_seen_base_keys(r, &mut store)?;
     }
     Ok(store)
-}
-
-/// `u16 count ‖ count × id (16)`, strictly increasing.
-fn first_message_ids(r: &mut Reader<'_>) -> Result<Vec<[u8; FIRST_MESSAGE_ID_LEN]>, DecodeError> {
-    let count = usize::from(r.u16()?);
-    if count > MAX_FIRST_MESSAGES_PER_SIGNED_PREKEY {
-        return Err(DecodeError::NonCanonical);
-    }
-    let mut ids: Vec<[u8; FIRST_MESSAGE_ID_LEN]> = Vec::with_capacity(count);
-    for _ in 0..count {
-        let id = r.array()?;
-        if ids.last().is_some_and(|last| *last >= id) {
-            return Err(DecodeError::NonCanonical);
-        }
-        ids.push(id);
-    }
-    Ok(ids)
 }
 
 /// Version 1 stores kept up to 1024 raw base keys of first messages accepted without a one-time

@@ -218,6 +218,38 @@ fn open<'a>(kind: u8, versions: &[u8], bytes: &'a [u8]) -> Result<(u8, Reader<'a
     Ok((version, r))
 }
 
+/// The plain blob of a current-version object.
+fn seal_value<T: Codec>(kind: u8, version: u8, value: &T) -> Result<Zeroizing<Vec<u8>>, Error> {
+    seal(kind, version, value.encoded_len(), |out| value.encode(out))
+}
+
+/// The sealed blob of a current-version object.
+fn seal_value_at_rest<R: CryptoRng + ?Sized, T: Codec>(
+    rng: &mut R,
+    key: &StorageKey,
+    kind: u8,
+    version: u8,
+    value: &T,
+) -> Result<Vec<u8>, Error> {
+    seal_at_rest(rng, key, kind, version, value.encoded_len(), |out| {
+        value.encode(out)
+    })
+}
+
+/// Opens a sealed blob of a current-version object; its body must be consumed exactly.
+fn open_value_at_rest<T: Codec>(
+    key: &StorageKey,
+    kind: u8,
+    version: u8,
+    bytes: &[u8],
+) -> Result<T, DecodeError> {
+    let (_, body) = open_at_rest(key, kind, &[version], bytes)?;
+    let mut r = Reader::new(&body);
+    let value = T::decode(&mut r)?;
+    r.finish()?;
+    Ok(value)
+}
+
 impl IdentityKeyPair {
     /// Serializes the identity (its 32-byte seed) for storage. The result is secret and is
     /// zeroized when dropped.
@@ -281,12 +313,7 @@ impl PreKeyStore {
     /// # Errors
     /// [`Error::TooLarge`] if a count does not fit its field (the store's own bounds prevent it).
     pub fn to_bytes(&self) -> Result<Zeroizing<Vec<u8>>, Error> {
-        seal(
-            KIND_PREKEY_STORE,
-            PREKEY_STORE_VERSION,
-            self.encoded_len(),
-            |out| self.encode(out),
-        )
+        seal_value(KIND_PREKEY_STORE, PREKEY_STORE_VERSION, self)
     }
 
     /// Restores a store saved with [`PreKeyStore::to_bytes`], by this version or by an earlier
@@ -313,14 +340,7 @@ impl PreKeyStore {
         rng: &mut R,
         key: &StorageKey,
     ) -> Result<Vec<u8>, Error> {
-        seal_at_rest(
-            rng,
-            key,
-            KIND_PREKEY_STORE,
-            PREKEY_STORE_VERSION,
-            self.encoded_len(),
-            |out| self.encode(out),
-        )
+        seal_value_at_rest(rng, key, KIND_PREKEY_STORE, PREKEY_STORE_VERSION, self)
     }
 
     /// Restores a store sealed with [`PreKeyStore::to_sealed_bytes`].
@@ -329,11 +349,7 @@ impl PreKeyStore {
     /// [`DecodeError::ChecksumMismatch`] for the wrong key or any edit; any other
     /// [`DecodeError`].
     pub fn from_sealed_bytes(bytes: &[u8], key: &StorageKey) -> Result<Self, DecodeError> {
-        let (_, body) = open_at_rest(key, KIND_PREKEY_STORE, &[PREKEY_STORE_VERSION], bytes)?;
-        let mut r = Reader::new(&body);
-        let store = Self::decode(&mut r)?;
-        r.finish()?;
-        Ok(store)
+        open_value_at_rest(key, KIND_PREKEY_STORE, PREKEY_STORE_VERSION, bytes)
     }
 }
 
@@ -346,9 +362,7 @@ impl Session {
     /// [`Error::TooLarge`] if a length does not fit its field (the session's own bounds prevent
     /// it).
     pub fn to_bytes(&self) -> Result<Zeroizing<Vec<u8>>, Error> {
-        seal(KIND_SESSION, SESSION_VERSION, self.encoded_len(), |out| {
-            self.encode(out)
-        })
+        seal_value(KIND_SESSION, SESSION_VERSION, self)
     }
 
     /// Restores a session saved with [`Session::to_bytes`] by this version or an earlier one.
@@ -378,14 +392,7 @@ impl Session {
         rng: &mut R,
         key: &StorageKey,
     ) -> Result<Vec<u8>, Error> {
-        seal_at_rest(
-            rng,
-            key,
-            KIND_SESSION,
-            SESSION_VERSION,
-            self.encoded_len(),
-            |out| self.encode(out),
-        )
+        seal_value_at_rest(rng, key, KIND_SESSION, SESSION_VERSION, self)
     }
 
     /// Restores a session sealed with [`Session::to_sealed_bytes`]. The body is validated as by
@@ -395,10 +402,6 @@ impl Session {
     /// [`DecodeError::ChecksumMismatch`] for the wrong key or any edit; any other
     /// [`DecodeError`].
     pub fn from_sealed_bytes(bytes: &[u8], key: &StorageKey) -> Result<Self, DecodeError> {
-        let (_, body) = open_at_rest(key, KIND_SESSION, &[SESSION_VERSION], bytes)?;
-        let mut r = Reader::new(&body);
-        let session = Self::decode(&mut r)?;
-        r.finish()?;
-        Ok(session)
+        open_value_at_rest(key, KIND_SESSION, SESSION_VERSION, bytes)
     }
 }
