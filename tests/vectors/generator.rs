@@ -8,14 +8,13 @@
 //! here from the public building blocks (`kdf`, `KeyPair::diffie_hellman`) and asserted to agree
 //! with what the crate produced before it is written.
 //!
-//! JSON is written by hand (ordered keys, two-space indentation, no floats) so that the output is
-//! byte-for-byte reproducible.
+//! JSON is built as `serde_json::Value` with ordered keys and no floats, and printed by serde_json,
+//! so that the output is byte-for-byte reproducible.
 
 #![allow(dead_code)]
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
-use std::fmt::Write as _;
 
 use aes_gcm::Aes256Gcm;
 use aes_gcm::aead::{AeadInOut, KeyInit, Nonce};
@@ -40,92 +39,19 @@ use zeroize::Zeroizing;
 // JSON output
 // =============================================================================================
 
-/// A JSON value with ordered object keys. Numbers are unsigned integers only.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Json {
-    Null,
-    Bool(bool),
-    Num(u64),
-    Str(String),
-    Arr(Vec<Json>),
-    Obj(Vec<(String, Json)>),
-}
+/// A JSON value; objects keep insertion order (serde_json's `preserve_order`).
+pub type Json = serde_json::Value;
 
-impl Json {
-    /// Pretty-prints with two-space indentation and a final newline.
-    pub fn render(&self) -> String {
-        let mut out = String::new();
-        self.write(&mut out, 0);
-        out.push('\n');
-        out
-    }
-
-    fn write(&self, out: &mut String, depth: usize) {
-        match self {
-            Json::Null => out.push_str("null"),
-            Json::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-            Json::Num(n) => {
-                let _ = write!(out, "{n}");
-            }
-            Json::Str(s) => write_string(out, s),
-            Json::Arr(items) if items.is_empty() => out.push_str("[]"),
-            Json::Arr(items) => {
-                out.push('[');
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    newline(out, depth + 1);
-                    item.write(out, depth + 1);
-                }
-                newline(out, depth);
-                out.push(']');
-            }
-            Json::Obj(fields) if fields.is_empty() => out.push_str("{}"),
-            Json::Obj(fields) => {
-                out.push('{');
-                for (i, (key, value)) in fields.iter().enumerate() {
-                    if i > 0 {
-                        out.push(',');
-                    }
-                    newline(out, depth + 1);
-                    write_string(out, key);
-                    out.push_str(": ");
-                    value.write(out, depth + 1);
-                }
-                newline(out, depth);
-                out.push('}');
-            }
-        }
-    }
-}
-
-fn newline(out: &mut String, depth: usize) {
+/// Pretty-prints with serde_json (two-space indentation) and a final newline.
+pub fn render(value: &Json) -> String {
+    let mut out = serde_json::to_string_pretty(value).expect("a Value always serializes");
     out.push('\n');
-    for _ in 0..depth {
-        out.push_str("  ");
-    }
-}
-
-fn write_string(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            c if u32::from(c) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
+    out
 }
 
 /// An object under construction, keys in insertion order.
 #[derive(Default)]
-pub struct Obj(Vec<(String, Json)>);
+pub struct Obj(serde_json::Map<String, Json>);
 
 impl Obj {
     pub fn new() -> Self {
@@ -134,75 +60,30 @@ impl Obj {
 
     /// Appends a field.
     pub fn f(mut self, key: &str, value: impl Into<Json>) -> Self {
-        assert!(!self.0.iter().any(|(k, _)| k == key), "duplicate key {key}");
-        self.0.push((key.to_owned(), value.into()));
+        let old = self.0.insert(key.to_owned(), value.into());
+        assert!(old.is_none(), "duplicate key {key}");
         self
     }
 }
 
 impl From<Obj> for Json {
     fn from(o: Obj) -> Json {
-        Json::Obj(o.0)
-    }
-}
-impl From<&str> for Json {
-    fn from(s: &str) -> Json {
-        Json::Str(s.to_owned())
-    }
-}
-impl From<String> for Json {
-    fn from(s: String) -> Json {
-        Json::Str(s)
-    }
-}
-impl From<bool> for Json {
-    fn from(b: bool) -> Json {
-        Json::Bool(b)
-    }
-}
-impl From<u8> for Json {
-    fn from(n: u8) -> Json {
-        Json::Num(n.into())
-    }
-}
-impl From<u16> for Json {
-    fn from(n: u16) -> Json {
-        Json::Num(n.into())
-    }
-}
-impl From<u32> for Json {
-    fn from(n: u32) -> Json {
-        Json::Num(n.into())
-    }
-}
-impl From<usize> for Json {
-    fn from(n: usize) -> Json {
-        Json::Num(n as u64)
-    }
-}
-impl From<Vec<Json>> for Json {
-    fn from(v: Vec<Json>) -> Json {
-        Json::Arr(v)
-    }
-}
-impl<T: Into<Json>> From<Option<T>> for Json {
-    fn from(v: Option<T>) -> Json {
-        v.map_or(Json::Null, Into::into)
+        Json::Object(o.0)
     }
 }
 
 /// Bytes as lowercase hex.
 pub fn hx(bytes: impl AsRef<[u8]>) -> Json {
-    Json::Str(hex::encode(bytes))
+    Json::String(hex::encode(bytes))
 }
 
 /// A u64 as a decimal string (JSON numbers are doubles in many parsers).
 pub fn big(v: u64) -> Json {
-    Json::Str(v.to_string())
+    Json::String(v.to_string())
 }
 
 fn hex_list<T: AsRef<[u8]>>(items: &[T]) -> Json {
-    Json::Arr(items.iter().map(hx).collect())
+    Json::Array(items.iter().map(hx).collect())
 }
 
 // =============================================================================================
@@ -784,7 +665,7 @@ pub fn session_fields(s: &SessionState) -> Json {
         .f("old_ratchet_keys", hex_list(&s.old))
         .f(
             "skipped",
-            Json::Arr(
+            Json::Array(
                 s.skipped
                     .iter()
                     .map(|e| {
@@ -941,7 +822,7 @@ pub fn store_fields(s: &StoreState) -> Json {
         .f("next_one_time_id", s.next_one_time_id)
         .f(
             "signed_prekeys",
-            Json::Arr(
+            Json::Array(
                 s.signed
                     .iter()
                     .map(|(id, created_at, secret, signature, accepted)| {
@@ -959,7 +840,7 @@ pub fn store_fields(s: &StoreState) -> Json {
         )
         .f(
             "one_time_prekeys",
-            Json::Arr(
+            Json::Array(
                 s.one_time
                     .iter()
                     .map(|(id, secret)| {
@@ -990,7 +871,7 @@ fn header(file: &str, title: &str, sections: &[&str]) -> Obj {
         .f("title", title)
         .f(
             "spec_sections",
-            Json::Arr(sections.iter().map(|s| Json::from(*s)).collect()),
+            Json::Array(sections.iter().map(|s| Json::from(*s)).collect()),
         )
         .f(
             "generator",
@@ -1231,7 +1112,7 @@ fn x3dh_case(
         )
         .f(
             "one_time_prekeys",
-            Json::Arr(
+            Json::Array(
                 otpks
                     .iter()
                     .zip(&otpk_draws)
@@ -1250,7 +1131,7 @@ fn x3dh_case(
         .f("name", name)
         .f("description", description)
         .f("rng_seed", hx(rng_seed))
-        .f("rng_draws", Json::Arr(draws))
+        .f("rng_draws", Json::Array(draws))
         .f("context", hx(context))
         .f("alice", identity(&alice_seed, &alice, alice_x))
         .f("bob", bob_json)
@@ -1315,7 +1196,7 @@ pub fn x3dh_json() -> Json {
     )
     .f(
         "cases",
-        Json::Arr(vec![
+        Json::Array(vec![
             x3dh_case(
                 "one_time_prekey_empty_context",
                 "Bundle with one-time prekey 1 (DH4 present), empty context",
@@ -1679,7 +1560,7 @@ pub fn ratchet_json() -> Json {
                     event
                         .f("path", path)
                         .f("used_stored_skipped_key", path == "skipped_key")
-                        .f("stored_skipped_keys", Json::Arr(stored))
+                        .f("stored_skipped_keys", Json::Array(stored))
                         .f("plaintext", hx(&plaintext))
                         .f("state_before", before.map(hx))
                         .f("state_after", hx(&after))
@@ -1768,11 +1649,11 @@ pub fn ratchet_json() -> Json {
             .f("associated_data", hx(&ad))
             .f("alice_state_initial", hx(&alice_initial)),
     )
-    .f("chains", Json::Arr(chains_json))
-    .f("messages", Json::Arr(messages_json))
-    .f("events", Json::Arr(events))
-    .f("delivery_order", Json::Arr(delivery_order))
-    .f("used_stored_skipped_keys", Json::Arr(used_skipped))
+    .f("chains", Json::Array(chains_json))
+    .f("messages", Json::Array(messages_json))
+    .f("events", Json::Array(events))
+    .f("delivery_order", Json::Array(delivery_order))
+    .f("used_stored_skipped_keys", Json::Array(used_skipped))
     .into()
 }
 
@@ -2144,7 +2025,7 @@ pub fn sealed_sender_json() -> Json {
             .f("initiate_rng_draws", draws_json(&initiate_draws))
             .f("alice_state_initial", hx(&alice_before)),
     )
-    .f("envelopes", Json::Arr(envelopes))
+    .f("envelopes", Json::Array(envelopes))
     .into()
 }
 
@@ -2493,11 +2374,11 @@ pub fn content_json() -> Json {
             .f("max_clock_skew_ms", big(skew))
             .f("max_body_len", max_body),
     )
-    .f("frames", Json::Arr(frames))
-    .f("padding", Json::Arr(padding))
-    .f("deadlines", Json::Arr(deadlines))
-    .f("after_read", Json::Arr(after_read))
-    .f("supersedes", Json::Arr(supersedes))
+    .f("frames", Json::Array(frames))
+    .f("padding", Json::Array(padding))
+    .f("deadlines", Json::Array(deadlines))
+    .f("after_read", Json::Array(after_read))
+    .f("supersedes", Json::Array(supersedes))
     .f("session_flow", timer_flow())
     .into()
 }
@@ -2675,17 +2556,10 @@ fn timer_flow() -> Json {
     }
     // The script's intended outcomes, asserted so that a behaviour change is noticed here too.
     let outcome = |step: usize, key: &str| -> Json {
-        match &events[step] {
-            Json::Obj(fields) => fields
-                .iter()
-                .find(|(k, _)| k == key)
-                .map(|(_, v)| v.clone())
-                .expect("field"),
-            _ => unreachable!(),
-        }
+        events[step].get(key).cloned().expect("field")
     };
-    assert_eq!(outcome(11, "purged"), Json::Num(0));
-    assert_eq!(outcome(12, "purged"), Json::Num(1));
+    assert_eq!(outcome(11, "purged"), Json::from(0));
+    assert_eq!(outcome(12, "purged"), Json::from(1));
     assert_eq!(outcome(13, "error"), Json::from("DuplicateMessage"));
     assert_eq!(outcome(22, "error"), Json::from("Expired"));
     assert_eq!(outcome(23, "error"), Json::Null);
@@ -2700,7 +2574,7 @@ fn timer_flow() -> Json {
         .f("bundle", hx(bundle.to_bytes()))
         .f("initiate_rng_draws", draws_json(&init_draws))
         .f("alice_state_initial", hx(&alice_initial))
-        .f("events", Json::Arr(events))
+        .f("events", Json::Array(events))
         .into()
 }
 
@@ -3009,18 +2883,9 @@ pub fn state_json() -> Json {
     for name in sealed_of {
         let entry = entries
             .iter()
-            .find(|e| matches!(e, Json::Obj(f) if f.iter().any(|(k, v)| k == "name" && matches!(v, Json::Str(n) if n == name))))
+            .find(|e| e["name"] == name)
             .expect("entry");
-        let Json::Obj(fields) = entry else {
-            unreachable!()
-        };
-        let plain = fields
-            .iter()
-            .find_map(|(k, v)| match (k.as_str(), v) {
-                ("bytes", Json::Str(h)) => Some(hex::decode(h).expect("hex")),
-                _ => None,
-            })
-            .expect("bytes");
+        let plain = hex::decode(entry["bytes"].as_str().expect("bytes")).expect("hex");
         let sealed = match plain[0] {
             KIND_IDENTITY => IdentityKeyPair::from_bytes(&plain)
                 .expect("identity")
@@ -3087,7 +2952,7 @@ pub fn state_json() -> Json {
     .f("alice_identity_seed", hx(alice.seed().as_slice()))
     .f("bob_identity", hx(bob.public().to_bytes()))
     .f("bob_identity_seed", hx(bob.seed().as_slice()))
-    .f("entries", Json::Arr(entries))
+    .f("entries", Json::Array(entries))
     .into()
 }
 
@@ -3321,11 +3186,11 @@ impl OpenInput {
             .f("recipient_identity_seed", hx(self.recipient_seed))
             .f(
                 "trust_roots",
-                Json::Arr(self.roots.iter().map(|r| hx(r.to_bytes())).collect()),
+                Json::Array(self.roots.iter().map(|r| hx(r.to_bytes())).collect()),
             )
             .f(
                 "revoked_servers",
-                Json::Arr(self.revoked.iter().map(|r| Json::from(*r)).collect()),
+                Json::Array(self.revoked.iter().map(|r| Json::from(*r)).collect()),
             )
             .f("envelope", hx(&self.envelope))
             .f("now_ms", big(self.now_ms))
@@ -5276,7 +5141,7 @@ pub fn negative_json() -> Json {
         ],
     )
     .f("rng_seed", hx(rng_seed))
-    .f("entries", Json::Arr(neg.entries))
+    .f("entries", Json::Array(neg.entries))
     .into()
 }
 
@@ -5287,11 +5152,11 @@ pub fn negative_json() -> Json {
 /// File names and contents, in a fixed order.
 pub fn all_files() -> Vec<(&'static str, String)> {
     vec![
-        ("x3dh.json", x3dh_json().render()),
-        ("ratchet.json", ratchet_json().render()),
-        ("sealed_sender.json", sealed_sender_json().render()),
-        ("content.json", content_json().render()),
-        ("state.json", state_json().render()),
-        ("negative.json", negative_json().render()),
+        ("x3dh.json", render(&x3dh_json())),
+        ("ratchet.json", render(&ratchet_json())),
+        ("sealed_sender.json", render(&sealed_sender_json())),
+        ("content.json", render(&content_json())),
+        ("state.json", render(&state_json())),
+        ("negative.json", render(&negative_json())),
     ]
 }
