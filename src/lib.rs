@@ -73,6 +73,7 @@ pub mod error;
 pub mod kdf;
 #[cfg(not(feature = "hazmat"))]
 mod kdf;
+pub mod kem;
 pub mod keys;
 pub mod padding;
 pub mod prekeys;
@@ -90,6 +91,7 @@ struct ReadmeDoctests;
 
 pub use content::{ContentKind, Deadline, Timer, TimerStart};
 pub use error::{DecodeError, Error};
+pub use kem::{KemCiphertext, KemKeyPair, KemPublicKey};
 pub use keys::{IdentityKey, IdentityKeyPair, KeyPair, PublicKey};
 pub use prekeys::{OneTimePreKey, PreKeyBundle, PreKeyStore, SignedPreKey};
 pub use ratchet::Limits;
