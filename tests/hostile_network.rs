@@ -146,7 +146,7 @@ proptest! {
         let mut p = common::established(seed, seed % 2 == 0);
         // Keep every old receiving chain: a late message of a chain evicted by `max_old_chains`
         // (default 5) is rejected by design (SPEC.md §6.4), which the "every authentic message
-        // decrypts once" oracle would report. Eviction is tested in tests/session.rs.
+        // decrypts once" oracle would report. Eviction is tested in tests/session/limits.rs.
         let limits = Limits { max_old_chains: Limits::CEILING, ..Limits::default() };
         p.alice.set_limits(limits).unwrap();
         p.bob.set_limits(limits).unwrap();

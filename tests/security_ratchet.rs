@@ -223,7 +223,7 @@ fn counters_never_wrap_and_limits_hold_at_the_boundary() {
     let mut forged = last.clone();
     forged[38..42].copy_from_slice(&u32::MAX.to_be_bytes());
     assert_eq!(p.alice.decrypt(&forged), Err(Error::TooFarInFuture));
-    // Skip limit: exactly max_skip accepted, one more rejected (tests/session.rs covers the
+    // Skip limit: exactly max_skip accepted, one more rejected (tests/session/limits.rs covers the
     // accepted side); here the gap to u32::MAX − 1 is far beyond it.
     assert_eq!(p.alice.decrypt(&last), Err(Error::TooFarInFuture));
 }

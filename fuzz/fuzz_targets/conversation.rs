@@ -102,7 +102,7 @@ fuzz_target!(|ops: Vec<Op>| {
     let mut rolled_back = false;
     // Keep every old chain for the whole run: a message of a chain evicted by `max_old_chains`
     // is rejected by design (SPEC.md §6.4), which would blur the "decrypts on first delivery"
-    // oracle. Eviction itself is covered by tests/session.rs.
+    // oracle. Eviction itself is covered by tests/session/limits.rs.
     let limits = Limits {
         max_old_chains: 1 << 20,
         ..Limits::default()
