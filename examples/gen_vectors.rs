@@ -4,8 +4,9 @@
 //! cargo run --example gen_vectors
 //! ```
 //!
-//! The generation code lives in `tests/vectors/generator.rs`, shared with `tests/vectors.rs`,
-//! which regenerates the files in memory and fails if they differ from the committed ones.
+//! The generation code lives in `tests/vectors/generator/` (`mod.rs` and its modules), shared
+//! with the `vectors` test (`tests/vectors/main.rs`), which regenerates the files in memory and
+//! fails if they differ from the committed ones.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -13,7 +14,7 @@
     clippy::panic
 )]
 
-#[path = "../tests/vectors/generator.rs"]
+#[path = "../tests/vectors/generator/mod.rs"]
 mod generator;
 
 use std::path::Path;

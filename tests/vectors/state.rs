@@ -186,10 +186,10 @@ fn state_vectors() {
                 let seen = arr(&f["seen_base_keys"]);
                 let v2 = generator::parse_store(&migrated);
                 assert!(!v2.signed.is_empty());
-                for (_, _, secret, _, accepted) in &v2.signed {
-                    let accepted: Vec<Vec<u8>> = accepted.iter().map(|a| a.to_vec()).collect();
+                for k in &v2.signed {
+                    let accepted: Vec<Vec<u8>> = k.accepted.iter().map(|a| a.to_vec()).collect();
                     for base in seen {
-                        let dh3 = dh(*secret, h32(base)).unwrap();
+                        let dh3 = dh(k.key.secret, h32(base)).unwrap();
                         let mut id = [0u8; 16];
                         hkdf::Hkdf::<Sha256>::new(Some(&[0; 32]), &dh3)
                             .expand(b"xchat-protocol v1 first message", &mut id)
