@@ -1,4 +1,4 @@
-//! State blobs forged through the shared reference codec (tests/common/state_codec.rs, SPEC.md
+//! State blobs forged through the shared reference codec (tests/common/state_codec/, SPEC.md
 //! §10), checked: the codec re-encodes the original unchanged, and the edit changes it.
 
 use crate::common::state_codec::{self as codec, Open, Ratchet, SessionBlob, StoreBlob};

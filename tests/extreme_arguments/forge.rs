@@ -1,4 +1,4 @@
-//! State blobs forged through the shared reference codec (tests/common/state_codec.rs, SPEC.md
+//! State blobs forged through the shared reference codec (tests/common/state_codec/, SPEC.md
 //! §10): edits through its data model, checked, and body patches of what it cannot express.
 
 use crate::common::state_codec::{self as codec, SessionBlob, StoreBlob};

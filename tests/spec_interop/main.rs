@@ -9,7 +9,7 @@
 //! its first sending chain only (no `DHr`: `SPK_B` is not kept); a responder is created by its
 //! first receiving step, the signed prekey's secret used for that step only; after a receiving
 //! step the sending side is pending and no ratchet secret is held until the next encrypt.
-//! Persisted state goes through the reference codec `tests/common/state_codec.rs` (§10), whose
+//! Persisted state goes through the reference codec `tests/common/state_codec/` (§10), whose
 //! plain data types are this implementation's state.
 #![allow(
     clippy::unwrap_used,

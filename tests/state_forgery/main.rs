@@ -4,7 +4,7 @@
 //! its body and re-seal it. SPEC.md §10.3 therefore promises that whatever `from_bytes` accepts
 //! behaves like a state the library could have produced. These tests forge blobs the way an
 //! attacker would: they take real blobs at several life stages, read them with the reference
-//! codec of `tests/common/state_codec.rs` (written from SPEC.md alone), edit fields (boundary and
+//! codec of `tests/common/state_codec/` (written from SPEC.md alone), edit fields (boundary and
 //! random values; entries removed, duplicated, reordered; keys and chain keys moved between
 //! fields; a phase byte that disagrees with the parts that follow; a sending side made pending or
 //! given bytes; public keys that are not their secrets'; identities that are not points; counts

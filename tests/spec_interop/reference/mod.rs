@@ -1,5 +1,5 @@
 //! The independent implementation of SPEC.md, from primitives and the reference state codec
-//! `tests/common/state_codec.rs` only: it imports nothing from the crate under test.
+//! `tests/common/state_codec/` only: it imports nothing from the crate under test.
 
 pub(crate) mod primitives;
 pub(crate) mod session;

@@ -1,6 +1,6 @@
 //! §3–§10 in the compact form needed to carry frames: X3DH, the Double Ratchet (in the phases
 //! of §6.1), sessions with `send`/`set_timer`/`receive`/`accept`/`purge`, and the §10.2/§10.3
-//! blobs through the shared reference codec (`tests/common/state_codec.rs`).
+//! blobs through the shared reference codec (`tests/common/state_codec/`).
 
 mod content;
 mod ratchet;

@@ -1,4 +1,4 @@
-//! §10 state through the reference codec of tests/common/state_codec.rs: the prekey store
+//! §10 state through the reference codec of tests/common/state_codec/: the prekey store
 //! (§4.3, §10.2) and the session blob (§10.3).
 
 use super::{Limits, Session};

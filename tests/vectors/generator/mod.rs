@@ -8,14 +8,14 @@
 //! table). Every intermediate value is recomputed here from the public building blocks (`kdf`,
 //! `KeyPair::diffie_hellman`) and asserted to agree with what the crate produced before it is
 //! written; persisted state is read and written with the shared reference codec,
-//! tests/common/state_codec.rs.
+//! tests/common/state_codec/.
 //!
 //! JSON is built as `serde_json::Value` with ordered keys and no floats, and printed by
 //! serde_json, so that the output is byte-for-byte reproducible.
 
 #![allow(dead_code)]
 
-#[path = "../../common/state_codec.rs"]
+#[path = "../../common/state_codec/mod.rs"]
 pub mod state_codec;
 
 mod content;

@@ -1,4 +1,4 @@
-//! Persisted state read through the shared reference codec (tests/common/state_codec.rs,
+//! Persisted state read through the shared reference codec (tests/common/state_codec/,
 //! SPEC.md §10.2, §10.3): strict decoding of the blobs the library wrote, accessors over the
 //! session's phases, and the decoded fields that state.json lists.
 
@@ -7,7 +7,7 @@ use super::primitives::x25519_public;
 use super::state_codec::{Open, Phase, Ratchet, SessionBlob, Skipped, StoreBlob, VERSION};
 
 /// Decodes a session blob that the library wrote, with the shared reference codec
-/// (tests/common/state_codec.rs): it must be of the version written today and re-encode to the
+/// (tests/common/state_codec/): it must be of the version written today and re-encode to the
 /// same bytes.
 pub fn parse_session(blob: &[u8]) -> SessionBlob {
     let (version, s) = SessionBlob::decode(blob).expect("a session blob");
