@@ -11,28 +11,43 @@ use getrandom::SysRng;
 use rand_core::UnwrapErr;
 use xchat_protocol::sealed_sender::seal;
 use xchat_protocol::{
-    CertificateKeyPair, Config, Deadline, Delivered, IdentityKey, IdentityKeyPair, OneTimePreKey,
-    PreKeyBundle, PreKeyStore, Receipt, SealedRecipient, SenderCertificate, Session, SignedPreKey,
-    TimerStart, Trust,
+    CertificateKeyPair, Config, Deadline, Delivered, IdentityKey, IdentityKeyPair, KemPreKey,
+    OneTimePreKey, PreKeyBundle, PreKeyStore, Receipt, SealedRecipient, SenderCertificate, Session,
+    SignedPreKey, TimerStart, Trust,
 };
 
 const DAY_MS: u64 = 86_400_000;
 
+/// A user's public prekeys as the server holds them.
+struct Published {
+    identity: IdentityKey,
+    signed_prekey: SignedPreKey,
+    one_time: VecDeque<OneTimePreKey>,
+    kem_last_resort: KemPreKey,
+    kem_one_time: VecDeque<KemPreKey>,
+}
+
 /// What a server holds: public prekeys per user, and mailboxes of opaque envelopes.
 #[derive(Default)]
 struct Relay {
-    prekeys: BTreeMap<&'static str, (IdentityKey, SignedPreKey, VecDeque<OneTimePreKey>)>,
+    prekeys: BTreeMap<&'static str, Published>,
     mailboxes: BTreeMap<&'static str, VecDeque<Vec<u8>>>,
 }
 
 impl Relay {
     fn bundle_for(&mut self, user: &str) -> Vec<u8> {
-        let (identity, spk, otpks) = self.prekeys.get_mut(user).expect("user registered");
-        // Each one-time prekey is handed out once.
+        let p = self.prekeys.get_mut(user).expect("user registered");
+        // Each one-time prekey (X25519 or KEM) is handed out once; the last-resort KEM prekey
+        // whenever no one-time one is left.
         PreKeyBundle {
-            identity: *identity,
-            signed_prekey: *spk,
-            one_time_prekey: otpks.pop_front(),
+            identity: p.identity,
+            signed_prekey: p.signed_prekey,
+            one_time_prekey: p.one_time.pop_front(),
+            kem_prekey: Some(
+                p.kem_one_time
+                    .pop_front()
+                    .unwrap_or_else(|| p.kem_last_resort.clone()),
+            ),
         }
         .to_bytes()
     }
@@ -108,13 +123,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     println!("1. Bob publishes prekeys (public halves only).");
     let mut bob_store = PreKeyStore::new();
-    let spk = bob_store.rotate_signed_prekey(&mut rng, &bob, T0);
-    let otpks = bob_store.generate_one_time_prekeys(&mut rng, 5).unwrap();
-    relay
-        .prekeys
-        .insert("bob", (*bob.public(), spk, otpks.into()));
+    let signed_prekey = bob_store.rotate_signed_prekey(&mut rng, &bob, T0);
+    let one_time = bob_store.generate_one_time_prekeys(&mut rng, 5).unwrap();
+    let kem_last_resort = bob_store.rotate_kem_prekey(&mut rng, &bob, T0);
+    let kem_one_time = bob_store
+        .generate_kem_one_time_prekeys(&mut rng, &bob, 5, T0)
+        .unwrap();
+    relay.prekeys.insert(
+        "bob",
+        Published {
+            identity: *bob.public(),
+            signed_prekey,
+            one_time: one_time.into(),
+            kem_last_resort,
+            kem_one_time: kem_one_time.into(),
+        },
+    );
 
-    println!("2. Alice fetches Bob's bundle, verifies it, runs X3DH and sends sealed messages.");
+    println!("2. Alice fetches Bob's bundle, verifies it, runs PQXDH and sends sealed messages.");
     let bundle = PreKeyBundle::from_bytes(&relay.bundle_for("bob"))?;
     let mut alice_session = Session::initiate(
         &mut rng,
@@ -131,6 +157,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
 
+    println!(
+        "  bundle: {} bytes; handshake: {:?}",
+        bundle.to_bytes().len(),
+        alice_session.handshake()
+    );
     println!("3. Bob opens them: one call verifies the sender and decrypts.");
     let bob_view = SealedRecipient {
         identity: &bob,
@@ -153,8 +184,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let mut bob_session = bob_session.expect("session");
     println!(
-        "  (Bob's one-time prekeys left: {})",
-        bob_store.one_time_prekey_count()
+        "  (Bob's one-time prekeys left: {}, one-time KEM prekeys left: {})",
+        bob_store.one_time_prekey_count(),
+        bob_store.kem_one_time_prekey_count()
     );
 
     println!(

@@ -64,6 +64,9 @@ pub enum Error {
     /// The message names a one-time prekey this store does not hold (already used, or never
     /// issued). Never retry with another key.
     UnknownOneTimePreKey(u32),
+    /// The message names a KEM prekey (SPEC.md §4.5) this store does not hold: a one-time one
+    /// already used or never issued, or a last-resort one rotated out.
+    UnknownKemPreKey(u32),
     /// The message was already decrypted, or its key was discarded (evicted from the
     /// skipped-key store by count, by age or by `purge`) while its chain is still known. A late
     /// message of a chain the session no longer knows (beyond `max_old_chains`) is
@@ -114,6 +117,7 @@ impl fmt::Display for Error {
             Self::NonContributory => f.write_str("non-contributory Diffie-Hellman result"),
             Self::UnknownSignedPreKey(id) => write!(f, "unknown signed prekey {id}"),
             Self::UnknownOneTimePreKey(id) => write!(f, "unknown one-time prekey {id}"),
+            Self::UnknownKemPreKey(id) => write!(f, "unknown KEM prekey {id}"),
             Self::DuplicateMessage => f.write_str("duplicate or expired message"),
             Self::TooFarInFuture => f.write_str("message counter is beyond the skip limit"),
             Self::DecryptionFailed => f.write_str("message authentication failed"),

@@ -23,6 +23,14 @@ pub const LABEL_MESSAGE: &[u8] = b"xchat-protocol v1 message key";
 /// Prefix of the byte string an identity key signs to certify a signed prekey (SPEC.md §4.2).
 pub const LABEL_SIGNED_PREKEY: &[u8] = b"xchat-protocol v1 signed prekey";
 
+/// Prefix of the byte string an identity key signs to certify an ML-KEM prekey (SPEC.md §4.5).
+/// It differs from [`LABEL_SIGNED_PREKEY`], so no signature over one key type verifies as the
+/// other.
+pub const LABEL_KEM_PREKEY: &[u8] = b"xchat-protocol v1 KEM prekey";
+/// Prefix of the HKDF info of the PQXDH shared secret; the handshake transcript follows it
+/// (SPEC.md §3.1b).
+pub const LABEL_PQXDH: &[u8] = b"xchat-protocol v1 PQXDH";
+
 /// HKDF info that turns a first message's DH3 into the id a prekey store remembers it by
 /// (SPEC.md §3.6, §4.3).
 pub const LABEL_FIRST_MESSAGE: &[u8] = b"xchat-protocol v1 first message";
@@ -153,6 +161,30 @@ pub fn x3dh(
     }
     // Hkdf treats `None` as HashLen zero bytes, exactly the spec's zero salt.
     SharedSecret(hkdf::<32>(None, &ikm, LABEL_X3DH))
+}
+
+/// PQXDH's KDF (SPEC.md §3.1b): HKDF-SHA-256 with a zero salt over
+/// `F ‖ DH1 ‖ DH2 ‖ DH3 [‖ DH4] ‖ SS`, as Signal's PQXDH, with `info = LABEL_PQXDH ‖ transcript`:
+/// the transcript names every public value of the handshake, so that `SK` is bound to them
+/// whatever the KEM itself binds.
+pub fn pqxdh(
+    dh1: &[u8; 32],
+    dh2: &[u8; 32],
+    dh3: &[u8; 32],
+    dh4: Option<&[u8; 32]>,
+    kem_secret: &[u8; 32],
+    transcript: &[u8],
+) -> SharedSecret {
+    let mut ikm = Zeroizing::new(Vec::with_capacity(32 * 6));
+    ikm.extend_from_slice(&[0xFF; 32]);
+    for dh in [Some(dh1), Some(dh2), Some(dh3), dh4].into_iter().flatten() {
+        ikm.extend_from_slice(dh);
+    }
+    ikm.extend_from_slice(kem_secret);
+    let mut info = Vec::with_capacity(LABEL_PQXDH.len() + transcript.len());
+    info.extend_from_slice(LABEL_PQXDH);
+    info.extend_from_slice(transcript);
+    SharedSecret(hkdf::<32>(None, &ikm, &info))
 }
 
 /// The id under which a responder remembers a first message sent without a one-time prekey:

@@ -127,6 +127,10 @@ impl KemCiphertext {
     pub fn as_bytes(&self) -> &[u8; KEM_CIPHERTEXT_LEN] {
         &self.0
     }
+
+    pub(crate) fn from_array(bytes: &[u8; KEM_CIPHERTEXT_LEN]) -> Self {
+        Self(Box::new(*bytes))
+    }
 }
 
 impl fmt::Debug for KemCiphertext {
@@ -170,7 +174,6 @@ impl KemKeyPair {
     }
 
     /// The seed `d ‖ z`, the stored form of the key pair (SPEC.md §10.2).
-    #[allow(dead_code)] // read by the prekey store (PQXDH, in progress)
     pub(crate) fn seed(&self) -> &[u8; KEM_SEED_LEN] {
         &self.seed
     }

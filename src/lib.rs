@@ -93,11 +93,13 @@ pub use content::{ContentKind, Deadline, Timer, TimerStart};
 pub use error::{DecodeError, Error};
 pub use kem::{KemCiphertext, KemKeyPair, KemPublicKey};
 pub use keys::{IdentityKey, IdentityKeyPair, KeyPair, PublicKey};
-pub use prekeys::{OneTimePreKey, PreKeyBundle, PreKeyStore, SignedPreKey};
+pub use prekeys::{KemPreKey, KemUse, OneTimePreKey, PreKeyBundle, PreKeyStore, SignedPreKey};
 pub use ratchet::Limits;
 pub use sealed_sender::{
     CertificateKey, CertificateKeyPair, Delivered, Opened, SealedRecipient, SealedSenderError,
     SenderCertificate, ServerCertificate,
 };
-pub use session::{Config, Receipt, Received, Role, Session, Trust};
-pub use wire::{Header, Incoming, Message, PROTOCOL_VERSION, PreKeyMessage};
+pub use session::{Config, Handshake, Receipt, Received, Role, Session, Trust};
+pub use wire::{
+    Header, Incoming, KemFields, Message, PROTOCOL_VERSION, PROTOCOL_VERSION_PQXDH, PreKeyMessage,
+};

@@ -15,8 +15,9 @@ use crate::content::{
 };
 use crate::error::{DecodeError, Error};
 use crate::kdf::FIRST_MESSAGE_ID_LEN;
+use crate::kem::KEM_CIPHERTEXT_LEN;
 use crate::keys::{IdentityKey, IdentityKeyPair, PublicKey};
-use crate::prekeys::{PreKeyBundle, PreKeyStore};
+use crate::prekeys::{KemUse, PreKeyBundle, PreKeyStore};
 use crate::ratchet::{self, Limits, Ratchet};
 use crate::wire::{Incoming, PreKeyFields};
 use crate::x3dh;
@@ -84,6 +85,16 @@ pub enum Trust<'a> {
     FirstUse,
 }
 
+/// Which key agreement started a session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Handshake {
+    /// Classical X3DH: a recorded conversation is open to a future quantum computer that
+    /// breaks X25519.
+    X3dh,
+    /// PQXDH: X3DH plus an ML-KEM-1024 encapsulation (SPEC.md §4.5).
+    Pqxdh,
+}
+
 /// Which side of X3DH this session was.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
@@ -146,6 +157,7 @@ const PHASE_RESPONDER: u8 = 2;
 struct Consumed {
     signed_prekey_id: u32,
     one_time_prekey_id: Option<u32>,
+    kem_one_time_prekey_id: Option<u32>,
     first_message_id: Option<[u8; FIRST_MESSAGE_ID_LEN]>,
 }
 
@@ -153,6 +165,9 @@ impl Consumed {
     fn apply(self, store: &mut PreKeyStore) {
         if let Some(id) = self.one_time_prekey_id {
             store.remove_one_time_prekey(id);
+        }
+        if let Some(id) = self.kem_one_time_prekey_id {
+            store.remove_kem_one_time_prekey(id);
         }
         if let Some(id) = self.first_message_id {
             store.remember_first_message(self.signed_prekey_id, id);
@@ -268,6 +283,7 @@ impl Session {
             base_key: agreed.base_key,
             signed_prekey_id: bundle.signed_prekey.id,
             one_time_prekey_id: bundle.one_time_prekey.map(|k| k.id),
+            kem: agreed.kem,
         };
         Ok(Self {
             role: Role::Initiator,
@@ -328,12 +344,22 @@ impl Session {
         let signed = store.signed_prekey(pkm.signed_prekey_id)?;
         let one_time = pkm
             .one_time_prekey_id
-            .map(|id| store.one_time_prekey(id))
+            .map(|id| store.one_time_prekey(id).map(|k| (id, k)))
+            .transpose()?;
+        // The KEM prekey is expanded from its seed here, for this one decapsulation.
+        let kem = pkm
+            .kem
+            .map(|k| {
+                store
+                    .kem_prekey(k.usage, k.id)
+                    .map(|held| (held.key_pair(), k))
+            })
             .transpose()?;
         let agreed = x3dh::respond(
             identity,
-            signed.key_pair(),
+            (pkm.signed_prekey_id, signed.key_pair()),
             one_time,
+            kem.as_ref().map(|(pair, fields)| (pair, *fields)),
             &pkm.identity,
             &pkm.base_key,
         )?;
@@ -369,6 +395,7 @@ impl Session {
         let consumed = Consumed {
             signed_prekey_id: pkm.signed_prekey_id,
             one_time_prekey_id: pkm.one_time_prekey_id,
+            kem_one_time_prekey_id: pkm.kem.filter(|k| k.usage == KemUse::OneTime).map(|k| k.id),
             first_message_id: agreed.first_message_id,
         };
         Ok((session, plaintext, consumed))
@@ -428,7 +455,7 @@ impl Session {
         let ad = match &incoming {
             // Only the responder receives prekey messages, and only those of its own X3DH run
             // (compared as bytes here; authenticated by `prekey_ad`).
-            Incoming::PreKey(pkm) if self.role == Role::Responder && pkm.fields() == self.x3dh => {
+            Incoming::PreKey(pkm) if self.role == Role::Responder && self.x3dh.matches(pkm) => {
                 &self.prekey_ad
             }
             Incoming::PreKey(_) => return Err(Error::SessionMismatch),
@@ -679,6 +706,16 @@ impl Session {
         &self.context
     }
 
+    /// Which key agreement started this session: [`Handshake::Pqxdh`] when the bundle (or the
+    /// first message) carried a KEM prekey.
+    pub fn handshake(&self) -> Handshake {
+        if self.x3dh.kem.is_some() {
+            Handshake::Pqxdh
+        } else {
+            Handshake::X3dh
+        }
+    }
+
     /// Whether X3DH used a one-time prekey. Without one, a later theft of the responder's
     /// identity and signed prekey keys reveals this session's first secret (X3DH spec §4.4).
     pub fn used_one_time_prekey(&self) -> bool {
@@ -707,6 +744,7 @@ impl Session {
         remote_identity: IdentityKey,
         context: &[u8],
         prekey_ids: (PublicKey, u32, Option<u32>),
+        kem: Option<StoredKem>,
         timer: Timer,
         ratchet: Ratchet,
     ) -> Result<Self, DecodeError> {
@@ -725,6 +763,7 @@ impl Session {
             base_key,
             signed_prekey_id,
             one_time_prekey_id,
+            kem,
         };
         Ok(Self {
             role,
@@ -748,9 +787,17 @@ impl Session {
     }
 }
 
+/// PQXDH's fields of a session: the KEM prekey's use and id, and the ciphertext.
+pub(crate) type StoredKem = (KemUse, u32, alloc::boxed::Box<[u8; KEM_CIPHERTEXT_LEN]>);
+
 impl Codec for Session {
     fn encoded_len(&self) -> usize {
-        1 + 32 + 32 + 2 + self.context.len() + 32 + 4 + 1 + 4 + 9 + self.ratchet.encoded_len()
+        let kem = if self.x3dh.kem.is_some() {
+            5 + KEM_CIPHERTEXT_LEN
+        } else {
+            0
+        };
+        1 + 32 + 32 + 2 + self.context.len() + 32 + 4 + 1 + 4 + kem + 9 + self.ratchet.encoded_len()
     }
 
     /// `phase ‖ IK_local ‖ IK_remote ‖ u16 len ‖ context ‖ base key ‖ SPK id ‖ flag ‖ [OPK id] ‖
@@ -767,6 +814,12 @@ impl Codec for Session {
         if let Some(id) = self.x3dh.one_time_prekey_id {
             out.put_u32(id);
         }
+        // Version 4 only (a PQXDH session); version 3 has no such field (SPEC.md §10.3).
+        if let Some((usage, id, ciphertext)) = &self.x3dh.kem {
+            out.put_u8(usage.byte());
+            out.put_u32(*id);
+            out.put(ciphertext.as_slice());
+        }
         self.timer.encode(out);
         self.ratchet.encode(out)
     }
@@ -774,6 +827,21 @@ impl Codec for Session {
     /// Identity keys are read as stored: they were validated when they entered, and restoring
     /// costs no point decompression (SPEC.md §10.0).
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Self::decode_version(r, true)
+    }
+}
+
+impl Session {
+    /// The state version that holds this session: 4 for a PQXDH session, 3 (which has no KEM
+    /// field) for an X3DH one, so that a classical session's blob is the same as before PQXDH
+    /// existed (SPEC.md §10.3).
+    pub(crate) fn state_version(&self) -> u8 {
+        if self.x3dh.kem.is_some() { 4 } else { 3 }
+    }
+
+    /// The body of version 4 (`pqxdh`: the KEM fields follow the one-time prekey) or of
+    /// version 3 (an X3DH session) (SPEC.md §10.3).
+    pub(crate) fn decode_version(r: &mut Reader<'_>, pqxdh: bool) -> Result<Self, DecodeError> {
         let (role, opening) = match r.u8()? {
             PHASE_AWAITING_REPLY => (Role::Initiator, true),
             PHASE_ACKNOWLEDGED => (Role::Initiator, false),
@@ -790,6 +858,14 @@ impl Codec for Session {
         let base_key = PublicKey::from_bytes(r.array()?)?;
         let signed_prekey_id = r.u32()?;
         let one_time_prekey_id = if r.flag()? { Some(r.u32()?) } else { None };
+        let kem = if pqxdh {
+            let usage = KemUse::from_byte(r.u8()?)?;
+            let id = r.u32()?;
+            let ciphertext = alloc::boxed::Box::new(r.array()?);
+            Some((usage, id, ciphertext))
+        } else {
+            None
+        };
         let timer = Timer::decode(r)?;
         let ratchet = Ratchet::decode(r, opening)?;
         Self::from_parts(
@@ -798,6 +874,7 @@ impl Codec for Session {
             remote_identity,
             context,
             (base_key, signed_prekey_id, one_time_prekey_id),
+            kem,
             timer,
             ratchet,
         )

@@ -4,16 +4,23 @@
 //! ciphertext from the input (no copy) and rejects truncated, oversized, trailing-byte,
 //! unknown-version, unknown-type and non-canonical input.
 
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 use crate::cipher::TAG_LEN;
 use crate::codec::{Reader, Writer};
 use crate::error::DecodeError;
 use crate::kdf::SEED_LEN;
+use crate::kem::KEM_CIPHERTEXT_LEN;
 use crate::keys::{IdentityKey, PublicKey};
+use crate::prekeys::KemUse;
 
-/// The protocol version byte that starts every message, bundle and prekey message.
+/// The protocol version byte that starts every normal message, and the bundles and prekey
+/// messages of the classical handshake (X3DH).
 pub const PROTOCOL_VERSION: u8 = 0x01;
+/// The version byte of the bundles and prekey messages of the post-quantum handshake (PQXDH,
+/// SPEC.md §4.5). Normal messages keep [`PROTOCOL_VERSION`]: their format is the same in both.
+pub const PROTOCOL_VERSION_PQXDH: u8 = 0x02;
 /// Type byte of a normal (ratchet) message.
 pub const TYPE_MESSAGE: u8 = 0x01;
 /// Type byte of a prekey message (X3DH fields followed by a normal message).
@@ -101,24 +108,43 @@ pub struct PreKeyMessage<'a> {
     pub signed_prekey_id: u32,
     /// Which one-time prekey was used, if any.
     pub one_time_prekey_id: Option<u32>,
+    /// PQXDH's KEM prekey and ciphertext; `None` for X3DH.
+    pub kem: Option<KemFields<'a>>,
     /// The embedded normal message.
     pub message: Message<'a>,
 }
 
-/// Fields the initiator repeats in every prekey message until the responder answers.
+/// The post-quantum fields of a PQXDH prekey message, borrowing the ciphertext from the input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KemFields<'a> {
+    /// Which of the responder's KEM prekeys was used.
+    pub usage: KemUse,
+    /// Its id.
+    pub id: u32,
+    /// The ML-KEM-1024 ciphertext.
+    pub ciphertext: &'a [u8; KEM_CIPHERTEXT_LEN],
+}
+
+/// Fields the initiator repeats in every prekey message until the responder answers.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct PreKeyFields {
     pub(crate) identity: IdentityKey,
     pub(crate) base_key: PublicKey,
     pub(crate) signed_prekey_id: u32,
     pub(crate) one_time_prekey_id: Option<u32>,
+    /// PQXDH's KEM prekey (use, id) and ciphertext.
+    pub(crate) kem: Option<(KemUse, u32, Box<[u8; KEM_CIPHERTEXT_LEN]>)>,
 }
 
 impl PreKeyFields {
-    pub(crate) const MAX_LEN: usize = 1 + 1 + 32 + 32 + 4 + 1 + 4;
+    pub(crate) const MAX_LEN: usize = 1 + 1 + 32 + 32 + 4 + 1 + 4 + KEM_FIELDS_LEN;
 
     pub(crate) fn encode(&self, out: &mut Vec<u8>) {
-        out.put_u8(PROTOCOL_VERSION);
+        out.put_u8(if self.kem.is_some() {
+            PROTOCOL_VERSION_PQXDH
+        } else {
+            PROTOCOL_VERSION
+        });
         out.put_u8(TYPE_PREKEY_MESSAGE);
         out.put(&self.identity.to_bytes());
         out.put(self.base_key.as_bytes());
@@ -127,8 +153,33 @@ impl PreKeyFields {
         if let Some(id) = self.one_time_prekey_id {
             out.put_u32(id);
         }
+        if let Some((usage, id, ciphertext)) = &self.kem {
+            out.put_u8(usage.byte());
+            out.put_u32(*id);
+            out.put(ciphertext.as_slice());
+        }
+    }
+
+    /// Whether a received prekey message carries exactly these fields (compared as values; the
+    /// bytes are authenticated by the associated data, SPEC.md §3.5).
+    pub(crate) fn matches(&self, pkm: &PreKeyMessage<'_>) -> bool {
+        let kem_matches = match (&self.kem, &pkm.kem) {
+            (None, None) => true,
+            (Some((usage, id, ciphertext)), Some(k)) => {
+                *usage == k.usage && *id == k.id && **ciphertext == *k.ciphertext
+            }
+            _ => false,
+        };
+        self.identity == pkm.identity
+            && self.base_key == pkm.base_key
+            && self.signed_prekey_id == pkm.signed_prekey_id
+            && self.one_time_prekey_id == pkm.one_time_prekey_id
+            && kem_matches
     }
 }
+
+/// `use ‖ id ‖ ciphertext`: what PQXDH adds to the prekey fields (SPEC.md §5.3).
+pub(crate) const KEM_FIELDS_LEN: usize = 1 + 4 + KEM_CIPHERTEXT_LEN;
 
 /// Any message a session can receive.
 // Boxing the prekey variant would cost a heap allocation per decoded message.
@@ -156,21 +207,44 @@ impl<'a> Incoming<'a> {
     pub fn decode(bytes: &'a [u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes);
         let mut peek = Reader::new(bytes);
-        peek.version(PROTOCOL_VERSION)?;
+        let version = peek.u8()?;
+        if version != PROTOCOL_VERSION && version != PROTOCOL_VERSION_PQXDH {
+            return Err(DecodeError::UnknownVersion(version));
+        }
         match peek.u8()? {
-            TYPE_MESSAGE => Ok(Incoming::Message(Message::decode(&mut r)?)),
+            // A normal message has one format, version 0x01, whichever handshake made its session.
+            TYPE_MESSAGE if version == PROTOCOL_VERSION => {
+                Ok(Incoming::Message(Message::decode(&mut r)?))
+            }
+            TYPE_MESSAGE => Err(DecodeError::UnknownVersion(version)),
             TYPE_PREKEY_MESSAGE => {
                 r.take(2)?;
                 let identity = IdentityKey::from_bytes(r.array()?)?;
                 let base_key = PublicKey::from_bytes(r.array()?)?;
                 let signed_prekey_id = r.u32()?;
                 let one_time_prekey_id = if r.flag()? { Some(r.u32()?) } else { None };
+                let kem = if version == PROTOCOL_VERSION_PQXDH {
+                    let usage = KemUse::from_byte(r.u8()?)?;
+                    let id = r.u32()?;
+                    let ciphertext = r
+                        .take(KEM_CIPHERTEXT_LEN)?
+                        .try_into()
+                        .map_err(|_| DecodeError::Truncated)?;
+                    Some(KemFields {
+                        usage,
+                        id,
+                        ciphertext,
+                    })
+                } else {
+                    None
+                };
                 let message = Message::decode(&mut r)?;
                 Ok(Incoming::PreKey(PreKeyMessage {
                     identity,
                     base_key,
                     signed_prekey_id,
                     one_time_prekey_id,
+                    kem,
                     message,
                 }))
             }
@@ -208,6 +282,7 @@ impl PreKeyMessage<'_> {
             base_key: self.base_key,
             signed_prekey_id: self.signed_prekey_id,
             one_time_prekey_id: self.one_time_prekey_id,
+            kem: self.kem.map(|k| (k.usage, k.id, Box::new(*k.ciphertext))),
         }
     }
 }

@@ -1,22 +1,66 @@
-//! X3DH key agreement (Signal X3DH spec rev. 1, SPEC.md §4.4).
+//! X3DH and PQXDH key agreement (Signal's X3DH rev. 1 and PQXDH; SPEC.md §4.4, §4.5).
 //!
 //! The initiator ("Alice") uses a bundle; the responder ("Bob") uses his prekeys and the fields
-//! of Alice's prekey message. Both compute
-//! `SK = HKDF(0 salt, 0xFF×32 ‖ DH1 ‖ DH2 ‖ DH3 [‖ DH4], LABEL_X3DH)` with
-//! DH1 = DH(IK_A, SPK_B), DH2 = DH(EK_A, IK_B), DH3 = DH(EK_A, SPK_B), DH4 = DH(EK_A, OPK_B).
-//! Every DH must be contributory.
+//! of Alice's prekey message. Both compute DH1 = DH(IK_A, SPK_B), DH2 = DH(EK_A, IK_B),
+//! DH3 = DH(EK_A, SPK_B), DH4 = DH(EK_A, OPK_B), every one contributory. X3DH:
+//! `SK = HKDF(0 salt, 0xFF×32 ‖ DH1 ‖ DH2 ‖ DH3 [‖ DH4], LABEL_X3DH)`. PQXDH adds an ML-KEM-1024
+//! encapsulation to the bundle's signed KEM prekey: `SS` joins the key material and the whole
+//! transcript the info (SPEC.md §3.1b).
+
+use alloc::boxed::Box;
+use alloc::vec::Vec;
 
 use rand_core::CryptoRng;
 
+use crate::codec::Writer;
 use crate::error::{DecodeError, Error};
 use crate::kdf::{self, FIRST_MESSAGE_ID_LEN, SharedSecret};
+use crate::kem::{KEM_CIPHERTEXT_LEN, KemCiphertext, KemKeyPair, KemPublicKey};
 use crate::keys::{IdentityKey, IdentityKeyPair, KeyPair, PublicKey};
-use crate::prekeys::PreKeyBundle;
+use crate::prekeys::{KemUse, PreKeyBundle};
+use crate::wire::{KemFields, PROTOCOL_VERSION_PQXDH};
 
-/// What the initiator learns from X3DH.
+/// What the initiator learns from the handshake.
 pub(crate) struct Initiated {
     pub(crate) secret: SharedSecret,
     pub(crate) base_key: PublicKey,
+    /// PQXDH: the KEM prekey's use and id, and the ciphertext to send.
+    pub(crate) kem: Option<(KemUse, u32, Box<[u8; KEM_CIPHERTEXT_LEN]>)>,
+}
+
+/// The public values a PQXDH secret is bound to, in the order of SPEC.md §3.1b.
+pub(crate) struct Transcript<'a> {
+    pub(crate) initiator: &'a IdentityKey,
+    pub(crate) responder: &'a IdentityKey,
+    pub(crate) signed_prekey: (u32, &'a PublicKey),
+    pub(crate) one_time_prekey: Option<(u32, &'a PublicKey)>,
+    pub(crate) base_key: &'a PublicKey,
+    pub(crate) kem_prekey: (KemUse, u32, &'a KemPublicKey),
+    pub(crate) ciphertext: &'a [u8; KEM_CIPHERTEXT_LEN],
+}
+
+impl Transcript<'_> {
+    /// `0x02 ‖ IK_A ‖ IK_B ‖ SPK id ‖ SPK_B ‖ flag [‖ OPK id ‖ OPK_B] ‖ EK_A ‖ KEM use ‖ KEM id ‖
+    /// KEM prekey ‖ CT`.
+    fn to_bytes(&self) -> Vec<u8> {
+        let mut t = Vec::with_capacity(1 + 64 + 36 + 37 + 32 + 5 + 2 * KEM_CIPHERTEXT_LEN);
+        t.put_u8(PROTOCOL_VERSION_PQXDH);
+        t.put(self.initiator.as_bytes());
+        t.put(self.responder.as_bytes());
+        t.put_u32(self.signed_prekey.0);
+        t.put(self.signed_prekey.1.as_bytes());
+        t.put_flag(self.one_time_prekey.is_some());
+        if let Some((id, key)) = self.one_time_prekey {
+            t.put_u32(id);
+            t.put(key.as_bytes());
+        }
+        t.put(self.base_key.as_bytes());
+        t.put_u8(self.kem_prekey.0.byte());
+        t.put_u32(self.kem_prekey.1);
+        t.put(self.kem_prekey.2.as_bytes());
+        t.put(self.ciphertext);
+        t
+    }
 }
 
 /// What the responder learns from X3DH.
@@ -35,6 +79,9 @@ pub(crate) fn initiate<R: CryptoRng + ?Sized>(
     bundle: &PreKeyBundle,
 ) -> Result<Initiated, Error> {
     bundle.signed_prekey.verify(&bundle.identity)?;
+    if let Some(kem) = &bundle.kem_prekey {
+        kem.verify(&bundle.identity)?;
+    }
     let spk = &bundle.signed_prekey.key;
     let ephemeral = KeyPair::generate(rng);
     let dh1 = ours.dh(spk)?;
@@ -52,30 +99,88 @@ pub(crate) fn initiate<R: CryptoRng + ?Sized>(
     {
         return Err(Error::Decode(DecodeError::InvalidKey));
     }
-    let secret = kdf::x3dh(&dh1, &dh2, &dh3, dh4.as_deref());
+    let Some(kem) = &bundle.kem_prekey else {
+        return Ok(Initiated {
+            secret: kdf::x3dh(&dh1, &dh2, &dh3, dh4.as_deref()),
+            base_key: *ephemeral.public(),
+            kem: None,
+        });
+    };
+    let (ciphertext, kem_secret) = kem.key.encapsulate(rng);
+    let transcript = Transcript {
+        initiator: ours.public(),
+        responder: &bundle.identity,
+        signed_prekey: (bundle.signed_prekey.id, spk),
+        one_time_prekey: bundle.one_time_prekey.as_ref().map(|k| (k.id, &k.key)),
+        base_key: ephemeral.public(),
+        kem_prekey: (kem.usage, kem.id, &kem.key),
+        ciphertext: ciphertext.as_bytes(),
+    };
+    let secret = kdf::pqxdh(
+        &dh1,
+        &dh2,
+        &dh3,
+        dh4.as_deref(),
+        &kem_secret,
+        &transcript.to_bytes(),
+    );
     Ok(Initiated {
         secret,
         base_key: *ephemeral.public(),
+        kem: Some((kem.usage, kem.id, Box::new(*ciphertext.as_bytes()))),
     })
 }
 
-/// Bob's side, mirroring [`initiate`].
+/// Bob's side, mirroring [`initiate`]: `signed_prekey` and `one_time_prekey` with their ids, and
+/// for PQXDH the KEM prekey the message names with its fields. Decapsulation cannot fail (ML-KEM
+/// rejects implicitly): a ciphertext made for another key gives a secret that matches nothing,
+/// and the first message then fails to authenticate.
 pub(crate) fn respond(
     ours: &IdentityKeyPair,
-    signed_prekey: &KeyPair,
-    one_time_prekey: Option<&KeyPair>,
+    signed_prekey: (u32, &KeyPair),
+    one_time_prekey: Option<(u32, &KeyPair)>,
+    kem: Option<(&KemKeyPair, KemFields<'_>)>,
     their_identity: &IdentityKey,
     base_key: &PublicKey,
 ) -> Result<Responded, Error> {
+    let (spk_id, signed_prekey) = signed_prekey;
     let dh1 = signed_prekey.diffie_hellman(&their_identity.x25519()?)?;
     let dh2 = ours.dh(base_key)?;
     let dh3 = signed_prekey.diffie_hellman(base_key)?;
     let dh4 = one_time_prekey
-        .map(|otpk| otpk.diffie_hellman(base_key))
+        .map(|(_, otpk)| otpk.diffie_hellman(base_key))
         .transpose()?;
+    // Replay protection is the deletion of a one-time key when one was used (an X25519 or a KEM
+    // one); otherwise the signed prekey's record of first-message ids (SPEC.md §4.3).
+    let one_time_kem = kem.is_some_and(|(_, f)| f.usage == KemUse::OneTime);
+    let first_message_id = (dh4.is_none() && !one_time_kem).then(|| kdf::first_message_id(&dh3));
+    let Some((kem_pair, fields)) = kem else {
+        return Ok(Responded {
+            secret: kdf::x3dh(&dh1, &dh2, &dh3, dh4.as_deref()),
+            first_message_id,
+        });
+    };
+    let kem_secret = kem_pair.decapsulate(&KemCiphertext::from_array(fields.ciphertext));
+    let transcript = Transcript {
+        initiator: their_identity,
+        responder: ours.public(),
+        signed_prekey: (spk_id, signed_prekey.public()),
+        one_time_prekey: one_time_prekey.map(|(id, k)| (id, k.public())),
+        base_key,
+        kem_prekey: (fields.usage, fields.id, kem_pair.public()),
+        ciphertext: fields.ciphertext,
+    };
+    let secret = kdf::pqxdh(
+        &dh1,
+        &dh2,
+        &dh3,
+        dh4.as_deref(),
+        &kem_secret,
+        &transcript.to_bytes(),
+    );
     Ok(Responded {
-        secret: kdf::x3dh(&dh1, &dh2, &dh3, dh4.as_deref()),
-        first_message_id: dh4.is_none().then(|| kdf::first_message_id(&dh3)),
+        secret,
+        first_message_id,
     })
 }
 
@@ -99,8 +204,9 @@ mod tests {
             let a = initiate(&mut rng, &alice, &bundle).unwrap();
             let b = respond(
                 &bob,
-                store.signed_prekey(spk.id).unwrap().key_pair(),
-                one_time.map(|id| store.one_time_prekey(id).unwrap()),
+                (spk.id, store.signed_prekey(spk.id).unwrap().key_pair()),
+                one_time.map(|id| (id, store.one_time_prekey(id).unwrap())),
+                None,
                 alice.public(),
                 &a.base_key,
             )

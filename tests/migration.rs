@@ -14,9 +14,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::SeedableRng;
 use serde_json::Value;
 use xchat_protocol::Config;
-use xchat_protocol::state::{
-    KIND_PREKEY_STORE, KIND_SESSION, PREKEY_STORE_VERSION, SESSION_VERSION,
-};
+use xchat_protocol::state::{KIND_PREKEY_STORE, KIND_SESSION};
 use xchat_protocol::{Error, IdentityKeyPair, Limits, PreKeyStore, Session, Timer, TimerStart};
 
 fn load(name: &str) -> Value {
@@ -43,13 +41,14 @@ fn scenario<'a>(file: &'a Value, name: &str) -> &'a Value {
         .unwrap()
 }
 
-/// Restores a version 2 session blob and checks that it re-saves as version 3, a fixed point.
+/// Restores a version 2 session blob and checks that it re-saves as version 3 (the version an
+/// X3DH session is written in), a fixed point.
 fn restore_session(v: &Value) -> Session {
     let old = h(v);
     assert_eq!((old[0], old[1]), (KIND_SESSION, 2), "a version 2 blob");
     let session = Session::from_bytes(&old).unwrap();
     let new = session.to_bytes().unwrap();
-    assert_eq!((new[0], new[1]), (KIND_SESSION, SESSION_VERSION));
+    assert_eq!((new[0], new[1]), (KIND_SESSION, 3));
     let again = Session::from_bytes(&new).unwrap().to_bytes().unwrap();
     assert_eq!(*again, *new, "the migrated blob is a fixed point");
     session
@@ -60,7 +59,7 @@ fn restore_store(v: &Value) -> PreKeyStore {
     assert_eq!((old[0], old[1]), (KIND_PREKEY_STORE, 2), "a version 2 blob");
     let store = PreKeyStore::from_bytes(&old).unwrap();
     let new = store.to_bytes().unwrap();
-    assert_eq!((new[0], new[1]), (KIND_PREKEY_STORE, PREKEY_STORE_VERSION));
+    assert_eq!((new[0], new[1]), (KIND_PREKEY_STORE, 3));
     let again = PreKeyStore::from_bytes(&new).unwrap().to_bytes().unwrap();
     assert_eq!(*again, *new, "the migrated blob is a fixed point");
     store

@@ -94,9 +94,9 @@ impl Limits {
 }
 
 /// The longest associated data the ratchet accepts before a message's prefix: two identity keys,
-/// a length, a 1024-byte context and a prekey message's fields (SPEC.md §3.5). Callers check
+/// a length, a 1024-byte context and a prekey message's fields, PQXDH's included (SPEC.md §3.5). Callers check
 /// their own bound against it.
-pub(crate) const MAX_AD_LEN: usize = 32 + 32 + 2 + 1024 + 75;
+pub(crate) const MAX_AD_LEN: usize = 32 + 32 + 2 + 1024 + 75 + 1 + 4 + 1568;
 
 impl Codec for Limits {
     fn encoded_len(&self) -> usize {

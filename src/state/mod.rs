@@ -36,11 +36,15 @@ use crate::session::Session;
 
 /// Version of the identity format.
 pub const STATE_VERSION: u8 = 1;
-/// Version of the session format written now (SPEC.md §10.3). Versions 1 and 2 are still read.
-pub const SESSION_VERSION: u8 = 3;
-/// Version of the prekey store format written now (SPEC.md §10.2). Versions 1 and 2 are still
-/// read.
-pub const PREKEY_STORE_VERSION: u8 = 3;
+/// The newest session format (SPEC.md §10.3): a PQXDH session is written in it; an X3DH session
+/// in version 3, which it needs no more than. Versions 1 to 4 are read.
+pub const SESSION_VERSION: u8 = 4;
+/// The newest prekey store format (SPEC.md §10.2): a store that has held KEM prekeys is written in
+/// it, any other in version 3. Versions 1 to 4 are read.
+pub const PREKEY_STORE_VERSION: u8 = 4;
+/// The versions read: every one this library has written (sealed blobs exist from version 3).
+const READ_VERSIONS: [u8; 4] = [1, 2, 3, 4];
+const SEALED_READ_VERSIONS: [u8; 2] = [3, 4];
 /// Kind byte of a persisted [`IdentityKeyPair`].
 pub const KIND_IDENTITY: u8 = 0x10;
 /// Kind byte of a persisted [`PreKeyStore`].
@@ -236,16 +240,18 @@ fn seal_value_at_rest<R: CryptoRng + ?Sized, T: Codec>(
     })
 }
 
-/// Opens a sealed blob of a current-version object; its body must be consumed exactly.
-fn open_value_at_rest<T: Codec>(
+/// Opens a sealed blob of one of `versions`, decoded by `decode`; its body must be consumed
+/// exactly.
+fn open_value_at_rest<T>(
     key: &StorageKey,
     kind: u8,
-    version: u8,
+    versions: &[u8],
     bytes: &[u8],
+    decode: impl FnOnce(u8, &mut Reader<'_>) -> Result<T, DecodeError>,
 ) -> Result<T, DecodeError> {
-    let (_, body) = open_at_rest(key, kind, &[version], bytes)?;
+    let (version, body) = open_at_rest(key, kind, versions, bytes)?;
     let mut r = Reader::new(&body);
-    let value = T::decode(&mut r)?;
+    let value = decode(version, &mut r)?;
     r.finish()?;
     Ok(value)
 }
@@ -307,13 +313,13 @@ impl IdentityKeyPair {
 
 impl PreKeyStore {
     /// Serializes the store (private prekeys and the record of accepted first messages
-    /// included) for storage, in format version 3 (SPEC.md §10.2). The result is secret and is
+    /// included) for storage, in format version 4, or 3 if it never held a KEM prekey (SPEC.md §10.2). The result is secret and is
     /// zeroized when dropped.
     ///
     /// # Errors
     /// [`Error::TooLarge`] if a count does not fit its field (the store's own bounds prevent it).
     pub fn to_bytes(&self) -> Result<Zeroizing<Vec<u8>>, Error> {
-        seal_value(KIND_PREKEY_STORE, PREKEY_STORE_VERSION, self)
+        seal_value(KIND_PREKEY_STORE, self.state_version(), self)
     }
 
     /// Restores a store saved with [`PreKeyStore::to_bytes`], by this version or by an earlier
@@ -322,16 +328,22 @@ impl PreKeyStore {
     /// # Errors
     /// Any [`DecodeError`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let (version, mut r) = open(KIND_PREKEY_STORE, &[1, 2, PREKEY_STORE_VERSION], bytes)?;
-        let store = match version {
-            PREKEY_STORE_VERSION => Self::decode(&mut r)?,
-            old => legacy::prekey_store(old, &mut r)?,
-        };
+        let (version, mut r) = open(KIND_PREKEY_STORE, &READ_VERSIONS, bytes)?;
+        let store = Self::decode_any(version, &mut r)?;
         r.finish()?;
         Ok(store)
     }
 
-    /// Seals the store at rest under `key` (SPEC.md §10.4), in format version 3.
+    /// The body of any version read; version 3 is version 4 without the KEM prekeys.
+    fn decode_any(version: u8, r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        match version {
+            PREKEY_STORE_VERSION => Self::decode(r),
+            3 => Self::decode_x25519(r),
+            old => legacy::prekey_store(old, r),
+        }
+    }
+
+    /// Seals the store at rest under `key` (SPEC.md §10.4), in the format version `to_bytes` writes.
     ///
     /// # Errors
     /// As [`PreKeyStore::to_bytes`].
@@ -340,7 +352,7 @@ impl PreKeyStore {
         rng: &mut R,
         key: &StorageKey,
     ) -> Result<Vec<u8>, Error> {
-        seal_value_at_rest(rng, key, KIND_PREKEY_STORE, PREKEY_STORE_VERSION, self)
+        seal_value_at_rest(rng, key, KIND_PREKEY_STORE, self.state_version(), self)
     }
 
     /// Restores a store sealed with [`PreKeyStore::to_sealed_bytes`].
@@ -349,12 +361,18 @@ impl PreKeyStore {
     /// [`DecodeError::ChecksumMismatch`] for the wrong key or any edit; any other
     /// [`DecodeError`].
     pub fn from_sealed_bytes(bytes: &[u8], key: &StorageKey) -> Result<Self, DecodeError> {
-        open_value_at_rest(key, KIND_PREKEY_STORE, PREKEY_STORE_VERSION, bytes)
+        open_value_at_rest(
+            key,
+            KIND_PREKEY_STORE,
+            &SEALED_READ_VERSIONS,
+            bytes,
+            Self::decode_any,
+        )
     }
 }
 
 impl Session {
-    /// Serializes the whole session for storage, in format version 3 (SPEC.md §10.3). Persist it
+    /// Serializes the whole session for storage, in format version 4 for a PQXDH session, 3 for an X3DH one (SPEC.md §10.3). Persist it
     /// after every `encrypt` (before the message leaves) and after every successful `decrypt`.
     /// The result is secret and is zeroized when dropped.
     ///
@@ -362,7 +380,7 @@ impl Session {
     /// [`Error::TooLarge`] if a length does not fit its field (the session's own bounds prevent
     /// it).
     pub fn to_bytes(&self) -> Result<Zeroizing<Vec<u8>>, Error> {
-        seal_value(KIND_SESSION, SESSION_VERSION, self)
+        seal_value(KIND_SESSION, self.state_version(), self)
     }
 
     /// Restores a session saved with [`Session::to_bytes`] by this version or an earlier one.
@@ -372,16 +390,22 @@ impl Session {
     /// # Errors
     /// Any [`DecodeError`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let (version, mut r) = open(KIND_SESSION, &[1, 2, SESSION_VERSION], bytes)?;
-        let session = match version {
-            SESSION_VERSION => Self::decode(&mut r)?,
-            old => legacy::session(old, &mut r)?,
-        };
+        let (version, mut r) = open(KIND_SESSION, &READ_VERSIONS, bytes)?;
+        let session = Self::decode_any(version, &mut r)?;
         r.finish()?;
         Ok(session)
     }
 
-    /// Seals the session at rest under `key` (SPEC.md §10.4), in format version 3. Use it
+    /// The body of any version read; version 3 is version 4 without the KEM field.
+    fn decode_any(version: u8, r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        match version {
+            SESSION_VERSION => Self::decode(r),
+            3 => Self::decode_version(r, false),
+            old => legacy::session(old, r),
+        }
+    }
+
+    /// Seals the session at rest under `key` (SPEC.md §10.4), in the format version `to_bytes` writes. Use it
     /// instead of [`Session::to_bytes`] where the application does not encrypt its database
     /// itself.
     ///
@@ -392,7 +416,7 @@ impl Session {
         rng: &mut R,
         key: &StorageKey,
     ) -> Result<Vec<u8>, Error> {
-        seal_value_at_rest(rng, key, KIND_SESSION, SESSION_VERSION, self)
+        seal_value_at_rest(rng, key, KIND_SESSION, self.state_version(), self)
     }
 
     /// Restores a session sealed with [`Session::to_sealed_bytes`]. The body is validated as by
@@ -402,6 +426,12 @@ impl Session {
     /// [`DecodeError::ChecksumMismatch`] for the wrong key or any edit; any other
     /// [`DecodeError`].
     pub fn from_sealed_bytes(bytes: &[u8], key: &StorageKey) -> Result<Self, DecodeError> {
-        open_value_at_rest(key, KIND_SESSION, SESSION_VERSION, bytes)
+        open_value_at_rest(
+            key,
+            KIND_SESSION,
+            &SEALED_READ_VERSIONS,
+            bytes,
+            Self::decode_any,
+        )
     }
 }

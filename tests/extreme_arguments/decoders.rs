@@ -47,7 +47,11 @@ fn every_decoder_refuses_empty_one_byte_and_huge_inputs() {
 
     // PreKeyBundle.
     let bundle = p.bob_store.bundle(&p.bob_id, Some(0)).unwrap().to_bytes();
-    assert_eq!(bundle.len(), PreKeyBundle::MAX_LEN);
+    // A classical bundle: the largest one without a KEM prekey.
+    assert_eq!(
+        bundle.len(),
+        PreKeyBundle::MAX_LEN - xchat_protocol::KemPreKey::LEN
+    );
     refuses(
         "PreKeyBundle::from_bytes",
         PreKeyBundle::from_bytes,

@@ -80,7 +80,11 @@ fn prekey_store_counts_ids_and_times() {
     assert_eq!(store.one_time_prekeys(), one);
     let bundle = store.bundle(&bob, Some(0)).unwrap();
     assert_eq!(bundle.one_time_prekey, Some(one[0]));
-    assert_eq!(bundle.to_bytes().len(), PreKeyBundle::MAX_LEN);
+    // A classical bundle: the largest one without a KEM prekey.
+    assert_eq!(
+        bundle.to_bytes().len(),
+        PreKeyBundle::MAX_LEN - xchat_protocol::KemPreKey::LEN
+    );
     let before = store.to_bytes().unwrap();
     for id in [1, u32::MAX - 1, u32::MAX] {
         assert_eq!(

@@ -61,10 +61,10 @@ fn corrupt_state_is_rejected_with_typed_errors() {
         assert!(Session::from_bytes(&saved[..len]).is_err(), "prefix {len}");
     }
     let mut future = saved.to_vec();
-    future[1] = 4;
+    future[1] = 5;
     assert_eq!(
         Session::from_bytes(&future).unwrap_err(),
-        DecodeError::UnknownVersion(4)
+        DecodeError::UnknownVersion(5)
     );
     // A store blob is not a session blob.
     assert_eq!(

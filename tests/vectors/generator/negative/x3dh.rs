@@ -183,6 +183,7 @@ pub(super) fn initiate(neg: &mut Neg, fx: &Fixture) {
             ..bundle.signed_prekey
         },
         one_time_prekey: None,
+        kem_prekey: None,
     };
     neg.initiate(
         "initiate: validly signed low-order signed prekey",

@@ -1,5 +1,7 @@
-//! Signed prekeys, one-time prekeys, the bundle a server hands out, and the responder's store
-//! (SPEC.md §4.2–§4.3).
+//! Signed prekeys, one-time prekeys, ML-KEM prekeys, the bundle a server hands out, and the
+//! responder's store (SPEC.md §4.2–§4.3, §4.5).
+
+mod kem;
 
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
@@ -11,7 +13,10 @@ use crate::codec::{Codec, Reader, Writer};
 use crate::error::{DecodeError, Error};
 use crate::kdf::{FIRST_MESSAGE_ID_LEN, LABEL_SIGNED_PREKEY};
 use crate::keys::{IdentityKey, IdentityKeyPair, KeyPair, PublicKey};
-use crate::wire::PROTOCOL_VERSION;
+use crate::wire::{PROTOCOL_VERSION, PROTOCOL_VERSION_PQXDH};
+
+pub(crate) use kem::KemPreKeyPair;
+pub use kem::{KEM_TYPE_ML_KEM_1024, KemPreKey, KemUse};
 
 /// How many signed prekeys a store keeps: the current one and the previous ones, so that prekey
 /// messages sent to a just-rotated key still decrypt (SPEC.md §4.3).
@@ -24,6 +29,12 @@ pub const MAX_FIRST_MESSAGES_PER_SIGNED_PREKEY: usize = 4096;
 /// The most one-time prekeys a store holds; [`PreKeyStore::generate_one_time_prekeys`] refuses
 /// to go beyond it.
 pub const MAX_ONE_TIME_PREKEYS: usize = 1 << 16;
+/// How many last-resort KEM prekeys a store keeps: the current one and the previous ones, as for
+/// signed prekeys (SPEC.md §4.5).
+pub const MAX_KEM_PREKEYS: usize = 3;
+/// The most one-time KEM prekeys a store holds. Each costs 140 bytes in the store and 1 645 in
+/// the upload; a few hundred cover any server's refill interval.
+pub const MAX_KEM_ONE_TIME_PREKEYS: usize = 1 << 12;
 
 /// The public half of a signed prekey, as published in a bundle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -156,10 +167,12 @@ pub struct OneTimePreKey {
 }
 
 /// What a server stores per user and hands to someone who wants to start a session:
-/// the identity, the current signed prekey, and at most one one-time prekey.
+/// the identity, the current signed prekey, at most one one-time prekey, and one KEM prekey
+/// (a one-time one if the server has one left, else the last-resort one).
 ///
 /// Encoding (SPEC.md §5.1): `version ‖ identity (32) ‖ spk id (u32) ‖ spk created_at (u64) ‖
-/// spk (32) ‖ signature (64) ‖ flag (u8) ‖ [otpk id (u32) ‖ otpk (32)]`.
+/// spk (32) ‖ signature (64) ‖ flag (u8) ‖ [otpk id (u32) ‖ otpk (32)] ‖ [KEM prekey]`; version
+/// `0x02` with a KEM prekey (PQXDH), `0x01` without (X3DH).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PreKeyBundle {
     /// The owner's identity key.
@@ -168,16 +181,22 @@ pub struct PreKeyBundle {
     pub signed_prekey: SignedPreKey,
     /// One of the owner's one-time prekeys, if the server had one left.
     pub one_time_prekey: Option<OneTimePreKey>,
+    /// The KEM prekey a PQXDH initiator encapsulates to; `None` in a classical (X3DH) bundle.
+    pub kem_prekey: Option<KemPreKey>,
 }
 
 impl PreKeyBundle {
     /// The largest encoding.
-    pub const MAX_LEN: usize = 1 + 32 + 4 + 8 + 32 + 64 + 1 + 4 + 32;
+    pub const MAX_LEN: usize = 1 + 32 + 4 + 8 + 32 + 64 + 1 + 4 + 32 + KemPreKey::LEN;
 
     /// Encodes the bundle.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut b = Vec::with_capacity(Self::MAX_LEN);
-        b.put_u8(PROTOCOL_VERSION);
+        b.put_u8(if self.kem_prekey.is_some() {
+            PROTOCOL_VERSION_PQXDH
+        } else {
+            PROTOCOL_VERSION
+        });
         b.put(&self.identity.to_bytes());
         let spk = &self.signed_prekey;
         b.put_u32(spk.id);
@@ -188,6 +207,9 @@ impl PreKeyBundle {
         if let Some(otpk) = &self.one_time_prekey {
             b.put_u32(otpk.id);
             b.put(otpk.key.as_bytes());
+        }
+        if let Some(kem) = &self.kem_prekey {
+            kem.encode(&mut b);
         }
         b
     }
@@ -214,7 +236,10 @@ impl PreKeyBundle {
     /// Any [`DecodeError`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes);
-        r.version(PROTOCOL_VERSION)?;
+        let version = r.u8()?;
+        if version != PROTOCOL_VERSION && version != PROTOCOL_VERSION_PQXDH {
+            return Err(DecodeError::UnknownVersion(version));
+        }
         let identity = IdentityKey::from_bytes(r.array()?)?;
         let signed_prekey = SignedPreKey {
             id: r.u32()?,
@@ -230,11 +255,17 @@ impl PreKeyBundle {
         } else {
             None
         };
+        let kem_prekey = if version == PROTOCOL_VERSION_PQXDH {
+            Some(KemPreKey::decode(&mut r)?)
+        } else {
+            None
+        };
         r.finish()?;
         Ok(Self {
             identity,
             signed_prekey,
             one_time_prekey,
+            kem_prekey,
         })
     }
 }
@@ -263,6 +294,12 @@ pub struct PreKeyStore {
     one_time: BTreeMap<u32, KeyPair>,
     next_signed_id: u32,
     next_one_time_id: u32,
+    /// Last-resort KEM prekeys, oldest first; the last is current. At most [`MAX_KEM_PREKEYS`].
+    kem_last_resort: VecDeque<KemPreKeyPair>,
+    /// At most [`MAX_KEM_ONE_TIME_PREKEYS`].
+    kem_one_time: BTreeMap<u32, KemPreKeyPair>,
+    /// One id space for both uses of KEM prekeys.
+    next_kem_id: u32,
 }
 
 impl PreKeyStore {
@@ -358,7 +395,9 @@ impl PreKeyStore {
         self.one_time.len()
     }
 
-    /// Assembles a bundle from the current signed prekey and, optionally, one one-time prekey.
+    /// Assembles a bundle from the current signed prekey, optionally one one-time prekey, and
+    /// the current last-resort KEM prekey if the store has one (a PQXDH bundle; without one, a
+    /// classical X3DH bundle).
     ///
     /// # Errors
     /// [`Error::NoSignedPreKey`], or [`Error::UnknownOneTimePreKey`].
@@ -385,7 +424,111 @@ impl PreKeyStore {
             identity: *identity.public(),
             signed_prekey,
             one_time_prekey,
+            kem_prekey: self.current_kem_prekey(),
         })
+    }
+
+    /// The next free KEM prekey id (ids wrap after 2^32 keys; one still held is skipped).
+    fn take_kem_id(&mut self) -> u32 {
+        let mut id = self.next_kem_id;
+        while self.kem_one_time.contains_key(&id) || self.kem_last_resort.iter().any(|k| k.id == id)
+        {
+            id = id.wrapping_add(1);
+        }
+        self.next_kem_id = id.wrapping_add(1);
+        id
+    }
+
+    /// Creates a new last-resort KEM prekey (the one bundles carry when no one-time KEM prekey is
+    /// left) and forgets all but the [`MAX_KEM_PREKEYS`] newest. Rotate it with the signed
+    /// prekey. `now_ms` is signed in whole seconds, as for signed prekeys.
+    pub fn rotate_kem_prekey<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        identity: &IdentityKeyPair,
+        now_ms: u64,
+    ) -> KemPreKey {
+        let id = self.take_kem_id();
+        let (held, public) =
+            KemPreKeyPair::generate(rng, identity, KemUse::LastResort, id, now_ms / 1000);
+        self.kem_last_resort.push_back(held);
+        while self.kem_last_resort.len() > MAX_KEM_PREKEYS {
+            self.kem_last_resort.pop_front();
+        }
+        public
+    }
+
+    /// Generates `count` signed one-time KEM prekeys and returns their public halves for upload.
+    ///
+    /// # Errors
+    /// [`Error::TooLarge`] if the store would then hold more than [`MAX_KEM_ONE_TIME_PREKEYS`];
+    /// the store is unchanged.
+    pub fn generate_kem_one_time_prekeys<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        identity: &IdentityKeyPair,
+        count: usize,
+        now_ms: u64,
+    ) -> Result<Vec<KemPreKey>, Error> {
+        if count > MAX_KEM_ONE_TIME_PREKEYS.saturating_sub(self.kem_one_time.len()) {
+            return Err(Error::TooLarge);
+        }
+        let mut out = Vec::with_capacity(count);
+        for _ in 0..count {
+            let id = self.take_kem_id();
+            let (held, public) =
+                KemPreKeyPair::generate(rng, identity, KemUse::OneTime, id, now_ms / 1000);
+            self.kem_one_time.insert(id, held);
+            out.push(public);
+        }
+        Ok(out)
+    }
+
+    /// The current last-resort KEM prekey, if any (expanded from its seed).
+    pub fn current_kem_prekey(&self) -> Option<KemPreKey> {
+        self.kem_last_resort.back().map(KemPreKeyPair::public)
+    }
+
+    /// The ids of the unused one-time KEM prekeys, in order.
+    pub fn kem_one_time_prekey_ids(&self) -> Vec<u32> {
+        self.kem_one_time.keys().copied().collect()
+    }
+
+    /// The number of unused one-time KEM prekeys (to decide when to replenish).
+    pub fn kem_one_time_prekey_count(&self) -> usize {
+        self.kem_one_time.len()
+    }
+
+    /// Deletes an unused one-time KEM prekey. Returns whether it was held.
+    pub fn remove_kem_one_time_prekey(&mut self, id: u32) -> bool {
+        self.kem_one_time.remove(&id).is_some()
+    }
+
+    /// A bundle with the one-time KEM prekey `kem_id` instead of the last-resort one (what a
+    /// server hands out while it has one-time KEM prekeys left).
+    ///
+    /// # Errors
+    /// As [`PreKeyStore::bundle`], and [`Error::UnknownKemPreKey`].
+    pub fn bundle_with_kem_one_time(
+        &self,
+        identity: &IdentityKeyPair,
+        one_time_id: Option<u32>,
+        kem_id: u32,
+    ) -> Result<PreKeyBundle, Error> {
+        let kem = self.kem_prekey(KemUse::OneTime, kem_id)?.public();
+        Ok(PreKeyBundle {
+            kem_prekey: Some(kem),
+            ..self.bundle(identity, one_time_id)?
+        })
+    }
+
+    /// The KEM prekey a first message names.
+    pub(crate) fn kem_prekey(&self, usage: KemUse, id: u32) -> Result<&KemPreKeyPair, Error> {
+        match usage {
+            KemUse::LastResort => self.kem_last_resort.iter().find(|k| k.id == id),
+            KemUse::OneTime => self.kem_one_time.get(&id),
+        }
+        .ok_or(Error::UnknownKemPreKey(id))
     }
 
     pub(crate) fn signed_prekey(&self, id: u32) -> Result<&SignedPreKeyPair, Error> {
@@ -506,6 +649,7 @@ impl PreKeyStore {
             one_time,
             next_signed_id,
             next_one_time_id,
+            ..Self::default()
         })
     }
 
@@ -524,6 +668,14 @@ impl Codec for PreKeyStore {
             + self.signed.iter().map(Codec::encoded_len).sum::<usize>()
             + 4
             + self.one_time.len() * (4 + 64)
+            + if self.has_kem_state() {
+                4 + 1
+                    + 4
+                    + (self.kem_last_resort.len() + self.kem_one_time.len())
+                        * KemPreKeyPair::STORED_LEN
+            } else {
+                0
+            }
     }
 
     fn encode(&self, out: &mut Vec<u8>) -> Result<(), Error> {
@@ -538,10 +690,78 @@ impl Codec for PreKeyStore {
             out.put_u32(*id);
             pair.encode_stored(out);
         }
+        if !self.has_kem_state() {
+            return Ok(()); // version 3 (SPEC.md §10.2)
+        }
+        out.put_u32(self.next_kem_id);
+        out.put_len_u8(self.kem_last_resort.len())?;
+        for k in &self.kem_last_resort {
+            k.encode_stored(out);
+        }
+        out.put_len_u32(self.kem_one_time.len())?;
+        for k in self.kem_one_time.values() {
+            k.encode_stored(out);
+        }
         Ok(())
     }
 
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let mut store = Self::decode_x25519(r)?;
+        store.next_kem_id = r.u32()?;
+        let count = usize::from(r.u8()?);
+        if count > MAX_KEM_PREKEYS {
+            return Err(DecodeError::NonCanonical);
+        }
+        for _ in 0..count {
+            let k = KemPreKeyPair::decode_stored(r, KemUse::LastResort)?;
+            store.kem_last_resort.push_back(k);
+        }
+        let count = r.u32()? as usize;
+        if count > MAX_KEM_ONE_TIME_PREKEYS {
+            return Err(DecodeError::NonCanonical);
+        }
+        let mut last = None;
+        for _ in 0..count {
+            let k = KemPreKeyPair::decode_stored(r, KemUse::OneTime)?;
+            // Strictly increasing ids: the one canonical order, and no duplicates.
+            if last.is_some_and(|l| k.id <= l) {
+                return Err(DecodeError::NonCanonical);
+            }
+            last = Some(k.id);
+            store.kem_one_time.insert(k.id, k);
+        }
+        // Version 4 is written only for a store with KEM state: an empty KEM part would be a
+        // second encoding of a version 3 store.
+        if !store.has_kem_state() {
+            return Err(DecodeError::NonCanonical);
+        }
+        // One id space: no id in both lists, none twice among the last-resort keys (checked once
+        // all are read, like the signed prekeys' ids).
+        let ids = store.kem_last_resort.iter().map(|k| k.id);
+        let mut seen = BTreeMap::new();
+        for id in ids.chain(store.kem_one_time.keys().copied()) {
+            if seen.insert(id, ()).is_some() {
+                return Err(DecodeError::NonCanonical);
+            }
+        }
+        Ok(store)
+    }
+}
+
+impl PreKeyStore {
+    /// Whether the store has ever held a KEM prekey: it is then written as version 4, otherwise
+    /// as version 3, byte for byte what it was before PQXDH existed (SPEC.md §10.2).
+    fn has_kem_state(&self) -> bool {
+        self.next_kem_id != 0 || !self.kem_last_resort.is_empty() || !self.kem_one_time.is_empty()
+    }
+
+    /// The state version that holds this store.
+    pub(crate) fn state_version(&self) -> u8 {
+        if self.has_kem_state() { 4 } else { 3 }
+    }
+
+    /// The X25519 part of the body (all of version 3's, SPEC.md §10.2).
+    pub(crate) fn decode_x25519(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let next_signed_id = r.u32()?;
         let next_one_time_id = r.u32()?;
         let count = usize::from(r.u8()?);
@@ -624,11 +844,14 @@ mod tests {
             Err(DecodeError::TrailingBytes)
         );
         let mut v = bytes.clone();
-        v[0] = 2;
+        v[0] = 3;
         assert_eq!(
             PreKeyBundle::from_bytes(&v),
-            Err(DecodeError::UnknownVersion(2))
+            Err(DecodeError::UnknownVersion(3))
         );
+        // A classical bundle relabelled as PQXDH lacks its KEM prekey.
+        v[0] = 2;
+        assert_eq!(PreKeyBundle::from_bytes(&v), Err(DecodeError::Truncated));
         let mut flag = bytes.clone();
         flag[1 + 32 + 4 + 8 + 32 + 64] = 2;
         assert_eq!(

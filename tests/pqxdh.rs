@@ -1,0 +1,128 @@
+//! PQXDH end to end (work in progress, issue 13): a session from a bundle with a KEM prekey, its
+//! first message, replay, the one-time KEM prekey's consumption, a ciphertext for another key,
+//! and the state round trip.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use rand_chacha::ChaCha20Rng;
+use rand_chacha::rand_core::SeedableRng;
+use xchat_protocol::{
+    Config, Error, Handshake, IdentityKeyPair, Incoming, PreKeyStore, Session, Trust,
+};
+
+const NOW: u64 = 1_700_000_000_000;
+
+fn setup(seed: u8) -> (ChaCha20Rng, IdentityKeyPair, IdentityKeyPair, PreKeyStore) {
+    let mut rng = ChaCha20Rng::from_seed([seed; 32]);
+    let alice = IdentityKeyPair::generate(&mut rng);
+    let bob = IdentityKeyPair::generate(&mut rng);
+    let mut store = PreKeyStore::new();
+    store.rotate_signed_prekey(&mut rng, &bob, NOW);
+    store.generate_one_time_prekeys(&mut rng, 2).unwrap();
+    store.rotate_kem_prekey(&mut rng, &bob, NOW);
+    store
+        .generate_kem_one_time_prekeys(&mut rng, &bob, 2, NOW)
+        .unwrap();
+    (rng, alice, bob, store)
+}
+
+#[test]
+fn every_combination_of_one_time_keys_establishes_a_pqxdh_session() {
+    for (otpk, kem_one_time) in [
+        (None, None),
+        (Some(0), None),
+        (None, Some(1)),
+        (Some(1), Some(2)),
+    ] {
+        let (mut rng, alice, bob, mut store) = setup(1);
+        let bundle = match kem_one_time {
+            None => store.bundle(&bob, otpk).unwrap(),
+            Some(id) => store.bundle_with_kem_one_time(&bob, otpk, id).unwrap(),
+        };
+        let bytes = bundle.to_bytes();
+        assert_eq!(bytes[0], 0x02);
+        let decoded = xchat_protocol::PreKeyBundle::from_bytes(&bytes).unwrap();
+        assert_eq!(decoded, bundle);
+        let config = Config::new(b"a|b");
+        let mut a =
+            Session::initiate(&mut rng, &alice, &decoded, Trust::FirstUse, &config).unwrap();
+        assert_eq!(a.handshake(), Handshake::Pqxdh);
+        let first = a.send(&mut rng, NOW, b"hello").unwrap();
+        let Incoming::PreKey(pkm) = Incoming::decode(&first).unwrap() else {
+            panic!("a prekey message")
+        };
+        assert!(pkm.kem.is_some());
+        let kem_before = store.kem_one_time_prekey_count();
+        let (mut b, got) = Session::accept(&bob, &mut store, &first, &config, NOW).unwrap();
+        assert_eq!(got.body, b"hello");
+        assert_eq!(b.handshake(), Handshake::Pqxdh);
+        assert_eq!(
+            store.kem_one_time_prekey_count(),
+            kem_before - usize::from(kem_one_time.is_some())
+        );
+        // A replay never makes a second session, whichever key protects it.
+        let replay = Session::accept(&bob, &mut store, &first, &config, NOW);
+        assert!(
+            matches!(
+                replay,
+                Err(Error::DuplicateMessage
+                    | Error::UnknownOneTimePreKey(_)
+                    | Error::UnknownKemPreKey(_))
+            ),
+            "{replay:?}"
+        );
+        // Both directions, and both sessions survive a save and restore.
+        let reply = b.send(&mut rng, NOW, b"hi").unwrap();
+        let a_blob = a.to_bytes().unwrap();
+        let b_blob = b.to_bytes().unwrap();
+        assert_eq!((a_blob[1], b_blob[1]), (4, 4));
+        let mut a = Session::from_bytes(&a_blob).unwrap();
+        let mut b = Session::from_bytes(&b_blob).unwrap();
+        assert_eq!(*a.to_bytes().unwrap(), *a_blob);
+        assert_eq!(a.handshake(), Handshake::Pqxdh);
+        assert!(a.receive(&reply, NOW).unwrap().message().is_some());
+        let next = a.send(&mut rng, NOW, b"again").unwrap();
+        assert!(b.receive(&next, NOW).unwrap().message().is_some());
+    }
+}
+
+#[test]
+fn a_ciphertext_for_another_key_fails_and_changes_nothing() {
+    let (mut rng, alice, bob, mut store) = setup(2);
+    let config = Config::new(b"");
+    let bundle = store.bundle_with_kem_one_time(&bob, None, 1).unwrap();
+    let mut a = Session::initiate(&mut rng, &alice, &bundle, Trust::FirstUse, &config).unwrap();
+    let mut first = a.send(&mut rng, NOW, b"x").unwrap();
+    // Name the other one-time KEM prekey (id 2) instead: the ciphertext was made for id 1.
+    let at = 1 + 1 + 32 + 32 + 4 + 1 + 1;
+    assert_eq!(first[at..at + 4], 1u32.to_be_bytes());
+    first[at..at + 4].copy_from_slice(&2u32.to_be_bytes());
+    let before = store.to_bytes().unwrap();
+    assert_eq!(
+        Session::accept(&bob, &mut store, &first, &config, NOW).unwrap_err(),
+        Error::DecryptionFailed
+    );
+    assert_eq!(*store.to_bytes().unwrap(), *before);
+    // An id that is not held.
+    first[at..at + 4].copy_from_slice(&9u32.to_be_bytes());
+    assert_eq!(
+        Session::accept(&bob, &mut store, &first, &config, NOW).unwrap_err(),
+        Error::UnknownKemPreKey(9)
+    );
+}
+
+#[test]
+fn a_store_with_kem_prekeys_round_trips_and_one_without_stays_version_3() {
+    let (mut rng, _alice, bob, store) = setup(3);
+    let blob = store.to_bytes().unwrap();
+    assert_eq!(blob[1], 4);
+    let back = PreKeyStore::from_bytes(&blob).unwrap();
+    assert_eq!(*back.to_bytes().unwrap(), *blob);
+    assert_eq!(back.kem_one_time_prekey_count(), 2);
+    assert_eq!(back.current_kem_prekey(), store.current_kem_prekey());
+    let mut classical = PreKeyStore::new();
+    classical.rotate_signed_prekey(&mut rng, &bob, NOW);
+    assert_eq!(classical.to_bytes().unwrap()[1], 3);
+    let bundle = classical.bundle(&bob, None).unwrap();
+    assert_eq!(bundle.kem_prekey, None);
+    assert_eq!(bundle.to_bytes()[0], 0x01);
+}
