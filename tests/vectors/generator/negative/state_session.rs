@@ -55,10 +55,10 @@ pub(super) fn session(neg: &mut Neg, fx: &Fixture, fresh_key: [u8; 32]) {
             "UnknownType(16)",
         ),
         (
-            "session blob: version 4",
+            "session blob: version 5",
             "§10.0",
-            seal(KIND_SESSION, 4, &base.body_v3()),
-            "UnknownVersion(4)",
+            seal(KIND_SESSION, 5, &base.body_v3()),
+            "UnknownVersion(5)",
         ),
         (
             "session blob: flipped root key bit",

@@ -185,11 +185,18 @@ pub(super) fn identity_and_store(neg: &mut Neg, fx: &Fixture) {
         "NonCanonical",
     );
     neg.decode(
-        "store blob: version 4",
+        "store blob: version 5",
         "§10.0",
         sf,
+        &seal(KIND_STORE, 5, &base.body_v3()),
+        "UnknownVersion(5)",
+    );
+    neg.decode(
+        "store blob: version 4 without its KEM part",
+        "§10.2",
+        sf,
         &seal(KIND_STORE, 4, &base.body_v3()),
-        "UnknownVersion(4)",
+        "Truncated",
     );
     let mut body = base.body_v3();
     let n = body.len() - 32;

@@ -91,8 +91,15 @@ pub(super) fn bundles(neg: &mut Neg, fx: &Fixture) {
         "bundle: unknown version",
         "§5.1",
         bundle_ops,
+        &with(bundle_bytes, |v| v[0] = 3),
+        "UnknownVersion(3)",
+    );
+    neg.decode(
+        "bundle: version 0x02 without its KEM prekey",
+        "§5.1",
+        bundle_ops,
         &with(bundle_bytes, |v| v[0] = 2),
-        "UnknownVersion(2)",
+        "Truncated",
     );
     neg.decode(
         "bundle: flag 0x02",
@@ -136,6 +143,13 @@ pub(super) fn messages(neg: &mut Neg, fx: &Fixture) {
     neg.decode(
         "message: unknown version",
         "§5.4 step 2",
+        dec,
+        &[3, 1],
+        "UnknownVersion(3)",
+    );
+    neg.decode(
+        "message: a normal message of version 0x02",
+        "§5.4 step 4",
         dec,
         &[2, 1],
         "UnknownVersion(2)",
