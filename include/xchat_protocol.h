@@ -196,6 +196,12 @@
 #define XC_ERR_TIMER_VERSION_EXHAUSTED 37
 
 /**
+ * The message names a KEM prekey (PQXDH) the store does not hold: a one-time one already used
+ * or never issued, or a last-resort one rotated out.
+ */
+#define XC_ERR_UNKNOWN_KEM_PREKEY 38
+
+/**
  * The envelope was not sealed to this identity, or was altered in transit.
  */
 #define XC_ERR_SEALED_DECRYPTION_FAILED 40
@@ -580,6 +586,21 @@ int32_t xc_prekey_store_rotate_signed_prekey(struct XcPreKeyStore *store,
                                              const struct XcIdentity *identity,
                                              uint64_t now_ms,
                                              uint32_t *out_id);
+
+/**
+ * Creates a new last-resort ML-KEM-1024 prekey (PQXDH, SPEC.md §4.5) signed by `identity`; from
+ * then on `xc_prekey_store_bundle` puts the current one in every bundle, and sessions started
+ * from those bundles are post-quantum. Rotate it with the signed prekey. Writes its id to
+ * `out_id` unless it is NULL.
+ *
+ * # Safety
+ * `store` and `identity` are any values (handles are checked); `out_id` is NULL or valid for
+ * writing a `uint32_t`. No handle passed is in use by another thread during the call.
+ */
+int32_t xc_prekey_store_rotate_kem_prekey(struct XcPreKeyStore *store,
+                                          const struct XcIdentity *identity,
+                                          uint64_t now_ms,
+                                          uint32_t *out_id);
 
 /**
  * Generates `count` one-time prekeys (at most `XC_MAX_ONE_TIME_PREKEYS_PER_CALL`) and returns

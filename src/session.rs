@@ -743,8 +743,7 @@ impl Session {
         local_identity: IdentityKey,
         remote_identity: IdentityKey,
         context: &[u8],
-        prekey_ids: (PublicKey, u32, Option<u32>),
-        kem: Option<StoredKem>,
+        prekey_ids: (PublicKey, u32, Option<u32>, Option<StoredKem>),
         timer: Timer,
         ratchet: Ratchet,
     ) -> Result<Self, DecodeError> {
@@ -757,7 +756,7 @@ impl Session {
         };
         let ad = associated_data(initiator, responder, context)
             .map_err(|_| DecodeError::NonCanonical)?;
-        let (base_key, signed_prekey_id, one_time_prekey_id) = prekey_ids;
+        let (base_key, signed_prekey_id, one_time_prekey_id, kem) = prekey_ids;
         let x3dh = PreKeyFields {
             identity: *initiator,
             base_key,
@@ -873,8 +872,7 @@ impl Session {
             local_identity,
             remote_identity,
             context,
-            (base_key, signed_prekey_id, one_time_prekey_id),
-            kem,
+            (base_key, signed_prekey_id, one_time_prekey_id, kem),
             timer,
             ratchet,
         )

@@ -91,6 +91,9 @@ pub const XC_ERR_PROTOCOL_OTHER: i32 = 39;
 pub const XC_ERR_SIGNED_PREKEY_FULL: i32 = 36;
 /// The conversation's timer version is at its maximum; the timer can no longer change.
 pub const XC_ERR_TIMER_VERSION_EXHAUSTED: i32 = 37;
+/// The message names a KEM prekey (PQXDH) the store does not hold: a one-time one already used
+/// or never issued, or a last-resort one rotated out.
+pub const XC_ERR_UNKNOWN_KEM_PREKEY: i32 = 38;
 
 /// The envelope was not sealed to this identity, or was altered in transit.
 pub const XC_ERR_SEALED_DECRYPTION_FAILED: i32 = 40;
@@ -138,6 +141,7 @@ pub(crate) fn error_code(e: Error) -> i32 {
         Error::NonContributory => XC_ERR_NON_CONTRIBUTORY,
         Error::UnknownSignedPreKey(_) => XC_ERR_UNKNOWN_SIGNED_PREKEY,
         Error::UnknownOneTimePreKey(_) => XC_ERR_UNKNOWN_ONE_TIME_PREKEY,
+        Error::UnknownKemPreKey(_) => XC_ERR_UNKNOWN_KEM_PREKEY,
         Error::DuplicateMessage => XC_ERR_DUPLICATE_MESSAGE,
         Error::TooFarInFuture => XC_ERR_TOO_FAR_IN_FUTURE,
         Error::DecryptionFailed => XC_ERR_DECRYPTION_FAILED,
@@ -194,7 +198,7 @@ impl From<SealedSenderError> for Fail {
 
 /// Every code this ABI defines.
 #[cfg(test)]
-pub(crate) const ALL_CODES: [i32; 40] = [
+pub(crate) const ALL_CODES: [i32; 41] = [
     XC_OK,
     XC_ERR_NULL_POINTER,
     XC_ERR_INVALID_ARGUMENT,
@@ -227,6 +231,7 @@ pub(crate) const ALL_CODES: [i32; 40] = [
     XC_ERR_INVALID_CONTENT,
     XC_ERR_SIGNED_PREKEY_FULL,
     XC_ERR_TIMER_VERSION_EXHAUSTED,
+    XC_ERR_UNKNOWN_KEM_PREKEY,
     XC_ERR_PROTOCOL_OTHER,
     XC_ERR_SEALED_DECRYPTION_FAILED,
     XC_ERR_SEALED_INVALID_CERTIFICATE,
@@ -261,6 +266,7 @@ fn message(code: i32) -> &'static CStr {
         XC_ERR_NON_CONTRIBUTORY => c"non-contributory Diffie-Hellman result (low-order key)",
         XC_ERR_UNKNOWN_SIGNED_PREKEY => c"unknown signed prekey",
         XC_ERR_UNKNOWN_ONE_TIME_PREKEY => c"unknown one-time prekey",
+        XC_ERR_UNKNOWN_KEM_PREKEY => c"unknown KEM prekey",
         XC_ERR_DUPLICATE_MESSAGE => c"duplicate message, or its key was discarded",
         XC_ERR_TOO_FAR_IN_FUTURE => c"message counter is beyond the skip limit",
         XC_ERR_DECRYPTION_FAILED => c"message authentication failed",

@@ -73,6 +73,37 @@ pub unsafe extern "C" fn xc_prekey_store_rotate_signed_prekey(
     })
 }
 
+/// Creates a new last-resort ML-KEM-1024 prekey (PQXDH, SPEC.md §4.5) signed by `identity`; from
+/// then on `xc_prekey_store_bundle` puts the current one in every bundle, and sessions started
+/// from those bundles are post-quantum. Rotate it with the signed prekey. Writes its id to
+/// `out_id` unless it is NULL.
+///
+/// # Safety
+/// `store` and `identity` are any values (handles are checked); `out_id` is NULL or valid for
+/// writing a `uint32_t`. No handle passed is in use by another thread during the call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn xc_prekey_store_rotate_kem_prekey(
+    store: *mut XcPreKeyStore,
+    identity: *const XcIdentity,
+    now_ms: u64,
+    out_id: *mut u32,
+) -> i32 {
+    guard(|| {
+        // SAFETY: checked by the registry; not in use elsewhere, by the contract.
+        let store = unsafe { handle_mut(store) }?;
+        // SAFETY: as above.
+        let identity = unsafe { handle_ref(identity) }?;
+        let kem = store
+            .inner
+            .rotate_kem_prekey(&mut os_rng(), &identity.inner, now_ms);
+        if !out_id.is_null() {
+            // SAFETY: non-null, and writable and aligned for a `uint32_t` by the contract.
+            unsafe { out_id.write(kem.id) };
+        }
+        Ok(())
+    })
+}
+
 /// Generates `count` one-time prekeys (at most `XC_MAX_ONE_TIME_PREKEYS_PER_CALL`) and returns
 /// their public halves in `out` as `count` records of `XC_ONE_TIME_PREKEY_RECORD_LEN` bytes:
 /// `id (uint32, big-endian) || public key (32)`. Use the ids with `xc_prekey_store_bundle`.

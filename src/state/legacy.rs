@@ -220,8 +220,7 @@ pub(super) fn session(version: u8, r: &mut Reader<'_>) -> Result<Session, Decode
         local_identity,
         remote_identity,
         context,
-        (base_key, signed_prekey_id, one_time_prekey_id),
-        None,
+        (base_key, signed_prekey_id, one_time_prekey_id, None),
         timer,
         ratchet,
     )

@@ -213,6 +213,10 @@ int main(void) {
                XC_ERR_NO_SIGNED_PREKEY);
     uint32_t spk_id = UINT32_MAX;
     CHECK(xc_prekey_store_rotate_signed_prekey(bob_store, bob, T0, &spk_id));
+    /* A last-resort ML-KEM prekey: every bundle carries it, so sessions are post-quantum (PQXDH). */
+    uint32_t kem_id = UINT32_MAX;
+    CHECK(xc_prekey_store_rotate_kem_prekey(bob_store, bob, T0, &kem_id));
+    EXPECT(kem_id == 0);
     XcBuffer records;
     CHECK(xc_prekey_store_generate_one_time_prekeys(bob_store, 5, &records));
     EXPECT(records.len == 5 * XC_ONE_TIME_PREKEY_RECORD_LEN);
@@ -226,8 +230,9 @@ int main(void) {
     CHECK_CODE(xc_prekey_store_bundle(bob_store, bob, 999999, &no_bundle),
                XC_ERR_UNKNOWN_ONE_TIME_PREKEY);
     CHECK_CODE(xc_prekey_store_bundle(bob_store, bob, -2, &no_bundle), XC_ERR_INVALID_ARGUMENT);
-    printf("   signed prekey %" PRIu32 ", 5 one-time prekeys; bundle with one-time prekey %" PRIu32
-           ": %zu bytes\n", spk_id, first_id, bundle.len);
+    EXPECT(bundle.len == 1823 && bundle.ptr[0] == 0x02); /* a PQXDH bundle (SPEC.md §5.1) */
+    printf("   signed prekey %" PRIu32 ", KEM prekey %" PRIu32 ", 5 one-time prekeys; PQXDH bundle"
+           " with one-time prekey %" PRIu32 ": %zu bytes\n", spk_id, kem_id, first_id, bundle.len);
 
     printf("3. Alice fetches the bundle, starts a session and sends two sealed messages.\n");
     XcSession *alice_session = NULL;
