@@ -17,6 +17,8 @@ use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_mai
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
+use ml_kem::kem::{Decapsulate, KeyExport};
+use ml_kem::{B32, MlKem1024};
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::SeedableRng;
 use sha2::Sha256;
@@ -38,7 +40,14 @@ struct Floor {
     message: [u8; 75],
     signature: ed25519_dalek::Signature,
     key: [u8; 32],
+    kem_seed: [u8; 64],
+    kem_public: [u8; 1568],
+    kem_message: [u8; 1617],
+    kem_signature: ed25519_dalek::Signature,
 }
+
+type MlKemDecapsulationKey = ml_kem::DecapsulationKey<MlKem1024>;
+type MlKemEncapsulationKey = ml_kem::EncapsulationKey<MlKem1024>;
 
 impl Floor {
     fn new() -> Self {
@@ -48,7 +57,17 @@ impl Floor {
         let signing = SigningKey::generate(&mut rng);
         let message = [7u8; 75];
         let signature = signing.sign(&message);
+        let kem_seed = [5u8; 64];
+        let dk = MlKemDecapsulationKey::from_seed(kem_seed.into());
+        let kem_public: [u8; 1568] = dk.encapsulation_key().to_bytes().into();
+        // A KEM prekey's signed bytes: label (28) ‖ type ‖ use ‖ id ‖ created_at ‖ key (SPEC §4.5).
+        let kem_message = [9u8; 1617];
+        let kem_signature = signing.sign(&kem_message);
         Self {
+            kem_seed,
+            kem_public,
+            kem_message,
+            kem_signature,
             verifying: signing.verifying_key(),
             rng,
             secret,
@@ -114,6 +133,19 @@ impl Floor {
             .unwrap()
     }
 
+    /// A first PQXDH message's AEAD: its associated data is `AD` (66) ‖ prekey fields (1648) ‖
+    /// prefix (58).
+    fn seal_open_pqxdh_first(&self, buf: &mut [u8]) {
+        let aad = [0u8; 66 + 1648 + 58];
+        let cipher = Aes256Gcm::new(&self.key.into());
+        let tag = cipher
+            .encrypt_inout_detached(&[0; 12].into(), &aad, (&mut *buf).into())
+            .unwrap();
+        cipher
+            .decrypt_inout_detached(&[0; 12].into(), &aad, buf.into(), &tag)
+            .unwrap();
+    }
+
     fn open(&self, buf: &mut [u8], tag: &Tag) {
         Aes256Gcm::new(&self.key.into())
             .decrypt_inout_detached(&[0; 12].into(), &[0; 130], buf.into(), tag)
@@ -123,6 +155,39 @@ impl Floor {
     fn seal_open(&self, buf: &mut [u8]) {
         let tag = self.seal(buf);
         self.open(buf, &tag);
+    }
+
+    /// The KEM prekey's signature (SPEC.md §4.5): strict verification over its 1617 bytes.
+    fn verify_kem_prekey(&self) {
+        self.verifying
+            .verify_strict(&self.kem_message, &self.kem_signature)
+            .unwrap();
+    }
+
+    /// FIPS 203 §7.2's check of an encapsulation key from the network (decoding included).
+    fn parse_kem_public(&self) -> MlKemEncapsulationKey {
+        MlKemEncapsulationKey::new(&self.kem_public.into()).unwrap()
+    }
+
+    /// ML-KEM-1024 encapsulation with a given message.
+    fn encapsulate(&self, ek: &MlKemEncapsulationKey) -> ml_kem::Ciphertext<MlKem1024> {
+        ek.encapsulate_deterministic(&B32::from([7u8; 32])).0
+    }
+
+    /// Expanding a stored seed (the store holds seeds, SPEC.md §10.2) and decapsulating.
+    fn expand_and_decapsulate(&self, ct: &ml_kem::Ciphertext<MlKem1024>) {
+        let dk = MlKemDecapsulationKey::from_seed(self.kem_seed.into());
+        black_box(dk.decapsulate(ct));
+    }
+
+    /// PQXDH's KDF: HKDF over the key material (192 bytes with DH4) with `LABEL_PQXDH ‖
+    /// transcript` (23 + 3 311 bytes with a one-time prekey) as info.
+    fn pqxdh_kdf(&self) {
+        let mut okm = [0u8; 32];
+        Hkdf::<Sha256>::new(Some(&[0; 32]), &[1u8; 192])
+            .expand(&[2u8; 3334], &mut okm)
+            .unwrap();
+        black_box(okm);
     }
 
     /// One chain message, one side: KDF_CK (2 HMAC) and the message-key HKDF (SPEC.md §3.3–3.4).
@@ -177,6 +242,25 @@ fn floor(c: &mut Criterion) {
     g.bench_function("x25519_subgroup_check", |b| {
         b.iter(|| f.x25519_subgroup_check())
     });
+    let ek = f.parse_kem_public();
+    let ct = f.encapsulate(&ek);
+    g.bench_function("mlkem1024_parse_encapsulation_key", |b| {
+        b.iter(|| black_box(f.parse_kem_public()))
+    });
+    g.bench_function("mlkem1024_encapsulate", |b| {
+        b.iter(|| black_box(f.encapsulate(&ek)))
+    });
+    let dk = MlKemDecapsulationKey::from_seed(f.kem_seed.into());
+    g.bench_function("mlkem1024_decapsulate", |b| {
+        b.iter(|| black_box(dk.decapsulate(&ct)))
+    });
+    g.bench_function("mlkem1024_expand_seed_and_decapsulate", |b| {
+        b.iter(|| f.expand_and_decapsulate(&ct))
+    });
+    g.bench_function("ed25519_verify_strict_kem_prekey", |b| {
+        b.iter(|| f.verify_kem_prekey())
+    });
+    g.bench_function("hkdf_sha256_pqxdh", |b| b.iter(|| f.pqxdh_kdf()));
     g.bench_function("hmac_sha256", |b| b.iter(|| f.hmac()));
     g.bench_function("hkdf_sha256_44", |b| b.iter(|| f.hkdf::<44>(&[0; 16])));
     let mut small = [0u8; 256];
@@ -246,6 +330,74 @@ fn session_setup(c: &mut Criterion) {
             f.hkdf::<64>(&[0; 32]);
             f.chain_kdfs();
             f.open(&mut buf, &tag);
+        });
+    });
+    g.finish();
+}
+
+/// The same setup over PQXDH (SPEC.md §4.5): a bundle with a KEM prekey. Its floor is the X3DH
+/// floor plus what PQXDH requires: the KEM prekey's signature, the encapsulation key's FIPS 203
+/// check, one encapsulation, the seed's expansion and one decapsulation, and the KDF over the
+/// transcript.
+fn pqxdh_setup(c: &mut Criterion) {
+    let mut rng = ChaCha20Rng::from_seed([1; 32]);
+    let alice = IdentityKeyPair::generate(&mut rng);
+    let bob = IdentityKeyPair::generate(&mut rng);
+    let mut store = PreKeyStore::new();
+    store.rotate_signed_prekey(&mut rng, &bob, 1000);
+    store.generate_one_time_prekeys(&mut rng, 1).unwrap();
+    store.rotate_kem_prekey(&mut rng, &bob, 1000);
+    let bundle = store.bundle(&bob, Some(0)).unwrap().to_bytes();
+    let store = store.to_bytes().unwrap();
+    let mut f = Floor::new();
+    let mut g = c.benchmark_group("pqxdh_setup");
+    g.bench_function("protocol", |b| {
+        b.iter_batched(
+            || PreKeyStore::from_bytes(&store).unwrap(),
+            |mut store| {
+                let bundle = PreKeyBundle::from_bytes(&bundle).unwrap();
+                let mut a = Session::initiate(
+                    &mut rng,
+                    &alice,
+                    &bundle,
+                    Trust::FirstUse,
+                    &Config::new(b""),
+                )
+                .unwrap();
+                let first = a.encrypt(&mut rng, &[0; 16]).unwrap();
+                black_box(Session::respond(&bob, &mut store, &first, &Config::new(b"")).unwrap())
+            },
+            BatchSize::SmallInput,
+        );
+    });
+    let mut buf = [0u8; 16];
+    g.bench_function("floor", |b| {
+        b.iter(|| {
+            // Initiator: the X3DH floor's operations, the KEM prekey's signature and FIPS 203
+            // check, one encapsulation and the transcript KDF.
+            f.parse_identity();
+            f.verify();
+            f.verify_kem_prekey();
+            let ek = f.parse_kem_public();
+            f.keygen();
+            (0..4).for_each(|_| f.dh());
+            f.x25519_subgroup_check();
+            let ct = f.encapsulate(&ek);
+            f.keygen();
+            f.dh();
+            f.pqxdh_kdf();
+            f.hkdf::<64>(&[0; 32]);
+            f.chain_kdfs();
+            // Responder: the X3DH floor's operations, the seed's expansion, one decapsulation
+            // and the transcript KDF.
+            f.parse_identity();
+            (0..4).for_each(|_| f.dh());
+            f.expand_and_decapsulate(&ct);
+            f.pqxdh_kdf();
+            f.dh();
+            f.hkdf::<64>(&[0; 32]);
+            f.chain_kdfs();
+            f.seal_open_pqxdh_first(&mut buf);
         });
     });
     g.finish();
@@ -467,6 +619,7 @@ criterion_group!(
     benches,
     floor,
     session_setup,
+    pqxdh_setup,
     same_chain,
     ratchet_roundtrip,
     large,
