@@ -56,6 +56,44 @@ fn main() {
     write("message", "normal_message", &reply);
     write("session_decrypt", "normal_message", &reply);
 
+    // PQXDH (SPEC.md §4.5): bundles with a last-resort and with a one-time KEM prekey, and the
+    // first messages made from them.
+    store.rotate_kem_prekey(&mut rng, &bob, NOW);
+    let kem_ids: Vec<u32> = store
+        .generate_kem_one_time_prekeys(&mut rng, &bob, 1, NOW)
+        .unwrap()
+        .iter()
+        .map(|k| k.id)
+        .collect();
+    let pq_last_resort = store.bundle(&bob, Some(1)).unwrap();
+    let pq_one_time = store
+        .bundle_with_kem_one_time(&bob, None, kem_ids[0])
+        .unwrap();
+    write("bundle", "pqxdh_last_resort", &pq_last_resort.to_bytes());
+    write("bundle", "pqxdh_one_time_kem", &pq_one_time.to_bytes());
+    for (name, bundle) in [
+        ("last_resort", &pq_last_resort),
+        ("one_time_kem", &pq_one_time),
+    ] {
+        let mut pq = Session::initiate(
+            &mut rng,
+            &alice,
+            bundle,
+            Trust::FirstUse,
+            &Config::new(b"fuzz"),
+        )
+        .unwrap();
+        let first = pq.send(&mut rng, NOW, b"hello").unwrap();
+        write("message", &format!("pqxdh_prekey_message_{name}"), &first);
+        write("respond", &format!("pqxdh_prekey_message_{name}"), &first);
+        write(
+            "state",
+            &format!("session_pqxdh_{name}"),
+            &pq.to_bytes().unwrap(),
+        );
+    }
+    write("state", "prekey_store_pqxdh", &store.to_bytes().unwrap());
+
     let root = CertificateKeyPair::generate(&mut rng);
     let server = CertificateKeyPair::generate(&mut rng);
     let server_cert = root.certify_server(1, &server.public());

@@ -41,7 +41,15 @@ pub fn fixture() -> Fixture {
     let mut bob_store = PreKeyStore::new();
     bob_store.rotate_signed_prekey(&mut rng, &bob_id, NOW);
     bob_store.generate_one_time_prekeys(&mut rng, 4).unwrap();
-    let bundle = bob_store.bundle(&bob_id, Some(0)).unwrap();
+    // PQXDH: a last-resort and two one-time KEM prekeys, so that first messages reach the KEM
+    // paths (SPEC.md §4.5). Alice's session uses a one-time KEM prekey, Carol's the last-resort one.
+    bob_store.rotate_kem_prekey(&mut rng, &bob_id, NOW);
+    let kem = bob_store
+        .generate_kem_one_time_prekeys(&mut rng, &bob_id, 2, NOW)
+        .unwrap();
+    let bundle = bob_store
+        .bundle_with_kem_one_time(&bob_id, Some(0), kem[0].id)
+        .unwrap();
     let mut alice = Session::initiate(
         &mut rng,
         &alice_id,
