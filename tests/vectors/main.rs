@@ -16,6 +16,7 @@ mod generator;
 
 mod content;
 mod negative;
+mod pqxdh;
 mod ratchet;
 mod sealed_sender;
 mod state;

@@ -7,8 +7,8 @@ use xchat_protocol::sealed_sender::{
     CertificateKey, SealedRecipient, SenderCertificate, ServerCertificate,
 };
 use xchat_protocol::{
-    Config, IdentityKey, IdentityKeyPair, Incoming, Limits, PreKeyBundle, PreKeyStore, PublicKey,
-    Session, Trust,
+    Config, IdentityKey, IdentityKeyPair, Incoming, KemCiphertext, KemPublicKey, Limits,
+    PreKeyBundle, PreKeyStore, PublicKey, Session, Trust,
 };
 
 use crate::generator;
@@ -52,6 +52,8 @@ fn run_negative(entry: &Value) -> String {
         "PublicKey::from_bytes" => err(PublicKey::from_bytes(h32(&input["bytes"]))),
         "IdentityKey::from_bytes" => err(IdentityKey::from_bytes(h32(&input["bytes"]))),
         "PreKeyBundle::from_bytes" => err(PreKeyBundle::from_bytes(&bytes_input(input))),
+        "KemPublicKey::from_bytes" => err(KemPublicKey::from_bytes(&bytes_input(input))),
+        "KemCiphertext::from_bytes" => err(KemCiphertext::from_bytes(&bytes_input(input))),
         "Incoming::decode" => err(Incoming::decode(&bytes_input(input))),
         "Content::from_padded_bytes" => err(Content::from_padded_bytes(&bytes_input(input))),
         "ServerCertificate::from_bytes" => err(ServerCertificate::from_bytes(&bytes_input(input))),
@@ -232,6 +234,7 @@ fn negative_vectors() {
         "InvalidCertificate",
         "SelfSend",
         "SenderIdentityMismatch",
+        "UnknownKemPreKey(1)",
     ] {
         assert!(errors.contains(needed), "a vector for {needed}");
     }

@@ -21,6 +21,8 @@ pub mod state_codec;
 mod content;
 mod json;
 mod negative;
+mod pqxdh;
+mod pqxdh_check;
 mod primitives;
 mod ratchet;
 mod rng;
@@ -46,6 +48,7 @@ pub use state_fields::{parse_session, parse_store, skipped};
 use content::content_json;
 use json::render;
 use negative::negative_json;
+use pqxdh::pqxdh_json;
 use ratchet::ratchet_json;
 use sealed_sender::sealed_sender_json;
 use state::state_json;
@@ -55,6 +58,7 @@ use x3dh::x3dh_json;
 pub fn all_files() -> Vec<(&'static str, String)> {
     vec![
         ("x3dh.json", render(&x3dh_json())),
+        ("pqxdh.json", render(&pqxdh_json())),
         ("ratchet.json", render(&ratchet_json())),
         ("sealed_sender.json", render(&sealed_sender_json())),
         ("content.json", render(&content_json())),

@@ -6,8 +6,8 @@ use xchat_protocol::sealed_sender::{
     CertificateKey, SealedRecipient, SenderCertificate, ServerCertificate,
 };
 use xchat_protocol::{
-    Config, IdentityKey, IdentityKeyPair, Incoming, PreKeyBundle, PreKeyStore, PublicKey, Session,
-    Trust,
+    Config, IdentityKey, IdentityKeyPair, Incoming, KemCiphertext, KemPublicKey, PreKeyBundle,
+    PreKeyStore, PublicKey, Session, Trust,
 };
 
 use super::super::json::{Json, Obj, big, hx};
@@ -219,6 +219,8 @@ pub fn run_decode(op: &str, bytes: &[u8]) -> String {
         "PublicKey::from_bytes" => err(PublicKey::from_bytes(k32())),
         "IdentityKey::from_bytes" => err(IdentityKey::from_bytes(k32())),
         "PreKeyBundle::from_bytes" => err(PreKeyBundle::from_bytes(bytes)),
+        "KemPublicKey::from_bytes" => err(KemPublicKey::from_bytes(bytes)),
+        "KemCiphertext::from_bytes" => err(KemCiphertext::from_bytes(bytes)),
         "Incoming::decode" => err(Incoming::decode(bytes)),
         "Content::from_padded_bytes" => err(Content::from_padded_bytes(bytes)),
         "ServerCertificate::from_bytes" => err(ServerCertificate::from_bytes(bytes)),

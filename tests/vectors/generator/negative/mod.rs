@@ -6,6 +6,9 @@ mod content;
 mod fixture;
 mod harness;
 mod points;
+mod pqxdh;
+mod pqxdh_fixture;
+mod pqxdh_wire;
 mod ratchet;
 mod sealed_sender;
 mod state_session;
@@ -40,13 +43,14 @@ pub fn negative_json() -> Json {
     state_store::identity_and_store(&mut neg, &fx);
     state_session::session(&mut neg, &fx, fresh_key);
     sealed_sender::vectors(&mut neg, &fx, &mut rng);
+    pqxdh::vectors(&mut neg, &fx, &mut rng);
 
     header(
         "negative.json",
         "Inputs that must be rejected, each with the operation to run, its inputs and the exact error",
         &[
-            "§2", "§3.5", "§4.2", "§4.3", "§4.4", "§5", "§6.3", "§6.4", "§6.5", "§6.6", "§7", "§10",
-            "§11", "§8", "§9",
+            "§2", "§3.5", "§4.2", "§4.3", "§4.4", "§4.5", "§5", "§6.3", "§6.4", "§6.5", "§6.6",
+            "§7", "§10", "§11", "§8", "§9",
         ],
     )
     .f("rng_seed", hx(rng_seed))
