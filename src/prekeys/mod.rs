@@ -706,8 +706,11 @@ impl Codec for PreKeyStore {
     }
 
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        let mut store = Self::decode_x25519(r)?;
-        store.next_kem_id = r.u32()?;
+        let (next_signed_id, next_one_time_id, signed, one_time) = Self::read_x25519(r)?;
+        let mut store = Self {
+            next_kem_id: r.u32()?,
+            ..Self::default()
+        };
         let count = usize::from(r.u8()?);
         if count > MAX_KEM_PREKEYS {
             return Err(DecodeError::NonCanonical);
@@ -730,8 +733,12 @@ impl Codec for PreKeyStore {
             last = Some(k.id);
             store.kem_one_time.insert(k.id, k);
         }
-        // Version 4 is written only for a store with KEM state: an empty KEM part would be a
-        // second encoding of a version 3 store.
+        // Once the whole body is read (SPEC.md §10.2): the signed prekeys' ids as in version 3,
+        // then version 4's own checks. Version 4 is written only for a store with KEM state: an
+        // empty KEM part would be a second encoding of a version 3 store.
+        let kem = (store.next_kem_id, store.kem_last_resort, store.kem_one_time);
+        let mut store = Self::from_parts(next_signed_id, next_one_time_id, signed, one_time)?;
+        (store.next_kem_id, store.kem_last_resort, store.kem_one_time) = kem;
         if !store.has_kem_state() {
             return Err(DecodeError::NonCanonical);
         }
@@ -762,6 +769,16 @@ impl PreKeyStore {
 
     /// The X25519 part of the body (all of version 3's, SPEC.md §10.2).
     pub(crate) fn decode_x25519(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let (next_signed_id, next_one_time_id, signed, one_time) = Self::read_x25519(r)?;
+        Self::from_parts(next_signed_id, next_one_time_id, signed, one_time)
+    }
+
+    /// Reads the X25519 part, checking each field as it is read; the signed prekeys' distinct
+    /// ids are checked by [`Self::from_parts`] once the whole body is read.
+    #[allow(clippy::type_complexity)]
+    fn read_x25519(
+        r: &mut Reader<'_>,
+    ) -> Result<(u32, u32, VecDeque<SignedPreKeyPair>, BTreeMap<u32, KeyPair>), DecodeError> {
         let next_signed_id = r.u32()?;
         let next_one_time_id = r.u32()?;
         let count = usize::from(r.u8()?);
@@ -788,7 +805,7 @@ impl PreKeyStore {
             last = Some(id);
             one_time.insert(id, pair);
         }
-        Self::from_parts(next_signed_id, next_one_time_id, signed, one_time)
+        Ok((next_signed_id, next_one_time_id, signed, one_time))
     }
 }
 

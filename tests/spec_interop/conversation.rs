@@ -230,6 +230,7 @@ fn one_time_prekey_and_context_variants() {
         spk,
         sig: bob.sign(&signed_bytes(0, NOW, &spk)),
         opk: None,
+        kem: None,
     });
     let alice = IdentityKeyPair::generate(&mut rng);
     let crate_bundle = PreKeyBundle::from_bytes(&bundle).unwrap();

@@ -6,7 +6,7 @@ use crate::reference::session::MySession;
 use crate::reference::store::MyBob;
 use crate::reference::wire::Ident;
 use rand_chacha::ChaCha20Rng;
-use xchat_protocol::{Config, IdentityKeyPair, PreKeyStore, Session};
+use xchat_protocol::{Config, IdentityKeyPair, PreKeyBundle, PreKeyStore, Session};
 
 /// A session of either implementation.
 pub(crate) enum Party {
@@ -20,6 +20,14 @@ impl Party {
         matches!(self, Party::Crate(_))
     }
     pub(crate) fn encrypt(&mut self, rng: &mut ChaCha20Rng, pt: &[u8]) -> Vec<u8> {
+        self.encrypt_with(rng, pt)
+    }
+    /// `encrypt` with any RNG (e.g. a scripted one).
+    pub(crate) fn encrypt_with(
+        &mut self,
+        rng: &mut impl rand_core::CryptoRng,
+        pt: &[u8],
+    ) -> Vec<u8> {
         match self {
             Party::Crate(s) => s.encrypt(rng, pt).unwrap(),
             Party::Mine(s, log) => {
@@ -102,6 +110,47 @@ impl BobPre {
                 b.1.rotate_signed_prekey(rng, &b.0, now * 1000);
             }
             BobPre::Mine(bob) => bob.rotate_signed_prekey(rng, now),
+        }
+    }
+    /// §4.5 `rotate_kem_prekey` (`now` in seconds); the new key's id.
+    pub(crate) fn rotate_kem_prekey(&mut self, rng: &mut ChaCha20Rng, now: u64) -> u32 {
+        match self {
+            BobPre::Crate(b) => b.1.rotate_kem_prekey(rng, &b.0, now * 1000).id,
+            BobPre::Mine(bob) => bob.rotate_kem_prekey(rng, now),
+        }
+    }
+    /// §4.5 `generate_kem_one_time_prekeys` (`now` in seconds); the new keys' ids.
+    pub(crate) fn generate_kem_one_time_prekeys(
+        &mut self,
+        rng: &mut ChaCha20Rng,
+        n: usize,
+        now: u64,
+    ) -> Result<Vec<u32>, String> {
+        match self {
+            BobPre::Crate(b) => {
+                b.1.generate_kem_one_time_prekeys(rng, &b.0, n, now * 1000)
+                    .map(|keys| keys.iter().map(|k| k.id).collect())
+                    .map_err(|e| format!("{e:?}"))
+            }
+            BobPre::Mine(bob) => bob
+                .generate_kem_one_time_prekeys(rng, n, now)
+                .map_err(|e| format!("{e:?}")),
+        }
+    }
+    /// The bundle with the one-time prekey `opk` and, if `kem` names one, the one-time KEM
+    /// prekey with that id (else the current last-resort one, if any).
+    pub(crate) fn bundle(&self, opk: Option<u32>, kem: Option<u32>) -> Result<Vec<u8>, String> {
+        let crate_bundle = |r: Result<PreKeyBundle, _>| r.map(|b| b.to_bytes());
+        let text = |e: &dyn std::fmt::Debug| format!("{e:?}");
+        match (self, kem) {
+            (BobPre::Crate(b), None) => crate_bundle(b.1.bundle(&b.0, opk)).map_err(|e| text(&e)),
+            (BobPre::Crate(b), Some(k)) => {
+                crate_bundle(b.1.bundle_with_kem_one_time(&b.0, opk, k)).map_err(|e| text(&e))
+            }
+            (BobPre::Mine(bob), None) => Ok(bob.bundle(opk)),
+            (BobPre::Mine(bob), Some(k)) => {
+                bob.bundle_with_kem_one_time(opk, k).map_err(|e| text(&e))
+            }
         }
     }
     /// Both implementations of the same store blob, for the identity with `seed`.

@@ -2,10 +2,13 @@
 //! (no library code): the envelope (§10.0), the identity (§10.1), the prekey store (§10.2) and the
 //! session (§10.3), as plain data with public fields.
 //!
-//! - `encode_v3` writes the exact bytes of the version written today (3);
-//! - `decode` reads versions 1, 2 and 3 strictly, failing with the first error in the order
+//! - `encode` writes the exact bytes of the version written today: the oldest that holds the
+//!   object (§10.0) — 4 for a store with KEM state or a PQXDH session (their optional `kem`
+//!   part), else 3; `encode_v3` / `encode_v4` write one version explicitly (`encode_v4` of a
+//!   store without KEM state gives the forged "second encoding" of §10.2);
+//! - `decode` reads versions 1 to 4 strictly, failing with the first error in the order
 //!   SPEC.md gives (§2 rule 7), and returns the version read with *today's* object: an older
-//!   blob comes back migrated (§10.2, §10.3), so `encode_v3` of it is its re-saved form;
+//!   blob comes back migrated (§10.2, §10.3), so `encode` of it is its re-saved form;
 //! - `encode_v2` / `encode_v1` write the older layouts from the same data, for migration tests
 //!   (what an older library wrote). What they held beyond today's object is passed in `Legacy`.
 //!
@@ -29,6 +32,7 @@ use curve25519_dalek::edwards::CompressedEdwardsY;
 use sha2::{Digest, Sha256};
 
 mod session;
+mod session_rows;
 mod store;
 pub use session::*;
 pub use store::*;
@@ -40,8 +44,16 @@ pub type Fmid = [u8; 16];
 pub const KIND_IDENTITY: u8 = 0x10;
 pub const KIND_STORE: u8 = 0x11;
 pub const KIND_SESSION: u8 = 0x12;
-/// The version written for the prekey store and the session (§10.0).
+/// The version written for a prekey store without KEM state and an X3DH session (§10.0).
 pub const VERSION: u8 = 0x03;
+/// The version written for a prekey store with KEM state and a PQXDH session (§10.0).
+pub const VERSION_PQ: u8 = 0x04;
+/// An ML-KEM-1024 key-generation seed `d ‖ z` (§4.5), and the ciphertext length (§5.3).
+pub const KEM_SEED_LEN: usize = 64;
+pub const KEM_CT_LEN: usize = 1568;
+/// §4.5: last-resort KEM prekeys held, one-time KEM prekeys held.
+pub const MAX_KEM_PREKEYS: usize = 3;
+pub const MAX_KEM_ONE_TIME_PREKEYS: usize = 4096;
 pub const MAX_CONTEXT: usize = 1024;
 /// `Limits::CEILING` (§6.4).
 pub const CEILING: u32 = 1 << 20;
@@ -75,7 +87,7 @@ use DecodeError::{InvalidKey, NonCanonical as NC, Truncated};
 pub fn versions_read(kind: u8) -> &'static [u8] {
     match kind {
         KIND_IDENTITY => &[0x01],
-        KIND_STORE | KIND_SESSION => &[0x01, 0x02, 0x03],
+        KIND_STORE | KIND_SESSION => &[0x01, 0x02, 0x03, 0x04],
         _ => &[],
     }
 }
@@ -206,7 +218,8 @@ impl<'a> Rd<'a> {
         ed25519_valid(&k).then_some(k).ok_or(InvalidKey)
     }
     /// §10.0: a secret is stored clamped from version 2 on; version 1's is clamped on reading.
-    /// Version 3 follows it with its public key (§2.3, not recomputed); older ones recompute it.
+    /// Versions 3 and 4 follow it with its public key (§2.3, not recomputed); older ones
+    /// recompute it.
     /// The secret is checked before its public key is read (§2 rule 7; the library reads the
     /// public key first: tests/spec_interop/session_state/mod.rs, test 7e).
     fn key_pair(&mut self, v: u8) -> Result<KeyPair, DecodeError> {
@@ -215,7 +228,7 @@ impl<'a> Rd<'a> {
             return Err(NC);
         }
         match v {
-            0x03 => Ok(KeyPair {
+            0x03 | 0x04 => Ok(KeyPair {
                 secret,
                 public: self.xkey()?,
             }),

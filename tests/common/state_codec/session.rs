@@ -1,6 +1,7 @@
-//! §10.3: the session — its phases as data, strict decoding of versions 1–3 (older ones
-//! migrated), and encoders of each version.
+//! §10.3: the session — its phases as data (with the PQXDH fields of version 4), strict
+//! decoding of versions 1–4 (older ones migrated), and encoders of each version.
 
+use super::session_rows::{check_lists, read_limits, read_lists, read_timer};
 use super::*;
 
 /// §10.3 row 1 (the discriminant is the byte).
@@ -61,8 +62,26 @@ pub enum Ratchet {
     Open(Open),
 }
 
+/// The PQXDH prekey fields of a session (§5.3, §10.3 row 8b): the KEM prekey's use (`0x00`
+/// last-resort, `0x01` one-time) and id, and the ciphertext `CT` (1568 bytes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionKem {
+    pub usage: u8,
+    pub id: u32,
+    pub ct: Vec<u8>,
+}
+
+impl SessionKem {
+    /// `use ‖ id ‖ CT`, as in row 8b and in the prekey fields (§5.3).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        assert_eq!(self.ct.len(), KEM_CT_LEN);
+        [&[self.usage][..], &self.id.to_be_bytes(), &self.ct].concat()
+    }
+}
+
 /// A session (§7.1, §10.3). `decode` guarantees that `phase` and `ratchet` agree
-/// (`AwaitingReply` iff `Opening`); the encoders write them as they are.
+/// (`AwaitingReply` iff `Opening`); the encoders write them as they are. `kem` is `Some` for a
+/// PQXDH session (version 4, §10.0).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionBlob {
     pub phase: Phase,
@@ -72,6 +91,7 @@ pub struct SessionBlob {
     pub base: K32,
     pub spk_id: u32,
     pub opk_id: Option<u32>,
+    pub kem: Option<SessionKem>,
     pub timer: Timer,
     pub limits: [u32; 4],
     pub rk: K32,
@@ -123,15 +143,22 @@ impl SessionBlob {
             Ratchet::Open(o) => o.send.as_ref(),
         }
     }
-    /// Offset in the version-3 body of row 12 (right after `RK`).
+    /// Offset in the body `encode` writes (version 3, or 4 with row 8b) of row 12 (right after
+    /// `RK`).
     pub fn ratchet_offset(&self) -> usize {
         let opk = 4 * usize::from(self.opk_id.is_some());
-        1 + 64 + 2 + self.context.len() + 32 + 4 + 1 + opk + 9 + 16 + 32
+        let kem = self.kem.as_ref().map_or(0, |_| 1 + 4 + KEM_CT_LEN);
+        1 + 64 + 2 + self.context.len() + 32 + 4 + 1 + opk + kem + 9 + 16 + 32
     }
 
-    /// The version-3 body (`legacy` = `None`), or version 2's layout: `role ‖ acknowledged`,
-    /// the limits before the timer, the `DHs` secret alone, `DHr` flag ‖ key, optional chains.
+    /// The version-3 body (`legacy` = `None`; version 4 if `kem` is `Some`), or version 2's
+    /// layout: `role ‖ acknowledged`, the limits before the timer, the `DHs` secret alone, `DHr`
+    /// flag ‖ key, optional chains.
     fn body(&self, legacy: Option<&Legacy>) -> Vec<u8> {
+        assert!(
+            legacy.is_none() || self.kem.is_none(),
+            "versions 1 and 2 cannot hold a PQXDH session (§10.3)"
+        );
         let (role, ack) = (!self.initiator(), self.phase != Phase::AwaitingReply);
         let mut b = match legacy {
             None => vec![self.phase as u8],
@@ -146,6 +173,9 @@ impl SessionBlob {
         match self.opk_id {
             None => b.push(0),
             Some(id) => put(&mut b, &[&[1], &id.to_be_bytes()]),
+        }
+        if let Some(k) = &self.kem {
+            b.extend(k.to_bytes()); // row 8b (version 4)
         }
         let t = self.timer;
         let timer = [
@@ -197,11 +227,37 @@ impl SessionBlob {
         }
         b
     }
+    /// The version written today (§10.0): 4 for a PQXDH session, 3 for an X3DH one.
+    pub fn version(&self) -> u8 {
+        if self.kem.is_some() {
+            VERSION_PQ
+        } else {
+            VERSION
+        }
+    }
+    /// The body `encode` writes (version 3, or 4 with row 8b).
+    pub fn body_current(&self) -> Vec<u8> {
+        self.body(None)
+    }
+    /// The bytes written today: version 4 for a PQXDH session, else version 3 (§10.0).
+    pub fn encode(&self) -> Vec<u8> {
+        seal(KIND_SESSION, self.version(), &self.body(None))
+    }
+    /// Version 3; panics for a PQXDH session (version 3 cannot hold it).
     pub fn body_v3(&self) -> Vec<u8> {
+        assert!(self.kem.is_none(), "version 3 cannot hold a PQXDH session");
         self.body(None)
     }
     pub fn encode_v3(&self) -> Vec<u8> {
-        seal(KIND_SESSION, 0x03, &self.body(None))
+        seal(KIND_SESSION, 0x03, &self.body_v3())
+    }
+    /// Version 4; panics for an X3DH session (row 8b needs the KEM fields).
+    pub fn body_v4(&self) -> Vec<u8> {
+        assert!(self.kem.is_some(), "version 4 is a PQXDH session");
+        self.body(None)
+    }
+    pub fn encode_v4(&self) -> Vec<u8> {
+        seal(KIND_SESSION, VERSION_PQ, &self.body_v4())
     }
     pub fn encode_v2(&self, legacy: &Legacy) -> Vec<u8> {
         seal(KIND_SESSION, 0x02, &self.body(Some(legacy)))
@@ -212,12 +268,14 @@ impl SessionBlob {
         seal(KIND_SESSION, 0x01, &self.body(Some(legacy)))
     }
 
-    /// §10.3, versions 1–3. An older blob is migrated: its phase from role, acknowledged and
-    /// `recv`; an opening initiator's `DHr` and a pending side's `DHs` secret dropped; public
-    /// keys recomputed; version 1's purge deadlines turned into skip times.
+    /// §10.3, versions 1–4 (4: version 3 with row 8b). An older blob is migrated: its phase
+    /// from role, acknowledged and `recv`; an opening initiator's `DHr` and a pending side's
+    /// `DHs` secret dropped; public keys recomputed; version 1's purge deadlines turned into skip
+    /// times.
     pub fn decode(blob: &[u8]) -> Result<(u8, SessionBlob), DecodeError> {
         let (v, body) = open(KIND_SESSION, blob)?;
-        let (mut r, v3) = (Rd(body), v == 0x03);
+        // `v3`: the layout of versions 3 and 4.
+        let (mut r, v3) = (Rd(body), v >= 0x03);
         let phase = match (v3, r.u8()?) {
             (true, 0) => Phase::AwaitingReply,
             (true, 1) => Phase::Acknowledged,
@@ -238,6 +296,18 @@ impl SessionBlob {
         let context = r.take(context_len)?.to_vec();
         let (base, spk_id) = (r.xkey()?, r.u32()?);
         let opk_id = if r.flag()? { Some(r.u32()?) } else { None };
+        // Row 8b (version 4): the use is checked as soon as it is read.
+        let kem = if v == VERSION_PQ {
+            let usage = r.u8()?;
+            if usage > 0x01 {
+                return Err(NC);
+            }
+            let id = r.u32()?;
+            let ct = r.take(KEM_CT_LEN)?.to_vec();
+            Some(SessionKem { usage, id, ct })
+        } else {
+            None
+        };
         let (timer, limits) = if v3 {
             (read_timer(&mut r)?, read_limits(&mut r)?)
         } else {
@@ -307,6 +377,7 @@ impl SessionBlob {
             base,
             spk_id,
             opk_id,
+            kem,
             timer,
             limits,
             rk,
@@ -316,104 +387,10 @@ impl SessionBlob {
     }
 }
 
-/// Row 9; ORDER (the library's choice): the start byte is checked as it is read, "duration 0
-/// with start on-read" once the whole timer is read.
-fn read_timer(r: &mut Rd<'_>) -> Result<Timer, DecodeError> {
-    let duration_s = r.u32()?;
-    let start = r.u8()?;
-    if start > 1 {
-        return Err(NC);
-    }
-    let t = Timer {
-        duration_s,
-        start,
-        version: r.u32()?,
-    };
-    if t.duration_s == 0 && t.start == 1 {
-        Err(NC)
-    } else {
-        Ok(t)
-    }
-}
-
-/// Row 10; ORDER (the library's choice): the four values are read, then checked.
-fn read_limits(r: &mut Rd<'_>) -> Result<[u32; 4], DecodeError> {
-    let limits = [r.u32()?, r.u32()?, r.u32()?, r.u32()?];
-    if limits.iter().any(|l| !(1..=CEILING).contains(l)) || limits[0] > limits[1] {
-        Err(NC)
-    } else {
-        Ok(limits)
-    }
-}
-
-/// Rows 16–17: each count is checked against its limit as soon as it is read (every version);
-/// the entries once the blob is read (`check_lists`).
-fn read_lists(r: &mut Rd<'_>, o: &mut Open, limits: &[u32; 4], v: u8) -> Result<(), DecodeError> {
-    let n_old = r.u32()?;
-    if n_old > limits[2] {
-        return Err(NC);
-    }
-    for _ in 0..n_old {
-        o.old.push(r.xkey()?);
-    }
-    let n_skipped = r.u32()?;
-    if n_skipped > limits[1] {
-        return Err(NC);
-    }
-    for _ in 0..n_skipped {
-        let (key, n, stamp) = (r.xkey()?, r.u32()?, r.u32()?);
-        let (at, mk) = (u64::from_be_bytes(r.arr()?), r.arr()?);
-        // Version 1's u64 is a purge deadline `D`, read as `D − 2 · MAX_CLOCK_SKEW`.
-        let v1 = v == 0x01 && at != u64::MAX;
-        let skipped_at = if v1 {
-            at.saturating_sub(2 * MAX_CLOCK_SKEW)
-        } else {
-            at
-        };
-        o.skipped.push(Skipped {
-            key,
-            n,
-            stamp,
-            skipped_at,
-            mk,
-        });
-    }
-    Ok(())
-}
-
-/// Rows 16–17, "checked once the blob is read", in SPEC's order (every failure is
-/// `NonCanonical`); ORDER (the library's choice): before the end of the body is checked.
-fn check_lists(o: &Open, limits: &[u32; 4]) -> Result<(), DecodeError> {
-    let old_bad = |(i, k): (usize, &K32)| *k == o.dhr || o.old[..i].contains(k);
-    if o.old.iter().enumerate().any(old_bad) {
-        return Err(NC);
-    }
-    // Row 16: our sending key is neither DHr nor an old key.
-    if let Some(send) = &o.send
-        && (send.dhs.public == o.dhr || o.old.contains(&send.dhs.public))
-    {
-        return Err(NC);
-    }
-    let mut last_age = 0;
-    for (i, e) in o.skipped.iter().enumerate() {
-        let current = e.key == o.dhr && e.n < o.nr;
-        let age = o.received.wrapping_sub(e.stamp);
-        if e.n == u32::MAX
-            || (!current && !o.old.contains(&e.key))
-            || o.skipped[..i].iter().any(|x| x.key == e.key && x.n == e.n)
-            || (i > 0 && age > last_age)
-            || age > limits[3]
-        {
-            return Err(NC);
-        }
-        last_age = age;
-    }
-    Ok(())
-}
-
-/// Decodes a session blob (any version), lets `f` edit it, and encodes it as version 3.
+/// Decodes a session blob (any version), lets `f` edit it, and encodes it in the version
+/// written today (3, or 4 for a PQXDH session).
 pub fn edit_session(blob: &[u8], f: impl FnOnce(&mut SessionBlob)) -> Vec<u8> {
     let (_, mut s) = SessionBlob::decode(blob).expect("a session blob");
     f(&mut s);
-    s.encode_v3()
+    s.encode()
 }

@@ -331,12 +331,18 @@ pub(super) fn rules(
         envelope_v(KIND_STORE, STATE_VERSION, sc::body(&v2)),
         None,
     );
-    for version in [0u8, 4] {
+    for version in [0u8, 5] {
         let mut raw = migrated.clone();
         raw[1] = version;
         let e: &str = format!("UnknownVersion({version})").leak();
         cases.raw("version", raw, Some(Err(e)));
     }
+    // Version 4 is read: a version-3 body sealed as version 4 ends before its KEM part.
+    cases.raw(
+        "v3 body labelled v4",
+        envelope_v(KIND_STORE, sc::VERSION_PQ, sc::body(&migrated)),
+        TR,
+    );
     let mut raw = migrated.clone();
     raw[0] = KIND_SESSION;
     cases.raw("kind", raw, Some(Err("UnknownType(18)")));

@@ -11,7 +11,6 @@ use curve25519_dalek::scalar::Scalar;
 use curve25519_dalek::traits::IsIdentity;
 use ed25519_dalek::VerifyingKey;
 use hmac::{Hmac, Mac};
-use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::Rng;
 use sha2::Sha256;
 use x25519_dalek::{X25519_BASEPOINT_BYTES, x25519};
@@ -23,6 +22,8 @@ pub(crate) type Fmid = [u8; 16];
 pub(crate) type SentKey = (K32, u32, K32);
 
 pub(crate) const VERSION: u8 = 0x01;
+/// §1: the version byte of PQXDH bundles and prekey messages.
+pub(crate) const VERSION_PQ: u8 = 0x02;
 pub(crate) const TYPE_NORMAL: u8 = 0x01;
 pub(crate) const TYPE_PREKEY: u8 = 0x02;
 pub(crate) const LABEL_X3DH: &[u8] = b"xchat-protocol v1 X3DH";
@@ -30,14 +31,17 @@ const LABEL_ROOT: &[u8] = b"xchat-protocol v1 root chain";
 const LABEL_MESSAGE: &[u8] = b"xchat-protocol v1 message key";
 pub(crate) const LABEL_SIGNED_PREKEY: &[u8] = b"xchat-protocol v1 signed prekey";
 const LABEL_FIRST_MESSAGE: &[u8] = b"xchat-protocol v1 first message";
+pub(crate) const LABEL_KEM_PREKEY: &[u8] = b"xchat-protocol v1 KEM prekey";
+pub(crate) const LABEL_PQXDH: &[u8] = b"xchat-protocol v1 PQXDH";
 pub(crate) const MAX_PLAINTEXT: usize = 1 << 20;
-/// §10.0: the state version written (prekey store and session), and the older ones read.
+/// §10.0: the state version written for a prekey store without KEM state and an X3DH session
+/// (4, `sc::VERSION_PQ`, for the others), and the older ones read.
 pub(crate) const STATE_VERSION: u8 = sc::VERSION;
 pub(crate) const V2: u8 = 0x02;
 pub(crate) const V1: u8 = 0x01;
 
 /// §10.0: "the 32 draws of a key generation ... are clamped first"; the RNG use is unchanged.
-pub(crate) fn generate_secret(rng: &mut ChaCha20Rng) -> K32 {
+pub(crate) fn generate_secret(rng: &mut impl Rng) -> K32 {
     clamp(draw(rng))
 }
 
@@ -77,6 +81,7 @@ pub(crate) enum E {
     NonContributory,
     UnknownSignedPreKey(u32),
     UnknownOneTimePreKey(u32),
+    UnknownKemPreKey(u32),
     DuplicateMessage,
     SignedPreKeyFull(u32),
     TooFarInFuture,
@@ -93,7 +98,7 @@ impl From<DecodeErr> for E {
     }
 }
 
-pub(crate) fn draw<const N: usize>(rng: &mut ChaCha20Rng) -> [u8; N] {
+pub(crate) fn draw<const N: usize>(rng: &mut impl Rng) -> [u8; N] {
     let mut b = [0u8; N];
     rng.fill_bytes(&mut b);
     b

@@ -1,10 +1,12 @@
 //! The independent implementation's Double Ratchet (§6: limits, the receiving step) and session
-//! (§7: initiate, encrypt, decrypt), its state the reference codec's plain data (§10.3).
+//! (§7: initiate by X3DH or PQXDH, encrypt, decrypt), its state the reference codec's plain
+//! data (§10.3).
 
 use crate::common::state_codec::{
     self as sc, CEILING, DEFAULT_LIMITS, KeyPair, MAX_CONTEXT, Open, Phase, Ratchet, Sending,
-    SessionBlob, Skipped,
+    SessionBlob, SessionKem, Skipped,
 };
+use crate::reference::pq::{Transcript, kem_encaps, pqxdh_sk, verify_kem};
 use crate::reference::primitives::{
     DecodeErr, E, K32, LABEL_X3DH, MAX_PLAINTEXT, SentKey, TYPE_NORMAL, VERSION, dh, draw,
     generate_secret, hkdf, identity_x25519, kdf_ck, kdf_rk, open, seal, x25519_prime_order, xpub,
@@ -12,7 +14,7 @@ use crate::reference::primitives::{
 use crate::reference::wire::{
     Ident, Msg, PreFields, decode_bundle, decode_message, encode_prefields, verify_spk,
 };
-use rand_chacha::ChaCha20Rng;
+use rand_chacha::rand_core::Rng;
 
 /// A key pair generated here: the public key computed from the (clamped) secret.
 pub(crate) fn key_pair(secret: K32) -> KeyPair {
@@ -172,6 +174,7 @@ impl MySession {
             base: self.base,
             spk_id: self.spk_id,
             opk_id: self.opk_id,
+            kem: self.kem.clone(),
         }
     }
 
@@ -180,9 +183,11 @@ impl MySession {
         self.open().expect("the open phase")
     }
 
-    /// §7.2 + §4.4 initiator + §6.2: the opening phase, `SPK_B` not kept.
+    /// §7.2 + §4.4 / §4.5 initiator + §6.2: the opening phase, `SPK_B` not kept. A version
+    /// 0x02 bundle runs PQXDH: both signatures verified before any draw, then `EK_A`, the DHs,
+    /// the one-time prekey's check, `m` and the encapsulation, and the first ratchet key.
     pub(crate) fn initiate(
-        rng: &mut ChaCha20Rng,
+        rng: &mut impl Rng,
         id: &Ident,
         bundle: &[u8],
         context: &[u8],
@@ -192,6 +197,9 @@ impl MySession {
         }
         let b = decode_bundle(bundle)?;
         verify_spk(&b.ik, b.spk_id, b.created_at, &b.spk, &b.sig)?;
+        if let Some(k) = &b.kem {
+            verify_kem(&b.ik, (k.usage, k.id, k.created_at), &k.ek, &k.sig)?;
+        }
         // Clamping EK_A changes neither its public key nor a DH; it is discarded anyway.
         let ek = generate_secret(rng);
         let ik_b = identity_x25519(&b.ik);
@@ -203,7 +211,25 @@ impl MySession {
                 return Err(E::Decode(DecodeErr::InvalidKey));
             }
         }
-        let sk = x3dh_sk(&dhs);
+        let base = xpub(&ek);
+        let (sk, kem) = match &b.kem {
+            None => (x3dh_sk(&dhs), None),
+            Some(k) => {
+                let (ct, ss) = kem_encaps(&k.ek, draw(rng));
+                let t = Transcript {
+                    ik_a: &id.ik,
+                    ik_b: &b.ik,
+                    spk: (b.spk_id, &b.spk),
+                    opk: b.opk.as_ref().map(|(i, k)| (*i, k)),
+                    base: &base,
+                    kem: (k.usage, k.id),
+                    pqpk: &k.ek,
+                    ct: &ct,
+                };
+                let (usage, id) = (k.usage, k.id);
+                (pqxdh_sk(&dhs, &ss, &t), Some(SessionKem { usage, id, ct }))
+            }
+        };
         let dhs = key_pair(generate_secret(rng));
         let (rk, ck) = kdf_rk(&sk, &dh(&dhs.secret, &b.spk)?);
         Ok(MySession(SessionBlob {
@@ -211,9 +237,10 @@ impl MySession {
             local: id.ik,
             remote: b.ik,
             context: context.to_vec(),
-            base: xpub(&ek),
+            base,
             spk_id: b.spk_id,
             opk_id: b.opk.map(|(id, _)| id),
+            kem,
             timer: sc::Timer::default(),
             limits: DEFAULT_LIMITS,
             rk,
@@ -225,7 +252,7 @@ impl MySession {
     /// the test's bookkeeping.
     fn ratchet_encrypt(
         &mut self,
-        rng: &mut ChaCha20Rng,
+        rng: &mut impl Rng,
         aad_head: &[u8],
         pt: &[u8],
     ) -> Result<(Vec<u8>, SentKey), E> {
@@ -331,7 +358,7 @@ impl MySession {
 
     pub(crate) fn encrypt_logged(
         &mut self,
-        rng: &mut ChaCha20Rng,
+        rng: &mut impl Rng,
         pt: &[u8],
     ) -> Result<(Vec<u8>, SentKey), E> {
         let ad = self.ad();
@@ -381,9 +408,9 @@ impl MySession {
         }
     }
 
-    /// §10.3 through the reference codec: version 3.
+    /// §10.3 through the reference codec: version 3 (X3DH) or 4 (PQXDH).
     pub(crate) fn to_state(&self) -> Vec<u8> {
-        self.encode_v3()
+        self.encode()
     }
 
     /// §10.3 through the reference codec: any version read (an older one migrated).

@@ -1,9 +1,12 @@
 //! The independent implementation's identity (§4.1), signed-prekey signature (§4.2) and wire
-//! formats: bundles (§5.1), normal and prekey messages (§5.2–§5.4).
+//! formats: bundles (§5.1, versions 0x01 and 0x02), normal and prekey messages (§5.2–§5.4,
+//! prekey messages of versions 0x01 and 0x02).
 
+use crate::common::state_codec::{KEM_CT_LEN, SessionKem};
+use crate::reference::pq::{KEM_EK_LEN, kem_key_valid};
 use crate::reference::primitives::{
     DecodeErr, E, K32, LABEL_SIGNED_PREKEY, MAX_PLAINTEXT, TYPE_NORMAL, TYPE_PREKEY, VERSION,
-    ed25519_canonical, identity_x25519, x25519_canonical, xpub,
+    VERSION_PQ, ed25519_canonical, identity_x25519, x25519_canonical, xpub,
 };
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha512};
@@ -52,6 +55,13 @@ impl<'a> Rd<'a> {
             Ok(k)
         } else {
             Err(DecodeErr::InvalidKey)
+        }
+    }
+    /// A KEM use byte (§5.1, §5.3): `0x00` or `0x01`, else `NonCanonical`.
+    fn kem_use(&mut self) -> Result<u8, DecodeErr> {
+        match self.u8()? {
+            u @ (0 | 1) => Ok(u),
+            _ => Err(DecodeErr::NonCanonical),
         }
     }
     fn end(&self) -> Result<(), DecodeErr> {
@@ -108,7 +118,17 @@ pub(crate) fn verify_spk(
     .map_err(|_| E::InvalidSignature)
 }
 
-/// §5.1
+/// §5.1 version 0x02: the KEM prekey (§4.5).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct BundleKem {
+    pub(crate) usage: u8,
+    pub(crate) id: u32,
+    pub(crate) created_at: u64,
+    pub(crate) ek: Vec<u8>,
+    pub(crate) sig: [u8; 64],
+}
+
+/// §5.1; version 0x02 iff `kem` is `Some`.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Bundle {
     pub(crate) ik: K32,
@@ -117,10 +137,11 @@ pub(crate) struct Bundle {
     pub(crate) spk: K32,
     pub(crate) sig: [u8; 64],
     pub(crate) opk: Option<(u32, K32)>,
+    pub(crate) kem: Option<BundleKem>,
 }
 
 pub(crate) fn encode_bundle(b: &Bundle) -> Vec<u8> {
-    let mut v = vec![VERSION];
+    let mut v = vec![if b.kem.is_some() { VERSION_PQ } else { VERSION }];
     v.extend_from_slice(&b.ik);
     v.extend_from_slice(&b.spk_id.to_be_bytes());
     v.extend_from_slice(&b.created_at.to_be_bytes());
@@ -134,13 +155,21 @@ pub(crate) fn encode_bundle(b: &Bundle) -> Vec<u8> {
             v.extend_from_slice(&k);
         }
     }
+    if let Some(k) = &b.kem {
+        v.push(k.usage);
+        v.extend_from_slice(&k.id.to_be_bytes());
+        v.extend_from_slice(&k.created_at.to_be_bytes());
+        v.extend_from_slice(&k.ek);
+        v.extend_from_slice(&k.sig);
+    }
     v
 }
 
+/// §5.1, fields read and checked in order.
 pub(crate) fn decode_bundle(bytes: &[u8]) -> Result<Bundle, DecodeErr> {
     let mut r = Rd(bytes);
     let v = r.u8()?;
-    if v != VERSION {
+    if v != VERSION && v != VERSION_PQ {
         return Err(DecodeErr::UnknownVersion(v));
     }
     let ik = r.edkey()?;
@@ -154,6 +183,23 @@ pub(crate) fn decode_bundle(bytes: &[u8]) -> Result<Bundle, DecodeErr> {
     } else {
         None
     };
+    let kem = if v == VERSION_PQ {
+        let (usage, id, created_at) = (r.kem_use()?, r.u32()?, r.u64()?);
+        let ek = r.take(KEM_EK_LEN)?.to_vec();
+        if !kem_key_valid(&ek) {
+            return Err(DecodeErr::InvalidKey);
+        }
+        let sig = r.take(64)?.try_into().unwrap();
+        Some(BundleKem {
+            usage,
+            id,
+            created_at,
+            ek,
+            sig,
+        })
+    } else {
+        None
+    };
     r.end()?;
     Ok(Bundle {
         ik,
@@ -162,6 +208,7 @@ pub(crate) fn decode_bundle(bytes: &[u8]) -> Result<Bundle, DecodeErr> {
         spk,
         sig,
         opk,
+        kem,
     })
 }
 
@@ -172,7 +219,8 @@ pub(crate) struct Msg {
     pub(crate) pn: u32,
     pub(crate) n: u32,
     pub(crate) seed: [u8; 16],
-    /// The prekey fields' bytes (0..71 or 0..75) of a prekey message; empty for a normal one.
+    /// The prekey fields' bytes (0..71 or 0..75; PQXDH 0..1644 or 0..1648) of a prekey
+    /// message; empty for a normal one.
     pub(crate) prekey_fields: Vec<u8>,
     pub(crate) prefix: Vec<u8>,
     pub(crate) ct: Vec<u8>,
@@ -185,17 +233,19 @@ impl Msg {
     }
 }
 
-/// §5.3 prekey fields.
+/// §5.3 prekey fields; version 0x02 (PQXDH) iff `kem` is `Some`.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct PreFields {
     pub(crate) ik_a: K32,
     pub(crate) base: K32,
     pub(crate) spk_id: u32,
     pub(crate) opk_id: Option<u32>,
+    pub(crate) kem: Option<SessionKem>,
 }
 
 pub(crate) fn encode_prefields(p: &PreFields) -> Vec<u8> {
-    let mut v = vec![VERSION, TYPE_PREKEY];
+    let version = if p.kem.is_some() { VERSION_PQ } else { VERSION };
+    let mut v = vec![version, TYPE_PREKEY];
     v.extend_from_slice(&p.ik_a);
     v.extend_from_slice(&p.base);
     v.extend_from_slice(&p.spk_id.to_be_bytes());
@@ -206,33 +256,47 @@ pub(crate) fn encode_prefields(p: &PreFields) -> Vec<u8> {
             v.extend_from_slice(&id.to_be_bytes());
         }
     }
+    if let Some(k) = &p.kem {
+        v.extend(k.to_bytes());
+    }
     v
 }
 
 /// §5.4, in exactly the order given there.
 pub(crate) fn decode_message(bytes: &[u8]) -> Result<(Option<PreFields>, Msg), DecodeErr> {
     let mut r = Rd(bytes);
+    // Steps 1–4b.
     let v = r.u8()?;
-    if v != VERSION {
+    if v != VERSION && v != VERSION_PQ {
         return Err(DecodeErr::UnknownVersion(v));
     }
     let t = r.u8()?;
+    if t == TYPE_NORMAL && v == VERSION_PQ {
+        return Err(DecodeErr::UnknownVersion(v));
+    }
     let (pre, body) = match t {
         TYPE_NORMAL => (None, bytes),
         TYPE_PREKEY => {
+            // Step 5.
             let ik_a = r.edkey()?;
             let base = r.xkey()?;
             let spk_id = r.u32()?;
             let opk_id = if r.flag()? { Some(r.u32()?) } else { None };
-            (
-                Some(PreFields {
-                    ik_a,
-                    base,
-                    spk_id,
-                    opk_id,
-                }),
-                r.0,
-            )
+            let kem = if v == VERSION_PQ {
+                let (usage, id) = (r.kem_use()?, r.u32()?);
+                let ct = r.take(KEM_CT_LEN)?.to_vec();
+                Some(SessionKem { usage, id, ct })
+            } else {
+                None
+            };
+            let p = PreFields {
+                ik_a,
+                base,
+                spk_id,
+                opk_id,
+                kem,
+            };
+            (Some(p), r.0)
         }
         other => return Err(DecodeErr::UnknownType(other)),
     };

@@ -348,14 +348,14 @@ pub(super) fn patches(cases: &mut Cases, fx: &Fixture) {
     let mut raw = valid.clone();
     raw[0] = KIND_STORE;
     cases.raw("kind", raw, Some(Err("UnknownType(17)")));
-    for v in [0u8, 4, 0xFF] {
+    for v in [0u8, 5, 0xFF] {
         let mut raw = valid.clone();
         raw[1] = v;
         let e: &str = format!("UnknownVersion({v})").leak();
         cases.raw("version", raw, Some(Err(e)));
     }
-    // Versions 1 and 2 are read: the version byte passes, the check then fails.
-    for v in [V1, V2] {
+    // Versions 1, 2 and 4 are read: the version byte passes, the check then fails.
+    for v in [V1, V2, sc::VERSION_PQ] {
         let mut raw = valid.clone();
         raw[1] = v;
         cases.raw("v3 blob relabelled", raw, Some(Err("ChecksumMismatch")));
@@ -374,6 +374,12 @@ pub(super) fn patches(cases: &mut Cases, fx: &Fixture) {
         "18 bytes, version 7",
         eighteen,
         Some(Err("UnknownVersion(7)")),
+    );
+    // A version-3 body sealed as version 4: row 8b takes 1573 bytes from row 9 on (§10.3).
+    cases.raw(
+        "v3 body sealed as v4",
+        envelope_v(KIND_SESSION, sc::VERSION_PQ, sc::body(&valid)),
+        None,
     );
     // A version-2 or -3 body sealed as the other version: other rows, decoded as such.
     cases.raw(

@@ -87,6 +87,7 @@ impl Session {
             base: self.base,
             spk_id: self.spk_id,
             opk_id: self.opk_id,
+            kem: None,
             timer: sc::Timer {
                 duration_s: self.timer.duration_s,
                 start: u8::from(self.timer.start == Start::OnRead),
