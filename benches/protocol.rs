@@ -219,11 +219,17 @@ fn pair(seed: u8) -> Pair {
         &alice_id,
         &bundle,
         Trust::FirstUse,
-        &Config::new(b""),
+        &Config::new(b"").allow_classical(),
     )
     .unwrap();
     let first = alice.encrypt(&mut rng, b"hi").unwrap();
-    let (mut bob, _) = Session::respond(&bob_id, &mut store, &first, &Config::new(b"")).unwrap();
+    let (mut bob, _) = Session::respond(
+        &bob_id,
+        &mut store,
+        &first,
+        &Config::new(b"").allow_classical(),
+    )
+    .unwrap();
     let reply = bob.encrypt(&mut rng, b"hi").unwrap();
     alice.decrypt(&reply).unwrap();
     Pair { rng, alice, bob }
@@ -296,11 +302,19 @@ fn session_setup(c: &mut Criterion) {
                     &alice,
                     &bundle,
                     Trust::FirstUse,
-                    &Config::new(b""),
+                    &Config::new(b"").allow_classical(),
                 )
                 .unwrap();
                 let first = a.encrypt(&mut rng, &[0; 16]).unwrap();
-                black_box(Session::respond(&bob, &mut store, &first, &Config::new(b"")).unwrap())
+                black_box(
+                    Session::respond(
+                        &bob,
+                        &mut store,
+                        &first,
+                        &Config::new(b"").allow_classical(),
+                    )
+                    .unwrap(),
+                )
             },
             BatchSize::SmallInput,
         );
@@ -361,11 +375,19 @@ fn pqxdh_setup(c: &mut Criterion) {
                     &alice,
                     &bundle,
                     Trust::FirstUse,
-                    &Config::new(b""),
+                    &Config::new(b"").allow_classical(),
                 )
                 .unwrap();
                 let first = a.encrypt(&mut rng, &[0; 16]).unwrap();
-                black_box(Session::respond(&bob, &mut store, &first, &Config::new(b"")).unwrap())
+                black_box(
+                    Session::respond(
+                        &bob,
+                        &mut store,
+                        &first,
+                        &Config::new(b"").allow_classical(),
+                    )
+                    .unwrap(),
+                )
             },
             BatchSize::SmallInput,
         );

@@ -43,7 +43,7 @@ fn main() {
         &alice,
         &with_otpk,
         Trust::FirstUse,
-        &Config::new(b"fuzz"),
+        &Config::new(b"fuzz").allow_classical(),
     )
     .unwrap();
     let first = a.send(&mut rng, NOW, b"hello").unwrap();
@@ -51,7 +51,14 @@ fn main() {
     write("message", "prekey_message", &first);
     write("respond", "prekey_message", &first);
     write("session_decrypt", "prekey_message", &raw_prekey);
-    let (mut b, _) = Session::accept(&bob, &mut store, &first, &Config::new(b"fuzz"), NOW).unwrap();
+    let (mut b, _) = Session::accept(
+        &bob,
+        &mut store,
+        &first,
+        &Config::new(b"fuzz").allow_classical(),
+        NOW,
+    )
+    .unwrap();
     let reply = b.send(&mut rng, NOW, b"hi").unwrap();
     write("message", "normal_message", &reply);
     write("session_decrypt", "normal_message", &reply);
@@ -80,7 +87,7 @@ fn main() {
             &alice,
             bundle,
             Trust::FirstUse,
-            &Config::new(b"fuzz"),
+            &Config::new(b"fuzz").allow_classical(),
         )
         .unwrap();
         let first = pq.send(&mut rng, NOW, b"hello").unwrap();

@@ -202,6 +202,12 @@
 #define XC_ERR_UNKNOWN_KEM_PREKEY 38
 
 /**
+ * The bundle has no KEM prekey, or the first message is a classical (X3DH) one: the ABI starts
+ * post-quantum (PQXDH) sessions only, so that no server can downgrade one (SPEC.md §4.5).
+ */
+#define XC_ERR_CLASSICAL_HANDSHAKE 50
+
+/**
  * The envelope was not sealed to this identity, or was altered in transit.
  */
 #define XC_ERR_SEALED_DECRYPTION_FAILED 40

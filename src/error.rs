@@ -104,6 +104,10 @@ pub enum Error {
     ///
     /// [`MAX_FIRST_MESSAGES_PER_SIGNED_PREKEY`]: crate::prekeys::MAX_FIRST_MESSAGES_PER_SIGNED_PREKEY
     SignedPreKeyFull(u32),
+    /// The bundle has no KEM prekey, or the first message is a version `0x01` (X3DH) one, and
+    /// the [`Config`](crate::Config) does not allow classical sessions (SPEC.md §4.5): starting
+    /// it would give up post-quantum protection. Nothing changed.
+    ClassicalHandshake,
     /// The conversation's timer version reached its maximum (only a peer that sent version
     /// 2^32 − 1 can cause this); the timer of this session can no longer change.
     TimerVersionExhausted,
@@ -137,6 +141,9 @@ impl fmt::Display for Error {
                 )
             }
             Self::TimerVersionExhausted => f.write_str("timer version exhausted"),
+            Self::ClassicalHandshake => {
+                f.write_str("classical (X3DH) handshake refused: no KEM prekey")
+            }
         }
     }
 }

@@ -31,6 +31,7 @@
 //! let bob = IdentityKeyPair::generate(&mut rng);
 //! let mut bob_prekeys = PreKeyStore::new();
 //! bob_prekeys.rotate_signed_prekey(&mut rng, &bob, now);
+//! bob_prekeys.rotate_kem_prekey(&mut rng, &bob, now); // PQXDH: every bundle carries it
 //! bob_prekeys.generate_one_time_prekeys(&mut rng, 100)?;
 //! let bundle_bytes = bob_prekeys.bundle(&bob, Some(0))?.to_bytes();
 //!

@@ -32,14 +32,16 @@ const _: () = assert!(crate::content::MAX_FRAME_LEN == crate::wire::MAX_PLAINTEX
 
 /// How a session is set up, the same value for [`Session::initiate`], [`Session::respond`] and
 /// [`Session::accept`]: the application context bound into every message (SPEC.md §3.5; both
-/// sides must pass the same bytes, e.g. both account ids), and the limits on what the peer can make
-/// the session store (§6.4), in force from the first message.
+/// sides must pass the same bytes, e.g. both account ids), the limits on what the peer can make
+/// the session store (§6.4), in force from the first message, and whether a classical (X3DH)
+/// session may be started at all (§4.5).
 ///
 /// ```
 /// use xchat_protocol::{Config, Limits};
 /// let config = Config::new(b"alice@example|bob@example")
 ///     .with_limits(Limits { max_skip: 500, ..Limits::DEFAULT });
 /// assert_eq!(config.limits.max_skip, 500);
+/// assert!(!config.allow_classical); // PQXDH only, unless the application opts in
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Config<'a> {
@@ -47,14 +49,22 @@ pub struct Config<'a> {
     pub context: &'a [u8],
     /// Checked by [`Limits::validate`] when the session is created.
     pub limits: Limits,
+    /// Whether a new session may use X3DH, which a future quantum computer breaks: a bundle
+    /// without a KEM prekey ([`Session::initiate`]) or a version `0x01` first message
+    /// ([`Session::respond`], [`Session::accept`]). `false` by default: such a bundle or message
+    /// is [`Error::ClassicalHandshake`], so that no server or relay can silently downgrade a
+    /// session. Opt in only for peers that have not upgraded; [`Session::handshake`] tells which
+    /// handshake a session used.
+    pub allow_classical: bool,
 }
 
 impl<'a> Config<'a> {
-    /// The context, with the default limits.
+    /// The context, with the default limits, post-quantum sessions only.
     pub const fn new(context: &'a [u8]) -> Self {
         Self {
             context,
             limits: Limits::DEFAULT,
+            allow_classical: false,
         }
     }
 
@@ -62,6 +72,16 @@ impl<'a> Config<'a> {
     #[must_use]
     pub const fn with_limits(self, limits: Limits) -> Self {
         Self { limits, ..self }
+    }
+
+    /// The same, also accepting classical (X3DH) sessions: an explicit opt-in for peers whose
+    /// bundles carry no KEM prekey.
+    #[must_use]
+    pub const fn allow_classical(self) -> Self {
+        Self {
+            allow_classical: true,
+            ..self
+        }
     }
 }
 
@@ -114,6 +134,7 @@ pub enum Role {
 /// let bob = IdentityKeyPair::generate(&mut rng);
 /// let mut bob_store = PreKeyStore::new();
 /// bob_store.rotate_signed_prekey(&mut rng, &bob, 1_700_000_000_000);
+/// bob_store.rotate_kem_prekey(&mut rng, &bob, 1_700_000_000_000); // post-quantum (PQXDH)
 /// let otpk = bob_store.generate_one_time_prekeys(&mut rng, 1)?[0];
 /// let bundle = bob_store.bundle(&bob, Some(otpk.id))?; // what the server hands Alice
 ///
@@ -273,7 +294,14 @@ impl Session {
         {
             return Err(Error::UntrustedIdentity);
         }
-        let Config { context, limits } = *config;
+        let Config {
+            context,
+            limits,
+            allow_classical,
+        } = *config;
+        if bundle.kem_prekey.is_none() && !allow_classical {
+            return Err(Error::ClassicalHandshake);
+        }
         limits.validate()?;
         let ad = associated_data(identity.public(), &bundle.identity, context)?;
         let agreed = x3dh::initiate(rng, identity, bundle)?;
@@ -336,11 +364,18 @@ impl Session {
         config: &Config<'_>,
         now_ms: u64,
     ) -> Result<(Self, Vec<u8>, Consumed), Error> {
-        let Config { context, limits } = *config;
+        let Config {
+            context,
+            limits,
+            allow_classical,
+        } = *config;
         limits.validate()?;
         let Incoming::PreKey(pkm) = Incoming::decode(message)? else {
             return Err(Error::NotPreKeyMessage);
         };
+        if pkm.kem.is_none() && !allow_classical {
+            return Err(Error::ClassicalHandshake);
+        }
         let signed = store.signed_prekey(pkm.signed_prekey_id)?;
         let one_time = pkm
             .one_time_prekey_id
@@ -475,6 +510,7 @@ impl Session {
     /// # let (alice, bob) = (IdentityKeyPair::generate(&mut rng), IdentityKeyPair::generate(&mut rng));
     /// # let mut store = PreKeyStore::new();
     /// # store.rotate_signed_prekey(&mut rng, &bob, 1000);
+    /// # store.rotate_kem_prekey(&mut rng, &bob, 1000);
     /// # let mut to_bob = Session::initiate(&mut rng, &alice, &store.bundle(&bob, None)?, Trust::FirstUse, &Config::new(b""))?;
     /// use xchat_protocol::{Deadline, Receipt, TimerStart};
     /// let now = 1_700_000_000_000;
@@ -637,6 +673,7 @@ impl Session {
     /// # let (alice, bob) = (IdentityKeyPair::generate(&mut rng), IdentityKeyPair::generate(&mut rng));
     /// # let mut store = PreKeyStore::new();
     /// # store.rotate_signed_prekey(&mut rng, &bob, 1000);
+    /// # store.rotate_kem_prekey(&mut rng, &bob, 1000);
     /// # let mut to_bob = Session::initiate(&mut rng, &alice, &store.bundle(&bob, None)?, Trust::FirstUse, &Config::new(b""))?;
     /// // Nothing is stored yet, so nothing is purged.
     /// assert_eq!(to_bob.purge(u64::MAX), 0);

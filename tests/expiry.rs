@@ -256,21 +256,32 @@ fn an_expired_first_message_neither_creates_a_session_nor_burns_the_one_time_pre
         &alice,
         &bundle,
         Trust::FirstUse,
-        &Config::new(b""),
+        &Config::new(b"").allow_classical(),
     )
     .unwrap();
     let first = a.set_timer(&mut rng, T0, 60, TimerStart::OnSend).unwrap();
     let later = T0 + 3_600_000;
     let second = a.send(&mut rng, later, b"still there?").unwrap();
     let before = store.to_bytes();
-    let err = xchat_protocol::Session::accept(&bob, &mut store, &first, &Config::new(b""), later)
-        .unwrap_err();
+    let err = xchat_protocol::Session::accept(
+        &bob,
+        &mut store,
+        &first,
+        &Config::new(b"").allow_classical(),
+        later,
+    )
+    .unwrap_err();
     assert_eq!(err, Error::Expired);
     assert_eq!(store.to_bytes(), before);
     // The initiator's next prekey message establishes the session; the first stays expired.
-    let (mut b, got) =
-        xchat_protocol::Session::accept(&bob, &mut store, &second, &Config::new(b""), later)
-            .unwrap();
+    let (mut b, got) = xchat_protocol::Session::accept(
+        &bob,
+        &mut store,
+        &second,
+        &Config::new(b"").allow_classical(),
+        later,
+    )
+    .unwrap();
     assert_eq!(got.body, b"still there?");
     assert_eq!(store.one_time_prekey_count(), 0);
     assert!(matches!(

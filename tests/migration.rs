@@ -126,8 +126,14 @@ fn an_initiator_awaiting_its_reply_carries_on_after_the_upgrade() {
 
     let messages = in_flight(s, "bob");
     let (wire, body, at) = &messages[0];
-    let (mut bob, first) =
-        Session::accept(&bob_id, &mut store, wire, &Config::new(&context), *at).unwrap();
+    let (mut bob, first) = Session::accept(
+        &bob_id,
+        &mut store,
+        wire,
+        &Config::new(&context).allow_classical(),
+        *at,
+    )
+    .unwrap();
     assert_eq!(&first.body, body);
     assert_eq!(
         store.one_time_prekey_count(),
@@ -244,7 +250,7 @@ fn a_first_message_accepted_before_the_upgrade_stays_refused() {
         &bob_id,
         &mut store,
         &h(&s["replay"]),
-        &Config::new(&h(&s["replay_context"])),
+        &Config::new(&h(&s["replay_context"])).allow_classical(),
         now,
     );
     assert!(matches!(got, Err(Error::DuplicateMessage)), "{got:?}");

@@ -126,3 +126,77 @@ fn a_store_with_kem_prekeys_round_trips_and_one_without_stays_version_3() {
     assert_eq!(bundle.kem_prekey, None);
     assert_eq!(bundle.to_bytes()[0], 0x01);
 }
+
+#[test]
+fn a_classical_bundle_is_refused_unless_the_application_opts_in() {
+    let (mut rng, alice, bob, _) = setup(4);
+    let mut classical = PreKeyStore::new();
+    classical.rotate_signed_prekey(&mut rng, &bob, NOW);
+    let bundle = classical.bundle(&bob, None).unwrap();
+    assert_eq!(bundle.kem_prekey, None);
+    // Refused before any key is drawn: the RNG is where it was.
+    let mut probe = rng.clone();
+    assert_eq!(
+        Session::initiate(&mut rng, &alice, &bundle, Trust::FirstUse, &Config::new(b"")).err(),
+        Some(Error::ClassicalHandshake)
+    );
+    assert_eq!(
+        rand_chacha::rand_core::Rng::next_u64(&mut rng),
+        rand_chacha::rand_core::Rng::next_u64(&mut probe)
+    );
+    let opted_in = Config::new(b"").allow_classical();
+    let mut a = Session::initiate(&mut rng, &alice, &bundle, Trust::FirstUse, &opted_in).unwrap();
+    assert_eq!(a.handshake(), Handshake::X3dh);
+    let first = a.send(&mut rng, NOW, b"classical").unwrap();
+    // The responder refuses it too, changing nothing, unless it opts in.
+    let before = classical.to_bytes().unwrap();
+    assert_eq!(
+        Session::accept(&bob, &mut classical, &first, &Config::new(b""), NOW).err(),
+        Some(Error::ClassicalHandshake)
+    );
+    assert_eq!(*classical.to_bytes().unwrap(), *before);
+    let (b, _) = Session::accept(&bob, &mut classical, &first, &opted_in, NOW).unwrap();
+    assert_eq!(b.handshake(), Handshake::X3dh);
+}
+
+/// The downgrade attack, exhaustively over the prekey fields: no change to any byte of a PQXDH
+/// first message — nor stripping its KEM fields to make it a version 0x01 (X3DH) message — makes
+/// a responder create a session, even one that opted into classical sessions; and nothing it
+/// tries changes the store.
+#[test]
+fn no_change_to_a_pqxdh_first_message_makes_the_responder_run_x3dh() {
+    let (mut rng, alice, bob, mut store) = setup(5);
+    let config = Config::new(b"ctx").allow_classical();
+    let bundle = store.bundle(&bob, Some(0)).unwrap();
+    let mut a = Session::initiate(&mut rng, &alice, &bundle, Trust::FirstUse, &config).unwrap();
+    let first = a.send(&mut rng, NOW, b"post-quantum").unwrap();
+    let fields = 1 + 1 + 32 + 32 + 4 + 1 + 4; // the X3DH part of the prekey fields (§5.3)
+    let kem = 1 + 4 + 1568;
+    let before = store.to_bytes().unwrap();
+    let mut attempts = Vec::new();
+    // Strip the KEM fields and relabel as X3DH: the classical message the relay would need.
+    let mut stripped = first[..fields].to_vec();
+    stripped[0] = 0x01;
+    stripped.extend_from_slice(&first[fields + kem..]);
+    attempts.push(stripped);
+    // Every byte of the prekey fields, flipped in its low bit and set to 0x01.
+    for i in 0..fields + kem {
+        for edit in [first[i] ^ 1, 0x01] {
+            if edit != first[i] {
+                let mut m = first.clone();
+                m[i] = edit;
+                attempts.push(m);
+            }
+        }
+    }
+    for (n, m) in attempts.iter().enumerate() {
+        for cfg in [config, Config::new(b"ctx")] {
+            let got = Session::accept(&bob, &mut store, m, &cfg, NOW);
+            assert!(got.is_err(), "attempt {n} made a session");
+            assert_eq!(*store.to_bytes().unwrap(), *before, "attempt {n}");
+        }
+    }
+    // The untouched message still establishes the post-quantum session.
+    let (b, _) = Session::accept(&bob, &mut store, &first, &Config::new(b"ctx"), NOW).unwrap();
+    assert_eq!(b.handshake(), Handshake::Pqxdh);
+}

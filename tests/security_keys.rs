@@ -67,15 +67,27 @@ fn low_order_points_are_non_contributory_everywhere_a_peer_key_enters() {
         );
         b.signed_prekey.signature = evil.sign(&signed);
         assert_eq!(
-            Session::initiate(&mut rng, &alice, &b, Trust::FirstUse, &Config::new(b""))
-                .unwrap_err(),
+            Session::initiate(
+                &mut rng,
+                &alice,
+                &b,
+                Trust::FirstUse,
+                &Config::new(b"").allow_classical()
+            )
+            .unwrap_err(),
             Error::NonContributory
         );
         let mut b = store.bundle(&bob, None).unwrap();
         b.one_time_prekey = Some(OneTimePreKey { id: 9, key });
         assert_eq!(
-            Session::initiate(&mut rng, &alice, &b, Trust::FirstUse, &Config::new(b""))
-                .unwrap_err(),
+            Session::initiate(
+                &mut rng,
+                &alice,
+                &b,
+                Trust::FirstUse,
+                &Config::new(b"").allow_classical()
+            )
+            .unwrap_err(),
             Error::NonContributory
         );
         // A generic key pair refuses it too.
@@ -96,7 +108,7 @@ fn low_order_points_are_non_contributory_everywhere_a_peer_key_enters() {
         &p.alice_id,
         &fresh_bundle,
         Trust::FirstUse,
-        &Config::new(CONTEXT),
+        &Config::new(CONTEXT).allow_classical(),
     )
     .unwrap()
     .encrypt(&mut p.rng, b"x")
@@ -107,8 +119,13 @@ fn low_order_points_are_non_contributory_everywhere_a_peer_key_enters() {
     for point in low_order() {
         let mut bad = pre.clone();
         bad[34..66].copy_from_slice(&point);
-        let err =
-            Session::respond(&p.bob_id, &mut p.bob_store, &bad, &Config::new(CONTEXT)).unwrap_err();
+        let err = Session::respond(
+            &p.bob_id,
+            &mut p.bob_store,
+            &bad,
+            &Config::new(CONTEXT).allow_classical(),
+        )
+        .unwrap_err();
         assert_eq!(err, Error::NonContributory);
         let mut bad = normal.clone();
         bad[2..34].copy_from_slice(&point);
@@ -227,13 +244,22 @@ fn bundles_with_missing_wrong_or_malleated_signatures_are_rejected() {
                 &alice,
                 &bundle,
                 Trust::FirstUse,
-                &Config::new(b"")
+                &Config::new(b"").allow_classical()
             )
             .unwrap_err(),
             Error::InvalidSignature
         );
     }
-    assert!(Session::initiate(&mut rng, &alice, &good, Trust::FirstUse, &Config::new(b"")).is_ok());
+    assert!(
+        Session::initiate(
+            &mut rng,
+            &alice,
+            &good,
+            Trust::FirstUse,
+            &Config::new(b"").allow_classical()
+        )
+        .is_ok()
+    );
 }
 
 /// A signature that cofactorless `verify` accepts and `verify_strict` rejects: R is the
@@ -286,7 +312,7 @@ fn a_signature_only_lax_verification_accepts_is_rejected() {
             &alice,
             &bundle,
             Trust::FirstUse,
-            &Config::new(b"")
+            &Config::new(b"").allow_classical()
         )
         .unwrap_err(),
         Error::InvalidSignature

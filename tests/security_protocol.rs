@@ -27,12 +27,17 @@ fn kci_a_stolen_identity_key_alone_forges_sessions_as_its_owner_but_reads_nothin
         &thief_as_alice,
         &bundle,
         Trust::FirstUse,
-        &Config::new(CONTEXT),
+        &Config::new(CONTEXT).allow_classical(),
     )
     .unwrap();
     let first = forged.encrypt(&mut p.rng, b"I am Alice").unwrap();
-    let (bob_view, _) =
-        Session::respond(&p.bob_id, &mut p.bob_store, &first, &Config::new(CONTEXT)).unwrap();
+    let (bob_view, _) = Session::respond(
+        &p.bob_id,
+        &mut p.bob_store,
+        &first,
+        &Config::new(CONTEXT).allow_classical(),
+    )
+    .unwrap();
     assert_eq!(bob_view.remote_identity(), p.alice_id.public());
 
     // What it CANNOT do: read or inject into the existing session (it lacks the ratchet state).
@@ -52,7 +57,7 @@ fn kci_a_stolen_identity_key_alone_forges_sessions_as_its_owner_but_reads_nothin
         &p.alice_id,
         &p.bob_store.bundle(&p.bob_id, None).unwrap(),
         Trust::FirstUse,
-        &Config::new(CONTEXT),
+        &Config::new(CONTEXT).allow_classical(),
     )
     .unwrap();
     let to_bob = alice2.encrypt(&mut p.rng, b"only Bob").unwrap();
@@ -61,7 +66,7 @@ fn kci_a_stolen_identity_key_alone_forges_sessions_as_its_owner_but_reads_nothin
             &thief_as_bob,
             &mut thief_store,
             &to_bob,
-            &Config::new(CONTEXT)
+            &Config::new(CONTEXT).allow_classical()
         )
         .unwrap_err(),
         Error::DecryptionFailed
@@ -83,7 +88,7 @@ fn misbinding_swapping_identities_or_context_fails() {
         &alice,
         &bundle,
         Trust::FirstUse,
-        &Config::new(b"alice|bob"),
+        &Config::new(b"alice|bob").allow_classical(),
     )
     .unwrap();
     let first = s.encrypt(&mut rng, b"x").unwrap();
@@ -93,19 +98,38 @@ fn misbinding_swapping_identities_or_context_fails() {
     let mut claimed = first.clone();
     claimed[2..34].copy_from_slice(&mallory.public().to_bytes());
     assert_eq!(
-        Session::respond(&bob, &mut store, &claimed, &Config::new(b"alice|bob")).unwrap_err(),
+        Session::respond(
+            &bob,
+            &mut store,
+            &claimed,
+            &Config::new(b"alice|bob").allow_classical()
+        )
+        .unwrap_err(),
         Error::DecryptionFailed
     );
     // Application context swapped (e.g. another account pair).
     assert_eq!(
-        Session::respond(&bob, &mut store, &first, &Config::new(b"alice|carol")).unwrap_err(),
+        Session::respond(
+            &bob,
+            &mut store,
+            &first,
+            &Config::new(b"alice|carol").allow_classical()
+        )
+        .unwrap_err(),
         Error::DecryptionFailed
     );
     // A server swapping the identity in Bob's bundle for Mallory's: the signature no longer verifies.
     let mut fake = bundle.clone();
     fake.identity = *mallory.public();
     assert_eq!(
-        Session::initiate(&mut rng, &alice, &fake, Trust::FirstUse, &Config::new(b"")).unwrap_err(),
+        Session::initiate(
+            &mut rng,
+            &alice,
+            &fake,
+            Trust::FirstUse,
+            &Config::new(b"").allow_classical()
+        )
+        .unwrap_err(),
         Error::InvalidSignature
     );
     assert_eq!(
@@ -113,8 +137,13 @@ fn misbinding_swapping_identities_or_context_fails() {
         saved,
         "no failed attempt consumed a prekey"
     );
-    let (bob_session, _) =
-        Session::respond(&bob, &mut store, &first, &Config::new(b"alice|bob")).unwrap();
+    let (bob_session, _) = Session::respond(
+        &bob,
+        &mut store,
+        &first,
+        &Config::new(b"alice|bob").allow_classical(),
+    )
+    .unwrap();
     assert_eq!(
         bob_session.check_remote_identity(mallory.public()),
         Err(Error::UntrustedIdentity)
@@ -145,7 +174,13 @@ fn downgrade_no_field_can_be_changed_in_transit() {
     no_otpk.extend_from_slice(&pre[75..]);
     assert_eq!(p.bob.decrypt(&no_otpk), Err(Error::SessionMismatch));
     assert!(
-        Session::respond(&p.bob_id, &mut p.bob_store, &no_otpk, &Config::new(CONTEXT)).is_err()
+        Session::respond(
+            &p.bob_id,
+            &mut p.bob_store,
+            &no_otpk,
+            &Config::new(CONTEXT).allow_classical()
+        )
+        .is_err()
     );
     // Another signed prekey id.
     let mut other_spk = pre.clone();
@@ -213,11 +248,17 @@ fn one_time_prekey_protects_the_first_message_and_its_absence_is_reported() {
             &alice,
             &bundle,
             Trust::FirstUse,
-            &Config::new(b""),
+            &Config::new(b"").allow_classical(),
         )
         .unwrap();
         let first = a.encrypt(&mut rng, b"first").unwrap();
-        let (b, _) = Session::respond(&bob, &mut store, &first, &Config::new(b"")).unwrap();
+        let (b, _) = Session::respond(
+            &bob,
+            &mut store,
+            &first,
+            &Config::new(b"").allow_classical(),
+        )
+        .unwrap();
         assert_eq!(a.used_one_time_prekey(), with_otpk);
         assert_eq!(b.used_one_time_prekey(), with_otpk);
 
@@ -231,7 +272,12 @@ fn one_time_prekey_protects_the_first_message_and_its_absence_is_reported() {
             s.signed[0].accepted.clear();
         });
         let mut stolen = PreKeyStore::from_bytes(&stripped).unwrap();
-        let result = Session::respond(&stolen_identity, &mut stolen, &first, &Config::new(b""));
+        let result = Session::respond(
+            &stolen_identity,
+            &mut stolen,
+            &first,
+            &Config::new(b"").allow_classical(),
+        );
         if with_otpk {
             // The one-time prekey was deleted when the first message decrypted.
             assert_eq!(result.unwrap_err(), Error::UnknownOneTimePreKey(0));

@@ -122,7 +122,15 @@ fn replay_every_ciphertext_including_prekey_messages_is_accepted_at_most_once() 
     assert_eq!(p.bob.decrypt(&pre), Err(Error::DuplicateMessage));
     assert_eq!(p.bob.to_bytes(), before);
     // The replayed prekey message never makes the responder build a second session.
-    assert!(Session::respond(&p.bob_id, &mut p.bob_store, &pre, &Config::new(CONTEXT)).is_err());
+    assert!(
+        Session::respond(
+            &p.bob_id,
+            &mut p.bob_store,
+            &pre,
+            &Config::new(CONTEXT).allow_classical()
+        )
+        .is_err()
+    );
     let reply = p.bob.encrypt(&mut p.rng, b"x").unwrap();
     p.alice.decrypt(&reply).unwrap();
     assert_eq!(p.alice.decrypt(&reply), Err(Error::DuplicateMessage));

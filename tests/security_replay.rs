@@ -31,7 +31,7 @@ fn replay_of_a_first_message_under_any_encoding_of_its_base_key_is_rejected() {
                 &alice,
                 &b.bundle,
                 Trust::FirstUse,
-                &Config::new(CONTEXT),
+                &Config::new(CONTEXT).allow_classical(),
             )
             .unwrap();
             let first = if framed {
@@ -41,10 +41,17 @@ fn replay_of_a_first_message_under_any_encoding_of_its_base_key_is_rejected() {
             };
             let respond = |store: &mut PreKeyStore, msg: &[u8]| {
                 if framed {
-                    Session::accept(&b.id, store, msg, &Config::new(CONTEXT), T0)
-                        .map(|(_, got)| got.body)
+                    Session::accept(
+                        &b.id,
+                        store,
+                        msg,
+                        &Config::new(CONTEXT).allow_classical(),
+                        T0,
+                    )
+                    .map(|(_, got)| got.body)
                 } else {
-                    Session::respond(&b.id, store, msg, &Config::new(CONTEXT)).map(|(_, text)| text)
+                    Session::respond(&b.id, store, msg, &Config::new(CONTEXT).allow_classical())
+                        .map(|(_, text)| text)
                 }
             };
             let variants = x25519_variants(&first[BASE_KEY]);
@@ -84,7 +91,7 @@ fn no_field_of_a_first_message_has_a_second_accepted_encoding() {
         &alice,
         &b.bundle,
         Trust::FirstUse,
-        &Config::new(CONTEXT),
+        &Config::new(CONTEXT).allow_classical(),
     )
     .unwrap();
     let first = a.encrypt(&mut r, b"first").unwrap();
@@ -94,7 +101,7 @@ fn no_field_of_a_first_message_has_a_second_accepted_encoding() {
                 &b.id,
                 &mut b.store,
                 &with(&first, 2..34, &v),
-                &Config::new(CONTEXT)
+                &Config::new(CONTEXT).allow_classical()
             )
             .unwrap_err(),
             Error::Decode(DecodeError::InvalidKey)
@@ -105,8 +112,22 @@ fn no_field_of_a_first_message_has_a_second_accepted_encoding() {
     other_otpk[71..75].copy_from_slice(&1u32.to_be_bytes());
     let mut store = b.store.clone();
     store.generate_one_time_prekeys(&mut r, 1).unwrap();
-    assert!(Session::respond(&b.id, &mut store, &other_otpk, &Config::new(CONTEXT)).is_err());
-    let (_, text) = Session::respond(&b.id, &mut b.store, &first, &Config::new(CONTEXT)).unwrap();
+    assert!(
+        Session::respond(
+            &b.id,
+            &mut store,
+            &other_otpk,
+            &Config::new(CONTEXT).allow_classical()
+        )
+        .is_err()
+    );
+    let (_, text) = Session::respond(
+        &b.id,
+        &mut b.store,
+        &first,
+        &Config::new(CONTEXT).allow_classical(),
+    )
+    .unwrap();
     assert_eq!(text, b"first");
 }
 
@@ -123,11 +144,17 @@ fn the_replay_record_cannot_be_flushed() {
         &alice,
         &b.bundle,
         Trust::FirstUse,
-        &Config::new(CONTEXT),
+        &Config::new(CONTEXT).allow_classical(),
     )
     .unwrap();
     let old = a.encrypt(&mut r, b"old").unwrap();
-    Session::respond(&b.id, &mut b.store, &old, &Config::new(CONTEXT)).unwrap();
+    Session::respond(
+        &b.id,
+        &mut b.store,
+        &old,
+        &Config::new(CONTEXT).allow_classical(),
+    )
+    .unwrap();
 
     // Anyone can make valid first messages; one attacker identity is enough.
     let mallory = IdentityKeyPair::generate(&mut r);
@@ -137,11 +164,17 @@ fn the_replay_record_cannot_be_flushed() {
             &mallory,
             &b.bundle,
             Trust::FirstUse,
-            &Config::new(CONTEXT),
+            &Config::new(CONTEXT).allow_classical(),
         )
         .unwrap();
         let junk = m.encrypt(&mut r, b"").unwrap();
-        Session::respond(&b.id, &mut b.store, &junk, &Config::new(CONTEXT)).unwrap();
+        Session::respond(
+            &b.id,
+            &mut b.store,
+            &junk,
+            &Config::new(CONTEXT).allow_classical(),
+        )
+        .unwrap();
     }
     assert_eq!(b.store.first_message_capacity(), 0);
     let spk = b.bundle.signed_prekey.id;
@@ -150,13 +183,19 @@ fn the_replay_record_cannot_be_flushed() {
         &mallory,
         &b.bundle,
         Trust::FirstUse,
-        &Config::new(CONTEXT),
+        &Config::new(CONTEXT).allow_classical(),
     )
     .unwrap();
     let one_more = m.encrypt(&mut r, b"").unwrap();
     let full = b.store.to_bytes();
     assert_eq!(
-        Session::respond(&b.id, &mut b.store, &one_more, &Config::new(CONTEXT)).unwrap_err(),
+        Session::respond(
+            &b.id,
+            &mut b.store,
+            &one_more,
+            &Config::new(CONTEXT).allow_classical()
+        )
+        .unwrap_err(),
         Error::SignedPreKeyFull(spk)
     );
     assert_eq!(b.store.to_bytes(), full);
@@ -168,7 +207,13 @@ fn the_replay_record_cannot_be_flushed() {
             .map(|v| with(&old, BASE_KEY, v)),
     ) {
         assert_eq!(
-            Session::respond(&b.id, &mut store, &msg, &Config::new(CONTEXT)).unwrap_err(),
+            Session::respond(
+                &b.id,
+                &mut store,
+                &msg,
+                &Config::new(CONTEXT).allow_classical()
+            )
+            .unwrap_err(),
             Error::DuplicateMessage
         );
     }
@@ -179,7 +224,13 @@ fn the_replay_record_cannot_be_flushed() {
         MAX_FIRST_MESSAGES_PER_SIGNED_PREKEY
     );
     assert_eq!(
-        Session::respond(&b.id, &mut store, &old, &Config::new(CONTEXT)).unwrap_err(),
+        Session::respond(
+            &b.id,
+            &mut store,
+            &old,
+            &Config::new(CONTEXT).allow_classical()
+        )
+        .unwrap_err(),
         Error::DuplicateMessage
     );
     let fresh = store.bundle(&b.id, None).unwrap();
@@ -189,21 +240,32 @@ fn the_replay_record_cannot_be_flushed() {
         &alice,
         &fresh,
         Trust::FirstUse,
-        &Config::new(CONTEXT),
+        &Config::new(CONTEXT).allow_classical(),
     )
     .unwrap();
     let new_first = c.encrypt(&mut r, b"new").unwrap();
     assert_eq!(
-        Session::respond(&b.id, &mut store, &new_first, &Config::new(CONTEXT))
-            .unwrap()
-            .1,
+        Session::respond(
+            &b.id,
+            &mut store,
+            &new_first,
+            &Config::new(CONTEXT).allow_classical()
+        )
+        .unwrap()
+        .1,
         b"new"
     );
     // Once the old signed prekey is rotated out, nothing naming it decrypts at all.
     store.rotate_signed_prekey(&mut r, &b.id, 3000);
     store.rotate_signed_prekey(&mut r, &b.id, 4000);
     assert_eq!(
-        Session::respond(&b.id, &mut store, &old, &Config::new(CONTEXT)).unwrap_err(),
+        Session::respond(
+            &b.id,
+            &mut store,
+            &old,
+            &Config::new(CONTEXT).allow_classical()
+        )
+        .unwrap_err(),
         Error::UnknownSignedPreKey(spk)
     );
 }
@@ -220,7 +282,7 @@ fn a_version_1_store_keeps_its_replay_protection_after_the_upgrade() {
         &alice,
         &b.bundle,
         Trust::FirstUse,
-        &Config::new(CONTEXT),
+        &Config::new(CONTEXT).allow_classical(),
     )
     .unwrap();
     let first = a.encrypt(&mut r, b"first").unwrap();
@@ -246,16 +308,36 @@ fn a_version_1_store_keeps_its_replay_protection_after_the_upgrade() {
             .map(|v| with(&first, BASE_KEY, v)),
     ) {
         assert!(matches!(
-            Session::respond(&b.id, &mut upgraded, &msg, &Config::new(CONTEXT)).unwrap_err(),
+            Session::respond(
+                &b.id,
+                &mut upgraded,
+                &msg,
+                &Config::new(CONTEXT).allow_classical()
+            )
+            .unwrap_err(),
             Error::DuplicateMessage | Error::DecryptionFailed
         ));
     }
     assert_eq!(
-        Session::respond(&b.id, &mut upgraded, &first, &Config::new(CONTEXT)).unwrap_err(),
+        Session::respond(
+            &b.id,
+            &mut upgraded,
+            &first,
+            &Config::new(CONTEXT).allow_classical()
+        )
+        .unwrap_err(),
         Error::DuplicateMessage
     );
     // The same bytes in the version 2 store, with nothing recorded, were accepted.
-    assert!(Session::respond(&b.id, &mut b.store, &first, &Config::new(CONTEXT)).is_ok());
+    assert!(
+        Session::respond(
+            &b.id,
+            &mut b.store,
+            &first,
+            &Config::new(CONTEXT).allow_classical()
+        )
+        .is_ok()
+    );
 }
 
 /// An identity key has one encoding that counts: its torsion variants are refused wherever an
@@ -295,16 +377,28 @@ fn torsion_variants_of_an_identity_are_not_identities() {
     for v in x25519_variants(&bundle[45..77]) {
         let forged = PreKeyBundle::from_bytes(&with(&bundle, 45..77, &v)).unwrap();
         assert_eq!(
-            Session::initiate(&mut r, &id, &forged, Trust::FirstUse, &Config::new(CONTEXT))
-                .unwrap_err(),
+            Session::initiate(
+                &mut r,
+                &id,
+                &forged,
+                Trust::FirstUse,
+                &Config::new(CONTEXT).allow_classical()
+            )
+            .unwrap_err(),
             Error::InvalidSignature
         );
     }
     for v in x25519_variants(&bundle[146..178]) {
         let forged = PreKeyBundle::from_bytes(&with(&bundle, 146..178, &v)).unwrap();
         assert_eq!(
-            Session::initiate(&mut r, &id, &forged, Trust::FirstUse, &Config::new(CONTEXT))
-                .unwrap_err(),
+            Session::initiate(
+                &mut r,
+                &id,
+                &forged,
+                Trust::FirstUse,
+                &Config::new(CONTEXT).allow_classical()
+            )
+            .unwrap_err(),
             Error::Decode(DecodeError::InvalidKey)
         );
     }

@@ -1,7 +1,7 @@
 //! Error codes: stable numbers for every failure the ABI can report, and their messages.
 //!
 //! Codes are grouped by tens: 1–9 the boundary itself, 10–19 malformed bytes (`DecodeError`),
-//! 20–39 protocol operations (`Error`), 40–49 sealed sender (`SealedSenderError`). A code, once
+//! 20–39 and 50–59 protocol operations (`Error`), 40–49 sealed sender (`SealedSenderError`). A code, once
 //! published, keeps its number and meaning; new variants get new numbers. Every group ends with
 //! an "other" code for variants a newer core library might add before this layer learns them.
 
@@ -95,6 +95,10 @@ pub const XC_ERR_TIMER_VERSION_EXHAUSTED: i32 = 37;
 /// or never issued, or a last-resort one rotated out.
 pub const XC_ERR_UNKNOWN_KEM_PREKEY: i32 = 38;
 
+/// The bundle has no KEM prekey, or the first message is a classical (X3DH) one: the ABI starts
+/// post-quantum (PQXDH) sessions only, so that no server can downgrade one (SPEC.md §4.5).
+pub const XC_ERR_CLASSICAL_HANDSHAKE: i32 = 50;
+
 /// The envelope was not sealed to this identity, or was altered in transit.
 pub const XC_ERR_SEALED_DECRYPTION_FAILED: i32 = 40;
 /// A certificate signature does not verify against the trust roots and the server key.
@@ -142,6 +146,7 @@ pub(crate) fn error_code(e: Error) -> i32 {
         Error::UnknownSignedPreKey(_) => XC_ERR_UNKNOWN_SIGNED_PREKEY,
         Error::UnknownOneTimePreKey(_) => XC_ERR_UNKNOWN_ONE_TIME_PREKEY,
         Error::UnknownKemPreKey(_) => XC_ERR_UNKNOWN_KEM_PREKEY,
+        Error::ClassicalHandshake => XC_ERR_CLASSICAL_HANDSHAKE,
         Error::DuplicateMessage => XC_ERR_DUPLICATE_MESSAGE,
         Error::TooFarInFuture => XC_ERR_TOO_FAR_IN_FUTURE,
         Error::DecryptionFailed => XC_ERR_DECRYPTION_FAILED,
@@ -198,7 +203,7 @@ impl From<SealedSenderError> for Fail {
 
 /// Every code this ABI defines.
 #[cfg(test)]
-pub(crate) const ALL_CODES: [i32; 41] = [
+pub(crate) const ALL_CODES: [i32; 42] = [
     XC_OK,
     XC_ERR_NULL_POINTER,
     XC_ERR_INVALID_ARGUMENT,
@@ -232,6 +237,7 @@ pub(crate) const ALL_CODES: [i32; 41] = [
     XC_ERR_SIGNED_PREKEY_FULL,
     XC_ERR_TIMER_VERSION_EXHAUSTED,
     XC_ERR_UNKNOWN_KEM_PREKEY,
+    XC_ERR_CLASSICAL_HANDSHAKE,
     XC_ERR_PROTOCOL_OTHER,
     XC_ERR_SEALED_DECRYPTION_FAILED,
     XC_ERR_SEALED_INVALID_CERTIFICATE,
@@ -267,6 +273,7 @@ fn message(code: i32) -> &'static CStr {
         XC_ERR_UNKNOWN_SIGNED_PREKEY => c"unknown signed prekey",
         XC_ERR_UNKNOWN_ONE_TIME_PREKEY => c"unknown one-time prekey",
         XC_ERR_UNKNOWN_KEM_PREKEY => c"unknown KEM prekey",
+        XC_ERR_CLASSICAL_HANDSHAKE => c"classical (X3DH) handshake refused: no KEM prekey",
         XC_ERR_DUPLICATE_MESSAGE => c"duplicate message, or its key was discarded",
         XC_ERR_TOO_FAR_IN_FUTURE => c"message counter is beyond the skip limit",
         XC_ERR_DECRYPTION_FAILED => c"message authentication failed",

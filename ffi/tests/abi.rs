@@ -346,6 +346,12 @@ fn arguments_out_of_range() {
             T0,
             ptr::null_mut(),
         ));
+        ok(xc_prekey_store_rotate_kem_prekey(
+            store,
+            id,
+            T0,
+            ptr::null_mut(),
+        ));
         for bad in [-2, i64::from(u32::MAX) + 1, i64::MIN] {
             assert_eq!(
                 xc_prekey_store_bundle(store, id, bad, &mut out),
@@ -451,6 +457,12 @@ fn sealed_conversation_with_persistence() {
             T0,
             ptr::null_mut(),
         ));
+        ok(xc_prekey_store_rotate_kem_prekey(
+            store,
+            bob,
+            T0,
+            ptr::null_mut(),
+        ));
         let mut records = empty();
         ok(xc_prekey_store_generate_one_time_prekeys(
             store,
@@ -474,7 +486,8 @@ fn sealed_conversation_with_persistence() {
         let bundle = take(bundle);
 
         // docs/INTEGRATION.md's compact server layout: a bundle with a one-time prekey is the
-        // fallback bundle with its final flag set to 1, followed by that key's record.
+        // fallback bundle with its one-time flag (offset 141, SPEC.md §5.1) set to 1 and that
+        // key's record inserted after it, before the KEM prekey.
         let mut fallback = empty();
         ok(xc_prekey_store_bundle(
             store,
@@ -482,12 +495,14 @@ fn sealed_conversation_with_persistence() {
             XC_NO_ONE_TIME_PREKEY,
             &mut fallback,
         ));
-        let mut composed = take(fallback);
-        assert_eq!(composed.pop(), Some(0));
+        let fallback = take(fallback);
+        assert_eq!((fallback[0], fallback[141]), (0x02, 0));
+        let mut composed = fallback[..141].to_vec();
         composed.push(1);
         composed.extend_from_slice(
             &records[XC_ONE_TIME_PREKEY_RECORD_LEN..][..XC_ONE_TIME_PREKEY_RECORD_LEN],
         );
+        composed.extend_from_slice(&fallback[142..]);
         assert_eq!(composed, bundle);
 
         let mut to_bob = ptr::null_mut();
@@ -771,6 +786,12 @@ impl Fixture {
         unsafe {
             ok(xc_prekey_store_new(&mut store));
             ok(xc_prekey_store_rotate_signed_prekey(
+                store,
+                bob,
+                T0,
+                ptr::null_mut(),
+            ));
+            ok(xc_prekey_store_rotate_kem_prekey(
                 store,
                 bob,
                 T0,

@@ -55,12 +55,12 @@ pub fn fixture() -> Fixture {
         &alice_id,
         &bundle,
         Trust::FirstUse,
-        &Config::new(b"fuzz"),
+        &Config::new(b"fuzz").allow_classical(),
     )
     .unwrap();
     let first = alice.send(&mut rng, NOW, b"hello").unwrap();
     let (mut bob, _) =
-        Session::accept(&bob_id, &mut bob_store, &first, &Config::new(b"fuzz"), NOW).unwrap();
+        Session::accept(&bob_id, &mut bob_store, &first, &Config::new(b"fuzz").allow_classical(), NOW).unwrap();
     let reply = bob.send(&mut rng, NOW, b"hi").unwrap();
     alice.receive(&reply, NOW).unwrap();
 
@@ -70,7 +70,7 @@ pub fn fixture() -> Fixture {
         &carol_id,
         &carol_bundle,
         Trust::FirstUse,
-        &Config::new(b"fuzz"),
+        &Config::new(b"fuzz").allow_classical(),
     )
     .unwrap();
     let pending_prekey_message = carol.send(&mut rng, NOW, b"from carol").unwrap();

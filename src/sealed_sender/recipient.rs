@@ -36,6 +36,7 @@ use crate::wire::Incoming;
 ///
 /// let mut bob_store = PreKeyStore::new();
 /// bob_store.rotate_signed_prekey(&mut rng, &bob, now);
+/// bob_store.rotate_kem_prekey(&mut rng, &bob, now);
 /// let mut to_bob = Session::initiate(&mut rng, &alice, &bob_store.bundle(&bob, None)?, Trust::FirstUse, &Config::new(b""))?;
 /// let inner = to_bob.send(&mut rng, now, b"only the recipient is visible")?;
 /// let envelope = seal(&mut rng, &alice, &alice_cert, &to_bob, &inner)?;

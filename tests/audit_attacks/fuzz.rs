@@ -29,7 +29,7 @@ fn held_no_panic_and_no_change_on_random_or_mutated_input() {
         &alice2,
         &PreKeyBundle::from_bytes(&first_bundle).unwrap(),
         Trust::FirstUse,
-        &Config::new(CONTEXT),
+        &Config::new(CONTEXT).allow_classical(),
     )
     .unwrap();
     let prekey_msg = a2.send(&mut r, T0, b"prekey").unwrap();
@@ -98,7 +98,7 @@ fn held_no_panic_and_no_change_on_random_or_mutated_input() {
                 &p.bob_id,
                 &mut p.bob_store,
                 &input,
-                &Config::new(CONTEXT),
+                &Config::new(CONTEXT).allow_classical(),
                 T0
             )
             .is_err()
@@ -119,7 +119,7 @@ fn held_no_panic_and_no_change_on_random_or_mutated_input() {
         &p.bob_id,
         &mut p.bob_store,
         &prekey_msg,
-        &Config::new(CONTEXT),
+        &Config::new(CONTEXT).allow_classical(),
         T0,
     )
     .unwrap();
@@ -128,7 +128,7 @@ fn held_no_panic_and_no_change_on_random_or_mutated_input() {
         recipient.open(&env, T0).unwrap().respond(
             &p.bob_id,
             &mut p.bob_store,
-            &Config::new(CONTEXT)
+            &Config::new(CONTEXT).allow_classical()
         ),
         Err(SealedSenderError::Session(Error::DuplicateMessage))
     ));

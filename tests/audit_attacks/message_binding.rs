@@ -21,7 +21,7 @@ fn held_later_prekey_messages_and_their_skipped_keys_are_bound_to_the_prekey_aad
             &alice,
             &b.bundle,
             Trust::FirstUse,
-            &Config::new(CONTEXT),
+            &Config::new(CONTEXT).allow_classical(),
         )
         .unwrap();
         let m: Vec<_> = (0..3)
@@ -30,8 +30,13 @@ fn held_later_prekey_messages_and_their_skipped_keys_are_bound_to_the_prekey_aad
         // The prekey fields (SPEC.md §5.3): the signed prekey id at 66..70, the embedded message
         // from 71, or from 75 after a one-time prekey id.
         let fields = if one_time { 75 } else { 71 };
-        let (mut s, _) =
-            Session::respond(&b.id, &mut b.store, &m[2], &Config::new(CONTEXT)).unwrap();
+        let (mut s, _) = Session::respond(
+            &b.id,
+            &mut b.store,
+            &m[2],
+            &Config::new(CONTEXT).allow_classical(),
+        )
+        .unwrap();
         assert_eq!(s.skipped_key_count(), 2);
         let before = s.to_bytes();
         let stripped = m[0][fields..].to_vec();

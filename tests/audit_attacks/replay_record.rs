@@ -25,7 +25,7 @@ fn known_limit_a_flooded_record_loses_in_flight_first_messages() {
         &alice,
         &b.bundle,
         Trust::FirstUse,
-        &Config::new(CONTEXT),
+        &Config::new(CONTEXT).allow_classical(),
     )
     .unwrap();
     let in_flight = a.send(&mut r, T0, b"hello Bob").unwrap();
@@ -35,19 +35,31 @@ fn known_limit_a_flooded_record_loses_in_flight_first_messages() {
             &mallory,
             &b.bundle,
             Trust::FirstUse,
-            &Config::new(CONTEXT),
+            &Config::new(CONTEXT).allow_classical(),
         )
         .unwrap();
         let junk = m.encrypt(&mut r, b"").unwrap();
-        Session::respond(&b.id, &mut b.store, &junk, &Config::new(CONTEXT)).unwrap();
+        Session::respond(
+            &b.id,
+            &mut b.store,
+            &junk,
+            &Config::new(CONTEXT).allow_classical(),
+        )
+        .unwrap();
     }
     let spk = b.bundle.signed_prekey.id;
     let mut outcomes = Vec::new();
     for round in 0..4u64 {
         outcomes.push(
-            Session::accept(&b.id, &mut b.store, &in_flight, &Config::new(CONTEXT), T0)
-                .map(|(_, got)| got.body)
-                .map_err(|e| (round, e)),
+            Session::accept(
+                &b.id,
+                &mut b.store,
+                &in_flight,
+                &Config::new(CONTEXT).allow_classical(),
+                T0,
+            )
+            .map(|(_, got)| got.body)
+            .map_err(|e| (round, e)),
         );
         // The application does what §4.3 advises: rotate.
         b.store
@@ -81,7 +93,7 @@ fn held_accepts_early_returns_neither_record_nor_reopen() {
             &alice,
             &b.bundle,
             Trust::FirstUse,
-            &Config::new(CONTEXT),
+            &Config::new(CONTEXT).allow_classical(),
         )
         .unwrap();
         let first = a.set_timer(&mut r, T0, 60, TimerStart::OnSend).unwrap();
@@ -90,14 +102,26 @@ fn held_accepts_early_returns_neither_record_nor_reopen() {
         let before = b.store.to_bytes();
         for _ in 0..3 {
             assert_eq!(
-                Session::accept(&b.id, &mut b.store, &first, &Config::new(CONTEXT), late)
-                    .unwrap_err(),
+                Session::accept(
+                    &b.id,
+                    &mut b.store,
+                    &first,
+                    &Config::new(CONTEXT).allow_classical(),
+                    late
+                )
+                .unwrap_err(),
                 Error::Expired
             );
             assert_eq!(b.store.to_bytes(), before);
         }
-        let (mut s, got) =
-            Session::accept(&b.id, &mut b.store, &second, &Config::new(CONTEXT), late).unwrap();
+        let (mut s, got) = Session::accept(
+            &b.id,
+            &mut b.store,
+            &second,
+            &Config::new(CONTEXT).allow_classical(),
+            late,
+        )
+        .unwrap();
         assert_eq!(got.body, b"second");
         assert_ne!(b.store.to_bytes(), before);
         let after = b.store.to_bytes();
@@ -108,8 +132,25 @@ fn held_accepts_early_returns_neither_record_nor_reopen() {
                 .map(|v| with(&first, BASE_KEY, v)),
         );
         for m in &replays {
-            assert!(Session::accept(&b.id, &mut b.store, m, &Config::new(CONTEXT), late).is_err());
-            assert!(Session::respond(&b.id, &mut b.store, m, &Config::new(CONTEXT)).is_err());
+            assert!(
+                Session::accept(
+                    &b.id,
+                    &mut b.store,
+                    m,
+                    &Config::new(CONTEXT).allow_classical(),
+                    late
+                )
+                .is_err()
+            );
+            assert!(
+                Session::respond(
+                    &b.id,
+                    &mut b.store,
+                    m,
+                    &Config::new(CONTEXT).allow_classical()
+                )
+                .is_err()
+            );
             assert_eq!(b.store.to_bytes(), after);
         }
         assert!(matches!(
@@ -139,20 +180,39 @@ fn held_invalid_content_first_message_records_nothing() {
         &alice,
         &b.bundle,
         Trust::FirstUse,
-        &Config::new(CONTEXT),
+        &Config::new(CONTEXT).allow_classical(),
     )
     .unwrap();
     let raw = a.encrypt(&mut r, b"not a frame").unwrap();
     let framed = a.send(&mut r, T0, b"framed").unwrap();
     let before = b.store.to_bytes();
     assert!(matches!(
-        Session::accept(&b.id, &mut b.store, &raw, &Config::new(CONTEXT), T0),
+        Session::accept(
+            &b.id,
+            &mut b.store,
+            &raw,
+            &Config::new(CONTEXT).allow_classical(),
+            T0
+        ),
         Err(Error::InvalidContent(_))
     ));
     assert_eq!(b.store.to_bytes(), before);
-    Session::accept(&b.id, &mut b.store, &framed, &Config::new(CONTEXT), T0).unwrap();
+    Session::accept(
+        &b.id,
+        &mut b.store,
+        &framed,
+        &Config::new(CONTEXT).allow_classical(),
+        T0,
+    )
+    .unwrap();
     assert_eq!(
-        Session::respond(&b.id, &mut b.store, &raw, &Config::new(CONTEXT)).unwrap_err(),
+        Session::respond(
+            &b.id,
+            &mut b.store,
+            &raw,
+            &Config::new(CONTEXT).allow_classical()
+        )
+        .unwrap_err(),
         Error::DuplicateMessage
     );
 }
@@ -173,7 +233,7 @@ fn held_the_replay_record_cannot_be_poisoned() {
         &alice,
         &b.bundle,
         Trust::FirstUse,
-        &Config::new(CONTEXT),
+        &Config::new(CONTEXT).allow_classical(),
     )
     .unwrap();
     let honest = a.send(&mut r, T0, b"honest").unwrap();
@@ -182,11 +242,18 @@ fn held_the_replay_record_cannot_be_poisoned() {
         &mallory,
         &b.bundle,
         Trust::FirstUse,
-        &Config::new(CONTEXT),
+        &Config::new(CONTEXT).allow_classical(),
     )
     .unwrap();
     let junk = m.send(&mut r, T0, b"junk").unwrap();
-    Session::accept(&b.id, &mut b.store, &junk, &Config::new(CONTEXT), T0).unwrap();
+    Session::accept(
+        &b.id,
+        &mut b.store,
+        &junk,
+        &Config::new(CONTEXT).allow_classical(),
+        T0,
+    )
+    .unwrap();
     let before = b.store.to_bytes();
     let mut forgeries = vec![
         // Offsets in a prekey message without a one-time prekey (SPEC.md §5.3): `IK_A` at 2..34,
@@ -212,12 +279,35 @@ fn held_the_replay_record_cannot_be_poisoned() {
             .map(|v| with(&honest, BASE_KEY, v)),
     );
     for f in &forgeries {
-        assert!(Session::accept(&b.id, &mut b.store, f, &Config::new(CONTEXT), T0).is_err());
-        assert!(Session::respond(&b.id, &mut b.store, f, &Config::new(CONTEXT)).is_err());
+        assert!(
+            Session::accept(
+                &b.id,
+                &mut b.store,
+                f,
+                &Config::new(CONTEXT).allow_classical(),
+                T0
+            )
+            .is_err()
+        );
+        assert!(
+            Session::respond(
+                &b.id,
+                &mut b.store,
+                f,
+                &Config::new(CONTEXT).allow_classical()
+            )
+            .is_err()
+        );
         assert_eq!(b.store.to_bytes(), before);
     }
-    let (_, got) =
-        Session::accept(&b.id, &mut b.store, &honest, &Config::new(CONTEXT), T0).unwrap();
+    let (_, got) = Session::accept(
+        &b.id,
+        &mut b.store,
+        &honest,
+        &Config::new(CONTEXT).allow_classical(),
+        T0,
+    )
+    .unwrap();
     assert_eq!(got.body, b"honest");
 }
 
@@ -233,7 +323,7 @@ fn held_one_time_prekey_flag_toggling_fails_and_consumes_nothing() {
         &alice,
         &b.bundle,
         Trust::FirstUse,
-        &Config::new(CONTEXT),
+        &Config::new(CONTEXT).allow_classical(),
     )
     .unwrap();
     let with_otpk = a.encrypt(&mut r, b"x").unwrap();
@@ -241,7 +331,13 @@ fn held_one_time_prekey_flag_toggling_fails_and_consumes_nothing() {
     let dropped = [&with_otpk[..70], &[0u8][..], &with_otpk[75..]].concat();
     let before = b.store.to_bytes();
     assert_eq!(
-        Session::respond(&b.id, &mut b.store, &dropped, &Config::new(CONTEXT)).unwrap_err(),
+        Session::respond(
+            &b.id,
+            &mut b.store,
+            &dropped,
+            &Config::new(CONTEXT).allow_classical()
+        )
+        .unwrap_err(),
         Error::DecryptionFailed
     );
     assert_eq!(b.store.to_bytes(), before);
@@ -251,7 +347,7 @@ fn held_one_time_prekey_flag_toggling_fails_and_consumes_nothing() {
         &alice,
         &bundle,
         Trust::FirstUse,
-        &Config::new(CONTEXT),
+        &Config::new(CONTEXT).allow_classical(),
     )
     .unwrap();
     let without = c.encrypt(&mut r, b"y").unwrap();
@@ -264,13 +360,31 @@ fn held_one_time_prekey_flag_toggling_fails_and_consumes_nothing() {
         ]
         .concat();
         assert_eq!(
-            Session::respond(&b.id, &mut b.store, &added, &Config::new(CONTEXT)).unwrap_err(),
+            Session::respond(
+                &b.id,
+                &mut b.store,
+                &added,
+                &Config::new(CONTEXT).allow_classical()
+            )
+            .unwrap_err(),
             Error::DecryptionFailed
         );
         assert_eq!(b.store.to_bytes(), before);
     }
-    Session::respond(&b.id, &mut b.store, &with_otpk, &Config::new(CONTEXT)).unwrap();
-    Session::respond(&b.id, &mut b.store, &without, &Config::new(CONTEXT)).unwrap();
+    Session::respond(
+        &b.id,
+        &mut b.store,
+        &with_otpk,
+        &Config::new(CONTEXT).allow_classical(),
+    )
+    .unwrap();
+    Session::respond(
+        &b.id,
+        &mut b.store,
+        &without,
+        &Config::new(CONTEXT).allow_classical(),
+    )
+    .unwrap();
 }
 
 /// HELD: the record survives save/load and rotations for as long as the signed prekey is held;
@@ -286,17 +400,29 @@ fn held_the_record_survives_reload_rotation_and_identity_swaps() {
         &alice,
         &b.bundle,
         Trust::FirstUse,
-        &Config::new(CONTEXT),
+        &Config::new(CONTEXT).allow_classical(),
     )
     .unwrap();
     let first = a.encrypt(&mut r, b"x").unwrap();
-    Session::respond(&b.id, &mut b.store, &first, &Config::new(CONTEXT)).unwrap();
+    Session::respond(
+        &b.id,
+        &mut b.store,
+        &first,
+        &Config::new(CONTEXT).allow_classical(),
+    )
+    .unwrap();
     let swapped = with(&first, 2..34, &carol.public().to_bytes()); // `IK_A` (SPEC.md §5.3)
     let mut store = PreKeyStore::from_bytes(&b.store.to_bytes().unwrap()).unwrap();
     for round in 0..3 {
         let before = store.to_bytes();
         for m in [&first, &swapped] {
-            let e = Session::respond(&b.id, &mut store, m, &Config::new(CONTEXT)).unwrap_err();
+            let e = Session::respond(
+                &b.id,
+                &mut store,
+                m,
+                &Config::new(CONTEXT).allow_classical(),
+            )
+            .unwrap_err();
             assert_eq!(e, Error::DuplicateMessage, "round {round}");
             assert_eq!(store.to_bytes(), before);
         }
@@ -304,7 +430,13 @@ fn held_the_record_survives_reload_rotation_and_identity_swaps() {
         store = PreKeyStore::from_bytes(&store.to_bytes().unwrap()).unwrap();
     }
     assert_eq!(
-        Session::respond(&b.id, &mut store, &first, &Config::new(CONTEXT)).unwrap_err(),
+        Session::respond(
+            &b.id,
+            &mut store,
+            &first,
+            &Config::new(CONTEXT).allow_classical()
+        )
+        .unwrap_err(),
         Error::UnknownSignedPreKey(0)
     );
 }

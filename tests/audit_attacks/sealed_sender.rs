@@ -25,7 +25,7 @@ fn fixed_is_prekey_message_doc_routes_the_second_prekey_message_to_its_session()
         &alice,
         &b.bundle,
         Trust::FirstUse,
-        &Config::new(CONTEXT),
+        &Config::new(CONTEXT).allow_classical(),
     )
     .unwrap();
     let m1 = a.send(&mut r, T0, b"one").unwrap();
@@ -40,7 +40,7 @@ fn fixed_is_prekey_message_doc_routes_the_second_prekey_message_to_its_session()
     let (mut session, _) = recipient
         .open(&e1, T0)
         .unwrap()
-        .respond(&b.id, &mut b.store, &Config::new(CONTEXT))
+        .respond(&b.id, &mut b.store, &Config::new(CONTEXT).allow_classical())
         .unwrap();
     let opened = recipient.open(&e2, T0).unwrap();
     // The rustdoc's routing now: the session with this sender first; `respond` only for a
@@ -48,7 +48,7 @@ fn fixed_is_prekey_message_doc_routes_the_second_prekey_message_to_its_session()
     let documented = match opened.decrypt(&mut session) {
         Err(SealedSenderError::Session(Error::SessionMismatch)) if opened.is_prekey_message() => {
             opened
-                .respond(&b.id, &mut b.store, &Config::new(CONTEXT))
+                .respond(&b.id, &mut b.store, &Config::new(CONTEXT).allow_classical())
                 .map(|(_, d)| d)
         }
         other => other,
@@ -71,7 +71,7 @@ fn held_sealed_sender_respond_cannot_bypass_replay_protection() {
         &alice,
         &b.bundle,
         Trust::FirstUse,
-        &Config::new(CONTEXT),
+        &Config::new(CONTEXT).allow_classical(),
     )
     .unwrap();
     let inner = a.send(&mut r, T0, b"sealed first").unwrap();
@@ -91,20 +91,20 @@ fn held_sealed_sender_respond_cannot_bypass_replay_protection() {
     let opened = recipient.open(&env, T0).unwrap();
     assert!(opened.is_prekey_message());
     let (mut s, d) = opened
-        .respond(&b.id, &mut b.store, &Config::new(CONTEXT))
+        .respond(&b.id, &mut b.store, &Config::new(CONTEXT).allow_classical())
         .unwrap();
     assert_eq!(d.receipt.message().unwrap().body, b"sealed first");
     let before = b.store.to_bytes();
     assert_eq!(
         opened
-            .respond(&b.id, &mut b.store, &Config::new(CONTEXT))
+            .respond(&b.id, &mut b.store, &Config::new(CONTEXT).allow_classical())
             .unwrap_err(),
         SealedSenderError::Session(Error::DuplicateMessage)
     );
     let again = recipient.open(&env, T0).unwrap();
     assert_eq!(
         again
-            .respond(&b.id, &mut b.store, &Config::new(CONTEXT))
+            .respond(&b.id, &mut b.store, &Config::new(CONTEXT).allow_classical())
             .unwrap_err(),
         SealedSenderError::Session(Error::DuplicateMessage)
     );
@@ -124,7 +124,7 @@ fn held_sealed_sender_respond_cannot_bypass_replay_protection() {
         recipient
             .open(&resealed, T0)
             .unwrap()
-            .respond(&b.id, &mut b.store, &Config::new(CONTEXT))
+            .respond(&b.id, &mut b.store, &Config::new(CONTEXT).allow_classical())
             .unwrap_err(),
         SealedSenderError::SenderIdentityMismatch
     );
@@ -155,7 +155,7 @@ fn held_reinitiation_under_the_same_identity_can_be_answered_after_session_misma
         &alice,
         &b.bundle,
         Trust::FirstUse,
-        &Config::new(CONTEXT),
+        &Config::new(CONTEXT).allow_classical(),
     )
     .unwrap();
     let inner1 = a1.send(&mut r, T0, b"1").unwrap();
@@ -163,14 +163,14 @@ fn held_reinitiation_under_the_same_identity_can_be_answered_after_session_misma
     let (mut old, _) = recipient
         .open(&e1, T0)
         .unwrap()
-        .respond(&b.id, &mut b.store, &Config::new(CONTEXT))
+        .respond(&b.id, &mut b.store, &Config::new(CONTEXT).allow_classical())
         .unwrap();
     let mut a2 = Session::initiate(
         &mut r,
         &alice,
         &b.bundle,
         Trust::FirstUse,
-        &Config::new(CONTEXT),
+        &Config::new(CONTEXT).allow_classical(),
     )
     .unwrap();
     let inner2 = a2.send(&mut r, T0, b"2").unwrap();
@@ -183,7 +183,7 @@ fn held_reinitiation_under_the_same_identity_can_be_answered_after_session_misma
     );
     assert_eq!(old.to_bytes(), before);
     let (_, d) = opened
-        .respond(&b.id, &mut b.store, &Config::new(CONTEXT))
+        .respond(&b.id, &mut b.store, &Config::new(CONTEXT).allow_classical())
         .unwrap();
     assert_eq!(d.receipt.message().unwrap().body, b"2");
 }

@@ -154,7 +154,7 @@ fn legacy_version_1_store_blobs_collapse_to_one_canonical_store() {
         &alice,
         &b.bundle,
         Trust::FirstUse,
-        &Config::new(CONTEXT),
+        &Config::new(CONTEXT).allow_classical(),
     )
     .unwrap();
     let first = a.encrypt(&mut r, b"x").unwrap();
@@ -186,7 +186,13 @@ fn legacy_version_1_store_blobs_collapse_to_one_canonical_store() {
     for blob in &encodings {
         let mut store = PreKeyStore::from_bytes(blob).unwrap();
         assert_eq!(
-            Session::respond(&b.id, &mut store, &first, &Config::new(CONTEXT)).unwrap_err(),
+            Session::respond(
+                &b.id,
+                &mut store,
+                &first,
+                &Config::new(CONTEXT).allow_classical()
+            )
+            .unwrap_err(),
             Error::DuplicateMessage
         );
     }
@@ -223,21 +229,39 @@ fn held_rewriting_the_signed_prekey_id_to_a_twin_key_fails() {
         &alice,
         &bundle0,
         Trust::FirstUse,
-        &Config::new(CONTEXT),
+        &Config::new(CONTEXT).allow_classical(),
     )
     .unwrap();
     let first = a.encrypt(&mut r, b"once").unwrap();
-    Session::respond(&bob_id, &mut store, &first, &Config::new(CONTEXT)).unwrap();
+    Session::respond(
+        &bob_id,
+        &mut store,
+        &first,
+        &Config::new(CONTEXT).allow_classical(),
+    )
+    .unwrap();
     let before = store.to_bytes();
     // Its signed prekey id (SPEC.md §5.3).
     let rewritten = with(&first, 66..70, &1u32.to_be_bytes());
     assert_eq!(
-        Session::respond(&bob_id, &mut store, &rewritten, &Config::new(CONTEXT)).unwrap_err(),
+        Session::respond(
+            &bob_id,
+            &mut store,
+            &rewritten,
+            &Config::new(CONTEXT).allow_classical()
+        )
+        .unwrap_err(),
         Error::DecryptionFailed
     );
     assert_eq!(store.to_bytes(), before);
     assert_eq!(
-        Session::respond(&bob_id, &mut store, &first, &Config::new(CONTEXT)).unwrap_err(),
+        Session::respond(
+            &bob_id,
+            &mut store,
+            &first,
+            &Config::new(CONTEXT).allow_classical()
+        )
+        .unwrap_err(),
         Error::DuplicateMessage
     );
 }

@@ -69,14 +69,20 @@ fn fixed_keys_skipped_by_accept_follow_the_first_messages_timer() {
         &alice,
         &b.bundle,
         Trust::FirstUse,
-        &Config::new(CONTEXT),
+        &Config::new(CONTEXT).allow_classical(),
     )
     .unwrap();
     a.set_timer(&mut r, T0, 60, TimerStart::OnSend).unwrap();
     let s = a.send(&mut r, T0, b"first-day secret").unwrap();
     let l = a.send(&mut r, T0, b"last").unwrap();
-    let (mut session, got) =
-        Session::accept(&b.id, &mut b.store, &l, &Config::new(CONTEXT), T0).unwrap();
+    let (mut session, got) = Session::accept(
+        &b.id,
+        &mut b.store,
+        &l,
+        &Config::new(CONTEXT).allow_classical(),
+        T0,
+    )
+    .unwrap();
     assert_eq!(got.timer.duration_s, 60);
     assert_eq!(session.skipped_key_count(), 2);
     let later = T0 + DAY;

@@ -112,7 +112,7 @@ fn held_no_dead_secret_survives_in_any_blob() {
         &alice_id,
         &bundle,
         Trust::FirstUse,
-        &Config::new(common::CONTEXT),
+        &Config::new(common::CONTEXT).allow_classical(),
     )
     .unwrap();
     w.session("alice", &alice);
@@ -135,7 +135,11 @@ fn held_no_dead_secret_survives_in_any_blob() {
     let (mut bob, _) = bob_view
         .open(&env, NOW)
         .unwrap()
-        .respond(&bob_id, &mut store, &Config::new(common::CONTEXT))
+        .respond(
+            &bob_id,
+            &mut store,
+            &Config::new(common::CONTEXT).allow_classical(),
+        )
         .unwrap();
     w.store("store", &store);
     w.session("bob", &bob);
@@ -216,12 +220,17 @@ fn held_no_dead_secret_survives_in_any_blob() {
         &carol_id,
         &bundle,
         Trust::FirstUse,
-        &Config::new(b"carol"),
+        &Config::new(b"carol").allow_classical(),
     )
     .unwrap();
     let first = carol.encrypt(&mut rng, b"hi").unwrap();
-    let (mut bob_carol, _) =
-        Session::respond(&bob_id, &mut store, &first, &Config::new(b"carol")).unwrap();
+    let (mut bob_carol, _) = Session::respond(
+        &bob_id,
+        &mut store,
+        &first,
+        &Config::new(b"carol").allow_classical(),
+    )
+    .unwrap();
     w.store("store", &store);
     w.session("bob_carol", &bob_carol);
     let reply = bob_carol.encrypt(&mut rng, b"yo").unwrap();

@@ -38,7 +38,7 @@ fn held_every_failed_mutating_call_leaves_the_state_byte_identical() {
         &t.p.alice_id,
         &b.bundle,
         Trust::FirstUse,
-        &Config::new(common::CONTEXT),
+        &Config::new(common::CONTEXT).allow_classical(),
     )
     .unwrap();
     let first = opening.send(&mut rng, NOW, b"first").unwrap();
@@ -47,7 +47,7 @@ fn held_every_failed_mutating_call_leaves_the_state_byte_identical() {
         &b.id,
         &mut other_store,
         &first,
-        &Config::new(common::CONTEXT),
+        &Config::new(common::CONTEXT).allow_classical(),
         NOW,
     )
     .unwrap();
@@ -192,7 +192,7 @@ fn held_every_failed_mutating_call_leaves_the_state_byte_identical() {
         &fresh_alice,
         &b.bundle,
         Trust::FirstUse,
-        &Config::new(common::CONTEXT),
+        &Config::new(common::CONTEXT).allow_classical(),
     )
     .unwrap();
     let good = init.send(&mut rng, NOW, b"hello").unwrap();
@@ -202,7 +202,7 @@ fn held_every_failed_mutating_call_leaves_the_state_byte_identical() {
             &fresh_alice,
             &b.bundle,
             Trust::FirstUse,
-            &Config::new(common::CONTEXT),
+            &Config::new(common::CONTEXT).allow_classical(),
         )
         .unwrap();
         i2.encrypt(&mut rng, b"not a frame").unwrap()
@@ -213,7 +213,7 @@ fn held_every_failed_mutating_call_leaves_the_state_byte_identical() {
             &fresh_alice,
             &b.bundle,
             Trust::FirstUse,
-            &Config::new(common::CONTEXT),
+            &Config::new(common::CONTEXT).allow_classical(),
         )
         .unwrap();
         i3.set_timer(&mut rng, NOW, 1, TimerStart::OnSend).unwrap();
@@ -236,11 +236,18 @@ fn held_every_failed_mutating_call_leaves_the_state_byte_identical() {
     ];
     for (what, m, ctx) in &cases {
         assert!(
-            Session::respond(&b.id, &mut store, m, &Config::new(ctx)).is_err(),
+            Session::respond(&b.id, &mut store, m, &Config::new(ctx).allow_classical()).is_err(),
             "{what}"
         );
         assert!(
-            Session::accept(&b.id, &mut store, m, &Config::new(ctx), NOW).is_err(),
+            Session::accept(
+                &b.id,
+                &mut store,
+                m,
+                &Config::new(ctx).allow_classical(),
+                NOW
+            )
+            .is_err(),
             "{what}"
         );
         assert_eq!(pbytes(&store), before, "{what}");
@@ -253,14 +260,16 @@ fn held_every_failed_mutating_call_leaves_the_state_byte_identical() {
         &b.id,
         &mut store,
         &good,
-        &Config::new(common::CONTEXT).with_limits(invalid),
+        &Config::new(common::CONTEXT)
+            .allow_classical()
+            .with_limits(invalid),
     );
     assert_eq!(r.err(), Some(Error::InvalidLimits));
     let r = Session::accept(
         &b.id,
         &mut store,
         &raw_first,
-        &Config::new(common::CONTEXT),
+        &Config::new(common::CONTEXT).allow_classical(),
         NOW,
     );
     assert!(matches!(r.err(), Some(Error::InvalidContent(_))));
@@ -268,7 +277,7 @@ fn held_every_failed_mutating_call_leaves_the_state_byte_identical() {
         &b.id,
         &mut store,
         &expiring,
-        &Config::new(common::CONTEXT),
+        &Config::new(common::CONTEXT).allow_classical(),
         NOW + 10_000_000,
     );
     assert_eq!(r.err(), Some(Error::Expired));
@@ -280,11 +289,35 @@ fn held_every_failed_mutating_call_leaves_the_state_byte_identical() {
     assert!(!store.remove_one_time_prekey(999));
     assert_eq!(pbytes(&store), before, "a refused call changed the store");
     // The one accepted first message consumes; its replays then change nothing.
-    Session::accept(&b.id, &mut store, &good, &Config::new(common::CONTEXT), NOW).unwrap();
+    Session::accept(
+        &b.id,
+        &mut store,
+        &good,
+        &Config::new(common::CONTEXT).allow_classical(),
+        NOW,
+    )
+    .unwrap();
     let after = pbytes(&store);
     assert_ne!(after, before);
-    assert!(Session::accept(&b.id, &mut store, &good, &Config::new(common::CONTEXT), NOW).is_err());
-    assert!(Session::respond(&b.id, &mut store, &good, &Config::new(common::CONTEXT)).is_err());
+    assert!(
+        Session::accept(
+            &b.id,
+            &mut store,
+            &good,
+            &Config::new(common::CONTEXT).allow_classical(),
+            NOW
+        )
+        .is_err()
+    );
+    assert!(
+        Session::respond(
+            &b.id,
+            &mut store,
+            &good,
+            &Config::new(common::CONTEXT).allow_classical()
+        )
+        .is_err()
+    );
     assert_eq!(pbytes(&store), after);
 }
 

@@ -76,7 +76,7 @@ fn held_honest_states_refuse_reflected_own_messages_and_stay_unchanged() {
         &p.alice_id,
         &b.bundle,
         Trust::FirstUse,
-        &Config::new(common::CONTEXT),
+        &Config::new(common::CONTEXT).allow_classical(),
     )
     .unwrap();
     let first = opening.encrypt(&mut p.rng, b"first").unwrap();
@@ -95,8 +95,13 @@ fn held_honest_states_refuse_reflected_own_messages_and_stay_unchanged() {
     assert!(opening.decrypt(stripped).is_err());
     assert_eq!(sbytes(&opening), before);
     let mut store = b.store.clone();
-    let (mut bob, _) =
-        Session::respond(&b.id, &mut store, &first, &Config::new(common::CONTEXT)).unwrap();
+    let (mut bob, _) = Session::respond(
+        &b.id,
+        &mut store,
+        &first,
+        &Config::new(common::CONTEXT).allow_classical(),
+    )
+    .unwrap();
     let second = opening.encrypt(&mut p.rng, b"second").unwrap();
     let bob_before = sbytes(&bob);
     assert_eq!(bob.decrypt(&second[fields..]), Err(Error::DecryptionFailed));

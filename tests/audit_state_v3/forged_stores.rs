@@ -31,10 +31,16 @@ fn store_scene() -> StoreScene {
         let ctx = vec![b'c', n];
         let alice = IdentityKeyPair::generate(rng);
         let bundle = store.bundle(&bob, otpk).unwrap();
-        let mut s =
-            Session::initiate(rng, &alice, &bundle, Trust::FirstUse, &Config::new(&ctx)).unwrap();
+        let mut s = Session::initiate(
+            rng,
+            &alice,
+            &bundle,
+            Trust::FirstUse,
+            &Config::new(&ctx).allow_classical(),
+        )
+        .unwrap();
         let m = s.send(rng, NOW, &[n]).unwrap();
-        Session::accept(&bob, store, &m, &Config::new(&ctx), NOW).unwrap();
+        Session::accept(&bob, store, &m, &Config::new(&ctx).allow_classical(), NOW).unwrap();
         accepted.push((m, ctx));
     };
     first(&mut store, &mut rng, None, 0);
@@ -82,7 +88,15 @@ fn known_limit_moving_a_first_message_id_between_records_replays_a_first_message
     assert_eq!(pbytes(&store), forged);
     let mut replays = 0;
     for (m, ctx) in &sc.accepted {
-        if Session::accept(&sc.bob, &mut store, m, &Config::new(ctx), NOW).is_ok() {
+        if Session::accept(
+            &sc.bob,
+            &mut store,
+            m,
+            &Config::new(ctx).allow_classical(),
+            NOW,
+        )
+        .is_ok()
+        {
             replays += 1;
         }
     }
@@ -162,7 +176,13 @@ fn held_store_forgeries_reusing_prekey_secrets_never_replay() {
             }
             for v in &variants {
                 let before = pbytes(&store);
-                let r = Session::accept(&sc.bob, &mut store, v, &Config::new(ctx), NOW);
+                let r = Session::accept(
+                    &sc.bob,
+                    &mut store,
+                    v,
+                    &Config::new(ctx).allow_classical(),
+                    NOW,
+                );
                 assert!(r.is_err(), "{what}: first message {k} replayed");
                 assert_eq!(pbytes(&store), before, "{what}");
             }

@@ -53,7 +53,7 @@ pub(crate) fn stages() -> Vec<Stage> {
             &alice_id,
             &b.bundle,
             Trust::FirstUse,
-            &Config::new(common::CONTEXT),
+            &Config::new(common::CONTEXT).allow_classical(),
         )
         .unwrap();
         let msgs: Vec<_> = (0..4u8)
@@ -63,7 +63,7 @@ pub(crate) fn stages() -> Vec<Stage> {
             &b.id,
             &mut b.store,
             &msgs[1],
-            &Config::new(common::CONTEXT),
+            &Config::new(common::CONTEXT).allow_classical(),
             NOW,
         )
         .unwrap();

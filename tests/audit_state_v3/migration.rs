@@ -133,9 +133,20 @@ fn held_messages_in_flight_across_the_upgrade_open_exactly_once() {
             let store = PreKeyStore::from_bytes(&hexv(&s["bob_store"])).unwrap();
             let mut store = PreKeyStore::from_bytes(&pbytes(&store.clone())).unwrap();
             let before = pbytes(&store);
-            let r = Session::respond(&bob, &mut store, &hexv(replay), &Config::new(&ctx));
+            let r = Session::respond(
+                &bob,
+                &mut store,
+                &hexv(replay),
+                &Config::new(&ctx).allow_classical(),
+            );
             assert_eq!(r.err(), Some(Error::DuplicateMessage));
-            let r = Session::accept(&bob, &mut store, &hexv(replay), &Config::new(&ctx), NOW);
+            let r = Session::accept(
+                &bob,
+                &mut store,
+                &hexv(replay),
+                &Config::new(&ctx).allow_classical(),
+                NOW,
+            );
             assert_eq!(r.err(), Some(Error::DuplicateMessage));
             assert_eq!(pbytes(&store), before);
             total += 1;

@@ -281,7 +281,7 @@ fn held_a_swapped_sealed_blob_opens_but_check_remote_identity_detects_it() {
         &with_bob.alice_id,
         &carol.bundle,
         Trust::FirstUse,
-        &Config::new(common::CONTEXT),
+        &Config::new(common::CONTEXT).allow_classical(),
     )
     .unwrap();
     let row_bob = with_bob.alice.to_sealed_bytes(&mut rng, &key).unwrap();

@@ -40,12 +40,17 @@ pub fn established(seed: u8, one_time: bool) -> Pair {
         &alice_id,
         &bundle,
         Trust::FirstUse,
-        &Config::new(CONTEXT),
+        &Config::new(CONTEXT).allow_classical(),
     )
     .unwrap();
     let first = alice.encrypt(&mut rng, b"hello").unwrap();
-    let (bob, text) =
-        Session::respond(&bob_id, &mut bob_store, &first, &Config::new(CONTEXT)).unwrap();
+    let (bob, text) = Session::respond(
+        &bob_id,
+        &mut bob_store,
+        &first,
+        &Config::new(CONTEXT).allow_classical(),
+    )
+    .unwrap();
     assert_eq!(text, b"hello");
     Pair {
         rng,

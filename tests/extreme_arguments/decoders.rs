@@ -352,15 +352,20 @@ fn every_decoder_refuses_empty_one_byte_and_huge_inputs() {
     }
     let before = p.bob_store.to_bytes().unwrap();
     for input in bad_inputs {
-        let e = Session::respond(&p.bob_id, &mut p.bob_store, input, &Config::new(CONTEXT))
-            .unwrap_err();
+        let e = Session::respond(
+            &p.bob_id,
+            &mut p.bob_store,
+            input,
+            &Config::new(CONTEXT).allow_classical(),
+        )
+        .unwrap_err();
         assert!(matches!(e, Error::Decode(_)), "{e:?}");
         for now in [0, u64::MAX] {
             let e = Session::accept(
                 &p.bob_id,
                 &mut p.bob_store,
                 input,
-                &Config::new(CONTEXT),
+                &Config::new(CONTEXT).allow_classical(),
                 now,
             )
             .unwrap_err();
@@ -368,7 +373,13 @@ fn every_decoder_refuses_empty_one_byte_and_huge_inputs() {
         }
     }
     assert_eq!(
-        Session::respond(&p.bob_id, &mut p.bob_store, &normal, &Config::new(CONTEXT)).unwrap_err(),
+        Session::respond(
+            &p.bob_id,
+            &mut p.bob_store,
+            &normal,
+            &Config::new(CONTEXT).allow_classical()
+        )
+        .unwrap_err(),
         Error::NotPreKeyMessage
     );
     assert_unchanged(

@@ -106,11 +106,17 @@ fn prekey_store_counts_ids_and_times() {
         &alice,
         &bundle,
         Trust::FirstUse,
-        &Config::new(CONTEXT),
+        &Config::new(CONTEXT).allow_classical(),
     )
     .unwrap();
     let first = to_bob.encrypt(&mut rng, b"t").unwrap();
-    let (_, text) = Session::respond(&bob, &mut store, &first, &Config::new(CONTEXT)).unwrap();
+    let (_, text) = Session::respond(
+        &bob,
+        &mut store,
+        &first,
+        &Config::new(CONTEXT).allow_classical(),
+    )
+    .unwrap();
     assert_eq!(text, b"t");
     assert_eq!(store.one_time_prekey_count(), 0);
 }
@@ -228,7 +234,7 @@ fn prekey_ids_wrap_at_u32_max() {
         &alice,
         &bundle,
         Trust::FirstUse,
-        &Config::new(CONTEXT),
+        &Config::new(CONTEXT).allow_classical(),
     )
     .unwrap();
     let first = to_bob.encrypt(&mut rng, b"max ids").unwrap();
@@ -239,8 +245,13 @@ fn prekey_ids_wrap_at_u32_max() {
     }
     assert_eq!(signed_prekey_count(&store), MAX_SIGNED_PREKEYS);
     let mut store = reload_store(&store);
-    let (to_alice, text) =
-        Session::respond(&bob, &mut store, &first, &Config::new(CONTEXT)).unwrap();
+    let (to_alice, text) = Session::respond(
+        &bob,
+        &mut store,
+        &first,
+        &Config::new(CONTEXT).allow_classical(),
+    )
+    .unwrap();
     assert_eq!(text, b"max ids");
     assert!(to_alice.used_one_time_prekey());
     reload_session(&to_alice);
@@ -256,7 +267,13 @@ fn prekey_ids_wrap_at_u32_max() {
     let late = to_bob.encrypt(&mut rng, b"late").unwrap();
     let before = store.to_bytes().unwrap();
     assert_eq!(
-        Session::respond(&bob, &mut store, &late, &Config::new(CONTEXT)).unwrap_err(),
+        Session::respond(
+            &bob,
+            &mut store,
+            &late,
+            &Config::new(CONTEXT).allow_classical()
+        )
+        .unwrap_err(),
         Error::UnknownSignedPreKey(u32::MAX)
     );
     assert_unchanged(
@@ -295,8 +312,14 @@ fn first_messages_without_one_time_prekey_stop_at_their_bound() {
     let spk = store.rotate_signed_prekey(&mut rng, &bob, 1000);
     let bundle = store.bundle(&bob, None).unwrap();
     let first = |rng: &mut ChaCha20Rng| {
-        let mut s =
-            Session::initiate(rng, &alice, &bundle, Trust::FirstUse, &Config::new(b"")).unwrap();
+        let mut s = Session::initiate(
+            rng,
+            &alice,
+            &bundle,
+            Trust::FirstUse,
+            &Config::new(b"").allow_classical(),
+        )
+        .unwrap();
         s.encrypt(rng, b"").unwrap()
     };
     for i in 0..MAX_FIRST_MESSAGES_PER_SIGNED_PREKEY {
@@ -304,7 +327,13 @@ fn first_messages_without_one_time_prekey_stop_at_their_bound() {
             store.first_message_capacity(),
             MAX_FIRST_MESSAGES_PER_SIGNED_PREKEY - i
         );
-        Session::respond(&bob, &mut store, &first(&mut rng), &Config::new(b"")).unwrap();
+        Session::respond(
+            &bob,
+            &mut store,
+            &first(&mut rng),
+            &Config::new(b"").allow_classical(),
+        )
+        .unwrap();
     }
     assert_eq!(store.first_message_capacity(), 0);
 
@@ -312,11 +341,24 @@ fn first_messages_without_one_time_prekey_stop_at_their_bound() {
     let full = store.to_bytes().unwrap();
     let refused = first(&mut rng);
     assert_eq!(
-        Session::respond(&bob, &mut store, &refused, &Config::new(b"")).unwrap_err(),
+        Session::respond(
+            &bob,
+            &mut store,
+            &refused,
+            &Config::new(b"").allow_classical()
+        )
+        .unwrap_err(),
         Error::SignedPreKeyFull(spk.id)
     );
     assert_eq!(
-        Session::accept(&bob, &mut store, &refused, &Config::new(b""), NOW_MS).unwrap_err(),
+        Session::accept(
+            &bob,
+            &mut store,
+            &refused,
+            &Config::new(b"").allow_classical(),
+            NOW_MS
+        )
+        .unwrap_err(),
         Error::SignedPreKeyFull(spk.id)
     );
     assert_unchanged(
@@ -335,7 +377,13 @@ fn first_messages_without_one_time_prekey_stop_at_their_bound() {
         MAX_FIRST_MESSAGES_PER_SIGNED_PREKEY
     );
     assert_eq!(
-        Session::respond(&bob, &mut store, &refused, &Config::new(b"")).unwrap_err(),
+        Session::respond(
+            &bob,
+            &mut store,
+            &refused,
+            &Config::new(b"").allow_classical()
+        )
+        .unwrap_err(),
         Error::SignedPreKeyFull(spk.id)
     );
 }

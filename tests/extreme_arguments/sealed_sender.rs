@@ -194,7 +194,7 @@ fn seal_and_open_hold_their_bounds() {
         &w.alice,
         &bundle,
         Trust::FirstUse,
-        &Config::new(CONTEXT),
+        &Config::new(CONTEXT).allow_classical(),
     )
     .unwrap();
     let max_body = &huge[..max_body_len()];
@@ -208,7 +208,11 @@ fn seal_and_open_hold_their_bounds() {
     for len in [MAX_CONTEXT_LEN + 1, HUGE] {
         assert_eq!(
             opened
-                .respond(&w.bob, &mut store, &Config::new(&huge[..len]))
+                .respond(
+                    &w.bob,
+                    &mut store,
+                    &Config::new(&huge[..len]).allow_classical()
+                )
                 .unwrap_err(),
             SealedSenderError::Session(Error::TooLarge)
         );
@@ -219,7 +223,7 @@ fn seal_and_open_hold_their_bounds() {
         "Opened::respond refused",
     );
     let (mut to_alice, delivered) = opened
-        .respond(&w.bob, &mut store, &Config::new(CONTEXT))
+        .respond(&w.bob, &mut store, &Config::new(CONTEXT).allow_classical())
         .unwrap();
     assert!(delivered.receipt.message().unwrap().body == max_body);
     assert_eq!(delivered.receipt.message().unwrap().sent_at_ms, u64::MAX);

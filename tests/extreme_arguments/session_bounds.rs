@@ -37,7 +37,7 @@ fn contexts_hold_their_bound_on_both_sides() {
                 &alice,
                 &bundle,
                 Trust::FirstUse,
-                &Config::new(&huge[..len])
+                &Config::new(&huge[..len]).allow_classical()
             )
             .unwrap_err(),
             Error::TooLarge,
@@ -52,7 +52,7 @@ fn contexts_hold_their_bound_on_both_sides() {
             &alice,
             &bundle,
             Trust::FirstUse,
-            &Config::new(context),
+            &Config::new(context).allow_classical(),
         )
         .unwrap();
         assert_eq!(to_bob.context(), context);
@@ -62,7 +62,13 @@ fn contexts_hold_their_bound_on_both_sides() {
         for bad in over {
             let bad = &huge[..bad];
             assert_eq!(
-                Session::respond(&bob, &mut store, &first, &Config::new(bad)).unwrap_err(),
+                Session::respond(
+                    &bob,
+                    &mut store,
+                    &first,
+                    &Config::new(bad).allow_classical()
+                )
+                .unwrap_err(),
                 Error::TooLarge
             );
             assert_eq!(
@@ -70,13 +76,22 @@ fn contexts_hold_their_bound_on_both_sides() {
                     &bob,
                     &mut store,
                     &first,
-                    &Config::new(bad).with_limits(Limits::default())
+                    &Config::new(bad)
+                        .allow_classical()
+                        .with_limits(Limits::default())
                 )
                 .unwrap_err(),
                 Error::TooLarge
             );
             assert_eq!(
-                Session::accept(&bob, &mut store, &first, &Config::new(bad), NOW_MS).unwrap_err(),
+                Session::accept(
+                    &bob,
+                    &mut store,
+                    &first,
+                    &Config::new(bad).allow_classical(),
+                    NOW_MS
+                )
+                .unwrap_err(),
                 Error::TooLarge
             );
             assert_unchanged(
@@ -86,8 +101,14 @@ fn contexts_hold_their_bound_on_both_sides() {
             );
         }
 
-        let (to_alice, got) =
-            Session::accept(&bob, &mut store, &first, &Config::new(context), 0).unwrap();
+        let (to_alice, got) = Session::accept(
+            &bob,
+            &mut store,
+            &first,
+            &Config::new(context).allow_classical(),
+            0,
+        )
+        .unwrap();
         assert_eq!(got.body, b"ctx");
         assert_eq!(to_alice.context(), context);
         let mut to_alice = reload_session(&to_alice);
@@ -316,12 +337,18 @@ fn receive_accept_and_purge_at_time_extremes() {
             &alice,
             &bundle,
             Trust::FirstUse,
-            &Config::new(CONTEXT),
+            &Config::new(CONTEXT).allow_classical(),
         )
         .unwrap();
         let first = to_bob.send(&mut rng, now, b"t").unwrap();
-        let (mut to_alice, got) =
-            Session::accept(&bob, &mut store, &first, &Config::new(CONTEXT), now).unwrap();
+        let (mut to_alice, got) = Session::accept(
+            &bob,
+            &mut store,
+            &first,
+            &Config::new(CONTEXT).allow_classical(),
+            now,
+        )
+        .unwrap();
         assert_eq!(got.sent_at_ms, now);
         assert_eq!(got.deadline, Deadline::Never);
         assert_eq!(to_alice.purge(0), 0);
@@ -336,7 +363,7 @@ fn receive_accept_and_purge_at_time_extremes() {
         &alice,
         &bundle,
         Trust::FirstUse,
-        &Config::new(CONTEXT),
+        &Config::new(CONTEXT).allow_classical(),
     )
     .unwrap();
     let update = to_bob
@@ -344,7 +371,14 @@ fn receive_accept_and_purge_at_time_extremes() {
         .unwrap();
     let before = store.to_bytes().unwrap();
     assert_eq!(
-        Session::accept(&bob, &mut store, &update, &Config::new(CONTEXT), u64::MAX).unwrap_err(),
+        Session::accept(
+            &bob,
+            &mut store,
+            &update,
+            &Config::new(CONTEXT).allow_classical(),
+            u64::MAX
+        )
+        .unwrap_err(),
         Error::Expired
     );
     assert_unchanged(
@@ -352,8 +386,14 @@ fn receive_accept_and_purge_at_time_extremes() {
         &store.to_bytes().unwrap(),
         "accept of an expired message",
     );
-    let (mut to_alice, got) =
-        Session::accept(&bob, &mut store, &update, &Config::new(CONTEXT), 0).unwrap();
+    let (mut to_alice, got) = Session::accept(
+        &bob,
+        &mut store,
+        &update,
+        &Config::new(CONTEXT).allow_classical(),
+        0,
+    )
+    .unwrap();
     assert!(got.timer_changed);
     assert_eq!(got.deadline, Deadline::At(1000));
     assert_eq!(store.one_time_prekey_count(), 0);

@@ -35,7 +35,7 @@ fn limits_at_zero_one_ceiling_and_beyond() {
         &p.alice_id,
         &bundle,
         Trust::FirstUse,
-        &Config::new(CONTEXT),
+        &Config::new(CONTEXT).allow_classical(),
     )
     .unwrap();
     let first = to_bob.encrypt(&mut p.rng, b"limits").unwrap();
@@ -84,7 +84,7 @@ fn limits_at_zero_one_ceiling_and_beyond() {
                 &p.bob_id,
                 &mut p.bob_store,
                 &first,
-                &Config::new(CONTEXT).with_limits(l)
+                &Config::new(CONTEXT).allow_classical().with_limits(l)
             )
             .unwrap_err(),
             Error::InvalidLimits
@@ -107,7 +107,7 @@ fn limits_at_zero_one_ceiling_and_beyond() {
         &p.bob_id,
         &mut p.bob_store,
         &first,
-        &Config::new(CONTEXT).with_limits(ceiling),
+        &Config::new(CONTEXT).allow_classical().with_limits(ceiling),
     )
     .unwrap();
     assert_eq!(fresh.limits(), ceiling);

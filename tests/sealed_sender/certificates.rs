@@ -47,7 +47,7 @@ fn forged_certificates_are_rejected() {
         &w.alice,
         &bundle,
         Trust::FirstUse,
-        &Config::new(b""),
+        &Config::new(b"").allow_classical(),
     )
     .unwrap();
     let inner = session.send(&mut w.rng, NOW, b"x").unwrap();

@@ -14,7 +14,11 @@ fn sealed_conversation_both_ways_with_verified_senders() {
     let opened = recipient(&w.bob, &roots).open(&envelope, NOW).unwrap();
     assert!(opened.is_prekey_message());
     let (mut bob_session, delivered) = opened
-        .respond(&w.bob, &mut w.bob_store, &Config::new(b""))
+        .respond(
+            &w.bob,
+            &mut w.bob_store,
+            &Config::new(b"").allow_classical(),
+        )
         .unwrap();
     assert_eq!(delivered.sender.address, b"alice");
     assert_eq!(&delivered.sender.identity, w.alice.public());
@@ -86,7 +90,7 @@ fn the_relay_sees_no_sender_no_certificate_no_timer_and_no_exact_length() {
         &w.alice,
         &bundle,
         Trust::FirstUse,
-        &Config::new(b""),
+        &Config::new(b"").allow_classical(),
     )
     .unwrap();
     session

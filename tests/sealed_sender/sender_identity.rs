@@ -31,7 +31,7 @@ fn a_replayed_prekey_message_under_another_certificate_does_not_touch_the_store(
         &w.alice,
         &bundle,
         Trust::FirstUse,
-        &Config::new(b""),
+        &Config::new(b"").allow_classical(),
     )
     .unwrap();
     let alice_inner = alice_session.send(&mut w.rng, NOW, b"x").unwrap();
@@ -51,14 +51,22 @@ fn a_replayed_prekey_message_under_another_certificate_does_not_touch_the_store(
     let opened = recipient(&w.bob, &roots).open(&wrapped, NOW).unwrap();
     let before = w.bob_store.to_bytes();
     let err = opened
-        .respond(&w.bob, &mut w.bob_store, &Config::new(b""))
+        .respond(
+            &w.bob,
+            &mut w.bob_store,
+            &Config::new(b"").allow_classical(),
+        )
         .unwrap_err();
     assert_eq!(err, SealedSenderError::SenderIdentityMismatch);
     assert_eq!(w.bob_store.to_bytes(), before);
     // The genuine envelope still works.
     let opened = recipient(&w.bob, &roots).open(&envelope, NOW).unwrap();
     opened
-        .respond(&w.bob, &mut w.bob_store, &Config::new(b""))
+        .respond(
+            &w.bob,
+            &mut w.bob_store,
+            &Config::new(b"").allow_classical(),
+        )
         .unwrap();
 }
 
@@ -76,7 +84,7 @@ fn the_session_peer_must_be_the_certified_sender() {
         &w.bob,
         &carol_store.bundle(&carol, None).unwrap(),
         Trust::FirstUse,
-        &Config::new(b""),
+        &Config::new(b"").allow_classical(),
     )
     .unwrap();
     let before = to_carol.to_bytes();

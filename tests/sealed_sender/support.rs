@@ -73,7 +73,7 @@ pub(crate) fn first_envelope(w: &mut World, text: &[u8]) -> (Session, Vec<u8>) {
         &w.alice,
         &bundle,
         Trust::FirstUse,
-        &Config::new(b""),
+        &Config::new(b"").allow_classical(),
     )
     .unwrap();
     let inner = session.send(&mut w.rng, NOW, text).unwrap();

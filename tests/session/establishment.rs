@@ -20,12 +20,24 @@ fn replayed_first_message_cannot_start_a_second_session() {
             &alice,
             &bundle,
             Trust::FirstUse,
-            &Config::new(b""),
+            &Config::new(b"").allow_classical(),
         )
         .unwrap();
         let first = s.encrypt(&mut rng, b"x").unwrap();
-        Session::respond(&bob, &mut store, &first, &Config::new(b"")).unwrap();
-        let again = Session::respond(&bob, &mut store, &first, &Config::new(b"")).unwrap_err();
+        Session::respond(
+            &bob,
+            &mut store,
+            &first,
+            &Config::new(b"").allow_classical(),
+        )
+        .unwrap();
+        let again = Session::respond(
+            &bob,
+            &mut store,
+            &first,
+            &Config::new(b"").allow_classical(),
+        )
+        .unwrap_err();
         let expected = if one_time {
             Error::UnknownOneTimePreKey(0)
         } else {
@@ -49,7 +61,7 @@ fn forged_prekey_message_does_not_burn_the_one_time_prekey() {
         &alice,
         &bundle,
         Trust::FirstUse,
-        &Config::new(b""),
+        &Config::new(b"").allow_classical(),
     )
     .unwrap();
     let mut first = s.encrypt(&mut rng, b"x").unwrap();
@@ -57,13 +69,25 @@ fn forged_prekey_message_does_not_burn_the_one_time_prekey() {
     first[last] ^= 1;
     let saved = store.to_bytes();
     assert_eq!(
-        Session::respond(&bob, &mut store, &first, &Config::new(b"")).unwrap_err(),
+        Session::respond(
+            &bob,
+            &mut store,
+            &first,
+            &Config::new(b"").allow_classical()
+        )
+        .unwrap_err(),
         Error::DecryptionFailed
     );
     assert_eq!(store.one_time_prekey_count(), 1);
     assert_eq!(store.to_bytes(), saved);
     first[last] ^= 1;
-    Session::respond(&bob, &mut store, &first, &Config::new(b"")).unwrap();
+    Session::respond(
+        &bob,
+        &mut store,
+        &first,
+        &Config::new(b"").allow_classical(),
+    )
+    .unwrap();
     assert_eq!(store.one_time_prekey_count(), 0);
 }
 
@@ -80,12 +104,18 @@ fn mismatched_context_or_identity_fails_authentication() {
         &alice,
         &bundle,
         Trust::FirstUse,
-        &Config::new(b"alice|bob"),
+        &Config::new(b"alice|bob").allow_classical(),
     )
     .unwrap();
     let first = s.encrypt(&mut rng, b"x").unwrap();
     assert_eq!(
-        Session::respond(&bob, &mut store, &first, &Config::new(b"alice|eve")).unwrap_err(),
+        Session::respond(
+            &bob,
+            &mut store,
+            &first,
+            &Config::new(b"alice|eve").allow_classical()
+        )
+        .unwrap_err(),
         Error::DecryptionFailed
     );
     // Swapping the initiator identity in the prekey message changes DH1 and the AD.
@@ -93,10 +123,22 @@ fn mismatched_context_or_identity_fails_authentication() {
     let mut swapped = first.clone();
     swapped[2..34].copy_from_slice(&mallory.public().to_bytes());
     assert_eq!(
-        Session::respond(&bob, &mut store, &swapped, &Config::new(b"alice|bob")).unwrap_err(),
+        Session::respond(
+            &bob,
+            &mut store,
+            &swapped,
+            &Config::new(b"alice|bob").allow_classical()
+        )
+        .unwrap_err(),
         Error::DecryptionFailed
     );
-    Session::respond(&bob, &mut store, &first, &Config::new(b"alice|bob")).unwrap();
+    Session::respond(
+        &bob,
+        &mut store,
+        &first,
+        &Config::new(b"alice|bob").allow_classical(),
+    )
+    .unwrap();
 }
 
 #[test]
@@ -133,7 +175,7 @@ fn a_pinned_identity_refuses_a_substituted_bundle_before_drawing_keys() {
             &alice,
             &substituted,
             Trust::Pinned(bob.public()),
-            &Config::default()
+            &Config::default().allow_classical()
         )
         .unwrap_err(),
         Error::UntrustedIdentity
@@ -144,7 +186,7 @@ fn a_pinned_identity_refuses_a_substituted_bundle_before_drawing_keys() {
         &alice,
         &substituted,
         Trust::Pinned(mallory.public()),
-        &Config::default(),
+        &Config::default().allow_classical(),
     )
     .unwrap();
     assert_eq!(pinned.remote_identity(), mallory.public());
@@ -153,7 +195,7 @@ fn a_pinned_identity_refuses_a_substituted_bundle_before_drawing_keys() {
         &alice,
         &substituted,
         Trust::FirstUse,
-        &Config::default(),
+        &Config::default().allow_classical(),
     )
     .unwrap();
     assert_eq!(first_use.remote_identity(), mallory.public());
@@ -175,7 +217,7 @@ fn initiate_takes_its_limits_from_the_config() {
         max_old_chains: 1,
         max_skipped_key_age: 9,
     };
-    let config = Config::new(b"ctx").with_limits(limits);
+    let config = Config::new(b"ctx").allow_classical().with_limits(limits);
     let s = Session::initiate(&mut r, &alice, &bundle, Trust::FirstUse, &config).unwrap();
     assert_eq!(s.limits(), limits);
     let bad = config.with_limits(Limits {

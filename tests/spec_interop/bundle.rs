@@ -168,7 +168,7 @@ fn one_time_prekey_subgroup_check_agrees() {
             &alice,
             &PreKeyBundle::from_bytes(&b).unwrap(),
             Trust::FirstUse,
-            &Config::new(CTX),
+            &Config::new(CTX).allow_classical(),
         )
         .map(|s| s.to_bytes().unwrap().to_vec())
         .map_err(|e| format!("{e:?}"));

@@ -240,7 +240,7 @@ fn one_time_prekey_and_context_variants() {
             &alice,
             &crate_bundle,
             Trust::FirstUse,
-            &Config::new(CTX)
+            &Config::new(CTX).allow_classical()
         ),
         Err(xchat_protocol::Error::NonContributory)
     ));
@@ -263,7 +263,7 @@ fn one_time_prekey_and_context_variants() {
             &alice,
             &PreKeyBundle::from_bytes(&bundle).unwrap(),
             Trust::FirstUse,
-            &Config::new(&long),
+            &Config::new(&long).allow_classical(),
         ),
         Err(xchat_protocol::Error::TooLarge)
     ));

@@ -83,9 +83,11 @@ pub(crate) enum BobPre {
 impl BobPre {
     pub(crate) fn respond(&mut self, m: &[u8], ctx: &[u8]) -> Result<(Party, Vec<u8>), String> {
         match self {
-            BobPre::Crate(b) => Session::respond(&b.0, &mut b.1, m, &Config::new(ctx))
-                .map(|(s, pt)| (Party::Crate(Box::new(s)), pt))
-                .map_err(|e| format!("{e:?}")),
+            BobPre::Crate(b) => {
+                Session::respond(&b.0, &mut b.1, m, &Config::new(ctx).allow_classical())
+                    .map(|(s, pt)| (Party::Crate(Box::new(s)), pt))
+                    .map_err(|e| format!("{e:?}"))
+            }
             BobPre::Mine(bob) => bob
                 .respond(m, ctx)
                 .map(|(s, pt)| (Party::Mine(Box::new(s), Some(vec![])), pt))

@@ -117,7 +117,7 @@ pub(crate) fn setup(
             alice_crate_id.as_ref().unwrap(),
             &PreKeyBundle::from_bytes(&bad).unwrap(),
             Trust::FirstUse,
-            &Config::new(ctx),
+            &Config::new(ctx).allow_classical(),
         );
         assert!(matches!(r, Err(xchat_protocol::Error::InvalidSignature)));
     } else {
@@ -133,7 +133,7 @@ pub(crate) fn setup(
                 alice_crate_id.as_ref().unwrap(),
                 &crate_bundle,
                 Trust::FirstUse,
-                &Config::new(ctx),
+                &Config::new(ctx).allow_classical(),
             )
             .unwrap(),
         ))

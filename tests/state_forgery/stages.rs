@@ -169,12 +169,17 @@ fn start(seed: u8, one_time: bool) -> (Builder, Session, Session) {
         &alice_id,
         &bundle,
         Trust::FirstUse,
-        &Config::new(common::CONTEXT),
+        &Config::new(common::CONTEXT).allow_classical(),
     )
     .unwrap();
     let first = alice.encrypt(&mut rng, b"hello").unwrap();
-    let (bob, text) =
-        Session::respond(&bob_id, &mut store, &first, &Config::new(common::CONTEXT)).unwrap();
+    let (bob, text) = Session::respond(
+        &bob_id,
+        &mut store,
+        &first,
+        &Config::new(common::CONTEXT).allow_classical(),
+    )
+    .unwrap();
     assert_eq!(text, b"hello");
     let hello = Msg {
         bytes: first,

@@ -67,10 +67,21 @@ fn run_store(
                 let m = &st.msgs[msg % st.msgs.len()];
                 let (bytes, ctx) = (&m.bytes, common::CONTEXT);
                 let result = if accept {
-                    Session::accept(&owner, &mut store, bytes, &Config::new(ctx), NOW)
-                        .map(|(s, r)| (s, r.body))
+                    Session::accept(
+                        &owner,
+                        &mut store,
+                        bytes,
+                        &Config::new(ctx).allow_classical(),
+                        NOW,
+                    )
+                    .map(|(s, r)| (s, r.body))
                 } else {
-                    let r = Session::respond(&owner, &mut store, bytes, &Config::new(ctx));
+                    let r = Session::respond(
+                        &owner,
+                        &mut store,
+                        bytes,
+                        &Config::new(ctx).allow_classical(),
+                    );
                     r.map(|(s, pt)| (s, Content::from_padded_bytes(&pt).unwrap().body))
                 };
                 let Ok((session, body)) = result else {
@@ -150,7 +161,13 @@ fn legacy_store_blobs_migrate() {
     let owner = IdentityKeyPair::from_seed(&st.owner_seed);
     for m in st.msgs.iter().filter(|m| protected.contains(&m.run())) {
         assert!(
-            Session::respond(&owner, &mut store, &m.bytes, &Config::new(common::CONTEXT)).is_err()
+            Session::respond(
+                &owner,
+                &mut store,
+                &m.bytes,
+                &Config::new(common::CONTEXT).allow_classical()
+            )
+            .is_err()
         );
     }
 }
@@ -178,7 +195,7 @@ fn full_first_message_record() {
         &owner,
         &mut store,
         &fresh.bytes,
-        &Config::new(common::CONTEXT),
+        &Config::new(common::CONTEXT).allow_classical(),
     );
     assert_eq!(r.err(), Some(Error::SignedPreKeyFull(spk)));
     assert_eq!(store.to_bytes().unwrap(), before);

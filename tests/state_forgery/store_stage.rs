@@ -49,7 +49,7 @@ fn first_messages(
         &alice,
         bundle,
         Trust::FirstUse,
-        &Config::new(common::CONTEXT),
+        &Config::new(common::CONTEXT).allow_classical(),
     )
     .unwrap();
     let first = out.len();
@@ -115,10 +115,22 @@ pub(crate) fn store_stage() -> &'static StoreStage {
             for i in accept {
                 let m = &msgs[i].bytes;
                 if r == 1 {
-                    Session::respond(&bob, &mut store, m, &Config::new(common::CONTEXT)).unwrap();
+                    Session::respond(
+                        &bob,
+                        &mut store,
+                        m,
+                        &Config::new(common::CONTEXT).allow_classical(),
+                    )
+                    .unwrap();
                 } else {
-                    Session::accept(&bob, &mut store, m, &Config::new(common::CONTEXT), NOW)
-                        .unwrap();
+                    Session::accept(
+                        &bob,
+                        &mut store,
+                        m,
+                        &Config::new(common::CONTEXT).allow_classical(),
+                        NOW,
+                    )
+                    .unwrap();
                 }
             }
         }

@@ -100,7 +100,7 @@ fn mismatched_session_public_keys_only_break_interop() {
             &alice,
             &bob.bundle,
             Trust::FirstUse,
-            &Config::new(common::CONTEXT),
+            &Config::new(common::CONTEXT).allow_classical(),
         )
         .unwrap();
         let blob = s.to_bytes().unwrap().to_vec();
@@ -129,7 +129,12 @@ fn mismatched_session_public_keys_only_break_interop() {
             let (mut store, ctx) = (bob.store.clone(), common::CONTEXT);
             let before = store.to_bytes().unwrap();
             match (
-                Session::respond(&bob.id, &mut store, &first, &Config::new(ctx)),
+                Session::respond(
+                    &bob.id,
+                    &mut store,
+                    &first,
+                    &Config::new(ctx).allow_classical(),
+                ),
                 expected,
             ) {
                 (Ok((mut responder, text)), None) => {
@@ -196,7 +201,7 @@ fn mismatched_prekey_public_keys_only_break_interop() {
             &alice,
             &bundle,
             Trust::FirstUse,
-            &Config::new(common::CONTEXT),
+            &Config::new(common::CONTEXT).allow_classical(),
         );
         assert_eq!(r.err(), Some(Error::InvalidSignature));
     }
@@ -213,7 +218,7 @@ fn mismatched_prekey_public_keys_only_break_interop() {
             &alice,
             &bundle,
             Trust::FirstUse,
-            &Config::new(common::CONTEXT),
+            &Config::new(common::CONTEXT).allow_classical(),
         );
         if public == torsion {
             assert_eq!(a.err(), Some(Error::Decode(DecodeError::InvalidKey)));
@@ -221,7 +226,12 @@ fn mismatched_prekey_public_keys_only_break_interop() {
         }
         let first = a.unwrap().encrypt(&mut rng, b"to a forged key").unwrap();
         let before = store.to_bytes().unwrap();
-        let r = Session::respond(&owner, &mut store, &first, &Config::new(common::CONTEXT));
+        let r = Session::respond(
+            &owner,
+            &mut store,
+            &first,
+            &Config::new(common::CONTEXT).allow_classical(),
+        );
         if public == ot.key.public {
             assert!(r.is_ok());
         } else {

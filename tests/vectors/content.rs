@@ -144,7 +144,14 @@ fn content_vectors() {
         .unwrap();
     assert_eq!(bundle.to_bytes(), h(&flow["bundle"]));
     let a0 = scripted(draws(&flow["initiate_rng_draws"]), |r| {
-        Session::initiate(r, &alice, &bundle, Trust::FirstUse, &Config::new(&context)).unwrap()
+        Session::initiate(
+            r,
+            &alice,
+            &bundle,
+            Trust::FirstUse,
+            &Config::new(&context).allow_classical(),
+        )
+        .unwrap()
     });
     assert_eq!(
         a0.to_bytes().unwrap().as_slice(),
@@ -178,8 +185,14 @@ fn content_vectors() {
                 let wire = &wires[st(&e["message"])];
                 let (s, result) = if e["operation"] == "Session::accept" {
                     let mut pre = store(&e["prekey_store_before"]);
-                    let (s, r) =
-                        Session::accept(&bob, &mut pre, wire, &Config::new(&context), now).unwrap();
+                    let (s, r) = Session::accept(
+                        &bob,
+                        &mut pre,
+                        wire,
+                        &Config::new(&context).allow_classical(),
+                        now,
+                    )
+                    .unwrap();
                     assert_eq!(
                         pre.to_bytes().unwrap().as_slice(),
                         h(&e["prekey_store_after"]).as_slice()

@@ -81,7 +81,7 @@ fn run_negative(entry: &Value) -> String {
                     &identity(&input["identity_seed"]),
                     &bundle,
                     Trust::FirstUse,
-                    &Config::new(&h(&input["context"])),
+                    &Config::new(&h(&input["context"])).allow_classical(),
                 ))
             })
         }
@@ -91,7 +91,7 @@ fn run_negative(entry: &Value) -> String {
                 &identity(&input["identity_seed"]),
                 &mut s,
                 &h(&input["message"]),
-                &Config::new(&h(&input["context"])),
+                &Config::new(&h(&input["context"])).allow_classical(),
             ));
             assert_eq!(
                 s.to_bytes().unwrap().as_slice(),
@@ -184,7 +184,7 @@ fn run_negative(entry: &Value) -> String {
                     let e = err(opened.unwrap().respond(
                         &recipient,
                         &mut s,
-                        &Config::new(&h(&input["context"])),
+                        &Config::new(&h(&input["context"])).allow_classical(),
                     ));
                     assert_eq!(
                         s.to_bytes().unwrap().as_slice(),

@@ -49,7 +49,14 @@ fn ratchet_vectors() {
         bundle_bytes
     );
     let alice_initial = scripted(init_draws.clone(), |r| {
-        Session::initiate(r, &alice, &bundle, Trust::FirstUse, &Config::new(&context)).unwrap()
+        Session::initiate(
+            r,
+            &alice,
+            &bundle,
+            Trust::FirstUse,
+            &Config::new(&context).allow_classical(),
+        )
+        .unwrap()
     });
     assert_eq!(
         alice_initial.to_bytes().unwrap().as_slice(),
@@ -189,9 +196,13 @@ fn ratchet_vectors() {
                     "Session::respond" => {
                         assert!(e["state_before"].is_null());
                         let mut pre = store(&e["prekey_store_before"]);
-                        let (s, got) =
-                            Session::respond(&bob, &mut pre, &bytes, &Config::new(&context))
-                                .unwrap();
+                        let (s, got) = Session::respond(
+                            &bob,
+                            &mut pre,
+                            &bytes,
+                            &Config::new(&context).allow_classical(),
+                        )
+                        .unwrap();
                         assert_eq!(
                             pre.to_bytes().unwrap().as_slice(),
                             h(&e["prekey_store_after"]).as_slice()

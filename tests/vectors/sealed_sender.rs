@@ -95,7 +95,7 @@ fn sealed_sender_vectors() {
             &ids["alice"],
             &bundle,
             Trust::FirstUse,
-            &Config::new(&context),
+            &Config::new(&context).allow_classical(),
         )
         .unwrap()
     });
@@ -207,7 +207,11 @@ fn sealed_sender_vectors() {
                 saw_respond = true;
                 let mut pre = store(&o["prekey_store_before"]);
                 let (s, d) = opened
-                    .respond(recipient, &mut pre, &Config::new(&context))
+                    .respond(
+                        recipient,
+                        &mut pre,
+                        &Config::new(&context).allow_classical(),
+                    )
                     .unwrap();
                 assert_eq!(
                     pre.to_bytes().unwrap().as_slice(),

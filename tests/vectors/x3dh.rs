@@ -221,7 +221,14 @@ fn x3dh_vectors() {
 
         // Sender side re-run with the published draws.
         let mut alice_session = scripted(init_draws, |r| {
-            Session::initiate(r, &alice, &bundle, Trust::FirstUse, &Config::new(&context)).unwrap()
+            Session::initiate(
+                r,
+                &alice,
+                &bundle,
+                Trust::FirstUse,
+                &Config::new(&context).allow_classical(),
+            )
+            .unwrap()
         });
         let wire = scripted(vec![seed.to_vec()], |r| {
             alice_session.encrypt(r, &plaintext).unwrap()
@@ -233,8 +240,13 @@ fn x3dh_vectors() {
         );
 
         // Receiver side from the published state.
-        let (bob_session, received) =
-            Session::respond(&bob, &mut bob_store, &bytes, &Config::new(&context)).unwrap();
+        let (bob_session, received) = Session::respond(
+            &bob,
+            &mut bob_store,
+            &bytes,
+            &Config::new(&context).allow_classical(),
+        )
+        .unwrap();
         assert_eq!(received, plaintext);
         assert_eq!(bob_session.role(), Role::Responder);
         assert_eq!(bob_session.used_one_time_prekey(), opk_id.is_some());

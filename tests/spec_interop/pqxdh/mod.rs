@@ -74,9 +74,17 @@ pub(crate) fn initiate(
     if crate_alice {
         let id = IdentityKeyPair::from_seed(seed);
         let b = PreKeyBundle::from_bytes(bundle).map_err(|e| format!("Decode({e:?})"))?;
-        Session::initiate(rng, &id, &b, Trust::FirstUse, &Config::new(CTX))
-            .map(|s| Party::Crate(Box::new(s)))
-            .map_err(|e| format!("{e:?}"))
+        // Compares implementations; the classical case is opted into (the policy is tested in
+        // tests/pqxdh.rs).
+        Session::initiate(
+            rng,
+            &id,
+            &b,
+            Trust::FirstUse,
+            &Config::new(CTX).allow_classical(),
+        )
+        .map(|s| Party::Crate(Box::new(s)))
+        .map_err(|e| format!("{e:?}"))
     } else {
         MySession::initiate(rng, &Ident::new(*seed), bundle, CTX)
             .map(|s| Party::Mine(Box::new(s), Some(vec![])))

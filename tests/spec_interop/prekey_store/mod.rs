@@ -20,8 +20,14 @@ use xchat_protocol::{Config, IdentityKeyPair, PreKeyBundle, PreKeyStore, Session
 fn first_message(rng: &mut ChaCha20Rng, bundle: &[u8], pt: &[u8]) -> Vec<u8> {
     let alice = IdentityKeyPair::generate(rng);
     let bundle = PreKeyBundle::from_bytes(bundle).unwrap();
-    let mut s =
-        Session::initiate(rng, &alice, &bundle, Trust::FirstUse, &Config::new(CTX)).unwrap();
+    let mut s = Session::initiate(
+        rng,
+        &alice,
+        &bundle,
+        Trust::FirstUse,
+        &Config::new(CTX).allow_classical(),
+    )
+    .unwrap();
     s.encrypt(rng, pt).unwrap()
 }
 
@@ -183,8 +189,14 @@ fn signed_prekey_record_full_agrees() {
     let m_opk = {
         let alice = IdentityKeyPair::generate(&mut rng);
         let b = PreKeyBundle::from_bytes(&bob.bundle(Some(0))).unwrap();
-        let mut s =
-            Session::initiate(&mut rng, &alice, &b, Trust::FirstUse, &Config::new(CTX)).unwrap();
+        let mut s = Session::initiate(
+            &mut rng,
+            &alice,
+            &b,
+            Trust::FirstUse,
+            &Config::new(CTX).allow_classical(),
+        )
+        .unwrap();
         s.encrypt(&mut rng, b"opk").unwrap()
     };
     // Fill the current record to 4095 ids, one of them `recorded`'s (§3.6 from DH3).

@@ -29,8 +29,14 @@ fn accept_check_order_matches_library() {
         let mut mine = store.clone();
         let mut theirs = lib::PreKeyStore::from_bytes(&store.encode()).expect("store");
         let a = Session::accept(&bob, &mut mine, msg, ctx, now).map(|(s, r)| (hx(&s.encode()), r));
-        let b = lib::Session::accept(&lib_bob, &mut theirs, msg, &lib::Config::new(ctx), now)
-            .map(|(s, r)| (hx(&s.to_bytes().unwrap()), from_lib_received(&r)));
+        let b = lib::Session::accept(
+            &lib_bob,
+            &mut theirs,
+            msg,
+            &lib::Config::new(ctx).allow_classical(),
+            now,
+        )
+        .map(|(s, r)| (hx(&s.to_bytes().unwrap()), from_lib_received(&r)));
         assert_eq!(res(&a), res(&b));
         assert_eq!(lib_store_to_mine(&theirs), mine);
         if a.is_err() {
@@ -47,8 +53,13 @@ fn accept_check_order_matches_library() {
     let mut theirs = lib::PreKeyStore::from_bytes(&store0.encode()).expect("store");
     let mut mine = store0.clone();
     let (ms, mp) = Session::respond(&bob, &mut mine, &first, &ctx).expect("respond");
-    let (ls, lp) = lib::Session::respond(&lib_bob, &mut theirs, &first, &lib::Config::new(&ctx))
-        .expect("respond");
+    let (ls, lp) = lib::Session::respond(
+        &lib_bob,
+        &mut theirs,
+        &first,
+        &lib::Config::new(&ctx).allow_classical(),
+    )
+    .expect("respond");
     assert_eq!((hx(&ms.encode()), mp), (hx(&ls.to_bytes().unwrap()), lp));
     assert_eq!(lib_store_to_mine(&theirs), mine);
 
@@ -117,7 +128,7 @@ fn accept_check_order_matches_library() {
         &lib_bob,
         &mut lib_store,
         &second,
-        &lib::Config::new(&ctx),
+        &lib::Config::new(&ctx).allow_classical(),
         now,
     )
     .expect("accept");

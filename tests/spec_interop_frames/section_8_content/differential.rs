@@ -60,7 +60,7 @@ fn run_differential(seed: u64, steps: usize) {
             &alice.lib_id,
             &lib_bundle,
             lib::Trust::FirstUse,
-            &lib::Config::new(&ctx),
+            &lib::Config::new(&ctx).allow_classical(),
         )
         .expect("initiate"),
     );
@@ -130,7 +130,7 @@ fn run_differential(seed: u64, steps: usize) {
                         &p.lib_id,
                         &mut lib_store,
                         &wire,
-                        &lib::Config::new(&ctx),
+                        &lib::Config::new(&ctx).allow_classical(),
                         now,
                     );
                     assert_eq!(lib_store_to_mine(&lib_store), store, "{what}: store");

@@ -105,7 +105,7 @@ fn established_pair(seed: u8, now: u64) -> (Party, Party) {
             &alice.lib_id,
             &lib_bundle,
             lib::Trust::FirstUse,
-            &lib::Config::new(&ctx),
+            &lib::Config::new(&ctx).allow_classical(),
         )
         .expect("initiate"),
     );
@@ -115,7 +115,7 @@ fn established_pair(seed: u8, now: u64) -> (Party, Party) {
         &bob.lib_id,
         &mut lib_store,
         &first,
-        &lib::Config::new(&ctx),
+        &lib::Config::new(&ctx).allow_classical(),
         now,
     )
     .expect("accept");

@@ -225,7 +225,7 @@ fn library_receives_our_frames() {
         &bob_lib,
         &mut store,
         &first,
-        &lib::Config::new(&ctx),
+        &lib::Config::new(&ctx).allow_classical(),
         1_750_000_000_100,
     )
     .expect("accept");

@@ -179,7 +179,11 @@ fn seal_and_open_cross_library() {
     .envelope;
     let lo = lib_open(&w, &w.lib_bob, &[], &env, now + 1).expect("opens");
     let (lib_session, delivered) = lo
-        .respond(&w.lib_bob, &mut lib_store, &lib::Config::new(&w.ctx))
+        .respond(
+            &w.lib_bob,
+            &mut lib_store,
+            &lib::Config::new(&w.ctx).allow_classical(),
+        )
         .expect("respond");
     let o = sealed::open(&w.bob, &[w.root], &[], &env, now + 1).expect("opens");
     let (session, received) = sealed::respond(&o, &w.bob, &mut store, &w.ctx).expect("respond");

@@ -61,7 +61,11 @@ fn opened_check_order_differential() {
         let mut lib_store = lib::PreKeyStore::from_bytes(&w.store.encode()).expect("store");
         let ours = sealed::respond(&o, &w.bob, &mut store, &w.ctx).map(|(_, r)| r);
         let theirs = lo
-            .respond(&w.lib_bob, &mut lib_store, &lib::Config::new(&w.ctx))
+            .respond(
+                &w.lib_bob,
+                &mut lib_store,
+                &lib::Config::new(&w.ctx).allow_classical(),
+            )
             .map(|(_, d)| from_lib_received(d.receipt.message().unwrap()));
         if res(&ours) != res(&theirs) {
             disagreements.push(format!(

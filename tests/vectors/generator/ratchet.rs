@@ -100,7 +100,7 @@ pub fn ratchet_json() -> Json {
         &alice,
         &bundle,
         Trust::FirstUse,
-        &Config::new(context),
+        &Config::new(context).allow_classical(),
     )
     .expect("initiate");
     let init_draws = rng.take();
@@ -244,9 +244,13 @@ pub fn ratchet_json() -> Json {
                 let (before, plaintext, path, before_state) = match (receiver, &mut bob_session) {
                     (Who::Bob, None) => {
                         let store_before = blob(store.to_bytes().unwrap());
-                        let (session, pt) =
-                            Session::respond(&bob, &mut store, &m.wire, &Config::new(context))
-                                .expect("respond");
+                        let (session, pt) = Session::respond(
+                            &bob,
+                            &mut store,
+                            &m.wire,
+                            &Config::new(context).allow_classical(),
+                        )
+                        .expect("respond");
                         bob_session = Some(session);
                         event = event
                             .f("operation", "Session::respond")

@@ -157,7 +157,7 @@ pub fn sealed_sender_json() -> Json {
         &alice,
         &bundle,
         Trust::FirstUse,
-        &Config::new(context),
+        &Config::new(context).allow_classical(),
     )
     .expect("initiate");
     let initiate_draws = rng.take();
@@ -193,7 +193,7 @@ pub fn sealed_sender_json() -> Json {
     .expect("open");
     assert!(opened.is_prekey_message());
     let (mut bob_session, delivered1) = opened
-        .respond(&bob, &mut store, &Config::new(context))
+        .respond(&bob, &mut store, &Config::new(context).allow_classical())
         .expect("respond");
     envelopes.push(Json::from(
         Obj::new()

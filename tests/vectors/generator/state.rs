@@ -117,7 +117,7 @@ pub fn state_json() -> Json {
         &alice,
         &bundle,
         Trust::FirstUse,
-        &Config::new(context),
+        &Config::new(context).allow_classical(),
     )
     .expect("initiate");
     entries.push(state_entry(
@@ -133,7 +133,7 @@ pub fn state_json() -> Json {
         &bob,
         &mut store,
         &m2,
-        &Config::new(context).with_limits(Limits {
+        &Config::new(context).allow_classical().with_limits(Limits {
             max_skip: 100,
             max_skipped_keys: 200,
             max_old_chains: 2,
@@ -208,11 +208,17 @@ pub fn state_json() -> Json {
         &alice,
         &bundle,
         Trust::FirstUse,
-        &Config::new(b""),
+        &Config::new(b"").allow_classical(),
     )
     .expect("initiate");
     let first = c.encrypt(&mut rng, b"no one-time prekey").expect("encrypt");
-    let (d, _) = Session::respond(&bob, &mut store, &first, &Config::new(b"")).expect("respond");
+    let (d, _) = Session::respond(
+        &bob,
+        &mut store,
+        &first,
+        &Config::new(b"").allow_classical(),
+    )
+    .expect("respond");
     let store_v2 = blob(store.to_bytes().unwrap());
     entries.push(state_entry(
         "store_with_accepted_first_message",

@@ -60,7 +60,7 @@ pub(super) fn timer_flow() -> Json {
         &alice,
         &bundle,
         Trust::FirstUse,
-        &Config::new(context),
+        &Config::new(context).allow_classical(),
     )
     .expect("initiate");
     let init_draws = rng.take();
@@ -152,9 +152,14 @@ pub(super) fn timer_flow() -> Json {
                     .f("now_ms", big(*now));
                 let (before, result) = if *who == Who::Bob && b.is_none() {
                     let store_before = blob(store.to_bytes().unwrap());
-                    let (session, received) =
-                        Session::accept(&bob, &mut store, wire, &Config::new(context), *now)
-                            .expect("accept");
+                    let (session, received) = Session::accept(
+                        &bob,
+                        &mut store,
+                        wire,
+                        &Config::new(context).allow_classical(),
+                        *now,
+                    )
+                    .expect("accept");
                     b = Some(session);
                     o = o
                         .f("operation", "Session::accept")

@@ -53,15 +53,20 @@ pub(super) fn x3dh_case(
         &alice,
         &bundle,
         Trust::FirstUse,
-        &Config::new(context),
+        &Config::new(context).allow_classical(),
     )
     .expect("initiate");
     let init_draws = record("Session::initiate", rng.take());
     let first = session.encrypt(&mut rng, plaintext).expect("encrypt");
     let enc_draws = record("Session::encrypt", rng.take());
     let alice_after = blob(session.to_bytes().unwrap());
-    let (bob_session, received) =
-        Session::respond(&bob, &mut store, &first, &Config::new(context)).expect("respond");
+    let (bob_session, received) = Session::respond(
+        &bob,
+        &mut store,
+        &first,
+        &Config::new(context).allow_classical(),
+    )
+    .expect("respond");
     assert_eq!(received, plaintext);
     let bob_after = blob(bob_session.to_bytes().unwrap());
     let store_after = blob(store.to_bytes().unwrap());

@@ -51,13 +51,24 @@ impl Fixture {
         let store_initial = blob(store.to_bytes().unwrap());
         let bundle = store.bundle(&bob, Some(1)).expect("bundle");
         let bundle_bytes = bundle.to_bytes();
-        let mut a = Session::initiate(rng, &alice, &bundle, Trust::FirstUse, &Config::new(context))
-            .expect("initiate");
+        let mut a = Session::initiate(
+            rng,
+            &alice,
+            &bundle,
+            Trust::FirstUse,
+            &Config::new(context).allow_classical(),
+        )
+        .expect("initiate");
         let m1 = a.encrypt(rng, b"first").expect("m1");
         let m2 = a.encrypt(rng, b"second").expect("m2");
         let alice_unacknowledged = blob(a.to_bytes().unwrap());
-        let (mut b, _) =
-            Session::respond(&bob, &mut store, &m1, &Config::new(context)).expect("respond");
+        let (mut b, _) = Session::respond(
+            &bob,
+            &mut store,
+            &m1,
+            &Config::new(context).allow_classical(),
+        )
+        .expect("respond");
         let store_after = blob(store.to_bytes().unwrap());
         let bob_deferred = blob(b.to_bytes().unwrap());
         let r1 = b.encrypt(rng, b"reply 1").expect("r1");
@@ -79,13 +90,18 @@ impl Fixture {
             &alice,
             &bundle_no_opk,
             Trust::FirstUse,
-            &Config::new(context),
+            &Config::new(context).allow_classical(),
         )
         .expect("initiate");
         let no_opk_first = c.encrypt(rng, b"no one-time prekey").expect("encrypt");
         let mut store_seen = PreKeyStore::from_bytes(&store_after).expect("store");
-        Session::respond(&bob, &mut store_seen, &no_opk_first, &Config::new(context))
-            .expect("respond");
+        Session::respond(
+            &bob,
+            &mut store_seen,
+            &no_opk_first,
+            &Config::new(context).allow_classical(),
+        )
+        .expect("respond");
         let store_seen = blob(store_seen.to_bytes().unwrap());
         rng.take();
         Fixture {

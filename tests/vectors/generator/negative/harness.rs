@@ -106,7 +106,13 @@ impl Neg {
         let mut st = PreKeyStore::from_bytes(store).expect("store");
         let got = format!(
             "{:?}",
-            Session::respond(identity, &mut st, message, &Config::new(context)).expect_err(name)
+            Session::respond(
+                identity,
+                &mut st,
+                message,
+                &Config::new(context).allow_classical()
+            )
+            .expect_err(name)
         );
         assert_eq!(got, expected, "{name}");
         assert_eq!(
@@ -145,7 +151,7 @@ impl Neg {
                 identity,
                 &decoded,
                 Trust::FirstUse,
-                &Config::new(context)
+                &Config::new(context).allow_classical()
             )
             .expect_err(name)
         );

@@ -52,9 +52,14 @@ pub(super) fn vectors(neg: &mut Neg, fx: &Fixture, rng: &mut Recorder) {
     let mut st = PreKeyStore::from_bytes(store_initial).expect("store");
     let sealed_store = blob(st.to_bytes().unwrap());
     let bundle = st.bundle(bob, Some(0)).expect("bundle");
-    let mut alice_s =
-        Session::initiate(rng, alice, &bundle, Trust::FirstUse, &Config::new(context))
-            .expect("initiate");
+    let mut alice_s = Session::initiate(
+        rng,
+        alice,
+        &bundle,
+        Trust::FirstUse,
+        &Config::new(context).allow_classical(),
+    )
+    .expect("initiate");
     let hello = alice_s.send(rng, T0, b"hello").expect("send");
     let env = sealed_sender::seal_to(rng, alice, &alice_cert, bob.public(), &hello).expect("seal");
     let now = T0 + 1_000;
@@ -74,7 +79,7 @@ pub(super) fn vectors(neg: &mut Neg, fx: &Fixture, rng: &mut Recorder) {
     let (mut bob_s, _) = recipient
         .open(&env, now)
         .expect("open")
-        .respond(bob, &mut st, &Config::new(context))
+        .respond(bob, &mut st, &Config::new(context).allow_classical())
         .expect("respond");
     let sealed_store_after = blob(st.to_bytes().unwrap());
     let reply = bob_s.send(rng, T0 + 2_000, b"reply").expect("send");
@@ -352,7 +357,7 @@ pub(super) fn vectors(neg: &mut Neg, fx: &Fixture, rng: &mut Recorder) {
         let got = format!(
             "{:?}",
             ss(input)
-                .respond(bob, &mut s, &Config::new(context))
+                .respond(bob, &mut s, &Config::new(context).allow_classical())
                 .expect_err(name)
         );
         assert_eq!(got, expected);
