@@ -267,10 +267,25 @@ fn walk(key: &ChainKey, from: u32, to: u32, out: &mut Derived) -> ChainKey {
     ck
 }
 
-/// Builds `ad ‖ prefix` on the stack and passes it to `f` (SPEC.md §3.5).
+/// The associated data of every normal message and of an X3DH prekey message fits this stack
+/// buffer; only a PQXDH prekey message's (its 1 573 KEM bytes) is longer.
+const STACK_AAD_LEN: usize = 32 + 32 + 2 + 1024 + 75 + MESSAGE_PREFIX_LEN;
+
+/// Builds `ad ‖ prefix` and passes it to `f` (SPEC.md §3.5): on the stack for every message but
+/// a PQXDH prekey message, whose longer associated data goes to the heap (once per first
+/// message, beside an ML-KEM operation) rather than making every message zero a 2.8 KB buffer.
 fn with_aad<T>(ad: &[u8], prefix: &[u8], f: impl FnOnce(&[u8]) -> T) -> Result<T, Error> {
-    let mut buf = [0u8; MAX_AD_LEN + MESSAGE_PREFIX_LEN];
     let len = ad.len() + prefix.len();
+    if len > MAX_AD_LEN + MESSAGE_PREFIX_LEN {
+        return Err(Error::TooLarge);
+    }
+    if len > STACK_AAD_LEN {
+        let mut aad = Vec::with_capacity(len);
+        aad.extend_from_slice(ad);
+        aad.extend_from_slice(prefix);
+        return Ok(f(&aad));
+    }
+    let mut buf = [0u8; STACK_AAD_LEN];
     let aad = buf.get_mut(..len).ok_or(Error::TooLarge)?;
     let (a, p) = aad.split_at_mut(ad.len());
     a.copy_from_slice(ad);
