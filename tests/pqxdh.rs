@@ -137,7 +137,14 @@ fn a_classical_bundle_is_refused_unless_the_application_opts_in() {
     // Refused before any key is drawn: the RNG is where it was.
     let mut probe = rng.clone();
     assert_eq!(
-        Session::initiate(&mut rng, &alice, &bundle, Trust::FirstUse, &Config::new(b"")).err(),
+        Session::initiate(
+            &mut rng,
+            &alice,
+            &bundle,
+            Trust::FirstUse,
+            &Config::new(b"")
+        )
+        .err(),
         Some(Error::ClassicalHandshake)
     );
     assert_eq!(
