@@ -53,8 +53,10 @@ pub struct Config<'a> {
     /// without a KEM prekey ([`Session::initiate`]) or a version `0x01` first message
     /// ([`Session::respond`], [`Session::accept`]). `false` by default: such a bundle or message
     /// is [`Error::ClassicalHandshake`], so that no server or relay can silently downgrade a
-    /// session. Opt in only for peers that have not upgraded; [`Session::handshake`] tells which
-    /// handshake a session used.
+    /// session. With the opt-in, a server can strip a bundle's KEM prekey and get a classical
+    /// session (a first message cannot be downgraded either way): opt in only for peers known not
+    /// to have upgraded, remember per peer once it has ([`Session::handshake`] tells which
+    /// handshake a session used), and refuse classical sessions with it from then on.
     pub allow_classical: bool,
 }
 
@@ -281,7 +283,10 @@ impl Session {
     /// be the same bytes the responder passes.
     ///
     /// # Errors
-    /// [`Error::InvalidSignature`], [`Error::NonContributory`], [`Error::TooLarge`] (context).
+    /// [`Error::UntrustedIdentity`], [`Error::ClassicalHandshake`] (a bundle without a KEM prekey,
+    /// unless the config allows it), [`Error::InvalidLimits`], [`Error::TooLarge`] (context),
+    /// [`Error::InvalidSignature`] (the signed prekey's or the KEM prekey's), [`Error::Decode`]
+    /// (a one-time prekey outside the prime-order subgroup), [`Error::NonContributory`].
     pub fn initiate<R: CryptoRng + ?Sized>(
         rng: &mut R,
         identity: &IdentityKeyPair,
@@ -326,11 +331,13 @@ impl Session {
         })
     }
 
-    /// Answers a prekey message (X3DH as responder) and decrypts it.
+    /// Answers a prekey message (PQXDH, or X3DH if the config allows it, as responder) and
+    /// decrypts it.
     ///
-    /// The one-time prekey is removed from `store` only after the message has authenticated, so
-    /// a forged prekey message cannot burn it. A replay of a first message is rejected: its
-    /// one-time prekey is gone, or, without one, the store remembers its base key.
+    /// One-time keys (X25519 and KEM) are removed from `store` only after the message has
+    /// authenticated, so a forged prekey message cannot burn them. A replay of a first message is
+    /// rejected: its one-time key is gone, or, without one, the signed prekey remembers its
+    /// first-message id (SPEC.md §3.6, §4.3).
     ///
     /// The caller decides whether to trust [`Session::remote_identity`]. A later prekey message of
     /// a session you already hold goes to [`Session::decrypt`], not here.
@@ -339,9 +346,12 @@ impl Session {
     /// [`Session::accept`], which also reads the content frame.
     ///
     /// # Errors
-    /// [`Error::NotPreKeyMessage`], [`Error::UnknownSignedPreKey`],
-    /// [`Error::UnknownOneTimePreKey`], [`Error::DuplicateMessage`], [`Error::NonContributory`],
-    /// [`Error::DecryptionFailed`], [`Error::Decode`], and the limits errors of `decrypt`.
+    /// [`Error::InvalidLimits`], [`Error::Decode`], [`Error::NotPreKeyMessage`],
+    /// [`Error::ClassicalHandshake`], [`Error::UnknownSignedPreKey`],
+    /// [`Error::UnknownOneTimePreKey`], [`Error::UnknownKemPreKey`], [`Error::NonContributory`],
+    /// [`Error::DuplicateMessage`], [`Error::SignedPreKeyFull`], [`Error::TooLarge`] (context),
+    /// [`Error::DecryptionFailed`], and the limits errors of `decrypt`. Nothing changes on any of
+    /// them.
     #[cfg(feature = "hazmat")]
     pub fn respond(
         identity: &IdentityKeyPair,
@@ -751,6 +761,16 @@ impl Session {
         } else {
             Handshake::X3dh
         }
+    }
+
+    /// Whether PQXDH used a one-time KEM prekey (SPEC.md §4.5). Like a one-time prekey, it is
+    /// deleted once the first message authenticates, so that a later theft of the responder's
+    /// keys cannot open the first message.
+    pub fn used_one_time_kem_prekey(&self) -> bool {
+        self.x3dh
+            .kem
+            .as_ref()
+            .is_some_and(|(usage, _, _)| *usage == KemUse::OneTime)
     }
 
     /// Whether X3DH used a one-time prekey. Without one, a later theft of the responder's

@@ -155,6 +155,12 @@ impl KemPreKeyPair {
         (held, public)
     }
 
+    /// Wipes the seed in place, before a container moves the key out to drop it (a move leaves
+    /// the old bytes behind; SECURITY.md property 12). The key is unusable afterwards.
+    pub(crate) fn wipe(&mut self) {
+        zeroize::Zeroize::zeroize(&mut *self.seed);
+    }
+
     /// The key pair, expanded from the seed (one ML-KEM key generation).
     pub(crate) fn key_pair(&self) -> KemKeyPair {
         KemKeyPair::from_seed(&self.seed)

@@ -396,8 +396,10 @@ impl PreKeyStore {
     }
 
     /// Assembles a bundle from the current signed prekey, optionally one one-time prekey, and
-    /// the current last-resort KEM prekey if the store has one (a PQXDH bundle; without one, a
-    /// classical X3DH bundle).
+    /// the current last-resort KEM prekey if the store has one (a PQXDH bundle). Without a
+    /// last-resort KEM prekey — even if one-time KEM prekeys are held — it is a classical X3DH
+    /// bundle, which initiators refuse unless they opt in: call
+    /// [`PreKeyStore::rotate_kem_prekey`] first, or use [`PreKeyStore::bundle_with_kem_one_time`].
     ///
     /// # Errors
     /// [`Error::NoSignedPreKey`], or [`Error::UnknownOneTimePreKey`].
@@ -453,6 +455,9 @@ impl PreKeyStore {
             KemPreKeyPair::generate(rng, identity, KemUse::LastResort, id, now_ms / 1000);
         self.kem_last_resort.push_back(held);
         while self.kem_last_resort.len() > MAX_KEM_PREKEYS {
+            if let Some(oldest) = self.kem_last_resort.front_mut() {
+                oldest.wipe();
+            }
             self.kem_last_resort.pop_front();
         }
         public
@@ -501,6 +506,9 @@ impl PreKeyStore {
 
     /// Deletes an unused one-time KEM prekey. Returns whether it was held.
     pub fn remove_kem_one_time_prekey(&mut self, id: u32) -> bool {
+        if let Some(key) = self.kem_one_time.get_mut(&id) {
+            key.wipe();
+        }
         self.kem_one_time.remove(&id).is_some()
     }
 
@@ -515,10 +523,12 @@ impl PreKeyStore {
         one_time_id: Option<u32>,
         kem_id: u32,
     ) -> Result<PreKeyBundle, Error> {
+        // The X25519 part's errors first, as `bundle` reports them; then the KEM prekey.
+        let classical = self.bundle(identity, one_time_id)?;
         let kem = self.kem_prekey(KemUse::OneTime, kem_id)?.public();
         Ok(PreKeyBundle {
             kem_prekey: Some(kem),
-            ..self.bundle(identity, one_time_id)?
+            ..classical
         })
     }
 

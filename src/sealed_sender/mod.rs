@@ -39,8 +39,13 @@ pub const MAX_ADDRESS_LEN: usize = 255;
 pub const SERVER_CERTIFICATE_LEN: usize = 1 + 4 + 32 + 64;
 /// Bytes before the content ciphertext: version, ephemeral key, encrypted identity key.
 pub const ENVELOPE_HEADER_LEN: usize = 1 + 32 + 32 + 16;
-/// Largest session message an envelope carries: a prekey message of a maximal plaintext.
-pub const MAX_SEALED_MESSAGE_LEN: usize = MAX_PLAINTEXT_LEN + 256;
+/// Largest session message an envelope carries: a PQXDH prekey message of a maximal plaintext
+/// (its prekey fields, the message prefix, the plaintext and the tag): 2^20 + 1722 bytes.
+pub const MAX_SEALED_MESSAGE_LEN: usize = MAX_PLAINTEXT_LEN
+    + crate::wire::PreKeyFields::MAX_LEN
+    + crate::wire::MESSAGE_PREFIX_LEN
+    + crate::cipher::TAG_LEN;
+const _: () = assert!(MAX_SEALED_MESSAGE_LEN == (1 << 20) + 1722);
 /// Longest encoded sender certificate (an address of [`MAX_ADDRESS_LEN`] bytes).
 pub const MAX_SENDER_CERTIFICATE_LEN: usize =
     1 + 1 + MAX_ADDRESS_LEN + 4 + 32 + 8 + SERVER_CERTIFICATE_LEN + 64;

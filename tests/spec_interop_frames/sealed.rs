@@ -15,8 +15,8 @@ pub const SERVER_CERTIFICATE_LEN: usize = 101;
 pub const MAX_ADDRESS_LEN: usize = 255;
 /// "the largest certificate, 466 bytes".
 pub const MAX_SENDER_CERTIFICATE_LEN: usize = 1 + 1 + MAX_ADDRESS_LEN + 4 + 32 + 8 + 101 + 64;
-/// §9.2: `m` is at most 2^20 + 256 bytes.
-pub const MAX_SEALED_MESSAGE_LEN: usize = (1 << 20) + 256;
+/// §9.2: `m` is at most 2^20 + 1722 bytes.
+pub const MAX_SEALED_MESSAGE_LEN: usize = (1 << 20) + 1722;
 
 /// §9.4 step 0.
 pub fn max_envelope_len() -> usize {
@@ -244,7 +244,7 @@ pub fn payload(cert: &[u8], m: &[u8]) -> Vec<u8> {
     p
 }
 
-/// §9.2: `m` over 2^20 + 256 bytes is `TooLarge`; the certificate is sealed as given (no
+/// §9.2: `m` over 2^20 + 1722 bytes is `TooLarge`; the certificate is sealed as given (no
 /// check that it names the sealing identity).
 pub fn seal(
     sender: &Identity,

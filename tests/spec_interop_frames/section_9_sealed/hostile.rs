@@ -344,7 +344,7 @@ fn hostile_envelopes_differential() {
     // An inner message longer than §9.2 allows that still fits the envelope bound.
     let big_m = vec![0x01; sealed::MAX_SEALED_MESSAGE_LEN + 100];
     cases.push((
-        "message over 2^20 + 256",
+        "message over 2^20 + 1722",
         seal_payload(&w.alice.public, sealed::payload(&cert, &big_m), 31),
     ));
     // Structural faults before any cryptography.
