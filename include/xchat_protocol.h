@@ -261,6 +261,19 @@
 #define XC_MAX_ONE_TIME_PREKEYS_PER_CALL 10000
 
 /**
+ * Length of one KEM prekey record from `xc_prekey_store_generate_kem_one_time_prekeys`: the KEM
+ * prekey as a bundle carries it (SPEC.md §5.1), `use (1) || id (uint32, big-endian) ||
+ * created_at (uint64, big-endian) || ML-KEM-1024 encapsulation key (1568) || signature (64)`.
+ */
+#define XC_KEM_PREKEY_RECORD_LEN 1645
+
+/**
+ * The most one-time KEM prekeys a store holds (`xc_prekey_store_generate_kem_one_time_prekeys`
+ * beyond it is `XC_ERR_TOO_LARGE`).
+ */
+#define XC_MAX_KEM_ONE_TIME_PREKEYS 4096
+
+/**
  * `XcReceived.kind`: an application message.
  */
 #define XC_CONTENT_KIND_MESSAGE 1
@@ -607,6 +620,35 @@ int32_t xc_prekey_store_rotate_kem_prekey(struct XcPreKeyStore *store,
                                           const struct XcIdentity *identity,
                                           uint64_t now_ms,
                                           uint32_t *out_id);
+
+/**
+ * Generates `count` signed one-time ML-KEM prekeys (PQXDH) and returns their public halves in
+ * `out` as `count` records of `XC_KEM_PREKEY_RECORD_LEN` bytes, for upload. A server hands each
+ * out once, in a bundle from `xc_prekey_store_bundle_with_kem_one_time` (or assembled from the
+ * record), and the last-resort one when none is left.
+ *
+ * # Safety
+ * `store` and `identity` are any values (handles are checked); `out` is NULL or valid for writing
+ * an `XcBuffer`. No handle passed is in use by another thread during the call.
+ */
+int32_t xc_prekey_store_generate_kem_one_time_prekeys(struct XcPreKeyStore *store,
+                                                      const struct XcIdentity *identity,
+                                                      size_t count,
+                                                      uint64_t now_ms,
+                                                      struct XcBuffer *out);
+
+/**
+ * As `xc_prekey_store_bundle`, with the one-time KEM prekey `kem_id` instead of the last-resort
+ * one.
+ *
+ * # Safety
+ * As `xc_prekey_store_bundle`.
+ */
+int32_t xc_prekey_store_bundle_with_kem_one_time(const struct XcPreKeyStore *store,
+                                                 const struct XcIdentity *identity,
+                                                 int64_t one_time_id,
+                                                 uint32_t kem_id,
+                                                 struct XcBuffer *out);
 
 /**
  * Generates `count` one-time prekeys (at most `XC_MAX_ONE_TIME_PREKEYS_PER_CALL`) and returns

@@ -15,6 +15,16 @@ pub const XC_NO_ONE_TIME_PREKEY: i64 = -1;
 pub const XC_ONE_TIME_PREKEY_RECORD_LEN: usize = 36;
 /// The most one-time prekeys one call of `xc_prekey_store_generate_one_time_prekeys` creates.
 pub const XC_MAX_ONE_TIME_PREKEYS_PER_CALL: usize = 10_000;
+/// Length of one KEM prekey record from `xc_prekey_store_generate_kem_one_time_prekeys`: the KEM
+/// prekey as a bundle carries it (SPEC.md §5.1), `use (1) || id (uint32, big-endian) ||
+/// created_at (uint64, big-endian) || ML-KEM-1024 encapsulation key (1568) || signature (64)`.
+pub const XC_KEM_PREKEY_RECORD_LEN: usize = 1645;
+/// The most one-time KEM prekeys a store holds (`xc_prekey_store_generate_kem_one_time_prekeys`
+/// beyond it is `XC_ERR_TOO_LARGE`).
+pub const XC_MAX_KEM_ONE_TIME_PREKEYS: usize = 4096;
+const _: () = assert!(XC_KEM_PREKEY_RECORD_LEN == xchat_protocol::KemPreKey::LEN);
+const _: () =
+    assert!(XC_MAX_KEM_ONE_TIME_PREKEYS == xchat_protocol::prekeys::MAX_KEM_ONE_TIME_PREKEYS);
 
 /// A device's private prekeys: signed prekeys (the current one and two older ones) and unused
 /// one-time prekeys (secret). Persist it after every change.
@@ -100,6 +110,78 @@ pub unsafe extern "C" fn xc_prekey_store_rotate_kem_prekey(
             // SAFETY: non-null, and writable and aligned for a `uint32_t` by the contract.
             unsafe { out_id.write(kem.id) };
         }
+        Ok(())
+    })
+}
+
+/// Generates `count` signed one-time ML-KEM prekeys (PQXDH) and returns their public halves in
+/// `out` as `count` records of `XC_KEM_PREKEY_RECORD_LEN` bytes, for upload. A server hands each
+/// out once, in a bundle from `xc_prekey_store_bundle_with_kem_one_time` (or assembled from the
+/// record), and the last-resort one when none is left.
+///
+/// # Safety
+/// `store` and `identity` are any values (handles are checked); `out` is NULL or valid for writing
+/// an `XcBuffer`. No handle passed is in use by another thread during the call.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn xc_prekey_store_generate_kem_one_time_prekeys(
+    store: *mut XcPreKeyStore,
+    identity: *const XcIdentity,
+    count: usize,
+    now_ms: u64,
+    out: *mut XcBuffer,
+) -> i32 {
+    guard(|| {
+        // SAFETY: `out` is NULL or writable, by the contract.
+        let out = unsafe { out_init(out, XcBuffer::EMPTY) }?;
+        // SAFETY: checked by the registry; not in use elsewhere, by the contract.
+        let store = unsafe { handle_mut(store) }?;
+        // SAFETY: as above.
+        let identity = unsafe { handle_ref(identity) }?;
+        let keys = store.inner.generate_kem_one_time_prekeys(
+            &mut os_rng(),
+            &identity.inner,
+            count,
+            now_ms,
+        )?;
+        let mut records = Vec::with_capacity(keys.len() * XC_KEM_PREKEY_RECORD_LEN);
+        for key in &keys {
+            records.extend_from_slice(&key.to_bytes());
+        }
+        // SAFETY: `out` was checked and written by `out_init`.
+        unsafe { out.write(XcBuffer::copy_of(&records)) };
+        Ok(())
+    })
+}
+
+/// As `xc_prekey_store_bundle`, with the one-time KEM prekey `kem_id` instead of the last-resort
+/// one.
+///
+/// # Safety
+/// As `xc_prekey_store_bundle`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn xc_prekey_store_bundle_with_kem_one_time(
+    store: *const XcPreKeyStore,
+    identity: *const XcIdentity,
+    one_time_id: i64,
+    kem_id: u32,
+    out: *mut XcBuffer,
+) -> i32 {
+    guard(|| {
+        // SAFETY: `out` is NULL or writable, by the contract.
+        let out = unsafe { out_init(out, XcBuffer::EMPTY) }?;
+        // SAFETY: checked by the registry; not in use elsewhere, by the contract.
+        let store = unsafe { handle_ref(store) }?;
+        // SAFETY: as above.
+        let identity = unsafe { handle_ref(identity) }?;
+        let one_time_id = match one_time_id {
+            XC_NO_ONE_TIME_PREKEY => None,
+            id => Some(u32::try_from(id).map_err(|_| INVALID)?),
+        };
+        let bundle = store
+            .inner
+            .bundle_with_kem_one_time(&identity.inner, one_time_id, kem_id)?;
+        // SAFETY: `out` was checked and written by `out_init`.
+        unsafe { out.write(XcBuffer::copy_of(&bundle.to_bytes())) };
         Ok(())
     })
 }

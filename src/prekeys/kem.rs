@@ -92,6 +92,27 @@ impl KemPreKey {
         )
     }
 
+    /// Its encoding in a bundle (SPEC.md §5.1): `use ‖ id ‖ created_at ‖ key ‖ signature`,
+    /// [`KemPreKey::LEN`] bytes — what a device uploads for a server to assemble bundles from.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(Self::LEN);
+        self.encode(&mut out);
+        out
+    }
+
+    /// Reads [`KemPreKey::to_bytes`]'s encoding, strictly (the signature is checked by whoever
+    /// uses the key: [`Session::initiate`](crate::Session::initiate)).
+    ///
+    /// # Errors
+    /// [`DecodeError::Truncated`], [`DecodeError::TrailingBytes`], [`DecodeError::NonCanonical`]
+    /// (use byte), [`DecodeError::InvalidKey`] (FIPS 203 §7.2).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(bytes);
+        let key = Self::decode(&mut r)?;
+        r.finish()?;
+        Ok(key)
+    }
+
     pub(crate) fn encode(&self, out: &mut Vec<u8>) {
         out.put_u8(self.usage.byte());
         out.put_u32(self.id);

@@ -225,14 +225,23 @@ int main(void) {
     EXPECT(count == 5);
     uint32_t first_id = read_be32(records.ptr);
     xc_buffer_free(&records);
+    /* Two one-time KEM prekeys: each record is the KEM prekey as a bundle carries it. */
+    XcBuffer kem_records;
+    CHECK(xc_prekey_store_generate_kem_one_time_prekeys(bob_store, bob, 2, T0, &kem_records));
+    EXPECT(kem_records.len == 2 * XC_KEM_PREKEY_RECORD_LEN && kem_records.ptr[0] == 0x01);
+    uint32_t kem_one_time_id = read_be32(kem_records.ptr + 1);
+    xc_buffer_free(&kem_records);
+    CHECK_CODE(xc_prekey_store_bundle_with_kem_one_time(bob_store, bob, first_id, 999999, &no_bundle),
+               XC_ERR_UNKNOWN_KEM_PREKEY);
     XcBuffer bundle;
-    CHECK(xc_prekey_store_bundle(bob_store, bob, first_id, &bundle));
+    CHECK(xc_prekey_store_bundle_with_kem_one_time(bob_store, bob, first_id, kem_one_time_id, &bundle));
     CHECK_CODE(xc_prekey_store_bundle(bob_store, bob, 999999, &no_bundle),
                XC_ERR_UNKNOWN_ONE_TIME_PREKEY);
     CHECK_CODE(xc_prekey_store_bundle(bob_store, bob, -2, &no_bundle), XC_ERR_INVALID_ARGUMENT);
     EXPECT(bundle.len == 1823 && bundle.ptr[0] == 0x02); /* a PQXDH bundle (SPEC.md §5.1) */
-    printf("   signed prekey %" PRIu32 ", KEM prekey %" PRIu32 ", 5 one-time prekeys; PQXDH bundle"
-           " with one-time prekey %" PRIu32 ": %zu bytes\n", spk_id, kem_id, first_id, bundle.len);
+    printf("   signed prekey %" PRIu32 ", last-resort KEM prekey %" PRIu32 ", 5 one-time prekeys, 2"
+           " one-time KEM prekeys; PQXDH bundle with one-time prekey %" PRIu32 " and one-time KEM"
+           " prekey %" PRIu32 ": %zu bytes\n", spk_id, kem_id, first_id, kem_one_time_id, bundle.len);
 
     printf("3. Alice fetches the bundle, starts a session and sends two sealed messages.\n");
     XcSession *alice_session = NULL;
