@@ -77,6 +77,9 @@ fn main() {
         .bundle_with_kem_one_time(&bob, None, kem_ids[0])
         .unwrap();
     write("bundle", "pqxdh_last_resort", &pq_last_resort.to_bytes());
+    if let Some(kem) = &pq_last_resort.kem_prekey {
+        write("kem", "kem_prekey_last_resort", &kem.to_bytes());
+    }
     write("bundle", "pqxdh_one_time_kem", &pq_one_time.to_bytes());
     for (name, bundle) in [
         ("last_resort", &pq_last_resort),
