@@ -128,7 +128,7 @@ fn held_a_one_time_kem_prekey_protects_the_first_message_against_a_later_theft()
 /// beside the X25519 one in property 12's "not covered" list (node splits still move live seeds).
 #[test]
 fn fixed_kem_prekeys_are_wiped_in_place_before_their_container_moves_them_out() {
-    let source = include_str!("../../src/prekeys/mod.rs");
+    let source = include_str!("../../src/prekeys/store.rs");
     let body = |name: &str| {
         let start = source.find(&format!("pub fn {name}")).unwrap();
         let rest = &source[start..];
