@@ -59,8 +59,14 @@ pub fn fixture() -> Fixture {
     )
     .unwrap();
     let first = alice.send(&mut rng, NOW, b"hello").unwrap();
-    let (mut bob, _) =
-        Session::accept(&bob_id, &mut bob_store, &first, &Config::new(b"fuzz").allow_classical(), NOW).unwrap();
+    let (mut bob, _) = Session::accept(
+        &bob_id,
+        &mut bob_store,
+        &first,
+        &Config::new(b"fuzz").allow_classical(),
+        NOW,
+    )
+    .unwrap();
     let reply = bob.send(&mut rng, NOW, b"hi").unwrap();
     alice.receive(&reply, NOW).unwrap();
 
