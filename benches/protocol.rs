@@ -281,44 +281,48 @@ fn floor(c: &mut Criterion) {
     g.finish();
 }
 
-fn session_setup(c: &mut Criterion) {
+/// `protocol` of a setup group: bundle bytes → `initiate` → first message → `respond`, from a
+/// store restored outside the timing; with a KEM prekey in the store when `pqxdh`.
+fn setup_protocol(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    pqxdh: bool,
+) {
     let mut rng = ChaCha20Rng::from_seed([1; 32]);
     let alice = IdentityKeyPair::generate(&mut rng);
     let bob = IdentityKeyPair::generate(&mut rng);
     let mut store = PreKeyStore::new();
     store.rotate_signed_prekey(&mut rng, &bob, 1000);
     store.generate_one_time_prekeys(&mut rng, 1).unwrap();
+    if pqxdh {
+        store.rotate_kem_prekey(&mut rng, &bob, 1000);
+    }
     let bundle = store.bundle(&bob, Some(0)).unwrap().to_bytes();
     let store = store.to_bytes().unwrap();
-    let mut f = Floor::new();
-    let mut g = c.benchmark_group("session_setup");
+    // The X3DH group needs the opt-in; PQXDH does not.
+    let config = if pqxdh {
+        Config::new(b"")
+    } else {
+        Config::new(b"").allow_classical()
+    };
     g.bench_function("protocol", |b| {
         b.iter_batched(
             || PreKeyStore::from_bytes(&store).unwrap(),
             |mut store| {
                 let bundle = PreKeyBundle::from_bytes(&bundle).unwrap();
-                let mut a = Session::initiate(
-                    &mut rng,
-                    &alice,
-                    &bundle,
-                    Trust::FirstUse,
-                    &Config::new(b"").allow_classical(),
-                )
-                .unwrap();
+                let mut a =
+                    Session::initiate(&mut rng, &alice, &bundle, Trust::FirstUse, &config).unwrap();
                 let first = a.encrypt(&mut rng, &[0; 16]).unwrap();
-                black_box(
-                    Session::respond(
-                        &bob,
-                        &mut store,
-                        &first,
-                        &Config::new(b"").allow_classical(),
-                    )
-                    .unwrap(),
-                )
+                black_box(Session::respond(&bob, &mut store, &first, &config).unwrap())
             },
             BatchSize::SmallInput,
         );
     });
+}
+
+fn session_setup(c: &mut Criterion) {
+    let mut f = Floor::new();
+    let mut g = c.benchmark_group("session_setup");
+    setup_protocol(&mut g, false);
     let mut buf = [0u8; 16];
     g.bench_function("floor", |b| {
         b.iter(|| {
@@ -354,44 +358,9 @@ fn session_setup(c: &mut Criterion) {
 /// check, one encapsulation, the seed's expansion and one decapsulation, and the KDF over the
 /// transcript.
 fn pqxdh_setup(c: &mut Criterion) {
-    let mut rng = ChaCha20Rng::from_seed([1; 32]);
-    let alice = IdentityKeyPair::generate(&mut rng);
-    let bob = IdentityKeyPair::generate(&mut rng);
-    let mut store = PreKeyStore::new();
-    store.rotate_signed_prekey(&mut rng, &bob, 1000);
-    store.generate_one_time_prekeys(&mut rng, 1).unwrap();
-    store.rotate_kem_prekey(&mut rng, &bob, 1000);
-    let bundle = store.bundle(&bob, Some(0)).unwrap().to_bytes();
-    let store = store.to_bytes().unwrap();
     let mut f = Floor::new();
     let mut g = c.benchmark_group("pqxdh_setup");
-    g.bench_function("protocol", |b| {
-        b.iter_batched(
-            || PreKeyStore::from_bytes(&store).unwrap(),
-            |mut store| {
-                let bundle = PreKeyBundle::from_bytes(&bundle).unwrap();
-                let mut a = Session::initiate(
-                    &mut rng,
-                    &alice,
-                    &bundle,
-                    Trust::FirstUse,
-                    &Config::new(b"").allow_classical(),
-                )
-                .unwrap();
-                let first = a.encrypt(&mut rng, &[0; 16]).unwrap();
-                black_box(
-                    Session::respond(
-                        &bob,
-                        &mut store,
-                        &first,
-                        &Config::new(b"").allow_classical(),
-                    )
-                    .unwrap(),
-                )
-            },
-            BatchSize::SmallInput,
-        );
-    });
+    setup_protocol(&mut g, true);
     let mut buf = [0u8; 16];
     g.bench_function("floor", |b| {
         b.iter(|| {

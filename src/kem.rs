@@ -187,7 +187,15 @@ impl KemKeyPair {
     /// or altered, gives a pseudorandom secret that matches nothing the sender has (implicit
     /// rejection), so the handshake fails later, when the first message does not authenticate.
     pub fn decapsulate(&self, ciphertext: &KemCiphertext) -> Zeroizing<[u8; 32]> {
-        let shared = self.key.decapsulate(&(*ciphertext.0).into());
+        self.decapsulate_bytes(&ciphertext.0)
+    }
+
+    /// [`Self::decapsulate`] of a ciphertext borrowed from a message, without copying it.
+    pub(crate) fn decapsulate_bytes(
+        &self,
+        ciphertext: &[u8; KEM_CIPHERTEXT_LEN],
+    ) -> Zeroizing<[u8; 32]> {
+        let shared = self.key.decapsulate(&(*ciphertext).into());
         Zeroizing::new(shared.into())
     }
 }

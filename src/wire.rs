@@ -4,14 +4,13 @@
 //! ciphertext from the input (no copy) and rejects truncated, oversized, trailing-byte,
 //! unknown-version, unknown-type and non-canonical input.
 
-use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 use crate::cipher::TAG_LEN;
 use crate::codec::{Reader, Writer};
 use crate::error::DecodeError;
 use crate::kdf::SEED_LEN;
-use crate::kem::KEM_CIPHERTEXT_LEN;
+use crate::kem::{KEM_CIPHERTEXT_LEN, KemCiphertext};
 use crate::keys::{IdentityKey, PublicKey};
 use crate::prekeys::KemUse;
 
@@ -132,8 +131,33 @@ pub(crate) struct PreKeyFields {
     pub(crate) base_key: PublicKey,
     pub(crate) signed_prekey_id: u32,
     pub(crate) one_time_prekey_id: Option<u32>,
-    /// PQXDH's KEM prekey (use, id) and ciphertext.
-    pub(crate) kem: Option<(KemUse, u32, Box<[u8; KEM_CIPHERTEXT_LEN]>)>,
+    /// PQXDH's part: the KEM prekey named and the ciphertext.
+    pub(crate) kem: Option<KemPart>,
+}
+
+/// PQXDH's part of the prekey fields, owned (a session keeps it): `use ‖ id ‖ ciphertext`
+/// (SPEC.md §5.3; the same bytes are row 8b of a version 4 session, §10.3).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct KemPart {
+    pub(crate) usage: KemUse,
+    pub(crate) id: u32,
+    pub(crate) ciphertext: KemCiphertext,
+}
+
+impl KemPart {
+    pub(crate) fn encode(&self, out: &mut Vec<u8>) {
+        out.put_u8(self.usage.byte());
+        out.put_u32(self.id);
+        out.put(self.ciphertext.as_bytes());
+    }
+
+    pub(crate) fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Self {
+            usage: KemUse::from_byte(r.u8()?)?,
+            id: r.u32()?,
+            ciphertext: KemCiphertext::from_array(&r.array()?),
+        })
+    }
 }
 
 impl PreKeyFields {
@@ -153,10 +177,8 @@ impl PreKeyFields {
         if let Some(id) = self.one_time_prekey_id {
             out.put_u32(id);
         }
-        if let Some((usage, id, ciphertext)) = &self.kem {
-            out.put_u8(usage.byte());
-            out.put_u32(*id);
-            out.put(ciphertext.as_slice());
+        if let Some(kem) = &self.kem {
+            kem.encode(out);
         }
     }
 
@@ -165,8 +187,10 @@ impl PreKeyFields {
     pub(crate) fn matches(&self, pkm: &PreKeyMessage<'_>) -> bool {
         let kem_matches = match (&self.kem, &pkm.kem) {
             (None, None) => true,
-            (Some((usage, id, ciphertext)), Some(k)) => {
-                *usage == k.usage && *id == k.id && **ciphertext == *k.ciphertext
+            (Some(ours), Some(k)) => {
+                ours.usage == k.usage
+                    && ours.id == k.id
+                    && ours.ciphertext.as_bytes() == k.ciphertext
             }
             _ => false,
         };
@@ -282,7 +306,11 @@ impl PreKeyMessage<'_> {
             base_key: self.base_key,
             signed_prekey_id: self.signed_prekey_id,
             one_time_prekey_id: self.one_time_prekey_id,
-            kem: self.kem.map(|k| (k.usage, k.id, Box::new(*k.ciphertext))),
+            kem: self.kem.map(|k| KemPart {
+                usage: k.usage,
+                id: k.id,
+                ciphertext: KemCiphertext::from_array(k.ciphertext),
+            }),
         }
     }
 }

@@ -7,7 +7,6 @@
 //! encapsulation to the bundle's signed KEM prekey: `SS` joins the key material and the whole
 //! transcript the info (SPEC.md §3.1b).
 
-use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 use rand_core::CryptoRng;
@@ -15,17 +14,17 @@ use rand_core::CryptoRng;
 use crate::codec::Writer;
 use crate::error::{DecodeError, Error};
 use crate::kdf::{self, FIRST_MESSAGE_ID_LEN, SharedSecret};
-use crate::kem::{KEM_CIPHERTEXT_LEN, KemCiphertext, KemKeyPair, KemPublicKey};
+use crate::kem::{KEM_CIPHERTEXT_LEN, KemKeyPair, KemPublicKey};
 use crate::keys::{IdentityKey, IdentityKeyPair, KeyPair, PublicKey};
 use crate::prekeys::{KemUse, PreKeyBundle};
-use crate::wire::{KemFields, PROTOCOL_VERSION_PQXDH};
+use crate::wire::{KemFields, KemPart, PROTOCOL_VERSION_PQXDH};
 
 /// What the initiator learns from the handshake.
 pub(crate) struct Initiated {
     pub(crate) secret: SharedSecret,
     pub(crate) base_key: PublicKey,
-    /// PQXDH: the KEM prekey's use and id, and the ciphertext to send.
-    pub(crate) kem: Option<(KemUse, u32, Box<[u8; KEM_CIPHERTEXT_LEN]>)>,
+    /// PQXDH: the KEM prekey named, and the ciphertext to send.
+    pub(crate) kem: Option<KemPart>,
 }
 
 /// The public values a PQXDH secret is bound to, in the order of SPEC.md §3.1b.
@@ -127,7 +126,11 @@ pub(crate) fn initiate<R: CryptoRng + ?Sized>(
     Ok(Initiated {
         secret,
         base_key: *ephemeral.public(),
-        kem: Some((kem.usage, kem.id, Box::new(*ciphertext.as_bytes()))),
+        kem: Some(KemPart {
+            usage: kem.usage,
+            id: kem.id,
+            ciphertext,
+        }),
     })
 }
 
@@ -160,7 +163,7 @@ pub(crate) fn respond(
             first_message_id,
         });
     };
-    let kem_secret = kem_pair.decapsulate(&KemCiphertext::from_array(fields.ciphertext));
+    let kem_secret = kem_pair.decapsulate_bytes(fields.ciphertext);
     let transcript = Transcript {
         initiator: their_identity,
         responder: ours.public(),

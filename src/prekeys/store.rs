@@ -1,7 +1,7 @@
 //! The responder's store (SPEC.md §4.3, §4.5): signed, one-time and KEM prekeys, the record of
 //! accepted first messages, and its state body (§10.2).
 
-use alloc::collections::{BTreeMap, VecDeque};
+use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::vec::Vec;
 use core::fmt;
 
@@ -408,22 +408,20 @@ impl Codec for PreKeyStore {
 
     fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let (next_signed_id, next_one_time_id, signed, one_time) = Self::read_x25519(r)?;
-        let mut store = Self {
-            next_kem_id: r.u32()?,
-            ..Self::default()
-        };
+        let next_kem_id = r.u32()?;
         let count = usize::from(r.u8()?);
         if count > MAX_KEM_PREKEYS {
             return Err(DecodeError::NonCanonical);
         }
+        let mut kem_last_resort = VecDeque::with_capacity(count);
         for _ in 0..count {
-            let k = KemPreKeyPair::decode_stored(r, KemUse::LastResort)?;
-            store.kem_last_resort.push_back(k);
+            kem_last_resort.push_back(KemPreKeyPair::decode_stored(r, KemUse::LastResort)?);
         }
         let count = r.u32()? as usize;
         if count > MAX_KEM_ONE_TIME_PREKEYS {
             return Err(DecodeError::NonCanonical);
         }
+        let mut kem_one_time = BTreeMap::new();
         let mut last = None;
         for _ in 0..count {
             let k = KemPreKeyPair::decode_stored(r, KemUse::OneTime)?;
@@ -432,25 +430,28 @@ impl Codec for PreKeyStore {
                 return Err(DecodeError::NonCanonical);
             }
             last = Some(k.id);
-            store.kem_one_time.insert(k.id, k);
+            kem_one_time.insert(k.id, k);
         }
         // Once the whole body is read (SPEC.md §10.2): the signed prekeys' ids as in version 3,
         // then version 4's own checks. Version 4 is written only for a store with KEM state: an
         // empty KEM part would be a second encoding of a version 3 store.
-        let kem = (store.next_kem_id, store.kem_last_resort, store.kem_one_time);
-        let mut store = Self::from_parts(next_signed_id, next_one_time_id, signed, one_time)?;
-        (store.next_kem_id, store.kem_last_resort, store.kem_one_time) = kem;
+        let store = Self {
+            next_kem_id,
+            kem_last_resort,
+            kem_one_time,
+            ..Self::from_parts(next_signed_id, next_one_time_id, signed, one_time)?
+        };
         if !store.has_kem_state() {
             return Err(DecodeError::NonCanonical);
         }
-        // One id space: no id in both lists, none twice among the last-resort keys (checked once
-        // all are read, like the signed prekeys' ids).
+        // One id space: no id in both lists, none twice among the last-resort keys.
+        let mut seen = BTreeSet::new();
         let ids = store.kem_last_resort.iter().map(|k| k.id);
-        let mut seen = BTreeMap::new();
-        for id in ids.chain(store.kem_one_time.keys().copied()) {
-            if seen.insert(id, ()).is_some() {
-                return Err(DecodeError::NonCanonical);
-            }
+        if !ids
+            .chain(store.kem_one_time.keys().copied())
+            .all(|id| seen.insert(id))
+        {
+            return Err(DecodeError::NonCanonical);
         }
         Ok(store)
     }

@@ -432,7 +432,7 @@ impl Session {
         self.x3dh
             .kem
             .as_ref()
-            .is_some_and(|(usage, _, _)| *usage == KemUse::OneTime)
+            .is_some_and(|k| k.usage == KemUse::OneTime)
     }
 
     /// Whether X3DH used a one-time prekey. Without one, a later theft of the responder's

@@ -1,7 +1,6 @@
 //! The session's state body (SPEC.md §10.3, versions 3 and 4); `crate::state` wraps it in the
 //! versioned envelope.
 
-use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 use super::{
@@ -11,11 +10,9 @@ use super::{
 use crate::codec::{Codec, Reader, Writer};
 use crate::content::Timer;
 use crate::error::{DecodeError, Error};
-use crate::kem::KEM_CIPHERTEXT_LEN;
 use crate::keys::{IdentityKey, PublicKey};
-use crate::prekeys::KemUse;
 use crate::ratchet::Ratchet;
-use crate::wire::PreKeyFields;
+use crate::wire::{KEM_FIELDS_LEN, KemPart, PreKeyFields};
 
 /// The session's state body (SPEC.md §10.3); `state.rs` wraps it in the versioned envelope.
 impl Session {
@@ -26,7 +23,7 @@ impl Session {
         local_identity: IdentityKey,
         remote_identity: IdentityKey,
         context: &[u8],
-        prekey_ids: (PublicKey, u32, Option<u32>, Option<StoredKem>),
+        prekey_ids: (PublicKey, u32, Option<u32>, Option<KemPart>),
         timer: Timer,
         ratchet: Ratchet,
     ) -> Result<Self, DecodeError> {
@@ -69,13 +66,10 @@ impl Session {
     }
 }
 
-/// PQXDH's fields of a session: the KEM prekey's use and id, and the ciphertext.
-pub(crate) type StoredKem = (KemUse, u32, Box<[u8; KEM_CIPHERTEXT_LEN]>);
-
 impl Codec for Session {
     fn encoded_len(&self) -> usize {
         let kem = if self.x3dh.kem.is_some() {
-            5 + KEM_CIPHERTEXT_LEN
+            KEM_FIELDS_LEN
         } else {
             0
         };
@@ -97,10 +91,8 @@ impl Codec for Session {
             out.put_u32(id);
         }
         // Version 4 only (a PQXDH session); version 3 has no such field (SPEC.md §10.3).
-        if let Some((usage, id, ciphertext)) = &self.x3dh.kem {
-            out.put_u8(usage.byte());
-            out.put_u32(*id);
-            out.put(ciphertext.as_slice());
+        if let Some(kem) = &self.x3dh.kem {
+            kem.encode(out);
         }
         self.timer.encode(out);
         self.ratchet.encode(out)
@@ -141,10 +133,7 @@ impl Session {
         let signed_prekey_id = r.u32()?;
         let one_time_prekey_id = if r.flag()? { Some(r.u32()?) } else { None };
         let kem = if pqxdh {
-            let usage = KemUse::from_byte(r.u8()?)?;
-            let id = r.u32()?;
-            let ciphertext = alloc::boxed::Box::new(r.array()?);
-            Some((usage, id, ciphertext))
+            Some(KemPart::decode(r)?)
         } else {
             None
         };
