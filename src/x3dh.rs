@@ -69,7 +69,7 @@ pub(crate) struct Responded {
     pub(crate) first_message_id: Option<[u8; FIRST_MESSAGE_ID_LEN]>,
 }
 
-/// Alice's side: verifies the bundle's signed prekey with `verify_strict` (aborting on failure),
+/// Alice's side: verifies the bundle's signatures with `verify_strict` (aborting on failure),
 /// checks that the unsigned one-time prekey has one encoding (SPEC.md §4.4), draws the ephemeral
 /// base key, and derives SK. The ephemeral secret is dropped (and zeroized) before returning.
 pub(crate) fn initiate<R: CryptoRng + ?Sized>(
@@ -77,10 +77,7 @@ pub(crate) fn initiate<R: CryptoRng + ?Sized>(
     ours: &IdentityKeyPair,
     bundle: &PreKeyBundle,
 ) -> Result<Initiated, Error> {
-    bundle.signed_prekey.verify(&bundle.identity)?;
-    if let Some(kem) = &bundle.kem_prekey {
-        kem.verify(&bundle.identity)?;
-    }
+    bundle.verify()?;
     let spk = &bundle.signed_prekey.key;
     let ephemeral = KeyPair::generate(rng);
     let dh1 = ours.dh(spk)?;

@@ -5,7 +5,7 @@ use alloc::vec::Vec;
 
 use super::{KemPreKey, OneTimePreKey, SignedPreKey};
 use crate::codec::{Reader, Writer};
-use crate::error::DecodeError;
+use crate::error::{DecodeError, Error};
 use crate::keys::{IdentityKey, PublicKey};
 use crate::wire::{PROTOCOL_VERSION, PROTOCOL_VERSION_PQXDH};
 
@@ -55,6 +55,23 @@ impl PreKeyBundle {
             kem.encode(&mut b);
         }
         b
+    }
+
+    /// Checks every signature with `verify_strict`, as [`Session::initiate`](crate::Session::initiate)
+    /// does first: in a PQXDH bundle the signed prekey's over
+    /// [`SignedPreKey::pqxdh_signed_bytes`], then the KEM prekey's; in an X3DH bundle the signed
+    /// prekey's over [`SignedPreKey::signed_bytes`] (SPEC.md §4.2, §4.5).
+    ///
+    /// # Errors
+    /// [`Error::InvalidSignature`].
+    pub fn verify(&self) -> Result<(), Error> {
+        match &self.kem_prekey {
+            None => self.signed_prekey.verify(&self.identity),
+            Some(kem) => {
+                self.signed_prekey.verify_pqxdh(&self.identity)?;
+                kem.verify(&self.identity)
+            }
+        }
     }
 
     /// Decodes a bundle. Keys are checked for validity here; the signature is checked by

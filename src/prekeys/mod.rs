@@ -36,6 +36,9 @@ pub const MAX_KEM_PREKEYS: usize = 3;
 /// The most one-time KEM prekeys a store holds. Each costs 140 bytes in the store and 1 645 in
 /// the upload; a few hundred cover any server's refill interval.
 pub const MAX_KEM_ONE_TIME_PREKEYS: usize = 1 << 12;
+/// The key type byte of X25519 inside a PQXDH bundle's signed-prekey signature; ML-KEM-1024's is
+/// [`KEM_TYPE_ML_KEM_1024`] (SPEC.md §4.2, §4.5).
+pub const KEY_TYPE_X25519: u8 = 0x00;
 
 /// The public half of a signed prekey, as published in a bundle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,7 +50,9 @@ pub struct SignedPreKey {
     pub created_at: u64,
     /// The X25519 public key.
     pub key: PublicKey,
-    /// Ed25519 signature by the identity key over [`SignedPreKey::signed_bytes`].
+    /// Ed25519 signature by the identity key: over [`SignedPreKey::pqxdh_signed_bytes`] in a
+    /// PQXDH bundle (version `0x02`), over [`SignedPreKey::signed_bytes`] in an X3DH one and in
+    /// what [`PreKeyStore::rotate_signed_prekey`] returns.
     pub signature: [u8; 64],
 }
 
@@ -63,13 +68,39 @@ impl SignedPreKey {
         m
     }
 
-    /// Checks the signature with `verify_strict`.
+    /// The exact bytes the identity key signs for a PQXDH bundle (version `0x02`):
+    /// `LABEL_SIGNED_PREKEY ‖ key type (0x00, X25519) ‖ id (u32 BE) ‖ created_at (u64 BE) ‖
+    /// key (32)` — the key's type is signed, as a KEM prekey's is (SPEC.md §4.2, §4.5).
+    pub fn pqxdh_signed_bytes(id: u32, created_at: u64, key: &PublicKey) -> Vec<u8> {
+        let mut m = Vec::with_capacity(LABEL_SIGNED_PREKEY.len() + 45);
+        m.put(LABEL_SIGNED_PREKEY);
+        m.put_u8(KEY_TYPE_X25519);
+        m.put_u32(id);
+        m.put_u64(created_at);
+        m.put(key.as_bytes());
+        m
+    }
+
+    /// Checks the signature over [`SignedPreKey::signed_bytes`] (an X3DH bundle) with
+    /// `verify_strict`.
     ///
     /// # Errors
     /// [`Error::InvalidSignature`].
     pub fn verify(&self, identity: &IdentityKey) -> Result<(), Error> {
         identity.verify(
             &Self::signed_bytes(self.id, self.created_at, &self.key),
+            &self.signature,
+        )
+    }
+
+    /// Checks the signature over [`SignedPreKey::pqxdh_signed_bytes`] (a PQXDH bundle) with
+    /// `verify_strict`.
+    ///
+    /// # Errors
+    /// [`Error::InvalidSignature`].
+    pub fn verify_pqxdh(&self, identity: &IdentityKey) -> Result<(), Error> {
+        identity.verify(
+            &Self::pqxdh_signed_bytes(self.id, self.created_at, &self.key),
             &self.signature,
         )
     }

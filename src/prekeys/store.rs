@@ -59,6 +59,11 @@ impl PreKeyStore {
     /// [`MAX_SIGNED_PREKEYS`] newest. `now_ms` is the time in milliseconds since the Unix epoch,
     /// like every time the API takes; the prekey records and signs it in whole seconds
     /// ([`SignedPreKey::created_at`], SPEC.md §4.2).
+    ///
+    /// The returned prekey carries the X3DH signature (over [`SignedPreKey::signed_bytes`]); a
+    /// PQXDH bundle needs the one over [`SignedPreKey::pqxdh_signed_bytes`], which
+    /// [`PreKeyStore::bundle`] makes — a server that assembles bundles takes the signed prekey
+    /// from `bundle(identity, None)`.
     pub fn rotate_signed_prekey<R: CryptoRng + ?Sized>(
         &mut self,
         rng: &mut R,
@@ -111,7 +116,8 @@ impl PreKeyStore {
         Ok(out)
     }
 
-    /// The current signed prekey, if any.
+    /// The current signed prekey, if any, with its X3DH signature (as
+    /// [`PreKeyStore::rotate_signed_prekey`] returned it).
     pub fn current_signed_prekey(&self) -> Option<&SignedPreKey> {
         self.signed.back().map(SignedPreKeyPair::public)
     }
@@ -143,7 +149,8 @@ impl PreKeyStore {
     }
 
     /// Assembles a bundle from the current signed prekey, optionally one one-time prekey, and
-    /// the current last-resort KEM prekey if the store has one (a PQXDH bundle). Without a
+    /// the current last-resort KEM prekey if the store has one (a PQXDH bundle, whose signed
+    /// prekey it signs with the key type, SPEC.md §4.2: one Ed25519 signature per call). Without a
     /// last-resort KEM prekey — even if one-time KEM prekeys are held — it is a classical X3DH
     /// bundle, which initiators refuse unless they opt in: call
     /// [`PreKeyStore::rotate_kem_prekey`] first, or use [`PreKeyStore::bundle_with_kem_one_time`].
@@ -155,7 +162,20 @@ impl PreKeyStore {
         identity: &IdentityKeyPair,
         one_time_id: Option<u32>,
     ) -> Result<PreKeyBundle, Error> {
-        let signed_prekey = *self.current_signed_prekey().ok_or(Error::NoSignedPreKey)?;
+        self.assemble(identity, one_time_id, Ok(self.current_kem_prekey()))
+    }
+
+    /// A bundle with the KEM prekey `kem`, whose signed prekey is signed as its version requires:
+    /// a PQXDH bundle's signature covers the key's type (SPEC.md §4.2), so it is made here, from
+    /// the identity, and the store keeps only the X3DH one. The X25519 part's errors come first,
+    /// then `kem`'s.
+    fn assemble(
+        &self,
+        identity: &IdentityKeyPair,
+        one_time_id: Option<u32>,
+        kem: Result<Option<KemPreKey>, Error>,
+    ) -> Result<PreKeyBundle, Error> {
+        let mut signed_prekey = *self.current_signed_prekey().ok_or(Error::NoSignedPreKey)?;
         let one_time_prekey = match one_time_id {
             None => None,
             Some(id) => {
@@ -169,11 +189,20 @@ impl PreKeyStore {
                 })
             }
         };
+        let kem_prekey = kem?;
+        if kem_prekey.is_some() {
+            let spk = &signed_prekey;
+            signed_prekey.signature = identity.sign(&SignedPreKey::pqxdh_signed_bytes(
+                spk.id,
+                spk.created_at,
+                &spk.key,
+            ));
+        }
         Ok(PreKeyBundle {
             identity: *identity.public(),
             signed_prekey,
             one_time_prekey,
-            kem_prekey: self.current_kem_prekey(),
+            kem_prekey,
         })
     }
 
@@ -270,13 +299,8 @@ impl PreKeyStore {
         one_time_id: Option<u32>,
         kem_id: u32,
     ) -> Result<PreKeyBundle, Error> {
-        // The X25519 part's errors first, as `bundle` reports them; then the KEM prekey.
-        let classical = self.bundle(identity, one_time_id)?;
-        let kem = self.kem_prekey(KemUse::OneTime, kem_id)?.public();
-        Ok(PreKeyBundle {
-            kem_prekey: Some(kem),
-            ..classical
-        })
+        let kem = self.kem_prekey(KemUse::OneTime, kem_id);
+        self.assemble(identity, one_time_id, kem.map(|k| Some(k.public())))
     }
 
     /// The KEM prekey a first message names.

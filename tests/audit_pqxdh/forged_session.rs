@@ -35,10 +35,7 @@ fn scene(seed: u8) -> Scene {
     let acknowledged = session_bytes(&a);
     // An X3DH session, for the v3 bodies.
     let carol = IdentityKeyPair::generate(&mut r);
-    let x3dh = xchat_protocol::PreKeyBundle {
-        kem_prekey: None,
-        ..bob.store.bundle(&bob.id, None).unwrap()
-    };
+    let x3dh = crate::support::x3dh_bundle(bob.store.bundle(&bob.id, None).unwrap(), &bob.store);
     let mut c = Session::initiate(
         &mut r,
         &carol,

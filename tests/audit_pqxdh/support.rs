@@ -169,3 +169,14 @@ pub(crate) fn same_position(a: &ChaCha20Rng, b: &ChaCha20Rng) -> bool {
     use rand_chacha::rand_core::Rng;
     a.clone().next_u64() == b.clone().next_u64()
 }
+
+/// The classical (X3DH) bundle of a store that also holds KEM prekeys: `full` without its KEM
+/// prekey, and with the signed prekey's X3DH signature, which the store keeps (a PQXDH bundle's
+/// covers the key type as well, SPEC.md §4.2).
+pub(crate) fn x3dh_bundle(full: PreKeyBundle, store: &PreKeyStore) -> PreKeyBundle {
+    PreKeyBundle {
+        kem_prekey: None,
+        signed_prekey: *store.current_signed_prekey().unwrap(),
+        ..full
+    }
+}

@@ -89,14 +89,8 @@ pub(crate) fn setup(
 
     // Both decoders accept the bundle; the crate re-encodes it identically.
     let parsed = decode_bundle(&bundle).unwrap();
-    verify_spk(
-        &parsed.ik,
-        parsed.spk_id,
-        parsed.created_at,
-        &parsed.spk,
-        &parsed.sig,
-    )
-    .unwrap();
+    let spk = (parsed.spk_id, parsed.created_at);
+    verify_spk(&parsed.ik, spk, &parsed.spk, &parsed.sig, false).unwrap();
     let crate_bundle = PreKeyBundle::from_bytes(&bundle).unwrap();
     assert_eq!(crate_bundle.to_bytes().to_vec(), bundle);
     assert_eq!(crate_bundle.identity.to_bytes(), parsed.ik);

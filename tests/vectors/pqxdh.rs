@@ -178,12 +178,21 @@ fn pqxdh_vectors() {
         let spk_public = h32(&spk["public"]);
         assert_eq!(x25519_public(spk_secret), spk_public);
         let spk_id = n32(&spk["id"]);
-        let signed = SignedPreKey::signed_bytes(
+        let signed = SignedPreKey::pqxdh_signed_bytes(
             spk_id,
             big(&spk["created_at"]),
             &PublicKey::from_bytes(spk_public).unwrap(),
         );
-        assert_eq!(signed, h(&spk["signed_bytes"]));
+        assert_eq!(signed, h(&spk["pqxdh_signed_bytes"]));
+        // §4.2 by hand: the label, the key type 0x00 (X25519), id, created_at, key.
+        let by_hand = cat(&[
+            b"xchat-protocol v1 signed prekey",
+            &[0x00],
+            &spk_id.to_be_bytes(),
+            &big(&spk["created_at"]).to_be_bytes(),
+            &spk_public,
+        ]);
+        assert_eq!(signed, by_hand);
         assert_eq!(bob.sign(&signed).to_vec(), h(&spk["signature"]));
         assert_eq!(
             by_op("PreKeyStore::rotate_signed_prekey"),

@@ -130,9 +130,11 @@ fn pqxdh_bundles_and_stores_agree() {
         );
         let parsed = decode_bundle(&bundle).unwrap();
         assert_eq!(encode_bundle(&parsed), bundle);
-        verify_spk(&parsed.ik, parsed.spk_id, 0, &parsed.spk, &parsed.sig).unwrap_err();
         let spk = (parsed.spk_id, parsed.created_at);
-        verify_spk(&parsed.ik, spk.0, spk.1, &parsed.spk, &parsed.sig).unwrap();
+        verify_spk(&parsed.ik, (spk.0, 0), &parsed.spk, &parsed.sig, true).unwrap_err();
+        // Signed with the key type (§4.2): the X3DH form does not verify.
+        verify_spk(&parsed.ik, spk, &parsed.spk, &parsed.sig, false).unwrap_err();
+        verify_spk(&parsed.ik, spk, &parsed.spk, &parsed.sig, true).unwrap();
         assert_eq!(parsed.opk.map(|o| o.0), opk);
         let k = parsed.kem.clone().unwrap();
         let usage = if kem_id.is_some() {

@@ -196,7 +196,8 @@ impl MySession {
             return Err(E::TooLarge);
         }
         let b = decode_bundle(bundle)?;
-        verify_spk(&b.ik, b.spk_id, b.created_at, &b.spk, &b.sig)?;
+        let pqxdh = b.kem.is_some();
+        verify_spk(&b.ik, (b.spk_id, b.created_at), &b.spk, &b.sig, pqxdh)?;
         if let Some(k) = &b.kem {
             verify_kem(&b.ik, (k.usage, k.id, k.created_at), &k.ek, &k.sig)?;
         }

@@ -14,7 +14,7 @@ use crate::reference::primitives::{
 };
 use crate::reference::session::{MySession, assoc_data, key_pair, receiving_step, x3dh_sk};
 use crate::reference::wire::{
-    Bundle, BundleKem, Ident, decode_message, encode_bundle, signed_bytes,
+    Bundle, BundleKem, Ident, decode_message, encode_bundle, pqxdh_signed_bytes, signed_bytes,
 };
 use rand_chacha::rand_core::Rng;
 
@@ -196,12 +196,20 @@ impl MyBob {
         kem: Option<(u8, &StoredKemPreKey)>,
     ) -> Vec<u8> {
         let spk = &self.store.signed[index];
+        // A PQXDH bundle's signed prekey is signed with its key type, from the identity (§4.2);
+        // the store keeps the X3DH signature.
+        let sig = if kem.is_some() {
+            self.id
+                .sign(&pqxdh_signed_bytes(spk.id, spk.created_at, &spk.key.public))
+        } else {
+            spk.signature
+        };
         encode_bundle(&Bundle {
             ik: self.id.ik,
             spk_id: spk.id,
             created_at: spk.created_at,
             spk: spk.key.public,
-            sig: spk.signature,
+            sig,
             opk: one_time.map(|i| (i, self.one_time(i).unwrap().public)),
             kem: kem.map(|(usage, k)| BundleKem {
                 usage,

@@ -103,19 +103,33 @@ pub(crate) fn signed_bytes(id: u32, created_at: u64, spk: &K32) -> Vec<u8> {
     m
 }
 
+/// §4.2 `pqxdh_signed_bytes`: what a version 0x02 bundle's signed prekey signature covers.
+pub(crate) fn pqxdh_signed_bytes(id: u32, created_at: u64, spk: &K32) -> Vec<u8> {
+    let mut m = LABEL_SIGNED_PREKEY.to_vec();
+    m.push(0x00); // key type: X25519
+    m.extend_from_slice(&id.to_be_bytes());
+    m.extend_from_slice(&created_at.to_be_bytes());
+    m.extend_from_slice(spk);
+    assert_eq!(m.len(), 76);
+    m
+}
+
+/// §4.2: the signature over `signed_bytes`, or over `pqxdh_signed_bytes` in a PQXDH bundle.
 pub(crate) fn verify_spk(
     ik: &K32,
-    id: u32,
-    created_at: u64,
+    (id, created_at): (u32, u64),
     spk: &K32,
     sig: &[u8; 64],
+    pqxdh: bool,
 ) -> Result<(), E> {
     let vk = VerifyingKey::from_bytes(ik).map_err(|_| E::InvalidSignature)?;
-    vk.verify_strict(
-        &signed_bytes(id, created_at, spk),
-        &Signature::from_bytes(sig),
-    )
-    .map_err(|_| E::InvalidSignature)
+    let msg = if pqxdh {
+        pqxdh_signed_bytes(id, created_at, spk)
+    } else {
+        signed_bytes(id, created_at, spk)
+    };
+    vk.verify_strict(&msg, &Signature::from_bytes(sig))
+        .map_err(|_| E::InvalidSignature)
 }
 
 /// §5.1 version 0x02: the KEM prekey (§4.5).

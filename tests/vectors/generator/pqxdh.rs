@@ -180,7 +180,10 @@ fn pqxdh_case(
     let spk_secret = a32(&spk_draws[0]);
     let spk_public = spk.key.to_bytes();
     assert_eq!(x25519_public(spk_secret), spk_public);
-    let spk_signed = SignedPreKey::signed_bytes(spk.id, spk.created_at, &spk.key);
+    // A PQXDH bundle's signed prekey is signed with its key type (§4.2), by `bundle`.
+    let spk_signed = SignedPreKey::pqxdh_signed_bytes(spk.id, spk.created_at, &spk.key);
+    assert_eq!(bundle.signed_prekey.signature, bob.sign(&spk_signed));
+    bundle.verify().expect("the bundle's signatures");
     let opk = one_time_id.map(|id| {
         let index = otpks.iter().position(|k| k.id == id).expect("otpk");
         let secret = a32(&otpk_draws[index]);
@@ -282,8 +285,8 @@ fn pqxdh_case(
                 .f("created_at", big(spk.created_at))
                 .f("secret", hx(spk_secret))
                 .f("public", hx(spk_public))
-                .f("signed_bytes", hx(&spk_signed))
-                .f("signature", hx(spk.signature)),
+                .f("pqxdh_signed_bytes", hx(&spk_signed))
+                .f("signature", hx(bundle.signed_prekey.signature)),
         )
         .f(
             "one_time_prekeys",

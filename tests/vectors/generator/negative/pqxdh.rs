@@ -89,6 +89,45 @@ fn initiate(neg: &mut Neg, fx: &Fixture, pq: &PqFixture) {
         context,
         "InvalidSignature",
     );
+    // The signed prekey's key type (§4.2): a PQXDH bundle's signature covers type 0x00, which
+    // the X3DH form lacks, so neither form stands in for the other.
+    let x3dh_form = bob.sign(&[kdf::LABEL_SIGNED_PREKEY, spk_id, spk_created_at, spk].concat());
+    neg.initiate(
+        "initiate: PQXDH bundle whose signed prekey carries its X3DH signature (no key type)",
+        "§4.2, §4.5 initiator step 1",
+        alice,
+        &with(bundle_lr, |v| v[77..141].copy_from_slice(&x3dh_form)),
+        context,
+        "InvalidSignature",
+    );
+    let ml_kem_type = bob.sign(
+        &[
+            kdf::LABEL_SIGNED_PREKEY,
+            &[0x01],
+            spk_id,
+            spk_created_at,
+            spk,
+        ]
+        .concat(),
+    );
+    neg.initiate(
+        "initiate: signed prekey signed with ML-KEM's key type 0x01",
+        "§4.2, §4.5 initiator step 1",
+        alice,
+        &with(bundle_lr, |v| v[77..141].copy_from_slice(&ml_kem_type)),
+        context,
+        "InvalidSignature",
+    );
+    let mut cut = bundle_lr[..kem_lr].to_vec();
+    cut[0] = 0x01;
+    neg.initiate(
+        "initiate: PQXDH bundle cut to X3DH (KEM prekey removed, version 0x01), classical opt-in",
+        "§4.2, §4.5 (classical sessions)",
+        alice,
+        &cut,
+        context,
+        "InvalidSignature",
+    );
     // Relabelled use (signed, §4.5): a server cannot pass one kind off as the other.
     neg.initiate(
         "initiate: last-resort KEM prekey relabelled one-time",

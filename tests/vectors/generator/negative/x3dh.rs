@@ -193,6 +193,28 @@ pub(super) fn initiate(neg: &mut Neg, fx: &Fixture) {
         context,
         "NonContributory",
     );
+    // An X3DH bundle's signature is over `signed_bytes`; the PQXDH form (with the key type,
+    // §4.2) does not verify in it.
+    let spk = &bundle.signed_prekey;
+    let pqxdh_form = PreKeyBundle {
+        signed_prekey: SignedPreKey {
+            signature: bob.sign(&SignedPreKey::pqxdh_signed_bytes(
+                spk.id,
+                spk.created_at,
+                &spk.key,
+            )),
+            ..*spk
+        },
+        ..bundle.clone()
+    };
+    neg.initiate(
+        "initiate: X3DH bundle whose signed prekey carries the PQXDH signature (with key type)",
+        "§4.2",
+        alice,
+        &pqxdh_form.to_bytes(),
+        context,
+        "InvalidSignature",
+    );
     neg.initiate(
         "initiate: context of 1025 bytes",
         "§3.5",
