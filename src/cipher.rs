@@ -1,12 +1,13 @@
 //! The one AES-256-GCM wrapper: under a message key and the message's random seed for the ratchet
-//! (SPEC.md §3.4), and under a one-use key with the zero nonce for sealed sender (§9.2).
+//! and for group messages (SPEC.md §3.4, §13.3), and under a one-use key with the zero nonce for
+//! sealed sender (§9.2).
 
 use aes_gcm::aead::{AeadInOut, KeyInit};
 use aes_gcm::{Aes256Gcm, Tag};
 use alloc::vec::Vec;
 
 use crate::error::Error;
-use crate::kdf::{MessageKey, SEED_LEN};
+use crate::kdf::{AeadKey, MessageKey, SEED_LEN};
 
 /// Length of the GCM tag appended to every ciphertext.
 pub const TAG_LEN: usize = 16;
@@ -61,7 +62,17 @@ pub(crate) fn seal(
     plaintext: &[u8],
     out: &mut Vec<u8>,
 ) -> Result<(), Error> {
-    let k = mk.expand(seed);
+    seal_with(&mk.expand(seed), aad, plaintext, out)
+}
+
+/// Appends `ciphertext ‖ tag` of `plaintext` under an expanded key (a ratchet or a group
+/// message, SPEC.md §3.4, §13.3).
+pub(crate) fn seal_with(
+    k: &AeadKey,
+    aad: &[u8],
+    plaintext: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), Error> {
     let start = out.len();
     out.extend_from_slice(plaintext);
     seal_in_place(&k.key, &k.nonce, aad, out, start).map_err(|()| Error::TooLarge)
@@ -74,6 +85,10 @@ pub(crate) fn open(
     aad: &[u8],
     sealed: &[u8],
 ) -> Result<Vec<u8>, Error> {
-    let k = mk.expand(seed);
+    open_with(&mk.expand(seed), aad, sealed)
+}
+
+/// Opens `ciphertext ‖ tag` under an expanded key.
+pub(crate) fn open_with(k: &AeadKey, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, Error> {
     open_to_vec(&k.key, &k.nonce, aad, sealed).map_err(|()| Error::DecryptionFailed)
 }

@@ -31,6 +31,13 @@ pub const LABEL_KEM_PREKEY: &[u8] = b"xchat-protocol v1 KEM prekey";
 /// (SPEC.md §3.1b).
 pub const LABEL_PQXDH: &[u8] = b"xchat-protocol v1 PQXDH";
 
+/// HKDF info that expands a group message key and the message's seed into an AES-256-GCM key
+/// and nonce (SPEC.md §13.3).
+pub const LABEL_GROUP_MESSAGE_KEY: &[u8] = b"xchat-protocol v1 group message key";
+/// Prefix of what a sender key's signing key signs: the sender and the whole group message
+/// before the signature (SPEC.md §13.3).
+pub const LABEL_GROUP_MESSAGE: &[u8] = b"xchat-protocol v1 group message";
+
 /// HKDF info that turns a first message's DH3 into the id a prekey store remembers it by
 /// (SPEC.md §3.6, §4.3).
 pub const LABEL_FIRST_MESSAGE: &[u8] = b"xchat-protocol v1 first message";
@@ -101,6 +108,15 @@ secret_key_type!(
 secret_key_type!(
     /// A single-use message key (mk).
     MessageKey
+);
+secret_key_type!(
+    /// A sender key's chain key (SPEC.md §13.1): stepped like a ratchet chain, shared with the
+    /// group's members.
+    GroupChainKey
+);
+secret_key_type!(
+    /// A single-use key of one group message (SPEC.md §13.3).
+    GroupMessageKey
 );
 
 /// An AES-256-GCM key and nonce expanded from one message key and one seed.
@@ -265,16 +281,55 @@ impl From<SharedSecret> for RootKey {
     }
 }
 
+/// KDF_CK (Double Ratchet spec §5.2): `(HMAC(ck, 0x02), HMAC(ck, 0x01))`, the next chain key
+/// and the message key.
+fn chain_step(ck: &[u8; 32]) -> ([u8; 32], [u8; 32]) {
+    let keyed = hmac(ck);
+    let mut for_next = keyed.clone();
+    let mut for_message = keyed;
+    for_message.update(&[CK_MESSAGE]);
+    for_next.update(&[CK_NEXT]);
+    (finish(for_next), finish(for_message))
+}
+
 impl ChainKey {
     /// KDF_CK (Double Ratchet spec §5.2): message key = HMAC(ck, 0x01), next chain key =
     /// HMAC(ck, 0x02).
     pub fn step(&self) -> (ChainKey, MessageKey) {
-        let keyed = hmac(&self.0);
-        let mut for_next = keyed.clone();
-        let mut for_message = keyed;
-        for_message.update(&[CK_MESSAGE]);
-        for_next.update(&[CK_NEXT]);
-        (ChainKey(finish(for_next)), MessageKey(finish(for_message)))
+        let (next, mk) = chain_step(&self.0);
+        (ChainKey(next), MessageKey(mk))
+    }
+}
+
+impl GroupChainKey {
+    /// The ratchet's KDF_CK on a sender key's chain (SPEC.md §13.3): message key =
+    /// HMAC(ck, 0x01), next chain key = HMAC(ck, 0x02).
+    pub fn step(&self) -> (GroupChainKey, GroupMessageKey) {
+        let (next, mk) = chain_step(&self.0);
+        (GroupChainKey(next), GroupMessageKey(mk))
+    }
+}
+
+impl GroupMessageKey {
+    /// HKDF-SHA-256(salt = seed, ikm = mk, info = [`LABEL_GROUP_MESSAGE_KEY`]) → key ‖ nonce,
+    /// as [`MessageKey::expand`] under the group's own label (SPEC.md §13.3).
+    pub fn expand(&self, seed: &[u8; SEED_LEN]) -> AeadKey {
+        AeadKey::expand(seed, &self.0, LABEL_GROUP_MESSAGE_KEY)
+    }
+}
+
+impl AeadKey {
+    fn expand(seed: &[u8; SEED_LEN], mk: &[u8; 32], label: &[u8]) -> AeadKey {
+        let mut okm = hkdf::<44>(Some(seed), mk, label);
+        let mut out = AeadKey {
+            key: [0; 32],
+            nonce: [0; 12],
+        };
+        let (k, n) = okm.split_at(32);
+        out.key.copy_from_slice(k);
+        out.nonce.copy_from_slice(n);
+        okm.zeroize();
+        out
     }
 }
 
@@ -290,16 +345,7 @@ impl MessageKey {
     /// the same `mk` twice, two messages share a (key, nonce) only if they drew the same 128-bit
     /// seed (SPEC.md §3.4).
     pub fn expand(&self, seed: &[u8; SEED_LEN]) -> AeadKey {
-        let mut okm = hkdf::<44>(Some(seed), &self.0, LABEL_MESSAGE);
-        let mut out = AeadKey {
-            key: [0; 32],
-            nonce: [0; 12],
-        };
-        let (k, n) = okm.split_at(32);
-        out.key.copy_from_slice(k);
-        out.nonce.copy_from_slice(n);
-        okm.zeroize();
-        out
+        AeadKey::expand(seed, &self.0, LABEL_MESSAGE)
     }
 }
 

@@ -70,6 +70,7 @@ mod cipher;
 mod codec;
 pub mod content;
 pub mod error;
+pub mod group;
 #[cfg(feature = "hazmat")]
 pub mod kdf;
 #[cfg(not(feature = "hazmat"))]
@@ -92,6 +93,7 @@ struct ReadmeDoctests;
 
 pub use content::{ContentKind, Deadline, Timer, TimerStart};
 pub use error::{DecodeError, Error};
+pub use group::{GroupError, GroupSession};
 pub use kem::{KemCiphertext, KemKeyPair, KemPublicKey};
 pub use keys::{IdentityKey, IdentityKeyPair, KeyPair, PublicKey};
 pub use prekeys::{KemPreKey, KemUse, OneTimePreKey, PreKeyBundle, PreKeyStore, SignedPreKey};

@@ -497,7 +497,7 @@ impl Ratchet {
         };
 
         // A key skipped earlier.
-        if let Some(index) = open.skipped.find(&h.ratchet_key, h.counter) {
+        if let Some(index) = open.skipped.find(h.ratchet_key.as_bytes(), h.counter) {
             let mk = open.skipped.get(index).ok_or(Error::DecryptionFailed)?;
             let plaintext = open_with(ad, msg, mk)?;
             open.skipped.remove(index);
@@ -550,7 +550,7 @@ impl Ratchet {
         open.old_ratchet_keys.push_back(old.theirs);
         while open.old_ratchet_keys.len() > limits.max_old_chains as usize {
             if let Some(gone) = open.old_ratchet_keys.pop_front() {
-                open.skipped.forget_chain(&gone);
+                open.skipped.forget_chain(gone.as_bytes());
             }
         }
         open.store_skipped(h.ratchet_key, &new.derived, now_ms, &limits);
@@ -567,7 +567,7 @@ impl Ratchet {
         if let Phase::Open(open) = &mut self.phase {
             while open.old_ratchet_keys.len() > limits.max_old_chains as usize {
                 if let Some(gone) = open.old_ratchet_keys.pop_front() {
-                    open.skipped.forget_chain(&gone);
+                    open.skipped.forget_chain(gone.as_bytes());
                 }
             }
             open.skipped
@@ -685,7 +685,7 @@ impl Open {
         // place.
         for (counter, key) in derived {
             self.skipped
-                .push(ratchet_key, *counter, stamp, key.clone(), now_ms, max);
+                .push(ratchet_key.to_bytes(), *counter, stamp, key.clone(), now_ms, max);
         }
     }
 

@@ -16,41 +16,68 @@ use zeroize::{Zeroize, Zeroizing};
 
 use crate::codec::{Reader, Writer};
 use crate::error::{DecodeError, Error};
-use crate::kdf::MessageKey;
+use crate::kdf::{GroupMessageKey, MessageKey};
 use crate::keys::PublicKey;
+
+/// A single-use key the store can hold: a ratchet message key, or a group one (SPEC.md §13.4).
+/// Each wipes itself on drop and is stored as its 32 bytes.
+pub(crate) trait StoredKey: Clone + Zeroize {
+    fn key_bytes(&self) -> &[u8; 32];
+}
+
+impl StoredKey for MessageKey {
+    fn key_bytes(&self) -> &[u8; 32] {
+        self.as_bytes()
+    }
+}
+
+impl StoredKey for GroupMessageKey {
+    fn key_bytes(&self) -> &[u8; 32] {
+        self.as_bytes()
+    }
+}
 
 /// Bytes of one stored entry (SPEC.md §10.3).
 const ENTRY_LEN: usize = 32 + 4 + 4 + 8 + 32;
 
+/// `chain` names the chain the key belongs to: the ratchet key of a receiving chain, or the
+/// signing key of a group sender key.
 #[derive(Clone)]
-struct SkippedKey {
-    ratchet_key: [u8; 32],
+struct SkippedKey<K> {
+    chain: [u8; 32],
     counter: u32,
     /// Value of the session's received-message counter when the key was stored.
     stamp: u32,
-    key: MessageKey,
+    key: K,
     /// When the key was skipped (ms, the receiver's clock), `u64::MAX` if unknown (a raw
     /// `decrypt` has no clock); `purge` derives its deadline from the session's timer at the
     /// time of the purge (SPEC.md §8.6).
     skipped_at_ms: u64,
 }
 
-#[derive(Default)]
-pub(crate) struct SkippedKeys {
-    entries: VecDeque<SkippedKey>,
+pub(crate) struct SkippedKeys<K = MessageKey> {
+    entries: VecDeque<SkippedKey<K>>,
 }
 
-impl SkippedKeys {
-    /// Looks up a key by the ratchet key's bytes. Only authenticated headers ever store bytes
-    /// here, and a lookup with another encoding of the same point misses and goes on to a path
-    /// that fails authentication (SPEC.md §6.5), so byte comparison is sound.
-    pub(crate) fn find(&self, ratchet_key: &PublicKey, counter: u32) -> Option<usize> {
+impl<K> Default for SkippedKeys<K> {
+    fn default() -> Self {
+        Self {
+            entries: VecDeque::new(),
+        }
+    }
+}
+
+impl<K: StoredKey> SkippedKeys<K> {
+    /// Looks up a key by its chain's bytes (a ratchet key's). Only authenticated headers ever
+    /// store bytes here, and a lookup with another encoding of the same point misses and goes
+    /// on to a path that fails authentication (SPEC.md §6.5), so byte comparison is sound.
+    pub(crate) fn find(&self, chain: &[u8; 32], counter: u32) -> Option<usize> {
         self.entries
             .iter()
-            .position(|e| e.counter == counter && &e.ratchet_key == ratchet_key.as_bytes())
+            .position(|e| e.counter == counter && &e.chain == chain)
     }
 
-    pub(crate) fn get(&self, index: usize) -> Option<&MessageKey> {
+    pub(crate) fn get(&self, index: usize) -> Option<&K> {
         self.entries.get(index).map(|e| &e.key)
     }
 
@@ -83,7 +110,7 @@ impl SkippedKeys {
         if needed > self.entries.capacity() {
             let mut grown = VecDeque::with_capacity(needed);
             grown.extend(self.entries.iter().cloned());
-            // The old buffer's entries are dropped here, and `MessageKey` wipes itself on drop.
+            // The old buffer's entries are dropped here, and every key type wipes itself on drop.
             self.entries = grown;
         }
     }
@@ -91,31 +118,31 @@ impl SkippedKeys {
     /// Stores a key, evicting the oldest entries beyond `max`.
     pub(crate) fn push(
         &mut self,
-        ratchet_key: PublicKey,
+        chain: [u8; 32],
         counter: u32,
         stamp: u32,
-        key: MessageKey,
+        key: K,
         skipped_at_ms: u64,
         max: usize,
     ) {
         // Make room first, so a full store never grows its allocation.
         self.truncate_front(max.saturating_sub(1));
-        self.push_stored(ratchet_key.to_bytes(), counter, stamp, key, skipped_at_ms);
+        self.push_stored(chain, counter, stamp, key, skipped_at_ms);
     }
 
     /// Appends a key as read from a state blob, unchecked (the decoder checks the whole store
     /// with [`SkippedKeys::check`]).
     pub(crate) fn push_stored(
         &mut self,
-        ratchet_key: [u8; 32],
+        chain: [u8; 32],
         counter: u32,
         stamp: u32,
-        key: MessageKey,
+        key: K,
         skipped_at_ms: u64,
     ) {
         self.reserve(1);
         self.entries.push_back(SkippedKey {
-            ratchet_key,
+            chain,
             counter,
             stamp,
             key,
@@ -136,8 +163,8 @@ impl SkippedKeys {
         let mut previous_age = u32::MAX;
         for e in &self.entries {
             let age = received.wrapping_sub(e.stamp);
-            if !known(&e.ratchet_key, e.counter)
-                || !seen.insert((e.ratchet_key, e.counter))
+            if !known(&e.chain, e.counter)
+                || !seen.insert((e.chain, e.counter))
                 || age > previous_age
                 || age > max_age
             {
@@ -177,7 +204,7 @@ impl SkippedKeys {
 
     /// Keeps the entries for which `keep` holds, in order; wipes the others in place and moves
     /// them to the end by swaps before dropping them. Returns how many were dropped.
-    fn retain(&mut self, keep: impl Fn(&SkippedKey) -> bool) -> usize {
+    fn retain(&mut self, keep: impl Fn(&SkippedKey<K>) -> bool) -> usize {
         let len = self.entries.len();
         let mut kept = 0;
         for i in 0..len {
@@ -203,8 +230,8 @@ impl SkippedKeys {
         })
     }
 
-    pub(crate) fn forget_chain(&mut self, ratchet_key: &PublicKey) {
-        self.retain(|e| &e.ratchet_key != ratchet_key.as_bytes());
+    pub(crate) fn forget_chain(&mut self, chain: &[u8; 32]) {
+        self.retain(|e| &e.chain != chain);
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -215,7 +242,7 @@ impl SkippedKeys {
 /// `count (u32) ‖ count × { ratchet key 32 ‖ N u32 ‖ stamp u32 ‖ skipped at u64 ‖ key 32 }`,
 /// oldest first (SPEC.md §10.3). Decoding reads the entries; [`SkippedKeys::check`] validates
 /// them against the ratchet they belong to.
-impl SkippedKeys {
+impl<K: StoredKey> SkippedKeys<K> {
     pub(crate) fn encoded_len(&self) -> usize {
         4 + ENTRY_LEN * self.entries.len()
     }
@@ -223,15 +250,17 @@ impl SkippedKeys {
     pub(crate) fn encode(&self, out: &mut Vec<u8>) -> Result<(), Error> {
         out.put_len_u32(self.entries.len())?;
         for e in &self.entries {
-            out.put(&e.ratchet_key);
+            out.put(&e.chain);
             out.put_u32(e.counter);
             out.put_u32(e.stamp);
             out.put_u64(e.skipped_at_ms);
-            out.put(e.key.as_bytes());
+            out.put(e.key.key_bytes());
         }
         Ok(())
     }
+}
 
+impl SkippedKeys {
     /// A count above `max` is refused as soon as it is read.
     pub(crate) fn decode(r: &mut Reader<'_>, max: u32) -> Result<Self, DecodeError> {
         let count = r.u32()?;
@@ -262,7 +291,7 @@ mod tests {
     fn push(s: &mut SkippedKeys, n: u32, key: u8, max: usize) {
         let ratchet_key = PublicKey::from_bytes([key; 32]).unwrap();
         let mk = MessageKey::from_bytes([n as u8; 32]);
-        s.push(ratchet_key, n, n, mk, u64::from(n), max);
+        s.push(ratchet_key.to_bytes(), n, n, mk, u64::from(n), max);
     }
 
     fn counters(s: &SkippedKeys) -> alloc::vec::Vec<u32> {
@@ -286,7 +315,7 @@ mod tests {
         assert_eq!(counters(&s), [0, 3, 4, 1, 5]);
         s.remove(9);
         assert_eq!(counters(&s), [0, 3, 4, 1, 5]);
-        s.forget_chain(&PublicKey::from_bytes([1; 32]).unwrap());
+        s.forget_chain(PublicKey::from_bytes([1; 32]).unwrap().as_bytes());
         assert_eq!(counters(&s), [0, 4]);
         assert_eq!(s.purge(2, 1), 1);
         assert_eq!(s.purge(5, 1), 0, "skipped at 4: kept until 5");

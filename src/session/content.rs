@@ -6,7 +6,9 @@ use alloc::vec::Vec;
 use rand_core::CryptoRng;
 
 use super::{Config, Receipt, Received, Session};
-use crate::content::{Content, ContentKind, MAX_CLOCK_SKEW_MS, Timer, TimerStart, padded_frame};
+use crate::content::{
+    Content, ContentKind, MAX_CLOCK_SKEW_MS, Timer, TimerStart, padded_frame, receive_frame,
+};
 use crate::error::Error;
 use crate::keys::IdentityKeyPair;
 use crate::prekeys::PreKeyStore;
@@ -48,9 +50,19 @@ impl Session {
         now_ms: u64,
         body: &[u8],
     ) -> Result<Vec<u8>, Error> {
+        self.send_kind(rng, now_ms, ContentKind::Message, body)
+    }
+
+    /// [`Session::send`] of another content kind (a group's sender key, SPEC.md §13.2).
+    pub(crate) fn send_kind<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        now_ms: u64,
+        kind: ContentKind,
+        body: &[u8],
+    ) -> Result<Vec<u8>, Error> {
         let frame = zeroize::Zeroizing::new(
-            padded_frame(ContentKind::Message, now_ms, &self.timer, body)
-                .map_err(|_| Error::TooLarge)?,
+            padded_frame(kind, now_ms, &self.timer, body).map_err(|_| Error::TooLarge)?,
         );
         self.encrypt_inner(rng, &frame)
     }
@@ -72,28 +84,13 @@ impl Session {
         // peer keeps the one it has while ours shows the new one. A higher version always does;
         // at the maximum none can, so the change is refused rather than applied on one side only
         // (SPEC.md §8.3–§8.4).
-        let version = self
+        let timer = self
             .timer
-            .version
-            .checked_add(1)
+            .successor(duration_s, start)
             .ok_or(Error::TimerVersionExhausted)?;
-        let start = if duration_s == 0 {
-            TimerStart::OnSend
-        } else {
-            start
-        };
-        let timer = Timer {
-            duration_s,
-            start,
-            version,
-        };
-        let content = Content {
-            kind: ContentKind::TimerUpdate,
-            sent_at_ms: now_ms,
-            timer,
-            body: Vec::new(),
-        };
-        let frame = content.to_padded_bytes().map_err(|_| Error::TooLarge)?;
+        let frame = Content::timer_update(now_ms, timer)
+            .to_padded_bytes()
+            .map_err(|_| Error::TooLarge)?;
         let out = self.encrypt_inner(rng, &frame)?;
         self.timer = timer;
         Ok(out)
@@ -146,31 +143,7 @@ impl Session {
     }
 
     fn finish_receive(&mut self, plaintext: &[u8], now_ms: u64) -> Receipt {
-        let mut content = match Content::from_padded_bytes(plaintext) {
-            Ok(content) => content,
-            Err(e) => return Receipt::Unreadable(e),
-        };
-        let timer_changed = content.timer.supersedes(&self.timer);
-        if timer_changed {
-            self.timer = content.timer;
-        }
-        let sender_timer = content.timer;
-        // A message that arrives after a newer timer is judged by the more private of its own
-        // timer and the conversation's: a late message sent while the timer was off must not
-        // outlive the messages around it, and one sent under a shorter timer keeps it
-        // (SPEC.md §8.5).
-        content.timer = Timer::more_private(&sender_timer, &self.timer);
-        let Some(deadline) = content.deadline(now_ms) else {
-            return Receipt::Expired { timer_changed };
-        };
-        Receipt::Message(Received {
-            kind: content.kind,
-            body: content.body,
-            sent_at_ms: content.sent_at_ms,
-            timer: sender_timer,
-            deadline,
-            timer_changed,
-        })
+        receive_frame(plaintext, &mut self.timer, now_ms)
     }
 
     /// Deletes every stored skipped key that could only open a message already expired at

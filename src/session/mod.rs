@@ -21,11 +21,10 @@ use crate::x3dh;
 
 mod config;
 mod content;
-mod receipt;
 mod state;
 
 pub use config::{Config, Handshake, Role, Trust};
-pub use receipt::{Receipt, Received};
+pub use crate::content::{Receipt, Received};
 
 /// The longest application context (e.g. both account ids) bound into every message.
 pub const MAX_CONTEXT_LEN: usize = 1024;

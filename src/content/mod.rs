@@ -10,6 +10,11 @@ use crate::codec::{Reader, Writer};
 use crate::error::DecodeError;
 pub use crate::padding::{MIN_PADDED_LEN, padded_len};
 
+mod receipt;
+
+pub(crate) use receipt::receive_frame;
+pub use receipt::{Receipt, Received};
+
 /// Version byte of the content frame.
 pub const CONTENT_VERSION: u8 = 0x01;
 /// Bytes of the frame before the body.
@@ -28,6 +33,10 @@ pub enum ContentKind {
     Message,
     /// A change of the conversation's timer; the body is empty.
     TimerUpdate,
+    /// A group member's sender key, sent over the pairwise session to each member (SPEC.md
+    /// §13.2); the body is a [`SenderKeyDistribution`](crate::group::SenderKeyDistribution).
+    /// Never reported as expired: the group needs the key whatever the timer says.
+    SenderKeyDistribution,
 }
 
 impl ContentKind {
@@ -35,6 +44,7 @@ impl ContentKind {
         match self {
             Self::Message => 0x01,
             Self::TimerUpdate => 0x02,
+            Self::SenderKeyDistribution => 0x03,
         }
     }
 
@@ -42,6 +52,7 @@ impl ContentKind {
         match b {
             0x01 => Ok(Self::Message),
             0x02 => Ok(Self::TimerUpdate),
+            0x03 => Ok(Self::SenderKeyDistribution),
             other => Err(DecodeError::UnknownType(other)),
         }
     }
@@ -142,6 +153,21 @@ impl Timer {
         }
     }
 
+    /// The timer a change to `duration_s`/`start` makes: the next version, and on-send when off
+    /// (the one encoding of "off"). `None` at the last version, where no change could supersede
+    /// the current timer on the peer's side (SPEC.md §8.3–§8.4).
+    pub(crate) fn successor(&self, duration_s: u32, start: TimerStart) -> Option<Timer> {
+        Some(Timer {
+            duration_s,
+            start: if duration_s == 0 {
+                TimerStart::OnSend
+            } else {
+                start
+            },
+            version: self.version.checked_add(1)?,
+        })
+    }
+
     pub(crate) fn is_canonical(&self) -> bool {
         self.duration_s != 0 || self.start == TimerStart::OnSend
     }
@@ -179,6 +205,18 @@ pub struct Content {
     pub timer: Timer,
     /// The application's bytes.
     pub body: Vec<u8>,
+}
+
+impl Content {
+    /// The frame of a timer change (an empty body).
+    pub(crate) fn timer_update(sent_at_ms: u64, timer: Timer) -> Self {
+        Self {
+            kind: ContentKind::TimerUpdate,
+            sent_at_ms,
+            timer,
+            body: Vec::new(),
+        }
+    }
 }
 
 /// Encodes and pads a frame from its parts (one allocation: the frame itself).

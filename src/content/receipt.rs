@@ -1,13 +1,13 @@
-//! What receiving a message did (SPEC.md §8.5): every outcome that changed the session is a
-//! `Receipt`.
+//! What receiving a content frame did (SPEC.md §8.5): every outcome that changed a session or a
+//! group is a `Receipt`. One function turns a decrypted frame into one, for both.
 
 use alloc::vec::Vec;
 
-use crate::content::{ContentKind, Deadline, Timer};
+use super::{Content, ContentKind, Deadline, Timer};
 use crate::error::DecodeError;
 
 #[allow(unused_imports)] // named by the docs
-use super::Session;
+use crate::session::Session;
 
 /// What [`Session::receive`] did with an authentic message (SPEC.md §8.5). Every variant means
 /// the session changed — the message key is consumed, so save the session — and none can be
@@ -61,4 +61,40 @@ pub struct Received {
     pub deadline: Deadline,
     /// Whether this message changed the session's timer (it carried a newer one).
     pub timer_changed: bool,
+}
+
+/// Reads a decrypted frame against the conversation's `timer` at `now_ms`: applies a newer timer
+/// it carries, and computes the deadline from the more private of its timer and the
+/// conversation's (SPEC.md §8.4–§8.5).
+pub(crate) fn receive_frame(plaintext: &[u8], timer: &mut Timer, now_ms: u64) -> Receipt {
+    let mut content = match Content::from_padded_bytes(plaintext) {
+        Ok(content) => content,
+        Err(e) => return Receipt::Unreadable(e),
+    };
+    let timer_changed = content.timer.supersedes(timer);
+    if timer_changed {
+        *timer = content.timer;
+    }
+    let sender_timer = content.timer;
+    // A message that arrives after a newer timer is judged by the more private of its own
+    // timer and the conversation's: a late message sent while the timer was off must not
+    // outlive the messages around it, and one sent under a shorter timer keeps it
+    // (SPEC.md §8.5).
+    content.timer = Timer::more_private(&sender_timer, timer);
+    let deadline = match content.deadline(now_ms) {
+        Some(deadline) => deadline,
+        // A sender key is key material, not something shown: dropping it would leave every
+        // later group message of its sender unreadable. Delete the record of it at once
+        // (SPEC.md §8.5, §13.2).
+        None if content.kind == ContentKind::SenderKeyDistribution => Deadline::At(now_ms),
+        None => return Receipt::Expired { timer_changed },
+    };
+    Receipt::Message(Received {
+        kind: content.kind,
+        body: content.body,
+        sent_at_ms: content.sent_at_ms,
+        timer: sender_timer,
+        deadline,
+        timer_changed,
+    })
 }
