@@ -33,6 +33,8 @@ pub enum GroupError {
     TooLarge,
     /// A limit is zero or above its ceiling.
     InvalidLimits,
+    /// The group's timer is at its last version and cannot change any more (SPEC.md §8.3).
+    TimerVersionExhausted,
     /// The pairwise session that carries a distribution failed.
     Session(Error),
 }
@@ -53,6 +55,7 @@ impl fmt::Display for GroupError {
             }
             Self::TooLarge => f.write_str("too many members or too large a message"),
             Self::InvalidLimits => f.write_str("invalid group limits"),
+            Self::TimerVersionExhausted => f.write_str("group timer version exhausted"),
             Self::Session(e) => write!(f, "pairwise session failed: {e}"),
         }
     }

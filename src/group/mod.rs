@@ -468,8 +468,8 @@ impl GroupSession {
     /// the members as a timer-update group message (returned), as for a session (SPEC.md §8.3).
     ///
     /// # Errors
-    /// As [`GroupSession::encrypt`]; [`GroupError::TooLarge`] once the timer's version is
-    /// `u32::MAX`. On any error the group is unchanged.
+    /// As [`GroupSession::encrypt`]; [`GroupError::TimerVersionExhausted`] once the timer's
+    /// version is `u32::MAX`. On any error the group is unchanged.
     pub fn set_timer<R: CryptoRng + ?Sized>(
         &mut self,
         rng: &mut R,
@@ -480,7 +480,7 @@ impl GroupSession {
         let timer = self
             .timer
             .successor(duration_s, start)
-            .ok_or(GroupError::TooLarge)?;
+            .ok_or(GroupError::TimerVersionExhausted)?;
         let frame = Content::timer_update(now_ms, timer)
             .to_padded_bytes()
             .map_err(|_| GroupError::TooLarge)?;
