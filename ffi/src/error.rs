@@ -47,7 +47,8 @@ pub const XC_ERR_DECODE_CHECKSUM_MISMATCH: i32 = 17;
 /// Malformed input, for a reason this version of the ABI has no code for.
 pub const XC_ERR_DECODE_OTHER: i32 = 19;
 
-/// A signed prekey signature failed strict verification: the bundle is forged or damaged.
+/// A prekey signature (the signed prekey's or the KEM prekey's) failed strict verification: the
+/// bundle is forged or damaged, or a store's signed prekey is not signed by the identity given.
 pub const XC_ERR_INVALID_SIGNATURE: i32 = 20;
 /// A Diffie-Hellman result was all zero: the peer sent a low-order point.
 pub const XC_ERR_NON_CONTRIBUTORY: i32 = 21;

@@ -222,8 +222,11 @@ pub unsafe extern "C" fn xc_prekey_store_generate_one_time_prekeys(
 }
 
 /// Encodes a bundle (what the server hands to someone starting a session with this device):
-/// the identity, the current signed prekey and, unless `one_time_id` is
-/// `XC_NO_ONE_TIME_PREKEY`, the one-time prekey with that id.
+/// the identity, the current signed prekey, unless `one_time_id` is `XC_NO_ONE_TIME_PREKEY` the
+/// one-time prekey with that id, and the current last-resort KEM prekey once one exists (a
+/// PQXDH bundle: its signed prekey is then signed again, with the key type, after the stored
+/// signature is checked under `identity` — `XC_ERR_INVALID_SIGNATURE` if it does not verify,
+/// SPEC.md §4.2–§4.3).
 ///
 /// # Safety
 /// `store` and `identity` are any values (handles are checked); `out` is NULL or valid for writing

@@ -29,7 +29,7 @@ pub(crate) fn timer_start_code(start: TimerStart) -> u32 {
 }
 
 /// Starts a session with the owner of `bundle` (bytes the server handed out), as `identity`.
-/// The bundle's signed prekey signature is verified. `context` (e.g. both account ids) is bound
+/// The bundle's signatures (its signed prekey's and its KEM prekey's) are verified. `context` (e.g. both account ids) is bound
 /// into every message; the peer must pass the same bytes to `xc_opened_respond`. At most 1024
 /// bytes.
 ///

@@ -58,7 +58,8 @@ impl PreKeyBundle {
     }
 
     /// Checks every signature with `verify_strict`, as [`Session::initiate`](crate::Session::initiate)
-    /// does first: in a PQXDH bundle the signed prekey's over
+    /// does (after its own checks of the configuration and pinning): in a PQXDH bundle the signed
+    /// prekey's over
     /// [`SignedPreKey::pqxdh_signed_bytes`], then the KEM prekey's; in an X3DH bundle the signed
     /// prekey's over [`SignedPreKey::signed_bytes`] (SPEC.md §4.2, §4.5).
     ///

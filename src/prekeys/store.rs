@@ -150,13 +150,16 @@ impl PreKeyStore {
 
     /// Assembles a bundle from the current signed prekey, optionally one one-time prekey, and
     /// the current last-resort KEM prekey if the store has one (a PQXDH bundle, whose signed
-    /// prekey it signs with the key type, SPEC.md §4.2: one Ed25519 signature per call). Without a
+    /// prekey it signs with the key type, SPEC.md §4.2: one strict check of the stored signature
+    /// and one Ed25519 signature per call). Without a
     /// last-resort KEM prekey — even if one-time KEM prekeys are held — it is a classical X3DH
     /// bundle, which initiators refuse unless they opt in: call
     /// [`PreKeyStore::rotate_kem_prekey`] first, or use [`PreKeyStore::bundle_with_kem_one_time`].
     ///
     /// # Errors
-    /// [`Error::NoSignedPreKey`], or [`Error::UnknownOneTimePreKey`].
+    /// [`Error::NoSignedPreKey`], or [`Error::UnknownOneTimePreKey`]; for a PQXDH bundle
+    /// [`Error::InvalidSignature`] if the stored signed prekey's signature does not verify under
+    /// `identity` (another identity, or an edited store).
     pub fn bundle(
         &self,
         identity: &IdentityKeyPair,
@@ -191,6 +194,10 @@ impl PreKeyStore {
         };
         let kem_prekey = kem?;
         if kem_prekey.is_some() {
+            // The identity vouches again only for what it signed before: a store blob's public
+            // keys are not re-checked on load (§10.0), so without this check an edited blob could
+            // have a planted signed prekey signed here (SPEC.md §4.3).
+            signed_prekey.verify(identity.public())?;
             let spk = &signed_prekey;
             signed_prekey.signature = identity.sign(&SignedPreKey::pqxdh_signed_bytes(
                 spk.id,

@@ -30,10 +30,13 @@ pub struct Config<'a> {
     /// without a KEM prekey ([`Session::initiate`]) or a version `0x01` first message
     /// ([`Session::respond`], [`Session::accept`]). `false` by default: such a bundle or message
     /// is [`Error::ClassicalHandshake`], so that no server or relay can silently downgrade a
-    /// session. With the opt-in, a server can strip a bundle's KEM prekey and get a classical
-    /// session (a first message cannot be downgraded either way): opt in only for peers known not
-    /// to have upgraded, remember per peer once it has ([`Session::handshake`] tells which
-    /// handshake a session used), and refuse classical sessions with it from then on.
+    /// session. A server cannot cut the KEM prekey off a PQXDH bundle (its signed prekey's
+    /// signature covers the key type, SPEC.md §4.2), nor a relay the KEM fields off a first
+    /// message; but with the opt-in on both sides, a server that holds an X3DH bundle of a signed
+    /// prekey the peer still keeps (one from before the peer upgraded, for up to three rotations)
+    /// gets a classical session: opt in only for peers known not to have upgraded, remember per
+    /// peer once it has ([`Session::handshake`] tells which handshake a session used), and refuse
+    /// classical sessions with it from then on.
     pub allow_classical: bool,
 }
 

@@ -176,8 +176,9 @@ fn mismatched_session_public_keys_only_break_interop() {
     }
 }
 
-/// The same for prekey stores: a signed prekey's public key is signed, so a bundle with another
-/// one fails `initiate` (`InvalidSignature`); a one-time prekey's is not, so `initiate` refuses a
+/// The same for prekey stores (here without KEM prekeys; `tests/audit_sigtype.rs` covers a PQXDH
+/// store, whose `bundle` refuses such a key): a signed prekey's public key is signed, so a bundle
+/// with another one fails `initiate` (`InvalidSignature`); a one-time prekey's is not, so `initiate` refuses a
 /// torsion variant of it (§4.4, `InvalidKey`) and `respond` fails for any other key
 /// (`DecryptionFailed`), the store keeping the key.
 #[test]
