@@ -50,6 +50,7 @@ mod distribution;
 mod error;
 mod message;
 mod sender_key;
+mod state;
 
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;

@@ -11,6 +11,8 @@ use zeroize::{Zeroize, Zeroizing};
 use super::message::{GroupMessage, associated_data};
 use super::{GroupError, GroupId, GroupLimits, SenderKeyDistribution};
 use crate::cipher;
+use crate::codec::{Reader, Writer};
+use crate::error::DecodeError;
 use crate::kdf::{GroupChainKey, GroupMessageKey};
 use crate::keys::{IdentityKey, verify_strict};
 use crate::ratchet::SkippedKeys;
@@ -175,4 +177,76 @@ impl ReceivingKey {
 
 fn open(mk: &GroupMessageKey, m: &GroupMessage<'_>, ad: &[u8]) -> Result<Vec<u8>, GroupError> {
     cipher::open_with(&mk.expand(&m.seed), ad, m.sealed).map_err(|_| GroupError::DecryptionFailed)
+}
+
+/// `key id ‖ iteration ‖ chain key (32) ‖ signing seed (32) ‖ created_at (u64)` (SPEC.md §13.7).
+impl SendingKey {
+    pub(crate) const STORED_LEN: usize = 4 + 4 + 32 + 32 + 8;
+
+    pub(crate) fn encode_stored(&self, out: &mut Vec<u8>) {
+        out.put_u32(self.id);
+        out.put_u32(self.iteration);
+        out.put(self.chain.as_bytes());
+        out.put(self.signing.as_bytes());
+        out.put_u64(self.created_at_ms);
+    }
+
+    /// The signing key's public half is recomputed from its seed (one fixed-base scalar
+    /// multiplication per group restored).
+    pub(crate) fn decode_stored(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let id = r.u32()?;
+        let iteration = r.u32()?;
+        if iteration >= u32::MAX {
+            return Err(DecodeError::NonCanonical);
+        }
+        let chain = GroupChainKey::from_bytes(*Zeroizing::new(r.array()?));
+        let signing = SigningKey::from_bytes(&Zeroizing::new(r.array()?));
+        Ok(Self {
+            id,
+            chain,
+            iteration,
+            signing,
+            created_at_ms: r.u64()?,
+        })
+    }
+}
+
+/// `key id ‖ signing key (32) ‖ chain key (32) ‖ next (u32) ‖ skipped keys` (SPEC.md §13.7).
+impl ReceivingKey {
+    pub(crate) fn encoded_len(&self) -> usize {
+        4 + 32 + 32 + 4 + self.skipped.encoded_len()
+    }
+
+    pub(crate) fn encode(&self, out: &mut Vec<u8>) -> Result<(), crate::error::Error> {
+        out.put_u32(self.id);
+        out.put(self.signing_key.as_bytes());
+        out.put(self.chain.as_bytes());
+        out.put_u32(self.next);
+        self.skipped.encode(out)
+    }
+
+    /// The signing key was checked strictly when it arrived (§13.2); here it is only
+    /// decompressed. Every skipped key must belong to this key's chain, lie behind `next`, be
+    /// stored once, with stamp 0.
+    pub(crate) fn decode(r: &mut Reader<'_>, limits: &GroupLimits) -> Result<Self, DecodeError> {
+        let id = r.u32()?;
+        let signing_key =
+            VerifyingKey::from_bytes(&r.array()?).map_err(|_| DecodeError::InvalidKey)?;
+        let chain = GroupChainKey::from_bytes(*Zeroizing::new(r.array()?));
+        let next = r.u32()?;
+        let skipped = SkippedKeys::<GroupMessageKey>::decode_with(
+            r,
+            limits.max_skipped_keys,
+            GroupMessageKey::from_bytes,
+        )?;
+        let chain_id = *signing_key.as_bytes();
+        skipped.check(0, 0, |c, n| c == &chain_id && n < next)?;
+        Ok(Self {
+            id,
+            signing_key,
+            chain,
+            next,
+            skipped,
+        })
+    }
 }

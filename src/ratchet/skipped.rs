@@ -261,8 +261,31 @@ impl<K: StoredKey> SkippedKeys<K> {
 }
 
 impl SkippedKeys {
-    /// A count above `max` is refused as soon as it is read.
+    /// A count above `max` is refused as soon as it is read; each chain is a ratchet key (§2.3).
     pub(crate) fn decode(r: &mut Reader<'_>, max: u32) -> Result<Self, DecodeError> {
+        Self::decode_entries(r, max, |bytes| Ok(PublicKey::from_bytes(bytes)?.to_bytes()), |k| {
+            MessageKey::from_bytes(k)
+        })
+    }
+}
+
+impl<K: StoredKey> SkippedKeys<K> {
+    /// As [`SkippedKeys::decode`] for a store whose chains are checked by the caller (a group
+    /// sender key's, SPEC.md §13.7).
+    pub(crate) fn decode_with(
+        r: &mut Reader<'_>,
+        max: u32,
+        key: impl Fn([u8; 32]) -> K,
+    ) -> Result<Self, DecodeError> {
+        Self::decode_entries(r, max, Ok, key)
+    }
+
+    fn decode_entries(
+        r: &mut Reader<'_>,
+        max: u32,
+        chain: impl Fn([u8; 32]) -> Result<[u8; 32], DecodeError>,
+        key: impl Fn([u8; 32]) -> K,
+    ) -> Result<Self, DecodeError> {
         let count = r.u32()?;
         if count > max {
             return Err(DecodeError::NonCanonical);
@@ -273,12 +296,12 @@ impl SkippedKeys {
         // no larger than the input can hold, so a forged count allocates nothing extra.
         store.reserve(count.min(r.remaining() / ENTRY_LEN));
         for _ in 0..count {
-            let ratchet_key = PublicKey::from_bytes(r.array()?)?.to_bytes();
+            let chain = chain(r.array()?)?;
             let counter = r.u32()?;
             let stamp = r.u32()?;
             let skipped_at_ms = r.u64()?;
-            let key = MessageKey::from_bytes(*Zeroizing::new(r.array()?));
-            store.push_stored(ratchet_key, counter, stamp, key, skipped_at_ms);
+            let key = key(*Zeroizing::new(r.array()?));
+            store.push_stored(chain, counter, stamp, key, skipped_at_ms);
         }
         Ok(store)
     }

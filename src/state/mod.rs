@@ -29,6 +29,7 @@ use zeroize::Zeroizing;
 use crate::cipher;
 use crate::codec::{Codec, Reader, Writer};
 use crate::error::{DecodeError, Error};
+use crate::group::GroupSession;
 use crate::kdf::{LABEL_STATE_AT_REST, hkdf_sha256};
 use crate::keys::IdentityKeyPair;
 use crate::prekeys::PreKeyStore;
@@ -51,6 +52,10 @@ pub const KIND_IDENTITY: u8 = 0x10;
 pub const KIND_PREKEY_STORE: u8 = 0x11;
 /// Kind byte of a persisted [`Session`].
 pub const KIND_SESSION: u8 = 0x12;
+/// Kind byte of a persisted [`GroupSession`].
+pub const KIND_GROUP: u8 = 0x13;
+/// Version of the group format (SPEC.md §13.7).
+pub const GROUP_VERSION: u8 = 1;
 
 const CHECK_LEN: usize = 16;
 /// Set in the kind byte of a blob sealed under a [`StorageKey`] (SPEC.md §10.4).
@@ -433,5 +438,53 @@ impl Session {
             bytes,
             Self::decode_any,
         )
+    }
+}
+
+impl GroupSession {
+    /// Serializes the group (our sender key and every member's, with their skipped keys) for
+    /// storage (SPEC.md §13.7). Persist it after every send (before the message leaves), after
+    /// every successful receive, distribution and membership change. The result is secret and
+    /// is zeroized when dropped.
+    ///
+    /// # Errors
+    /// [`Error::TooLarge`] if a count does not fit its field (the group's own bounds prevent it).
+    pub fn to_bytes(&self) -> Result<Zeroizing<Vec<u8>>, Error> {
+        seal_value(KIND_GROUP, GROUP_VERSION, self)
+    }
+
+    /// Restores a group saved with [`GroupSession::to_bytes`]; every count is checked against the
+    /// stored limits.
+    ///
+    /// # Errors
+    /// Any [`DecodeError`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let (_, mut r) = open(KIND_GROUP, &[GROUP_VERSION], bytes)?;
+        let group = Self::decode(&mut r)?;
+        r.finish()?;
+        Ok(group)
+    }
+
+    /// Seals the group at rest under `key` (SPEC.md §10.4).
+    ///
+    /// # Errors
+    /// As [`GroupSession::to_bytes`].
+    pub fn to_sealed_bytes<R: CryptoRng + ?Sized>(
+        &self,
+        rng: &mut R,
+        key: &StorageKey,
+    ) -> Result<Vec<u8>, Error> {
+        seal_value_at_rest(rng, key, KIND_GROUP, GROUP_VERSION, self)
+    }
+
+    /// Restores a group sealed with [`GroupSession::to_sealed_bytes`].
+    ///
+    /// # Errors
+    /// [`DecodeError::ChecksumMismatch`] for the wrong key or any edit; any other
+    /// [`DecodeError`].
+    pub fn from_sealed_bytes(bytes: &[u8], key: &StorageKey) -> Result<Self, DecodeError> {
+        open_value_at_rest(key, KIND_GROUP, &[GROUP_VERSION], bytes, |_, r| {
+            Self::decode(r)
+        })
     }
 }

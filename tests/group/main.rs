@@ -10,3 +10,4 @@ mod attacks;
 mod membership;
 mod receiving;
 mod sessions;
+mod state;
