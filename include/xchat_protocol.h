@@ -95,7 +95,8 @@
 #define XC_ERR_DECODE_OTHER 19
 
 /**
- * A signed prekey signature failed strict verification: the bundle is forged or damaged.
+ * A prekey signature (the signed prekey's or the KEM prekey's) failed strict verification: the
+ * bundle is forged or damaged, or a store's signed prekey is not signed by the identity given.
  */
 #define XC_ERR_INVALID_SIGNATURE 20
 
@@ -665,8 +666,11 @@ int32_t xc_prekey_store_generate_one_time_prekeys(struct XcPreKeyStore *store,
 
 /**
  * Encodes a bundle (what the server hands to someone starting a session with this device):
- * the identity, the current signed prekey and, unless `one_time_id` is
- * `XC_NO_ONE_TIME_PREKEY`, the one-time prekey with that id.
+ * the identity, the current signed prekey, unless `one_time_id` is `XC_NO_ONE_TIME_PREKEY` the
+ * one-time prekey with that id, and the current last-resort KEM prekey once one exists (a
+ * PQXDH bundle: its signed prekey is then signed again, with the key type, after the stored
+ * signature is checked under `identity` — `XC_ERR_INVALID_SIGNATURE` if it does not verify,
+ * SPEC.md §4.2–§4.3).
  *
  * # Safety
  * `store` and `identity` are any values (handles are checked); `out` is NULL or valid for writing
@@ -899,7 +903,7 @@ void xc_received_free(struct XcReceived *received);
 
 /**
  * Starts a session with the owner of `bundle` (bytes the server handed out), as `identity`.
- * The bundle's signed prekey signature is verified. `context` (e.g. both account ids) is bound
+ * The bundle's signatures (its signed prekey's and its KEM prekey's) are verified. `context` (e.g. both account ids) is bound
  * into every message; the peer must pass the same bytes to `xc_opened_respond`. At most 1024
  * bytes.
  *
