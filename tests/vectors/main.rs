@@ -15,6 +15,7 @@
 mod generator;
 
 mod content;
+mod group;
 mod negative;
 mod pqxdh;
 mod ratchet;

@@ -19,6 +19,7 @@
 pub mod state_codec;
 
 mod content;
+mod group;
 mod json;
 mod negative;
 mod pqxdh;
@@ -39,6 +40,8 @@ pub use primitives::{
     associated_data, dh, expand, gcm_seal, identity_x25519_secret, kdf_ck, kdf_rk, x25519_public,
 };
 #[allow(unused_imports)]
+pub use group::message_parts;
+#[allow(unused_imports)]
 pub use rng::Scripted;
 #[allow(unused_imports)]
 pub use shared::receipt_as_result;
@@ -46,6 +49,7 @@ pub use shared::receipt_as_result;
 pub use state_fields::{parse_session, parse_store, skipped};
 
 use content::content_json;
+use group::group_json;
 use json::render;
 use negative::negative_json;
 use pqxdh::pqxdh_json;
@@ -61,6 +65,7 @@ pub fn all_files() -> Vec<(&'static str, String)> {
         ("pqxdh.json", render(&pqxdh_json())),
         ("ratchet.json", render(&ratchet_json())),
         ("sealed_sender.json", render(&sealed_sender_json())),
+        ("group.json", render(&group_json())),
         ("content.json", render(&content_json())),
         ("state.json", render(&state_json())),
         ("negative.json", render(&negative_json())),

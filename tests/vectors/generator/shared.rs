@@ -63,6 +63,7 @@ pub(super) fn kind_name(kind: ContentKind) -> &'static str {
     match kind {
         ContentKind::Message => "message",
         ContentKind::TimerUpdate => "timer_update",
+        ContentKind::SenderKeyDistribution => "sender_key_distribution",
         _ => "unknown",
     }
 }

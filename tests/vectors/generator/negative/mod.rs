@@ -5,7 +5,7 @@
 mod content;
 mod fixture;
 mod harness;
-mod points;
+pub(super) mod points;
 mod pqxdh;
 mod pqxdh_fixture;
 mod pqxdh_wire;
