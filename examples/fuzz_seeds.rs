@@ -17,6 +17,10 @@ use xchat_protocol::{Config, Trust};
 
 const NOW: u64 = 1_700_000_000_000;
 
+#[path = "../fuzz/src/lib.rs"]
+#[allow(dead_code)]
+mod fixtures;
+
 fn write(target: &str, name: &str, bytes: &[u8]) {
     let dir = Path::new("fuzz/seeds").join(target);
     fs::create_dir_all(&dir).unwrap();
@@ -163,4 +167,21 @@ fn main() {
         &(0..=255u8).collect::<Vec<_>>(),
     );
     println!("wrote fuzz/seeds/");
+
+    // Groups (SPEC.md §13): Alice's messages (raw, framed, a timer change), her distribution,
+    // and Bob's state blob, for the group target.
+    group_seeds();
+}
+
+fn group_seeds() {
+    // The fuzz target's own fixture, so that the seed messages reach its signature checks.
+    let f = fixtures::group_fixture();
+    write("group", "distribution", &f.distribution);
+    for (m, name) in f.messages.iter().zip(["raw_message", "framed_message", "timer_message"]) {
+        write("group", name, m);
+    }
+    write("group", "state", &f.bob.to_bytes().unwrap());
+    // Delivery orders for the replay mode (first byte 0xFF, then message indices).
+    write("group", "replay_in_order", &[0xFF, 0, 1, 2]);
+    write("group", "replay_reversed_with_repeat", &[0xFF, 2, 1, 0, 0]);
 }

@@ -108,3 +108,58 @@ pub fn fixture() -> Fixture {
         envelope,
     }
 }
+
+/// A group of three devices (SPEC.md §13) where Bob holds Alice's and Carol's sender keys, and
+/// Alice's first messages and distribution, for the group target and its seeds.
+pub struct GroupFixture {
+    pub alice: xchat_protocol::IdentityKey,
+    pub carol: xchat_protocol::IdentityKey,
+    /// Bob's group, holding both sender keys.
+    pub bob: xchat_protocol::GroupSession,
+    /// Raw and framed messages from Alice, in order.
+    pub messages: Vec<Vec<u8>>,
+    /// Alice's distribution (secret: a fuzz fixture only).
+    pub distribution: Vec<u8>,
+}
+
+pub fn group_fixture() -> GroupFixture {
+    use xchat_protocol::GroupSession;
+    use xchat_protocol::group::{GroupConfig, GroupId, SenderKeyDistribution};
+    let mut rng = rng(11);
+    let ids: Vec<IdentityKeyPair> = (0..3).map(|_| IdentityKeyPair::generate(&mut rng)).collect();
+    let keys: Vec<_> = ids.iter().map(|i| *i.public()).collect();
+    let config = GroupConfig::default();
+    let mut groups: Vec<GroupSession> = keys
+        .iter()
+        .map(|k| GroupSession::new(&mut rng, k, GroupId([5; 32]), &keys, NOW, config).unwrap())
+        .collect();
+    let mut distribution = Vec::new();
+    for from in [0, 2] {
+        let pending = groups[from].distribution(&mut rng, NOW);
+        let bytes = pending.distribution.to_bytes().to_vec();
+        let d = SenderKeyDistribution::from_bytes(&bytes).unwrap();
+        groups[1].process_distribution(&keys[from], &d).unwrap();
+        for m in &pending.recipients {
+            groups[from].mark_distributed(m);
+        }
+        if from == 0 {
+            distribution = bytes;
+        }
+    }
+    let mut messages = Vec::new();
+    messages.push(groups[0].encrypt(&mut rng, NOW, b"raw").unwrap());
+    messages.push(groups[0].send(&mut rng, NOW, b"framed").unwrap());
+    messages.push(
+        groups[0]
+            .set_timer(&mut rng, NOW, 60, xchat_protocol::TimerStart::OnSend)
+            .unwrap(),
+    );
+    let bob = groups.swap_remove(1);
+    GroupFixture {
+        alice: keys[0],
+        carol: keys[2],
+        bob,
+        messages,
+        distribution,
+    }
+}
