@@ -51,6 +51,10 @@ pub const LABEL_SEALED_EPHEMERAL: &[u8] = b"xchat-protocol v1 sealed sender ephe
 /// HKDF info of sealed sender's static agreement (SPEC.md §9.2).
 pub const LABEL_SEALED_STATIC: &[u8] = b"xchat-protocol v1 sealed sender static";
 
+/// HKDF info that wraps a multi-recipient envelope's message key for one recipient (SPEC.md §9.5).
+pub const LABEL_MULTI_RECIPIENT: &[u8] = b"xchat-protocol v1 sealed multi-recipient key";
+/// HKDF info of a multi-recipient envelope's payload key (SPEC.md §9.5).
+pub const LABEL_MULTI_PAYLOAD: &[u8] = b"xchat-protocol v1 sealed multi-recipient payload";
 /// Prefix of the HKDF info that derives a sealed state blob's key from the storage key; the
 /// blob's kind and version follow it (SPEC.md §10.4).
 pub const LABEL_STATE_AT_REST: &[u8] = b"xchat-protocol v1 state at rest";
@@ -244,6 +248,26 @@ pub fn sealed_ephemeral(
     keys.chain.copy_from_slice(chain);
     keys.identity_key.copy_from_slice(identity_key);
     keys
+}
+
+/// A multi-recipient envelope's key for one recipient (SPEC.md §9.5): HKDF-SHA-256 with salt
+/// `E ‖ IK_R` over `DH(e, IK_R)` and [`LABEL_MULTI_RECIPIENT`].
+pub fn sealed_multi_recipient(
+    ephemeral: &[u8; 32],
+    recipient: &[u8; 32],
+    shared: &[u8; 32],
+) -> Zeroizing<[u8; 32]> {
+    let mut salt = [0u8; 64];
+    let (e, ik) = salt.split_at_mut(32);
+    e.copy_from_slice(ephemeral);
+    ik.copy_from_slice(recipient);
+    hkdf_sha256::<32>(&salt, shared, LABEL_MULTI_RECIPIENT)
+}
+
+/// A multi-recipient envelope's payload key (SPEC.md §9.5): HKDF-SHA-256 with salt `E` over the
+/// message key `M` and [`LABEL_MULTI_PAYLOAD`].
+pub fn sealed_multi_payload(ephemeral: &[u8; 32], message_key: &[u8; 32]) -> Zeroizing<[u8; 32]> {
+    hkdf_sha256::<32>(ephemeral, message_key, LABEL_MULTI_PAYLOAD)
 }
 
 /// Sealed sender's static agreement (SPEC.md §9.2): HKDF-SHA-256 with salt

@@ -146,14 +146,12 @@ pub fn group_fixture() -> GroupFixture {
             distribution = bytes;
         }
     }
-    let mut messages = Vec::new();
-    messages.push(groups[0].encrypt(&mut rng, NOW, b"raw").unwrap());
-    messages.push(groups[0].send(&mut rng, NOW, b"framed").unwrap());
-    messages.push(
-        groups[0]
-            .set_timer(&mut rng, NOW, 60, xchat_protocol::TimerStart::OnSend)
-            .unwrap(),
-    );
+    let raw = groups[0].encrypt(&mut rng, NOW, b"raw").unwrap();
+    let framed = groups[0].send(&mut rng, NOW, b"framed").unwrap();
+    let timer = groups[0]
+        .set_timer(&mut rng, NOW, 60, xchat_protocol::TimerStart::OnSend)
+        .unwrap();
+    let messages = vec![raw, framed, timer];
     let bob = groups.swap_remove(1);
     GroupFixture {
         alice: keys[0],

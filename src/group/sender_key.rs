@@ -196,7 +196,7 @@ impl SendingKey {
     pub(crate) fn decode_stored(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let id = r.u32()?;
         let iteration = r.u32()?;
-        if iteration >= u32::MAX {
+        if iteration == u32::MAX {
             return Err(DecodeError::NonCanonical);
         }
         let chain = GroupChainKey::from_bytes(*Zeroizing::new(r.array()?));

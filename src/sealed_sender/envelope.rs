@@ -59,8 +59,9 @@ impl Aad {
     }
 }
 
-/// AES-256-GCM with the all-zero nonce over `buf[start..]`, in place, appending the tag.
-fn seal_tail(
+/// AES-256-GCM with the all-zero nonce over `buf[start..]`, in place, appending the tag. Every
+/// key sealed with it seals one plaintext (SPEC.md §9.2, §9.5).
+pub(super) fn seal_tail(
     key: &[u8; 32],
     aad: &[u8],
     buf: &mut Vec<u8>,
@@ -136,20 +137,7 @@ fn seal_inner<R: CryptoRng + ?Sized>(
     recipient: &IdentityKey,
     message: &[u8],
 ) -> Result<Vec<u8>, SealedSenderError> {
-    if message.len() > MAX_SEALED_MESSAGE_LEN {
-        return Err(SealedSenderError::TooLarge);
-    }
-    // The fields are public, so a certificate built by hand can have an address no decoder
-    // accepts; refuse it here with the error issuing it would give (SPEC.md §9.1).
-    match certificate.address.len() {
-        0 => return Err(DecodeError::NonCanonical.into()),
-        len if len > MAX_ADDRESS_LEN => return Err(DecodeError::TooLarge.into()),
-        _ => {}
-    }
-    let cert_len = certificate.encoded_len();
-    let cert_len_u16 = u16::try_from(cert_len).map_err(|_| DecodeError::TooLarge)?;
-    let message_len = u32::try_from(message.len()).map_err(|_| DecodeError::TooLarge)?;
-    let padded = padded_len(2 + cert_len + 4 + message.len());
+    let padded = payload_len(certificate, message, MAX_SEALED_MESSAGE_LEN)?;
     let ephemeral = KeyPair::generate(rng);
     let e_pub = ephemeral.public();
     let keys = kdf::sealed_ephemeral(
@@ -181,11 +169,7 @@ fn seal_inner<R: CryptoRng + ?Sized>(
     );
 
     let payload_start = out.len();
-    out.put_u16(cert_len_u16);
-    certificate.encode(&mut out)?;
-    out.put_u32(message_len);
-    out.put(message);
-    out.resize(payload_start + padded, 0);
+    write_payload(&mut out, certificate, message, padded)?;
     let content_aad = Aad::new(e_pub, recipient, Some(&encrypted_identity));
     seal_tail(
         &content_key,
@@ -194,4 +178,59 @@ fn seal_inner<R: CryptoRng + ?Sized>(
         payload_start,
     )?;
     Ok(out)
+}
+
+/// The padded length of the payload `u16 len ‖ certificate ‖ u32 len ‖ message ‖ zeros` (SPEC.md
+/// §9.2), after the checks every sealing makes: the message at most `max_message` bytes, the
+/// certificate one a decoder accepts.
+pub(super) fn payload_len(
+    certificate: &SenderCertificate,
+    message: &[u8],
+    max_message: usize,
+) -> Result<usize, SealedSenderError> {
+    if message.len() > max_message {
+        return Err(SealedSenderError::TooLarge);
+    }
+    // The fields are public, so a certificate built by hand can have an address no decoder
+    // accepts; refuse it here with the error issuing it would give (SPEC.md §9.1).
+    match certificate.address.len() {
+        0 => return Err(DecodeError::NonCanonical.into()),
+        len if len > MAX_ADDRESS_LEN => return Err(DecodeError::TooLarge.into()),
+        _ => {}
+    }
+    Ok(padded_len(2 + certificate.encoded_len() + 4 + message.len()))
+}
+
+/// Appends the payload, zero-padded to `padded` bytes ([`payload_len`]).
+pub(super) fn write_payload(
+    out: &mut Vec<u8>,
+    certificate: &SenderCertificate,
+    message: &[u8],
+    padded: usize,
+) -> Result<(), SealedSenderError> {
+    let start = out.len();
+    let cert_len = u16::try_from(certificate.encoded_len()).map_err(|_| DecodeError::TooLarge)?;
+    out.put_u16(cert_len);
+    certificate.encode(out)?;
+    out.put_u32(u32::try_from(message.len()).map_err(|_| DecodeError::TooLarge)?);
+    out.put(message);
+    out.resize(start + padded, 0);
+    Ok(())
+}
+
+/// Reads a decrypted payload strictly: the certificate, and where the message is in it.
+pub(super) fn read_payload(
+    payload: &[u8],
+) -> Result<(SenderCertificate, core::ops::Range<usize>), SealedSenderError> {
+    let mut p = crate::codec::Reader::new(payload);
+    let cert_len = usize::from(p.u16()?);
+    let sender = SenderCertificate::from_bytes(p.take(cert_len)?)?;
+    let message_len = usize::try_from(p.u32()?).map_err(|_| DecodeError::TooLarge)?;
+    let message_start = 2 + cert_len + 4;
+    p.take(message_len)?;
+    let padding = p.rest();
+    if payload.len() != padded_len(6 + cert_len + message_len) || padding.iter().any(|b| *b != 0) {
+        return Err(DecodeError::NonCanonical.into());
+    }
+    Ok((sender, message_start..message_start + message_len))
 }

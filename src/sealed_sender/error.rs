@@ -3,6 +3,7 @@
 use core::fmt;
 
 use crate::error::{DecodeError, Error};
+use crate::group::GroupError;
 
 /// Why a sealed envelope was rejected. Variants name the check that failed; none carries
 /// secret material.
@@ -28,8 +29,12 @@ pub enum SealedSenderError {
     SelfSend,
     /// The inner session message was rejected.
     Session(Error),
-    /// The message given to [`seal`](super::seal) is longer than [`MAX_SEALED_MESSAGE_LEN`](super::MAX_SEALED_MESSAGE_LEN).
+    /// The message given to [`seal`](super::seal) is longer than [`MAX_SEALED_MESSAGE_LEN`](super::MAX_SEALED_MESSAGE_LEN)
+    /// (for a group, [`MAX_MULTI_MESSAGE_LEN`](super::MAX_MULTI_MESSAGE_LEN)), or a group has more
+    /// members than an envelope holds.
     TooLarge,
+    /// The group message inside a multi-recipient envelope was rejected by the group.
+    Group(GroupError),
 }
 
 impl fmt::Display for SealedSenderError {
@@ -45,6 +50,7 @@ impl fmt::Display for SealedSenderError {
             Self::SelfSend => f.write_str("envelope sealed by ourselves"),
             Self::Session(e) => write!(f, "inner message rejected: {e}"),
             Self::TooLarge => f.write_str("message too large to seal"),
+            Self::Group(e) => write!(f, "group message rejected: {e}"),
         }
     }
 }
@@ -54,6 +60,7 @@ impl core::error::Error for SealedSenderError {
         match self {
             Self::Decode(e) => Some(e),
             Self::Session(e) => Some(e),
+            Self::Group(e) => Some(e),
             _ => None,
         }
     }

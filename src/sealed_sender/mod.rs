@@ -19,6 +19,7 @@
 mod certificate;
 mod envelope;
 mod error;
+mod multi;
 mod recipient;
 
 pub use certificate::{CertificateKey, CertificateKeyPair, SenderCertificate, ServerCertificate};
@@ -26,6 +27,13 @@ pub use envelope::seal;
 #[cfg(feature = "hazmat")]
 pub use envelope::seal_to;
 pub use error::SealedSenderError;
+#[cfg(feature = "hazmat")]
+pub use multi::seal_multi_to;
+pub use multi::{
+    GroupDelivered, MAX_MULTI_MESSAGE_LEN, MAX_MULTI_RECIPIENTS, MULTI_HEADER_LEN,
+    MULTI_UPLOAD_VERSION, MULTI_VERSION, MultiRecipientEnvelope, OpenedGroup, seal_for_group,
+    split_for_recipient,
+};
 pub use recipient::{Delivered, Opened, SealedRecipient};
 
 use crate::padding::padded_len;

@@ -6,7 +6,8 @@ use alloc::vec::Vec;
 
 use zeroize::Zeroizing;
 
-use super::envelope::{Aad, open};
+use super::envelope::{Aad, open, read_payload};
+use super::multi::OpenedGroup;
 use super::{
     CertificateKey, MAX_ENVELOPE_LEN, SEALED_VERSION, SealedSenderError, SenderCertificate,
 };
@@ -14,7 +15,6 @@ use crate::codec::Reader;
 use crate::error::{DecodeError, Error};
 use crate::kdf;
 use crate::keys::{IdentityKey, IdentityKeyPair, PublicKey};
-use crate::padding::padded_len;
 use crate::prekeys::PreKeyStore;
 use crate::session::{Config, Receipt, Session};
 use crate::wire::Incoming;
@@ -131,18 +131,7 @@ impl SealedRecipient<'_> {
             sealed,
         )?;
 
-        let mut p = Reader::new(&payload);
-        let cert_len = usize::from(p.u16()?);
-        let sender = SenderCertificate::from_bytes(p.take(cert_len)?)?;
-        let message_len = usize::try_from(p.u32()?).map_err(|_| DecodeError::TooLarge)?;
-        let message_start = 2 + cert_len + 4;
-        p.take(message_len)?;
-        let padding = p.rest();
-        if payload.len() != padded_len(6 + cert_len + message_len)
-            || padding.iter().any(|b| *b != 0)
-        {
-            return Err(DecodeError::NonCanonical.into());
-        }
+        let (sender, message) = read_payload(&payload)?;
 
         sender.validate(self.trust_roots, self.revoked_servers, now_ms)?;
         if sender.identity != sender_key {
@@ -154,9 +143,28 @@ impl SealedRecipient<'_> {
         Ok(Opened {
             sender,
             payload,
-            message: message_start..message_start + message_len,
+            message,
             now_ms,
         })
+    }
+}
+
+impl SealedRecipient<'_> {
+    /// Opens a multi-recipient envelope (SPEC.md §9.5) at `now_ms`: unwraps its message key,
+    /// decrypts the payload, validates the certificate chain and refuses our own. Its group
+    /// message is reachable through [`OpenedGroup::receive`], which makes the group check that
+    /// the certified identity signed it.
+    ///
+    /// # Errors
+    /// Every [`SealedSenderError`] except `Session`, `Group` and `SenderIdentityMismatch`.
+    pub fn open_group(&self, envelope: &[u8], now_ms: u64) -> Result<OpenedGroup, SealedSenderError> {
+        super::multi::open_group(
+            self.identity,
+            self.trust_roots,
+            self.revoked_servers,
+            envelope,
+            now_ms,
+        )
     }
 }
 

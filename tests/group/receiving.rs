@@ -50,14 +50,11 @@ fn jumps_and_stored_keys_are_bounded() {
     assert_eq!(g.receive(1, 0, &sent[10], NOW).unwrap(), [10]);
     assert_eq!(g.devices[1].group.skipped_key_count(), 4);
     // Keys 6..10 were kept; 0..6 were dropped.
-    for i in 0..6 {
-        assert_eq!(
-            g.receive(1, 0, &sent[i], NOW),
-            Err(GroupError::DuplicateMessage)
-        );
+    for m in &sent[..6] {
+        assert_eq!(g.receive(1, 0, m, NOW), Err(GroupError::DuplicateMessage));
     }
-    for i in 6..10 {
-        assert_eq!(g.receive(1, 0, &sent[i], NOW).unwrap(), [i as u8]);
+    for (i, m) in sent.iter().enumerate().take(10).skip(6) {
+        assert_eq!(g.receive(1, 0, m, NOW).unwrap(), [i as u8]);
     }
     assert_eq!(g.devices[1].group.skipped_key_count(), 0);
 }

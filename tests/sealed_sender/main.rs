@@ -6,5 +6,6 @@ mod common;
 
 mod certificates;
 mod envelopes;
+mod multi;
 mod sender_identity;
 mod support;
