@@ -177,7 +177,11 @@ fn group_seeds() {
     // The fuzz target's own fixture, so that the seed messages reach its signature checks.
     let f = fixtures::group_fixture();
     write("group", "distribution", &f.distribution);
-    for (m, name) in f.messages.iter().zip(["raw_message", "framed_message", "timer_message"]) {
+    for (m, name) in f
+        .messages
+        .iter()
+        .zip(["raw_message", "framed_message", "timer_message"])
+    {
         write("group", name, m);
     }
     write("group", "state", &f.bob.to_bytes().unwrap());

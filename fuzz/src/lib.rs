@@ -126,7 +126,9 @@ pub fn group_fixture() -> GroupFixture {
     use xchat_protocol::GroupSession;
     use xchat_protocol::group::{GroupConfig, GroupId, SenderKeyDistribution};
     let mut rng = rng(11);
-    let ids: Vec<IdentityKeyPair> = (0..3).map(|_| IdentityKeyPair::generate(&mut rng)).collect();
+    let ids: Vec<IdentityKeyPair> = (0..3)
+        .map(|_| IdentityKeyPair::generate(&mut rng))
+        .collect();
     let keys: Vec<_> = ids.iter().map(|i| *i.public()).collect();
     let config = GroupConfig::default();
     let mut groups: Vec<GroupSession> = keys

@@ -52,7 +52,9 @@ impl<'a> GroupMessage<'a> {
         let key_id = r.u32()?;
         let iteration = r.u32()?;
         let seed = r.array()?;
-        let rest = bytes.get(GROUP_HEADER_LEN..).ok_or(DecodeError::Truncated)?;
+        let rest = bytes
+            .get(GROUP_HEADER_LEN..)
+            .ok_or(DecodeError::Truncated)?;
         let sealed_len = rest
             .len()
             .checked_sub(GROUP_SIGNATURE_LEN)
@@ -71,9 +73,7 @@ impl<'a> GroupMessage<'a> {
             header,
             sealed,
             signed,
-            signature: signature
-                .try_into()
-                .map_err(|_| DecodeError::Truncated)?,
+            signature: signature.try_into().map_err(|_| DecodeError::Truncated)?,
         })
     }
 }

@@ -291,7 +291,11 @@ impl GroupSession {
         let rotation = &self.config.rotation;
         self.stale
             || self.sending.iteration >= rotation.max_messages
-            || now_ms >= self.sending.created_at_ms.saturating_add(rotation.max_age_ms)
+            || now_ms
+                >= self
+                    .sending
+                    .created_at_ms
+                    .saturating_add(rotation.max_age_ms)
             || self.sending.next().is_none()
     }
 
@@ -391,10 +395,7 @@ impl GroupSession {
         if plaintext.len() > crate::wire::MAX_PLAINTEXT_LEN {
             return Err(GroupError::TooLarge);
         }
-        let (chain, mk) = self
-            .sending
-            .next()
-            .ok_or(GroupError::DistributionPending)?;
+        let (chain, mk) = self.sending.next().ok_or(GroupError::DistributionPending)?;
         let mut seed = [0u8; crate::kdf::SEED_LEN];
         rng.fill_bytes(&mut seed);
         let mut out = Vec::with_capacity(plaintext.len() + GROUP_OVERHEAD);

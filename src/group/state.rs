@@ -27,7 +27,12 @@ impl Codec for GroupSession {
         out.put(&self.group_id.0);
         out.put(self.local.as_bytes());
         let l = &self.config.limits;
-        for v in [l.max_jump, l.max_skipped_keys, l.max_sender_keys, l.max_members] {
+        for v in [
+            l.max_jump,
+            l.max_skipped_keys,
+            l.max_sender_keys,
+            l.max_members,
+        ] {
             out.put_u32(v);
         }
         out.put_u32(self.config.rotation.max_messages);
@@ -58,9 +63,7 @@ impl Codec for GroupSession {
             max_sender_keys: r.u32()?,
             max_members: r.u32()?,
         };
-        limits
-            .validate()
-            .map_err(|_| DecodeError::NonCanonical)?;
+        limits.validate().map_err(|_| DecodeError::NonCanonical)?;
         let rotation = Rotation {
             max_messages: r.u32()?,
             max_age_ms: r.u64()?,

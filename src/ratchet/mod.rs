@@ -684,8 +684,14 @@ impl Open {
         // Cloned out rather than moved: the caller drops `derived`, which wipes every element in
         // place.
         for (counter, key) in derived {
-            self.skipped
-                .push(ratchet_key.to_bytes(), *counter, stamp, key.clone(), now_ms, max);
+            self.skipped.push(
+                ratchet_key.to_bytes(),
+                *counter,
+                stamp,
+                key.clone(),
+                now_ms,
+                max,
+            );
         }
     }
 

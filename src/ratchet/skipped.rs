@@ -263,9 +263,12 @@ impl<K: StoredKey> SkippedKeys<K> {
 impl SkippedKeys {
     /// A count above `max` is refused as soon as it is read; each chain is a ratchet key (§2.3).
     pub(crate) fn decode(r: &mut Reader<'_>, max: u32) -> Result<Self, DecodeError> {
-        Self::decode_entries(r, max, |bytes| Ok(PublicKey::from_bytes(bytes)?.to_bytes()), |k| {
-            MessageKey::from_bytes(k)
-        })
+        Self::decode_entries(
+            r,
+            max,
+            |bytes| Ok(PublicKey::from_bytes(bytes)?.to_bytes()),
+            |k| MessageKey::from_bytes(k),
+        )
     }
 }
 

@@ -198,7 +198,9 @@ pub(super) fn payload_len(
         len if len > MAX_ADDRESS_LEN => return Err(DecodeError::TooLarge.into()),
         _ => {}
     }
-    Ok(padded_len(2 + certificate.encoded_len() + 4 + message.len()))
+    Ok(padded_len(
+        2 + certificate.encoded_len() + 4 + message.len(),
+    ))
 }
 
 /// Appends the payload, zero-padded to `padded` bytes ([`payload_len`]).

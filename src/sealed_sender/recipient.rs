@@ -157,7 +157,11 @@ impl SealedRecipient<'_> {
     ///
     /// # Errors
     /// Every [`SealedSenderError`] except `Session`, `Group` and `SenderIdentityMismatch`.
-    pub fn open_group(&self, envelope: &[u8], now_ms: u64) -> Result<OpenedGroup, SealedSenderError> {
+    pub fn open_group(
+        &self,
+        envelope: &[u8],
+        now_ms: u64,
+    ) -> Result<OpenedGroup, SealedSenderError> {
         super::multi::open_group(
             self.identity,
             self.trust_roots,

@@ -23,8 +23,8 @@ mod config;
 mod content;
 mod state;
 
-pub use config::{Config, Handshake, Role, Trust};
 pub use crate::content::{Receipt, Received};
+pub use config::{Config, Handshake, Role, Trust};
 
 /// The longest application context (e.g. both account ids) bound into every message.
 pub const MAX_CONTEXT_LEN: usize = 1024;

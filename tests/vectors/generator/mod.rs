@@ -36,11 +36,11 @@ mod x3dh;
 
 // What the `vectors` test uses (the example uses `all_files` alone).
 #[allow(unused_imports)]
+pub use group::message_parts;
+#[allow(unused_imports)]
 pub use primitives::{
     associated_data, dh, expand, gcm_seal, identity_x25519_secret, kdf_ck, kdf_rk, x25519_public,
 };
-#[allow(unused_imports)]
-pub use group::message_parts;
 #[allow(unused_imports)]
 pub use rng::Scripted;
 #[allow(unused_imports)]
