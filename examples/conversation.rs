@@ -1,6 +1,8 @@
 //! Alice and Bob through an in-memory relay. The relay stores Bob's public prekeys and forwards
 //! sealed envelopes; it learns the recipient and a padded length, nothing else. Side by side, the
-//! demo prints what the relay saw and what Bob learned.
+//! demo prints what the relay saw and what Bob learned. Then a three-person group chat (Alice,
+//! Bob, Carol) with sender keys over the pairwise sessions, one sealed envelope per group
+//! message, and Carol's removal.
 //!
 //! Run with `cargo run --release --example conversation`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
@@ -9,11 +11,12 @@ use std::collections::{BTreeMap, VecDeque};
 
 use getrandom::SysRng;
 use rand_core::UnwrapErr;
-use xchat_protocol::sealed_sender::seal;
+use xchat_protocol::group::{GroupConfig, GroupId, GroupSession, SenderKeyDistribution};
+use xchat_protocol::sealed_sender::{MULTI_VERSION, seal, seal_for_group};
 use xchat_protocol::{
-    CertificateKeyPair, Config, Deadline, Delivered, IdentityKey, IdentityKeyPair, KemPreKey,
-    OneTimePreKey, PreKeyBundle, PreKeyStore, Receipt, SealedRecipient, SenderCertificate, Session,
-    SignedPreKey, TimerStart, Trust,
+    CertificateKey, CertificateKeyPair, Config, Deadline, Delivered, IdentityKey, IdentityKeyPair,
+    KemPreKey, OneTimePreKey, PreKeyBundle, PreKeyStore, Receipt, SealedRecipient,
+    SenderCertificate, ServerCertificate, Session, SignedPreKey, TimerStart, Trust,
 };
 
 const DAY_MS: u64 = 86_400_000;
@@ -123,9 +126,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     println!("1. Bob publishes prekeys (public halves only).");
     let mut bob_store = PreKeyStore::new();
-    let signed_prekey = bob_store.rotate_signed_prekey(&mut rng, &bob, T0);
+    bob_store.rotate_signed_prekey(&mut rng, &bob, T0);
     let one_time = bob_store.generate_one_time_prekeys(&mut rng, 5).unwrap();
     let kem_last_resort = bob_store.rotate_kem_prekey(&mut rng, &bob, T0);
+    // In a PQXDH bundle the signed prekey is signed with its key type (SPEC.md §4.2): take it
+    // from the fallback bundle, not from `rotate_signed_prekey` (the X3DH form).
+    let signed_prekey = bob_store.bundle(&bob, None)?.signed_prekey;
     let kem_one_time = bob_store
         .generate_kem_one_time_prekeys(&mut rng, &bob, 5, T0)
         .unwrap();
@@ -252,5 +258,210 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // An `Ok`: the session changed (the key is consumed: save it), but there is nothing to show.
     assert!(matches!(late.receipt, Receipt::Expired { .. }));
     println!("  Bob, two hours later: expired on arrival, nothing shown");
+    group_chat(&mut rng, &server, &server_cert, &roots)
+}
+
+/// One device of the group chat: its keys, its pairwise sessions by peer name, its group view.
+struct Person {
+    name: &'static str,
+    id: IdentityKeyPair,
+    cert: SenderCertificate,
+    store: PreKeyStore,
+    sessions: BTreeMap<&'static str, Session>,
+    group: Option<GroupSession>,
+}
+
+impl Person {
+    fn new(
+        rng: &mut UnwrapErr<SysRng>,
+        name: &'static str,
+        server: &CertificateKeyPair,
+        server_cert: &ServerCertificate,
+    ) -> Self {
+        let id = IdentityKeyPair::generate(rng);
+        let cert = server
+            .certify_sender(server_cert, name.as_bytes(), 1, id.public(), T0 + DAY_MS)
+            .unwrap();
+        let mut store = PreKeyStore::new();
+        store.rotate_signed_prekey(rng, &id, T0);
+        store.rotate_kem_prekey(rng, &id, T0);
+        Self {
+            name,
+            id,
+            cert,
+            store,
+            sessions: BTreeMap::new(),
+            group: None,
+        }
+    }
+}
+
+/// Sends our sender key to every member lacking it, each over (or starting) the pairwise session,
+/// sealed like any message.
+fn distribute(rng: &mut UnwrapErr<SysRng>, people: &mut [Person], from: usize, relay: &mut Relay) {
+    let names: Vec<&'static str> = people.iter().map(|p| p.name).collect();
+    let keys: Vec<IdentityKey> = people.iter().map(|p| *p.id.public()).collect();
+    let bundles: Vec<PreKeyBundle> = people
+        .iter()
+        .map(|p| p.store.bundle(&p.id, None).unwrap())
+        .collect();
+    let me = &mut people[from];
+    let group = me.group.as_mut().unwrap();
+    let pending = group.distribution(rng, T0);
+    for member in &pending.recipients {
+        let to = keys.iter().position(|k| k == member).unwrap();
+        let session = me.sessions.entry(names[to]).or_insert_with(|| {
+            let c = Config::new(b"group demo");
+            Session::initiate(rng, &me.id, &bundles[to], Trust::FirstUse, &c).unwrap()
+        });
+        let inner = pending.distribution.send(session, rng, T0).unwrap();
+        relay.post(
+            names[to],
+            seal(rng, &me.id, &me.cert, session, &inner).unwrap(),
+        );
+        group.mark_distributed(member);
+    }
+}
+
+/// Opens everything in `who`'s mailbox: pairwise envelopes carry sender keys, group envelopes
+/// group messages.
+fn read_inbox(people: &mut [Person], who: usize, relay: &mut Relay, roots: &[CertificateKey]) {
+    let p = &mut people[who];
+    for envelope in relay.fetch(p.name) {
+        let view = SealedRecipient {
+            identity: &p.id,
+            trust_roots: roots,
+            revoked_servers: &[],
+        };
+        if envelope.first() == Some(&MULTI_VERSION) {
+            let opened = view.open_group(&envelope, T0).unwrap();
+            let name = String::from_utf8_lossy(&opened.sender().address).into_owned();
+            match opened.receive(p.group.as_mut().unwrap()) {
+                Ok(d) => {
+                    let text = d
+                        .receipt
+                        .message()
+                        .map(|m| String::from_utf8_lossy(&m.body).into_owned());
+                    println!(
+                        "  {} read from {name}: {:?}",
+                        p.name,
+                        text.unwrap_or_default()
+                    );
+                }
+                Err(e) => println!("  {} cannot read {name}'s group message: {e}", p.name),
+            }
+            continue;
+        }
+        let opened = view.open(&envelope, T0).unwrap();
+        let from: &'static str = ["alice", "bob", "carol"]
+            .into_iter()
+            .find(|n| n.as_bytes() == opened.sender().address.as_slice())
+            .unwrap();
+        let delivered = match p.sessions.get_mut(from) {
+            Some(session) => opened.decrypt(session).unwrap(),
+            None => {
+                let c = Config::new(b"group demo");
+                let (session, delivered) = opened.respond(&p.id, &mut p.store, &c).unwrap();
+                p.sessions.insert(from, session);
+                delivered
+            }
+        };
+        let body = &delivered.receipt.message().unwrap().body;
+        let d = SenderKeyDistribution::from_bytes(body).unwrap();
+        p.group
+            .as_mut()
+            .unwrap()
+            .process_distribution(&delivered.sender.identity, &d)
+            .unwrap();
+        println!(
+            "  {} got {from}'s sender key (key id {})",
+            p.name,
+            d.key_id()
+        );
+    }
+}
+
+fn group_chat(
+    rng: &mut UnwrapErr<SysRng>,
+    server: &CertificateKeyPair,
+    server_cert: &ServerCertificate,
+    roots: &[CertificateKey],
+) -> Result<(), Box<dyn std::error::Error>> {
+    println!(
+        "7. A group: Alice, Bob and Carol. Each hands its sender key to the others, pairwise."
+    );
+    let mut relay = Relay::default();
+    let mut people: Vec<Person> = ["alice", "bob", "carol"]
+        .into_iter()
+        .map(|n| Person::new(rng, n, server, server_cert))
+        .collect();
+    let keys: Vec<IdentityKey> = people.iter().map(|p| *p.id.public()).collect();
+    let id = GroupId([0x42; 32]);
+    for p in &mut people {
+        p.group = Some(GroupSession::new(
+            rng,
+            p.id.public(),
+            id,
+            &keys,
+            T0,
+            GroupConfig::default(),
+        )?);
+    }
+    for from in 0..3 {
+        distribute(rng, &mut people, from, &mut relay);
+        for who in 0..3 {
+            read_inbox(&mut people, who, &mut relay, roots);
+        }
+    }
+    let group_post = |rng: &mut UnwrapErr<SysRng>,
+                      people: &mut [Person],
+                      from: usize,
+                      text: &str,
+                      relay: &mut Relay| {
+        let p = &mut people[from];
+        let group = p.group.as_mut().unwrap();
+        let message = group.send(rng, T0, text.as_bytes()).unwrap();
+        let sealed = seal_for_group(rng, &p.id, &p.cert, group, &message).unwrap();
+        println!(
+            "  {} seals one group message for {} recipients: {} bytes uploaded",
+            p.name,
+            sealed.recipients().len(),
+            sealed.to_bytes().len()
+        );
+        for (i, member) in sealed.recipients().iter().enumerate() {
+            let to = keys.iter().position(|k| k == member).unwrap();
+            relay.post(
+                ["alice", "bob", "carol"][to],
+                sealed.for_recipient(i).unwrap(),
+            );
+        }
+    };
+    group_post(rng, &mut people, 0, "Hello, both of you!", &mut relay);
+    for who in 1..3 {
+        read_inbox(&mut people, who, &mut relay, roots);
+    }
+    println!(
+        "8. Alice and Bob remove Carol: Alice's next message needs a new sender key, sent to Bob only."
+    );
+    let carol = keys[2];
+    for p in &mut people[..2] {
+        p.group.as_mut().unwrap().remove_member(&carol);
+    }
+    distribute(rng, &mut people, 0, &mut relay);
+    read_inbox(&mut people, 1, &mut relay, roots);
+    group_post(rng, &mut people, 0, "Just the two of us now.", &mut relay);
+    read_inbox(&mut people, 1, &mut relay, roots);
+    // Carol still holds Alice's old key; the relay, or a friend, hands her the new message.
+    let message = people[0]
+        .group
+        .as_mut()
+        .unwrap()
+        .send(rng, T0, b"Carol must not read this")?;
+    let got = people[2]
+        .group
+        .as_mut()
+        .unwrap()
+        .receive(&keys[0], &message, T0);
+    println!("  Carol, given Alice's next message: {}", got.unwrap_err());
     Ok(())
 }
