@@ -267,7 +267,7 @@ impl SkippedKeys {
             r,
             max,
             |bytes| Ok(PublicKey::from_bytes(bytes)?.to_bytes()),
-            |k| MessageKey::from_bytes(k),
+            MessageKey::from_bytes,
         )
     }
 }

@@ -32,6 +32,7 @@ mod world;
 
 mod bundle;
 mod conversation;
+mod group;
 mod limits;
 mod migration;
 mod pqxdh;

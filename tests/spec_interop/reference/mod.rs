@@ -2,6 +2,7 @@
 //! `libcrux-ml-kem`) and the reference state codec `tests/common/state_codec/` only: it imports
 //! nothing from the crate under test.
 
+pub(crate) mod group;
 pub(crate) mod pq;
 pub(crate) mod primitives;
 pub(crate) mod session;
