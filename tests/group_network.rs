@@ -159,7 +159,7 @@ impl World {
             .filter(|&d| d != from)
             .collect();
         assert!(
-            self.sent.get(&bytes).is_none(),
+            !self.sent.contains_key(&bytes),
             "two sends gave the same bytes"
         );
         self.sent.insert(
