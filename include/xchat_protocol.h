@@ -246,6 +246,35 @@
 #define XC_ERR_SEALED_OTHER 49
 
 /**
+ * A group message or sender key of another group.
+ */
+#define XC_ERR_GROUP_WRONG_GROUP 60
+
+/**
+ * The sender is not a member of the group (or is ourselves); or `xc_group_mark_distributed`
+ * named a device that is not a member.
+ */
+#define XC_ERR_GROUP_NOT_A_MEMBER 61
+
+/**
+ * No sender key with the message's id is held for its sender: ask the sender to distribute its
+ * key again.
+ */
+#define XC_ERR_GROUP_UNKNOWN_SENDER_KEY 62
+
+/**
+ * Our sender key must be rotated or sent to a member first: call `xc_group_distribution`.
+ */
+#define XC_ERR_GROUP_DISTRIBUTION_PENDING 63
+
+/**
+ * A group failure this version of the ABI has no code for.
+ */
+#define XC_ERR_GROUP_OTHER 69
+
+
+
+/**
  * Pass as `one_time_id` to `xc_prekey_store_bundle` for a bundle without a one-time prekey.
  */
 #define XC_NO_ONE_TIME_PREKEY -1
@@ -288,6 +317,12 @@
  * `XcReceived.kind`: a kind this version of the ABI does not know.
  */
 #define XC_CONTENT_KIND_OTHER 0
+
+/**
+ * `XcReceived.kind`: a group member's sender key, received over the pairwise session; pass the
+ * body to `xc_group_process_distribution` with the sender's identity (SPEC.md §13.2).
+ */
+#define XC_CONTENT_KIND_SENDER_KEY 3
 
 /**
  * `XcReceived.status`: a message (or timer update) to deliver; every other field is set.
@@ -346,6 +381,12 @@
 typedef struct XcCertKey XcCertKey;
 
 /**
+ * One device's view of one group (secret): its sender key, the members and their sender keys.
+ * Save it with `xc_group_to_bytes` after every call that returns `XC_OK` and changes it.
+ */
+typedef struct XcGroup XcGroup;
+
+/**
  * A device's long-term identity key pair (secret). Create it once per device, persist it with
  * `xc_identity_to_bytes`, free it with `xc_identity_free`.
  */
@@ -360,6 +401,12 @@ typedef struct XcIdentity XcIdentity;
  * drop it with `xc_opened_free`.
  */
 typedef struct XcOpened XcOpened;
+
+/**
+ * A multi-recipient envelope that opened and whose certificate validated; pass it to
+ * `xc_opened_group_receive` (which consumes it) or drop it with `xc_opened_group_free`.
+ */
+typedef struct XcOpenedGroup XcOpenedGroup;
 
 /**
  * A device's private prekeys: signed prekeys (the current one and two older ones) and unused
@@ -416,7 +463,7 @@ typedef struct XcReceived {
    */
   uint64_t deadline_ms;
   /**
-   * `XC_CONTENT_KIND_MESSAGE` or `XC_CONTENT_KIND_TIMER_UPDATE`.
+   * `XC_CONTENT_KIND_MESSAGE`, `XC_CONTENT_KIND_TIMER_UPDATE` or `XC_CONTENT_KIND_SENDER_KEY`.
    */
   uint32_t kind;
   /**
@@ -529,6 +576,213 @@ int32_t xc_cert_key_free(struct XcCertKey **key);
  * freed or modified. Unknown codes give "unknown error code".
  */
 const char *xc_error_message(int32_t code);
+
+/**
+ * Creates the group `group_id` (32 bytes, chosen by the app) for our device `identity`, with
+ * `member_count` other devices at `members` (32-byte identity keys; ours and repeats are
+ * skipped), the default limits and rotation policy, and a fresh sender key made at `now_ms`.
+ *
+ * # Safety
+ * `identity` is any value (handles are checked); `group_id` is NULL or readable for 32 bytes;
+ * `members` is readable for `32 * member_count` bytes (NULL allowed when 0); `out_group` is NULL
+ * or valid for writing one pointer. No handle passed is in use by another thread during the call.
+ */
+int32_t xc_group_new(const struct XcIdentity *identity,
+                     const uint8_t *group_id,
+                     const uint8_t *members,
+                     size_t member_count,
+                     uint64_t now_ms,
+                     struct XcGroup **out_group);
+
+/**
+ * Adds the device `member` (32-byte identity key). It lacks our sender key until
+ * `xc_group_distribution` lists it and it is sent; it then reads what we send from that point
+ * on. `out_added` (NULL allowed) says whether it was new.
+ *
+ * # Safety
+ * `group` is any value (handles are checked); `member` is NULL or readable for 32 bytes;
+ * `out_added` is NULL or valid for writing a `bool`. No handle passed is in use by another thread.
+ */
+int32_t xc_group_add_member(struct XcGroup *group, const uint8_t *member, bool *out_added);
+
+/**
+ * Removes the device `member`: nothing it sends is read any more, and our next send needs a new
+ * sender key (`xc_group_distribution` makes it, for the remaining members only). `out_removed`
+ * (NULL allowed) says whether it was a member.
+ *
+ * # Safety
+ * As `xc_group_add_member`.
+ */
+int32_t xc_group_remove_member(struct XcGroup *group, const uint8_t *member, bool *out_removed);
+
+/**
+ * The members (other than us) as `32 * n` bytes, in the group's order.
+ *
+ * # Safety
+ * `group` is any value (handles are checked); `out` is NULL or valid for writing an `XcBuffer`.
+ */
+int32_t xc_group_members(const struct XcGroup *group, struct XcBuffer *out);
+
+/**
+ * Prepares our next send at `now_ms`: replaces our sender key if a rotation is due, and returns
+ * it (`out_distribution`, `XC_SENDER_KEY_DISTRIBUTION_LEN` secret bytes) with the members that
+ * lack it (`out_recipients`, `32 * n` bytes; empty when all have it). Send it to each with
+ * `xc_session_send_sender_key` over its pairwise session, then `xc_group_mark_distributed`.
+ *
+ * # Safety
+ * `group` is any value (handles are checked); `out_distribution` and `out_recipients` are NULL
+ * or valid for writing an `XcBuffer`. No handle passed is in use by another thread.
+ */
+int32_t xc_group_distribution(struct XcGroup *group,
+                              uint64_t now_ms,
+                              struct XcBuffer *out_distribution,
+                              struct XcBuffer *out_recipients);
+
+/**
+ * Records that `member` was sent our current sender key.
+ *
+ * # Safety
+ * `group` is any value (handles are checked); `member` is NULL or readable for 32 bytes.
+ */
+int32_t xc_group_mark_distributed(struct XcGroup *group, const uint8_t *member);
+
+/**
+ * Sends a sender key distribution (from `xc_group_distribution`) to the session's peer: a
+ * padded content frame of its own kind, stamped with `now_ms` and the session's timer; seal the
+ * result with `xc_seal` like any message and save the session.
+ *
+ * # Safety
+ * `session` is any value (handles are checked); `distribution`/`len` describe readable memory;
+ * `out` is NULL or valid for writing an `XcBuffer`. No handle passed is in use by another thread.
+ */
+int32_t xc_session_send_sender_key(struct XcSession *session,
+                                   uint64_t now_ms,
+                                   const uint8_t *distribution,
+                                   size_t len,
+                                   struct XcBuffer *out);
+
+/**
+ * Takes a member's sender key: the body of an `XcReceived` of kind `XC_CONTENT_KIND_SENDER_KEY`
+ * from the pairwise session with `sender` (its 32-byte identity key, as the envelope's
+ * certificate names it).
+ *
+ * # Safety
+ * `group` is any value (handles are checked); `sender` is NULL or readable for 32 bytes;
+ * `body`/`len` describe readable memory. No handle passed is in use by another thread.
+ */
+int32_t xc_group_process_distribution(struct XcGroup *group,
+                                      const uint8_t *sender,
+                                      const uint8_t *body,
+                                      size_t len);
+
+/**
+ * Encrypts an application message for the whole group (one message for every member), stamped
+ * with `now_ms` and the group's timer and padded. `XC_ERR_GROUP_DISTRIBUTION_PENDING` while a
+ * member lacks our sender key or a rotation is due (call `xc_group_distribution` first). Seal
+ * the result with `xc_seal_for_group` and save the group.
+ *
+ * # Safety
+ * `group` is any value (handles are checked); `body`/`body_len` describe readable memory; `out`
+ * is NULL or valid for writing an `XcBuffer`. No handle passed is in use by another thread.
+ */
+int32_t xc_group_send(struct XcGroup *group,
+                      uint64_t now_ms,
+                      const uint8_t *body,
+                      size_t body_len,
+                      struct XcBuffer *out);
+
+/**
+ * Seals a group message (from `xc_group_send`) once for every member of `group`, with our
+ * sender certificate inside (SPEC.md §9.5): `out` is the upload for the relay, which makes each
+ * recipient's envelope with `xc_split_for_recipient` (recipient `i` is the `i`-th key of
+ * `xc_group_members`). `sender` must be the group's identity and the certificate's.
+ *
+ * # Safety
+ * `sender` and `group` are any values (handles are checked); each pointer/length pair
+ * describes readable memory; `out` is NULL or valid for writing an `XcBuffer`.
+ */
+int32_t xc_seal_for_group(const struct XcIdentity *sender,
+                          const uint8_t *certificate,
+                          size_t certificate_len,
+                          const struct XcGroup *group,
+                          const uint8_t *message,
+                          size_t message_len,
+                          struct XcBuffer *out);
+
+/**
+ * The relay's step: the envelope for recipient `index` of an upload from `xc_seal_for_group`.
+ *
+ * # Safety
+ * `upload`/`len` describe readable memory; `out` is NULL or valid for writing an `XcBuffer`.
+ */
+int32_t xc_split_for_recipient(const uint8_t *upload,
+                               size_t len,
+                               size_t index,
+                               struct XcBuffer *out);
+
+/**
+ * Opens a multi-recipient envelope sealed to `identity`, as `xc_open` does a 1:1 one (the same
+ * trust inputs); its group message is reachable only through `xc_opened_group_receive`.
+ *
+ * # Safety
+ * As `xc_open`, with `out_opened` NULL or valid for writing one pointer.
+ */
+int32_t xc_open_group(const struct XcIdentity *identity,
+                      const uint8_t *trust_roots,
+                      size_t trust_root_count,
+                      const uint32_t *revoked_server_ids,
+                      size_t revoked_count,
+                      uint64_t now_ms,
+                      const uint8_t *envelope,
+                      size_t envelope_len,
+                      struct XcOpenedGroup **out_opened);
+
+/**
+ * Receives an opened group envelope's message into `group`, with the certified identity as its
+ * sender, and fills `out_received` (release its body with `xc_received_free`). **Consumes
+ * `*opened`** whatever the result and sets it to NULL (a NULL, misaligned or invalid one is left
+ * as it was). Save the group after `XC_OK`; an error changed nothing.
+ *
+ * # Safety
+ * `opened` is NULL or valid for reading and writing one pointer (the handle in it, and
+ * `group`, may be any value: handles are checked); `out_received` is NULL or valid for writing
+ * an `XcReceived`; no other thread is using the handles.
+ */
+int32_t xc_opened_group_receive(struct XcOpenedGroup **opened,
+                                struct XcGroup *group,
+                                struct XcReceived *out_received);
+
+/**
+ * Frees an opened group envelope and sets `*opened` to NULL (as `xc_opened_free`).
+ *
+ * # Safety
+ * `opened` is NULL or valid for reading and writing one pointer; no other thread uses it.
+ */
+int32_t xc_opened_group_free(struct XcOpenedGroup **opened);
+
+/**
+ * Serializes the group for storage (secret; kind `0x13`, SPEC.md §13.7).
+ *
+ * # Safety
+ * `group` is any value (handles are checked); `out` is NULL or valid for writing an `XcBuffer`.
+ */
+int32_t xc_group_to_bytes(const struct XcGroup *group, struct XcBuffer *out);
+
+/**
+ * Restores a group saved with `xc_group_to_bytes`.
+ *
+ * # Safety
+ * `bytes`/`len` describe readable memory; `out_group` is NULL or valid for writing one pointer.
+ */
+int32_t xc_group_from_bytes(const uint8_t *bytes, size_t len, struct XcGroup **out_group);
+
+/**
+ * Frees a group (its secrets are zeroed) and sets `*group` to NULL (as `xc_session_free`).
+ *
+ * # Safety
+ * `group` is NULL or valid for reading and writing one pointer; no other thread uses it.
+ */
+int32_t xc_group_free(struct XcGroup **group);
 
 /**
  * Generates a new identity from the operating system's RNG.

@@ -1,7 +1,8 @@
 //! Error codes: stable numbers for every failure the ABI can report, and their messages.
 //!
 //! Codes are grouped by tens: 1–9 the boundary itself, 10–19 malformed bytes (`DecodeError`),
-//! 20–39 and 50–59 protocol operations (`Error`), 40–49 sealed sender (`SealedSenderError`). A code, once
+//! 20–39 and 50–59 protocol operations (`Error`), 40–49 sealed sender (`SealedSenderError`), 60–69
+//! groups (`GroupError`; its other variants reuse the protocol codes). A code, once
 //! published, keeps its number and meaning; new variants get new numbers. Every group ends with
 //! an "other" code for variants a newer core library might add before this layer learns them.
 
@@ -117,6 +118,19 @@ pub const XC_ERR_SEALED_SELF_SEND: i32 = 45;
 /// A sealed-sender failure this version of the ABI has no code for.
 pub const XC_ERR_SEALED_OTHER: i32 = 49;
 
+/// A group message or sender key of another group.
+pub const XC_ERR_GROUP_WRONG_GROUP: i32 = 60;
+/// The sender is not a member of the group (or is ourselves); or `xc_group_mark_distributed`
+/// named a device that is not a member.
+pub const XC_ERR_GROUP_NOT_A_MEMBER: i32 = 61;
+/// No sender key with the message's id is held for its sender: ask the sender to distribute its
+/// key again.
+pub const XC_ERR_GROUP_UNKNOWN_SENDER_KEY: i32 = 62;
+/// Our sender key must be rotated or sent to a member first: call `xc_group_distribution`.
+pub const XC_ERR_GROUP_DISTRIBUTION_PENDING: i32 = 63;
+/// A group failure this version of the ABI has no code for.
+pub const XC_ERR_GROUP_OTHER: i32 = 69;
+
 /// A failed call: the code it returns. `?` converts every error of the core library.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Fail(pub(crate) i32);
@@ -180,6 +194,7 @@ pub(crate) fn sealed_code(e: SealedSenderError) -> i32 {
         SealedSenderError::SelfSend => XC_ERR_SEALED_SELF_SEND,
         SealedSenderError::Session(e) => error_code(e),
         SealedSenderError::TooLarge => XC_ERR_TOO_LARGE,
+        SealedSenderError::Group(e) => crate::group::group_code(e),
         _ => XC_ERR_SEALED_OTHER,
     }
 }
@@ -202,9 +217,15 @@ impl From<SealedSenderError> for Fail {
     }
 }
 
+impl From<xchat_protocol::GroupError> for Fail {
+    fn from(e: xchat_protocol::GroupError) -> Self {
+        Self(crate::group::group_code(e))
+    }
+}
+
 /// Every code this ABI defines.
 #[cfg(test)]
-pub(crate) const ALL_CODES: [i32; 42] = [
+pub(crate) const ALL_CODES: [i32; 47] = [
     XC_OK,
     XC_ERR_NULL_POINTER,
     XC_ERR_INVALID_ARGUMENT,
@@ -247,6 +268,11 @@ pub(crate) const ALL_CODES: [i32; 42] = [
     XC_ERR_SEALED_SENDER_IDENTITY_MISMATCH,
     XC_ERR_SEALED_SELF_SEND,
     XC_ERR_SEALED_OTHER,
+    XC_ERR_GROUP_WRONG_GROUP,
+    XC_ERR_GROUP_NOT_A_MEMBER,
+    XC_ERR_GROUP_UNKNOWN_SENDER_KEY,
+    XC_ERR_GROUP_DISTRIBUTION_PENDING,
+    XC_ERR_GROUP_OTHER,
 ];
 
 const UNKNOWN_CODE: &CStr = c"unknown error code";
@@ -269,7 +295,7 @@ fn message(code: i32) -> &'static CStr {
         XC_ERR_DECODE_TOO_LARGE => c"malformed input: too large",
         XC_ERR_DECODE_CHECKSUM_MISMATCH => c"stored state failed its integrity check",
         XC_ERR_DECODE_OTHER => c"malformed input",
-        XC_ERR_INVALID_SIGNATURE => c"invalid signed prekey signature",
+        XC_ERR_INVALID_SIGNATURE => c"invalid signature (a prekey's or a group message's)",
         XC_ERR_NON_CONTRIBUTORY => c"non-contributory Diffie-Hellman result (low-order key)",
         XC_ERR_UNKNOWN_SIGNED_PREKEY => c"unknown signed prekey",
         XC_ERR_UNKNOWN_ONE_TIME_PREKEY => c"unknown one-time prekey",
@@ -297,6 +323,11 @@ fn message(code: i32) -> &'static CStr {
         XC_ERR_SEALED_SENDER_IDENTITY_MISMATCH => c"sender identity does not match",
         XC_ERR_SEALED_SELF_SEND => c"envelope sealed by our own identity",
         XC_ERR_SEALED_OTHER => c"sealed sender error",
+        XC_ERR_GROUP_WRONG_GROUP => c"group message or sender key of another group",
+        XC_ERR_GROUP_NOT_A_MEMBER => c"the sender is not a member of the group",
+        XC_ERR_GROUP_UNKNOWN_SENDER_KEY => c"unknown sender key: ask the sender to distribute it again",
+        XC_ERR_GROUP_DISTRIBUTION_PENDING => c"our sender key must be rotated or distributed first",
+        XC_ERR_GROUP_OTHER => c"group error",
         _ => UNKNOWN_CODE,
     }
 }

@@ -10,7 +10,7 @@
 //!   constants; `xc_error_message` describes any code. No Rust panic crosses the boundary: one
 //!   is caught and reported as `XC_ERR_PANIC`.
 //! - Objects with secrets or state are opaque handles (`XcIdentity`, `XcPreKeyStore`,
-//!   `XcCertKey`, `XcSession`, `XcOpened`) created by the library and released with their
+//!   `XcCertKey`, `XcSession`, `XcOpened`, `XcGroup`, `XcOpenedGroup`) created by the library and released with their
 //!   `_free` function. Functions that end a handle's life (every `_free`, `xc_opened_decrypt`,
 //!   `xc_opened_respond`) take the address of the caller's variable (`XcSession **`) and set
 //!   it to NULL; freeing a NULL variable is a no-op. `xc_opened_decrypt` is the one call that
@@ -85,6 +85,7 @@
 
 mod certificates;
 mod error;
+mod group;
 mod identity;
 mod prekeys;
 mod sealed;
@@ -98,7 +99,9 @@ pub use error::{
     XC_ERR_DECODE_INVALID_KEY, XC_ERR_DECODE_NON_CANONICAL, XC_ERR_DECODE_OTHER,
     XC_ERR_DECODE_TOO_LARGE, XC_ERR_DECODE_TRAILING_BYTES, XC_ERR_DECODE_TRUNCATED,
     XC_ERR_DECODE_UNKNOWN_TYPE, XC_ERR_DECODE_UNKNOWN_VERSION, XC_ERR_DECRYPTION_FAILED,
-    XC_ERR_DUPLICATE_MESSAGE, XC_ERR_EXPIRED, XC_ERR_INVALID_ARGUMENT, XC_ERR_INVALID_CONTENT,
+    XC_ERR_DUPLICATE_MESSAGE, XC_ERR_EXPIRED, XC_ERR_GROUP_DISTRIBUTION_PENDING,
+    XC_ERR_GROUP_NOT_A_MEMBER, XC_ERR_GROUP_OTHER, XC_ERR_GROUP_UNKNOWN_SENDER_KEY,
+    XC_ERR_GROUP_WRONG_GROUP, XC_ERR_INVALID_ARGUMENT, XC_ERR_INVALID_CONTENT,
     XC_ERR_INVALID_HANDLE, XC_ERR_INVALID_LIMITS, XC_ERR_INVALID_SIGNATURE,
     XC_ERR_NO_SIGNED_PREKEY, XC_ERR_NON_CONTRIBUTORY, XC_ERR_NOT_PREKEY_MESSAGE,
     XC_ERR_NULL_POINTER, XC_ERR_PANIC, XC_ERR_PROTOCOL_OTHER, XC_ERR_SEALED_CERTIFICATE_EXPIRED,
@@ -109,6 +112,7 @@ pub use error::{
     XC_ERR_UNKNOWN_ONE_TIME_PREKEY, XC_ERR_UNKNOWN_SIGNED_PREKEY, XC_ERR_UNTRUSTED_IDENTITY, XC_OK,
     xc_error_message,
 };
+pub use group::*;
 pub use identity::*;
 pub use prekeys::*;
 pub use sealed::*;

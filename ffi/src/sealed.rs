@@ -7,7 +7,7 @@ use xchat_protocol::{
     SealedRecipient, SealedSenderError, SenderCertificate,
 };
 
-use crate::error::{INVALID, NULL};
+use crate::error::{Fail, INVALID, NULL};
 use crate::identity::XcIdentity;
 use crate::prekeys::XcPreKeyStore;
 use crate::session::{XcSession, timer_start_code};
@@ -22,6 +22,9 @@ pub const XC_CONTENT_KIND_MESSAGE: u32 = 1;
 pub const XC_CONTENT_KIND_TIMER_UPDATE: u32 = 2;
 /// `XcReceived.kind`: a kind this version of the ABI does not know.
 pub const XC_CONTENT_KIND_OTHER: u32 = 0;
+/// `XcReceived.kind`: a group member's sender key, received over the pairwise session; pass the
+/// body to `xc_group_process_distribution` with the sender's identity (SPEC.md §13.2).
+pub const XC_CONTENT_KIND_SENDER_KEY: u32 = 3;
 
 /// `XcReceived.status`: a message (or timer update) to deliver; every other field is set.
 pub const XC_RECEIVED_MESSAGE: u32 = 0;
@@ -67,7 +70,7 @@ pub struct XcReceived {
     /// With `XC_DEADLINE_AT`: when to delete the message (ms since the Unix epoch). With
     /// `XC_DEADLINE_AFTER_READ`: how many ms after reading. Otherwise 0.
     pub deadline_ms: u64,
-    /// `XC_CONTENT_KIND_MESSAGE` or `XC_CONTENT_KIND_TIMER_UPDATE`.
+    /// `XC_CONTENT_KIND_MESSAGE`, `XC_CONTENT_KIND_TIMER_UPDATE` or `XC_CONTENT_KIND_SENDER_KEY`.
     pub kind: u32,
     /// The timer the sender applied to this message: lifetime in seconds, 0 for none.
     pub timer_duration_s: u32,
@@ -82,7 +85,7 @@ pub struct XcReceived {
 }
 
 impl XcReceived {
-    const EMPTY: Self = Self {
+    pub(crate) const EMPTY: Self = Self {
         status: XC_RECEIVED_MESSAGE,
         body: XcBuffer::EMPTY,
         sent_at_ms: 0,
@@ -96,7 +99,12 @@ impl XcReceived {
     };
 
     fn from_delivered(delivered: &Delivered) -> Self {
-        let r = match &delivered.receipt {
+        Self::from_receipt(&delivered.receipt)
+    }
+
+    /// What a session or a group did with a message.
+    pub(crate) fn from_receipt(receipt: &Receipt) -> Self {
+        let r = match receipt {
             Receipt::Message(received) => received,
             Receipt::Expired { timer_changed } => {
                 return Self {
@@ -125,6 +133,7 @@ impl XcReceived {
             kind: match r.kind {
                 ContentKind::Message => XC_CONTENT_KIND_MESSAGE,
                 ContentKind::TimerUpdate => XC_CONTENT_KIND_TIMER_UPDATE,
+                ContentKind::SenderKeyDistribution => XC_CONTENT_KIND_SENDER_KEY,
                 _ => XC_CONTENT_KIND_OTHER,
             },
             timer_duration_s: r.timer.duration_s,
@@ -209,33 +218,15 @@ pub unsafe extern "C" fn xc_open(
         let out = unsafe { out_init(out_opened, core::ptr::null_mut()) }?;
         // SAFETY: checked by the registry; not in use elsewhere, by the contract.
         let identity = unsafe { handle_ref(identity) }?;
-        let roots_len = trust_root_count.checked_mul(XC_KEY_LEN).ok_or(INVALID)?;
-        // SAFETY: `trust_roots` is readable for `32 * trust_root_count` bytes, by the contract.
-        let roots = unsafe { bytes_in(trust_roots, roots_len) }?;
-        let roots = roots
-            .chunks_exact(XC_KEY_LEN)
-            .map(|chunk| {
-                let mut key = [0; XC_KEY_LEN];
-                key.copy_from_slice(chunk);
-                CertificateKey::from_bytes(key)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let revoked: &[u32] = if revoked_count == 0 {
-            &[]
-        } else if revoked_server_ids.is_null() {
-            return Err(NULL);
-        } else if !revoked_server_ids.is_aligned()
-            || revoked_count
-                .checked_mul(size_of::<u32>())
-                .is_none_or(|bytes| isize::try_from(bytes).is_err())
-        {
-            return Err(INVALID);
-        } else {
-            // SAFETY: non-null, aligned, the total size fits in `isize`, and the caller
-            // guarantees `revoked_count` readable `uint32_t`s that stay unchanged during the
-            // call.
-            unsafe { core::slice::from_raw_parts(revoked_server_ids, revoked_count) }
-        };
+        // SAFETY: by the contract.
+        let (roots, revoked) = unsafe {
+            trust_inputs(
+                trust_roots,
+                trust_root_count,
+                revoked_server_ids,
+                revoked_count,
+            )
+        }?;
         // SAFETY: `envelope`/`envelope_len` describe readable memory, by the contract.
         let envelope = unsafe { bytes_in(envelope, envelope_len) }?;
         let recipient = SealedRecipient {
@@ -248,6 +239,47 @@ pub unsafe extern "C" fn xc_open(
         unsafe { out.write(into_handle(XcOpened { inner: opened })) };
         Ok(())
     })
+}
+
+/// Reads the trust roots (`count` 32-byte keys) and the revoked server ids of an open call.
+///
+/// # Safety
+/// `roots` is readable for `32 * count` bytes; `revoked` is valid and aligned for reading
+/// `revoked_count` `uint32_t`s (either may be NULL when its count is 0), unchanged during the
+/// call.
+pub(crate) unsafe fn trust_inputs<'a>(
+    roots: *const u8,
+    count: usize,
+    revoked: *const u32,
+    revoked_count: usize,
+) -> Result<(Vec<CertificateKey>, &'a [u32]), Fail> {
+    let roots_len = count.checked_mul(XC_KEY_LEN).ok_or(INVALID)?;
+    // SAFETY: `roots` is readable for `32 * count` bytes, by the contract.
+    let roots = unsafe { bytes_in(roots, roots_len) }?;
+    let roots = roots
+        .chunks_exact(XC_KEY_LEN)
+        .map(|chunk| {
+            let mut key = [0; XC_KEY_LEN];
+            key.copy_from_slice(chunk);
+            CertificateKey::from_bytes(key)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let revoked: &[u32] = if revoked_count == 0 {
+        &[]
+    } else if revoked.is_null() {
+        return Err(NULL);
+    } else if !revoked.is_aligned()
+        || revoked_count
+            .checked_mul(size_of::<u32>())
+            .is_none_or(|bytes| isize::try_from(bytes).is_err())
+    {
+        return Err(INVALID);
+    } else {
+        // SAFETY: non-null, aligned, the total size fits in `isize`, and the caller guarantees
+        // `revoked_count` readable `uint32_t`s that stay unchanged during the call.
+        unsafe { core::slice::from_raw_parts(revoked, revoked_count) }
+    };
+    Ok((roots, revoked))
 }
 
 /// Copies the verified sender's address (the opaque account id its server certified) to `out`.
