@@ -272,7 +272,10 @@
  */
 #define XC_ERR_GROUP_OTHER 69
 
-
+/**
+ * Length of a sender key distribution (SPEC.md §13.2).
+ */
+#define XC_SENDER_KEY_DISTRIBUTION_LEN 105
 
 /**
  * Pass as `one_time_id` to `xc_prekey_store_bundle` for a bundle without a one-time prekey.

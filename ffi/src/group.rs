@@ -197,7 +197,8 @@ pub unsafe extern "C" fn xc_group_distribution(
 }
 
 /// Length of a sender key distribution (SPEC.md §13.2).
-pub const XC_SENDER_KEY_DISTRIBUTION_LEN: usize = SenderKeyDistribution::LEN;
+pub const XC_SENDER_KEY_DISTRIBUTION_LEN: usize = 105;
+const _: () = assert!(XC_SENDER_KEY_DISTRIBUTION_LEN == SenderKeyDistribution::LEN);
 
 /// Records that `member` was sent our current sender key.
 ///
