@@ -525,7 +525,6 @@ pub(crate) fn group_code(e: GroupError) -> i32 {
         GroupError::TooLarge => XC_ERR_TOO_LARGE,
         GroupError::InvalidLimits => XC_ERR_INVALID_LIMITS,
         GroupError::TimerVersionExhausted => XC_ERR_TIMER_VERSION_EXHAUSTED,
-        GroupError::Session(e) => error_code(e),
         _ => XC_ERR_GROUP_OTHER,
     }
 }

@@ -12,7 +12,7 @@ pub use crate::padding::{MIN_PADDED_LEN, padded_len};
 
 mod receipt;
 
-pub(crate) use receipt::receive_frame;
+pub(crate) use receipt::{Channel, receive_frame};
 pub use receipt::{Receipt, Received};
 
 /// Version byte of the content frame.

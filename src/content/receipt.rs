@@ -63,15 +63,40 @@ pub struct Received {
     pub timer_changed: bool,
 }
 
+/// Where a frame arrived, which decides what it may carry and change.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Channel {
+    /// A pairwise session: any kind; the peer's timer applies as §8.4 says.
+    Pairwise,
+    /// A group (SPEC.md §13.3): no sender key (one travels only where its sender is known), and
+    /// a timer at most [`MAX_GROUP_TIMER_STEP`] versions ahead of ours.
+    Group,
+}
+
+/// How far ahead of a group's timer version a frame's timer may be and still apply: one member
+/// cannot spend the whole version space at once for everyone (SPEC.md §13.3). Far more timer
+/// changes than any conversation makes, so honest members that missed some still converge.
+pub(crate) const MAX_GROUP_TIMER_STEP: u32 = 1 << 16;
+
 /// Reads a decrypted frame against the conversation's `timer` at `now_ms`: applies a newer timer
 /// it carries, and computes the deadline from the more private of its timer and the
-/// conversation's (SPEC.md §8.4–§8.5).
-pub(crate) fn receive_frame(plaintext: &[u8], timer: &mut Timer, now_ms: u64) -> Receipt {
+/// conversation's (SPEC.md §8.4–§8.5). Nothing is applied from a frame the channel refuses.
+pub(crate) fn receive_frame(
+    plaintext: &[u8],
+    timer: &mut Timer,
+    now_ms: u64,
+    channel: Channel,
+) -> Receipt {
     let mut content = match Content::from_padded_bytes(plaintext) {
         Ok(content) => content,
         Err(e) => return Receipt::Unreadable(e),
     };
-    let timer_changed = content.timer.supersedes(timer);
+    if channel == Channel::Group && content.kind == ContentKind::SenderKeyDistribution {
+        return Receipt::Unreadable(DecodeError::UnknownType(0x03));
+    }
+    let within_step = channel == Channel::Pairwise
+        || content.timer.version <= timer.version.saturating_add(MAX_GROUP_TIMER_STEP);
+    let timer_changed = within_step && content.timer.supersedes(timer);
     if timer_changed {
         *timer = content.timer;
     }

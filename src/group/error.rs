@@ -2,7 +2,7 @@
 
 use core::fmt;
 
-use crate::error::{DecodeError, Error};
+use crate::error::DecodeError;
 
 /// Why a group operation failed. Every failed call leaves the group exactly as it was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,8 +35,6 @@ pub enum GroupError {
     InvalidLimits,
     /// The group's timer is at its last version and cannot change any more (SPEC.md §8.3).
     TimerVersionExhausted,
-    /// The pairwise session that carries a distribution failed.
-    Session(Error),
 }
 
 impl fmt::Display for GroupError {
@@ -56,7 +54,6 @@ impl fmt::Display for GroupError {
             Self::TooLarge => f.write_str("too many members or too large a message"),
             Self::InvalidLimits => f.write_str("invalid group limits"),
             Self::TimerVersionExhausted => f.write_str("group timer version exhausted"),
-            Self::Session(e) => write!(f, "pairwise session failed: {e}"),
         }
     }
 }
@@ -65,7 +62,6 @@ impl core::error::Error for GroupError {
     fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
         match self {
             Self::Decode(e) => Some(e),
-            Self::Session(e) => Some(e),
             _ => None,
         }
     }

@@ -60,10 +60,9 @@ use rand_core::CryptoRng;
 
 use crate::cipher;
 use crate::content::{
-    Content, ContentKind, MAX_CLOCK_SKEW_MS, Receipt, Timer, TimerStart, padded_frame,
+    Channel, Content, ContentKind, MAX_CLOCK_SKEW_MS, Receipt, Timer, TimerStart, padded_frame,
     receive_frame,
 };
-use crate::error::DecodeError;
 use crate::keys::IdentityKey;
 
 pub use distribution::{DISTRIBUTION_VERSION, SenderKeyDistribution};
@@ -154,6 +153,19 @@ impl Rotation {
         max_messages: 1000,
         max_age_ms: 7 * 24 * 3600 * 1000,
     };
+
+    /// Checks that both bounds are at least 1: a zero would make every send due for rotation,
+    /// so that the group could never send.
+    ///
+    /// # Errors
+    /// [`GroupError::InvalidLimits`].
+    pub fn validate(&self) -> Result<(), GroupError> {
+        if self.max_messages == 0 || self.max_age_ms == 0 {
+            Err(GroupError::InvalidLimits)
+        } else {
+            Ok(())
+        }
+    }
 }
 
 impl Default for Rotation {
@@ -189,6 +201,27 @@ struct Member {
     keys: VecDeque<ReceivingKey>,
 }
 
+impl Member {
+    /// Appends a key and drops the oldest beyond `max`, leaving no chain key behind: each key
+    /// leaving the list is wiped in place first (a removal moves it out and leaves its bytes),
+    /// and the list grows only by copying into a new buffer whose old one is dropped key by key
+    /// (a reallocation would free the old buffer unwiped).
+    fn push_key(&mut self, key: ReceivingKey, max: usize) {
+        while self.keys.len() >= max {
+            if let Some(oldest) = self.keys.front_mut() {
+                oldest.wipe();
+            }
+            self.keys.pop_front();
+        }
+        if self.keys.len() == self.keys.capacity() {
+            let mut grown = VecDeque::with_capacity(self.keys.len() + 1);
+            grown.extend(self.keys.iter().cloned());
+            self.keys = grown;
+        }
+        self.keys.push_back(key);
+    }
+}
+
 /// One device's view of one group: its own sender key, the members, and their sender keys
 /// (SPEC.md §13). Every failed call leaves it unchanged.
 pub struct GroupSession {
@@ -207,7 +240,8 @@ impl GroupSession {
     /// repeats are skipped) and a fresh sender key made at `now_ms`.
     ///
     /// # Errors
-    /// [`GroupError::InvalidLimits`]; [`GroupError::TooLarge`] beyond `max_members`.
+    /// [`GroupError::InvalidLimits`] (a limit or a rotation bound); [`GroupError::TooLarge`]
+    /// beyond `max_members`. Nothing is drawn before these checks.
     pub fn new<R: CryptoRng + ?Sized>(
         rng: &mut R,
         local: &IdentityKey,
@@ -217,6 +251,15 @@ impl GroupSession {
         config: GroupConfig,
     ) -> Result<Self, GroupError> {
         config.limits.validate()?;
+        config.rotation.validate()?;
+        let distinct: alloc::collections::BTreeSet<[u8; 32]> = members
+            .iter()
+            .filter(|m| *m != local)
+            .map(IdentityKey::to_bytes)
+            .collect();
+        if distinct.len() > config.limits.max_members as usize {
+            return Err(GroupError::TooLarge);
+        }
         let mut group = Self {
             group_id,
             local: *local,
@@ -359,21 +402,21 @@ impl GroupSession {
         let max = self.config.limits.max_sender_keys as usize;
         let member = self.member_mut(sender)?;
         let key = ReceivingKey::new(distribution);
-        match member.keys.iter_mut().find(|k| k.id == key.id) {
-            Some(held) if held.signing_key == key.signing_key => {}
-            // Another key under a held id (ids are random): the new one replaces it in place.
-            Some(held) => *held = key,
-            None => {
-                member.keys.push_back(key);
-                while member.keys.len() > max {
-                    // Wiped in place first: `pop_front` moves the key out and leaves its bytes.
-                    if let Some(oldest) = member.keys.front_mut() {
-                        oldest.wipe();
-                    }
-                    member.keys.pop_front();
-                }
+        match member.keys.iter().position(|k| k.id == key.id) {
+            Some(i) if member.keys.get(i).is_some_and(|k| k.signing_key == key.signing_key) => {
+                return Ok(());
             }
+            // Another key under a held id (ids are random): the new one replaces it, as the
+            // newest. The old one is wiped in place before the removal moves it.
+            Some(i) => {
+                if let Some(old) = member.keys.get_mut(i) {
+                    old.wipe();
+                }
+                member.keys.remove(i);
+            }
+            None => {}
         }
+        member.push_key(key, max);
         Ok(())
     }
 
@@ -389,9 +432,7 @@ impl GroupSession {
         now_ms: u64,
         plaintext: &[u8],
     ) -> Result<Vec<u8>, GroupError> {
-        if self.rotation_due(now_ms) || self.members.values().any(|m| !m.has_our_key) {
-            return Err(GroupError::DistributionPending);
-        }
+        self.ready(now_ms)?;
         if plaintext.len() > crate::wire::MAX_PLAINTEXT_LEN {
             return Err(GroupError::TooLarge);
         }
@@ -459,6 +500,7 @@ impl GroupSession {
         now_ms: u64,
         body: &[u8],
     ) -> Result<Vec<u8>, GroupError> {
+        self.ready(now_ms)?;
         let frame = zeroize::Zeroizing::new(
             padded_frame(ContentKind::Message, now_ms, &self.timer, body)
                 .map_err(|_| GroupError::TooLarge)?,
@@ -470,8 +512,8 @@ impl GroupSession {
     /// the members as a timer-update group message (returned), as for a session (SPEC.md §8.3).
     ///
     /// # Errors
-    /// As [`GroupSession::encrypt`]; [`GroupError::TimerVersionExhausted`] once the timer's
-    /// version is `u32::MAX`. On any error the group is unchanged.
+    /// [`GroupError::DistributionPending`] first, then [`GroupError::TimerVersionExhausted`]
+    /// once the timer's version is `u32::MAX`. On any error the group is unchanged.
     pub fn set_timer<R: CryptoRng + ?Sized>(
         &mut self,
         rng: &mut R,
@@ -479,6 +521,7 @@ impl GroupSession {
         duration_s: u32,
         start: TimerStart,
     ) -> Result<Vec<u8>, GroupError> {
+        self.ready(now_ms)?;
         let timer = self
             .timer
             .successor(duration_s, start)
@@ -504,13 +547,12 @@ impl GroupSession {
         now_ms: u64,
     ) -> Result<Receipt, GroupError> {
         let plaintext = zeroize::Zeroizing::new(self.decrypt_at(sender, message, now_ms)?);
-        Ok(match receive_frame(&plaintext, &mut self.timer, now_ms) {
-            // A sender key travels only over pairwise sessions, where its sender is known.
-            Receipt::Message(m) if m.kind == ContentKind::SenderKeyDistribution => {
-                Receipt::Unreadable(DecodeError::UnknownType(0x03))
-            }
-            other => other,
-        })
+        Ok(receive_frame(
+            &plaintext,
+            &mut self.timer,
+            now_ms,
+            Channel::Group,
+        ))
     }
 
     /// Deletes stored skipped keys that could only open messages already expired at `now_ms`
@@ -540,6 +582,16 @@ impl GroupSession {
             .flat_map(|m| m.keys.iter())
             .map(ReceivingKey::skipped_len)
             .sum()
+    }
+
+    /// `DistributionPending` while a rotation is due or a member lacks our key: checked first by
+    /// every send (SPEC.md §13.5).
+    fn ready(&self, now_ms: u64) -> Result<(), GroupError> {
+        if self.rotation_due(now_ms) || self.members.values().any(|m| !m.has_our_key) {
+            Err(GroupError::DistributionPending)
+        } else {
+            Ok(())
+        }
     }
 
     fn member_mut(&mut self, sender: &IdentityKey) -> Result<&mut Member, GroupError> {

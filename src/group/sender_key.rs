@@ -57,10 +57,10 @@ impl SendingKey {
     }
 
     /// The key of the next message, and the chain after it; nothing changes until
-    /// [`SendingKey::advance`]. `None` once the chain is used up (the last iteration is
-    /// `u32::MAX - 1`, so that a receiver can always count one past it).
+    /// [`SendingKey::advance`]. `None` once the chain is used up: the last iteration sent is
+    /// `2^32 − 2`, so that a receiver can always count one past it (SPEC.md §13.1).
     pub(crate) fn next(&self) -> Option<(GroupChainKey, GroupMessageKey)> {
-        (self.iteration < u32::MAX - 1).then(|| self.chain.step())
+        (self.iteration < u32::MAX).then(|| self.chain.step())
     }
 
     pub(crate) fn advance(&mut self, chain: GroupChainKey) {
@@ -84,6 +84,7 @@ impl fmt::Debug for SendingKey {
 }
 
 /// Another member's sender key, as we hold it to read what they send.
+#[derive(Clone)]
 pub(crate) struct ReceivingKey {
     pub(crate) id: u32,
     pub(crate) signing_key: VerifyingKey,
@@ -149,7 +150,9 @@ impl ReceivingKey {
         }
         let (after, mk) = chain.step();
         let plaintext = open(&mk, m, &ad)?;
-        self.skipped.reserve(derived.len().min(max));
+        // Exact growth, as the ratchet's store: what is pushed beyond the room evicts the oldest.
+        let room = max.saturating_sub(self.skipped.len());
+        self.skipped.reserve(derived.len().min(room));
         for (iteration, key) in &derived {
             self.skipped
                 .push(chain_id, *iteration, 0, key.clone(), now_ms, max);
@@ -196,9 +199,6 @@ impl SendingKey {
     pub(crate) fn decode_stored(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let id = r.u32()?;
         let iteration = r.u32()?;
-        if iteration == u32::MAX {
-            return Err(DecodeError::NonCanonical);
-        }
         let chain = GroupChainKey::from_bytes(*Zeroizing::new(r.array()?));
         let signing = SigningKey::from_bytes(&Zeroizing::new(r.array()?));
         Ok(Self {
@@ -213,6 +213,9 @@ impl SendingKey {
 
 /// `key id ‖ signing key (32) ‖ chain key (32) ‖ next (u32) ‖ skipped keys` (SPEC.md §13.7).
 impl ReceivingKey {
+    /// The shortest stored key (no skipped keys).
+    pub(crate) const MIN_STORED_LEN: usize = 4 + 32 + 32 + 4 + 4;
+
     pub(crate) fn encoded_len(&self) -> usize {
         4 + 32 + 32 + 4 + self.skipped.encoded_len()
     }

@@ -68,6 +68,7 @@ impl Codec for GroupSession {
             max_messages: r.u32()?,
             max_age_ms: r.u64()?,
         };
+        rotation.validate().map_err(|_| DecodeError::NonCanonical)?;
         let timer = Timer::decode(r)?;
         let stale = r.flag()?;
         let sending = SendingKey::decode_stored(r)?;
@@ -79,16 +80,15 @@ impl Codec for GroupSession {
         let mut previous: Option<[u8; 32]> = None;
         for _ in 0..count {
             let bytes: [u8; 32] = r.array()?;
-            if previous.is_some_and(|p| p >= bytes) || &bytes == local.as_bytes() {
-                return Err(DecodeError::NonCanonical);
-            }
-            previous = Some(bytes);
             let has_our_key = r.flag()?;
             let n = r.u32()?;
             if n > limits.max_sender_keys {
                 return Err(DecodeError::NonCanonical);
             }
-            let mut keys: VecDeque<ReceivingKey> = VecDeque::with_capacity(n as usize);
+            // At its final size, and no larger than the input can hold (a forged count
+            // allocates nothing extra): a regrown buffer would free chain keys unwiped.
+            let room = r.remaining() / ReceivingKey::MIN_STORED_LEN;
+            let mut keys: VecDeque<ReceivingKey> = VecDeque::with_capacity((n as usize).min(room));
             for _ in 0..n {
                 let key = ReceivingKey::decode(r, &limits)?;
                 if keys.iter().any(|k| k.id == key.id) {
@@ -96,6 +96,11 @@ impl Codec for GroupSession {
                 }
                 keys.push_back(key);
             }
+            // Checks that relate the entry to the others, once it is read (SPEC.md §2 rule 7).
+            if previous.is_some_and(|p| p >= bytes) || &bytes == local.as_bytes() {
+                return Err(DecodeError::NonCanonical);
+            }
+            previous = Some(bytes);
             members.insert(
                 bytes,
                 Member {

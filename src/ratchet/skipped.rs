@@ -55,6 +55,7 @@ struct SkippedKey<K> {
     skipped_at_ms: u64,
 }
 
+#[derive(Clone)]
 pub(crate) struct SkippedKeys<K = MessageKey> {
     entries: VecDeque<SkippedKey<K>>,
 }

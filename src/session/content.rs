@@ -7,7 +7,8 @@ use rand_core::CryptoRng;
 
 use super::{Config, Receipt, Received, Session};
 use crate::content::{
-    Content, ContentKind, MAX_CLOCK_SKEW_MS, Timer, TimerStart, padded_frame, receive_frame,
+    Channel, Content, ContentKind, MAX_CLOCK_SKEW_MS, Timer, TimerStart, padded_frame,
+    receive_frame,
 };
 use crate::error::Error;
 use crate::keys::IdentityKeyPair;
@@ -143,7 +144,7 @@ impl Session {
     }
 
     fn finish_receive(&mut self, plaintext: &[u8], now_ms: u64) -> Receipt {
-        receive_frame(plaintext, &mut self.timer, now_ms)
+        receive_frame(plaintext, &mut self.timer, now_ms, Channel::Pairwise)
     }
 
     /// Deletes every stored skipped key that could only open a message already expired at
