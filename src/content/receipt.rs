@@ -46,7 +46,12 @@ impl Receipt {
 }
 
 /// A message received through [`Session::receive`]: its content frame, and when to delete it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// The body of a [`ContentKind::SenderKeyDistribution`] frame is a sender key (secret): its
+/// `Debug` shows only its length; parse it with
+/// [`SenderKeyDistribution::from_bytes`](crate::group::SenderKeyDistribution::from_bytes), which
+/// wipes itself, and drop the `Received` at once (its body is not wiped).
+#[derive(Clone, PartialEq, Eq)]
 pub struct Received {
     /// What the frame carried.
     pub kind: ContentKind,
@@ -122,4 +127,21 @@ pub(crate) fn receive_frame(
         deadline,
         timer_changed,
     })
+}
+
+impl core::fmt::Debug for Received {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let mut d = f.debug_struct("Received");
+        d.field("kind", &self.kind);
+        if self.kind == ContentKind::SenderKeyDistribution {
+            d.field("body", &format_args!("<secret: {} bytes>", self.body.len()));
+        } else {
+            d.field("body", &self.body);
+        }
+        d.field("sent_at_ms", &self.sent_at_ms)
+            .field("timer", &self.timer)
+            .field("deadline", &self.deadline)
+            .field("timer_changed", &self.timer_changed)
+            .finish()
+    }
 }
