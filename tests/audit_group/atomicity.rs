@@ -120,34 +120,35 @@ fn held_every_failed_call_changes_nothing_and_draws_nothing() {
     assert_eq!(rng.lengths(), [16]);
 }
 
-/// FINDING (informational; SPEC.md §1's draw table): `GroupSession::new` draws the whole sender
-/// key (68 bytes) before it adds the members, so a `new` refused with `TooLarge` has drawn
-/// them. Nothing leaks (the key is dropped and wiped), but a failed call consumes randomness,
-/// which a seeded test vector would notice, unlike `InvalidLimits` (checked first). Fix: check
-/// the member count (after skipping `local` and repeats) before drawing.
+/// FINDING (informational; SPEC.md §1's draw table): `GroupSession::new` drew the whole sender
+/// key (68 bytes) before it added the members, so a `new` refused with `TooLarge` had drawn
+/// them — a failed call consumed randomness, which a seeded test vector would notice.
+/// FIXED: `new` now counts the distinct members (skipping `local` and repeats) and validates the
+/// rotation bounds before drawing (SPEC.md §13.6 "a failed `new` draws nothing"). The same
+/// refusal now draws nothing, while the same members one under the limit still draw exactly the
+/// 4 + 32 + 32 bytes of §13.1 (repeats and ourselves are not counted).
 #[test]
-fn broken_a_new_refused_for_too_many_members_has_drawn_a_sender_key() {
+fn fixed_a_new_refused_for_too_many_members_draws_nothing() {
     let limits = GroupLimits {
         max_members: 1,
         ..GroupLimits::DEFAULT
+    };
+    let config = GroupConfig {
+        limits,
+        ..GroupConfig::default()
     };
     let mut rng = Recorder::new(52);
     let ids: Vec<_> = (0..3)
         .map(|_| *IdentityKeyPair::generate(&mut rng).public())
         .collect();
     rng.draws.clear();
-    let got = GroupSession::new(
-        &mut rng,
-        &ids[0],
-        GROUP,
-        &ids[1..],
-        NOW,
-        GroupConfig {
-            limits,
-            ..GroupConfig::default()
-        },
-    );
+    let got = GroupSession::new(&mut rng, &ids[0], GROUP, &ids[1..], NOW, config);
     assert_eq!(got.map(|_| ()), Err(GroupError::TooLarge));
+    assert!(rng.draws.is_empty(), "drew {:?}", rng.lengths());
+    // One distinct member (repeated, and ourselves listed too) fits: the key is drawn then.
+    let one = [ids[1], ids[0], ids[1]];
+    let got = GroupSession::new(&mut rng, &ids[0], GROUP, &one, NOW, config);
+    assert_eq!(got.unwrap().members().count(), 1);
     assert_eq!(rng.lengths(), [4, 32, 32]);
 }
 

@@ -160,34 +160,43 @@ fn held_a_member_cannot_grow_our_store_past_the_documented_bound() {
 }
 
 /// FINDING (low; SPEC.md §13.4 "a member can make us hold at most `max_sender_keys ×
-/// max_skipped_keys` keys of 80 bytes (about 470 KiB at the defaults)"): the key count holds,
-/// but `ReceivingKey::decrypt` reserves `len + new` before the store drops its oldest, so a
-/// second full jump grows the store's buffer to `2 × max_skipped_keys` entries and keeps it:
+/// max_skipped_keys` keys of 80 bytes (about 470 KiB at the defaults)"): the key count held,
+/// but `ReceivingKey::decrypt` reserved `len + new` before the store dropped its oldest, so a
+/// second full jump grew the store's buffer to `2 × max_skipped_keys` entries and kept it:
 /// 320 000 bytes for one sender key at the defaults, about 940 KiB for a member's three keys.
-/// Fix: drop the entries that will be evicted before reserving (reserve `min(len + new, max)`
-/// after truncating the front to `max − new`), or document the factor 2.
+/// FIXED: the reservation is capped by the room left under `max_skipped_keys` (SPEC.md §13.4 "a
+/// store never reserves beyond its limit"); a full store evicts before it pushes. The same two
+/// full jumps (and a third) now keep no more memory than the first one did: well under one
+/// entry's worth of bytes stays allocated after each further jump.
 #[test]
-fn broken_doc_a_full_skipped_store_keeps_twice_its_bound_allocated() {
+fn fixed_a_full_skipped_store_keeps_no_more_than_its_bound_allocated() {
     let mut g = Group::new(14, 2, GroupConfig::default());
     let m = g.key(0);
     let f = Forged::new(&m, 1, 0, 8);
     let dev = &mut g.devices[1].group;
     dev.process_distribution(&m, &f.distribution()).unwrap();
-    dev.decrypt(&m, &f.message(2000, [1; 16], b"a", true))
-        .unwrap();
-    assert_eq!(dev.skipped_key_count(), 2000);
-    let second = f.message(4001, [2; 16], b"b", true);
-    let info = allocation_counter::measure(|| {
-        let plaintext = dev.decrypt(&m, &second).unwrap();
-        drop(plaintext);
+    let first = allocation_counter::measure(|| {
+        dev.decrypt(&m, &f.message(2000, [1; 16], b"a", true))
+            .unwrap();
     });
-    assert_eq!(dev.skipped_key_count(), 2000, "the count bound holds");
-    eprintln!("second full jump: {} more bytes kept", info.bytes_current);
+    assert_eq!(dev.skipped_key_count(), 2000);
     assert!(
-        info.bytes_current >= 2000 * 80,
-        "the store kept {} more bytes for the same 2000 keys",
-        info.bytes_current
+        first.bytes_current >= 2000 * 80,
+        "positive control: {first:?}"
     );
+    for (n, i) in [4001u32, 6002].into_iter().enumerate() {
+        let again = f.message(i, [2 + n as u8; 16], b"b", true);
+        let info = allocation_counter::measure(|| {
+            let plaintext = dev.decrypt(&m, &again).unwrap();
+            drop(plaintext);
+        });
+        assert_eq!(dev.skipped_key_count(), 2000, "the count bound holds");
+        assert!(
+            info.bytes_current < 80,
+            "jump {n}: the store kept {} more bytes for the same 2000 keys",
+            info.bytes_current
+        );
+    }
 }
 
 /// Each limit is refused at 0 and above 2^20 and accepted at 2^20 (SPEC.md §13.4), and a
@@ -260,13 +269,15 @@ fn held_max_members_is_exact_and_a_refusal_changes_nothing() {
 }
 
 /// FINDING (doc/code, low; SPEC.md §13.1 "The last iteration a sender uses is 2^32 − 2"):
-/// `SendingKey::next` allows `iteration < u32::MAX − 1`, so the last message a sender sends is
-/// iteration 2^32 − 3; a sender at 2^32 − 2 (a state the decoder accepts) cannot send. The
-/// ratchet's chains (SPEC.md §6.3, SECURITY.md property 10) use 2^32 − 2, and a receiver
-/// accepts 2^32 − 2 (test above). Fix: `iteration < u32::MAX` in `SendingKey::next`, or write
-/// 2^32 − 3 in §13.1.
+/// `SendingKey::next` allowed `iteration < u32::MAX − 1`, so the last message a sender sent was
+/// iteration 2^32 − 3; a sender at 2^32 − 2 (a state the decoder accepts) could not send.
+/// FIXED: `SendingKey::next` allows `iteration < u32::MAX`, as §13.1 says; a key at 2^32 − 1 is
+/// used up and due for rotation (§13.1, §13.5), and the decoder now accepts it (§13.7). From the
+/// same forged states: 2^32 − 3 and 2^32 − 2 each send at their own iteration; after 2^32 − 2 (and
+/// at a stored 2^32 − 1) the key is due for rotation and `send` is `DistributionPending`; a new
+/// distribution then gives a fresh key at iteration 0.
 #[test]
-fn broken_doc_the_sender_stops_one_iteration_before_the_spec_says() {
+fn fixed_doc_the_sender_sends_up_to_iteration_2_32_minus_2() {
     let config = GroupConfig {
         rotation: Rotation {
             max_messages: u32::MAX,
@@ -282,32 +293,46 @@ fn broken_doc_the_sender_stops_one_iteration_before_the_spec_says() {
         0,
         "iteration after the key id"
     );
-    for (iteration, sends) in [(u32::MAX - 2, true), (u32::MAX - 1, false)] {
+    for (iteration, sends) in [
+        (u32::MAX - 2, true),
+        (u32::MAX - 1, true),
+        (u32::MAX, false),
+    ] {
         let forged = edited(&blob, |b| put_u32(b, AT_SENDING + 4, iteration));
         let mut sender = GroupSession::from_bytes(&forged).unwrap();
         let got = sender.send(&mut g.rng, NOW, b"last?");
         assert_eq!(got.is_ok(), sends, "iteration {iteration}");
         if let Ok(m) = got {
-            assert_eq!(u32_at(&m, MSG_ITERATION.start), u32::MAX - 2);
-            assert_eq!(
-                sender.send(&mut g.rng, NOW, b"2^32 - 2").unwrap_err(),
-                GroupError::DistributionPending,
-                "iteration 2^32 - 2 is never sent"
-            );
+            assert_eq!(u32_at(&m, MSG_ITERATION.start), iteration);
+            if iteration == u32::MAX - 1 {
+                assert!(sender.rotation_due(NOW), "used up after 2^32 - 2");
+            } else {
+                assert!(!sender.rotation_due(NOW));
+            }
         } else {
             assert_eq!(got.unwrap_err(), GroupError::DistributionPending);
             assert!(sender.rotation_due(NOW));
+            let d = sender.distribution(&mut g.rng, NOW);
+            assert_eq!(d.distribution.iteration(), 0, "a fresh key");
         }
     }
 }
 
-/// FINDING (low; robustness, SPEC.md §13.5 gives no bounds for `Rotation`): `GroupSession::new`
-/// accepts `max_messages = 0` (or `max_age_ms = 0`). Such a group can never send — rotation is
-/// always due, `encrypt` is always `DistributionPending` — and every `distribution` call draws
-/// and hands out a new sender key, so an application that loops "distribute, then send" floods
-/// every member with keys. Fix: refuse a zero rotation bound with `InvalidLimits`.
+/// FINDING (low; robustness, SPEC.md §13.5 gave no bounds for `Rotation`): `GroupSession::new`
+/// accepted `max_messages = 0` (or `max_age_ms = 0`). Such a group could never send — rotation
+/// always due, `encrypt` always `DistributionPending` — and every `distribution` call drew and
+/// handed out a new sender key, flooding every member with keys.
+/// FIXED: `Rotation::validate` refuses a zero bound with `InvalidLimits`, checked by `new` before
+/// anything is drawn (SPEC.md §13.5 "`Rotation` bounds are each at least 1", §13.6), and a
+/// stored zero bound is `NonCanonical` (§13.7, `state::held_every_decode_check_of_section_13_7`).
+/// The same two policies are now refused without a draw; bounds of 1 are accepted.
 #[test]
-fn broken_a_zero_rotation_policy_is_accepted_and_makes_the_group_unusable() {
+fn fixed_a_zero_rotation_policy_is_refused_before_any_draw() {
+    let mut rng = Recorder::new(18);
+    let ids: Vec<_> = (0..2)
+        .map(|_| *IdentityKeyPair::generate(&mut rng).public())
+        .collect();
+    rng.draws.clear();
     for rotation in [
         Rotation {
             max_messages: 0,
@@ -318,23 +343,23 @@ fn broken_a_zero_rotation_policy_is_accepted_and_makes_the_group_unusable() {
             ..Rotation::DEFAULT
         },
     ] {
+        assert_eq!(rotation.validate(), Err(GroupError::InvalidLimits));
         let config = GroupConfig {
             rotation,
             ..GroupConfig::default()
         };
-        let mut g = Group::new(18, 2, config);
-        let mut ids = std::collections::BTreeSet::new();
-        for _ in 0..3 {
-            let d = g.devices[0].group.distribution(&mut g.rng, NOW);
-            ids.insert(d.distribution.key_id());
-            for member in &d.recipients {
-                g.devices[0].group.mark_distributed(member);
-            }
-            assert_eq!(
-                g.devices[0].group.send(&mut g.rng, NOW, b"x").unwrap_err(),
-                GroupError::DistributionPending
-            );
-        }
-        assert_eq!(ids.len(), 3, "a new key on every call");
+        let got = GroupSession::new(&mut rng, &ids[0], GROUP, &ids[1..], NOW, config);
+        assert_eq!(got.map(|_| ()), Err(GroupError::InvalidLimits));
+        assert!(rng.draws.is_empty(), "drew {:?}", rng.lengths());
     }
+    let one = Rotation {
+        max_messages: 1,
+        max_age_ms: 1,
+    };
+    assert_eq!(one.validate(), Ok(()));
+    let config = GroupConfig {
+        rotation: one,
+        ..GroupConfig::default()
+    };
+    assert!(GroupSession::new(&mut rng, &ids[0], GROUP, &ids[1..], NOW, config).is_ok());
 }

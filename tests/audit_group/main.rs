@@ -8,6 +8,8 @@
 //! - `broken_*`: the attack succeeded; the test asserts the bad outcome, so it passes while the
 //!   hole exists (and fails once it is fixed — then rename it `fixed_*` and flip the assertion).
 //!   `broken_doc_*` marks a disagreement between SPEC.md and the code.
+//! - `fixed_*` (`fixed_doc_*`): a finding since fixed; the test keeps the attack and asserts the
+//!   fixed behaviour, so it fails if the hole comes back.
 //! - `known_limit_*`: a documented limit, `#[ignore]`d with the reason.
 #![allow(
     clippy::unwrap_used,

@@ -94,6 +94,9 @@ fn held_marks_made_before_a_rotation_do_not_count_for_the_new_key() {
 /// for a cached `Distribution`: one handed to a newcomer after more messages were sent lets it
 /// read messages from before it joined (SPEC.md §13.5 "it reads nothing we sent before it
 /// joined"), and nothing tells the application the object is stale.
+/// STILL OPEN, now documented: SPEC.md §13.5 (`mark_distributed` "records that the member holds
+/// our *current* key … The library does not check either") and SECURITY.md Known limits (Groups)
+/// put both on the application; the test passes while the library does not check.
 /// Fix: `mark_distributed(member, &SenderKeyDistribution)` (or key id and iteration) that marks
 /// only if it is the current key at the current iteration, returning `false` otherwise.
 #[test]

@@ -21,16 +21,19 @@ fn frame(kind: ContentKind, timer: Timer, body: &[u8]) -> Vec<u8> {
 /// FINDING (medium; SECURITY.md Known limits and SPEC.md §8.3 justify the frozen timer with
 /// "only a peer that itself sent version 2^32 − 1 can exhaust a session's timer; that peer can
 /// equally ignore timers in its own client" — which does not carry over to groups): the group
-/// timer is shared, so ONE member that sends a timer frame with version 2^32 − 1 and a 1-second
-/// duration (a valid frame through `encrypt`) freezes it for every member that receives it.
-/// Removing that member does not help: no one can turn the timer off or lengthen it again
-/// (`TimerVersionExhausted` for ever), and every later message of every honest member is
-/// stamped with 1 s and arrives expired (`Receipt::Expired`) after the clock-skew allowance.
-/// Fix: in groups, refuse (as `Unreadable`, without applying) a timer whose version is more
-/// than a small step above ours, or version the timer per membership epoch so that a removal
-/// resets it; at least document it as a group limit ("recreate the group").
+/// timer is shared, so ONE member that sent a timer frame with version 2^32 − 1 and a 1-second
+/// duration (a valid frame through `encrypt`) froze it for every member that received it, even
+/// after its removal: `TimerVersionExhausted` for ever, every later message expired on arrival.
+/// FIXED: in a group, a frame's timer whose version exceeds ours by more than 2^16 is not
+/// applied; it still bounds that message's own deadline (SPEC.md §13.3). The same poison is now
+/// delivered with `timer_changed: false` and a 1 s deadline, and leaves every receiver's timer
+/// off; after the removal honest `set_timer` works in both directions (on, then off again) and
+/// an honest message is not expired. A member that missed changes still converges: a timer
+/// exactly 2^16 versions ahead applies, one more is not applied (but bounds its deadline).
+/// STILL OPEN, documented (SECURITY.md Known limits, Groups): a member can push the version up by
+/// 2^16 per message, which bounds the freeze but does not remove it.
 #[test]
-fn broken_one_member_freezes_the_group_timer_for_everyone_even_after_its_removal() {
+fn fixed_one_member_cannot_freeze_the_group_timer_with_a_far_ahead_version() {
     let mut g = Group::new(70, 3, GroupConfig::default());
     let k = crate::support::keys(&g);
     g.distribute_all(NOW);
@@ -45,7 +48,11 @@ fn broken_one_member_freezes_the_group_timer_for_everyone_even_after_its_removal
         .unwrap();
     for to in 0..2 {
         let got = g.devices[to].group.receive(&k[2], &poison, NOW).unwrap();
-        assert!(got.message().unwrap().timer_changed);
+        let got = got.message().unwrap();
+        assert!(!got.timer_changed, "device {to}");
+        assert_eq!(got.timer, last);
+        assert_eq!(got.deadline, Deadline::At(NOW + 1000), "its own deadline");
+        assert_eq!(g.devices[to].group.timer(), Timer::OFF);
     }
     let mallory = g.key(2);
     for i in 0..2 {
@@ -53,39 +60,57 @@ fn broken_one_member_freezes_the_group_timer_for_everyone_even_after_its_removal
     }
     g.distribute(0, NOW);
     g.distribute(1, NOW);
-    for (d, s) in [(0, 0), (1, 3600)] {
-        assert_eq!(
-            g.devices[d]
-                .group
-                .set_timer(&mut g.rng, NOW, s, TimerStart::OnSend)
-                .unwrap_err(),
-            GroupError::TimerVersionExhausted,
-            "nobody can turn it off or lengthen it"
-        );
+    for (from, to, s) in [(0, 1, 3600), (1, 0, 0)] {
+        let change = g.devices[from]
+            .group
+            .set_timer(&mut g.rng, NOW, s, TimerStart::OnSend)
+            .unwrap();
+        let got = g.devices[to].group.receive(&k[from], &change, NOW).unwrap();
+        assert!(got.message().unwrap().timer_changed, "{from} -> {to}");
+        assert_eq!(g.devices[to].group.timer(), g.devices[from].group.timer());
     }
+    assert_eq!(g.devices[0].group.timer().version, 2);
     let m = g.send(0, NOW, b"an honest message");
     let got = g.devices[1]
         .group
         .receive(&k[0], &m, NOW + 301_001)
         .unwrap();
-    assert_eq!(
-        got,
-        Receipt::Expired {
-            timer_changed: false
-        }
-    );
+    assert_eq!(got.message().unwrap().deadline, Deadline::Never);
+    // Within 2^16 versions a timer applies; one version further it does not.
+    let ahead = Timer {
+        duration_s: 60,
+        start: TimerStart::OnSend,
+        version: 2 + (1 << 16),
+    };
+    let beyond = Timer {
+        duration_s: 30,
+        version: ahead.version + (1 << 16) + 1,
+        ..ahead
+    };
+    for (timer, applies, deadline) in [(ahead, true, 60_000), (beyond, false, 30_000)] {
+        let m = g.devices[0]
+            .group
+            .encrypt(&mut g.rng, NOW, &frame(ContentKind::Message, timer, b"x"))
+            .unwrap();
+        let got = g.devices[1].group.receive(&k[0], &m, NOW).unwrap();
+        let got = got.message().unwrap();
+        assert_eq!(got.timer_changed, applies, "{timer:?}");
+        assert_eq!(got.deadline, Deadline::At(NOW + deadline));
+        assert_eq!(g.devices[1].group.timer(), ahead);
+    }
 }
 
 /// FINDING (low; SPEC.md §13.3 "a frame of kind 0x03 inside a group message is
-/// `Receipt::Unreadable(UnknownType(3))`"): `GroupSession::receive` runs the frame through
-/// `receive_frame` — which applies the frame's timer — and only then replaces the receipt by
-/// `Unreadable`. So a member can change everyone's group timer with a frame the receivers report
-/// as unreadable: `Unreadable` carries no `timer_changed`, and for every other unreadable frame
-/// the timer is not applied. The application is never told the timer changed (no "Mallory set
-/// messages to disappear after 1 s" line). Fix: check the kind before the timer is applied (or
-/// refuse kind 0x03 in the decoder used for group frames).
+/// `Receipt::Unreadable(UnknownType(3))`"): `GroupSession::receive` ran the frame through
+/// `receive_frame` — which applied the frame's timer — and only then replaced the receipt by
+/// `Unreadable`. So a member could change everyone's group timer with a frame the receivers
+/// reported as unreadable, and the application was never told the timer changed.
+/// FIXED: the frame's kind is checked before its timer is looked at (SPEC.md §13.3 "before its
+/// timer is looked at"). The same frame is still `Unreadable(UnknownType(3))` and now leaves the
+/// group's timer off; a really unreadable frame does not apply its timer either, and an ordinary
+/// message with the same timer does (reported with `timer_changed`).
 #[test]
-fn broken_a_sender_key_frame_in_a_group_message_changes_the_timer_silently() {
+fn fixed_a_sender_key_frame_in_a_group_message_leaves_the_timer_alone() {
     let mut g = Group::new(71, 2, GroupConfig::default());
     let k = crate::support::keys(&g);
     g.distribute_all(NOW);
@@ -104,25 +129,22 @@ fn broken_a_sender_key_frame_in_a_group_message_changes_the_timer_silently() {
         .unwrap();
     let got = g.devices[1].group.receive(&k[0], &m, NOW).unwrap();
     assert_eq!(got, Receipt::Unreadable(DecodeError::UnknownType(3)));
-    assert_eq!(
-        g.devices[1].group.timer(),
-        quiet,
-        "applied, and not reported"
-    );
+    assert_eq!(g.devices[1].group.timer(), Timer::OFF, "not applied");
     // A frame that is really unreadable does not apply its timer.
-    let mut bad = frame(
-        ContentKind::Message,
-        Timer {
-            version: 2,
-            ..quiet
-        },
-        b"x",
-    );
+    let mut bad = frame(ContentKind::Message, quiet, b"x");
     let n = bad.len();
     bad[n - 1] = 1; // non-zero padding
     let m = g.devices[0].group.encrypt(&mut g.rng, NOW, &bad).unwrap();
     let got = g.devices[1].group.receive(&k[0], &m, NOW).unwrap();
     assert_eq!(got, Receipt::Unreadable(DecodeError::NonCanonical));
+    assert_eq!(g.devices[1].group.timer(), Timer::OFF);
+    // The same timer in an ordinary message applies, and says so.
+    let m = g.devices[0]
+        .group
+        .encrypt(&mut g.rng, NOW, &frame(ContentKind::Message, quiet, b"x"))
+        .unwrap();
+    let got = g.devices[1].group.receive(&k[0], &m, NOW).unwrap();
+    assert!(got.message().unwrap().timer_changed);
     assert_eq!(g.devices[1].group.timer(), quiet);
 }
 
@@ -198,9 +220,11 @@ fn held_purge_of_group_skipped_keys_follows_section_8_6() {
 /// distribution overtaken by a later message of the same pairwise session is lost to a purge
 /// (`DuplicateMessage` when it arrives), where without the purge it would have been delivered.
 /// The group then reads nothing from that sender (`UnknownSenderKey`) until it redistributes.
-/// The library cannot tell which skipped key carries a distribution; fix: say so in §8.6/§12
-/// item 24 and in `UnknownSenderKey`'s advice (ask for the key again), or keep skipped keys of a
-/// session that carried distributions until `max_age` rather than the timer.
+/// STILL OPEN: SECURITY.md Known limits (Groups) now states it ("ask the sender again on
+/// `UnknownSenderKey`", as SPEC.md §13.4 step 4 advises); SPEC.md §8.6 and §12 item 24 still do
+/// not mention it, so the `broken_doc_` disagreement stands. Fix: say so in §8.6/§12 item 24, or
+/// keep skipped keys of a session that carried distributions until `max_age` rather than the
+/// timer.
 #[test]
 fn broken_doc_purge_drops_a_distribution_that_arrives_after_a_later_message() {
     use xchat_protocol::Session;

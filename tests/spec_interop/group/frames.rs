@@ -43,8 +43,10 @@ fn decode_theirs(b: &[u8]) -> Result<Frame, Dec> {
     })
 }
 
-/// The frames whose decoding SPEC.md fixes one way and the crate does another (reported).
-pub(crate) const KNOWN: &[&str] = &["start byte 2, cut after it"];
+/// The frames on which the crate and SPEC.md used to disagree (the old §8.2 read "the whole
+/// 9-byte timer, after which a start byte other than `0x00`/`0x01` … is `NonCanonical`"; the
+/// crate checks it as soon as it is read, which §8.2 now says). None disagrees any more.
+const FORMERLY_KNOWN: &[&str] = &["start byte 2, cut after it"];
 
 fn table() -> Vec<(&'static str, Vec<u8>, Result<(), Dec>)> {
     let t = Timer {
@@ -90,7 +92,7 @@ fn table() -> Vec<(&'static str, Vec<u8>, Result<(), Dec>)> {
         (
             "start byte 2, cut after it",
             with(14, 2)[..15].to_vec(),
-            Err(Truncated),
+            Err(NonCanonical),
         ),
         ("off on-read", off_on_read.clone(), Err(NonCanonical)),
         (
@@ -152,8 +154,7 @@ fn frames_encode_identically() {
     assert_eq!(text(theirs(&f).to_padded_bytes().unwrap_err()), "TooLarge");
 }
 
-/// Test F2: malformed frames: both decoders agree, and agree with §8.2's order, except the
-/// frames of `KNOWN` (see `known_frame_disagreements`).
+/// Test F2: malformed frames: both decoders agree, and agree with §8.2's order.
 #[test]
 fn frame_decode_errors() {
     let mut failures = vec![];
@@ -161,23 +162,26 @@ fn frame_decode_errors() {
         let mine = decode_frame(&bytes).map(|_| ());
         let crate_side = decode_theirs(&bytes).map(|_| ());
         assert_eq!(mine, want, "{name}: the reference against SPEC.md");
-        if crate_side != want && !KNOWN.contains(&name) {
+        if crate_side != want {
             failures.push(format!("{name}: crate {crate_side:?}, SPEC.md {want:?}"));
         }
     }
     assert!(failures.is_empty(), "{failures:#?}");
 }
 
-/// Test F3 (ignored: a known disagreement, kept runnable): §8.2 reads "the whole 9-byte timer,
-/// after which a start byte other than `0x00`/`0x01` ... is `NonCanonical`", so a frame that ends
-/// right after a bad start byte is `Truncated`; the crate checks the start byte as soon as it is
-/// read and says `NonCanonical` (as §10.3 row 9 does for session state).
+/// Test F3 (formerly ignored as a known disagreement): §8.2 now checks the timer's start byte
+/// "as soon as it is read", so a frame that ends right after a bad start byte is `NonCanonical`
+/// in both implementations, as the crate always said (and §10.3 row 9 says for session state).
 #[test]
-#[ignore = "known disagreement with SPEC.md §8.2 (frame cut after a bad timer start byte)"]
-fn known_frame_disagreements() {
-    for (name, bytes, want) in table() {
-        if KNOWN.contains(&name) {
-            assert_eq!(decode_theirs(&bytes).map(|_| ()), want, "{name}");
-        }
+fn formerly_known_frame_disagreements_now_agree() {
+    let table = table();
+    for name in FORMERLY_KNOWN {
+        let (_, bytes, want) = table.iter().find(|x| x.0 == *name).unwrap();
+        assert_eq!(decode_theirs(bytes).map(|_| ()), *want, "{name}: the crate");
+        assert_eq!(
+            decode_frame(bytes).map(|_| ()),
+            *want,
+            "{name}: the reference"
+        );
     }
 }

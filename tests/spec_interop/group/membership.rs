@@ -89,7 +89,8 @@ fn removal_deletes_the_members_keys() {
 }
 
 /// Test M3: the rotation policy: after `max_messages` messages, and at
-/// `now ≥ created_at + max_age_ms`; the age bound near `2^64 − 1`; `max_messages` 0.
+/// `now ≥ created_at + max_age_ms`; the age bound near `2^64 − 1`; bounds of 0 refused and of 1
+/// accepted (§13.5 "`Rotation` bounds are each at least 1").
 #[test]
 fn rotation_policy() {
     let mut r = rng(22);
@@ -121,16 +122,27 @@ fn rotation_policy() {
     assert!(!b.rotation_due(u64::MAX - 1));
     assert!(b.rotation_due(u64::MAX));
     b.encrypt(&mut r, u64::MAX - 1, b"x").unwrap();
-    // `max_messages` 0: always due (no bound in §13.5 refuses it).
-    let zero = Cfg {
+    // A bound of 0 is `InvalidLimits` (and `try_new` checks that neither side drew).
+    for rotation in [(0, u64::MAX), (1000, 0), (0, 0)] {
+        let zero = Cfg {
+            limits: DEFAULT.limits,
+            rotation,
+        };
+        let e = Dev::try_new(&mut r, 1, &[2], NOW, zero).err().unwrap();
+        assert_eq!(e, "InvalidLimits", "{rotation:?}");
+    }
+    // Bounds of 1: one message per key, due again one millisecond after each rotation.
+    let one = Cfg {
         limits: DEFAULT.limits,
-        rotation: (0, u64::MAX),
+        rotation: (1, 1),
     };
-    let mut z = Dev::try_new(&mut r, 1, &[2], NOW, zero).unwrap();
-    z.distribute(&mut r, NOW);
-    let res = z.encrypt(&mut r, NOW, b"x");
-    assert_eq!(res.map(|_| ()), Err("DistributionPending".to_string()));
-    assert!(z.rotation_due(NOW));
+    let mut o = Dev::try_new(&mut r, 1, &[2], NOW, one).unwrap();
+    o.distribute(&mut r, NOW);
+    o.encrypt(&mut r, NOW, b"x").unwrap();
+    assert!(o.rotation_due(NOW));
+    o.distribute(&mut r, NOW + 5);
+    assert!(!o.rotation_due(NOW + 5));
+    assert!(o.rotation_due(NOW + 6));
 }
 
 /// Test M4: creating a group: every limit in 1..=2^20 (`InvalidLimits`), the members
@@ -154,17 +166,33 @@ fn group_limits_and_sizes() {
         limits: [2000, 2000, 3, 2],
         ..DEFAULT
     };
-    // `InvalidLimits` draws nothing; `TooLarge` comes after the 68 bytes of the key are drawn
-    // (the order SPEC.md leaves open; the reference follows the crate).
+    // Neither `InvalidLimits` nor `TooLarge` draws anything (§13.6 "a failed `new` draws
+    // nothing"); with both, `InvalidLimits` (the order SPEC.md leaves open; see the reference).
     let mut bad = DEFAULT.theirs();
     bad.limits.max_jump = 0;
     let (us, them) = (their_ik(&ik(1)), [2, 3, 4].map(|n| their_ik(&ik(n))));
     let mut none = Scripted::new(&[]);
     let e = GroupSession::new(&mut none, &us, GroupId(GID), &them[..1], NOW, bad).unwrap_err();
     assert_eq!((text(e), none.finish()), ("InvalidLimits".to_string(), ()));
-    let mut key = Scripted::new(&[&[0; 4], &[0; 32], &[0; 32]]);
-    let e = GroupSession::new(&mut key, &us, GroupId(GID), &them, NOW, cfg.theirs()).unwrap_err();
-    assert_eq!((text(e), key.finish()), ("TooLarge".to_string(), ()));
+    let mut none = Scripted::new(&[]);
+    let e = GroupSession::new(&mut none, &us, GroupId(GID), &them, NOW, cfg.theirs()).unwrap_err();
+    assert_eq!((text(e), none.finish()), ("TooLarge".to_string(), ()));
+    let mut both = cfg.theirs();
+    both.rotation.max_messages = 0;
+    let mut none = Scripted::new(&[]);
+    let e = GroupSession::new(&mut none, &us, GroupId(GID), &them, NOW, both).unwrap_err();
+    assert_eq!((text(e), none.finish()), ("InvalidLimits".to_string(), ()));
+    let e = Dev::try_new(
+        &mut r,
+        1,
+        &[2, 3, 4],
+        NOW,
+        Cfg {
+            rotation: (0, 1),
+            ..cfg
+        },
+    );
+    assert_eq!(e.err().unwrap(), "InvalidLimits");
     // Us and a repeat are skipped before counting.
     let mut g = Dev::try_new(&mut r, 1, &[1, 2, 3, 2, 1], NOW, cfg).unwrap();
     assert_eq!(g.mine.members.len(), 2);
@@ -179,7 +207,8 @@ fn group_limits_and_sizes() {
 }
 
 /// Test M5: the size bound of a message (2^20 bytes of plaintext, §13.3) and of a framed body,
-/// and the order of the refusals of `encrypt`, `send` and `set_timer` when several apply.
+/// and the order of the refusals of `encrypt`, `send` and `set_timer` when several apply:
+/// `DistributionPending` first, before `TooLarge` and `TimerVersionExhausted` (§13.5).
 #[test]
 fn sending_errors_and_their_order() {
     let mut r = rng(24);
@@ -214,6 +243,10 @@ fn sending_errors_and_their_order() {
             pending_send.as_str(),
             exhausted_pending.as_str()
         ),
-        ("DistributionPending", "TooLarge", "TimerVersionExhausted")
+        (
+            "DistributionPending",
+            "DistributionPending",
+            "DistributionPending"
+        )
     );
 }

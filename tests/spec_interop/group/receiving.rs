@@ -178,8 +178,9 @@ fn dist_of(key_id: u32, iteration: u32, ck: K32, signing_seed: &K32) -> Vec<u8> 
 }
 
 /// Test R4: §13.2's rules: a repeat (same id and signing key, any iteration) changes nothing;
-/// the same id with another signing key replaces the key in place; a new id is appended and
-/// the oldest dropped beyond `max_sender_keys` (2); wrong group and non-members refused.
+/// the same id with another signing key replaces the key, which becomes the newest (its skipped
+/// keys dropped); a new id is appended and the oldest dropped beyond `max_sender_keys` (2);
+/// wrong group and non-members refused.
 #[test]
 fn distribution_rules() {
     let mut r = rng(13);
@@ -212,7 +213,8 @@ fn distribution_rules() {
     assert_eq!(ids, [7, 8]);
     let want = format!("UnknownSenderKey({})", d0.key_id);
     assert_eq!(b.decrypt(&a, &m[2]).unwrap_err(), want);
-    // Id 7 with another signing key: replaced in place, from its iteration, no skipped keys.
+    // Id 7 with another signing key: replaced, as the newest, from its iteration, no skipped
+    // keys.
     let (mk7, _) = kdf_ck(&[1; 32]);
     let m7 = build_msg(
         &a,
@@ -227,8 +229,8 @@ fn distribution_rules() {
     b.process(&a, &dist_of(7, 2, [3; 32], &[0x72; 32])).unwrap();
     let keys = &b.mine.members[0].keys;
     assert_eq!(
-        (keys[0].id, keys[0].next, keys[0].skipped.len(), keys[1].id),
-        (7, 2, 0, 8)
+        (keys[0].id, keys[1].id, keys[1].next, keys[1].skipped.len()),
+        (8, 7, 2, 0)
     );
     let m7old = build_msg(&a, (&GID, 7, 0), &mk7, &[4; 16], &[0x71; 32], b"7");
     assert_eq!(b.decrypt(&a, &m7old).unwrap_err(), "InvalidSignature");
@@ -243,6 +245,21 @@ fn distribution_rules() {
         b"7'",
     );
     assert_eq!(b.decrypt(&a, &m7new).unwrap(), b"7'");
+    // The next new key drops 8, the oldest, and keeps the replacing 7.
+    b.process(&a, &dist_of(10, 0, [6; 32], &[0xA1; 32]))
+        .unwrap();
+    let ids: Vec<u32> = b.mine.members[0].keys.iter().map(|k| k.id).collect();
+    assert_eq!(ids, [7, 10]);
+    let ck8 = [2; 32];
+    let m8 = build_msg(
+        &a,
+        (&GID, 8, 4),
+        &kdf_ck(&ck8).0,
+        &[4; 16],
+        &[0x81; 32],
+        b"8",
+    );
+    assert_eq!(b.decrypt(&a, &m8).unwrap_err(), "UnknownSenderKey(8)");
     // A key distributed at the last iteration: taken; nothing can be read with it.
     b.process(&a, &dist_of(9, u32::MAX, [5; 32], &[0x91; 32]))
         .unwrap();
@@ -297,8 +314,9 @@ fn frame(kind: u8, sent_at: u64, timer: Timer, body: &[u8]) -> Vec<u8> {
 
 /// Test R6: frames in group messages (§13.3): a timer update applies at the receiver, a
 /// message gets its deadline, a late one is `Expired` (its key consumed), a frame of kind 0x03
-/// is `Unreadable(UnknownType(3))`, a malformed frame is `Unreadable`; then §8.6's purge under
-/// the group's timer, sparing keys `decrypt` stored.
+/// is `Unreadable(UnknownType(3))` before its timer is looked at, a malformed frame is
+/// `Unreadable`; a timer more than `2^16` versions ahead is not applied (but bounds its own
+/// deadline); then §8.6's purge under the group's timer, sparing keys `decrypt` stored.
 #[test]
 fn frames_timers_and_purge() {
     let mut r = rng(15);
@@ -362,14 +380,14 @@ fn frames_timers_and_purge() {
             ..
         }
     ));
-    // Kind 0x03 carrying a newer timer, and malformed frames: authenticated, unreadable.
+    // Kind 0x03 carrying a newer timer, and malformed frames: authenticated, unreadable, and
+    // none applies its timer.
     let newer = Timer {
         duration_s: 5,
         start: 1,
         version: 9,
     };
-    // (The crate applies the timer of the kind-0x03 frame, reported as `Unreadable`; so
-    // does the reference.)
+    let current = devs[1].mine.timer;
     let k3 = frame(KIND_SENDER_KEY, NOW, newer, &[0; 105]);
     for (pt, want) in [
         (k3, "Unreadable(UnknownType(3))"),
@@ -380,19 +398,18 @@ fn frames_timers_and_purge() {
         let msg = devs[0].encrypt(&mut r, NOW, &pt).unwrap();
         for dev in &mut devs[1..] {
             assert_eq!(format!("{:?}", dev.receive(&a, &msg, NOW).unwrap()), want);
-            assert_eq!(dev.mine.timer, newer, "{want}");
+            assert_eq!(dev.mine.timer, current, "{want}");
         }
     }
-    // Turning the timer off: start is on-send whatever was asked (§8.3). The receivers took
-    // version 9 from the unreadable kind-0x03 frame, so this real change (version 3) no
-    // longer applies there: the timers of sender and receivers now differ for good.
+    // Turning the timer off: start is on-send whatever was asked (§8.3); it applies at the
+    // receivers, whose timers stay the sender's.
     let off = devs[0].set_timer(&mut r, NOW, 0, 1).unwrap();
     let got = devs[1].receive(&a, &off, NOW).unwrap();
     assert!(matches!(
         got,
         Receipt::Message {
             kind: 2,
-            timer_changed: false,
+            timer_changed: true,
             ..
         }
     ));
@@ -401,5 +418,57 @@ fn frames_timers_and_purge() {
         start: 0,
         version: 3,
     };
-    assert_eq!((devs[0].mine.timer, devs[1].mine.timer), (want, newer));
+    assert_eq!((devs[0].mine.timer, devs[1].mine.timer), (want, want));
+    // §13.3's step: exactly `2^16` versions ahead applies; one more does not, and the message
+    // still gets the more private of the two timers as its deadline (§8.5).
+    let ahead = Timer {
+        duration_s: 60,
+        start: 0,
+        version: 3 + (1 << 16),
+    };
+    let beyond = Timer {
+        duration_s: 30,
+        start: 0,
+        version: ahead.version + (1 << 16) + 1,
+    };
+    for (t, applies, ms) in [(ahead, true, 60_000), (beyond, false, 30_000)] {
+        let msg = devs[0]
+            .encrypt(&mut r, NOW, &frame(1, NOW, t, b"step"))
+            .unwrap();
+        let got = devs[1].receive(&a, &msg, NOW).unwrap();
+        let Receipt::Message {
+            timer_changed,
+            deadline,
+            timer,
+            ..
+        } = got
+        else {
+            panic!("{got:?}")
+        };
+        assert_eq!(
+            (timer_changed, deadline, timer),
+            (applies, Deadline::At(NOW + ms), t)
+        );
+        assert_eq!(devs[1].mine.timer, ahead);
+    }
+    // The maximal version from a member: not applied, and `set_timer` still works after it.
+    let last = Timer {
+        duration_s: 1,
+        start: 0,
+        version: u32::MAX,
+    };
+    let msg = devs[2]
+        .encrypt(&mut r, NOW, &frame(2, NOW, last, b""))
+        .unwrap();
+    let c = devs[2].mine.local;
+    let got = devs[1].receive(&c, &msg, NOW).unwrap();
+    assert!(matches!(
+        got,
+        Receipt::Message {
+            timer_changed: false,
+            ..
+        }
+    ));
+    devs[1].set_timer(&mut r, NOW, 0, 0).unwrap();
+    assert_eq!(devs[1].mine.timer.version, ahead.version + 1);
 }

@@ -6,8 +6,8 @@ use super::{Cfg, Dev, GID, NOW, full_group, ik, rng, text};
 use crate::common::state_codec as sc;
 use crate::pqxdh::Scripted;
 use crate::reference::group::{
-    Member, MyGroup, OwnKey, RecvKey, Skipped, Timer, build_msg, decode_msg, open_at_rest,
-    seal_at_rest, signing_public,
+    Member, MyGroup, OwnKey, RecvKey, Skipped, Timer, build_msg, decode_dist, decode_msg,
+    open_at_rest, seal_at_rest, signing_public,
 };
 use crate::reference::primitives::{K32, kdf_ck};
 use xchat_protocol::group::GroupSession;
@@ -218,29 +218,24 @@ fn hand_built_state_loads_and_behaves() {
     assert_eq!(g.decrypt(&sender, &m4).unwrap_err(), "InvalidSignature");
 }
 
-/// Test S3: the end of our chain. §13.1 says the last iteration a sender uses is `2^32 − 2`,
-/// but then our key would be stored at `2^32 − 1`, which §13.7 refuses; the crate stops one
-/// earlier: at `2^32 − 2` the chain is used up, `2^32 − 3` is its last message, and the group
-/// after it is storable.
+/// Test S3: the end of our chain (§13.1): the last iteration a sender uses is `2^32 − 2`; a key
+/// at `2^32 − 1` is used up (due for rotation, §13.5) and is stored and loaded as it is
+/// (§13.7); a distribution then rotates to a fresh key at iteration 0.
 #[test]
 fn last_own_iteration() {
     let mut r = rng(32);
     let mut st = hand_built();
     st.members.iter_mut().for_each(|m| m.has_our_key = true);
     st.rotation = (u32::MAX, u64::MAX);
-    st.own.iteration = u32::MAX - 1;
-    let mut g = Dev::load(&st.to_state());
-    assert!(g.rotation_due(NOW), "2^32 - 2 is used up");
-    assert_eq!(
-        g.encrypt(&mut r, NOW, b"x").unwrap_err(),
-        "DistributionPending"
-    );
     st.own.iteration = u32::MAX - 2;
     let mut g = Dev::load(&st.to_state());
-    assert!(!g.rotation_due(NOW));
-    let m = g.encrypt(&mut r, NOW, b"last").unwrap();
-    assert_eq!(decode_msg(&m).unwrap().iteration, u32::MAX - 2);
-    assert!(g.rotation_due(NOW));
+    for last in [u32::MAX - 2, u32::MAX - 1] {
+        assert!(!g.rotation_due(NOW), "{last} is not used up");
+        let m = g.encrypt(&mut r, NOW, b"last").unwrap();
+        assert_eq!(decode_msg(&m).unwrap().iteration, last);
+    }
+    assert!(g.rotation_due(NOW), "2^32 - 1 is used up");
+    assert_eq!(g.mine.own.iteration, u32::MAX);
     assert_eq!(
         g.encrypt(&mut r, NOW, b"x").unwrap_err(),
         "DistributionPending"
@@ -254,6 +249,11 @@ fn last_own_iteration() {
         Ok(()),
         "the group after its last message does not load again"
     );
+    let mut g = Dev::load(&blob);
+    assert!(g.rotation_due(NOW));
+    let (d, to) = g.distribution(&mut r, NOW);
+    assert_eq!(decode_dist(&d).unwrap().iteration, 0);
+    assert_eq!(to.len(), st.members.len());
 }
 
 /// Test S4: sealed at rest (§10.4): the crate's sealed blob is the reference's for the same

@@ -34,6 +34,8 @@ pub(crate) const DEFAULT_LIMITS: [u32; 4] = [2000, 2000, 3, 1000];
 /// `max_messages`, `max_age_ms` (§13.5).
 pub(crate) const DEFAULT_ROTATION: (u32, u64) = (1000, 604_800_000);
 pub(crate) const MAX_CLOCK_SKEW: u64 = 300_000;
+/// §13.3: how far ahead of ours a group frame's timer version may be and still apply.
+pub(crate) const MAX_TIMER_STEP: u64 = 1 << 16;
 /// §8.2 frame kinds.
 pub(crate) const KIND_MESSAGE: u8 = 0x01;
 pub(crate) const KIND_TIMER: u8 = 0x02;
@@ -53,7 +55,8 @@ pub(crate) enum Dec {
     ChecksumMismatch,
 }
 
-/// §13.6, spelled as the crate's `Debug` prints it (`Session(_)` is the pairwise session's).
+/// §13.6, spelled as the crate's `Debug` prints it (`SenderKeyDistribution::send` reports the
+/// pairwise session's own error, not one of these).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum GErr {
     Decode(Dec),
@@ -148,11 +151,17 @@ impl Timer {
         v.push(self.start);
         v.extend_from_slice(&self.version.to_be_bytes());
     }
-    /// §8.2: the whole 9 bytes are read, then the start byte and the off/on-read rule.
+    /// §8.2: the duration, the start byte (other than `0x00`/`0x01`: `NonCanonical` as soon as
+    /// it is read), the version, and then the off/on-read rule.
     fn read(r: &mut Rd<'_>) -> Result<Timer, Dec> {
+        let duration_s = r.u32()?;
+        let start = r.u8()?;
+        if start > 1 {
+            return Err(Dec::NonCanonical);
+        }
         let t = Timer {
-            duration_s: r.u32()?,
-            start: r.u8()?,
+            duration_s,
+            start,
             version: r.u32()?,
         };
         if t.canonical() {
@@ -563,15 +572,17 @@ impl MyGroup {
             return nc;
         }
         let rotation = (r.u32()?, r.u64()?);
-        // §8.2's timer checks: all 9 bytes, then the start byte (the crate checks the start
-        // byte as soon as it is read: tests/spec_interop/group/decode.rs, KNOWN).
-        let timer = Timer::read(&mut r)?;
-        let stale = r.flag()?;
-        let (id, iteration) = (r.u32()?, r.u32()?);
-        // AMBIGUOUS: checked as soon as the iteration is read.
-        if iteration == u32::MAX {
+        // "either 0 → NonCanonical". AMBIGUOUS: the row is one 12-byte field, so both bounds
+        // are read before either is checked (as the limits above); a blob cut inside
+        // `max_age_ms` after a zero `max_messages` is then `Truncated`.
+        if rotation.0 == 0 || rotation.1 == 0 {
             return nc;
         }
+        // §8.2's timer checks, the start byte as soon as it is read.
+        let timer = Timer::read(&mut r)?;
+        let stale = r.flag()?;
+        // Any iteration, `2^32 − 1` included (a used-up chain, §13.1).
+        let (id, iteration) = (r.u32()?, r.u32()?);
         let own = OwnKey {
             id,
             iteration,
@@ -599,9 +610,8 @@ impl MyGroup {
                 }
                 keys.push(key);
             }
-            // §2 rule 7: a check relating the entry to others, or to `IK_local`, once the
-            // whole entry (with its keys) is read (the crate checks both as soon as the `IK` is
-            // read: tests/spec_interop/group/decode.rs, KNOWN).
+            // §13.7 (and §2 rule 7): the order, and never `IK_local`, once the member's whole
+            // entry (with its keys) is read.
             if members.last().is_some_and(|p| p.ik >= ik) || ik == local {
                 return nc;
             }
@@ -731,8 +741,9 @@ fn new_sender_key(rng: &mut impl Rng, now: u64) -> OwnKey {
 }
 
 impl MyGroup {
-    /// `GroupSession::new`. AMBIGUOUS (the crate's order): the limits are checked before any
-    /// draw, the number of members (us and repeats skipped) after the 68 bytes are drawn.
+    /// `GroupSession::new`: every check before the draw (§13.6 "a failed `new` draws nothing").
+    /// AMBIGUOUS: the limits and the rotation bounds (both `InvalidLimits`) before the number of
+    /// members (us and repeats skipped, `TooLarge`), which a limit of 0 would make meaningless.
     pub(crate) fn new(
         rng: &mut impl Rng,
         local: K32,
@@ -744,13 +755,17 @@ impl MyGroup {
         if limits.iter().any(|l| !(1..=CEILING).contains(l)) {
             return Err(GErr::InvalidLimits);
         }
-        let own = new_sender_key(rng, now);
+        // §13.5 "`Rotation` bounds are each at least 1".
+        if rotation.0 == 0 || rotation.1 == 0 {
+            return Err(GErr::InvalidLimits);
+        }
         let mut iks: Vec<K32> = members.iter().copied().filter(|m| *m != local).collect();
         iks.sort_unstable();
         iks.dedup();
         if iks.len() > limits[3] as usize {
             return Err(GErr::TooLarge);
         }
+        let own = new_sender_key(rng, now);
         let members = iks
             .into_iter()
             .map(|ik| Member {
@@ -779,17 +794,16 @@ impl MyGroup {
         self.member(ik).is_some()
     }
 
-    /// §13.5; "when it has sent `max_messages` messages" read as `iteration ≥ max_messages`,
-    /// the age bound with a saturating addition. CONTRADICTION: §13.1 makes `2^32 − 2` the last
-    /// iteration used, after which ours would be `2^32 − 1`, which §13.7 refuses to load; the
-    /// crate calls the chain used up at `2^32 − 2` (so its last message is `2^32 − 3`), and so
-    /// does this implementation.
+    /// §13.5; "when it has sent `max_messages` messages" read as `iteration ≥ max_messages`
+    /// (AMBIGUOUS: the iteration counts the messages sent on the key), the age bound with a
+    /// saturating addition; the chain is used up at `2^32 − 1` (§13.1: the last iteration sent
+    /// is `2^32 − 2`).
     pub(crate) fn rotation_due(&self, now: u64) -> bool {
         let o = &self.own;
         self.stale
             || o.iteration >= self.rotation.0
             || now >= o.created_at.saturating_add(self.rotation.1)
-            || o.iteration >= u32::MAX - 1
+            || o.iteration == u32::MAX
     }
 
     pub(crate) fn lacking(&self) -> Vec<K32> {
@@ -797,7 +811,8 @@ impl MyGroup {
         lack.map(|m| m.ik).collect()
     }
 
-    /// `add_member`: `Ok(false)` for us or a member (AMBIGUOUS: before the size check).
+    /// `add_member`: `Ok(false)` for us or a member, also in a full group (§13.5), so before
+    /// the size check (`TooLarge`).
     pub(crate) fn add_member(&mut self, ik: &K32) -> Result<bool, GErr> {
         if *ik == self.local || self.is_member(ik) {
             return Ok(false);
@@ -875,14 +890,17 @@ impl MyGroup {
             skipped: vec![],
         };
         match keys.iter().position(|k| k.id == d.key_id) {
-            Some(j) if keys[j].signing == d.signing => {}
-            Some(j) => keys[j] = fresh,
-            None => {
-                keys.push(fresh);
-                while keys.len() > max_keys {
-                    keys.remove(0);
-                }
+            // A repeat (at any iteration): nothing changes.
+            Some(j) if keys[j].signing == d.signing => return Ok(()),
+            // Another signing key under a held id: the old key goes, the new one is the newest.
+            Some(j) => {
+                keys.remove(j);
             }
+            None => {}
+        }
+        keys.push(fresh);
+        while keys.len() > max_keys {
+            keys.remove(0);
         }
         Ok(())
     }
@@ -891,8 +909,8 @@ impl MyGroup {
         self.rotation_due(now) || self.members.iter().any(|m| !m.has_our_key)
     }
 
-    /// §13.3; AMBIGUOUS: `DistributionPending` before `TooLarge`; the seed is drawn only
-    /// after every check.
+    /// §13.3; `DistributionPending` before `TooLarge` (§13.5); AMBIGUOUS: the seed is drawn
+    /// only after every check (§13.6 says an `Err` changes nothing; a draw is not state).
     pub(crate) fn encrypt(
         &mut self,
         rng: &mut impl Rng,
@@ -915,14 +933,17 @@ impl MyGroup {
         Ok(m)
     }
 
-    /// §13.3 `send`: a kind 0x01 frame under the group's timer. AMBIGUOUS (the crate's order):
-    /// the frame's size (`TooLarge`) is checked before `DistributionPending`, unlike `encrypt`.
+    /// §13.3 `send`: a kind 0x01 frame under the group's timer; `DistributionPending` first,
+    /// then the frame's size (`TooLarge`) (§13.5).
     pub(crate) fn send(
         &mut self,
         rng: &mut impl Rng,
         now: u64,
         body: &[u8],
     ) -> Result<Vec<u8>, GErr> {
+        if self.pending(now) {
+            return Err(GErr::DistributionPending);
+        }
         let f = Frame {
             kind: KIND_MESSAGE,
             sent_at: now,
@@ -930,13 +951,10 @@ impl MyGroup {
             body: body.to_vec(),
         };
         let frame = encode_frame(&f).map_err(|_| GErr::TooLarge)?;
-        if self.pending(now) {
-            return Err(GErr::DistributionPending);
-        }
         self.encrypt(rng, now, &frame)
     }
 
-    /// §8.3 for the group: exhausted version first (AMBIGUOUS against `DistributionPending`).
+    /// §8.3 for the group: `DistributionPending` first, then an exhausted version (§13.5).
     pub(crate) fn set_timer(
         &mut self,
         rng: &mut impl Rng,
@@ -944,6 +962,9 @@ impl MyGroup {
         duration_s: u32,
         start: u8,
     ) -> Result<Vec<u8>, GErr> {
+        if self.pending(now) {
+            return Err(GErr::DistributionPending);
+        }
         let version = self
             .timer
             .version
@@ -1029,9 +1050,10 @@ impl MyGroup {
         self.open(sender, bytes, u64::MAX)
     }
 
-    /// `receive`: §13.4, then the frame as §8.4/§8.5 read it; a kind 0x03 frame is
-    /// `Unreadable(UnknownType(3))`. AMBIGUOUS (the crate's choice): its timer is applied
-    /// first (§8.4: "on every received frame"), although `Unreadable` cannot report it.
+    /// `receive`: §13.4, then the frame as §8.4/§8.5 read it with §13.3's two differences: a
+    /// kind 0x03 frame is `Unreadable(UnknownType(3))` before its timer is looked at, and a
+    /// timer whose version exceeds ours by more than `2^16` is not applied (it still takes part
+    /// in the message's effective timer, §8.5).
     pub(crate) fn receive(
         &mut self,
         sender: &K32,
@@ -1043,12 +1065,13 @@ impl MyGroup {
             Err(e) => return Ok(Receipt::Unreadable(e)),
             Ok(f) => f,
         };
-        let timer_changed = f.timer.supersedes(&self.timer);
-        if timer_changed {
-            self.timer = f.timer;
-        }
         if f.kind == KIND_SENDER_KEY {
             return Ok(Receipt::Unreadable(Dec::UnknownType(KIND_SENDER_KEY)));
+        }
+        let within = u64::from(f.timer.version) <= u64::from(self.timer.version) + MAX_TIMER_STEP;
+        let timer_changed = within && f.timer.supersedes(&self.timer);
+        if timer_changed {
+            self.timer = f.timer;
         }
         let effective = Timer::more_private(&f.timer, &self.timer);
         Ok(match deadline(f.sent_at, &effective, now) {
