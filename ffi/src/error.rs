@@ -325,7 +325,9 @@ fn message(code: i32) -> &'static CStr {
         XC_ERR_SEALED_OTHER => c"sealed sender error",
         XC_ERR_GROUP_WRONG_GROUP => c"group message or sender key of another group",
         XC_ERR_GROUP_NOT_A_MEMBER => c"the sender is not a member of the group",
-        XC_ERR_GROUP_UNKNOWN_SENDER_KEY => c"unknown sender key: ask the sender to distribute it again",
+        XC_ERR_GROUP_UNKNOWN_SENDER_KEY => {
+            c"unknown sender key: ask the sender to distribute it again"
+        }
         XC_ERR_GROUP_DISTRIBUTION_PENDING => c"our sender key must be rotated or distributed first",
         XC_ERR_GROUP_OTHER => c"group error",
         _ => UNKNOWN_CODE,

@@ -332,7 +332,8 @@ pub unsafe extern "C" fn xc_seal_for_group(
         // SAFETY: as above.
         let group = unsafe { handle_ref(group) }?;
         // SAFETY: readable, by the contract.
-        let cert = SenderCertificate::from_bytes(unsafe { bytes_in(certificate, certificate_len) }?)?;
+        let cert =
+            SenderCertificate::from_bytes(unsafe { bytes_in(certificate, certificate_len) }?)?;
         // SAFETY: readable, by the contract.
         let message = unsafe { bytes_in(message, message_len) }?;
         let sealed = seal_for_group(&mut os_rng(), &sender.inner, &cert, &group.inner, message)?;

@@ -403,7 +403,12 @@ impl GroupSession {
         let member = self.member_mut(sender)?;
         let key = ReceivingKey::new(distribution);
         match member.keys.iter().position(|k| k.id == key.id) {
-            Some(i) if member.keys.get(i).is_some_and(|k| k.signing_key == key.signing_key) => {
+            Some(i)
+                if member
+                    .keys
+                    .get(i)
+                    .is_some_and(|k| k.signing_key == key.signing_key) =>
+            {
                 return Ok(());
             }
             // Another key under a held id (ids are random): the new one replaces it, as the
