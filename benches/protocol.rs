@@ -455,9 +455,13 @@ fn group_256b(c: &mut Criterion) {
     let mut receiver =
         GroupSession::new(&mut rng, bob.public(), id, &[*alice.public()], now, config).unwrap();
     let d = sender.distribution(&mut rng, now).distribution;
-    let d = SenderKeyDistribution::from_bytes(&d.to_bytes()).unwrap();
-    receiver.process_distribution(alice.public(), &d).unwrap();
-    sender.mark_distributed(bob.public());
+    receiver
+        .process_distribution(
+            alice.public(),
+            &SenderKeyDistribution::from_bytes(&d.to_bytes()).unwrap(),
+        )
+        .unwrap();
+    sender.mark_distributed(bob.public(), &d).unwrap();
     let plaintext = [0x42u8; 256];
     let f = Floor::new();
     let mut g = c.benchmark_group("group_encrypt_decrypt_256B");
@@ -507,7 +511,7 @@ fn group_seal_100(c: &mut Criterion) {
     .unwrap();
     let pending = group.distribution(&mut rng, now);
     for m in &pending.recipients {
-        group.mark_distributed(m);
+        group.mark_distributed(m, &pending.distribution).unwrap();
     }
     let message = group.send(&mut rng, now, &[0x42; 200]).unwrap();
     let root = CertificateKeyPair::generate(&mut rng);

@@ -319,7 +319,9 @@ fn distribute(rng: &mut UnwrapErr<SysRng>, people: &mut [Person], from: usize, r
             names[to],
             seal(rng, &me.id, &me.cert, session, &inner).unwrap(),
         );
-        group.mark_distributed(member);
+        group
+            .mark_distributed(member, &pending.distribution)
+            .unwrap();
     }
 }
 

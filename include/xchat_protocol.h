@@ -268,6 +268,13 @@
 #define XC_ERR_GROUP_DISTRIBUTION_PENDING 63
 
 /**
+ * `xc_group_mark_distributed` was given a distribution that is not our current sender key at
+ * its current iteration (we rotated or sent since): send the one `xc_group_distribution`
+ * returns now.
+ */
+#define XC_ERR_GROUP_STALE_DISTRIBUTION 64
+
+/**
  * A group failure this version of the ABI has no code for.
  */
 #define XC_ERR_GROUP_OTHER 69
@@ -642,12 +649,19 @@ int32_t xc_group_distribution(struct XcGroup *group,
                               struct XcBuffer *out_recipients);
 
 /**
- * Records that `member` was sent our current sender key.
+ * Records that `member` now holds `distribution` (the bytes `xc_group_distribution` returned,
+ * once their delivery to `member` completed). It must be our current sender key at its current
+ * iteration: a distribution of a key we rotated since, or from before we sent more, returns
+ * `XC_ERR_GROUP_STALE_DISTRIBUTION` and marks nothing (SPEC.md §13.5).
  *
  * # Safety
- * `group` is any value (handles are checked); `member` is NULL or readable for 32 bytes.
+ * `group` is any value (handles are checked); `member` is NULL or readable for 32 bytes;
+ * `distribution`/`len` describe readable memory. No handle passed is in use by another thread.
  */
-int32_t xc_group_mark_distributed(struct XcGroup *group, const uint8_t *member);
+int32_t xc_group_mark_distributed(struct XcGroup *group,
+                                  const uint8_t *member,
+                                  const uint8_t *distribution,
+                                  size_t len);
 
 /**
  * Sends a sender key distribution (from `xc_group_distribution`) to the session's peer: a

@@ -138,7 +138,11 @@ impl World {
                 .unwrap()
                 .process_distribution(&self.keys[from], &d)
                 .unwrap();
-            self.groups[from].as_mut().unwrap().mark_distributed(member);
+            self.groups[from]
+                .as_mut()
+                .unwrap()
+                .mark_distributed(member, &pending.distribution)
+                .unwrap();
         }
     }
 

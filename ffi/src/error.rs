@@ -128,6 +128,10 @@ pub const XC_ERR_GROUP_NOT_A_MEMBER: i32 = 61;
 pub const XC_ERR_GROUP_UNKNOWN_SENDER_KEY: i32 = 62;
 /// Our sender key must be rotated or sent to a member first: call `xc_group_distribution`.
 pub const XC_ERR_GROUP_DISTRIBUTION_PENDING: i32 = 63;
+/// `xc_group_mark_distributed` was given a distribution that is not our current sender key at
+/// its current iteration (we rotated or sent since): send the one `xc_group_distribution`
+/// returns now.
+pub const XC_ERR_GROUP_STALE_DISTRIBUTION: i32 = 64;
 /// A group failure this version of the ABI has no code for.
 pub const XC_ERR_GROUP_OTHER: i32 = 69;
 
@@ -225,7 +229,7 @@ impl From<xchat_protocol::GroupError> for Fail {
 
 /// Every code this ABI defines.
 #[cfg(test)]
-pub(crate) const ALL_CODES: [i32; 47] = [
+pub(crate) const ALL_CODES: [i32; 48] = [
     XC_OK,
     XC_ERR_NULL_POINTER,
     XC_ERR_INVALID_ARGUMENT,
@@ -272,6 +276,7 @@ pub(crate) const ALL_CODES: [i32; 47] = [
     XC_ERR_GROUP_NOT_A_MEMBER,
     XC_ERR_GROUP_UNKNOWN_SENDER_KEY,
     XC_ERR_GROUP_DISTRIBUTION_PENDING,
+    XC_ERR_GROUP_STALE_DISTRIBUTION,
     XC_ERR_GROUP_OTHER,
 ];
 
@@ -329,6 +334,9 @@ fn message(code: i32) -> &'static CStr {
             c"unknown sender key: ask the sender to distribute it again"
         }
         XC_ERR_GROUP_DISTRIBUTION_PENDING => c"our sender key must be rotated or distributed first",
+        XC_ERR_GROUP_STALE_DISTRIBUTION => {
+            c"not our current sender key at its current iteration: distribute the current one"
+        }
         XC_ERR_GROUP_OTHER => c"group error",
         _ => UNKNOWN_CODE,
     }

@@ -200,22 +200,30 @@ pub unsafe extern "C" fn xc_group_distribution(
 pub const XC_SENDER_KEY_DISTRIBUTION_LEN: usize = 105;
 const _: () = assert!(XC_SENDER_KEY_DISTRIBUTION_LEN == SenderKeyDistribution::LEN);
 
-/// Records that `member` was sent our current sender key.
+/// Records that `member` now holds `distribution` (the bytes `xc_group_distribution` returned,
+/// once their delivery to `member` completed). It must be our current sender key at its current
+/// iteration: a distribution of a key we rotated since, or from before we sent more, returns
+/// `XC_ERR_GROUP_STALE_DISTRIBUTION` and marks nothing (SPEC.md §13.5).
 ///
 /// # Safety
-/// `group` is any value (handles are checked); `member` is NULL or readable for 32 bytes.
+/// `group` is any value (handles are checked); `member` is NULL or readable for 32 bytes;
+/// `distribution`/`len` describe readable memory. No handle passed is in use by another thread.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn xc_group_mark_distributed(group: *mut XcGroup, member: *const u8) -> i32 {
+pub unsafe extern "C" fn xc_group_mark_distributed(
+    group: *mut XcGroup,
+    member: *const u8,
+    distribution: *const u8,
+    len: usize,
+) -> i32 {
     guard(|| {
         // SAFETY: checked by the registry; not in use elsewhere, by the contract.
         let group = unsafe { handle_mut(group) }?;
         // SAFETY: NULL or readable for 32 bytes, by the contract.
         let member = IdentityKey::from_bytes(unsafe { key_in(member) }?)?;
-        if group.inner.mark_distributed(&member) {
-            Ok(())
-        } else {
-            Err(Fail(crate::error::XC_ERR_GROUP_NOT_A_MEMBER))
-        }
+        // SAFETY: readable, by the contract.
+        let d = SenderKeyDistribution::from_bytes(unsafe { bytes_in(distribution, len) }?)?;
+        group.inner.mark_distributed(&member, &d)?;
+        Ok(())
     })
 }
 
@@ -519,6 +527,7 @@ pub(crate) fn group_code(e: GroupError) -> i32 {
         GroupError::NotAMember => XC_ERR_GROUP_NOT_A_MEMBER,
         GroupError::UnknownSenderKey(_) => XC_ERR_GROUP_UNKNOWN_SENDER_KEY,
         GroupError::DistributionPending => XC_ERR_GROUP_DISTRIBUTION_PENDING,
+        GroupError::StaleDistribution => XC_ERR_GROUP_STALE_DISTRIBUTION,
         GroupError::InvalidSignature => XC_ERR_INVALID_SIGNATURE,
         GroupError::DuplicateMessage => XC_ERR_DUPLICATE_MESSAGE,
         GroupError::TooFarInFuture => XC_ERR_TOO_FAR_IN_FUTURE,

@@ -156,7 +156,12 @@ fn a_group_over_the_c_abi() {
             dist.len(),
         ));
         for k in &recipients {
-            ok(xc_group_mark_distributed(ga, k.as_ptr()));
+            ok(xc_group_mark_distributed(
+                ga,
+                k.as_ptr(),
+                dist.as_ptr(),
+                dist.len(),
+            ));
         }
         assert_eq!(distribution(ga).1.len(), 0);
 
@@ -201,6 +206,7 @@ fn a_group_over_the_c_abi() {
         let mut removed = false;
         ok(xc_group_remove_member(ga, keys[2].as_ptr(), &mut removed));
         assert!(removed);
+        let old = dist;
         let (dist, recipients) = distribution(ga);
         assert_eq!(recipients, vec![keys[1]]);
         ok(xc_group_process_distribution(
@@ -209,9 +215,19 @@ fn a_group_over_the_c_abi() {
             dist.as_ptr(),
             dist.len(),
         ));
-        ok(xc_group_mark_distributed(ga, keys[1].as_ptr()));
         assert_eq!(
-            xc_group_mark_distributed(ga, keys[2].as_ptr()),
+            xc_group_mark_distributed(ga, keys[1].as_ptr(), old.as_ptr(), old.len()),
+            XC_ERR_GROUP_STALE_DISTRIBUTION,
+            "the key Carol holds marks nothing"
+        );
+        ok(xc_group_mark_distributed(
+            ga,
+            keys[1].as_ptr(),
+            dist.as_ptr(),
+            dist.len(),
+        ));
+        assert_eq!(
+            xc_group_mark_distributed(ga, keys[2].as_ptr(), dist.as_ptr(), dist.len()),
             XC_ERR_GROUP_NOT_A_MEMBER
         );
         ok(xc_group_send(

@@ -57,7 +57,7 @@ fuzz_target!(|data: &[u8]| {
         let mut rng = xchat_protocol_fuzz::rng(1);
         let pending = group.distribution(&mut rng, NOW);
         for m in &pending.recipients {
-            group.mark_distributed(m);
+            group.mark_distributed(m, &pending.distribution).unwrap();
         }
         let _ = group.send(&mut rng, NOW, b"after restore");
         let _ = group.purge(u64::MAX);

@@ -142,7 +142,9 @@ pub fn group_fixture() -> GroupFixture {
         let d = SenderKeyDistribution::from_bytes(&bytes).unwrap();
         groups[1].process_distribution(&keys[from], &d).unwrap();
         for m in &pending.recipients {
-            groups[from].mark_distributed(m);
+            groups[from]
+                .mark_distributed(m, &pending.distribution)
+                .unwrap();
         }
         if from == 0 {
             distribution = bytes;

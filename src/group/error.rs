@@ -29,6 +29,10 @@ pub enum GroupError {
     /// still lacks it: call [`GroupSession::distribution`](super::GroupSession::distribution)
     /// and deliver it before sending.
     DistributionPending,
+    /// The distribution named to `mark_distributed` is not our current sender key at its
+    /// current iteration: we rotated or sent since it was made. Send the member the one
+    /// [`GroupSession::distribution`](super::GroupSession::distribution) returns now.
+    StaleDistribution,
     /// The group would hold more members than its limits allow, or a message is too large.
     TooLarge,
     /// A limit is zero or above its ceiling.
@@ -50,6 +54,9 @@ impl fmt::Display for GroupError {
             Self::DecryptionFailed => f.write_str("group message failed authentication"),
             Self::DistributionPending => {
                 f.write_str("sender key must be rotated or distributed before sending")
+            }
+            Self::StaleDistribution => {
+                f.write_str("distribution is not our current sender key at its current iteration")
             }
             Self::TooLarge => f.write_str("too many members or too large a message"),
             Self::InvalidLimits => f.write_str("invalid group limits"),

@@ -33,7 +33,7 @@
 //! let mut wires = Vec::new();
 //! for member in &pending.recipients {
 //!     wires.push(pending.distribution.send(&mut to_bob, &mut rng, now)?); // to `member`
-//!     ours.mark_distributed(member);
+//!     ours.mark_distributed(member, &pending.distribution)?;
 //! }
 //! let message = ours.send(&mut rng, now, b"hello, group")?;
 //!
@@ -57,6 +57,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use rand_core::CryptoRng;
+use subtle::ConstantTimeEq;
 
 use crate::cipher;
 use crate::content::{
@@ -189,7 +190,7 @@ pub struct Distribution {
     /// Our current sender key.
     pub distribution: SenderKeyDistribution,
     /// The members to send it to (over each one's pairwise session); then
-    /// [`GroupSession::mark_distributed`] each.
+    /// [`GroupSession::mark_distributed`] each with `distribution` once delivered.
     pub recipients: Vec<IdentityKey>,
 }
 
@@ -373,15 +374,30 @@ impl GroupSession {
         }
     }
 
-    /// Records that `member` was sent our current sender key. Returns whether it is a member.
-    pub fn mark_distributed(&mut self, member: &IdentityKey) -> bool {
-        match self.members.get_mut(member.as_bytes()) {
-            Some(m) => {
-                m.has_our_key = true;
-                true
-            }
-            None => false,
+    /// Records that `member` now holds `distribution`, which must be our current sender key at
+    /// its current iteration — the one [`GroupSession::distribution`] returns now. Call it once
+    /// the delivery of that distribution to `member` completed. A distribution of an older key
+    /// (we rotated since it was made) or of an earlier iteration (we sent since; a newcomer given
+    /// it would read messages sent before it joined) marks nothing (SPEC.md §13.5).
+    ///
+    /// # Errors
+    /// [`GroupError::NotAMember`], then [`GroupError::StaleDistribution`]; the group is
+    /// unchanged.
+    pub fn mark_distributed(
+        &mut self,
+        member: &IdentityKey,
+        distribution: &SenderKeyDistribution,
+    ) -> Result<(), GroupError> {
+        // Our own key against what the caller holds: compared in constant time all the same,
+        // as the bytes hold the chain key.
+        let current = self.sending.distribution(self.group_id).to_bytes();
+        let is_current = bool::from(current.ct_eq(&*distribution.to_bytes()));
+        let member = self.member_mut(member)?;
+        if !is_current {
+            return Err(GroupError::StaleDistribution);
         }
+        member.has_our_key = true;
+        Ok(())
     }
 
     /// Takes a member's sender key, received from `sender` over our pairwise session with it

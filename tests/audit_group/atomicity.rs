@@ -53,7 +53,24 @@ fn held_every_failed_call_changes_nothing_and_draws_nothing() {
     assert_eq!(dev.add_member(&alice), Ok(false));
     assert_eq!(dev.add_member(&bob), Ok(false));
     assert!(!dev.remove_member(&outsider), "a non-member");
-    assert!(!dev.mark_distributed(&outsider));
+    let current = dev.distribution(&mut rng, NOW).distribution;
+    assert_eq!(
+        dev.mark_distributed(&outsider, &current),
+        Err(GroupError::NotAMember)
+    );
+    // Our key at another iteration, and another group's key, mark nothing.
+    let mut later = current.to_bytes().to_vec();
+    later[40] ^= 1;
+    let later = SenderKeyDistribution::from_bytes(&later).unwrap();
+    let mut elsewhere = current.to_bytes().to_vec();
+    elsewhere[1] ^= 1;
+    let elsewhere = SenderKeyDistribution::from_bytes(&elsewhere).unwrap();
+    for stale in [&later, &elsewhere] {
+        assert_eq!(
+            dev.mark_distributed(&bob, stale),
+            Err(GroupError::StaleDistribution)
+        );
+    }
     assert!(
         !dev.rotation_due(NOW),
         "removing a non-member is no removal"

@@ -146,7 +146,10 @@ fn broken_doc_a_replayed_distribution_of_a_dropped_key_reopens_messages_already_
         .process_distribution(&alice, &stored)
         .unwrap();
     for m in &d1.recipients {
-        g.devices[0].group.mark_distributed(m);
+        g.devices[0]
+            .group
+            .mark_distributed(m, &d1.distribution)
+            .unwrap();
     }
     g.devices[2]
         .group

@@ -53,9 +53,16 @@ fn held_a_removed_member_reads_nothing_sent_after_the_removal() {
     let k = crate::support::keys(&g);
     g.distribute_all(NOW);
     let old = g.send(0, NOW, b"old");
+    let current = g.devices[0]
+        .group
+        .distribution(&mut g.rng, NOW)
+        .distribution;
     g.devices[0].group.remove_member(&k[2]);
     g.devices[0].group.add_member(&k[2]).unwrap();
-    g.devices[0].group.mark_distributed(&k[2]);
+    g.devices[0]
+        .group
+        .mark_distributed(&k[2], &current)
+        .unwrap();
     assert_eq!(
         g.devices[0].group.send(&mut g.rng, NOW, b"x").unwrap_err(),
         GroupError::DistributionPending,
@@ -73,34 +80,40 @@ fn held_marks_made_before_a_rotation_do_not_count_for_the_new_key() {
     let mut g = Group::new(32, 3, GroupConfig::default());
     let k = crate::support::keys(&g);
     g.distribute_all(NOW);
+    let old = g.devices[0]
+        .group
+        .distribution(&mut g.rng, NOW)
+        .distribution;
     g.devices[0].group.remove_member(&k[2]);
-    g.devices[0].group.mark_distributed(&k[1]);
+    g.devices[0].group.mark_distributed(&k[1], &old).unwrap();
     let d = g.devices[0].group.distribution(&mut g.rng, NOW);
     assert_eq!(d.recipients, vec![g.key(1)]);
     assert_eq!(
         g.devices[0].group.send(&mut g.rng, NOW, b"x").unwrap_err(),
         GroupError::DistributionPending
     );
-    assert!(!g.devices[0].group.mark_distributed(&k[2]), "not a member");
+    assert_eq!(
+        g.devices[0].group.mark_distributed(&k[2], &d.distribution),
+        Err(GroupError::NotAMember)
+    );
+    assert_eq!(
+        g.devices[0].group.mark_distributed(&k[1], &old),
+        Err(GroupError::StaleDistribution),
+        "the old key no longer marks"
+    );
     assert_eq!(g.devices[0].group.lacking_sender_key(), vec![g.key(1)]);
 }
 
-/// FINDING (low–medium; SPEC.md §12 item 23 "A group refuses to send while a member lacks our
-/// current key"): `mark_distributed(member)` names no key, so it marks whatever key is current
-/// when it is called. An application that delivers distributions asynchronously and marks each
-/// member when its delivery completes — the obvious way to use `Distribution` — marks a member
-/// for a key it never got if a rotation happened in between (a removal, or the age limit):
-/// `send` then succeeds, and that member cannot read it (`UnknownSenderKey`). The same holds
-/// for a cached `Distribution`: one handed to a newcomer after more messages were sent lets it
-/// read messages from before it joined (SPEC.md §13.5 "it reads nothing we sent before it
-/// joined"), and nothing tells the application the object is stale.
-/// STILL OPEN, now documented: SPEC.md §13.5 (`mark_distributed` "records that the member holds
-/// our *current* key … The library does not check either") and SECURITY.md Known limits (Groups)
-/// put both on the application; the test passes while the library does not check.
-/// Fix: `mark_distributed(member, &SenderKeyDistribution)` (or key id and iteration) that marks
-/// only if it is the current key at the current iteration, returning `false` otherwise.
+/// FIXED (was a low–medium finding; SPEC.md §12 item 23 "A group refuses to send while a member
+/// lacks our current key"): `mark_distributed(member)` named no key, so it marked whatever key was
+/// current when called. An application marking each member when its delivery completed marked a
+/// member for a key it never got if a rotation happened in between, and `send` then succeeded
+/// although that member could not read it; a cached `Distribution` handed to a newcomer after
+/// more messages were sent let it read messages from before it joined.
+/// Now `mark_distributed(member, &distribution)` marks only with our current key at its current
+/// iteration (`StaleDistribution` otherwise, changing nothing).
 #[test]
-fn broken_a_late_mark_distributed_covers_a_key_the_member_never_got() {
+fn fixed_a_late_mark_distributed_covers_no_key_the_member_never_got() {
     let mut g = Group::new(33, 3, GroupConfig::default());
     let (b, c) = (g.key(1), g.key(2));
     let alice = g.key(0);
@@ -112,24 +125,40 @@ fn broken_a_late_mark_distributed_covers_a_key_the_member_never_got() {
             .process_distribution(&alice, &k1.distribution)
             .unwrap();
     }
-    g.devices[0].group.mark_distributed(&c);
+    g.devices[0]
+        .group
+        .mark_distributed(&c, &k1.distribution)
+        .unwrap();
     // C is removed before B's delivery is confirmed; the next send needs K2, for B only.
     g.devices[0].group.remove_member(&c);
     let k2 = g.devices[0].group.distribution(&mut g.rng, NOW);
     assert_eq!(k2.recipients, vec![b]);
     assert_ne!(k1.distribution.key_id(), k2.distribution.key_id());
-    // B's (K1) delivery now completes, and is marked.
-    g.devices[0].group.mark_distributed(&b);
-    let m = g.devices[0]
-        .group
-        .send(&mut g.rng, NOW, b"B cannot read this")
-        .expect("sent although B lacks the key");
+    // B's (K1) delivery now completes: it marks nothing, and sending stays refused.
+    let before = g.blob(0);
     assert_eq!(
-        g.receive(1, 0, &m, NOW),
-        Err(GroupError::UnknownSenderKey(k2.distribution.key_id()))
+        g.devices[0].group.mark_distributed(&b, &k1.distribution),
+        Err(GroupError::StaleDistribution)
     );
+    assert_eq!(g.blob(0), before, "a refused mark changes nothing");
+    assert_eq!(
+        g.devices[0].group.send(&mut g.rng, NOW, b"x").unwrap_err(),
+        GroupError::DistributionPending
+    );
+    // K2 delivered and marked: B reads what follows.
+    g.devices[1]
+        .group
+        .process_distribution(&alice, &k2.distribution)
+        .unwrap();
+    g.devices[0]
+        .group
+        .mark_distributed(&b, &k2.distribution)
+        .unwrap();
+    let m = g.send(0, NOW, b"B reads this");
+    assert_eq!(g.receive(1, 0, &m, NOW).unwrap(), b"B reads this");
 
-    // A cached distribution handed to a newcomer after five more messages.
+    // A cached distribution handed to a newcomer after five more messages marks nothing; the
+    // one made after it joined starts after them.
     let mut g = Group::new(34, 3, GroupConfig::default());
     let k = crate::support::keys(&g);
     let newcomer = g.key(2);
@@ -139,20 +168,39 @@ fn broken_a_late_mark_distributed_covers_a_key_the_member_never_got() {
     for member in &cached.recipients {
         let d = cached.distribution.clone();
         g.devices[1].group.process_distribution(&k[0], &d).unwrap();
-        g.devices[0].group.mark_distributed(member);
+        g.devices[0]
+            .group
+            .mark_distributed(member, &cached.distribution)
+            .unwrap();
     }
     let earlier: Vec<_> = (0..5u8).map(|i| g.send(0, NOW, &[i])).collect();
     g.devices[0].group.add_member(&newcomer).unwrap();
+    assert_eq!(
+        g.devices[0]
+            .group
+            .mark_distributed(&newcomer, &cached.distribution),
+        Err(GroupError::StaleDistribution)
+    );
+    let fresh = g.devices[0].group.distribution(&mut g.rng, NOW);
+    assert_eq!(fresh.recipients, vec![newcomer]);
+    assert_eq!(fresh.distribution.iteration(), 5);
     g.devices[2]
         .group
-        .process_distribution(&k[0], &cached.distribution)
+        .process_distribution(&k[0], &fresh.distribution)
         .unwrap();
-    assert!(g.devices[0].group.mark_distributed(&newcomer));
-    assert_eq!(
-        g.receive(2, 0, &earlier[3], NOW).unwrap(),
-        [3],
-        "read from before it joined"
-    );
+    g.devices[0]
+        .group
+        .mark_distributed(&newcomer, &fresh.distribution)
+        .unwrap();
+    for m in &earlier {
+        assert_eq!(
+            g.receive(2, 0, m, NOW),
+            Err(GroupError::DuplicateMessage),
+            "nothing from before it joined"
+        );
+    }
+    let m = g.send(0, NOW, b"welcome");
+    assert_eq!(g.receive(2, 0, &m, NOW).unwrap(), b"welcome");
 }
 
 /// A newcomer gets the key at its current iteration: messages in flight from before it joined,

@@ -38,7 +38,8 @@ fn held_debug_of_group_types_shows_no_secret() {
     let pending = a.distribution(&mut rng, NOW);
     let d = SenderKeyDistribution::from_bytes(&pending.distribution.to_bytes()).unwrap();
     b.process_distribution(alice.public(), &d).unwrap();
-    a.mark_distributed(bob.public());
+    a.mark_distributed(bob.public(), &pending.distribution)
+        .unwrap();
     let m0 = a.send(&mut rng, NOW, b"zero").unwrap();
     let m1 = a.send(&mut rng, NOW, b"one").unwrap();
     let got = b.receive(alice.public(), &m1, NOW).unwrap();

@@ -396,7 +396,7 @@ fn held_edited_blobs_never_panic_and_decode_canonically() {
         let _ = s.send(&mut g.rng, NOW, b"x");
         let d = s.distribution(&mut g.rng, NOW + 1);
         for m in &d.recipients {
-            s.mark_distributed(m);
+            s.mark_distributed(m, &d.distribution).unwrap();
         }
         let _ = s.send(&mut g.rng, NOW + 1, b"y");
         let _ = s.purge(u64::MAX);

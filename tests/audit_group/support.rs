@@ -83,7 +83,10 @@ impl Group {
             if let Some(to) = self.devices.iter_mut().find(|d| d.id.public() == member) {
                 to.group.process_distribution(&sender, &d).unwrap();
             }
-            self.devices[from].group.mark_distributed(member);
+            self.devices[from]
+                .group
+                .mark_distributed(member, &pending.distribution)
+                .unwrap();
         }
         pending.recipients
     }

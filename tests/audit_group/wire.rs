@@ -47,7 +47,7 @@ fn held_encrypt_is_the_spec_construction_byte_for_byte() {
     let signing: [u8; 32] = seed[..].try_into().unwrap();
     let public = SigningKey::from_bytes(&signing).verifying_key().to_bytes();
     assert_eq!(&bytes[73..105], &public);
-    g.mark_distributed(bob.public());
+    g.mark_distributed(bob.public(), &d).unwrap();
     let mut ck: [u8; 32] = ck0[..].try_into().unwrap();
     for (i, plaintext) in [&b"spec"[..], b"", b"third"].iter().enumerate() {
         let m = g.encrypt(&mut rng, NOW, plaintext).unwrap();

@@ -147,13 +147,19 @@ fn no_member_is_silently_left_without_our_key() {
     let (b, c) = (g.key(1), g.key(2));
     let pending = g.devices[0].group.distribution(&mut g.rng, NOW);
     assert_eq!(pending.recipients.len(), 2);
-    g.devices[0].group.mark_distributed(&b);
+    g.devices[0]
+        .group
+        .mark_distributed(&b, &pending.distribution)
+        .unwrap();
     assert_eq!(g.devices[0].group.lacking_sender_key(), vec![c]);
     assert_eq!(
         g.devices[0].group.send(&mut g.rng, NOW, b"x").unwrap_err(),
         GroupError::DistributionPending
     );
-    g.devices[0].group.mark_distributed(&c);
+    g.devices[0]
+        .group
+        .mark_distributed(&c, &pending.distribution)
+        .unwrap();
     g.devices[0].group.send(&mut g.rng, NOW, b"x").unwrap();
 }
 

@@ -92,7 +92,10 @@ fn a_three_person_group_over_pairwise_sessions() {
             let sender = *sessions[to][from].as_ref().unwrap().remote_identity();
             assert_eq!(sender, keys[from]);
             people[to].group.process_distribution(&sender, &d).unwrap();
-            people[from].group.mark_distributed(member);
+            people[from]
+                .group
+                .mark_distributed(member, &pending.distribution)
+                .unwrap();
         }
     }
     for from in 0..3 {

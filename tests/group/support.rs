@@ -58,7 +58,10 @@ impl Group {
             if let Some(to) = self.devices.iter_mut().find(|d| d.key() == *member) {
                 to.group.process_distribution(&sender, &d).unwrap();
             }
-            self.devices[from].group.mark_distributed(member);
+            self.devices[from]
+                .group
+                .mark_distributed(member, &pending.distribution)
+                .unwrap();
         }
         pending.recipients
     }

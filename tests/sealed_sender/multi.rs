@@ -28,7 +28,7 @@ fn groups(w: &mut World) -> (IdentityKeyPair, Vec<GroupSession>) {
             let to = keys.iter().position(|k| k == m).unwrap();
             let d = SenderKeyDistribution::from_bytes(&bytes).unwrap();
             gs[to].process_distribution(&keys[from], &d).unwrap();
-            gs[from].mark_distributed(m);
+            gs[from].mark_distributed(m, &pending.distribution).unwrap();
         }
     }
     (carol, gs)

@@ -133,7 +133,7 @@ fn group_vectors() {
     assert_eq!(pending.distribution.to_bytes().as_slice(), dist.as_slice());
     take(&alice, &mut b, &dist);
     for m in &pending.recipients {
-        a.mark_distributed(m);
+        a.mark_distributed(m, &pending.distribution).unwrap();
     }
 
     // The raw messages, by hand and through the API.
@@ -204,7 +204,7 @@ fn group_vectors() {
         distribution(&group, new_id, 0, &rot_draws[1], &new_seed)
     );
     take(&alice, &mut b, &new_dist);
-    a.mark_distributed(&bob);
+    a.mark_distributed(&bob, &rotated.distribution).unwrap();
     let m = &rot["message"];
     check_parts(
         m,

@@ -575,7 +575,6 @@ int main(void) {
     EXPECT(memcmp(lacking.ptr, bob_key, XC_KEY_LEN) == 0);
     CHECK(xc_session_send_sender_key(alice_session, T0 + 12 * SECOND_MS, distribution.ptr,
                                      distribution.len, &inner));
-    xc_buffer_free(&distribution);
     XcBuffer to_bob_key = seal_to(alice, &alice_cert, alice_session, &inner);
     relay_post("bob", &to_bob_key);
     XcOpened *key_envelope = open_at(bob, root_key, T0 + 12 * SECOND_MS, &to_bob_key);
@@ -584,7 +583,8 @@ int main(void) {
     CHECK(xc_group_process_distribution(bob_group, alice_key, received.body.ptr,
                                         received.body.len));
     xc_received_free(&received);
-    CHECK(xc_group_mark_distributed(alice_group, lacking.ptr));
+    CHECK(xc_group_mark_distributed(alice_group, lacking.ptr, distribution.ptr, distribution.len));
+    xc_buffer_free(&distribution);
     xc_buffer_free(&lacking);
     xc_buffer_free(&to_bob_key);
     CHECK(xc_group_send(alice_group, T0 + 13 * SECOND_MS, (const uint8_t *)"Hello, group.", 13,

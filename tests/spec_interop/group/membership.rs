@@ -27,13 +27,13 @@ fn distribution_pending_and_membership() {
     );
     let (d, to) = a.distribution(&mut r, NOW);
     assert_eq!(to.len(), 2);
-    assert!(a.mark(&to[0]));
-    assert!(!a.mark(&ik(9)));
+    a.mark(&to[0], &d).unwrap();
+    assert_eq!(a.mark(&ik(9), &d).unwrap_err(), "NotAMember");
     assert_eq!(
         a.encrypt(&mut r, NOW, b"x").unwrap_err(),
         "DistributionPending"
     );
-    assert!(a.mark(&to[1]));
+    a.mark(&to[1], &d).unwrap();
     a.encrypt(&mut r, NOW, b"x").unwrap();
     // Joining: the same key at its current iteration, only to the newcomer.
     assert_eq!(a.add(&ik(4)), Ok(true));
@@ -51,7 +51,8 @@ fn distribution_pending_and_membership() {
         (x.key_id, x.iteration, y.key_id, y.iteration),
         (y.key_id, 0, x.key_id, 1)
     );
-    assert!(a.mark(&ik(4)));
+    assert_eq!(a.mark(&ik(4), &d).unwrap_err(), "StaleDistribution");
+    a.mark(&ik(4), &d2).unwrap();
     a.encrypt(&mut r, NOW, b"x").unwrap();
     // Leaving: a non-member changes nothing; a member makes our key due.
     let before = a.state();

@@ -266,15 +266,16 @@ impl Dev {
     /// `distribution`, then `mark_distributed` for every recipient.
     pub(crate) fn distribute(&mut self, rng: &mut ChaCha20Rng, now: u64) -> Vec<u8> {
         let (d, to) = self.distribution(rng, now);
-        to.iter().for_each(|m| assert!(self.mark(m)));
+        to.iter().for_each(|m| self.mark(m, &d).unwrap());
         d
     }
-    pub(crate) fn mark(&mut self, m: &K32) -> bool {
-        let a = self.mine.mark_distributed(m);
-        let b = self.theirs.mark_distributed(&their_ik(m));
+    pub(crate) fn mark(&mut self, m: &K32, d: &[u8]) -> Res<()> {
+        let before = self.state();
+        let a = self.mine.mark_distributed(m, d).map_err(text);
+        let d = SenderKeyDistribution::from_bytes(d).unwrap();
+        let b = self.theirs.mark_distributed(&their_ik(m), &d).map_err(text);
         assert_eq!(a, b);
-        self.same();
-        a
+        self.checked(&before, a)
     }
     pub(crate) fn process(&mut self, sender: &K32, d: &[u8]) -> Res<()> {
         let before = self.state();

@@ -87,7 +87,9 @@ fn cross_implementation_both_directions() {
     // A → B: the crate's key and messages in the reference.
     let da = crate_a.distribution(&mut ra, NOW);
     assert_eq!(da.recipients, [their_ik(&b)]);
-    crate_a.mark_distributed(&their_ik(&b));
+    crate_a
+        .mark_distributed(&their_ik(&b), &da.distribution)
+        .unwrap();
     let da = decode_dist(&da.distribution.to_bytes()).unwrap();
     mine_b.process_distribution(&a, &da).unwrap();
     let mut sent = vec![];
@@ -107,7 +109,7 @@ fn cross_implementation_both_directions() {
     // B → A: the reference's key and messages in the crate.
     let (db, to) = mine_b.distribution(&mut rb, NOW);
     assert_eq!(to, [a]);
-    mine_b.mark_distributed(&a);
+    mine_b.mark_distributed(&a, &db).unwrap();
     let db = SenderKeyDistribution::from_bytes(&db).unwrap();
     crate_a.process_distribution(&their_ik(&b), &db).unwrap();
     let m0 = mine_b.encrypt(&mut rb, NOW, b"b0").unwrap();
@@ -175,7 +177,7 @@ fn scripted_draws_give_the_same_keys_and_messages() {
             signing: signing_public(&seed),
         };
         assert_eq!(parsed, want);
-        assert!(g.mark(&b));
+        g.mark(&b, &mine_d.0).unwrap();
         for (i, msg_seed) in [[1u8; 16], [2; 16], [3; 16]].iter().enumerate() {
             let mut s1 = Scripted::new(&[msg_seed]);
             let mut s2 = Scripted::new(&[msg_seed]);
@@ -343,7 +345,7 @@ fn distributions_over_mixed_sessions() {
     let d = SenderKeyDistribution::from_bytes(&got.body).unwrap();
     gb.process_distribution(to_alice.remote_identity(), &d)
         .unwrap();
-    ga.mark_distributed(&b_ik);
+    ga.mark_distributed(&b_ik, &dist).unwrap();
     let m = ga.send(&mut r, NOW, b"to the group").unwrap();
     let got = gb.receive(to_alice.remote_identity(), &m, NOW).unwrap();
     assert_eq!(got.message().unwrap().body, b"to the group");
@@ -358,7 +360,7 @@ fn distributions_over_mixed_sessions() {
     assert_eq!(frame.body, back.to_bytes().to_vec());
     ga.process_distribution(&b_ik, &decode_dist(&frame.body).unwrap())
         .unwrap();
-    gb.mark_distributed(&their_ik(&a_ik));
+    gb.mark_distributed(&their_ik(&a_ik), &back).unwrap();
     let reply = gb.encrypt(&mut r, NOW, b"reply").unwrap();
     assert_eq!(ga.decrypt(&b_ik, &reply).unwrap(), b"reply");
 }

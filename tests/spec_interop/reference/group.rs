@@ -68,6 +68,7 @@ pub(crate) enum GErr {
     TooFarInFuture,
     DecryptionFailed,
     DistributionPending,
+    StaleDistribution,
     TooLarge,
     InvalidLimits,
     TimerVersionExhausted,
@@ -864,14 +865,15 @@ impl MyGroup {
         (encode_dist(&self.own_dist()), self.lacking())
     }
 
-    pub(crate) fn mark_distributed(&mut self, ik: &K32) -> bool {
-        match self.member(ik) {
-            Some(i) => {
-                self.members[i].has_our_key = true;
-                true
-            }
-            None => false,
+    /// §13.5: a member first, then the distribution must be byte for byte our current key at
+    /// its current iteration.
+    pub(crate) fn mark_distributed(&mut self, ik: &K32, d: &[u8]) -> Result<(), GErr> {
+        let i = self.member(ik).ok_or(GErr::NotAMember)?;
+        if d != encode_dist(&self.own_dist()).as_slice() {
+            return Err(GErr::StaleDistribution);
         }
+        self.members[i].has_our_key = true;
+        Ok(())
     }
 
     /// §13.2 receiver's rules, in order.

@@ -156,7 +156,7 @@ pub fn group_json() -> Json {
     );
     take_distribution(&alice, &mut b, &dist);
     for m in &pending.recipients {
-        a.mark_distributed(m);
+        a.mark_distributed(m, &pending.distribution).unwrap();
     }
 
     // Three raw messages (§13.3), each recomputed from its seed.
@@ -234,7 +234,7 @@ pub fn group_json() -> Json {
     );
     assert_eq!(rotated.recipients, vec![bob]);
     take_distribution(&alice, &mut b, &new_dist);
-    a.mark_distributed(&bob);
+    a.mark_distributed(&bob, &rotated.distribution).unwrap();
     let after = a.encrypt(&mut rng, T0 + 1, b"after removal").unwrap();
     let after_draws = rng.take();
     let pa = message_parts(
