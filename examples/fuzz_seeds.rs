@@ -188,4 +188,13 @@ fn group_seeds() {
     // Delivery orders for the replay mode (first byte 0xFF, then message indices).
     write("group", "replay_in_order", &[0xFF, 0, 1, 2]);
     write("group", "replay_reversed_with_repeat", &[0xFF, 2, 1, 0, 0]);
+    // Multi-recipient (SPEC.md §9.5): Bob's envelope as delivered, and the upload for the relay
+    // mode (first byte 0xFE, then Bob's index as a big-endian u16).
+    write("group", "multi_recipient_envelope", &f.envelope);
+    let index = u16::try_from(f.bob_index).unwrap().to_be_bytes();
+    write(
+        "group",
+        "multi_recipient_upload",
+        &[&[0xFE][..], &index, &f.upload].concat(),
+    );
 }

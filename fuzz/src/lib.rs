@@ -4,7 +4,7 @@
 
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::SeedableRng;
-use xchat_protocol::sealed_sender::seal;
+use xchat_protocol::sealed_sender::{seal, seal_for_group};
 use xchat_protocol::{
     CertificateKey, CertificateKeyPair, Config, IdentityKeyPair, PreKeyStore, SenderCertificate,
     Session, Trust,
@@ -110,16 +110,27 @@ pub fn fixture() -> Fixture {
 }
 
 /// A group of three devices (SPEC.md §13) where Bob holds Alice's and Carol's sender keys, and
-/// Alice's first messages and distribution, for the group target and its seeds.
+/// Alice's first messages and distribution, for the group target and its seeds; and Alice's next
+/// message sealed for the group (SPEC.md §9.5), with the certificate chain Bob opens it under.
 pub struct GroupFixture {
     pub alice: xchat_protocol::IdentityKey,
     pub carol: xchat_protocol::IdentityKey,
+    /// Bob's identity, to open multi-recipient envelopes.
+    pub bob_id: IdentityKeyPair,
     /// Bob's group, holding both sender keys.
     pub bob: xchat_protocol::GroupSession,
     /// Raw and framed messages from Alice, in order.
     pub messages: Vec<Vec<u8>>,
     /// Alice's distribution (secret: a fuzz fixture only).
     pub distribution: Vec<u8>,
+    /// The trust root of Alice's certificate.
+    pub root: CertificateKey,
+    /// Alice's fourth message (framed, not in `messages`) sealed for Bob and Carol: the upload.
+    pub upload: Vec<u8>,
+    /// Bob's index in the upload's recipients.
+    pub bob_index: usize,
+    /// Bob's envelope, as the relay splits it from the upload.
+    pub envelope: Vec<u8>,
 }
 
 pub fn group_fixture() -> GroupFixture {
@@ -156,12 +167,37 @@ pub fn group_fixture() -> GroupFixture {
         .set_timer(&mut rng, NOW, 60, xchat_protocol::TimerStart::OnSend)
         .unwrap();
     let messages = vec![raw, framed, timer];
+
+    // A certificate chain, and Alice's next message sealed once for Bob and Carol (SPEC.md §9.5).
+    // Drawn after everything above, so that the other seeds do not change.
+    let root = CertificateKeyPair::generate(&mut rng);
+    let server = CertificateKeyPair::generate(&mut rng);
+    let server_cert = root.certify_server(1, &server.public());
+    let alice_cert = server
+        .certify_sender(&server_cert, b"alice", 1, &keys[0], NOW + 86_400_000)
+        .unwrap();
+    let sealed = groups[0]
+        .send(&mut rng, NOW, b"sealed for the group")
+        .unwrap();
+    let multi = seal_for_group(&mut rng, &ids[0], &alice_cert, &groups[0], &sealed).unwrap();
+    let bob_index = multi
+        .recipients()
+        .iter()
+        .position(|k| k == &keys[1])
+        .unwrap();
+    let envelope = multi.for_recipient(bob_index).unwrap();
+
     let bob = groups.swap_remove(1);
     GroupFixture {
         alice: keys[0],
         carol: keys[2],
+        bob_id: ids.into_iter().nth(1).unwrap(),
         bob,
         messages,
         distribution,
+        root: root.public(),
+        upload: multi.to_bytes().to_vec(),
+        bob_index,
+        envelope,
     }
 }
