@@ -10,7 +10,7 @@ use alloc::vec::Vec;
 
 use hkdf::Hkdf;
 use hmac::{Hmac, KeyInit, Mac};
-use sha2::Sha256;
+use sha2::{Sha256, Sha512};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 /// HKDF info for the X3DH shared secret (SPEC.md §3.1).
@@ -58,6 +58,12 @@ pub const LABEL_MULTI_PAYLOAD: &[u8] = b"xchat-protocol v1 sealed multi-recipien
 /// Prefix of the HKDF info that derives a sealed state blob's key from the storage key; the
 /// blob's kind and version follow it (SPEC.md §10.4).
 pub const LABEL_STATE_AT_REST: &[u8] = b"xchat-protocol v1 state at rest";
+
+/// The fixed start of the HKDF-Expand info of a chunked stream (SPEC.md §14.1): C2SP's prefix,
+/// the AEAD's IANA name and its zero terminator. The salt and the context follow.
+pub const LABEL_CHUNKED: &[u8] = b"c2sp.org/chunked-encryption@v1+AEAD_AES_256_GCM\x00";
+/// The context every attachment stream is encrypted under (SPEC.md §14.2).
+pub const LABEL_ATTACHMENT: &[u8] = b"xchat-protocol v1 attachment";
 
 /// Length of a first-message id (SPEC.md §3.6).
 pub const FIRST_MESSAGE_ID_LEN: usize = 16;
@@ -268,6 +274,69 @@ pub fn sealed_multi_recipient(
 /// message key `M` and [`LABEL_MULTI_PAYLOAD`].
 pub fn sealed_multi_payload(ephemeral: &[u8; 32], message_key: &[u8; 32]) -> Zeroizing<[u8; 32]> {
     hkdf_sha256::<32>(ephemeral, message_key, LABEL_MULTI_PAYLOAD)
+}
+
+/// What one chunked stream is encrypted with (SPEC.md §14.1).
+#[derive(Zeroize, ZeroizeOnDrop)]
+pub struct ChunkedKeys {
+    /// The AES-256-GCM key of every chunk.
+    pub key: [u8; 32],
+    /// The base nonce: chunk `i`'s nonce is it XOR `i` (big-endian, right-aligned).
+    pub base_nonce: [u8; 12],
+    /// Stored after the salt at the start of the stream, and compared before any chunk is
+    /// opened: it commits the stream to its input key, salt and context.
+    pub commitment: [u8; 32],
+}
+
+impl core::fmt::Debug for ChunkedKeys {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("ChunkedKeys(<secret>)")
+    }
+}
+
+/// C2SP chunked encryption's key derivation, instantiated as Cobblestone-256 (SPEC.md §14.1):
+/// `key ‖ base nonce ‖ commitment = HKDF-Expand-SHA-512(prk = input key, info = LABEL_CHUNKED ‖
+/// salt ‖ context, L = 76)`.
+///
+/// HKDF-Expand is written out (two HMAC-SHA-512 blocks) rather than taken from `hkdf`, which
+/// refuses a PRK shorter than the hash (RFC 5869 asks for "at least HashLen octets"); the C2SP
+/// construction expands the 32-byte input key directly, and HMAC is defined for any key length.
+pub fn chunked_keys(input_key: &[u8; 32], salt: &[u8; 24], context: &[u8]) -> ChunkedKeys {
+    // HMAC zero-pads a short key to the 128-byte block: keying with the padded block is keying
+    // with the 32 bytes, through the infallible `KeyInit::new` (as `hmac` above).
+    let mut block = hmac::digest::Key::<Hmac<Sha512>>::default();
+    if let Some(head) = block.get_mut(..32) {
+        head.copy_from_slice(input_key);
+    }
+    let keyed = <Hmac<Sha512> as KeyInit>::new(&block);
+    block.zeroize();
+    let expand = |previous: &[u8], counter: u8| {
+        let mut mac = keyed.clone();
+        mac.update(previous);
+        mac.update(LABEL_CHUNKED);
+        mac.update(salt);
+        mac.update(context);
+        mac.update(&[counter]);
+        Zeroizing::new(<[u8; 64]>::from(mac.finalize().into_bytes()))
+    };
+    // T(1) = HMAC(prk, info ‖ 0x01), T(2) = HMAC(prk, T(1) ‖ info ‖ 0x02); 76 of the 128 bytes.
+    let t1 = expand(&[], 1);
+    let t2 = expand(t1.as_slice(), 2);
+    let mut keys = ChunkedKeys {
+        key: [0; 32],
+        base_nonce: [0; 12],
+        commitment: [0; 32],
+    };
+    let (key, rest) = t1.split_at(32);
+    let (nonce, head) = rest.split_at(12);
+    keys.key.copy_from_slice(key);
+    keys.base_nonce.copy_from_slice(nonce);
+    let (first, second) = keys.commitment.split_at_mut(head.len());
+    first.copy_from_slice(head);
+    if let Some(tail) = t2.get(..second.len()) {
+        second.copy_from_slice(tail);
+    }
+    keys
 }
 
 /// Sealed sender's static agreement (SPEC.md §9.2): HKDF-SHA-256 with salt

@@ -16,23 +16,41 @@ pub const MIN_PADDED_LEN: usize = 256;
 /// assert!(padded_len(100_000) - 100_000 < 100_000 / 8); // at most 12% on long ones
 /// ```
 pub const fn padded_len(len: usize) -> usize {
+    // usize is at most 64 bits on every target Rust supports, so the widening is exact, and a
+    // result past usize::MAX (only from lengths within 2^(E−S) of it) saturates to usize::MAX.
+    let padded = padded_len_u64(len as u64);
+    if padded > usize::MAX as u64 {
+        usize::MAX
+    } else {
+        padded as usize
+    }
+}
+
+/// [`padded_len`] for 64-bit lengths, such as an attachment's (SPEC.md §14.3).
+///
+/// ```
+/// use xchat_protocol::padding::padded_len_u64;
+/// assert_eq!(padded_len_u64(0), 256);
+/// assert_eq!(padded_len_u64(5_000_000), 5_111_808); // 2.2% more
+/// ```
+pub const fn padded_len_u64(len: u64) -> u64 {
     let padme = if len < 2 {
         len
     } else {
-        let e = usize::BITS - 1 - len.leading_zeros(); // floor(log2 len)
+        let e = u64::BITS - 1 - len.leading_zeros(); // floor(log2 len)
         let s = u32::BITS - e.leading_zeros(); // floor(log2 e) + 1
-        let mask = (1usize << (e - s)) - 1;
-        // Lengths no message can have (within 2^(E−S) of usize::MAX) saturate to usize::MAX,
-        // so the result is never below `len`.
+        let mask = (1u64 << (e - s)) - 1;
+        // Lengths within 2^(E−S) of u64::MAX saturate to u64::MAX, so the result is never
+        // below `len`.
         match len.checked_add(mask) {
             Some(rounded) => rounded & !mask,
-            None => usize::MAX,
+            None => u64::MAX,
         }
     };
-    if padme > MIN_PADDED_LEN {
+    if padme > MIN_PADDED_LEN as u64 {
         padme
     } else {
-        MIN_PADDED_LEN
+        MIN_PADDED_LEN as u64
     }
 }
 

@@ -25,6 +25,9 @@ pub const XC_CONTENT_KIND_OTHER: u32 = 0;
 /// `XcReceived.kind`: a group member's sender key, received over the pairwise session; pass the
 /// body to `xc_group_process_distribution` with the sender's identity (SPEC.md §13.2).
 pub const XC_CONTENT_KIND_SENDER_KEY: u32 = 3;
+/// `XcReceived.kind`: an attachment descriptor (SPEC.md §14.4); the body holds the attachment's
+/// key.
+pub const XC_CONTENT_KIND_ATTACHMENT: u32 = 4;
 
 /// `XcReceived.status`: a message (or timer update) to deliver; every other field is set.
 pub const XC_RECEIVED_MESSAGE: u32 = 0;
@@ -70,7 +73,8 @@ pub struct XcReceived {
     /// With `XC_DEADLINE_AT`: when to delete the message (ms since the Unix epoch). With
     /// `XC_DEADLINE_AFTER_READ`: how many ms after reading. Otherwise 0.
     pub deadline_ms: u64,
-    /// `XC_CONTENT_KIND_MESSAGE`, `XC_CONTENT_KIND_TIMER_UPDATE` or `XC_CONTENT_KIND_SENDER_KEY`.
+    /// `XC_CONTENT_KIND_MESSAGE`, `XC_CONTENT_KIND_TIMER_UPDATE`, `XC_CONTENT_KIND_SENDER_KEY` or
+    /// `XC_CONTENT_KIND_ATTACHMENT`.
     pub kind: u32,
     /// The timer the sender applied to this message: lifetime in seconds, 0 for none.
     pub timer_duration_s: u32,
@@ -134,6 +138,7 @@ impl XcReceived {
                 ContentKind::Message => XC_CONTENT_KIND_MESSAGE,
                 ContentKind::TimerUpdate => XC_CONTENT_KIND_TIMER_UPDATE,
                 ContentKind::SenderKeyDistribution => XC_CONTENT_KIND_SENDER_KEY,
+                ContentKind::Attachment => XC_CONTENT_KIND_ATTACHMENT,
                 _ => XC_CONTENT_KIND_OTHER,
             },
             timer_duration_s: r.timer.duration_s,

@@ -37,6 +37,9 @@ pub enum ContentKind {
     /// §13.2); the body is a [`SenderKeyDistribution`](crate::group::SenderKeyDistribution).
     /// Never reported as expired: the group needs the key whatever the timer says.
     SenderKeyDistribution,
+    /// A pointer to an encrypted attachment (SPEC.md §14.4); the body is an
+    /// [`AttachmentDescriptor`](crate::attachment::AttachmentDescriptor), which holds its key.
+    Attachment,
 }
 
 impl ContentKind {
@@ -45,6 +48,7 @@ impl ContentKind {
             Self::Message => 0x01,
             Self::TimerUpdate => 0x02,
             Self::SenderKeyDistribution => 0x03,
+            Self::Attachment => 0x04,
         }
     }
 
@@ -53,6 +57,7 @@ impl ContentKind {
             0x01 => Ok(Self::Message),
             0x02 => Ok(Self::TimerUpdate),
             0x03 => Ok(Self::SenderKeyDistribution),
+            0x04 => Ok(Self::Attachment),
             other => Err(DecodeError::UnknownType(other)),
         }
     }

@@ -47,10 +47,11 @@ impl Receipt {
 
 /// A message received through [`Session::receive`]: its content frame, and when to delete it.
 ///
-/// The body of a [`ContentKind::SenderKeyDistribution`] frame is a sender key (secret): its
-/// `Debug` shows only its length; parse it with
-/// [`SenderKeyDistribution::from_bytes`](crate::group::SenderKeyDistribution::from_bytes), which
-/// wipes itself, and drop the `Received` at once (its body is not wiped).
+/// The body of a [`ContentKind::SenderKeyDistribution`] or [`ContentKind::Attachment`] frame
+/// holds a key (secret): its `Debug` shows only its length; parse it with
+/// [`SenderKeyDistribution::from_bytes`](crate::group::SenderKeyDistribution::from_bytes) or
+/// [`AttachmentDescriptor::from_bytes`](crate::attachment::AttachmentDescriptor::from_bytes),
+/// which wipe their keys, and drop the `Received` at once (its body is not wiped).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Received {
     /// What the frame carried.
@@ -133,7 +134,10 @@ impl core::fmt::Debug for Received {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         let mut d = f.debug_struct("Received");
         d.field("kind", &self.kind);
-        if self.kind == ContentKind::SenderKeyDistribution {
+        if matches!(
+            self.kind,
+            ContentKind::SenderKeyDistribution | ContentKind::Attachment
+        ) {
             d.field("body", &format_args!("<secret: {} bytes>", self.body.len()));
         } else {
             d.field("body", &self.body);

@@ -521,10 +521,20 @@ impl GroupSession {
         now_ms: u64,
         body: &[u8],
     ) -> Result<Vec<u8>, GroupError> {
+        self.send_kind(rng, now_ms, ContentKind::Message, body)
+    }
+
+    /// [`GroupSession::send`] of another content kind (an attachment descriptor, SPEC.md §14.4).
+    pub(crate) fn send_kind<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        now_ms: u64,
+        kind: ContentKind,
+        body: &[u8],
+    ) -> Result<Vec<u8>, GroupError> {
         self.ready(now_ms)?;
         let frame = zeroize::Zeroizing::new(
-            padded_frame(ContentKind::Message, now_ms, &self.timer, body)
-                .map_err(|_| GroupError::TooLarge)?,
+            padded_frame(kind, now_ms, &self.timer, body).map_err(|_| GroupError::TooLarge)?,
         );
         self.encrypt(rng, now_ms, &frame)
     }
