@@ -1,6 +1,7 @@
 //! Alice and Bob through an in-memory relay. The relay stores Bob's public prekeys and forwards
 //! sealed envelopes; it learns the recipient and a padded length, nothing else. Side by side, the
-//! demo prints what the relay saw and what Bob learned. Then a three-person group chat (Alice,
+//! demo prints what the relay saw and what Bob learned. Alice sends Bob a photo as an attachment
+//! (the server stores an opaque padded blob). Then a three-person group chat (Alice,
 //! Bob, Carol) with sender keys over the pairwise sessions, one sealed envelope per group
 //! message, and Carol's removal.
 //!
@@ -11,11 +12,14 @@ use std::collections::{BTreeMap, VecDeque};
 
 use getrandom::SysRng;
 use rand_core::UnwrapErr;
+use xchat_protocol::attachment::{
+    AttachmentDecryptor, AttachmentDescriptor, AttachmentEncryptor, AttachmentInfo,
+};
 use xchat_protocol::group::{GroupConfig, GroupId, GroupSession, SenderKeyDistribution};
 use xchat_protocol::sealed_sender::{MULTI_VERSION, seal, seal_for_group};
 use xchat_protocol::{
-    CertificateKey, CertificateKeyPair, Config, Deadline, Delivered, IdentityKey, IdentityKeyPair,
-    KemPreKey, OneTimePreKey, PreKeyBundle, PreKeyStore, Receipt, SealedRecipient,
+    CertificateKey, CertificateKeyPair, Config, ContentKind, Deadline, Delivered, IdentityKey,
+    IdentityKeyPair, KemPreKey, OneTimePreKey, PreKeyBundle, PreKeyStore, Receipt, SealedRecipient,
     SenderCertificate, ServerCertificate, Session, SignedPreKey, TimerStart, Trust,
 };
 
@@ -258,7 +262,88 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // An `Ok`: the session changed (the key is consumed: save it), but there is nothing to show.
     assert!(matches!(late.receipt, Receipt::Expired { .. }));
     println!("  Bob, two hours later: expired on arrival, nothing shown");
+    send_photo(
+        &mut rng,
+        &mut relay,
+        (&alice, &alice_cert, &mut alice_session),
+        &bob_view,
+        &mut bob_session,
+    )?;
     group_chat(&mut rng, &server, &server_cert, &roots)
+}
+
+/// Step 7: an attachment. The file is encrypted chunk by chunk into a blob the server stores
+/// under an opaque id; only the descriptor (its key, header, sizes, type and id) travels in the
+/// conversation, sealed like any message.
+fn send_photo(
+    rng: &mut UnwrapErr<SysRng>,
+    relay: &mut Relay,
+    (alice, alice_cert, alice_session): (&IdentityKeyPair, &SenderCertificate, &mut Session),
+    bob_view: &SealedRecipient<'_>,
+    bob_session: &mut Session,
+) -> Result<(), Box<dyn std::error::Error>> {
+    println!("7. Alice sends Bob a photo: the server stores an opaque, padded blob.");
+    let photo: Vec<u8> = (0..150_000u32).map(|i| (i * 7 % 256) as u8).collect();
+    let mut enc = AttachmentEncryptor::new(rng, photo.len() as u64)?;
+    let mut blob = enc.header().to_vec();
+    let mut rest = &photo[..];
+    while let Some(n) = enc.next_input_len() {
+        let (piece, tail) = rest.split_at(n);
+        let mut chunk = piece.to_vec();
+        enc.seal_next(&mut chunk)?;
+        blob.extend_from_slice(&chunk);
+        rest = tail;
+    }
+    println!(
+        "  server stores blob/7f3e: {} bytes for a {}-byte file (padded, {} chunks)",
+        blob.len(),
+        photo.len(),
+        blob.len().div_ceil(16_400)
+    );
+    let info = AttachmentInfo {
+        content_type: "image/jpeg".into(),
+        file_name: Some("beach.jpg".into()),
+        thumbnail: Some(vec![0xFF, 0xD8, 0xFF, 0xD9]),
+        location: b"blob/7f3e".to_vec(),
+    };
+    let descriptor = enc.finish(info)?;
+    let inner = descriptor.send(alice_session, rng, T0 + 9_000)?;
+    relay.post("bob", seal(rng, alice, alice_cert, alice_session, &inner)?);
+    for envelope in relay.fetch("bob") {
+        let delivered = bob_view.open(&envelope, T0 + 9_500)?.decrypt(bob_session)?;
+        let received = delivered.receipt.message().expect("on time");
+        assert_eq!(received.kind, ContentKind::Attachment);
+        let d = AttachmentDescriptor::from_bytes(&received.body)?;
+        println!(
+            "  Bob learned: {} {:?}, {} bytes, at {:?}; fetching and opening it chunk by chunk",
+            d.info().content_type,
+            d.info().file_name.as_deref().unwrap_or(""),
+            d.size(),
+            String::from_utf8_lossy(&d.info().location)
+        );
+        let mut dec = AttachmentDecryptor::new(&d)?;
+        dec.check_stored_len(blob.len() as u64)?;
+        let mut file = Vec::new();
+        for i in 0..dec.chunk_count() {
+            let range = dec.encrypted_range(i).expect("in range");
+            let mut chunk = blob[range.start as usize..range.end as usize].to_vec();
+            dec.open_next(&mut chunk)?;
+            file.extend_from_slice(&chunk);
+        }
+        assert!(dec.is_complete() && file == photo);
+        println!(
+            "  Bob opened all {} bytes; the photo is complete",
+            file.len()
+        );
+        let mut tampered =
+            blob[dec.encrypted_range(2).expect("chunk 2").start as usize..][..16_400].to_vec();
+        tampered[100] ^= 1;
+        println!(
+            "  a chunk the server altered: {}",
+            dec.open_chunk(2, &mut tampered).unwrap_err()
+        );
+    }
+    Ok(())
 }
 
 /// One device of the group chat: its keys, its pairwise sessions by peer name, its group view.
@@ -390,7 +475,7 @@ fn group_chat(
     roots: &[CertificateKey],
 ) -> Result<(), Box<dyn std::error::Error>> {
     println!(
-        "7. A group: Alice, Bob and Carol. Each hands its sender key to the others, pairwise."
+        "8. A group: Alice, Bob and Carol. Each hands its sender key to the others, pairwise."
     );
     let mut relay = Relay::default();
     let mut people: Vec<Person> = ["alice", "bob", "carol"]
@@ -443,7 +528,7 @@ fn group_chat(
         read_inbox(&mut people, who, &mut relay, roots);
     }
     println!(
-        "8. Alice and Bob remove Carol: Alice's next message needs a new sender key, sent to Bob only."
+        "9. Alice and Bob remove Carol: Alice's next message needs a new sender key, sent to Bob only."
     );
     let carol = keys[2];
     for p in &mut people[..2] {

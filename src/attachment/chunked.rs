@@ -56,7 +56,8 @@ use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use super::AttachmentError;
-use crate::cipher::{TAG_LEN, aes256gcm};
+pub use crate::cipher::TAG_LEN;
+use crate::cipher::aes256gcm;
 use crate::kdf::chunked_keys;
 
 /// Plaintext bytes in every chunk but the final one (which has fewer, maybe none).
@@ -225,29 +226,35 @@ impl ChunkCipher {
         nonce
     }
 
-    fn seal(&self, index: u64, chunk: &mut Vec<u8>) -> Result<(), AttachmentError> {
-        let tag = self
+    /// Seals `sealed[..len − 16]` in place and writes the tag into the last 16 bytes.
+    fn seal(&self, index: u64, sealed: &mut [u8]) -> Result<(), AttachmentError> {
+        let split = sealed
+            .len()
+            .checked_sub(TAG_LEN)
+            .ok_or(AttachmentError::InvalidChunkLength)?;
+        let (body, tag) = sealed.split_at_mut(split);
+        let t = self
             .aead
-            .encrypt_inout_detached(&self.nonce(index).into(), &[], chunk.as_mut_slice().into())
+            .encrypt_inout_detached(&self.nonce(index).into(), &[], body.into())
             .map_err(|_| AttachmentError::TooLarge)?;
-        chunk.extend_from_slice(&tag);
+        tag.copy_from_slice(&t);
         Ok(())
     }
 
-    /// Opens `chunk` in place as chunk `index`; on failure it is left as it was (GCM checks
-    /// the tag before it decrypts).
-    fn open(&self, index: u64, chunk: &mut Vec<u8>) -> Result<(), AttachmentError> {
-        let split = chunk
+    /// Opens `sealed` in place as chunk `index`: the plaintext is then its first `len − 16`
+    /// bytes (returned). On failure it is left as it was (GCM checks the tag before it
+    /// decrypts).
+    fn open(&self, index: u64, sealed: &mut [u8]) -> Result<usize, AttachmentError> {
+        let split = sealed
             .len()
             .checked_sub(TAG_LEN)
             .ok_or(AttachmentError::Truncated)?;
-        let (body, tag) = chunk.split_at_mut(split);
+        let (body, tag) = sealed.split_at_mut(split);
         let tag = Tag::try_from(&*tag).map_err(|_| AttachmentError::Truncated)?;
         self.aead
             .decrypt_inout_detached(&self.nonce(index).into(), &[], body.into(), &tag)
             .map_err(|_| AttachmentError::ChunkAuthentication(index))?;
-        chunk.truncate(split);
-        Ok(())
+        Ok(split)
     }
 }
 
@@ -300,17 +307,35 @@ impl ChunkedEncryptor {
     /// [`AttachmentError::TooLarge`] past [`MAX_CHUNKS`]. The encryptor and `chunk` are then
     /// unchanged.
     pub fn seal_chunk(&mut self, chunk: &mut Vec<u8>) -> Result<(), AttachmentError> {
-        if self.finished {
-            return Err(AttachmentError::Finished);
-        }
         if chunk.len() > CHUNK_LEN {
             return Err(AttachmentError::InvalidChunkLength);
         }
-        let last = chunk.len() < CHUNK_LEN;
+        let len = chunk.len();
+        chunk.resize(len + TAG_LEN, 0);
+        self.seal_chunk_in_place(chunk)
+            .inspect_err(|_| chunk.truncate(len))
+    }
+
+    /// [`seal_chunk`](Self::seal_chunk) within the caller's memory (a mapped file, an upload
+    /// buffer): `sealed` is the chunk's place in the stream — its plaintext, then 16 bytes that
+    /// receive the tag — so [`SEALED_CHUNK_LEN`] bytes for a full chunk and fewer for the final
+    /// one.
+    ///
+    /// # Errors
+    /// [`AttachmentError::Finished`]; [`AttachmentError::InvalidChunkLength`] outside 16 to
+    /// [`SEALED_CHUNK_LEN`] bytes; [`AttachmentError::TooLarge`]. Nothing is then changed.
+    pub fn seal_chunk_in_place(&mut self, sealed: &mut [u8]) -> Result<(), AttachmentError> {
+        if self.finished {
+            return Err(AttachmentError::Finished);
+        }
+        if !(TAG_LEN..=SEALED_CHUNK_LEN).contains(&sealed.len()) {
+            return Err(AttachmentError::InvalidChunkLength);
+        }
+        let last = sealed.len() < SEALED_CHUNK_LEN;
         if self.next + 1 >= MAX_CHUNKS && !last {
             return Err(AttachmentError::TooLarge);
         }
-        self.cipher.seal(self.next, chunk)?;
+        self.cipher.seal(self.next, sealed)?;
         self.next += 1;
         self.finished = last;
         Ok(())
@@ -380,20 +405,31 @@ impl ChunkedDecryptor {
     /// [`AttachmentError::Truncated`] for fewer than a tag;
     /// [`AttachmentError::ChunkAuthentication`]. The decryptor and `chunk` are then unchanged.
     pub fn open_next(&mut self, chunk: &mut Vec<u8>) -> Result<(), AttachmentError> {
+        let len = self.open_next_in_place(chunk)?;
+        chunk.truncate(len);
+        Ok(())
+    }
+
+    /// [`open_next`](Self::open_next) within the caller's memory: the plaintext is then the
+    /// first bytes of `sealed`, as many as returned.
+    ///
+    /// # Errors
+    /// As [`open_next`](Self::open_next).
+    pub fn open_next_in_place(&mut self, sealed: &mut [u8]) -> Result<usize, AttachmentError> {
         if self.complete {
             return Err(AttachmentError::TrailingData);
         }
-        let last = match chunk.len() {
+        let last = match sealed.len() {
             n if n > SEALED_CHUNK_LEN => return Err(AttachmentError::InvalidChunkLength),
             n => n < SEALED_CHUNK_LEN,
         };
         if self.next + 1 >= MAX_CHUNKS && !last {
             return Err(AttachmentError::TooLarge);
         }
-        self.cipher.open(self.next, chunk)?;
+        let len = self.cipher.open(self.next, sealed)?;
         self.next += 1;
         self.complete = last;
-        Ok(())
+        Ok(len)
     }
 
     /// Opens chunk `index` alone, in place, whatever was opened before. `is_final` says whether
@@ -411,18 +447,34 @@ impl ChunkedDecryptor {
         is_final: bool,
         chunk: &mut Vec<u8>,
     ) -> Result<(), AttachmentError> {
+        let len = self.open_chunk_in_place(index, is_final, chunk)?;
+        chunk.truncate(len);
+        Ok(())
+    }
+
+    /// [`open_chunk`](Self::open_chunk) within the caller's memory: the plaintext is then the
+    /// first bytes of `sealed`, as many as returned.
+    ///
+    /// # Errors
+    /// As [`open_chunk`](Self::open_chunk).
+    pub fn open_chunk_in_place(
+        &self,
+        index: u64,
+        is_final: bool,
+        sealed: &mut [u8],
+    ) -> Result<usize, AttachmentError> {
         if index >= MAX_CHUNKS {
             return Err(AttachmentError::NoSuchChunk(index));
         }
         let fits = if is_final {
-            chunk.len() < SEALED_CHUNK_LEN
+            sealed.len() < SEALED_CHUNK_LEN
         } else {
-            chunk.len() == SEALED_CHUNK_LEN
+            sealed.len() == SEALED_CHUNK_LEN
         };
         if !fits {
             return Err(AttachmentError::InvalidChunkLength);
         }
-        self.cipher.open(index, chunk)
+        self.cipher.open(index, sealed)
     }
 
     /// Whether the final chunk was opened by [`ChunkedDecryptor::open_next`], after every

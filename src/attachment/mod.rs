@@ -157,16 +157,40 @@ impl AttachmentEncryptor {
         if chunk.len() != want {
             return Err(AttachmentError::InvalidChunkLength);
         }
-        let index = self.stream.chunks_sealed();
-        let padded = self
-            .layout
-            .plaintext_range(index)
-            .and_then(|r| usize::try_from(r.end - r.start).ok())
-            .ok_or(AttachmentError::Finished)?;
-        chunk.resize(padded, 0);
-        self.stream
-            .seal_chunk(chunk)
+        let sealed = self.next_sealed_len().ok_or(AttachmentError::Finished)?;
+        chunk.resize(sealed, 0);
+        self.seal_next_in_place(chunk)
             .inspect_err(|_| chunk.truncate(want))
+    }
+
+    /// [`seal_next`](Self::seal_next) within the caller's memory (a mapped file, the upload
+    /// buffer): `sealed` is the next chunk's place in the stream
+    /// ([`AttachmentDecryptor::encrypted_range`] of the same index), whose first
+    /// [`next_input_len`](Self::next_input_len) bytes hold the file's; the rest is overwritten
+    /// with the padding and the tag.
+    ///
+    /// # Errors
+    /// [`AttachmentError::Finished`]; [`AttachmentError::InvalidChunkLength`] for another
+    /// length. Nothing is then changed.
+    pub fn seal_next_in_place(&mut self, sealed: &mut [u8]) -> Result<(), AttachmentError> {
+        let file = self.next_input_len().ok_or(AttachmentError::Finished)?;
+        if Some(sealed.len()) != self.next_sealed_len() {
+            return Err(AttachmentError::InvalidChunkLength);
+        }
+        let pad_end = sealed.len().saturating_sub(chunked::TAG_LEN);
+        if let Some(padding) = sealed.get_mut(file..pad_end) {
+            padding.fill(0);
+        }
+        self.stream.seal_chunk_in_place(sealed)
+    }
+
+    /// The sealed length of the next chunk, or `None` once finished.
+    fn next_sealed_len(&self) -> Option<usize> {
+        if self.stream.is_finished() {
+            return None;
+        }
+        let r = self.layout.encrypted_range(self.stream.chunks_sealed())?;
+        usize::try_from(r.end - r.start).ok()
     }
 
     /// Describes the sealed attachment, once every chunk is sealed: `info` says what it is and
@@ -301,28 +325,43 @@ impl AttachmentDecryptor {
     /// [`AttachmentError::NoSuchChunk`], [`AttachmentError::InvalidChunkLength`],
     /// [`AttachmentError::ChunkAuthentication`], [`AttachmentError::InvalidPadding`].
     pub fn open_chunk(&self, index: u64, chunk: &mut Vec<u8>) -> Result<(), AttachmentError> {
-        let sealed = self
+        let n = self.open_chunk_in_place(index, chunk)?;
+        chunk.truncate(n);
+        Ok(())
+    }
+
+    /// [`open_chunk`](Self::open_chunk) within the caller's memory: the file's bytes are then
+    /// the first bytes of `sealed`, as many as returned.
+    ///
+    /// # Errors
+    /// As [`open_chunk`](Self::open_chunk).
+    pub fn open_chunk_in_place(
+        &self,
+        index: u64,
+        sealed: &mut [u8],
+    ) -> Result<usize, AttachmentError> {
+        let range = self
             .layout
             .encrypted_range(index)
             .ok_or(AttachmentError::NoSuchChunk(index))?;
-        if chunk.len() as u64 != sealed.end - sealed.start {
+        if sealed.len() as u64 != range.end - range.start {
             return Err(AttachmentError::InvalidChunkLength);
         }
-        self.stream
-            .open_chunk(index, self.layout.is_final(index), chunk)?;
+        let plain = self
+            .stream
+            .open_chunk_in_place(index, self.layout.is_final(index), sealed)?;
         let file = self
             .file_range(index)
             .ok_or(AttachmentError::NoSuchChunk(index))?;
         let keep = usize::try_from(file.end - file.start).unwrap_or(usize::MAX);
-        if chunk
-            .get(keep..)
+        if sealed
+            .get(keep..plain)
             .is_some_and(|pad| pad.iter().any(|b| *b != 0))
         {
-            zeroize::Zeroize::zeroize(chunk);
+            zeroize::Zeroize::zeroize(sealed);
             return Err(AttachmentError::InvalidPadding(index));
         }
-        chunk.truncate(keep);
-        Ok(())
+        Ok(keep)
     }
 
     /// Opens the next chunk in order, as [`open_chunk`](Self::open_chunk); after the last one
@@ -331,12 +370,22 @@ impl AttachmentDecryptor {
     /// # Errors
     /// [`AttachmentError::TrailingData`] once complete; as [`open_chunk`](Self::open_chunk).
     pub fn open_next(&mut self, chunk: &mut Vec<u8>) -> Result<(), AttachmentError> {
+        let n = self.open_next_in_place(chunk)?;
+        chunk.truncate(n);
+        Ok(())
+    }
+
+    /// [`open_next`](Self::open_next) within the caller's memory.
+    ///
+    /// # Errors
+    /// As [`open_next`](Self::open_next).
+    pub fn open_next_in_place(&mut self, sealed: &mut [u8]) -> Result<usize, AttachmentError> {
         if self.is_complete() {
             return Err(AttachmentError::TrailingData);
         }
-        self.open_chunk(self.next, chunk)?;
+        let n = self.open_chunk_in_place(self.next, sealed)?;
         self.next += 1;
-        Ok(())
+        Ok(n)
     }
 
     /// Whether [`open_next`](Self::open_next) opened every chunk, the final one included: the
