@@ -4,7 +4,8 @@
  * handles come from the library and go back through their _free function, which takes the
  * address of the caller's variable and sets it to NULL (xc_session_free(&session)), as do the
  * consuming calls xc_opened_decrypt / xc_opened_respond (xc_opened_decrypt keeps the envelope
- * on XC_ERR_SESSION_MISMATCH and XC_ERR_SEALED_SENDER_IDENTITY_MISMATCH, for a retry); a freed,
+ * on XC_ERR_SESSION_MISMATCH and XC_ERR_SEALED_SENDER_IDENTITY_MISMATCH, for a retry),
+ * xc_opened_group_receive and xc_attachment_encryptor_finish (on success only); a freed,
  * consumed, foreign or wrong-type handle is reported as XC_ERR_INVALID_HANDLE. XcBuffer and
  * XcReceived contents are released with xc_buffer_free / xc_received_free. */
 
@@ -16,6 +17,33 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/**
+ * Length of an attachment stream's header (salt and key commitment), the first bytes of the
+ * stored stream.
+ */
+#define XC_ATTACHMENT_HEADER_LEN 56
+
+/**
+ * Plaintext bytes in every chunk but the final one.
+ */
+#define XC_ATTACHMENT_CHUNK_LEN 16384
+
+/**
+ * Bytes of every sealed chunk but the final one (which is shorter, at least
+ * `XC_ATTACHMENT_TAG_LEN`).
+ */
+#define XC_ATTACHMENT_SEALED_CHUNK_LEN 16400
+
+/**
+ * Bytes of authentication tag at the end of every sealed chunk.
+ */
+#define XC_ATTACHMENT_TAG_LEN 16
+
+/**
+ * The largest attachment, in bytes (2^46, 64 TiB).
+ */
+#define XC_ATTACHMENT_MAX_LEN 70368744177664
 
 /**
  * Success.
@@ -280,6 +308,62 @@
 #define XC_ERR_GROUP_OTHER 69
 
 /**
+ * An attachment stream, header or chunk is shorter than its layout: a stored stream shorter
+ * than `xc_attachment_decryptor_encrypted_len`, or a header shorter than 56 bytes.
+ */
+#define XC_ERR_ATTACHMENT_TRUNCATED 70
+
+/**
+ * Bytes after an attachment's final chunk: a chunk given once the attachment is complete, a
+ * stored stream longer than its layout, or a header longer than 56 bytes.
+ */
+#define XC_ERR_ATTACHMENT_TRAILING_DATA 71
+
+/**
+ * The stream's header (salt and key commitment) does not match the descriptor's key: a
+ * damaged descriptor, or a stored stream that is not this attachment's.
+ */
+#define XC_ERR_ATTACHMENT_WRONG_KEY 72
+
+/**
+ * An attachment chunk does not open under its index: altered, moved, repeated, or from another
+ * stream. Fetch it again; the decryptor is unchanged.
+ */
+#define XC_ERR_ATTACHMENT_CHUNK_AUTHENTICATION 73
+
+/**
+ * An attachment chunk opened but the padding after the file's last byte is not zeros (only
+ * its sender can make such a stream); the opened bytes are wiped.
+ */
+#define XC_ERR_ATTACHMENT_INVALID_PADDING 74
+
+/**
+ * A chunk of the wrong length: not `xc_attachment_encryptor_next_input_len` bytes to seal, or
+ * a sealed chunk or span whose length does not match its index.
+ */
+#define XC_ERR_ATTACHMENT_INVALID_CHUNK_LENGTH 75
+
+/**
+ * The attachment's stream has no chunk with this index.
+ */
+#define XC_ERR_ATTACHMENT_NO_SUCH_CHUNK 76
+
+/**
+ * The attachment's final chunk was already sealed: call `xc_attachment_encryptor_finish`.
+ */
+#define XC_ERR_ATTACHMENT_FINISHED 77
+
+/**
+ * `xc_attachment_encryptor_finish` before every chunk was sealed (the encryptor is kept).
+ */
+#define XC_ERR_ATTACHMENT_NOT_FINISHED 78
+
+/**
+ * An attachment failure this version of the ABI has no code for.
+ */
+#define XC_ERR_ATTACHMENT_OTHER 79
+
+/**
  * Length of a sender key distribution (SPEC.md §13.2).
  */
 #define XC_SENDER_KEY_DISTRIBUTION_LEN 105
@@ -335,6 +419,12 @@
 #define XC_CONTENT_KIND_SENDER_KEY 3
 
 /**
+ * `XcReceived.kind`: an attachment descriptor (SPEC.md §14.4); the body holds the attachment's
+ * key.
+ */
+#define XC_CONTENT_KIND_ATTACHMENT 4
+
+/**
  * `XcReceived.status`: a message (or timer update) to deliver; every other field is set.
  */
 #define XC_RECEIVED_MESSAGE 0
@@ -382,6 +472,19 @@
  * Length of every public key and seed that crosses the ABI as a fixed array.
  */
 #define XC_KEY_LEN 32
+
+/**
+ * Opens one attachment from its descriptor (secret: it holds the key): chunks in order or any
+ * chunk alone. Released with `xc_attachment_decryptor_free`.
+ */
+typedef struct XcAttachmentDecryptor XcAttachmentDecryptor;
+
+/**
+ * Seals one attachment of a known size, one chunk per call (secret: it holds the key). Consumed
+ * by `xc_attachment_encryptor_finish` once every chunk is sealed, or dropped with
+ * `xc_attachment_encryptor_free`.
+ */
+typedef struct XcAttachmentEncryptor XcAttachmentEncryptor;
 
 /**
  * A certificate-signing key pair (secret): a trust root, which certifies servers, or a
@@ -473,7 +576,8 @@ typedef struct XcReceived {
    */
   uint64_t deadline_ms;
   /**
-   * `XC_CONTENT_KIND_MESSAGE`, `XC_CONTENT_KIND_TIMER_UPDATE` or `XC_CONTENT_KIND_SENDER_KEY`.
+   * `XC_CONTENT_KIND_MESSAGE`, `XC_CONTENT_KIND_TIMER_UPDATE`, `XC_CONTENT_KIND_SENDER_KEY` or
+   * `XC_CONTENT_KIND_ATTACHMENT`.
    */
   uint32_t kind;
   /**
@@ -501,6 +605,379 @@ typedef struct XcReceived {
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * Starts an attachment of `size` bytes: draws its key and the stream's salt from the OS.
+ * `XC_ERR_TOO_LARGE` past `XC_ATTACHMENT_MAX_LEN`.
+ *
+ * # Safety
+ * `out_encryptor` is NULL or valid for writing one pointer.
+ */
+int32_t xc_attachment_encryptor_new(uint64_t size, struct XcAttachmentEncryptor **out_encryptor);
+
+/**
+ * The stream's header (`XC_ATTACHMENT_HEADER_LEN` bytes): the first bytes of the upload,
+ * before the chunks.
+ *
+ * # Safety
+ * `encryptor` is any value (handles are checked); `out` is NULL or valid for writing an
+ * `XcBuffer`. No handle passed is in use by another thread during the call.
+ */
+int32_t xc_attachment_encryptor_header(const struct XcAttachmentEncryptor *encryptor,
+                                       struct XcBuffer *out);
+
+/**
+ * Writes the length of the whole stream (header and every sealed chunk): what the server
+ * stores, and the size of an upload buffer for `xc_attachment_encryptor_seal_next_in_place`.
+ *
+ * # Safety
+ * `encryptor` is any value (handles are checked); `out_len` is NULL or valid for writing a
+ * `uint64_t`. No handle passed is in use by another thread during the call.
+ */
+int32_t xc_attachment_encryptor_encrypted_len(const struct XcAttachmentEncryptor *encryptor,
+                                              uint64_t *out_len);
+
+/**
+ * Writes how many bytes of the file the next chunk takes (`out_len`; 0 for a chunk wholly in
+ * the padding) and whether there is a next chunk (`out_has_next`; false, with `out_len` 0, once
+ * the final chunk is sealed).
+ *
+ * # Safety
+ * `encryptor` is any value (handles are checked); `out_len` is NULL or valid for writing a
+ * `size_t`, `out_has_next` for writing a `bool`. No handle passed is in use by another thread.
+ */
+int32_t xc_attachment_encryptor_next_input_len(const struct XcAttachmentEncryptor *encryptor,
+                                               size_t *out_len,
+                                               bool *out_has_next);
+
+/**
+ * Writes where the next chunk lies in the stream, `[*out_start, *out_end)` (offsets from the
+ * start of the header): the span to pass to `xc_attachment_encryptor_seal_next_in_place`, and
+ * the place of what `xc_attachment_encryptor_seal_next` returns. `XC_ERR_ATTACHMENT_FINISHED`
+ * once the final chunk is sealed.
+ *
+ * # Safety
+ * `encryptor` is any value (handles are checked); `out_start` and `out_end` are NULL or valid
+ * for writing a `uint64_t`. No handle passed is in use by another thread during the call.
+ */
+int32_t xc_attachment_encryptor_next_range(const struct XcAttachmentEncryptor *encryptor,
+                                           uint64_t *out_start,
+                                           uint64_t *out_end);
+
+/**
+ * Seals the next chunk from a copy: `input`/`len` are the next
+ * `xc_attachment_encryptor_next_input_len` bytes of the file (0 for a chunk of padding), and
+ * `out` receives the sealed chunk (padded with zeros where the file ends, then its tag):
+ * append it to the upload. `XC_ERR_ATTACHMENT_FINISHED` after the final chunk,
+ * `XC_ERR_ATTACHMENT_INVALID_CHUNK_LENGTH` for another length; the encryptor is then unchanged.
+ *
+ * # Safety
+ * `encryptor` is any value (handles are checked); `input`/`len` describe readable memory (NULL
+ * allowed for length 0); `out` is NULL or valid for writing an `XcBuffer`. No handle passed is
+ * in use by another thread during the call.
+ */
+int32_t xc_attachment_encryptor_seal_next(struct XcAttachmentEncryptor *encryptor,
+                                          const uint8_t *input,
+                                          size_t len,
+                                          struct XcBuffer *out);
+
+/**
+ * Seals the next chunk within the caller's memory (zero-copy): `span`/`span_len` is the next
+ * chunk's place in the stream (`xc_attachment_encryptor_next_range`, in a buffer of
+ * `xc_attachment_encryptor_encrypted_len` bytes), whose first
+ * `xc_attachment_encryptor_next_input_len` bytes hold the file's; the rest is overwritten with
+ * the padding and the tag, and the span becomes the sealed chunk.
+ * `XC_ERR_ATTACHMENT_FINISHED` after the final chunk, `XC_ERR_ATTACHMENT_INVALID_CHUNK_LENGTH`
+ * for a span of another length; nothing is then changed.
+ *
+ * # Safety
+ * `encryptor` is any value (handles are checked); `span` is valid for reading and writing
+ * `span_len` bytes (NULL allowed for length 0) that nothing else accesses during the call. No
+ * handle passed is in use by another thread during the call.
+ */
+int32_t xc_attachment_encryptor_seal_next_in_place(struct XcAttachmentEncryptor *encryptor,
+                                                   uint8_t *span,
+                                                   size_t span_len);
+
+/**
+ * Describes the sealed attachment once every chunk is sealed, and returns its descriptor
+ * (`out_descriptor`, secret: it holds the key): send it with `xc_session_send_attachment` or
+ * `xc_group_send_attachment` once the upload is stored.
+ *
+ * - `content_type`: its MIME type, printable ASCII (0x20–0x7E), at most 255 bytes;
+ * - `file_name`: NULL (with length 0) for none, else UTF-8, at most 1024 bytes (a non-NULL
+ *   pointer with length 0 is an empty name, which differs from none);
+ * - `thumbnail`: NULL (with length 0) for none, else at most 65 536 bytes (a preview);
+ * - `location`: where the server stored the stream, the app's opaque id, at most 255 bytes.
+ *
+ * **Consumes `*encryptor` on success only**, and then sets the caller's variable to NULL (pass
+ * `&encryptor`). On every error it is left as it was and stays usable:
+ * `XC_ERR_ATTACHMENT_NOT_FINISHED` before the final chunk is sealed (seal the rest and call
+ * again), `XC_ERR_TOO_LARGE` for a field over its limit, `XC_ERR_DECODE_NON_CANONICAL` for a
+ * content type that is not printable ASCII or a file name that is not UTF-8,
+ * `XC_ERR_NULL_POINTER` (a NULL `encryptor`, `*encryptor` or `out_descriptor`, or a NULL field
+ * pointer with a non-zero length), `XC_ERR_INVALID_ARGUMENT` (misaligned `encryptor`),
+ * `XC_ERR_INVALID_HANDLE` (`*encryptor` is not a live encryptor: already consumed or freed
+ * through another copy, never issued, another type).
+ *
+ * # Safety
+ * `encryptor` is NULL or valid for reading and writing one pointer (the handle in it may be any
+ * value: handles are checked); each pointer/length pair describes readable memory (NULL
+ * allowed for length 0); `out_descriptor` is NULL or valid for writing an `XcBuffer`; no other
+ * thread is using the handle.
+ */
+int32_t xc_attachment_encryptor_finish(struct XcAttachmentEncryptor **encryptor,
+                                       const uint8_t *content_type,
+                                       size_t content_type_len,
+                                       const uint8_t *file_name,
+                                       size_t file_name_len,
+                                       const uint8_t *thumbnail,
+                                       size_t thumbnail_len,
+                                       const uint8_t *location,
+                                       size_t location_len,
+                                       struct XcBuffer *out_descriptor);
+
+/**
+ * Frees an encryptor (its key is zeroed) and sets `*encryptor` to NULL (as `xc_session_free`):
+ * an attachment abandoned before `xc_attachment_encryptor_finish`.
+ *
+ * # Safety
+ * `encryptor` is NULL or valid for reading and writing one pointer; no other thread uses it.
+ */
+int32_t xc_attachment_encryptor_free(struct XcAttachmentEncryptor **encryptor);
+
+/**
+ * Reads a descriptor (the body of a message of kind `XC_CONTENT_KIND_ATTACHMENT`, or what
+ * `xc_attachment_encryptor_finish` returned): the attachment's size (`out_size`), content type
+ * (`out_content_type`), file name (`out_file_name`, with `out_has_file_name`), thumbnail
+ * (`out_thumbnail`, with `out_has_thumbnail`) and location (`out_location`). A descriptor that
+ * does not parse gives its `XC_ERR_DECODE_*` code.
+ *
+ * # Safety
+ * `descriptor`/`len` describe readable memory; `out_size` is NULL or valid for writing a
+ * `uint64_t`, each `XcBuffer *` for writing an `XcBuffer` and each `bool *` for writing a
+ * `bool`.
+ */
+int32_t xc_attachment_descriptor_info(const uint8_t *descriptor,
+                                      size_t len,
+                                      uint64_t *out_size,
+                                      struct XcBuffer *out_content_type,
+                                      struct XcBuffer *out_file_name,
+                                      bool *out_has_file_name,
+                                      struct XcBuffer *out_thumbnail,
+                                      bool *out_has_thumbnail,
+                                      struct XcBuffer *out_location);
+
+/**
+ * Sends an attachment descriptor to the session's peer: a padded content frame of kind
+ * `XC_CONTENT_KIND_ATTACHMENT`, stamped with `now_ms` and the session's timer; seal the result
+ * with `xc_seal` like any message and save the session.
+ *
+ * # Safety
+ * `session` is any value (handles are checked); `descriptor`/`len` describe readable memory;
+ * `out` is NULL or valid for writing an `XcBuffer`. No handle passed is in use by another thread.
+ */
+int32_t xc_session_send_attachment(struct XcSession *session,
+                                   uint64_t now_ms,
+                                   const uint8_t *descriptor,
+                                   size_t len,
+                                   struct XcBuffer *out);
+
+/**
+ * Sends an attachment descriptor to the whole group as one group message of kind
+ * `XC_CONTENT_KIND_ATTACHMENT` (one upload serves every member), as `xc_group_send` does a
+ * message: seal the result with `xc_seal_for_group` and save the group.
+ *
+ * # Safety
+ * `group` is any value (handles are checked); `descriptor`/`len` describe readable memory;
+ * `out` is NULL or valid for writing an `XcBuffer`. No handle passed is in use by another thread.
+ */
+int32_t xc_group_send_attachment(struct XcGroup *group,
+                                 uint64_t now_ms,
+                                 const uint8_t *descriptor,
+                                 size_t len,
+                                 struct XcBuffer *out);
+
+/**
+ * Prepares to open the attachment a descriptor describes, checking its key commitment first:
+ * `XC_ERR_ATTACHMENT_WRONG_KEY` if the descriptor's key and header disagree, an
+ * `XC_ERR_DECODE_*` code if it does not parse.
+ *
+ * # Safety
+ * `descriptor`/`len` describe readable memory; `out_decryptor` is NULL or valid for writing one
+ * pointer.
+ */
+int32_t xc_attachment_decryptor_new(const uint8_t *descriptor,
+                                    size_t len,
+                                    struct XcAttachmentDecryptor **out_decryptor);
+
+/**
+ * Writes the attachment's size in bytes.
+ *
+ * # Safety
+ * `decryptor` is any value (handles are checked); `out_size` is NULL or valid for writing a
+ * `uint64_t`. No handle passed is in use by another thread during the call.
+ */
+int32_t xc_attachment_decryptor_size(const struct XcAttachmentDecryptor *decryptor,
+                                     uint64_t *out_size);
+
+/**
+ * Writes the number of chunks of the stream.
+ *
+ * # Safety
+ * As `xc_attachment_decryptor_size`.
+ */
+int32_t xc_attachment_decryptor_chunk_count(const struct XcAttachmentDecryptor *decryptor,
+                                            uint64_t *out_count);
+
+/**
+ * Writes the length of the stored stream (header and every chunk).
+ *
+ * # Safety
+ * As `xc_attachment_decryptor_size`.
+ */
+int32_t xc_attachment_decryptor_encrypted_len(const struct XcAttachmentDecryptor *decryptor,
+                                              uint64_t *out_len);
+
+/**
+ * Writes where chunk `index` lies in the stored stream, `[*out_start, *out_end)` (offsets from
+ * the start of the header): the bytes to fetch for it. `XC_ERR_ATTACHMENT_NO_SUCH_CHUNK` past
+ * the last chunk.
+ *
+ * # Safety
+ * `decryptor` is any value (handles are checked); `out_start` and `out_end` are NULL or valid
+ * for writing a `uint64_t`. No handle passed is in use by another thread during the call.
+ */
+int32_t xc_attachment_decryptor_encrypted_range(const struct XcAttachmentDecryptor *decryptor,
+                                                uint64_t index,
+                                                uint64_t *out_start,
+                                                uint64_t *out_end);
+
+/**
+ * Writes which bytes of the file chunk `index` gives, `[*out_start, *out_end)` (empty for a
+ * chunk wholly in the padding). `XC_ERR_ATTACHMENT_NO_SUCH_CHUNK` past the last chunk.
+ *
+ * # Safety
+ * As `xc_attachment_decryptor_encrypted_range`.
+ */
+int32_t xc_attachment_decryptor_file_range(const struct XcAttachmentDecryptor *decryptor,
+                                           uint64_t index,
+                                           uint64_t *out_start,
+                                           uint64_t *out_end);
+
+/**
+ * Checks the length of the stored stream (the server's answer, before downloading):
+ * `XC_ERR_ATTACHMENT_TRUNCATED` if shorter than `xc_attachment_decryptor_encrypted_len`,
+ * `XC_ERR_ATTACHMENT_TRAILING_DATA` if longer.
+ *
+ * # Safety
+ * `decryptor` is any value (handles are checked). No handle passed is in use by another thread
+ * during the call.
+ */
+int32_t xc_attachment_decryptor_check_stored_len(const struct XcAttachmentDecryptor *decryptor,
+                                                 uint64_t len);
+
+/**
+ * Checks the stored stream's first `XC_ATTACHMENT_HEADER_LEN` bytes against the descriptor
+ * (in constant time): `XC_ERR_ATTACHMENT_TRUNCATED` / `XC_ERR_ATTACHMENT_TRAILING_DATA` for
+ * another length, `XC_ERR_ATTACHMENT_WRONG_KEY` if they differ. Optional: the chunks do not
+ * depend on them, so a decryptor that seeks need not fetch them.
+ *
+ * # Safety
+ * `decryptor` is any value (handles are checked); `header`/`len` describe readable memory. No
+ * handle passed is in use by another thread during the call.
+ */
+int32_t xc_attachment_decryptor_check_header(const struct XcAttachmentDecryptor *decryptor,
+                                             const uint8_t *header,
+                                             size_t len);
+
+/**
+ * Opens chunk `index` alone, from a copy (to seek): `sealed`/`len` are exactly the bytes of
+ * `xc_attachment_decryptor_encrypted_range`, and `out` receives the file's bytes of
+ * `xc_attachment_decryptor_file_range` (secret; maybe empty). Opening the final chunk
+ * authenticates the size. Errors: `XC_ERR_ATTACHMENT_NO_SUCH_CHUNK`,
+ * `XC_ERR_ATTACHMENT_INVALID_CHUNK_LENGTH`, `XC_ERR_ATTACHMENT_CHUNK_AUTHENTICATION` (altered,
+ * moved, repeated or foreign: fetch it again), `XC_ERR_ATTACHMENT_INVALID_PADDING` (a
+ * malicious sender); the decryptor is then unchanged.
+ *
+ * # Safety
+ * `decryptor` is any value (handles are checked); `sealed`/`len` describe readable memory (NULL
+ * allowed for length 0); `out` is NULL or valid for writing an `XcBuffer`. No handle passed is
+ * in use by another thread during the call.
+ */
+int32_t xc_attachment_decryptor_open_chunk(const struct XcAttachmentDecryptor *decryptor,
+                                           uint64_t index,
+                                           const uint8_t *sealed,
+                                           size_t len,
+                                           struct XcBuffer *out);
+
+/**
+ * Opens the next chunk in order, from a copy, as `xc_attachment_decryptor_open_chunk` does;
+ * after the last one the attachment is complete (`xc_attachment_decryptor_is_complete`), and
+ * any further chunk is `XC_ERR_ATTACHMENT_TRAILING_DATA`. A failed call does not advance.
+ *
+ * # Safety
+ * `decryptor` is any value (handles are checked); `sealed`/`len` describe readable memory (NULL
+ * allowed for length 0); `out` is NULL or valid for writing an `XcBuffer`. No handle passed is
+ * in use by another thread during the call.
+ */
+int32_t xc_attachment_decryptor_open_next(struct XcAttachmentDecryptor *decryptor,
+                                          const uint8_t *sealed,
+                                          size_t len,
+                                          struct XcBuffer *out);
+
+/**
+ * Opens chunk `index` alone within the caller's memory (zero-copy): `span`/`span_len` holds
+ * exactly the bytes of `xc_attachment_decryptor_encrypted_range`; on success its first
+ * `*out_len` bytes are the file's bytes of `xc_attachment_decryptor_file_range` (the rest is
+ * padding and tag). Errors as `xc_attachment_decryptor_open_chunk`; the span is then unchanged,
+ * except after `XC_ERR_ATTACHMENT_INVALID_PADDING`, which wipes it (zeros).
+ *
+ * # Safety
+ * `decryptor` is any value (handles are checked); `span` is valid for reading and writing
+ * `span_len` bytes (NULL allowed for length 0) that nothing else accesses during the call;
+ * `out_len` is NULL or valid for writing a `size_t`. No handle passed is in use by another
+ * thread during the call.
+ */
+int32_t xc_attachment_decryptor_open_chunk_in_place(const struct XcAttachmentDecryptor *decryptor,
+                                                    uint64_t index,
+                                                    uint8_t *span,
+                                                    size_t span_len,
+                                                    size_t *out_len);
+
+/**
+ * Opens the next chunk in order within the caller's memory, as
+ * `xc_attachment_decryptor_open_chunk_in_place` does chunk `index`; after the last one the
+ * attachment is complete, and any further chunk is `XC_ERR_ATTACHMENT_TRAILING_DATA`. A failed
+ * call does not advance.
+ *
+ * # Safety
+ * As `xc_attachment_decryptor_open_chunk_in_place`.
+ */
+int32_t xc_attachment_decryptor_open_next_in_place(struct XcAttachmentDecryptor *decryptor,
+                                                   uint8_t *span,
+                                                   size_t span_len,
+                                                   size_t *out_len);
+
+/**
+ * Writes whether `xc_attachment_decryptor_open_next` (or its `_in_place` variant) opened every
+ * chunk, the final one included: the whole file, nothing cut, moved or added. Until it is, the
+ * file is incomplete, whatever the chunks opened say.
+ *
+ * # Safety
+ * `decryptor` is any value (handles are checked); `out_complete` is NULL or valid for writing a
+ * `bool`. No handle passed is in use by another thread during the call.
+ */
+int32_t xc_attachment_decryptor_is_complete(const struct XcAttachmentDecryptor *decryptor,
+                                            bool *out_complete);
+
+/**
+ * Frees a decryptor (its keys are zeroed) and sets `*decryptor` to NULL (as `xc_session_free`).
+ *
+ * # Safety
+ * `decryptor` is NULL or valid for reading and writing one pointer; no other thread uses it.
+ */
+int32_t xc_attachment_decryptor_free(struct XcAttachmentDecryptor **decryptor);
 
 /**
  * Generates a certificate key pair from the operating system's RNG. It cannot be exported:

@@ -2,13 +2,15 @@
 //!
 //! Codes are grouped by tens: 1–9 the boundary itself, 10–19 malformed bytes (`DecodeError`),
 //! 20–39 and 50–59 protocol operations (`Error`), 40–49 sealed sender (`SealedSenderError`), 60–69
-//! groups (`GroupError`; its other variants reuse the protocol codes). A code, once
+//! groups (`GroupError`; its other variants reuse the protocol codes), 70–79 attachments
+//! (`AttachmentError`; `TooLarge` is `XC_ERR_TOO_LARGE` and `Decode` the 10–19 codes). A code, once
 //! published, keeps its number and meaning; new variants get new numbers. Every group ends with
 //! an "other" code for variants a newer core library might add before this layer learns them.
 
 use core::ffi::{CStr, c_char};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+use xchat_protocol::attachment::AttachmentError;
 use xchat_protocol::{DecodeError, Error, SealedSenderError};
 
 /// Success.
@@ -135,6 +137,33 @@ pub const XC_ERR_GROUP_STALE_DISTRIBUTION: i32 = 64;
 /// A group failure this version of the ABI has no code for.
 pub const XC_ERR_GROUP_OTHER: i32 = 69;
 
+/// An attachment stream, header or chunk is shorter than its layout: a stored stream shorter
+/// than `xc_attachment_decryptor_encrypted_len`, or a header shorter than 56 bytes.
+pub const XC_ERR_ATTACHMENT_TRUNCATED: i32 = 70;
+/// Bytes after an attachment's final chunk: a chunk given once the attachment is complete, a
+/// stored stream longer than its layout, or a header longer than 56 bytes.
+pub const XC_ERR_ATTACHMENT_TRAILING_DATA: i32 = 71;
+/// The stream's header (salt and key commitment) does not match the descriptor's key: a
+/// damaged descriptor, or a stored stream that is not this attachment's.
+pub const XC_ERR_ATTACHMENT_WRONG_KEY: i32 = 72;
+/// An attachment chunk does not open under its index: altered, moved, repeated, or from another
+/// stream. Fetch it again; the decryptor is unchanged.
+pub const XC_ERR_ATTACHMENT_CHUNK_AUTHENTICATION: i32 = 73;
+/// An attachment chunk opened but the padding after the file's last byte is not zeros (only
+/// its sender can make such a stream); the opened bytes are wiped.
+pub const XC_ERR_ATTACHMENT_INVALID_PADDING: i32 = 74;
+/// A chunk of the wrong length: not `xc_attachment_encryptor_next_input_len` bytes to seal, or
+/// a sealed chunk or span whose length does not match its index.
+pub const XC_ERR_ATTACHMENT_INVALID_CHUNK_LENGTH: i32 = 75;
+/// The attachment's stream has no chunk with this index.
+pub const XC_ERR_ATTACHMENT_NO_SUCH_CHUNK: i32 = 76;
+/// The attachment's final chunk was already sealed: call `xc_attachment_encryptor_finish`.
+pub const XC_ERR_ATTACHMENT_FINISHED: i32 = 77;
+/// `xc_attachment_encryptor_finish` before every chunk was sealed (the encryptor is kept).
+pub const XC_ERR_ATTACHMENT_NOT_FINISHED: i32 = 78;
+/// An attachment failure this version of the ABI has no code for.
+pub const XC_ERR_ATTACHMENT_OTHER: i32 = 79;
+
 /// A failed call: the code it returns. `?` converts every error of the core library.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Fail(pub(crate) i32);
@@ -203,6 +232,23 @@ pub(crate) fn sealed_code(e: SealedSenderError) -> i32 {
     }
 }
 
+pub(crate) fn attachment_code(e: AttachmentError) -> i32 {
+    match e {
+        AttachmentError::Truncated => XC_ERR_ATTACHMENT_TRUNCATED,
+        AttachmentError::TrailingData => XC_ERR_ATTACHMENT_TRAILING_DATA,
+        AttachmentError::WrongKey => XC_ERR_ATTACHMENT_WRONG_KEY,
+        AttachmentError::ChunkAuthentication(_) => XC_ERR_ATTACHMENT_CHUNK_AUTHENTICATION,
+        AttachmentError::InvalidPadding(_) => XC_ERR_ATTACHMENT_INVALID_PADDING,
+        AttachmentError::InvalidChunkLength => XC_ERR_ATTACHMENT_INVALID_CHUNK_LENGTH,
+        AttachmentError::NoSuchChunk(_) => XC_ERR_ATTACHMENT_NO_SUCH_CHUNK,
+        AttachmentError::Finished => XC_ERR_ATTACHMENT_FINISHED,
+        AttachmentError::NotFinished => XC_ERR_ATTACHMENT_NOT_FINISHED,
+        AttachmentError::TooLarge => XC_ERR_TOO_LARGE,
+        AttachmentError::Decode(d) => decode_code(d),
+        _ => XC_ERR_ATTACHMENT_OTHER,
+    }
+}
+
 impl From<DecodeError> for Fail {
     fn from(e: DecodeError) -> Self {
         Self(decode_code(e))
@@ -221,6 +267,12 @@ impl From<SealedSenderError> for Fail {
     }
 }
 
+impl From<AttachmentError> for Fail {
+    fn from(e: AttachmentError) -> Self {
+        Self(attachment_code(e))
+    }
+}
+
 impl From<xchat_protocol::GroupError> for Fail {
     fn from(e: xchat_protocol::GroupError) -> Self {
         Self(crate::group::group_code(e))
@@ -229,7 +281,7 @@ impl From<xchat_protocol::GroupError> for Fail {
 
 /// Every code this ABI defines.
 #[cfg(test)]
-pub(crate) const ALL_CODES: [i32; 48] = [
+pub(crate) const ALL_CODES: [i32; 58] = [
     XC_OK,
     XC_ERR_NULL_POINTER,
     XC_ERR_INVALID_ARGUMENT,
@@ -278,6 +330,16 @@ pub(crate) const ALL_CODES: [i32; 48] = [
     XC_ERR_GROUP_DISTRIBUTION_PENDING,
     XC_ERR_GROUP_STALE_DISTRIBUTION,
     XC_ERR_GROUP_OTHER,
+    XC_ERR_ATTACHMENT_TRUNCATED,
+    XC_ERR_ATTACHMENT_TRAILING_DATA,
+    XC_ERR_ATTACHMENT_WRONG_KEY,
+    XC_ERR_ATTACHMENT_CHUNK_AUTHENTICATION,
+    XC_ERR_ATTACHMENT_INVALID_PADDING,
+    XC_ERR_ATTACHMENT_INVALID_CHUNK_LENGTH,
+    XC_ERR_ATTACHMENT_NO_SUCH_CHUNK,
+    XC_ERR_ATTACHMENT_FINISHED,
+    XC_ERR_ATTACHMENT_NOT_FINISHED,
+    XC_ERR_ATTACHMENT_OTHER,
 ];
 
 const UNKNOWN_CODE: &CStr = c"unknown error code";
@@ -338,6 +400,22 @@ fn message(code: i32) -> &'static CStr {
             c"not our current sender key at its current iteration: distribute the current one"
         }
         XC_ERR_GROUP_OTHER => c"group error",
+        XC_ERR_ATTACHMENT_TRUNCATED => c"attachment stream or header shorter than its layout",
+        XC_ERR_ATTACHMENT_TRAILING_DATA => {
+            c"data after the attachment's final chunk, or a stream or header too long"
+        }
+        XC_ERR_ATTACHMENT_WRONG_KEY => {
+            c"attachment header does not match the descriptor's key (wrong or altered stream)"
+        }
+        XC_ERR_ATTACHMENT_CHUNK_AUTHENTICATION => {
+            c"attachment chunk failed authentication (altered, moved, repeated or foreign)"
+        }
+        XC_ERR_ATTACHMENT_INVALID_PADDING => c"attachment chunk has non-zero padding",
+        XC_ERR_ATTACHMENT_INVALID_CHUNK_LENGTH => c"attachment chunk of the wrong length",
+        XC_ERR_ATTACHMENT_NO_SUCH_CHUNK => c"the attachment has no chunk with this index",
+        XC_ERR_ATTACHMENT_FINISHED => c"the attachment's final chunk was already sealed",
+        XC_ERR_ATTACHMENT_NOT_FINISHED => c"not every chunk of the attachment was sealed",
+        XC_ERR_ATTACHMENT_OTHER => c"attachment error",
         _ => UNKNOWN_CODE,
     }
 }
@@ -385,5 +463,49 @@ mod tests {
             sealed_code(SealedSenderError::DecryptionFailed),
             error_code(Error::DecryptionFailed)
         );
+        assert_eq!(
+            attachment_code(AttachmentError::Decode(DecodeError::Truncated)),
+            XC_ERR_DECODE_TRUNCATED
+        );
+        assert_eq!(attachment_code(AttachmentError::TooLarge), XC_ERR_TOO_LARGE);
+        assert_ne!(
+            attachment_code(AttachmentError::Truncated),
+            XC_ERR_DECODE_TRUNCATED
+        );
+    }
+
+    #[test]
+    fn every_attachment_error_has_its_code() {
+        let cases = [
+            (AttachmentError::Truncated, XC_ERR_ATTACHMENT_TRUNCATED),
+            (
+                AttachmentError::TrailingData,
+                XC_ERR_ATTACHMENT_TRAILING_DATA,
+            ),
+            (AttachmentError::WrongKey, XC_ERR_ATTACHMENT_WRONG_KEY),
+            (
+                AttachmentError::ChunkAuthentication(3),
+                XC_ERR_ATTACHMENT_CHUNK_AUTHENTICATION,
+            ),
+            (
+                AttachmentError::InvalidPadding(0),
+                XC_ERR_ATTACHMENT_INVALID_PADDING,
+            ),
+            (
+                AttachmentError::InvalidChunkLength,
+                XC_ERR_ATTACHMENT_INVALID_CHUNK_LENGTH,
+            ),
+            (
+                AttachmentError::NoSuchChunk(9),
+                XC_ERR_ATTACHMENT_NO_SUCH_CHUNK,
+            ),
+            (AttachmentError::Finished, XC_ERR_ATTACHMENT_FINISHED),
+            (AttachmentError::NotFinished, XC_ERR_ATTACHMENT_NOT_FINISHED),
+        ];
+        for (e, code) in cases {
+            assert_eq!(attachment_code(e), code, "{e:?}");
+            assert!((70..=78).contains(&code));
+        }
+        assert_ne!(message(XC_ERR_ATTACHMENT_OTHER), UNKNOWN_CODE);
     }
 }

@@ -10,14 +10,17 @@
 //!   constants; `xc_error_message` describes any code. No Rust panic crosses the boundary: one
 //!   is caught and reported as `XC_ERR_PANIC`.
 //! - Objects with secrets or state are opaque handles (`XcIdentity`, `XcPreKeyStore`,
-//!   `XcCertKey`, `XcSession`, `XcOpened`, `XcGroup`, `XcOpenedGroup`) created by the library and released with their
-//!   `_free` function. Functions that end a handle's life (every `_free`, `xc_opened_decrypt`,
-//!   `xc_opened_respond`) take the address of the caller's variable (`XcSession **`) and set
-//!   it to NULL; freeing a NULL variable is a no-op. `xc_opened_decrypt` is the one call that
-//!   may leave its handle alive: on `XC_ERR_SESSION_MISMATCH` (the peer started a new session)
-//!   and `XC_ERR_SEALED_SENDER_IDENTITY_MISMATCH` (the wrong session) it keeps the envelope and
+//!   `XcCertKey`, `XcSession`, `XcOpened`, `XcGroup`, `XcOpenedGroup`, `XcAttachmentEncryptor`,
+//!   `XcAttachmentDecryptor`) created by the library and released with their `_free` function.
+//!   Functions that end a handle's life (every `_free`, `xc_opened_decrypt`,
+//!   `xc_opened_respond`, `xc_opened_group_receive`, `xc_attachment_encryptor_finish`) take the
+//!   address of the caller's variable (`XcSession **`) and set it to NULL; freeing a NULL
+//!   variable is a no-op. `xc_opened_decrypt` may leave its handle alive: on
+//!   `XC_ERR_SESSION_MISMATCH` (the peer started a new session) and
+//!   `XC_ERR_SEALED_SENDER_IDENTITY_MISMATCH` (the wrong session) it keeps the envelope and
 //!   the caller's variable, so that the app can pass it to `xc_opened_respond` or retry with
-//!   the right session; every other result consumes it.
+//!   the right session; every other result consumes it. `xc_attachment_encryptor_finish`
+//!   consumes its encryptor on success only (every error leaves it usable).
 //! - Input bytes are a pointer and a length (the pointer may be NULL when the length is 0);
 //!   fixed-size keys are 32 bytes at a pointer. The library never keeps a pointer it was given.
 //! - Output bytes are an `XcBuffer` the library allocates; release it with `xc_buffer_free`.
@@ -83,6 +86,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 #![warn(missing_docs)]
 
+mod attachment;
 mod certificates;
 mod error;
 mod group;
@@ -93,8 +97,13 @@ mod session;
 mod storage;
 mod util;
 
+pub use attachment::*;
 pub use certificates::*;
 pub use error::{
+    XC_ERR_ATTACHMENT_CHUNK_AUTHENTICATION, XC_ERR_ATTACHMENT_FINISHED,
+    XC_ERR_ATTACHMENT_INVALID_CHUNK_LENGTH, XC_ERR_ATTACHMENT_INVALID_PADDING,
+    XC_ERR_ATTACHMENT_NO_SUCH_CHUNK, XC_ERR_ATTACHMENT_NOT_FINISHED, XC_ERR_ATTACHMENT_OTHER,
+    XC_ERR_ATTACHMENT_TRAILING_DATA, XC_ERR_ATTACHMENT_TRUNCATED, XC_ERR_ATTACHMENT_WRONG_KEY,
     XC_ERR_CHAIN_EXHAUSTED, XC_ERR_CLASSICAL_HANDSHAKE, XC_ERR_DECODE_CHECKSUM_MISMATCH,
     XC_ERR_DECODE_INVALID_KEY, XC_ERR_DECODE_NON_CANONICAL, XC_ERR_DECODE_OTHER,
     XC_ERR_DECODE_TOO_LARGE, XC_ERR_DECODE_TRAILING_BYTES, XC_ERR_DECODE_TRUNCATED,

@@ -11,7 +11,8 @@
  * pointers never issued): each is reported as XC_ERR_INVALID_HANDLE, and valgrind confirms that
  * the library never reads through them. Step 10 is a peer that starts a new session under the
  * same identity: xc_opened_decrypt reports XC_ERR_SESSION_MISMATCH and keeps the envelope, which
- * then goes to xc_opened_respond.
+ * then goes to xc_opened_respond. Step 11 is an attachment: sealed chunk by chunk, its descriptor
+ * sent over the session, opened chunk by chunk (and one chunk alone, in place).
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -622,6 +623,132 @@ int main(void) {
     CHECK(xc_group_free(&alice_group));
     CHECK(xc_group_free(&bob_group));
 
+    printf("11. Alice sends Bob a 40 KB attachment: sealed chunk by chunk, described in a message.\n");
+    enum { FILE_LEN = 40000 };
+    uint8_t *photo = malloc(FILE_LEN);
+    EXPECT(photo != NULL);
+    for (size_t i = 0; i < FILE_LEN; i++) photo[i] = (uint8_t)(i * 31 + (i >> 9));
+    XcAttachmentEncryptor *encryptor = NULL;
+    CHECK(xc_attachment_encryptor_new(FILE_LEN, &encryptor));
+    uint64_t stored_len = 0;
+    CHECK(xc_attachment_encryptor_encrypted_len(encryptor, &stored_len));
+    /* What the server stores: the header, then every sealed chunk. */
+    uint8_t *blob = malloc((size_t)stored_len);
+    EXPECT(blob != NULL);
+    XcBuffer piece;
+    CHECK(xc_attachment_encryptor_header(encryptor, &piece));
+    EXPECT(piece.len == XC_ATTACHMENT_HEADER_LEN);
+    memcpy(blob, piece.ptr, piece.len);
+    size_t blob_len = piece.len;
+    xc_buffer_free(&piece);
+    size_t fed = 0, take_len = 0;
+    bool has_next = false;
+    unsigned chunks = 0;
+    CHECK(xc_attachment_encryptor_next_input_len(encryptor, &take_len, &has_next));
+    while (has_next) {
+        CHECK(xc_attachment_encryptor_seal_next(encryptor, photo + fed, take_len, &piece));
+        EXPECT(blob_len + piece.len <= stored_len);
+        memcpy(blob + blob_len, piece.ptr, piece.len);
+        blob_len += piece.len;
+        fed += take_len;
+        chunks++;
+        xc_buffer_free(&piece);
+        CHECK(xc_attachment_encryptor_next_input_len(encryptor, &take_len, &has_next));
+    }
+    EXPECT(fed == FILE_LEN && blob_len == stored_len);
+    CHECK_CODE(xc_attachment_encryptor_seal_next(encryptor, NULL, 0, &piece),
+               XC_ERR_ATTACHMENT_FINISHED);
+    printf("   %u chunks, %zu bytes stored for a %d-byte file (padded, a tag per chunk)\n", chunks,
+           blob_len, FILE_LEN);
+    static const char content_type[] = "image/jpeg", file_name[] = "beach.jpg",
+                      location[] = "blob/7f3a";
+    XcAttachmentEncryptor *encryptor_copy = encryptor;
+    XcBuffer descriptor;
+    CHECK(xc_attachment_encryptor_finish(&encryptor, (const uint8_t *)content_type,
+                                         strlen(content_type), (const uint8_t *)file_name,
+                                         strlen(file_name), NULL, 0, (const uint8_t *)location,
+                                         strlen(location), &descriptor));
+    EXPECT(encryptor == NULL); /* consumed; a copy of the handle is stale */
+    CHECK_CODE(xc_attachment_encryptor_free(&encryptor_copy), XC_ERR_INVALID_HANDLE);
+    CHECK(xc_session_send_attachment(alice_session, T0 + 14 * SECOND_MS, descriptor.ptr,
+                                     descriptor.len, &inner));
+    xc_buffer_free(&descriptor);
+    XcBuffer to_bob_file = seal_to(alice, &alice_cert, alice_session, &inner);
+    relay_post("bob", &to_bob_file);
+    XcOpened *file_envelope = open_at(bob, root_key, T0 + 14 * SECOND_MS, &to_bob_file);
+    CHECK(xc_opened_decrypt(&file_envelope, bob_session, &received));
+    xc_buffer_free(&to_bob_file);
+    EXPECT(received.kind == XC_CONTENT_KIND_ATTACHMENT);
+    uint64_t size = 0;
+    bool has_name = false, has_thumbnail = true;
+    XcBuffer got_type, got_name, got_thumbnail, got_location;
+    CHECK(xc_attachment_descriptor_info(received.body.ptr, received.body.len, &size, &got_type,
+                                        &got_name, &has_name, &got_thumbnail, &has_thumbnail,
+                                        &got_location));
+    EXPECT(size == FILE_LEN && has_name && !has_thumbnail);
+    EXPECT(buffer_equals(&got_type, content_type) && buffer_equals(&got_name, file_name));
+    EXPECT(buffer_equals(&got_location, location) && got_thumbnail.ptr == NULL);
+    printf("   Bob learned: %.*s \"%.*s\", %" PRIu64 " bytes at %.*s\n", (int)got_type.len,
+           (const char *)got_type.ptr, (int)got_name.len, (const char *)got_name.ptr, size,
+           (int)got_location.len, (const char *)got_location.ptr);
+    xc_buffer_free(&got_type);
+    xc_buffer_free(&got_name);
+    xc_buffer_free(&got_thumbnail);
+    xc_buffer_free(&got_location);
+    XcAttachmentDecryptor *decryptor = NULL;
+    CHECK(xc_attachment_decryptor_new(received.body.ptr, received.body.len, &decryptor));
+    xc_received_free(&received);
+    CHECK(xc_attachment_decryptor_check_stored_len(decryptor, blob_len));
+    CHECK_CODE(xc_attachment_decryptor_check_stored_len(decryptor, blob_len - 1),
+               XC_ERR_ATTACHMENT_TRUNCATED);
+    CHECK(xc_attachment_decryptor_check_header(decryptor, blob, XC_ATTACHMENT_HEADER_LEN));
+    uint64_t chunk_count = 0;
+    CHECK(xc_attachment_decryptor_chunk_count(decryptor, &chunk_count));
+    EXPECT(chunk_count == chunks);
+    /* A chunk altered in storage is refused and does not advance the decryptor. */
+    uint64_t start = 0, end = 0;
+    CHECK(xc_attachment_decryptor_encrypted_range(decryptor, 0, &start, &end));
+    blob[start + 10] ^= 0x01;
+    CHECK_CODE(xc_attachment_decryptor_open_next(decryptor, blob + start, (size_t)(end - start),
+                                                 &piece),
+               XC_ERR_ATTACHMENT_CHUNK_AUTHENTICATION);
+    blob[start + 10] ^= 0x01;
+    printf("   a chunk altered in storage -> %s\n",
+           xc_error_message(XC_ERR_ATTACHMENT_CHUNK_AUTHENTICATION));
+    /* In order, chunk by chunk, each compared with Alice's file. */
+    size_t opened_len = 0;
+    bool complete = true;
+    for (uint64_t i = 0; i < chunk_count; i++) {
+        CHECK(xc_attachment_decryptor_is_complete(decryptor, &complete));
+        EXPECT(!complete);
+        uint64_t file_start = 0, file_end = 0;
+        CHECK(xc_attachment_decryptor_encrypted_range(decryptor, i, &start, &end));
+        CHECK(xc_attachment_decryptor_file_range(decryptor, i, &file_start, &file_end));
+        CHECK(xc_attachment_decryptor_open_next(decryptor, blob + start, (size_t)(end - start),
+                                                &piece));
+        EXPECT(piece.len == file_end - file_start && file_start == opened_len);
+        EXPECT(piece.len == 0 || memcmp(piece.ptr, photo + file_start, piece.len) == 0);
+        opened_len += piece.len;
+        xc_buffer_free(&piece);
+    }
+    CHECK(xc_attachment_decryptor_is_complete(decryptor, &complete));
+    EXPECT(complete && opened_len == FILE_LEN);
+    /* Seeking: the middle chunk alone, decrypted in place within the stored bytes. */
+    uint64_t file_start = 0, file_end = 0;
+    CHECK(xc_attachment_decryptor_encrypted_range(decryptor, 1, &start, &end));
+    CHECK(xc_attachment_decryptor_file_range(decryptor, 1, &file_start, &file_end));
+    size_t plain_len = 0;
+    CHECK(xc_attachment_decryptor_open_chunk_in_place(decryptor, 1, blob + start,
+                                                      (size_t)(end - start), &plain_len));
+    EXPECT(plain_len == file_end - file_start);
+    EXPECT(memcmp(blob + start, photo + file_start, plain_len) == 0);
+    printf("   Bob opened all %" PRIu64 " chunks in order and chunk 1 alone: the file matches\n",
+           chunk_count);
+    CHECK(xc_attachment_decryptor_free(&decryptor));
+    EXPECT(decryptor == NULL);
+    free(blob);
+    free(photo);
+
     CHECK(xc_session_free(&alice_session));
     CHECK(xc_session_free(&bob_session));
     CHECK(xc_prekey_store_free(&bob_store));
@@ -633,6 +760,6 @@ int main(void) {
     CHECK(xc_cert_key_free(&root));
     CHECK(xc_cert_key_free(&server));
     EXPECT(!alice_session && !bob_session && !bob_store && !alice && !bob && !root && !server);
-    printf("OK: the whole conversation and the group ran through the C ABI.\n");
+    printf("OK: the whole conversation, the group and the attachment ran through the C ABI.\n");
     return 0;
 }
