@@ -14,6 +14,7 @@
 
 mod generator;
 
+mod attachment;
 mod content;
 mod group;
 mod negative;

@@ -18,6 +18,7 @@
 #[path = "../../common/state_codec/mod.rs"]
 pub mod state_codec;
 
+mod attachment;
 mod content;
 mod group;
 mod json;
@@ -48,6 +49,7 @@ pub use shared::receipt_as_result;
 #[allow(unused_imports)]
 pub use state_fields::{parse_session, parse_store, skipped};
 
+use attachment::attachment_json;
 use content::content_json;
 use group::group_json;
 use json::render;
@@ -69,5 +71,6 @@ pub fn all_files() -> Vec<(&'static str, String)> {
         ("content.json", render(&content_json())),
         ("state.json", render(&state_json())),
         ("negative.json", render(&negative_json())),
+        ("attachment.json", render(&attachment_json())),
     ]
 }
