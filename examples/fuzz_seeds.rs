@@ -171,6 +171,9 @@ fn main() {
     // Groups (SPEC.md §13): Alice's messages (raw, framed, a timer change), her distribution,
     // and Bob's state blob, for the group target.
     group_seeds();
+
+    // Attachments (SPEC.md §14), for the attachment target.
+    attachment_seeds();
 }
 
 fn group_seeds() {
@@ -197,4 +200,54 @@ fn group_seeds() {
         "multi_recipient_upload",
         &[&[0xFE][..], &index, &f.upload].concat(),
     );
+}
+
+fn attachment_seeds() {
+    use xchat_protocol::attachment::chunked::{HEADER_LEN, SEALED_CHUNK_LEN};
+    // The target's own fixture: its descriptor (decoded as a whole input) and its stored stream.
+    let f = fixtures::attachment_fixture();
+    write("attachment", "descriptor", &f.descriptor_bytes);
+    let stored = &f.stored;
+    // As a stored stream (first byte 0xA0, then a selector: in-place calls and the chunk opened
+    // alone), whole and cut after its second chunk (a full one: the short final chunk is missing).
+    write(
+        "attachment",
+        "stored_stream",
+        &[&[0xA0, 0x01][..], stored].concat(),
+    );
+    let cut = HEADER_LEN + 2 * SEALED_CHUNK_LEN;
+    write(
+        "attachment",
+        "stored_stream_truncated",
+        &[&[0xA0, 0x82][..], &stored[..cut]].concat(),
+    );
+    // Edits of the authentic stream (offsets are big-endian u32s): a byte of the second chunk
+    // flipped (0xA1: a splice) and the first chunk repeated in the second's place (0xA2: a copy).
+    let at = u32::try_from(HEADER_LEN + SEALED_CHUNK_LEN + 100).unwrap();
+    write(
+        "attachment",
+        "stored_stream_flipped_byte",
+        &[
+            &[0xA1, 0x00][..],
+            &at.to_be_bytes(),
+            &(at + 1).to_be_bytes(),
+            &[stored[usize::try_from(at).unwrap()] ^ 1],
+        ]
+        .concat(),
+    );
+    let chunk = |i: usize| u32::try_from(HEADER_LEN + i * SEALED_CHUNK_LEN).unwrap();
+    write(
+        "attachment",
+        "stored_stream_repeated_chunk",
+        &[
+            &[0xA2, 0x01][..],
+            &chunk(1).to_be_bytes(),
+            &chunk(2).to_be_bytes(),
+            &chunk(0).to_be_bytes(),
+            &chunk(1).to_be_bytes(),
+        ]
+        .concat(),
+    );
+    // As a raw C2SP stream under the fixture's key and context (first byte 0xB0).
+    write("attachment", "raw_stream", &[&[0xB0][..], stored].concat());
 }

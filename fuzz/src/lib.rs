@@ -201,3 +201,59 @@ pub fn group_fixture() -> GroupFixture {
         envelope,
     }
 }
+
+/// The size of the fixture attachment: three chunks once padded (to 40 960 bytes, SPEC.md
+/// §14.3), the last one short and ending in padding.
+pub const ATTACHMENT_LEN: usize = 40_000;
+
+/// One attachment (SPEC.md §14) sealed through the public API, for the attachment target and its
+/// seeds: its descriptor, its file, the plaintext its stream encrypts and the stream the server
+/// stores. The descriptor holds the key: a fuzz fixture only.
+pub struct AttachmentFixture {
+    pub descriptor: xchat_protocol::attachment::AttachmentDescriptor,
+    /// The descriptor's encoding.
+    pub descriptor_bytes: Vec<u8>,
+    /// The file: [`ATTACHMENT_LEN`] bytes, none of them zero (so that a size claimed shorter
+    /// puts a non-zero byte in the padding).
+    pub file: Vec<u8>,
+    /// The file followed by its padding: the plaintext of the stream.
+    pub padded: Vec<u8>,
+    /// The stored stream: header, then every sealed chunk.
+    pub stored: Vec<u8>,
+}
+
+pub fn attachment_fixture() -> AttachmentFixture {
+    use xchat_protocol::attachment::{AttachmentEncryptor, AttachmentInfo, padded_size};
+    let mut rng = rng(13);
+    let file: Vec<u8> = (0..ATTACHMENT_LEN)
+        .map(|i| u8::try_from(i % 251).unwrap() + 1)
+        .collect();
+    let size = u64::try_from(file.len()).unwrap();
+    let mut enc = AttachmentEncryptor::new(&mut rng, size).unwrap();
+    let mut stored = enc.header().to_vec();
+    let mut rest = &file[..];
+    while let Some(n) = enc.next_input_len() {
+        let (piece, tail) = rest.split_at(n);
+        let mut buf = piece.to_vec();
+        enc.seal_next(&mut buf).unwrap();
+        stored.extend_from_slice(&buf);
+        rest = tail;
+    }
+    assert_eq!(u64::try_from(stored.len()).unwrap(), enc.encrypted_len());
+    let info = AttachmentInfo {
+        content_type: "application/octet-stream".into(),
+        file_name: Some("fixture.bin".into()),
+        thumbnail: Some(vec![0xFF, 0xD8, 0xFF, 0xD9]),
+        location: b"blob/fuzz".to_vec(),
+    };
+    let descriptor = enc.finish(info).unwrap();
+    let mut padded = file.clone();
+    padded.resize(usize::try_from(padded_size(size)).unwrap(), 0);
+    AttachmentFixture {
+        descriptor_bytes: descriptor.to_bytes().unwrap().to_vec(),
+        descriptor,
+        file,
+        padded,
+        stored,
+    }
+}
