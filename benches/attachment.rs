@@ -12,6 +12,7 @@ use aes_gcm::aead::{AeadInOut, KeyInit};
 use aes_gcm::{Aes256Gcm, Tag};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rand_chacha::ChaCha20Rng;
+use sha2::{Digest, Sha256};
 use rand_chacha::rand_core::SeedableRng;
 use xchat_protocol::attachment::chunked::{CHUNK_LEN, HEADER_LEN, Layout, SEALED_CHUNK_LEN};
 use xchat_protocol::attachment::{
@@ -52,13 +53,32 @@ fn attachment_16mib(c: &mut Criterion) {
                 at = end;
             }
             let d = enc.finish(AttachmentInfo::default()).unwrap();
-            let mut dec = AttachmentDecryptor::new(&d).unwrap();
+            let mut dec = AttachmentDecryptor::new(&d, &stream[..HEADER_LEN]).unwrap();
             for i in 0..dec.chunk_count() {
                 let r = dec.encrypted_range(i).unwrap();
                 let n = dec
                     .open_next_in_place(&mut stream[r.start as usize..r.end as usize])
                     .unwrap();
                 debug_assert!(n <= CHUNK_LEN);
+            }
+            assert!(dec.is_complete());
+        })
+    });
+    // With the digest (required for groups): one SHA-256 pass over the stream on each side.
+    g.bench_function("protocol_with_digest", |b| {
+        b.iter(|| {
+            let mut enc = AttachmentEncryptor::with_digest(&mut rng, SIZE as u64).unwrap();
+            stream[..HEADER_LEN].copy_from_slice(enc.header());
+            while let Some(r) = enc.next_range() {
+                enc.seal_next_in_place(&mut stream[r.start as usize..r.end as usize])
+                    .unwrap();
+            }
+            let d = enc.finish(AttachmentInfo::default()).unwrap();
+            let mut dec = AttachmentDecryptor::new(&d, &stream[..HEADER_LEN]).unwrap();
+            for i in 0..dec.chunk_count() {
+                let r = dec.encrypted_range(i).unwrap();
+                dec.open_next_in_place(&mut stream[r.start as usize..r.end as usize])
+                    .unwrap();
             }
             assert!(dec.is_complete());
         })
@@ -71,6 +91,20 @@ fn attachment_16mib(c: &mut Criterion) {
             let tag: Tag = aead
                 .encrypt_inout_detached(&nonce.into(), &[], buf.as_mut_slice().into())
                 .unwrap();
+            aead.decrypt_inout_detached(&nonce.into(), &[], buf.as_mut_slice().into(), &tag)
+                .unwrap();
+        })
+    });
+    // The digest mode's floor: the same, plus SHA-256 over the 16 MiB ciphertext after sealing
+    // and before opening.
+    g.bench_function("floor_with_sha256", |b| {
+        b.iter(|| {
+            let tag: Tag = aead
+                .encrypt_inout_detached(&nonce.into(), &[], buf.as_mut_slice().into())
+                .unwrap();
+            let sealed = Sha256::digest(&buf);
+            let opened = Sha256::digest(&buf);
+            assert_eq!(sealed, opened);
             aead.decrypt_inout_detached(&nonce.into(), &[], buf.as_mut_slice().into(), &tag)
                 .unwrap();
         })

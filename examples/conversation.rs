@@ -321,7 +321,7 @@ fn send_photo(
             d.size(),
             String::from_utf8_lossy(&d.info().location)
         );
-        let mut dec = AttachmentDecryptor::new(&d)?;
+        let mut dec = AttachmentDecryptor::new(&d, &blob[..56])?; // the stored header
         dec.check_stored_len(blob.len() as u64)?;
         let mut file = Vec::new();
         for i in 0..dec.chunk_count() {

@@ -173,14 +173,15 @@ impl Layout {
 
     /// Whether chunk `index` is the final one.
     pub fn is_final(&self, index: u64) -> bool {
-        index + 1 == self.chunk_count()
+        index.checked_add(1) == Some(self.chunk_count())
     }
 
     /// Where chunk `index` lies in the encrypted stream (header included), or `None` past the
     /// final chunk.
     pub fn encrypted_range(&self, index: u64) -> Option<Range<u64>> {
-        let start = HEADER_LEN as u64 + index.checked_mul(SEALED_CHUNK_LEN as u64)?;
+        // Past the final chunk first: then every index is below 2^38 and nothing overflows.
         let plain = self.plaintext_range(index)?;
+        let start = HEADER_LEN as u64 + index * SEALED_CHUNK_LEN as u64;
         Some(start..start + (plain.end - plain.start) + TAG_LEN as u64)
     }
 
@@ -463,7 +464,8 @@ impl ChunkedDecryptor {
         is_final: bool,
         sealed: &mut [u8],
     ) -> Result<usize, AttachmentError> {
-        if index >= MAX_CHUNKS {
+        // A full chunk needs a chunk after it, so its index must be below 2^38 − 1.
+        if index >= MAX_CHUNKS || (!is_final && index + 1 >= MAX_CHUNKS) {
             return Err(AttachmentError::NoSuchChunk(index));
         }
         let fits = if is_final {

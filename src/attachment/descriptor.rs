@@ -14,7 +14,7 @@ use super::{AttachmentError, MAX_ATTACHMENT_LEN, padded_size};
 use crate::codec::{Reader, Writer};
 use crate::content::ContentKind;
 use crate::error::{DecodeError, Error};
-use crate::group::{GroupError, GroupSession};
+use crate::group::GroupSession;
 use crate::session::Session;
 
 /// Version byte of an attachment descriptor.
@@ -77,13 +77,14 @@ fn printable(bytes: &[u8]) -> bool {
 /// on drop.
 ///
 /// Encoding: `version 0x01 ‖ key (32) ‖ salt (24) ‖ commitment (32) ‖ size u64 ‖ padded size
-/// u64 ‖ u8 n ‖ content type (n) ‖ file name? (flag ‖ u16 n ‖ n) ‖ thumbnail? (flag ‖ u32 n ‖ n)
-/// ‖ u8 n ‖ location (n)`.
+/// u64 ‖ digest? (flag ‖ 32) ‖ u8 n ‖ content type (n) ‖ file name? (flag ‖ u16 n ‖ n) ‖
+/// thumbnail? (flag ‖ u32 n ‖ n) ‖ u8 n ‖ location (n)`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct AttachmentDescriptor {
     key: StreamKey,
     header: [u8; HEADER_LEN],
     size: u64,
+    digest: Option<[u8; 32]>,
     info: AttachmentInfo,
 }
 
@@ -92,12 +93,14 @@ impl AttachmentDescriptor {
         key: StreamKey,
         header: [u8; HEADER_LEN],
         size: u64,
+        digest: Option<[u8; 32]>,
         info: AttachmentInfo,
     ) -> Self {
         Self {
             key,
             header,
             size,
+            digest,
             info,
         }
     }
@@ -122,6 +125,12 @@ impl AttachmentDescriptor {
         padded_size(self.size)
     }
 
+    /// The SHA-256 digest of the whole stored stream, if the sender made one
+    /// ([`AttachmentEncryptor::with_digest`](super::AttachmentEncryptor::with_digest)).
+    pub fn digest(&self) -> Option<&[u8; 32]> {
+        self.digest.as_ref()
+    }
+
     /// What the attachment is and where it is stored.
     pub fn info(&self) -> &AttachmentInfo {
         &self.info
@@ -140,6 +149,8 @@ impl AttachmentDescriptor {
             + HEADER_LEN
             + 16
             + 1
+            + self.digest.map_or(0, |_| 32)
+            + 1
             + info.content_type.len()
             + 1
             + info.file_name.as_ref().map_or(0, |n| 2 + n.len())
@@ -153,6 +164,10 @@ impl AttachmentDescriptor {
         out.put(&self.header);
         out.put_u64(self.size);
         out.put_u64(self.padded_size());
+        out.put_flag(self.digest.is_some());
+        if let Some(digest) = &self.digest {
+            out.put(digest);
+        }
         out.put_len_u8(info.content_type.len())?;
         out.put(info.content_type.as_bytes());
         out.put_flag(info.file_name.is_some());
@@ -190,6 +205,7 @@ impl AttachmentDescriptor {
         if r.u64()? != padded_size(size) {
             return Err(DecodeError::NonCanonical);
         }
+        let digest = if r.flag()? { Some(r.array()?) } else { None };
         let n = usize::from(r.u8()?);
         let content_type = r.take(n)?;
         if !printable(content_type) {
@@ -224,6 +240,7 @@ impl AttachmentDescriptor {
             key,
             header,
             size,
+            digest,
             info: AttachmentInfo {
                 content_type,
                 file_name,
@@ -250,18 +267,27 @@ impl AttachmentDescriptor {
     }
 
     /// Sends the descriptor to a whole group as one group message of kind
-    /// [`ContentKind::Attachment`] (one upload serves every member).
+    /// [`ContentKind::Attachment`] (one upload serves every member). The attachment must have a
+    /// digest ([`AttachmentEncryptor::with_digest`](super::AttachmentEncryptor::with_digest)):
+    /// every member holds its key, and only the digest, signed with the group message, stops one
+    /// member from replacing the stored file for the others.
     ///
     /// # Errors
-    /// As [`GroupSession::send`].
+    /// [`AttachmentError::DigestRequired`] first; then [`AttachmentError::Group`] as
+    /// [`GroupSession::send`].
     pub fn send_to_group<R: CryptoRng + ?Sized>(
         &self,
         group: &mut GroupSession,
         rng: &mut R,
         now_ms: u64,
-    ) -> Result<Vec<u8>, GroupError> {
-        let body = self.to_bytes().map_err(|_| GroupError::TooLarge)?;
-        group.send_kind(rng, now_ms, ContentKind::Attachment, &body)
+    ) -> Result<Vec<u8>, AttachmentError> {
+        if self.digest.is_none() {
+            return Err(AttachmentError::DigestRequired);
+        }
+        let body = self.to_bytes().map_err(|_| AttachmentError::TooLarge)?;
+        group
+            .send_kind(rng, now_ms, ContentKind::Attachment, &body)
+            .map_err(AttachmentError::Group)
     }
 }
 
@@ -270,6 +296,7 @@ impl fmt::Debug for AttachmentDescriptor {
         f.debug_struct("AttachmentDescriptor")
             .field("key", &self.key)
             .field("size", &self.size)
+            .field("digest", &self.digest.is_some())
             .field("info", &self.info)
             .finish_non_exhaustive()
     }

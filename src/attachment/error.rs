@@ -26,6 +26,15 @@ pub enum AttachmentError {
     /// Chunk `n` does not open under its index: it was altered, reordered, duplicated, or belongs
     /// to another stream.
     ChunkAuthentication(u64),
+    /// The stored stream is not the one the descriptor's digest names: another stream sealed
+    /// under the same key (by any holder of the descriptor), checked before the final chunk
+    /// is opened.
+    DigestMismatch,
+    /// A group attachment needs a digest ([`AttachmentEncryptor::with_digest`](super::AttachmentEncryptor::with_digest)):
+    /// every member holds the key, and only the digest stops one from replacing the file.
+    DigestRequired,
+    /// Sending to the group failed.
+    Group(crate::group::GroupError),
     /// Chunk `n` opened, but the padding after the attachment's last byte is not all zeros
     /// (only its sender can make such a stream).
     InvalidPadding(u64),
@@ -54,6 +63,9 @@ impl fmt::Display for AttachmentError {
             Self::TrailingData => f.write_str("data after the stream's final chunk"),
             Self::WrongKey => f.write_str("wrong key or context, or an altered stream header"),
             Self::ChunkAuthentication(n) => write!(f, "chunk {n} failed authentication"),
+            Self::DigestMismatch => f.write_str("stored stream does not match the digest"),
+            Self::DigestRequired => f.write_str("a group attachment needs a digest"),
+            Self::Group(e) => write!(f, "group: {e}"),
             Self::InvalidPadding(n) => write!(f, "chunk {n} has non-zero padding"),
             Self::InvalidChunkLength => f.write_str("chunk of the wrong length"),
             Self::NoSuchChunk(n) => write!(f, "the stream has no chunk {n}"),
@@ -69,6 +81,7 @@ impl core::error::Error for AttachmentError {
     fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
         match self {
             Self::Decode(e) => Some(e),
+            Self::Group(e) => Some(e),
             _ => None,
         }
     }

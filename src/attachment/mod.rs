@@ -37,7 +37,7 @@
 //! let descriptor = enc.finish(info)?; // send it with `descriptor.send(&mut session, …)`
 //!
 //! // Recipient: open the chunks as they download.
-//! let mut dec = AttachmentDecryptor::new(&descriptor)?;
+//! let mut dec = AttachmentDecryptor::new(&descriptor, &upload[..56])?; // the stored header
 //! let mut file = Vec::new();
 //! for i in 0..dec.chunk_count() {
 //!     let range = dec.encrypted_range(i).unwrap();
@@ -59,6 +59,7 @@ use core::fmt;
 use core::ops::Range;
 
 use rand_core::CryptoRng;
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::kdf::LABEL_ATTACHMENT;
@@ -101,6 +102,8 @@ pub struct AttachmentEncryptor {
     header: [u8; HEADER_LEN],
     size: u64,
     layout: Layout,
+    /// SHA-256 over the stored stream so far, when the descriptor will carry its digest.
+    digest: Option<Sha256>,
 }
 
 impl AttachmentEncryptor {
@@ -119,7 +122,27 @@ impl AttachmentEncryptor {
             header,
             size,
             layout,
+            digest: None,
         })
+    }
+
+    /// As [`new`](Self::new), and the descriptor will carry the SHA-256 digest of the whole
+    /// stored stream (SPEC.md §14.4), which [`AttachmentDecryptor::open_next`] checks before it
+    /// opens the final chunk. Every holder of a descriptor holds its key and could seal another
+    /// stream under it; the digest, sent inside the sender's authenticated message, pins the
+    /// one stream the sender made. Required for a group
+    /// ([`AttachmentDescriptor::send_to_group`]), where members must not be able to replace
+    /// each other's files; it costs one SHA-256 pass over the stream on each side.
+    ///
+    /// # Errors
+    /// As [`new`](Self::new).
+    pub fn with_digest<R: CryptoRng + ?Sized>(
+        rng: &mut R,
+        size: u64,
+    ) -> Result<Self, AttachmentError> {
+        let mut enc = Self::new(rng, size)?;
+        enc.digest = Some(Sha256::new_with_prefix(enc.header));
+        Ok(enc)
     }
 
     /// The first [`HEADER_LEN`] bytes of the encrypted stream: upload them before the chunks.
@@ -165,7 +188,7 @@ impl AttachmentEncryptor {
 
     /// [`seal_next`](Self::seal_next) within the caller's memory (a mapped file, the upload
     /// buffer): `sealed` is the next chunk's place in the stream
-    /// ([`AttachmentDecryptor::encrypted_range`] of the same index), whose first
+    /// ([`next_range`](Self::next_range)), whose first
     /// [`next_input_len`](Self::next_input_len) bytes hold the file's; the rest is overwritten
     /// with the padding and the tag.
     ///
@@ -181,7 +204,20 @@ impl AttachmentEncryptor {
         if let Some(padding) = sealed.get_mut(file..pad_end) {
             padding.fill(0);
         }
-        self.stream.seal_chunk_in_place(sealed)
+        self.stream.seal_chunk_in_place(sealed)?;
+        if let Some(digest) = self.digest.as_mut() {
+            digest.update(&*sealed);
+        }
+        Ok(())
+    }
+
+    /// Where the next chunk goes in the stored stream (header included): the span
+    /// [`seal_next_in_place`](Self::seal_next_in_place) takes. `None` once finished.
+    pub fn next_range(&self) -> Option<Range<u64>> {
+        if self.stream.is_finished() {
+            return None;
+        }
+        self.layout.encrypted_range(self.stream.chunks_sealed())
     }
 
     /// The sealed length of the next chunk, or `None` once finished.
@@ -189,27 +225,30 @@ impl AttachmentEncryptor {
         if self.stream.is_finished() {
             return None;
         }
-        let r = self.layout.encrypted_range(self.stream.chunks_sealed())?;
+        let r = self.next_range()?;
         usize::try_from(r.end - r.start).ok()
     }
 
     /// Describes the sealed attachment, once every chunk is sealed: `info` says what it is and
     /// where the server stored it. Send the descriptor with
-    /// [`AttachmentDescriptor::send`].
+    /// [`AttachmentDescriptor::send`]. It borrows the encryptor: a refused `info` can be
+    /// corrected and given again without losing the key of an upload already sealed.
     ///
     /// # Errors
     /// [`AttachmentError::NotFinished`] before the final chunk; [`AttachmentError::TooLarge`]
     /// or [`AttachmentError::Decode`] (`NonCanonical`) for a field of `info` out of its limits
     /// ([`AttachmentInfo::validate`]).
-    pub fn finish(self, info: AttachmentInfo) -> Result<AttachmentDescriptor, AttachmentError> {
+    pub fn finish(&self, info: AttachmentInfo) -> Result<AttachmentDescriptor, AttachmentError> {
         if !self.stream.is_finished() {
             return Err(AttachmentError::NotFinished);
         }
         info.validate()?;
+        let digest = self.digest.clone().map(|d| d.finalize().into());
         Ok(AttachmentDescriptor::new(
             self.key.clone(),
             self.header,
             self.size,
+            digest,
             info,
         ))
     }
@@ -229,45 +268,50 @@ impl fmt::Debug for AttachmentEncryptor {
 /// padding is not zeros (which only its sender can make) is wiped from the buffer.
 pub struct AttachmentDecryptor {
     stream: ChunkedDecryptor,
-    header: [u8; HEADER_LEN],
     size: u64,
     layout: Layout,
     next: u64,
+    /// The descriptor's digest, and SHA-256 over the stored stream opened in order so far.
+    digest: Option<([u8; 32], Sha256)>,
 }
 
 impl AttachmentDecryptor {
-    /// Prepares to open the attachment `descriptor` describes, checking its commitment against
-    /// its key first.
+    /// Prepares to open the attachment `descriptor` describes, stored as a stream whose first
+    /// [`HEADER_LEN`] bytes are `stored_header`: they must be the descriptor's header, whose
+    /// commitment must match the descriptor's key (SPEC.md §14.2). The stored header is
+    /// required, not optional: it ties the stored stream to this one key, so that no stream
+    /// opens as two different files under two descriptors (AES-GCM alone commits to no key).
     ///
     /// # Errors
-    /// [`AttachmentError::WrongKey`] if the descriptor's key and header disagree;
+    /// [`AttachmentError::Truncated`] / [`AttachmentError::TrailingData`] for a header of
+    /// another length; [`AttachmentError::WrongKey`] if it is not the descriptor's (compared in
+    /// constant time), or the descriptor's key and commitment disagree;
     /// [`AttachmentError::TooLarge`].
-    pub fn new(descriptor: &AttachmentDescriptor) -> Result<Self, AttachmentError> {
+    pub fn new(
+        descriptor: &AttachmentDescriptor,
+        stored_header: &[u8],
+    ) -> Result<Self, AttachmentError> {
         let layout = layout_of(descriptor.size())?;
-        let header = *descriptor.header();
-        let stream = ChunkedDecryptor::new(descriptor.key(), LABEL_ATTACHMENT, &header)?;
+        match stored_header.len() {
+            n if n < HEADER_LEN => return Err(AttachmentError::Truncated),
+            n if n > HEADER_LEN => return Err(AttachmentError::TrailingData),
+            _ if !bool::from(descriptor.header().ct_eq(stored_header)) => {
+                return Err(AttachmentError::WrongKey);
+            }
+            _ => {}
+        }
+        let stream =
+            ChunkedDecryptor::new(descriptor.key(), LABEL_ATTACHMENT, descriptor.header())?;
+        let digest = descriptor
+            .digest()
+            .map(|d| (*d, Sha256::new_with_prefix(stored_header)));
         Ok(Self {
             stream,
-            header,
             size: descriptor.size(),
             layout,
             next: 0,
+            digest,
         })
-    }
-
-    /// Checks the first [`HEADER_LEN`] bytes of the stored stream against the descriptor (the
-    /// chunks do not depend on them: a decryptor that seeks need not fetch them).
-    ///
-    /// # Errors
-    /// [`AttachmentError::Truncated`] / [`AttachmentError::TrailingData`] for another length;
-    /// [`AttachmentError::WrongKey`] if they differ.
-    pub fn check_header(&self, header: &[u8]) -> Result<(), AttachmentError> {
-        match header.len() {
-            n if n < HEADER_LEN => Err(AttachmentError::Truncated),
-            n if n > HEADER_LEN => Err(AttachmentError::TrailingData),
-            _ if bool::from(self.header.ct_eq(header)) => Ok(()),
-            _ => Err(AttachmentError::WrongKey),
-        }
     }
 
     /// Checks the length of the stored stream (the server's answer, before downloading): a
@@ -383,13 +427,30 @@ impl AttachmentDecryptor {
         if self.is_complete() {
             return Err(AttachmentError::TrailingData);
         }
+        // The digest covers the sealed bytes: it is checked before the final chunk is
+        // decrypted, and the running hash kept only once a chunk has opened.
+        let hashed = self.digest.as_ref().map(|(expected, running)| {
+            let mut running = running.clone();
+            running.update(&*sealed);
+            (*expected, running)
+        });
+        if let Some((expected, running)) = &hashed {
+            let is_final = self.layout.is_final(self.next);
+            if is_final && !bool::from(running.clone().finalize().ct_eq(expected)) {
+                return Err(AttachmentError::DigestMismatch);
+            }
+        }
         let n = self.open_chunk_in_place(self.next, sealed)?;
         self.next += 1;
+        if hashed.is_some() {
+            self.digest = hashed;
+        }
         Ok(n)
     }
 
     /// Whether [`open_next`](Self::open_next) opened every chunk, the final one included: the
-    /// whole file, nothing cut, moved or added.
+    /// whole file, nothing cut, moved or added — and, if the descriptor has a digest, exactly
+    /// the stream its sender made.
     pub fn is_complete(&self) -> bool {
         self.next == self.layout.chunk_count()
     }

@@ -182,7 +182,7 @@ fn data_after_the_final_chunk_is_refused() {
     // An attachment knows its length: a longer or shorter stored stream is refused up front.
     let mut r = rng(5);
     let (stored, d) = seal_attachment(&mut r, &pattern(50_000));
-    let dec = AttachmentDecryptor::new(&d).unwrap();
+    let dec = AttachmentDecryptor::new(&d, &stored[..HEADER_LEN]).unwrap();
     let len = stored.len() as u64;
     assert_eq!(
         dec.check_stored_len(len + 1),
@@ -192,7 +192,7 @@ fn data_after_the_final_chunk_is_refused() {
         dec.check_stored_len(len - 1),
         Err(AttachmentError::Truncated)
     );
-    let mut dec = AttachmentDecryptor::new(&d).unwrap();
+    let mut dec = AttachmentDecryptor::new(&d, &stored[..HEADER_LEN]).unwrap();
     for i in 0..dec.chunk_count() {
         let r = dec.encrypted_range(i).unwrap();
         dec.open_next(&mut stored[r.start as usize..r.end as usize].to_vec())
@@ -233,19 +233,34 @@ fn a_wrong_key_context_or_header_is_refused_before_any_chunk() {
         ChunkedDecryptor::new(&key, b"ctx", &stream[..HEADER_LEN + 1]).unwrap_err(),
         AttachmentError::TrailingData
     );
-    // An attachment's stored header must be the descriptor's.
+    // An attachment's stored header must be the descriptor's, and is required.
     let (stored, d) = seal_attachment(&mut r, b"a file");
-    let dec = AttachmentDecryptor::new(&d).unwrap();
-    dec.check_header(&stored[..HEADER_LEN]).unwrap();
+    AttachmentDecryptor::new(&d, &stored[..HEADER_LEN]).unwrap();
     let mut bad = stored[..HEADER_LEN].to_vec();
     bad[30] ^= 4;
-    assert_eq!(dec.check_header(&bad), Err(AttachmentError::WrongKey));
+    assert_eq!(
+        AttachmentDecryptor::new(&d, &bad).unwrap_err(),
+        AttachmentError::WrongKey
+    );
+    let (other, _) = seal_attachment(&mut r, b"a file");
+    assert_eq!(
+        AttachmentDecryptor::new(&d, &other[..HEADER_LEN]).unwrap_err(),
+        AttachmentError::WrongKey
+    );
+    assert_eq!(
+        AttachmentDecryptor::new(&d, &stored[..HEADER_LEN - 1]).unwrap_err(),
+        AttachmentError::Truncated
+    );
+    assert_eq!(
+        AttachmentDecryptor::new(&d, &stored[..HEADER_LEN + 1]).unwrap_err(),
+        AttachmentError::TrailingData
+    );
     // A descriptor whose key is not the stream's.
     let mut bytes = d.to_bytes().unwrap().to_vec();
     bytes[1] ^= 1;
     let forged = AttachmentDescriptor::from_bytes(&bytes).unwrap();
     assert_eq!(
-        AttachmentDecryptor::new(&forged).unwrap_err(),
+        AttachmentDecryptor::new(&forged, &stored[..HEADER_LEN]).unwrap_err(),
         AttachmentError::WrongKey
     );
 }
@@ -283,7 +298,7 @@ fn padding_a_sender_filled_is_refused_and_wiped() {
     chunk.resize(d.padded_size() as usize, 0);
     chunk[1000] = 1;
     enc.seal_chunk(&mut chunk).unwrap();
-    let dec = AttachmentDecryptor::new(&d).unwrap();
+    let dec = AttachmentDecryptor::new(&d, &stored[..HEADER_LEN]).unwrap();
     let mut buf = chunk.clone();
     assert_eq!(
         dec.open_chunk(0, &mut buf),
@@ -297,7 +312,7 @@ fn any_chunk_opens_alone_in_any_order_and_maps_to_its_file_bytes() {
     let mut r = rng(8);
     let file = pattern(5 * CHUNK_LEN + 3000);
     let (stored, d) = seal_attachment(&mut r, &file);
-    let dec = AttachmentDecryptor::new(&d).unwrap();
+    let dec = AttachmentDecryptor::new(&d, &stored[..HEADER_LEN]).unwrap();
     let n = dec.chunk_count();
     for i in (0..n).rev() {
         let range = dec.encrypted_range(i).unwrap();
@@ -380,4 +395,68 @@ fn misuse_of_the_encryptor_is_a_typed_error_that_changes_nothing() {
         enc.seal_chunk(&mut Vec::new()),
         Err(AttachmentError::Finished)
     );
+}
+
+/// With a digest, no other holder of the key can replace the stored stream: a stream sealed
+/// again under the descriptor's own key and salt, over another file, opens chunk by chunk (the
+/// key is the same) but its final chunk is refused before it is decrypted, and the attachment is
+/// never complete. Without a digest the same forgery opens (the documented limit of 1:1 use).
+#[test]
+fn a_digest_pins_the_stream_against_every_other_key_holder() {
+    let mut r = rng(10);
+    let file = pattern(50_000);
+    let (stored, d) = crate::support::seal_attachment_with_digest(&mut r, &file);
+    assert!(d.digest().is_some());
+    assert_eq!(open_attachment(&d, &stored).unwrap(), file);
+    // The forger holds the descriptor: it re-runs the encryptor with the same key and salt.
+    let mut script = Script([d.key().as_bytes().as_slice(), &d.header()[..24]].concat());
+    let forged_file: Vec<u8> = pattern(50_000).iter().map(|b| b ^ 0x55).collect();
+    let mut enc = AttachmentEncryptor::new(&mut script, d.size()).unwrap();
+    assert_eq!(enc.header(), d.header());
+    let mut forged = enc.header().to_vec();
+    let mut rest = &forged_file[..];
+    while let Some(n) = enc.next_input_len() {
+        let (piece, tail) = rest.split_at(n);
+        let mut buf = piece.to_vec();
+        enc.seal_next(&mut buf).unwrap();
+        forged.extend_from_slice(&buf);
+        rest = tail;
+    }
+    assert_eq!(forged.len(), stored.len());
+    let mut dec = AttachmentDecryptor::new(&d, &forged[..HEADER_LEN]).unwrap();
+    let last = dec.chunk_count() - 1;
+    for i in 0..last {
+        let range = dec.encrypted_range(i).unwrap();
+        dec.open_next(&mut forged[range.start as usize..range.end as usize].to_vec())
+            .unwrap();
+    }
+    let range = dec.encrypted_range(last).unwrap();
+    let sealed = forged[range.start as usize..range.end as usize].to_vec();
+    let mut buf = sealed.clone();
+    assert_eq!(
+        dec.open_next(&mut buf),
+        Err(AttachmentError::DigestMismatch)
+    );
+    assert_eq!(
+        buf, sealed,
+        "the final chunk is refused before it is decrypted"
+    );
+    assert!(!dec.is_complete());
+    // The authentic final chunk still completes it? No: the digest covers every chunk, and
+    // the earlier ones were the forger's.
+    let mut authentic = stored[range.start as usize..range.end as usize].to_vec();
+    assert_eq!(
+        dec.open_next(&mut authentic),
+        Err(AttachmentError::DigestMismatch)
+    );
+    // The same forgery against a descriptor without a digest opens completely.
+    let plain = AttachmentDescriptor::from_bytes(&{
+        let mut b = d.to_bytes().unwrap().to_vec();
+        b.drain(106..138);
+        b[105] = 0;
+        b
+    })
+    .unwrap();
+    assert!(plain.digest().is_none());
+    assert_eq!(open_attachment(&plain, &forged).unwrap(), forged_file);
 }

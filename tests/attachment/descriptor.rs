@@ -23,8 +23,10 @@ fn descriptor(info: AttachmentInfo) -> AttachmentDescriptor {
     let mut r = rng(20);
     let (_, d) = seal_attachment(&mut r, &pattern(40_000));
     let bytes = d.to_bytes().unwrap();
-    // Re-encode with `info` by hand: version ‖ key ‖ header ‖ sizes are the first 105 bytes.
-    let mut out = bytes[..105].to_vec();
+    // Re-encode with `info` by hand: version ‖ key ‖ header ‖ sizes are the first 105 bytes,
+    // then the digest's flag (none here).
+    let mut out = bytes[..106].to_vec();
+    assert_eq!(out[105], 0);
     out.push(info.content_type.len() as u8);
     out.extend_from_slice(info.content_type.as_bytes());
     match &info.file_name {
@@ -68,7 +70,7 @@ fn the_encoding_round_trips_field_by_field() {
     );
     assert_eq!(AttachmentDescriptor::from_bytes(&bytes).unwrap(), d);
     let bare = descriptor(AttachmentInfo::default());
-    assert_eq!(bare.to_bytes().unwrap().len(), 105 + 4);
+    assert_eq!(bare.to_bytes().unwrap().len(), 105 + 5);
     // Some("") and None are different values with different encodings.
     let empty_name = descriptor(AttachmentInfo {
         file_name: Some(String::new()),
@@ -97,8 +99,9 @@ fn decoding_is_strict() {
         DecodeError::TooLarge
     );
     // A control character in the content type; a flag of 2; a file name that is not UTF-8.
-    assert_eq!(at(106, 0x0A), DecodeError::NonCanonical);
-    let name_flag = 106 + good[105] as usize;
+    assert_eq!(at(105, 2), DecodeError::NonCanonical, "digest flag");
+    assert_eq!(at(107, 0x0A), DecodeError::NonCanonical);
+    let name_flag = 107 + good[106] as usize;
     assert_eq!(at(name_flag, 2), DecodeError::NonCanonical);
     assert_eq!(at(name_flag + 3, 0xC3), DecodeError::NonCanonical);
     // Every truncation, and a trailing byte.
@@ -194,6 +197,12 @@ fn the_descriptor_travels_to_a_whole_group_in_one_message() {
     ga.mark_distributed(bob.public(), &pending.distribution)
         .unwrap();
     let (stored, d) = seal_attachment(&mut r, b"group photo");
+    assert_eq!(
+        d.send_to_group(&mut ga, &mut r, 1).unwrap_err(),
+        AttachmentError::DigestRequired,
+        "a group attachment needs its digest"
+    );
+    let (stored, d) = crate::support::seal_attachment_with_digest(&mut r, b"group photo");
     let message = d.send_to_group(&mut ga, &mut r, 1).unwrap();
     let got = gb.receive(alice.public(), &message, 2).unwrap();
     let got = got.message().unwrap();

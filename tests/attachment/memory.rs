@@ -3,7 +3,7 @@
 //! The test streams the file from a generator and drops each sealed chunk, as an app writing to
 //! the network would; only the library's allocations and one reused chunk buffer are live.
 
-use xchat_protocol::attachment::chunked::SEALED_CHUNK_LEN;
+use xchat_protocol::attachment::chunked::{HEADER_LEN, SEALED_CHUNK_LEN};
 use xchat_protocol::attachment::{AttachmentDecryptor, AttachmentEncryptor, AttachmentInfo};
 
 use crate::support::rng;
@@ -13,9 +13,11 @@ use crate::support::rng;
 fn peaks(size: u64) -> (u64, u64) {
     let mut r = rng(30);
     let mut descriptor = None;
+    let mut header = [0u8; HEADER_LEN];
     let mut sealed_chunks = Vec::new();
     let seal = allocation_counter::measure(|| {
         let mut enc = AttachmentEncryptor::new(&mut r, size).unwrap();
+        header = *enc.header();
         let mut buf = Vec::with_capacity(SEALED_CHUNK_LEN);
         let mut i = 0u64;
         while let Some(n) = enc.next_input_len() {
@@ -32,7 +34,7 @@ fn peaks(size: u64) -> (u64, u64) {
     });
     let descriptor = descriptor.unwrap();
     let open = allocation_counter::measure(|| {
-        let dec = AttachmentDecryptor::new(&descriptor).unwrap();
+        let dec = AttachmentDecryptor::new(&descriptor, &header).unwrap();
         let mut buf = Vec::with_capacity(SEALED_CHUNK_LEN);
         for (i, chunk) in &sealed_chunks {
             buf.clear();

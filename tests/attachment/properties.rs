@@ -90,7 +90,7 @@ proptest! {
         let file = pattern(len);
         let mut r = rng(seed);
         let (stored, descriptor) = seal_attachment(&mut r, &file);
-        let dec = AttachmentDecryptor::new(&descriptor).unwrap();
+        let dec = AttachmentDecryptor::new(&descriptor, &stored[..HEADER_LEN]).unwrap();
         let chunks = dec.chunk_count() as usize;
         let Some(bad) = apply(&stored, chunks, &d) else {
             return Ok(());

@@ -69,7 +69,24 @@ pub(crate) fn seal_attachment(
     rng: &mut ChaCha20Rng,
     file: &[u8],
 ) -> (Vec<u8>, AttachmentDescriptor) {
-    let mut enc = AttachmentEncryptor::new(rng, file.len() as u64).unwrap();
+    seal_with(
+        AttachmentEncryptor::new(rng, file.len() as u64).unwrap(),
+        file,
+    )
+}
+
+/// As [`seal_attachment`], with the stream's digest in the descriptor.
+pub(crate) fn seal_attachment_with_digest(
+    rng: &mut ChaCha20Rng,
+    file: &[u8],
+) -> (Vec<u8>, AttachmentDescriptor) {
+    seal_with(
+        AttachmentEncryptor::with_digest(rng, file.len() as u64).unwrap(),
+        file,
+    )
+}
+
+fn seal_with(mut enc: AttachmentEncryptor, file: &[u8]) -> (Vec<u8>, AttachmentDescriptor) {
     let mut stored = enc.header().to_vec();
     let mut rest = file;
     while let Some(n) = enc.next_input_len() {
@@ -94,9 +111,8 @@ pub(crate) fn open_attachment(
     descriptor: &AttachmentDescriptor,
     stored: &[u8],
 ) -> Result<Vec<u8>, AttachmentError> {
-    let mut dec = AttachmentDecryptor::new(descriptor)?;
+    let mut dec = AttachmentDecryptor::new(descriptor, &stored[..stored.len().min(HEADER_LEN)])?;
     dec.check_stored_len(stored.len() as u64)?;
-    dec.check_header(&stored[..HEADER_LEN])?;
     let mut out = Vec::new();
     for i in 0..dec.chunk_count() {
         let r = dec.encrypted_range(i).unwrap();

@@ -123,7 +123,7 @@ fn held_the_nonce_xor_covers_all_38_counter_bits() {
     );
 }
 
-/// FINDING (informational, spec/code mismatch): SPEC.md §14.1 says "sealing or opening index
+/// FIXED (was informational, spec/code mismatch): SPEC.md §14.1 says "sealing or opening index
 /// 2^38 − 1 as a full chunk → `TooLarge`" (C2SP: the counter must never reach 2^38, and a full
 /// chunk at 2^38 − 1 implies a chunk 2^38 after it). `ChunkedEncryptor::seal_chunk` and
 /// `ChunkedDecryptor::open_next` enforce it, but `ChunkedDecryptor::open_chunk(2^38 − 1,
@@ -133,17 +133,20 @@ fn held_the_nonce_xor_covers_all_38_counter_bits() {
 /// would accept a stream longer than C2SP allows. Fix: in `open_chunk_in_place`, refuse
 /// `index + 1 >= MAX_CHUNKS && !is_final` with `TooLarge`, as `open_next_in_place` does.
 #[test]
-fn broken_doc_open_chunk_accepts_a_full_chunk_at_index_2_38_minus_1() {
+fn fixed_open_chunk_refuses_a_full_chunk_at_index_2_38_minus_1() {
     let (dec, d) = opener(53);
     let last = MAX_CHUNKS - 1;
     let plain = pattern(CHUNK_LEN, 1);
     let mut buf = raw_seal(&d, last, &plain);
     assert_eq!(buf.len(), SEALED_CHUNK_LEN);
-    assert_eq!(dec.open_chunk(last, false, &mut buf), Ok(()));
+    let sealed = buf.clone();
     assert_eq!(
-        buf, plain,
-        "the plaintext of a chunk C2SP forbids is released"
+        dec.open_chunk(last, false, &mut buf),
+        Err(AttachmentError::NoSuchChunk(last)),
+        "a full chunk at 2^38 - 1 would need a chunk at 2^38"
     );
+    assert_eq!(buf, sealed);
+    assert!(plain.len() == CHUNK_LEN);
 }
 
 /// The final-chunk rule at its edge: 16 399 sealed bytes are a final chunk (16 383 bytes of
@@ -228,7 +231,7 @@ fn held_final_chunk_rules_at_16399_and_16400_bytes() {
 #[test]
 fn held_the_largest_attachment_opens_its_last_chunks() {
     let (desc, d) = crafted_descriptor([0x42; 32], [0x24; 24], MAX_ATTACHMENT_LEN);
-    let dec = AttachmentDecryptor::new(&desc).unwrap();
+    let dec = AttachmentDecryptor::new(&desc, desc.header()).unwrap();
     let last = dec.chunk_count() - 1;
     assert_eq!(last, 1 << 32);
     let plain = pattern(CHUNK_LEN, 2);

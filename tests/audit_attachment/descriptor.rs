@@ -28,7 +28,8 @@ fn info(ct: &str, name: Option<&str>, thumb: Option<Vec<u8>>, loc: &[u8]) -> Att
 
 /// The offset of the file-name flag in an encoding with content type length `ct`.
 fn name_flag_at(ct: usize) -> usize {
-    1 + 32 + HEADER_LEN + 16 + 1 + ct
+    // version, key, header, sizes, the digest's flag (none), the content type's length.
+    1 + 32 + HEADER_LEN + 16 + 1 + 1 + ct
 }
 
 /// Whatever decodes re-encodes to exactly the same bytes: 40 000 random mutations (bit flips,
@@ -233,7 +234,7 @@ fn held_size_and_padded_size_edges() {
         let d = AttachmentDescriptor::from_bytes(&b).unwrap();
         assert_eq!(d.padded_size(), padded_size(size));
         assert_eq!(
-            AttachmentDecryptor::new(&d).unwrap_err(),
+            AttachmentDecryptor::new(&d, d.header()).unwrap_err(),
             AttachmentError::WrongKey
         );
         let p = padded_size(size);
@@ -266,7 +267,7 @@ fn held_size_and_padded_size_edges() {
 }
 
 /// A descriptor carrying another stream's header: under its own key (another salt, so a
-/// self-consistent commitment) it passes `new` but `check_header` refuses the stored header and
+/// self-consistent commitment) `new` refuses the stored header, and under its own header
 /// every chunk fails under its index, buffers untouched; with a header made under another key
 /// it is `WrongKey` at once.
 #[test]
@@ -281,11 +282,11 @@ fn held_a_descriptor_with_another_streams_header_is_refused() {
     );
     let b = descriptor_bytes(&key, &consistent, d.size(), d.info());
     let moved = AttachmentDescriptor::from_bytes(&b).unwrap();
-    let dec = AttachmentDecryptor::new(&moved).unwrap();
     assert_eq!(
-        dec.check_header(&stored[..HEADER_LEN]),
-        Err(AttachmentError::WrongKey)
+        AttachmentDecryptor::new(&moved, &stored[..HEADER_LEN]).unwrap_err(),
+        AttachmentError::WrongKey
     );
+    let dec = AttachmentDecryptor::new(&moved, moved.header()).unwrap();
     for i in 0..dec.chunk_count() {
         let c = chunk_of(&stored, i as usize);
         let mut buf = c.to_vec();
@@ -300,7 +301,7 @@ fn held_a_descriptor_with_another_streams_header_is_refused() {
     let b = descriptor_bytes(&key, &foreign, d.size(), d.info());
     let crossed = AttachmentDescriptor::from_bytes(&b).unwrap();
     assert_eq!(
-        AttachmentDecryptor::new(&crossed).unwrap_err(),
+        AttachmentDecryptor::new(&crossed, crossed.header()).unwrap_err(),
         AttachmentError::WrongKey
     );
 }

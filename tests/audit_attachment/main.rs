@@ -9,6 +9,10 @@
 //!   hole exists (and fails once it is fixed — then rename it `fixed_*` and flip the
 //!   assertion). Each has a doc comment `FINDING (severity)`: what, why, suggested fix.
 //!   `broken_doc_*` marks a disagreement between the documentation and the code.
+//! - `fixed_*`: a finding that was fixed; the test asserts the fix (every `broken_*` of this
+//!   audit is now one: the stored header is required by `AttachmentDecryptor::new`, a digest
+//!   pins the stream for groups, `Layout` no longer overflows, `finish` borrows, `open_chunk`
+//!   refuses index 2^38 − 1 as a full chunk, and the encryptor has `next_range`).
 //! - `known_limit_*`: a documented limit, confirmed (the test shows it).
 #![allow(
     clippy::unwrap_used,

@@ -37,24 +37,16 @@ fn tag(d: &Derived, ct: &[u8]) -> u128 {
     acc
 }
 
-/// FINDING (medium): one stored stream opens, without any error, as two different files under
-/// two descriptors with different keys — an "invisible salamander", which SECURITY.md row 19b
-/// says cannot happen ("a stream opens under no other key"). The commitment binds the
-/// *descriptor's* header to the descriptor's key, but `AttachmentDecryptor` takes the header
-/// from the descriptor, not from the stored stream, and AES-GCM chunks are not key-committing:
-/// a sender solves one linear equation in GF(2^128) (one 16-byte block sacrificed) so that a
-/// chunk authenticates under both derived keys. The stored header is compared only by
-/// `check_header`, which the API makes optional ("a decryptor that seeks need not fetch
-/// them") and which neither the module's example nor INTEGRATION.md §9c ("Open") calls. So a sender can give Bob a
-/// descriptor showing "pay Alice" and Carol one showing "pay Mallory" for the same stored
-/// blob (same location, same bytes): any moderation, abuse report, deduplication or audit that
-/// identifies content by its stored bytes or location is fooled.
-/// Fix: bind the chunks to the stored header — make the header check mandatory (e.g.
-/// `AttachmentDecryptor::new(descriptor, stored_header)`, or refuse to open any chunk before
-/// `check_header` passed: 56 bytes, one small range request for a seeking reader), or put a
-/// digest of the stored stream in the descriptor. Until then, correct row 19b and the docs.
+/// FIXED (was medium): one stored stream opened, without any error, as two different files under
+/// two descriptors with different keys — an "invisible salamander". The commitment bound the
+/// *descriptor's* header to the descriptor's key, but the decryptor took the header from the
+/// descriptor, and the stored header was compared only by an optional `check_header`; AES-GCM
+/// chunks are not key-committing, so a sender solved one linear equation in GF(2^128) for a
+/// chunk that authenticates under both derived keys.
+/// Now `AttachmentDecryptor::new(descriptor, stored_header)` requires the stored header and
+/// refuses one that is not the descriptor's: the stored stream is tied to one key.
 #[test]
-fn broken_one_stored_stream_opens_as_two_files_under_two_descriptors() {
+fn fixed_one_stored_stream_no_longer_opens_as_two_files_under_two_descriptors() {
     let (k1, s1) = ([0xA1; 32], [0xB1; 24]);
     let (k2, s2) = ([0xA2; 32], [0xB2; 24]);
     let d1 = c2sp_derive(&k1, &s1, ATTACHMENT_CONTEXT);
@@ -103,44 +95,38 @@ fn broken_one_stored_stream_opens_as_two_files_under_two_descriptors() {
     };
     let for_bob = descriptor_bytes(&k1, &header_of(&s1, &d1), 256, &info);
     let for_carol = descriptor_bytes(&k2, &header_of(&s2, &d2), 256, &info);
-    let open = |bytes: &[u8]| {
-        let d = AttachmentDescriptor::from_bytes(bytes).unwrap();
-        let mut dec = AttachmentDecryptor::new(&d).unwrap();
-        dec.check_stored_len(stored.len() as u64).unwrap();
-        let mut buf = stored[HEADER_LEN..].to_vec();
-        dec.open_next(&mut buf).unwrap();
-        assert!(dec.is_complete());
-        (buf, dec)
-    };
-    let (bob_sees, bob) = open(&for_bob);
-    let (carol_sees, carol) = open(&for_carol);
-    assert_eq!(&bob_sees[..18], b"PAY ALICE 100 EUR.");
-    assert_eq!(&carol_sees[128..148], b"PAY MALLORY 900 EUR.");
-    assert_ne!(bob_sees, carol_sees);
-    // Only the optional header check tells: the stored header commits to Bob's key.
-    bob.check_header(&stored[..HEADER_LEN]).unwrap();
+    // Bob's descriptor names the stored header: it opens. Carol's names another one: refused
+    // before any chunk, although the forged chunk would authenticate under her key.
+    let d = AttachmentDescriptor::from_bytes(&for_bob).unwrap();
+    let mut bob = AttachmentDecryptor::new(&d, &stored[..HEADER_LEN]).unwrap();
+    bob.check_stored_len(stored.len() as u64).unwrap();
+    let mut buf = stored[HEADER_LEN..].to_vec();
+    bob.open_next(&mut buf).unwrap();
+    assert!(bob.is_complete());
+    assert_eq!(&buf[..18], b"PAY ALICE 100 EUR.");
+    let d = AttachmentDescriptor::from_bytes(&for_carol).unwrap();
     assert_eq!(
-        carol.check_header(&stored[..HEADER_LEN]),
-        Err(AttachmentError::WrongKey)
+        AttachmentDecryptor::new(&d, &stored[..HEADER_LEN]).unwrap_err(),
+        AttachmentError::WrongKey
     );
+    // The chunk really is two-faced: under Carol's own header it opens to the other text.
+    let mut carol = AttachmentDecryptor::new(&d, d.header()).unwrap();
+    let mut buf = stored[HEADER_LEN..].to_vec();
+    carol.open_next(&mut buf).unwrap();
+    assert_eq!(&buf[128..148], b"PAY MALLORY 900 EUR.");
 }
 
-/// FINDING (medium): every *recipient* of a descriptor — not only its sender, as the
-/// "Attachments" known limit puts it ("A sender can make two different streams under one key
-/// (it knows the key …)") — can make a different stream that passes every check the API has:
-/// the descriptor carries the key and the salt, so a recipient re-runs the encryptor with them
-/// (same header, same length) over a file of its choosing. `check_stored_len`, `check_header`,
-/// every chunk and `is_complete` all pass. In a group, where messages are signed by their
-/// sender's key so that members cannot speak for each other, one member colluding with (or
-/// being) the storage server can replace Alice's attachment for every other member, and it is
-/// shown as Alice's. The documented defence ("the server stores one stream under one id")
-/// assumes an honest server, against which E2E encryption is meant to protect.
-/// Fix: put a digest of the stored stream (or a Merkle root over its chunks, for random
-/// access) in the descriptor and check it — the sender signs it through the session or group
-/// message, as Signal's attachment pointer does with its digest — or at least state this limit
-/// for recipients, not only for the sender.
+/// FIXED for groups, and a documented limit elsewhere (was medium): every recipient of a
+/// descriptor holds the key and salt, so it can re-run the encryptor over a file of its choosing
+/// and make a stream that passes every check. In a group one member colluding with the storage
+/// server could replace Alice's attachment for every other member. Now
+/// `AttachmentEncryptor::with_digest` puts the SHA-256 of the stored stream in the descriptor,
+/// `open_next` refuses the final chunk of any other stream (`DigestMismatch`), and
+/// `send_to_group` refuses a descriptor without a digest (`DigestRequired`). Without a digest (1:1
+/// use, where the only other key holder is the recipient itself) the forgery still opens: this
+/// test shows both.
 #[test]
-fn broken_any_recipient_can_make_another_stream_that_opens_under_the_descriptor() {
+fn fixed_a_digest_stops_a_recipient_from_replacing_the_stream() {
     let file = pattern(50_000, 10);
     let (stored, sent) = seal_with(&mut rng(80), &file);
     // Mallory received the descriptor (as bytes, through the conversation).
@@ -164,10 +150,9 @@ fn broken_any_recipient_can_make_another_stream_that_opens_under_the_descriptor(
     }
     assert_eq!(forged.len(), stored.len());
     assert_ne!(forged, stored);
-    // Carol, with Alice's descriptor, opens Mallory's stream with every check there is.
-    let mut dec = AttachmentDecryptor::new(&sent).unwrap();
+    // Without a digest, Carol opens Mallory's stream with every check there is.
+    let mut dec = AttachmentDecryptor::new(&sent, &forged[..HEADER_LEN]).unwrap();
     dec.check_stored_len(forged.len() as u64).unwrap();
-    dec.check_header(&forged[..HEADER_LEN]).unwrap();
     let mut out = Vec::new();
     for i in 0..dec.chunk_count() {
         let mut buf = chunk_of(&forged, i as usize).to_vec();
@@ -177,4 +162,55 @@ fn broken_any_recipient_can_make_another_stream_that_opens_under_the_descriptor(
     assert!(dec.is_complete());
     assert_eq!(out, forged_file);
     assert_ne!(out, file);
+
+    // With a digest: the same forgery never completes.
+    let mut enc = AttachmentEncryptor::with_digest(&mut rng(81), file.len() as u64).unwrap();
+    let mut stored = enc.header().to_vec();
+    let mut rest = &file[..];
+    while let Some(n) = enc.next_input_len() {
+        let (p, t) = rest.split_at(n);
+        let mut buf = p.to_vec();
+        enc.seal_next(&mut buf).unwrap();
+        stored.extend_from_slice(&buf);
+        rest = t;
+    }
+    let sent = enc.finish(AttachmentInfo::default()).unwrap();
+    let mut script = Script(
+        [sent.key().as_bytes().as_slice(), &sent.header()[..24]]
+            .concat()
+            .to_vec(),
+    );
+    let mut enc = AttachmentEncryptor::new(&mut script, sent.size()).unwrap();
+    let mut forged = enc.header().to_vec();
+    let mut rest = &forged_file[..];
+    while let Some(n) = enc.next_input_len() {
+        let (p, t) = rest.split_at(n);
+        let mut buf = p.to_vec();
+        enc.seal_next(&mut buf).unwrap();
+        forged.extend_from_slice(&buf);
+        rest = t;
+    }
+    let mut dec = AttachmentDecryptor::new(&sent, &forged[..HEADER_LEN]).unwrap();
+    let n = dec.chunk_count() as usize;
+    for i in 0..n - 1 {
+        dec.open_next(&mut chunk_of(&forged, i).to_vec()).unwrap();
+    }
+    assert_eq!(
+        dec.open_next(&mut chunk_of(&forged, n - 1).to_vec()),
+        Err(AttachmentError::DigestMismatch)
+    );
+    assert!(!dec.is_complete());
+    assert_eq!(open_digest(&sent, &stored), file);
+}
+
+fn open_digest(d: &AttachmentDescriptor, stored: &[u8]) -> Vec<u8> {
+    let mut dec = AttachmentDecryptor::new(d, &stored[..HEADER_LEN]).unwrap();
+    let mut out = Vec::new();
+    for i in 0..dec.chunk_count() {
+        let mut buf = chunk_of(stored, i as usize).to_vec();
+        dec.open_next(&mut buf).unwrap();
+        out.extend_from_slice(&buf);
+    }
+    assert!(dec.is_complete());
+    out
 }

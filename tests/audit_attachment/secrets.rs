@@ -38,7 +38,7 @@ fn held_nothing_prints_a_key_a_derived_key_or_the_base_nonce() {
     let key = *d.key().as_bytes();
     let salt: [u8; 24] = stored[..24].try_into().unwrap();
     let keys = chunked_keys(&key, &salt, LABEL_ATTACHMENT);
-    let dec = AttachmentDecryptor::new(&d).unwrap();
+    let dec = AttachmentDecryptor::new(&d, d.header()).unwrap();
     let sk = StreamKey::from_bytes(key);
     let (cenc, _) = ChunkedEncryptor::new(&mut r, &sk, b"c");
     let cdec = ChunkedDecryptor::new(d.key(), LABEL_ATTACHMENT, d.header()).unwrap();
@@ -140,7 +140,7 @@ fn held_descriptor_equality_covers_every_field() {
 fn held_every_server_side_change_is_one_error_without_a_padding_oracle() {
     let file = pattern(16_384 + 1000, 12); // chunk 1: 1000 file bytes, then padding
     let (stored, d) = seal_with(&mut rng(92), &file);
-    let dec = AttachmentDecryptor::new(&d).unwrap();
+    let dec = AttachmentDecryptor::new(&d, d.header()).unwrap();
     assert_eq!(dec.chunk_count(), 2);
     for i in 0..2 {
         let c = chunk_of(&stored, i);
@@ -189,7 +189,7 @@ fn known_limit_received_body_holds_the_key_and_is_not_wiped() {
 fn known_limit_a_cut_stream_releases_its_prefix_and_the_server_sees_the_bucket() {
     let file = pattern(3 * 16_384 + 77, 13);
     let (stored, d) = seal_with(&mut rng(94), &file);
-    let mut dec = AttachmentDecryptor::new(&d).unwrap();
+    let mut dec = AttachmentDecryptor::new(&d, d.header()).unwrap();
     let mut shown = Vec::new();
     for i in 0..2 {
         let mut buf = chunk_of(&stored, i).to_vec();

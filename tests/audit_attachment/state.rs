@@ -102,7 +102,7 @@ fn held_seal_next_in_place_zeroes_garbage_in_the_padding() {
     for garbage in [0xFF, 0x01] {
         assert_eq!(seal_in_place(61, &file, garbage), reference);
     }
-    let dec = AttachmentDecryptor::new(&d).unwrap();
+    let dec = AttachmentDecryptor::new(&d, d.header()).unwrap();
     assert_eq!(dec.chunk_count(), 67);
     assert_eq!(
         dec.file_range(64).unwrap().end - dec.file_range(64).unwrap().start,
@@ -142,7 +142,7 @@ fn held_padding_chunks_a_sender_filled_are_refused_and_wiped() {
         }
         assert!(enc.is_finished());
         assert_eq!(forged.len(), honest.len());
-        let mut dec = AttachmentDecryptor::new(&d).unwrap();
+        let mut dec = AttachmentDecryptor::new(&d, d.header()).unwrap();
         for i in 0..bad_chunk {
             let mut buf = chunk_of(&forged, i).to_vec();
             dec.open_next(&mut buf).unwrap();
@@ -170,7 +170,7 @@ fn held_padding_chunks_a_sender_filled_are_refused_and_wiped() {
 fn held_decryptors_recover_after_every_error() {
     let file = pattern(2 * CHUNK_LEN + 10_000, 7);
     let (stored, d) = seal_with(&mut rng(63), &file);
-    let mut dec = AttachmentDecryptor::new(&d).unwrap();
+    let mut dec = AttachmentDecryptor::new(&d, d.header()).unwrap();
     let n = dec.chunk_count() as usize;
     for i in 0..n {
         let right = chunk_of(&stored, i);
@@ -282,7 +282,7 @@ fn held_the_encryptor_draws_key_then_salt_and_nothing_when_refused() {
     assert_eq!(d.key().as_bytes(), &c.draws[0][..]);
 }
 
-/// FINDING (low): `AttachmentEncryptor::finish` takes the encryptor by value, so when it fails —
+/// FIXED (was low; `finish` now borrows): `AttachmentEncryptor::finish` took the encryptor by value, so when it failed —
 /// `NotFinished`, or an `AttachmentInfo` out of its limits (a content type with one non-ASCII
 /// byte, a file name over 1 024 bytes) — the encryptor and with it the only copy of the
 /// attachment's key are dropped. Every chunk already sealed and uploaded can then never be
@@ -294,7 +294,7 @@ fn held_the_encryptor_draws_key_then_salt_and_nothing_when_refused() {
 /// the encryptor in the error (`Err((self, e))`) — or at least document "call
 /// `AttachmentInfo::validate` before sealing".
 #[test]
-fn broken_a_failed_finish_destroys_the_key_of_a_sealed_upload() {
+fn fixed_a_failed_finish_keeps_the_key_of_a_sealed_upload() {
     let file = pattern(40_000, 8);
     let mut r = rng(68);
     let mut enc = AttachmentEncryptor::new(&mut r, file.len() as u64).unwrap();
@@ -318,11 +318,23 @@ fn broken_a_failed_finish_destroys_the_key_of_a_sealed_upload() {
             xchat_protocol::DecodeError::NonCanonical
         ))
     );
-    // `enc` is gone: the upload's key exists nowhere. A retry is a new key and a new stream.
-    let retry = AttachmentEncryptor::new(&mut r, file.len() as u64).unwrap();
-    assert_ne!(retry.header(), &header);
-    assert_eq!(uploaded.len() as u64, retry.encrypted_len());
-    // `NotFinished` also drops a half-sealed encryptor, which could otherwise have continued.
+    // Fixed: `finish` borrows the encryptor, so the corrected info describes the same upload.
+    let fixed = AttachmentInfo {
+        content_type: "image/jpeg".into(),
+        ..AttachmentInfo::default()
+    };
+    let d = enc.finish(fixed).unwrap();
+    assert_eq!(d.header(), &header);
+    let mut dec = AttachmentDecryptor::new(&d, &uploaded[..HEADER_LEN]).unwrap();
+    let mut out = Vec::new();
+    for i in 0..dec.chunk_count() {
+        let r = dec.encrypted_range(i).unwrap();
+        let mut buf = uploaded[r.start as usize..r.end as usize].to_vec();
+        dec.open_next(&mut buf).unwrap();
+        out.extend_from_slice(&buf);
+    }
+    assert_eq!(out, file);
+    // `NotFinished` leaves a half-sealed encryptor able to continue.
     let mut half = AttachmentEncryptor::new(&mut r, file.len() as u64).unwrap();
     let mut first = file[..CHUNK_LEN].to_vec();
     half.seal_next(&mut first).unwrap();
@@ -330,6 +342,7 @@ fn broken_a_failed_finish_destroys_the_key_of_a_sealed_upload() {
         half.finish(AttachmentInfo::default()).unwrap_err(),
         AttachmentError::NotFinished
     );
+    assert_eq!(half.next_input_len(), Some(CHUNK_LEN));
 }
 
 /// Memory per chunk, counted by the allocator: once the caller's buffer has a sealed chunk's
@@ -341,7 +354,9 @@ fn held_per_chunk_calls_allocate_nothing() {
     let file = pattern(3 * CHUNK_LEN + 10, 14);
     let (stored, d) = seal_with(&mut rng(69), &file);
     let mut dec = None;
-    let made = allocation_counter::measure(|| dec = Some(AttachmentDecryptor::new(&d).unwrap()));
+    let made = allocation_counter::measure(|| {
+        dec = Some(AttachmentDecryptor::new(&d, d.header()).unwrap())
+    });
     let mut dec = dec.unwrap();
     assert_eq!(made.count_total, 0);
     let mut buf = Vec::with_capacity(SEALED_CHUNK_LEN);
@@ -367,7 +382,7 @@ fn held_per_chunk_calls_allocate_nothing() {
         at += n;
     }
     let mut hostile = d.to_bytes().unwrap()[..105].to_vec();
-    hostile.extend_from_slice(&[0, 0, 1]); // no content type, no name, a thumbnail …
+    hostile.extend_from_slice(&[0, 0, 0, 1]); // no digest, no content type, no name, a thumbnail …
     hostile.extend_from_slice(&(MAX_THUMBNAIL_LEN as u32).to_be_bytes()); // … of 64 KiB
     hostile.extend_from_slice(&[0; 100]);
     let refused = allocation_counter::measure(|| {
@@ -379,7 +394,7 @@ fn held_per_chunk_calls_allocate_nothing() {
     assert_eq!(refused.count_total, 0);
 }
 
-/// FINDING (informational, documentation): `AttachmentEncryptor::seal_next_in_place` tells the
+/// FIXED (was informational; `next_range` added): `AttachmentEncryptor::seal_next_in_place` told the
 /// caller that its span is "`AttachmentDecryptor::encrypted_range` of the same index" — but a
 /// decryptor needs the descriptor, which exists only after `finish`, after the last chunk. The
 /// Rust encryptor has no range accessor (the C ABI has `xc_attachment_encryptor_next_range`);
@@ -387,13 +402,25 @@ fn held_per_chunk_calls_allocate_nothing() {
 /// (shown here to agree). Fix: add `AttachmentEncryptor::next_range()` (or `encrypted_range(i)`)
 /// and point the doc at it.
 #[test]
-fn broken_doc_seal_next_in_place_names_a_range_only_available_after_finish() {
+fn fixed_doc_seal_next_in_place_names_the_encryptors_own_next_range() {
     let file = pattern(WITH_PADDING_CHUNKS, 15);
     let layout = Layout::for_plaintext(padded_size(file.len() as u64)).unwrap();
     let (_, d) = seal_with(&mut rng(73), &file);
-    let dec = AttachmentDecryptor::new(&d).unwrap();
+    let dec = AttachmentDecryptor::new(&d, d.header()).unwrap();
     assert_eq!(dec.chunk_count(), layout.chunk_count());
     for i in 0..=layout.chunk_count() {
         assert_eq!(dec.encrypted_range(i), layout.encrypted_range(i));
     }
+    // Fixed: the encryptor names each next span itself.
+    let mut enc = AttachmentEncryptor::new(&mut rng(74), file.len() as u64).unwrap();
+    let mut i = 0;
+    while let Some(range) = enc.next_range() {
+        assert_eq!(Some(range.clone()), layout.encrypted_range(i));
+        let mut span = vec![0u8; (range.end - range.start) as usize];
+        let n = enc.next_input_len().unwrap();
+        span[..n].copy_from_slice(&file[..n].iter().map(|_| 7).collect::<Vec<u8>>());
+        enc.seal_next_in_place(&mut span).unwrap();
+        i += 1;
+    }
+    assert_eq!(i, layout.chunk_count());
 }

@@ -121,6 +121,7 @@ pub(crate) fn descriptor_bytes(
     out.extend_from_slice(header);
     out.extend_from_slice(&size.to_be_bytes());
     out.extend_from_slice(&padded_size(size).to_be_bytes());
+    out.push(0); // no digest
     out.push(info.content_type.len() as u8);
     out.extend_from_slice(info.content_type.as_bytes());
     match &info.file_name {
