@@ -799,16 +799,23 @@ int32_t xc_group_send_attachment(struct XcGroup *group,
                                  struct XcBuffer *out);
 
 /**
- * Prepares to open the attachment a descriptor describes, checking its key commitment first:
- * `XC_ERR_ATTACHMENT_WRONG_KEY` if the descriptor's key and header disagree, an
- * `XC_ERR_DECODE_*` code if it does not parse.
+ * Prepares to open the attachment a descriptor describes, stored as a stream whose first
+ * `XC_ATTACHMENT_HEADER_LEN` bytes are `header`/`header_len` (required: fetch them with the
+ * first chunk, or alone before seeking). They must be the descriptor's header, and its key
+ * commitment must match its key; that ties the stored stream to this one key.
+ * `XC_ERR_ATTACHMENT_TRUNCATED` / `XC_ERR_ATTACHMENT_TRAILING_DATA` for a header of another
+ * length, `XC_ERR_ATTACHMENT_WRONG_KEY` if it is not the descriptor's (compared in constant
+ * time) or the descriptor's key and header disagree, an `XC_ERR_DECODE_*` code if the
+ * descriptor does not parse.
  *
  * # Safety
- * `descriptor`/`len` describe readable memory; `out_decryptor` is NULL or valid for writing one
- * pointer.
+ * `descriptor`/`descriptor_len` and `header`/`header_len` describe readable memory;
+ * `out_decryptor` is NULL or valid for writing one pointer.
  */
 int32_t xc_attachment_decryptor_new(const uint8_t *descriptor,
-                                    size_t len,
+                                    size_t descriptor_len,
+                                    const uint8_t *header,
+                                    size_t header_len,
                                     struct XcAttachmentDecryptor **out_decryptor);
 
 /**
@@ -876,20 +883,6 @@ int32_t xc_attachment_decryptor_file_range(const struct XcAttachmentDecryptor *d
  */
 int32_t xc_attachment_decryptor_check_stored_len(const struct XcAttachmentDecryptor *decryptor,
                                                  uint64_t len);
-
-/**
- * Checks the stored stream's first `XC_ATTACHMENT_HEADER_LEN` bytes against the descriptor
- * (in constant time): `XC_ERR_ATTACHMENT_TRUNCATED` / `XC_ERR_ATTACHMENT_TRAILING_DATA` for
- * another length, `XC_ERR_ATTACHMENT_WRONG_KEY` if they differ. Optional: the chunks do not
- * depend on them, so a decryptor that seeks need not fetch them.
- *
- * # Safety
- * `decryptor` is any value (handles are checked); `header`/`len` describe readable memory. No
- * handle passed is in use by another thread during the call.
- */
-int32_t xc_attachment_decryptor_check_header(const struct XcAttachmentDecryptor *decryptor,
-                                             const uint8_t *header,
-                                             size_t len);
 
 /**
  * Opens chunk `index` alone, from a copy (to seek): `sealed`/`len` are exactly the bytes of

@@ -9,7 +9,8 @@
 //! `xc_group_send_attachment` sends the descriptor.
 //!
 //! Receiving: a received body of kind `XC_CONTENT_KIND_ATTACHMENT` is a descriptor:
-//! `xc_attachment_descriptor_info` shows what it is, `xc_attachment_decryptor_new` opens it, and
+//! `xc_attachment_descriptor_info` shows what it is, `xc_attachment_decryptor_new` opens it
+//! (given the stored stream's first `XC_ATTACHMENT_HEADER_LEN` bytes, which it requires), and
 //! the chunks open in order (`xc_attachment_decryptor_open_next`, which says when the file is
 //! complete) or alone (`xc_attachment_decryptor_open_chunk`, to seek), each with an `_in_place`
 //! variant that decrypts within the caller's memory.
@@ -566,25 +567,38 @@ pub unsafe extern "C" fn xc_group_send_attachment(
 // Opening
 // ---------------------------------------------------------------------------------------------
 
-/// Prepares to open the attachment a descriptor describes, checking its key commitment first:
-/// `XC_ERR_ATTACHMENT_WRONG_KEY` if the descriptor's key and header disagree, an
-/// `XC_ERR_DECODE_*` code if it does not parse.
+/// Prepares to open the attachment a descriptor describes, stored as a stream whose first
+/// `XC_ATTACHMENT_HEADER_LEN` bytes are `header`/`header_len` (required: fetch them with the
+/// first chunk, or alone before seeking). They must be the descriptor's header, and its key
+/// commitment must match its key; that ties the stored stream to this one key.
+/// `XC_ERR_ATTACHMENT_TRUNCATED` / `XC_ERR_ATTACHMENT_TRAILING_DATA` for a header of another
+/// length, `XC_ERR_ATTACHMENT_WRONG_KEY` if it is not the descriptor's (compared in constant
+/// time) or the descriptor's key and header disagree, an `XC_ERR_DECODE_*` code if the
+/// descriptor does not parse.
 ///
 /// # Safety
-/// `descriptor`/`len` describe readable memory; `out_decryptor` is NULL or valid for writing one
-/// pointer.
+/// `descriptor`/`descriptor_len` and `header`/`header_len` describe readable memory;
+/// `out_decryptor` is NULL or valid for writing one pointer.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn xc_attachment_decryptor_new(
     descriptor: *const u8,
-    len: usize,
+    descriptor_len: usize,
+    header: *const u8,
+    header_len: usize,
     out_decryptor: *mut *mut XcAttachmentDecryptor,
 ) -> i32 {
     guard(|| {
         // SAFETY: `out_decryptor` is NULL or writable, by the contract.
         let out = unsafe { out_init(out_decryptor, core::ptr::null_mut()) }?;
-        // SAFETY: readable, by the contract.
-        let d = AttachmentDescriptor::from_bytes(unsafe { bytes_in(descriptor, len) }?)?;
-        let inner = AttachmentDecryptor::new(&d)?;
+        // SAFETY: both readable, by the contract.
+        let (descriptor, header) = unsafe {
+            (
+                bytes_in(descriptor, descriptor_len)?,
+                bytes_in(header, header_len)?,
+            )
+        };
+        let d = AttachmentDescriptor::from_bytes(descriptor)?;
+        let inner = AttachmentDecryptor::new(&d, header)?;
         // SAFETY: `out` was checked and written by `out_init`.
         unsafe { out.write(into_handle(XcAttachmentDecryptor { inner })) };
         Ok(())
@@ -748,30 +762,6 @@ pub unsafe extern "C" fn xc_attachment_decryptor_check_stored_len(
         // SAFETY: checked by the registry; not in use elsewhere, by the contract.
         let decryptor = unsafe { handle_ref(decryptor) }?;
         decryptor.inner.check_stored_len(len)?;
-        Ok(())
-    })
-}
-
-/// Checks the stored stream's first `XC_ATTACHMENT_HEADER_LEN` bytes against the descriptor
-/// (in constant time): `XC_ERR_ATTACHMENT_TRUNCATED` / `XC_ERR_ATTACHMENT_TRAILING_DATA` for
-/// another length, `XC_ERR_ATTACHMENT_WRONG_KEY` if they differ. Optional: the chunks do not
-/// depend on them, so a decryptor that seeks need not fetch them.
-///
-/// # Safety
-/// `decryptor` is any value (handles are checked); `header`/`len` describe readable memory. No
-/// handle passed is in use by another thread during the call.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn xc_attachment_decryptor_check_header(
-    decryptor: *const XcAttachmentDecryptor,
-    header: *const u8,
-    len: usize,
-) -> i32 {
-    guard(|| {
-        // SAFETY: checked by the registry; not in use elsewhere, by the contract.
-        let decryptor = unsafe { handle_ref(decryptor) }?;
-        // SAFETY: readable, by the contract.
-        let header = unsafe { bytes_in(header, len) }?;
-        decryptor.inner.check_header(header)?;
         Ok(())
     })
 }

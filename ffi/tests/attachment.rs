@@ -12,6 +12,8 @@ use support::*;
 
 /// Offset of the descriptor's `size` field (SPEC.md §14.4: version, key, salt, commitment).
 const SIZE_AT: usize = 1 + 32 + 24 + 32;
+/// Offset of the descriptor's key.
+const KEY_AT: usize = 1;
 /// Offset of the descriptor's salt.
 const SALT_AT: usize = 1 + 32;
 
@@ -132,10 +134,20 @@ fn finish(enc: &mut *mut XcAttachmentEncryptor) -> Vec<u8> {
     take(out)
 }
 
-fn decryptor(descriptor: &[u8]) -> *mut XcAttachmentDecryptor {
+/// A decryptor for `descriptor`, given the stored header: the first `XC_ATTACHMENT_HEADER_LEN`
+/// bytes of `upload`.
+fn decryptor(descriptor: &[u8], upload: &[u8]) -> *mut XcAttachmentDecryptor {
     let mut dec = ptr::null_mut();
-    // SAFETY: a readable slice and an out-pointer.
-    ok(unsafe { xc_attachment_decryptor_new(descriptor.as_ptr(), descriptor.len(), &mut dec) });
+    // SAFETY: readable slices and an out-pointer.
+    ok(unsafe {
+        xc_attachment_decryptor_new(
+            descriptor.as_ptr(),
+            descriptor.len(),
+            upload.as_ptr(),
+            XC_ATTACHMENT_HEADER_LEN,
+            &mut dec,
+        )
+    });
     dec
 }
 
@@ -175,10 +187,6 @@ fn open_with_copies(dec: *mut XcAttachmentDecryptor, upload: &[u8]) -> Vec<u8> {
     assert_eq!(stored as usize, upload.len());
     // SAFETY: a live handle.
     ok(unsafe { xc_attachment_decryptor_check_stored_len(dec, stored) });
-    // SAFETY: a live handle and a readable slice.
-    ok(unsafe {
-        xc_attachment_decryptor_check_header(dec, upload.as_ptr(), XC_ATTACHMENT_HEADER_LEN)
-    });
     let mut data = Vec::new();
     for i in 0..chunk_count(dec) {
         assert!(!is_complete(dec));
@@ -244,14 +252,14 @@ fn a_multi_chunk_attachment_round_trips_with_copies_and_in_place() {
     let mut size = 0;
     for (descriptor, upload) in [(&d_copy, &copied), (&d_span, &spanned)] {
         // Both ways of opening, on both ways of sealing.
-        let mut dec = decryptor(descriptor);
+        let mut dec = decryptor(descriptor, upload);
         // SAFETY: a live handle and an out-pointer.
         ok(unsafe { xc_attachment_decryptor_size(dec, &mut size) });
         assert_eq!(size, 100_000);
         assert_eq!(chunk_count(dec), 7);
         assert_eq!(open_with_copies(dec, upload), data);
         free_decryptor(&mut dec);
-        let mut dec = decryptor(descriptor);
+        let mut dec = decryptor(descriptor, upload);
         assert_eq!(open_in_place(dec, upload), data);
 
         // Any chunk alone, in any order, from a copy and in place; the decryptor's position
@@ -318,7 +326,7 @@ fn a_chunk_of_padding_only_takes_no_file_bytes() {
     assert_eq!(takes[63], 16384);
     assert_eq!(&takes[64..], [1, 0, 0]);
     let descriptor = finish(&mut enc);
-    let mut dec = decryptor(&descriptor);
+    let mut dec = decryptor(&descriptor, &upload);
     assert_eq!(file_range(dec, 65), (data.len(), data.len()));
     assert_eq!(open_with_copies(dec, &upload), data);
     free_decryptor(&mut dec);
@@ -516,7 +524,7 @@ fn the_descriptor_travels_over_a_sealed_session() {
     assert_eq!(received.sent_at_ms, T0 + 1);
     let body = body_of(&mut received);
     assert_eq!(body, descriptor);
-    let mut dec = decryptor(&body);
+    let mut dec = decryptor(&body, &upload);
     assert_eq!(open_with_copies(dec, &upload), data);
     free_decryptor(&mut dec);
 
@@ -644,7 +652,7 @@ fn the_descriptor_goes_to_a_group() {
         assert_eq!(received.kind, XC_CONTENT_KIND_ATTACHMENT);
         let body = body_of(&mut received);
         assert_eq!(body, descriptor);
-        let mut dec = decryptor(&body);
+        let mut dec = decryptor(&body, &upload);
         assert_eq!(open_in_place(dec, &upload), data);
         free_decryptor(&mut dec);
 
@@ -827,7 +835,8 @@ fn sealing_errors() {
         );
         assert_eq!(enc, copy);
         // A wrong-type handle in the slot: reported, nothing consumed.
-        let mut dec_as_enc = decryptor(&finish_copy(&mut enc)).cast::<XcAttachmentEncryptor>();
+        let mut dec_as_enc =
+            decryptor(&finish_copy(&mut enc), &upload).cast::<XcAttachmentEncryptor>();
         assert!(enc.is_null(), "consumed by the success");
         let dec_copy = dec_as_enc;
         assert_eq!(
@@ -978,9 +987,9 @@ fn opening_errors() {
     let descriptor = finish_copy(&mut enc);
     // SAFETY: every pointer is valid or deliberately NULL/invalid; handles are checked.
     unsafe {
-        // Malformed descriptors.
+        // Malformed descriptors, given the stored header.
         let mut dec = ptr::null_mut();
-        let cases: [(Vec<u8>, i32); 4] = [
+        let cases: [(Vec<u8>, i32); 5] = [
             (descriptor[..60].to_vec(), XC_ERR_DECODE_TRUNCATED),
             (
                 [&descriptor[..], &[0u8][..]].concat(),
@@ -998,10 +1007,26 @@ fn opening_errors() {
                 },
                 XC_ERR_ATTACHMENT_WRONG_KEY,
             ),
+            (
+                // The header as stored, the key not the one it commits to.
+                {
+                    let mut d = descriptor.clone();
+                    d[KEY_AT] ^= 1;
+                    d
+                },
+                XC_ERR_ATTACHMENT_WRONG_KEY,
+            ),
         ];
         for (bad, code) in cases {
+            dec = ptr::without_provenance_mut(0x1000);
             assert_eq!(
-                xc_attachment_decryptor_new(bad.as_ptr(), bad.len(), &mut dec),
+                xc_attachment_decryptor_new(
+                    bad.as_ptr(),
+                    bad.len(),
+                    upload.as_ptr(),
+                    XC_ATTACHMENT_HEADER_LEN,
+                    &mut dec
+                ),
                 code,
                 "{}",
                 message(code)
@@ -1032,12 +1057,58 @@ fn opening_errors() {
                 assert!(!has_b && !has_c && a.ptr.is_null() && d.ptr.is_null());
             }
         }
+        // The stored header: required, of its length, and the descriptor's.
+        let mut another = encryptor(data.len() as u64);
+        let another_upload = seal_with_copies(another, &data);
+        ok(xc_attachment_encryptor_free(&mut another));
+        let mut flipped = upload[..56].to_vec();
+        flipped[40] ^= 0x10;
+        let headers: [(&[u8], i32); 4] = [
+            (&upload[..55], XC_ERR_ATTACHMENT_TRUNCATED),
+            (&upload[..57], XC_ERR_ATTACHMENT_TRAILING_DATA),
+            (&flipped, XC_ERR_ATTACHMENT_WRONG_KEY),
+            (&another_upload[..56], XC_ERR_ATTACHMENT_WRONG_KEY),
+        ];
+        for (header, code) in headers {
+            dec = ptr::without_provenance_mut(0x1000);
+            assert_eq!(
+                xc_attachment_decryptor_new(
+                    descriptor.as_ptr(),
+                    descriptor.len(),
+                    header.as_ptr(),
+                    header.len(),
+                    &mut dec
+                ),
+                code,
+                "{} for a header of {} bytes",
+                message(code),
+                header.len()
+            );
+            assert!(dec.is_null());
+        }
         assert_eq!(
-            xc_attachment_decryptor_new(descriptor.as_ptr(), descriptor.len(), ptr::null_mut()),
+            xc_attachment_decryptor_new(
+                descriptor.as_ptr(),
+                descriptor.len(),
+                ptr::null(),
+                56,
+                &mut dec
+            ),
+            XC_ERR_NULL_POINTER
+        );
+        assert!(dec.is_null());
+        assert_eq!(
+            xc_attachment_decryptor_new(
+                descriptor.as_ptr(),
+                descriptor.len(),
+                upload.as_ptr(),
+                56,
+                ptr::null_mut()
+            ),
             XC_ERR_NULL_POINTER
         );
         assert_eq!(
-            xc_attachment_decryptor_new(ptr::null(), 5, &mut dec),
+            xc_attachment_decryptor_new(ptr::null(), 5, upload.as_ptr(), 56, &mut dec),
             XC_ERR_NULL_POINTER
         );
         let (mut flag, mut flag2) = (false, false);
@@ -1057,9 +1128,9 @@ fn opening_errors() {
             XC_ERR_NULL_POINTER
         );
 
-        let mut dec = decryptor(&descriptor);
+        let mut dec = decryptor(&descriptor, &upload);
         assert_eq!(chunk_count(dec), 3);
-        // The stored stream's length and header.
+        // The stored stream's length.
         let len = upload.len() as u64;
         assert_eq!(
             xc_attachment_decryptor_check_stored_len(dec, len - 1),
@@ -1070,24 +1141,6 @@ fn opening_errors() {
             XC_ERR_ATTACHMENT_TRAILING_DATA
         );
         ok(xc_attachment_decryptor_check_stored_len(dec, len));
-        assert_eq!(
-            xc_attachment_decryptor_check_header(dec, upload.as_ptr(), 55),
-            XC_ERR_ATTACHMENT_TRUNCATED
-        );
-        assert_eq!(
-            xc_attachment_decryptor_check_header(dec, upload.as_ptr(), 57),
-            XC_ERR_ATTACHMENT_TRAILING_DATA
-        );
-        let mut other = upload[..56].to_vec();
-        other[40] ^= 0x10;
-        assert_eq!(
-            xc_attachment_decryptor_check_header(dec, other.as_ptr(), 56),
-            XC_ERR_ATTACHMENT_WRONG_KEY
-        );
-        assert_eq!(
-            xc_attachment_decryptor_check_header(dec, ptr::null(), 56),
-            XC_ERR_NULL_POINTER
-        );
 
         // Ranges past the last chunk.
         let (mut start, mut end) = (5, 5);
@@ -1256,7 +1309,7 @@ fn non_zero_padding_is_refused_and_wiped() {
     let upload = seal_with_copies(enc, &data);
     let mut descriptor = finish_copy(&mut enc);
     descriptor[SIZE_AT..SIZE_AT + 8].copy_from_slice(&100u64.to_be_bytes());
-    let mut dec = decryptor(&descriptor);
+    let mut dec = decryptor(&descriptor, &upload);
     let (s, e) = encrypted_range(dec, 0);
     let mut out = empty();
     // SAFETY: a live handle, readable and writable slices and out-pointers.

@@ -1,28 +1,37 @@
 //! Arbitrary bytes into the attachment code (SPEC.md §14), against a fixture attachment of three
 //! chunks (`attachment_fixture`).
 //!
-//! - Every input is decoded as an `AttachmentDescriptor`; one that decodes is opened with
-//!   `AttachmentDecryptor::new`, and if it carries the fixture's key and header, the fixture's
-//!   stored stream is opened with it, in order.
+//! - Every input is decoded as an `AttachmentDescriptor`; one that decodes is given to
+//!   `AttachmentDecryptor::new` with stored headers of 55 and 57 bytes, its own header with a
+//!   byte flipped, its own header and the fixture's; if it carries the fixture's key and header,
+//!   the fixture's stored stream is opened with it (given the fixture's header), in order.
 //! - After a first byte `0xA0`, `0xA1` or `0xA2`, a selector byte (bit 7: the in-place calls;
 //!   the rest: a chunk index, see `chunk_index`) and then a stored stream — the rest of the
 //!   input (`0xA0`), a splice of the fixture's stream (`0xA1`, see `splice`) or a copy within it
-//!   (`0xA2`, see `copy`) — opened with the fixture's descriptor: its length and header checked,
-//!   the chunk at the selected index opened alone (`open_chunk`), then every chunk in order at
-//!   the range `encrypted_range` gives (`open_next`).
+//!   (`0xA2`, see `copy`) — opened with the fixture's descriptor: `AttachmentDecryptor::new`
+//!   given the stream's first `HEADER_LEN` bytes as its stored header (and the whole stream),
+//!   its length checked, the chunk at the selected index opened alone (`open_chunk`), then every
+//!   chunk in order at the range `encrypted_range` gives (`open_next`). Where the stream's header
+//!   is refused, the chunks are still judged, through a decryptor given the fixture's header.
 //! - After a first byte `0xB0`, `0xB1` or `0xB2`, a raw C2SP stream (the rest, a splice, a copy)
 //!   under the fixture's key and context: through `ChunkedDecryptor` (the header, pieces of
 //!   `SEALED_CHUNK_LEN`, `finish`), and through `Layout::for_encrypted` with every chunk opened
 //!   alone, the final one included.
 //!
-//! Nothing panics. A descriptor that decodes re-encodes to the input. A failed call leaves the
-//! buffer unchanged (except `InvalidPadding`, which wipes it), does not advance the decryptor
-//! (the authentic chunk then opens at the same index) and fails for a reason the input explains.
+//! Nothing panics. A descriptor that decodes re-encodes to the input. `AttachmentDecryptor::new`
+//! checks the stored header's length before anything else (the size was checked by `from_bytes`),
+//! then its equality with the descriptor's header, then the commitment: it accepts a stored
+//! header only if it is the descriptor's, and the fixture's header only under the fixture's key
+//! and header. A failed call leaves the buffer unchanged (except `InvalidPadding`, which wipes
+//! it), does not advance the decryptor (the authentic chunk then opens at the same index) and
+//! fails for a reason the input explains.
 //! Under the fixture's key, a chunk opens only if it is the authentic chunk of its index, and only
 //! to the authentic bytes (anything else would be a forgery): a stream opened in order, piece by
 //! piece, is complete only if it is the authentic stream, and then gives exactly the fixture's
 //! plaintext; the final chunk opens alone only at the authentic length; a descriptor with the
-//! fixture's key completes only with the fixture's padded size and a size no shorter than its.
+//! fixture's key completes only with the fixture's padded size and a size no shorter than its,
+//! and, if it carries a digest, only with the sender's (`DigestMismatch` otherwise, at the final
+//! chunk).
 #![no_main]
 use std::ops::Range;
 use std::sync::LazyLock;
@@ -49,7 +58,7 @@ struct Fixture {
 
 static FIXTURE: LazyLock<Fixture> = LazyLock::new(|| {
     let f = attachment_fixture();
-    let dec = AttachmentDecryptor::new(&f.descriptor).unwrap();
+    let dec = AttachmentDecryptor::new(&f.descriptor, &f.stored[..HEADER_LEN]).unwrap();
     let layout = Layout::for_plaintext(f.padded.len() as u64).unwrap();
     assert!(dec.chunk_count() > 2);
     let sealed = (0..dec.chunk_count())
@@ -175,13 +184,17 @@ fn open(
 }
 
 /// Judges the outcome of opening `sealed` as chunk `index` with `dec`, a decryptor under the
-/// fixture's key (the fixture's descriptor, or a decoded one with its key and header): a chunk
-/// that opens is the authentic one and gives the authentic bytes of `file_range`; a failure left
-/// the buffer as it was, or wiped it for `InvalidPadding`, which only a size claimed shorter than
-/// the fixture's explains. Returns the opened bytes.
+/// fixture's key (the fixture's descriptor, or a decoded one with its key and header, and
+/// `digest` the descriptor's): a chunk that opens is the authentic one and gives the authentic
+/// bytes of `file_range`; a failure left the buffer as it was, or wiped it for `InvalidPadding`,
+/// which only a size claimed shorter than the fixture's explains; `DigestMismatch` comes only
+/// from a descriptor with a digest, at its final chunk, and at the fixture's layout (where the
+/// chunks given in order are the fixture's stream) only for a digest other than the sender's.
+/// Returns the opened bytes.
 fn judge(
     x: &Fixture,
     dec: &AttachmentDecryptor,
+    digest: Option<&[u8; 32]>,
     index: u64,
     sealed: &[u8],
     result: Result<Vec<u8>, (AttachmentError, Vec<u8>)>,
@@ -210,6 +223,18 @@ fn judge(
                     assert_eq!(i, index, "{e:?}");
                 }
                 AttachmentError::InvalidChunkLength | AttachmentError::TrailingData => {}
+                AttachmentError::DigestMismatch => {
+                    let digest = digest.expect("DigestMismatch without a digest");
+                    assert_eq!(
+                        index,
+                        last_index(dec),
+                        "DigestMismatch before the final chunk"
+                    );
+                    assert!(!dec.is_complete());
+                    if dec.encrypted_len() == x.f.stored.len() as u64 {
+                        assert_ne!(digest, &x.f.digest, "the sender's stream refused");
+                    }
+                }
                 e => panic!("chunk {index}: unexpected {e:?}"),
             }
             None
@@ -225,12 +250,43 @@ fn descriptor(x: &Fixture, data: &[u8]) {
     assert_eq!(d.to_bytes().unwrap().as_slice(), data);
     assert_eq!(d.padded_size(), padded_size(d.size()));
     let fixture_key = d.key() == x.f.descriptor.key() && d.header() == x.f.descriptor.header();
-    let mut dec = match AttachmentDecryptor::new(&d) {
+    // The stored header: its length first, whatever the commitment (the size was checked by
+    // `from_bytes`), then its bytes, in constant time.
+    let own = d.header();
+    assert_eq!(
+        AttachmentDecryptor::new(&d, &own[..HEADER_LEN - 1]).err(),
+        Some(AttachmentError::Truncated)
+    );
+    let longer = [&own[..], &[0]].concat();
+    assert_eq!(
+        AttachmentDecryptor::new(&d, &longer).err(),
+        Some(AttachmentError::TrailingData)
+    );
+    let mut flipped = *own;
+    flipped[data.len() % HEADER_LEN] ^= 0x01;
+    assert_eq!(
+        AttachmentDecryptor::new(&d, &flipped).err(),
+        Some(AttachmentError::WrongKey)
+    );
+    // The fixture's stored header opens only under the fixture's key and header.
+    let with_fixture = AttachmentDecryptor::new(&d, x.header());
+    match &with_fixture {
+        Ok(_) => assert!(
+            fixture_key,
+            "the fixture's header accepted for another descriptor"
+        ),
+        Err(e) => {
+            assert_eq!(*e, AttachmentError::WrongKey);
+            assert!(!fixture_key);
+        }
+    }
+    let dec = match AttachmentDecryptor::new(&d, own) {
         Ok(dec) => dec,
         Err(e) => {
-            // The size was checked by `from_bytes`: only the commitment can fail.
+            // Its own header: only the commitment can fail.
             assert_eq!(e, AttachmentError::WrongKey);
             assert!(!fixture_key);
+            assert!(with_fixture.is_err());
             return;
         }
     };
@@ -249,7 +305,6 @@ fn descriptor(x: &Fixture, data: &[u8]) {
         dec.check_stored_len(dec.encrypted_len() + 1),
         Err(AttachmentError::TrailingData)
     );
-    assert_eq!(dec.check_header(d.header()), Ok(()));
     let last = dec.chunk_count() - 1;
     assert_eq!(dec.encrypted_range(last).unwrap().end, dec.encrypted_len());
     assert_eq!(dec.file_range(last).unwrap().end, size);
@@ -260,15 +315,15 @@ fn descriptor(x: &Fixture, data: &[u8]) {
         let c = dec.chunk_of(end).unwrap();
         assert!(dec.file_range(c).unwrap().contains(&end));
     }
-    if !fixture_key {
+    let Ok(mut dec) = with_fixture else {
         return;
-    }
+    };
     // The fixture's stream under a descriptor that may claim another size.
     let mut opened = Vec::new();
     for i in 0..dec.chunk_count().min(x.sealed.len() as u64 + 1) {
         let sealed = clip(&x.f.stored, dec.encrypted_range(i).unwrap());
         let result = open(&mut dec, &Call::Next, false, sealed);
-        let Some(bytes) = judge(x, &dec, i, sealed, result) else {
+        let Some(bytes) = judge(x, &dec, d.digest(), i, sealed, result) else {
             break;
         };
         opened.extend_from_slice(&bytes);
@@ -278,6 +333,10 @@ fn descriptor(x: &Fixture, data: &[u8]) {
         assert_eq!(d.padded_size(), x.f.padded.len() as u64);
         assert!(size >= x.f.file.len() as u64);
         assert_eq!(opened, x.f.padded[..usize::try_from(size).unwrap()]);
+        // The digest, if any, is the sender's: no other completes.
+        if let Some(digest) = d.digest() {
+            assert_eq!(digest, &x.f.digest, "completed under another digest");
+        }
     }
 }
 
@@ -285,19 +344,40 @@ fn descriptor(x: &Fixture, data: &[u8]) {
 fn stored(x: &Fixture, sel: u8, stream: &[u8]) {
     let in_place = sel & 0x80 != 0;
     let index = chunk_index(sel);
-    let mut dec = AttachmentDecryptor::new(&x.f.descriptor).unwrap();
+    let d = &x.f.descriptor;
     let len = stream.len() as u64;
+    // The whole stream given as the stored header is refused for its length (unless it is the
+    // header alone).
+    let expected = match stream.len() {
+        HEADER_LEN if stream == x.header() => None,
+        HEADER_LEN => Some(AttachmentError::WrongKey),
+        n if n < HEADER_LEN => Some(AttachmentError::Truncated),
+        _ => Some(AttachmentError::TrailingData),
+    };
+    assert_eq!(AttachmentDecryptor::new(d, stream).err(), expected);
+    // The stream's first bytes as the stored header.
+    let header = stream.get(..HEADER_LEN).unwrap_or(stream);
+    let expected = match header.len() {
+        HEADER_LEN if header == x.header() => None,
+        HEADER_LEN => Some(AttachmentError::WrongKey),
+        _ => Some(AttachmentError::Truncated),
+    };
+    let mut dec = match AttachmentDecryptor::new(d, header) {
+        Ok(dec) => {
+            assert_eq!(expected, None);
+            dec
+        }
+        Err(e) => {
+            assert_eq!(Some(e), expected);
+            // A reader stops here. The chunks do not depend on the header's bytes: they are
+            // still judged, with the fixture's header.
+            AttachmentDecryptor::new(d, x.header()).unwrap()
+        }
+    };
     assert_eq!(
         dec.check_stored_len(len).is_ok(),
         len == dec.encrypted_len()
     );
-    let header = stream.get(..HEADER_LEN).unwrap_or(stream);
-    let expected = match header.len() {
-        HEADER_LEN if header == x.header() => Ok(()),
-        HEADER_LEN => Err(AttachmentError::WrongKey),
-        _ => Err(AttachmentError::Truncated),
-    };
-    assert_eq!(dec.check_header(header), expected);
     if let Some(c) = dec.chunk_of(len) {
         assert!(dec.file_range(c).unwrap().contains(&len));
     } else {
@@ -314,7 +394,8 @@ fn stored(x: &Fixture, sel: u8, stream: &[u8]) {
     if range.is_none() {
         assert!(matches!(result, Err((AttachmentError::NoSuchChunk(i), _)) if i == index));
     }
-    judge(x, &dec, index, sealed, result);
+    let digest = d.digest();
+    judge(x, &dec, digest, index, sealed, result);
     assert!(!dec.is_complete());
 
     // In order: a chunk that fails is followed by the authentic one, which must then open (the
@@ -323,13 +404,14 @@ fn stored(x: &Fixture, sel: u8, stream: &[u8]) {
     for i in 0..dec.chunk_count() {
         let sealed = clip(stream, dec.encrypted_range(i).unwrap());
         let result = open(&mut dec, &Call::Next, in_place, sealed);
-        let bytes = match judge(x, &dec, i, sealed, result) {
+        let bytes = match judge(x, &dec, digest, i, sealed, result) {
             Some(bytes) => bytes,
             None => {
                 assert!(!dec.is_complete());
                 let authentic = x.sealed_chunk(i).unwrap();
                 let result = open(&mut dec, &Call::Next, in_place, authentic);
-                judge(x, &dec, i, authentic, result).expect("a failed chunk moved the decryptor")
+                judge(x, &dec, digest, i, authentic, result)
+                    .expect("a failed chunk moved the decryptor")
             }
         };
         file.extend_from_slice(&bytes);

@@ -220,6 +220,9 @@ pub struct AttachmentFixture {
     pub padded: Vec<u8>,
     /// The stored stream: header, then every sealed chunk.
     pub stored: Vec<u8>,
+    /// The SHA-256 digest of `stored`, as `AttachmentEncryptor::with_digest` computes it (the
+    /// fixture's descriptor carries none): the only digest under which the stream completes.
+    pub digest: [u8; 32],
 }
 
 pub fn attachment_fixture() -> AttachmentFixture {
@@ -229,17 +232,29 @@ pub fn attachment_fixture() -> AttachmentFixture {
         .map(|i| u8::try_from(i % 251).unwrap() + 1)
         .collect();
     let size = u64::try_from(file.len()).unwrap();
+    let seal = |enc: &mut AttachmentEncryptor| {
+        let mut stored = enc.header().to_vec();
+        let mut rest = &file[..];
+        while let Some(n) = enc.next_input_len() {
+            let (piece, tail) = rest.split_at(n);
+            let mut buf = piece.to_vec();
+            enc.seal_next(&mut buf).unwrap();
+            stored.extend_from_slice(&buf);
+            rest = tail;
+        }
+        assert_eq!(u64::try_from(stored.len()).unwrap(), enc.encrypted_len());
+        stored
+    };
     let mut enc = AttachmentEncryptor::new(&mut rng, size).unwrap();
-    let mut stored = enc.header().to_vec();
-    let mut rest = &file[..];
-    while let Some(n) = enc.next_input_len() {
-        let (piece, tail) = rest.split_at(n);
-        let mut buf = piece.to_vec();
-        enc.seal_next(&mut buf).unwrap();
-        stored.extend_from_slice(&buf);
-        rest = tail;
-    }
-    assert_eq!(u64::try_from(stored.len()).unwrap(), enc.encrypted_len());
+    let stored = seal(&mut enc);
+    // The same draws with a digest: the same stream, and its digest.
+    let mut with_digest = AttachmentEncryptor::with_digest(&mut self::rng(13), size).unwrap();
+    assert_eq!(seal(&mut with_digest), stored);
+    let digest = *with_digest
+        .finish(AttachmentInfo::default())
+        .unwrap()
+        .digest()
+        .unwrap();
     let info = AttachmentInfo {
         content_type: "application/octet-stream".into(),
         file_name: Some("fixture.bin".into()),
@@ -255,5 +270,6 @@ pub fn attachment_fixture() -> AttachmentFixture {
         file,
         padded,
         stored,
+        digest,
     }
 }

@@ -347,9 +347,8 @@ fn attachment_vectors() {
         assert_eq!(d.header()[..], stream[..HEADER_LEN]);
         assert_eq!((d.size(), d.padded_size()), (size, padded));
         assert_eq!(d.info(), &info);
-        let mut dec = AttachmentDecryptor::new(&d).unwrap();
+        let mut dec = AttachmentDecryptor::new(&d, &stream[..HEADER_LEN]).unwrap();
         dec.check_stored_len(stream.len() as u64).unwrap();
-        dec.check_header(&stream[..HEADER_LEN]).unwrap();
         assert_eq!(dec.chunk_count(), chunks.len() as u64);
         assert_eq!(dec.encrypted_len(), stream.len() as u64);
         let mut out = Vec::new();
@@ -486,6 +485,28 @@ fn check_crafted(d: &AttachmentDescriptor, crafted: &Value, sealed: &[u8]) {
     assert_eq!(buf, sealed);
 }
 
+/// `AttachmentDecryptor::new`'s verdict by hand, its checks in its order (a descriptor that
+/// decodes is within the size limit, checked first): the stored header's length, then its
+/// equality with the descriptor's header, then the descriptor's commitment against its key.
+fn by_hand_new(d: &AttachmentDescriptor, stored: &[u8]) -> &'static str {
+    if stored.len() < HEADER_LEN {
+        return "Truncated";
+    }
+    if stored.len() > HEADER_LEN {
+        return "TrailingData";
+    }
+    if stored != d.header() {
+        return "WrongKey";
+    }
+    let info = cat(&[kdf::LABEL_CHUNKED, &stored[..24], kdf::LABEL_ATTACHMENT]);
+    let okm = hkdf_expand_sha512(d.key().as_bytes(), &info, 76);
+    if okm[44..] == stored[24..] {
+        "accepted"
+    } else {
+        "WrongKey"
+    }
+}
+
 #[test]
 fn stream_and_attachment_negative_vectors() {
     let file = load("attachment.json");
@@ -567,18 +588,21 @@ fn stream_and_attachment_negative_vectors() {
                 assert_eq!(buf, given, "{name}: left as it was");
             }
         };
+        // Every operation but `new` runs on a decryptor given the descriptor's own header.
         let got = match op {
-            "AttachmentDecryptor::new" => AttachmentDecryptor::new(&d).map(|_| ()).unwrap_err(),
-            "AttachmentDecryptor::check_header" => AttachmentDecryptor::new(&d)
-                .unwrap()
-                .check_header(&h(&n["header"]))
-                .unwrap_err(),
-            "AttachmentDecryptor::check_stored_len" => AttachmentDecryptor::new(&d)
+            "AttachmentDecryptor::new" => {
+                let stored = h(&n["stored_header"]);
+                assert_eq!(by_hand_new(&d, &stored), expected, "{name}: by hand");
+                AttachmentDecryptor::new(&d, &stored)
+                    .map(|_| ())
+                    .unwrap_err()
+            }
+            "AttachmentDecryptor::check_stored_len" => AttachmentDecryptor::new(&d, d.header())
                 .unwrap()
                 .check_stored_len(big(&n["stored_len"]))
                 .unwrap_err(),
             "AttachmentDecryptor::open_next" => {
-                let mut dec = AttachmentDecryptor::new(&d).unwrap();
+                let mut dec = AttachmentDecryptor::new(&d, d.header()).unwrap();
                 let pieces = draws(&n["pieces"]);
                 let (last, ok) = pieces.split_last().unwrap();
                 for p in ok {
@@ -593,7 +617,7 @@ fn stream_and_attachment_negative_vectors() {
                 e
             }
             "AttachmentDecryptor::open_chunk" => {
-                let dec = AttachmentDecryptor::new(&d).unwrap();
+                let dec = AttachmentDecryptor::new(&d, d.header()).unwrap();
                 let chunk = h(&n["chunk"]);
                 let mut buf = chunk.clone();
                 let e = dec
@@ -610,9 +634,10 @@ fn stream_and_attachment_negative_vectors() {
         assert_eq!(format!("{got:?}"), expected, "{name}");
         errors.insert(expected.to_owned());
     }
-    assert_eq!(ops.len(), 5);
+    assert_eq!(ops.len(), 4);
     for e in [
         "WrongKey",
+        "Truncated",
         "InvalidPadding(0)",
         "InvalidPadding(1)",
         "TrailingData",

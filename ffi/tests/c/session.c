@@ -695,13 +695,18 @@ int main(void) {
     xc_buffer_free(&got_name);
     xc_buffer_free(&got_thumbnail);
     xc_buffer_free(&got_location);
+    /* The decryptor needs the stored stream's header: its first XC_ATTACHMENT_HEADER_LEN bytes. */
     XcAttachmentDecryptor *decryptor = NULL;
-    CHECK(xc_attachment_decryptor_new(received.body.ptr, received.body.len, &decryptor));
+    CHECK_CODE(xc_attachment_decryptor_new(received.body.ptr, received.body.len, blob,
+                                           XC_ATTACHMENT_HEADER_LEN - 1, &decryptor),
+               XC_ERR_ATTACHMENT_TRUNCATED);
+    EXPECT(decryptor == NULL);
+    CHECK(xc_attachment_decryptor_new(received.body.ptr, received.body.len, blob,
+                                      XC_ATTACHMENT_HEADER_LEN, &decryptor));
     xc_received_free(&received);
     CHECK(xc_attachment_decryptor_check_stored_len(decryptor, blob_len));
     CHECK_CODE(xc_attachment_decryptor_check_stored_len(decryptor, blob_len - 1),
                XC_ERR_ATTACHMENT_TRUNCATED);
-    CHECK(xc_attachment_decryptor_check_header(decryptor, blob, XC_ATTACHMENT_HEADER_LEN));
     uint64_t chunk_count = 0;
     CHECK(xc_attachment_decryptor_chunk_count(decryptor, &chunk_count));
     EXPECT(chunk_count == chunks);

@@ -393,9 +393,8 @@ fn attachment_case(
     // The crate opens it: in order, and each chunk alone.
     let decoded = AttachmentDescriptor::from_bytes(&bytes).expect("decode");
     assert_eq!(decoded, descriptor);
-    let mut dec = AttachmentDecryptor::new(&decoded).expect("decryptor");
+    let mut dec = AttachmentDecryptor::new(&decoded, &stored[..HEADER_LEN]).expect("decryptor");
     dec.check_stored_len(stored.len() as u64).unwrap();
-    dec.check_header(&stored[..HEADER_LEN]).unwrap();
     let mut out = Vec::new();
     for i in 0..dec.chunk_count() {
         let r = dec.encrypted_range(i).unwrap();
@@ -1333,22 +1332,26 @@ fn attachment_negative(small: &AttachmentCase, two: &AttachmentCase) -> Json {
             .f("descriptor", hx(descriptor))
     };
 
-    // `new`: the descriptor's key and header disagree.
+    // `new(descriptor, stored_header)`: the stored header is not the descriptor's (compared
+    // after the size limit, before the commitment), or the descriptor's key and commitment
+    // disagree (the stored header is then the descriptor's own, so that only the commitment
+    // check can refuse it).
     for (name, at) in [
         ("descriptor key altered", 1),
         ("descriptor salt altered", 33),
         ("descriptor commitment altered", 88),
     ] {
         let bad = flip(&d, at);
-        let got = AttachmentDecryptor::new(&AttachmentDescriptor::from_bytes(&bad).unwrap())
+        let bad_desc = AttachmentDescriptor::from_bytes(&bad).unwrap();
+        let hdr = bad_desc.header().to_vec();
+        let got = AttachmentDecryptor::new(&bad_desc, &hdr)
             .map(|_| ())
             .unwrap_err();
         assert_eq!(got, AttachmentError::WrongKey, "{name}");
-        push(base(name, "new", &bad), got);
+        push(base(name, "new", &bad).f("stored_header", hx(&hdr)), got);
     }
-    let dec = AttachmentDecryptor::new(&desc).unwrap();
-
-    // `check_header`, `check_stored_len`.
+    let other = two.parts.stream[..HEADER_LEN].to_vec();
+    assert_ne!(other, stored[..HEADER_LEN]);
     for (name, hdr, expected) in [
         (
             "stored header's salt altered",
@@ -1358,6 +1361,11 @@ fn attachment_negative(small: &AttachmentCase, two: &AttachmentCase) -> Json {
         (
             "stored header's commitment altered",
             flip(&stored[..HEADER_LEN], 55),
+            AttachmentError::WrongKey,
+        ),
+        (
+            "stored header of another stream",
+            other,
             AttachmentError::WrongKey,
         ),
         (
@@ -1371,12 +1379,13 @@ fn attachment_negative(small: &AttachmentCase, two: &AttachmentCase) -> Json {
             AttachmentError::TrailingData,
         ),
     ] {
-        assert_eq!(dec.check_header(&hdr), Err(expected), "{name}");
-        push(
-            base(name, "check_header", &d).f("header", hx(&hdr)),
-            expected,
-        );
+        let got = AttachmentDecryptor::new(&desc, &hdr).map(|_| ());
+        assert_eq!(got, Err(expected), "{name}");
+        push(base(name, "new", &d).f("stored_header", hx(&hdr)), expected);
     }
+
+    // `check_stored_len`.
+    let dec = AttachmentDecryptor::new(&desc, desc.header()).unwrap();
     let len = stored.len() as u64;
     for (name, l, expected) in [
         (
@@ -1437,7 +1446,7 @@ fn attachment_negative(small: &AttachmentCase, two: &AttachmentCase) -> Json {
         ),
     ];
     for (name, pieces, expected, craft) in open_next_cases {
-        let mut dec = AttachmentDecryptor::new(&desc).unwrap();
+        let mut dec = AttachmentDecryptor::new(&desc, desc.header()).unwrap();
         let (last, ok) = pieces.split_last().unwrap();
         for p in ok {
             dec.open_next(&mut p.clone()).unwrap();
@@ -1461,7 +1470,7 @@ fn attachment_negative(small: &AttachmentCase, two: &AttachmentCase) -> Json {
     }
 
     // `open_chunk`: any chunk alone.
-    let dec = AttachmentDecryptor::new(&desc).unwrap();
+    let dec = AttachmentDecryptor::new(&desc, desc.header()).unwrap();
     let mut buf = chunk0.clone();
     assert_eq!(
         dec.open_chunk(1, &mut buf),
@@ -1476,7 +1485,7 @@ fn attachment_negative(small: &AttachmentCase, two: &AttachmentCase) -> Json {
     // Chunk 1 of the two-chunk attachment, sealed by its sender with a non-zero padding byte
     // (chunk 0 sealed first with the file's bytes, as the index requires).
     let d2 = AttachmentDescriptor::from_bytes(&two.descriptor).unwrap();
-    let dec2 = AttachmentDecryptor::new(&d2).unwrap();
+    let dec2 = AttachmentDecryptor::new(&d2, &two.parts.stream[..HEADER_LEN]).unwrap();
     assert_eq!(dec2.chunk_count(), 2);
     let file = pattern(usize::try_from(two.size).unwrap());
     let padded2 = usize::try_from(padme(two.size)).unwrap();
