@@ -196,7 +196,7 @@ fn the_descriptor_travels_to_a_whole_group_in_one_message() {
         .unwrap();
     ga.mark_distributed(bob.public(), &pending.distribution)
         .unwrap();
-    let (stored, d) = seal_attachment(&mut r, b"group photo");
+    let (_, d) = seal_attachment(&mut r, b"group photo");
     assert_eq!(
         d.send_to_group(&mut ga, &mut r, 1).unwrap_err(),
         AttachmentError::DigestRequired,
