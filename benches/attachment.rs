@@ -12,8 +12,8 @@ use aes_gcm::aead::{AeadInOut, KeyInit};
 use aes_gcm::{Aes256Gcm, Tag};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rand_chacha::ChaCha20Rng;
-use sha2::{Digest, Sha256};
 use rand_chacha::rand_core::SeedableRng;
+use sha2::{Digest, Sha256};
 use xchat_protocol::attachment::chunked::{CHUNK_LEN, HEADER_LEN, Layout, SEALED_CHUNK_LEN};
 use xchat_protocol::attachment::{
     AttachmentDecryptor, AttachmentEncryptor, AttachmentInfo, padded_size,

@@ -359,9 +359,23 @@
 #define XC_ERR_ATTACHMENT_NOT_FINISHED 78
 
 /**
+ * The stored stream is not the one the descriptor's digest names: another stream sealed under
+ * the same key (by any holder of the descriptor), or a damaged descriptor. Reported by
+ * `xc_attachment_decryptor_open_next` before it decrypts the final chunk; the chunk and the
+ * decryptor are unchanged, and the attachment never completes.
+ */
+#define XC_ERR_ATTACHMENT_DIGEST_MISMATCH 79
+
+/**
+ * `xc_group_send_attachment` was given a descriptor without a digest: seal a group attachment
+ * with `xc_attachment_encryptor_new_with_digest`. Nothing was sent.
+ */
+#define XC_ERR_ATTACHMENT_DIGEST_REQUIRED 80
+
+/**
  * An attachment failure this version of the ABI has no code for.
  */
-#define XC_ERR_ATTACHMENT_OTHER 79
+#define XC_ERR_ATTACHMENT_OTHER 89
 
 /**
  * Length of a sender key distribution (SPEC.md §13.2).
@@ -608,12 +622,28 @@ extern "C" {
 
 /**
  * Starts an attachment of `size` bytes: draws its key and the stream's salt from the OS.
- * `XC_ERR_TOO_LARGE` past `XC_ATTACHMENT_MAX_LEN`.
+ * `XC_ERR_TOO_LARGE` past `XC_ATTACHMENT_MAX_LEN`. Its descriptor has no digest: fine for a
+ * session (`xc_session_send_attachment`); a group needs
+ * `xc_attachment_encryptor_new_with_digest`.
  *
  * # Safety
  * `out_encryptor` is NULL or valid for writing one pointer.
  */
 int32_t xc_attachment_encryptor_new(uint64_t size, struct XcAttachmentEncryptor **out_encryptor);
+
+/**
+ * As `xc_attachment_encryptor_new`, and the descriptor will carry the SHA-256 digest of the
+ * whole stored stream (header and every sealed chunk), computed as the chunks are sealed.
+ * `xc_attachment_decryptor_open_next` checks it before it decrypts the final chunk
+ * (`XC_ERR_ATTACHMENT_DIGEST_MISMATCH`): every holder of a descriptor holds its key and could
+ * seal another stream under it, and the digest pins the one stream the sender made. Required by
+ * `xc_group_send_attachment`; it costs one SHA-256 pass over the stream on each side.
+ *
+ * # Safety
+ * `out_encryptor` is NULL or valid for writing one pointer.
+ */
+int32_t xc_attachment_encryptor_new_with_digest(uint64_t size,
+                                                struct XcAttachmentEncryptor **out_encryptor);
 
 /**
  * The stream's header (`XC_ATTACHMENT_HEADER_LEN` bytes): the first bytes of the upload,
@@ -750,8 +780,10 @@ int32_t xc_attachment_encryptor_free(struct XcAttachmentEncryptor **encryptor);
  * Reads a descriptor (the body of a message of kind `XC_CONTENT_KIND_ATTACHMENT`, or what
  * `xc_attachment_encryptor_finish` returned): the attachment's size (`out_size`), content type
  * (`out_content_type`), file name (`out_file_name`, with `out_has_file_name`), thumbnail
- * (`out_thumbnail`, with `out_has_thumbnail`) and location (`out_location`). A descriptor that
- * does not parse gives its `XC_ERR_DECODE_*` code.
+ * (`out_thumbnail`, with `out_has_thumbnail`), location (`out_location`), and whether it
+ * carries a digest of the stored stream (`out_has_digest`: sealed with
+ * `xc_attachment_encryptor_new_with_digest`, which `xc_group_send_attachment` requires). A
+ * descriptor that does not parse gives its `XC_ERR_DECODE_*` code.
  *
  * # Safety
  * `descriptor`/`len` describe readable memory; `out_size` is NULL or valid for writing a
@@ -766,7 +798,8 @@ int32_t xc_attachment_descriptor_info(const uint8_t *descriptor,
                                       bool *out_has_file_name,
                                       struct XcBuffer *out_thumbnail,
                                       bool *out_has_thumbnail,
-                                      struct XcBuffer *out_location);
+                                      struct XcBuffer *out_location,
+                                      bool *out_has_digest);
 
 /**
  * Sends an attachment descriptor to the session's peer: a padded content frame of kind
@@ -786,7 +819,12 @@ int32_t xc_session_send_attachment(struct XcSession *session,
 /**
  * Sends an attachment descriptor to the whole group as one group message of kind
  * `XC_CONTENT_KIND_ATTACHMENT` (one upload serves every member), as `xc_group_send` does a
- * message: seal the result with `xc_seal_for_group` and save the group.
+ * message: seal the result with `xc_seal_for_group` and save the group. The descriptor must
+ * carry a digest (`xc_attachment_encryptor_new_with_digest`): every member holds its key, and
+ * only the digest, signed with the group message, stops one member from replacing the stored
+ * file for the others. `XC_ERR_ATTACHMENT_DIGEST_REQUIRED` for one without (before the group
+ * is touched); a group failure gives the group's own code (`XC_ERR_GROUP_*`, as
+ * `xc_group_send`); an `XC_ERR_DECODE_*` code if the descriptor does not parse.
  *
  * # Safety
  * `group` is any value (handles are checked); `descriptor`/`len` describe readable memory;
@@ -907,7 +945,11 @@ int32_t xc_attachment_decryptor_open_chunk(const struct XcAttachmentDecryptor *d
 /**
  * Opens the next chunk in order, from a copy, as `xc_attachment_decryptor_open_chunk` does;
  * after the last one the attachment is complete (`xc_attachment_decryptor_is_complete`), and
- * any further chunk is `XC_ERR_ATTACHMENT_TRAILING_DATA`. A failed call does not advance.
+ * any further chunk is `XC_ERR_ATTACHMENT_TRAILING_DATA`. If the descriptor has a digest, the
+ * stored stream is hashed as it is opened and compared before the final chunk is decrypted:
+ * another stream (sealed under the same key by any holder of the descriptor) is
+ * `XC_ERR_ATTACHMENT_DIGEST_MISMATCH`, and the attachment never completes. A failed call does
+ * not advance.
  *
  * # Safety
  * `decryptor` is any value (handles are checked); `sealed`/`len` describe readable memory (NULL
@@ -941,8 +983,9 @@ int32_t xc_attachment_decryptor_open_chunk_in_place(const struct XcAttachmentDec
 /**
  * Opens the next chunk in order within the caller's memory, as
  * `xc_attachment_decryptor_open_chunk_in_place` does chunk `index`; after the last one the
- * attachment is complete, and any further chunk is `XC_ERR_ATTACHMENT_TRAILING_DATA`. A failed
- * call does not advance.
+ * attachment is complete, and any further chunk is `XC_ERR_ATTACHMENT_TRAILING_DATA`. A
+ * digest is checked as by `xc_attachment_decryptor_open_next`
+ * (`XC_ERR_ATTACHMENT_DIGEST_MISMATCH`, the span unchanged). A failed call does not advance.
  *
  * # Safety
  * As `xc_attachment_decryptor_open_chunk_in_place`.
@@ -954,8 +997,9 @@ int32_t xc_attachment_decryptor_open_next_in_place(struct XcAttachmentDecryptor 
 
 /**
  * Writes whether `xc_attachment_decryptor_open_next` (or its `_in_place` variant) opened every
- * chunk, the final one included: the whole file, nothing cut, moved or added. Until it is, the
- * file is incomplete, whatever the chunks opened say.
+ * chunk, the final one included: the whole file, nothing cut, moved or added — and, if the
+ * descriptor has a digest, exactly the stream its sender made. Until it is, the file is
+ * incomplete, whatever the chunks opened say.
  *
  * # Safety
  * `decryptor` is any value (handles are checked); `out_complete` is NULL or valid for writing a

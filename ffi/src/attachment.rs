@@ -2,18 +2,20 @@
 //! server stores as opaque bytes, and the descriptor (key, header, size, what and where) that
 //! travels inside the conversation as a content frame of kind `XC_CONTENT_KIND_ATTACHMENT`.
 //!
-//! Sending: `xc_attachment_encryptor_new(size)`; upload `xc_attachment_encryptor_header` (56
-//! bytes) and then every chunk, sealed in order with `xc_attachment_encryptor_seal_next` (a copy)
-//! or `xc_attachment_encryptor_seal_next_in_place` (within the upload buffer); then
-//! `xc_attachment_encryptor_finish` describes it and `xc_session_send_attachment` /
-//! `xc_group_send_attachment` sends the descriptor.
+//! Sending: `xc_attachment_encryptor_new(size)`, or `xc_attachment_encryptor_new_with_digest`
+//! (required for a group: the descriptor then carries the SHA-256 of the whole stored stream);
+//! upload `xc_attachment_encryptor_header` (56 bytes) and then every chunk, sealed in order with
+//! `xc_attachment_encryptor_seal_next` (a copy) or `xc_attachment_encryptor_seal_next_in_place`
+//! (within the upload buffer); then `xc_attachment_encryptor_finish` describes it and
+//! `xc_session_send_attachment` / `xc_group_send_attachment` sends the descriptor.
 //!
 //! Receiving: a received body of kind `XC_CONTENT_KIND_ATTACHMENT` is a descriptor:
 //! `xc_attachment_descriptor_info` shows what it is, `xc_attachment_decryptor_new` opens it
 //! (given the stored stream's first `XC_ATTACHMENT_HEADER_LEN` bytes, which it requires), and
 //! the chunks open in order (`xc_attachment_decryptor_open_next`, which says when the file is
-//! complete) or alone (`xc_attachment_decryptor_open_chunk`, to seek), each with an `_in_place`
-//! variant that decrypts within the caller's memory.
+//! complete and, for a descriptor with a digest, checks it before the final chunk) or alone
+//! (`xc_attachment_decryptor_open_chunk`, to seek), each with an `_in_place` variant that
+//! decrypts within the caller's memory.
 //!
 //! The stream's layout: the 56-byte header, then chunk `i` at
 //! `[56 + 16400·i, min(56 + 16400·(i + 1), encrypted_len))`; every chunk but the last is 16 400
@@ -116,7 +118,9 @@ fn open_copy(
 // ---------------------------------------------------------------------------------------------
 
 /// Starts an attachment of `size` bytes: draws its key and the stream's salt from the OS.
-/// `XC_ERR_TOO_LARGE` past `XC_ATTACHMENT_MAX_LEN`.
+/// `XC_ERR_TOO_LARGE` past `XC_ATTACHMENT_MAX_LEN`. Its descriptor has no digest: fine for a
+/// session (`xc_session_send_attachment`); a group needs
+/// `xc_attachment_encryptor_new_with_digest`.
 ///
 /// # Safety
 /// `out_encryptor` is NULL or valid for writing one pointer.
@@ -125,10 +129,45 @@ pub unsafe extern "C" fn xc_attachment_encryptor_new(
     size: u64,
     out_encryptor: *mut *mut XcAttachmentEncryptor,
 ) -> i32 {
+    // SAFETY: by the contract.
+    unsafe { encryptor_new(size, out_encryptor, false) }
+}
+
+/// As `xc_attachment_encryptor_new`, and the descriptor will carry the SHA-256 digest of the
+/// whole stored stream (header and every sealed chunk), computed as the chunks are sealed.
+/// `xc_attachment_decryptor_open_next` checks it before it decrypts the final chunk
+/// (`XC_ERR_ATTACHMENT_DIGEST_MISMATCH`): every holder of a descriptor holds its key and could
+/// seal another stream under it, and the digest pins the one stream the sender made. Required by
+/// `xc_group_send_attachment`; it costs one SHA-256 pass over the stream on each side.
+///
+/// # Safety
+/// `out_encryptor` is NULL or valid for writing one pointer.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn xc_attachment_encryptor_new_with_digest(
+    size: u64,
+    out_encryptor: *mut *mut XcAttachmentEncryptor,
+) -> i32 {
+    // SAFETY: by the contract.
+    unsafe { encryptor_new(size, out_encryptor, true) }
+}
+
+/// Starts an encryptor, with a digest or without.
+///
+/// # Safety
+/// `out_encryptor` is NULL or valid for writing one pointer.
+unsafe fn encryptor_new(
+    size: u64,
+    out_encryptor: *mut *mut XcAttachmentEncryptor,
+    with_digest: bool,
+) -> i32 {
     guard(|| {
         // SAFETY: `out_encryptor` is NULL or writable, by the contract.
         let out = unsafe { out_init(out_encryptor, core::ptr::null_mut()) }?;
-        let inner = AttachmentEncryptor::new(&mut os_rng(), size)?;
+        let inner = if with_digest {
+            AttachmentEncryptor::with_digest(&mut os_rng(), size)
+        } else {
+            AttachmentEncryptor::new(&mut os_rng(), size)
+        }?;
         let layout = Layout::for_plaintext(padded_size(size))?;
         let encryptor = XcAttachmentEncryptor {
             inner,
@@ -451,8 +490,10 @@ pub unsafe extern "C" fn xc_attachment_encryptor_free(
 /// Reads a descriptor (the body of a message of kind `XC_CONTENT_KIND_ATTACHMENT`, or what
 /// `xc_attachment_encryptor_finish` returned): the attachment's size (`out_size`), content type
 /// (`out_content_type`), file name (`out_file_name`, with `out_has_file_name`), thumbnail
-/// (`out_thumbnail`, with `out_has_thumbnail`) and location (`out_location`). A descriptor that
-/// does not parse gives its `XC_ERR_DECODE_*` code.
+/// (`out_thumbnail`, with `out_has_thumbnail`), location (`out_location`), and whether it
+/// carries a digest of the stored stream (`out_has_digest`: sealed with
+/// `xc_attachment_encryptor_new_with_digest`, which `xc_group_send_attachment` requires). A
+/// descriptor that does not parse gives its `XC_ERR_DECODE_*` code.
 ///
 /// # Safety
 /// `descriptor`/`len` describe readable memory; `out_size` is NULL or valid for writing a
@@ -470,10 +511,20 @@ pub unsafe extern "C" fn xc_attachment_descriptor_info(
     out_thumbnail: *mut XcBuffer,
     out_has_thumbnail: *mut bool,
     out_location: *mut XcBuffer,
+    out_has_digest: *mut bool,
 ) -> i32 {
     guard(|| {
         // SAFETY: each out-parameter is NULL or writable, by the contract.
-        let (size, content_type, file_name, has_file_name, thumbnail, has_thumbnail, location) = unsafe {
+        let (
+            size,
+            content_type,
+            file_name,
+            has_file_name,
+            thumbnail,
+            has_thumbnail,
+            location,
+            has_digest,
+        ) = unsafe {
             (
                 out_init(out_size, 0)?,
                 out_init(out_content_type, XcBuffer::EMPTY)?,
@@ -482,6 +533,7 @@ pub unsafe extern "C" fn xc_attachment_descriptor_info(
                 out_init(out_thumbnail, XcBuffer::EMPTY)?,
                 out_init(out_has_thumbnail, false)?,
                 out_init(out_location, XcBuffer::EMPTY)?,
+                out_init(out_has_digest, false)?,
             )
         };
         // SAFETY: readable, by the contract.
@@ -500,6 +552,7 @@ pub unsafe extern "C" fn xc_attachment_descriptor_info(
                 has_thumbnail.write(true);
             }
             location.write(XcBuffer::copy_of(&info.location));
+            has_digest.write(d.digest().is_some());
         }
         Ok(())
     })
@@ -536,7 +589,12 @@ pub unsafe extern "C" fn xc_session_send_attachment(
 
 /// Sends an attachment descriptor to the whole group as one group message of kind
 /// `XC_CONTENT_KIND_ATTACHMENT` (one upload serves every member), as `xc_group_send` does a
-/// message: seal the result with `xc_seal_for_group` and save the group.
+/// message: seal the result with `xc_seal_for_group` and save the group. The descriptor must
+/// carry a digest (`xc_attachment_encryptor_new_with_digest`): every member holds its key, and
+/// only the digest, signed with the group message, stops one member from replacing the stored
+/// file for the others. `XC_ERR_ATTACHMENT_DIGEST_REQUIRED` for one without (before the group
+/// is touched); a group failure gives the group's own code (`XC_ERR_GROUP_*`, as
+/// `xc_group_send`); an `XC_ERR_DECODE_*` code if the descriptor does not parse.
 ///
 /// # Safety
 /// `group` is any value (handles are checked); `descriptor`/`len` describe readable memory;
@@ -804,7 +862,11 @@ pub unsafe extern "C" fn xc_attachment_decryptor_open_chunk(
 
 /// Opens the next chunk in order, from a copy, as `xc_attachment_decryptor_open_chunk` does;
 /// after the last one the attachment is complete (`xc_attachment_decryptor_is_complete`), and
-/// any further chunk is `XC_ERR_ATTACHMENT_TRAILING_DATA`. A failed call does not advance.
+/// any further chunk is `XC_ERR_ATTACHMENT_TRAILING_DATA`. If the descriptor has a digest, the
+/// stored stream is hashed as it is opened and compared before the final chunk is decrypted:
+/// another stream (sealed under the same key by any holder of the descriptor) is
+/// `XC_ERR_ATTACHMENT_DIGEST_MISMATCH`, and the attachment never completes. A failed call does
+/// not advance.
 ///
 /// # Safety
 /// `decryptor` is any value (handles are checked); `sealed`/`len` describe readable memory (NULL
@@ -866,8 +928,9 @@ pub unsafe extern "C" fn xc_attachment_decryptor_open_chunk_in_place(
 
 /// Opens the next chunk in order within the caller's memory, as
 /// `xc_attachment_decryptor_open_chunk_in_place` does chunk `index`; after the last one the
-/// attachment is complete, and any further chunk is `XC_ERR_ATTACHMENT_TRAILING_DATA`. A failed
-/// call does not advance.
+/// attachment is complete, and any further chunk is `XC_ERR_ATTACHMENT_TRAILING_DATA`. A
+/// digest is checked as by `xc_attachment_decryptor_open_next`
+/// (`XC_ERR_ATTACHMENT_DIGEST_MISMATCH`, the span unchanged). A failed call does not advance.
 ///
 /// # Safety
 /// As `xc_attachment_decryptor_open_chunk_in_place`.
@@ -893,8 +956,9 @@ pub unsafe extern "C" fn xc_attachment_decryptor_open_next_in_place(
 }
 
 /// Writes whether `xc_attachment_decryptor_open_next` (or its `_in_place` variant) opened every
-/// chunk, the final one included: the whole file, nothing cut, moved or added. Until it is, the
-/// file is incomplete, whatever the chunks opened say.
+/// chunk, the final one included: the whole file, nothing cut, moved or added — and, if the
+/// descriptor has a digest, exactly the stream its sender made. Until it is, the file is
+/// incomplete, whatever the chunks opened say.
 ///
 /// # Safety
 /// `decryptor` is any value (handles are checked); `out_complete` is NULL or valid for writing a

@@ -2,8 +2,9 @@
 //!
 //! Codes are grouped by tens: 1–9 the boundary itself, 10–19 malformed bytes (`DecodeError`),
 //! 20–39 and 50–59 protocol operations (`Error`), 40–49 sealed sender (`SealedSenderError`), 60–69
-//! groups (`GroupError`; its other variants reuse the protocol codes), 70–79 attachments
-//! (`AttachmentError`; `TooLarge` is `XC_ERR_TOO_LARGE` and `Decode` the 10–19 codes). A code, once
+//! groups (`GroupError`; its other variants reuse the protocol codes), 70–89 attachments
+//! (`AttachmentError`; `TooLarge` is `XC_ERR_TOO_LARGE`, `Decode` the 10–19 codes and `Group`
+//! the group's own code). A code, once
 //! published, keeps its number and meaning; new variants get new numbers. Every group ends with
 //! an "other" code for variants a newer core library might add before this layer learns them.
 
@@ -161,8 +162,16 @@ pub const XC_ERR_ATTACHMENT_NO_SUCH_CHUNK: i32 = 76;
 pub const XC_ERR_ATTACHMENT_FINISHED: i32 = 77;
 /// `xc_attachment_encryptor_finish` before every chunk was sealed (the encryptor is kept).
 pub const XC_ERR_ATTACHMENT_NOT_FINISHED: i32 = 78;
+/// The stored stream is not the one the descriptor's digest names: another stream sealed under
+/// the same key (by any holder of the descriptor), or a damaged descriptor. Reported by
+/// `xc_attachment_decryptor_open_next` before it decrypts the final chunk; the chunk and the
+/// decryptor are unchanged, and the attachment never completes.
+pub const XC_ERR_ATTACHMENT_DIGEST_MISMATCH: i32 = 79;
+/// `xc_group_send_attachment` was given a descriptor without a digest: seal a group attachment
+/// with `xc_attachment_encryptor_new_with_digest`. Nothing was sent.
+pub const XC_ERR_ATTACHMENT_DIGEST_REQUIRED: i32 = 80;
 /// An attachment failure this version of the ABI has no code for.
-pub const XC_ERR_ATTACHMENT_OTHER: i32 = 79;
+pub const XC_ERR_ATTACHMENT_OTHER: i32 = 89;
 
 /// A failed call: the code it returns. `?` converts every error of the core library.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -243,6 +252,9 @@ pub(crate) fn attachment_code(e: AttachmentError) -> i32 {
         AttachmentError::NoSuchChunk(_) => XC_ERR_ATTACHMENT_NO_SUCH_CHUNK,
         AttachmentError::Finished => XC_ERR_ATTACHMENT_FINISHED,
         AttachmentError::NotFinished => XC_ERR_ATTACHMENT_NOT_FINISHED,
+        AttachmentError::DigestMismatch => XC_ERR_ATTACHMENT_DIGEST_MISMATCH,
+        AttachmentError::DigestRequired => XC_ERR_ATTACHMENT_DIGEST_REQUIRED,
+        AttachmentError::Group(e) => crate::group::group_code(e),
         AttachmentError::TooLarge => XC_ERR_TOO_LARGE,
         AttachmentError::Decode(d) => decode_code(d),
         _ => XC_ERR_ATTACHMENT_OTHER,
@@ -281,7 +293,7 @@ impl From<xchat_protocol::GroupError> for Fail {
 
 /// Every code this ABI defines.
 #[cfg(test)]
-pub(crate) const ALL_CODES: [i32; 58] = [
+pub(crate) const ALL_CODES: [i32; 60] = [
     XC_OK,
     XC_ERR_NULL_POINTER,
     XC_ERR_INVALID_ARGUMENT,
@@ -339,6 +351,8 @@ pub(crate) const ALL_CODES: [i32; 58] = [
     XC_ERR_ATTACHMENT_NO_SUCH_CHUNK,
     XC_ERR_ATTACHMENT_FINISHED,
     XC_ERR_ATTACHMENT_NOT_FINISHED,
+    XC_ERR_ATTACHMENT_DIGEST_MISMATCH,
+    XC_ERR_ATTACHMENT_DIGEST_REQUIRED,
     XC_ERR_ATTACHMENT_OTHER,
 ];
 
@@ -415,6 +429,12 @@ fn message(code: i32) -> &'static CStr {
         XC_ERR_ATTACHMENT_NO_SUCH_CHUNK => c"the attachment has no chunk with this index",
         XC_ERR_ATTACHMENT_FINISHED => c"the attachment's final chunk was already sealed",
         XC_ERR_ATTACHMENT_NOT_FINISHED => c"not every chunk of the attachment was sealed",
+        XC_ERR_ATTACHMENT_DIGEST_MISMATCH => {
+            c"stored attachment stream does not match the descriptor's digest"
+        }
+        XC_ERR_ATTACHMENT_DIGEST_REQUIRED => {
+            c"a group attachment needs a digest (xc_attachment_encryptor_new_with_digest)"
+        }
         XC_ERR_ATTACHMENT_OTHER => c"attachment error",
         _ => UNKNOWN_CODE,
     }
@@ -501,11 +521,43 @@ mod tests {
             ),
             (AttachmentError::Finished, XC_ERR_ATTACHMENT_FINISHED),
             (AttachmentError::NotFinished, XC_ERR_ATTACHMENT_NOT_FINISHED),
+            (
+                AttachmentError::DigestMismatch,
+                XC_ERR_ATTACHMENT_DIGEST_MISMATCH,
+            ),
+            (
+                AttachmentError::DigestRequired,
+                XC_ERR_ATTACHMENT_DIGEST_REQUIRED,
+            ),
         ];
         for (e, code) in cases {
             assert_eq!(attachment_code(e), code, "{e:?}");
-            assert!((70..=78).contains(&code));
+            assert!((70..=88).contains(&code));
         }
+        assert_eq!(XC_ERR_ATTACHMENT_OTHER, 89);
         assert_ne!(message(XC_ERR_ATTACHMENT_OTHER), UNKNOWN_CODE);
+    }
+
+    #[test]
+    fn a_group_failure_of_an_attachment_keeps_the_groups_code() {
+        use xchat_protocol::GroupError;
+        for (e, code) in [
+            (
+                GroupError::DistributionPending,
+                XC_ERR_GROUP_DISTRIBUTION_PENDING,
+            ),
+            (GroupError::NotAMember, XC_ERR_GROUP_NOT_A_MEMBER),
+            (GroupError::TooLarge, XC_ERR_TOO_LARGE),
+            (
+                GroupError::Decode(DecodeError::Truncated),
+                XC_ERR_DECODE_TRUNCATED,
+            ),
+        ] {
+            assert_eq!(attachment_code(AttachmentError::Group(e)), code, "{e:?}");
+            assert_eq!(
+                attachment_code(AttachmentError::Group(e)),
+                crate::group::group_code(e)
+            );
+        }
     }
 }

@@ -1,9 +1,13 @@
 //! The attachment C ABI (SPEC.md §14) exercised from Rust through the `extern "C"` functions:
 //! multi-chunk round trips with copies and in place (and across the two), the descriptor sent
-//! over a sealed session and to a group, and every error code the attachment functions return.
+//! over a sealed session and (with its digest) to a group, a stream sealed again under a
+//! digest descriptor's key, and every error code the attachment functions return.
 
+use core::convert::Infallible;
 use core::ptr;
 
+use rand_core::{TryCryptoRng, TryRng};
+use xchat_protocol::attachment::{AttachmentDescriptor, AttachmentEncryptor};
 use xchat_protocol_ffi::*;
 
 mod support;
@@ -16,6 +20,8 @@ const SIZE_AT: usize = 1 + 32 + 24 + 32;
 const KEY_AT: usize = 1;
 /// Offset of the descriptor's salt.
 const SALT_AT: usize = 1 + 32;
+/// Offset of the descriptor's digest flag (after the size and the padded size).
+const DIGEST_FLAG_AT: usize = SIZE_AT + 16;
 
 fn file(len: usize) -> Vec<u8> {
     (0..len)
@@ -29,6 +35,40 @@ fn encryptor(size: u64) -> *mut XcAttachmentEncryptor {
     ok(unsafe { xc_attachment_encryptor_new(size, &mut enc) });
     assert!(!enc.is_null());
     enc
+}
+
+/// An encryptor whose descriptor will carry the stream's digest (required for a group).
+fn encryptor_with_digest(size: u64) -> *mut XcAttachmentEncryptor {
+    let mut enc = ptr::null_mut();
+    // SAFETY: a valid out-pointer.
+    ok(unsafe { xc_attachment_encryptor_new_with_digest(size, &mut enc) });
+    assert!(!enc.is_null());
+    enc
+}
+
+/// Whether `descriptor` parses and carries a digest, through `xc_attachment_descriptor_info`.
+fn has_digest(descriptor: &[u8]) -> bool {
+    let (mut size, mut has_name, mut has_thumb, mut has_digest) = (0, false, false, false);
+    let (mut ct, mut name, mut thumb, mut loc) = (empty(), empty(), empty(), empty());
+    // SAFETY: a readable slice and out-pointers.
+    ok(unsafe {
+        xc_attachment_descriptor_info(
+            descriptor.as_ptr(),
+            descriptor.len(),
+            &mut size,
+            &mut ct,
+            &mut name,
+            &mut has_name,
+            &mut thumb,
+            &mut has_thumb,
+            &mut loc,
+            &mut has_digest,
+        )
+    });
+    for buf in [ct, name, thumb, loc] {
+        take(buf);
+    }
+    has_digest
 }
 
 fn encrypted_len(enc: *const XcAttachmentEncryptor) -> usize {
@@ -342,7 +382,7 @@ fn the_descriptor_reads_back() {
         "even an empty file is padded to 256 bytes"
     );
     let descriptor = finish(&mut enc);
-    let (mut size, mut has_name, mut has_thumb) = (1, false, false);
+    let (mut size, mut has_name, mut has_thumb, mut has_dg) = (1, false, false, true);
     let (mut ct, mut name, mut thumb, mut loc) = (empty(), empty(), empty(), empty());
     // SAFETY: a readable slice and out-pointers.
     ok(unsafe {
@@ -356,11 +396,13 @@ fn the_descriptor_reads_back() {
             &mut thumb,
             &mut has_thumb,
             &mut loc,
+            &mut has_dg,
         )
     });
     assert_eq!(size, 0);
     assert_eq!(take(ct), b"image/png");
     assert!(has_name && has_thumb);
+    assert!(!has_dg, "sealed without a digest");
     assert_eq!(take(name), b"photo.png");
     assert_eq!(take(thumb), [1, 2, 3]);
     assert_eq!(take(loc), b"blob/1");
@@ -399,12 +441,29 @@ fn the_descriptor_reads_back() {
             &mut thumb,
             &mut has_thumb,
             &mut loc,
+            &mut has_dg,
         )
     });
     assert_eq!(size, 5);
     assert_eq!(take(ct), b"text/plain");
     assert!(!has_name && has_thumb);
     assert!(name.ptr.is_null() && thumb.ptr.is_null() && loc.ptr.is_null());
+
+    // With a digest: 32 bytes more, after the flag.
+    let mut enc = encryptor_with_digest(0);
+    let upload = seal_with_copies(enc, &[]);
+    let with = finish(&mut enc);
+    assert!(has_digest(&with));
+    assert_eq!(with[DIGEST_FLAG_AT], 1);
+    let mut enc = encryptor(0);
+    seal_with_copies(enc, &[]);
+    let without = finish(&mut enc);
+    assert!(!has_digest(&without));
+    assert_eq!(without[DIGEST_FLAG_AT], 0);
+    assert_eq!(with.len(), without.len() + 32);
+    let mut dec = decryptor(&with, &upload);
+    assert_eq!(open_with_copies(dec, &upload), b"");
+    free_decryptor(&mut dec);
 }
 
 /// A sealed PQXDH session from Alice to Bob, and Bob's.
@@ -573,9 +632,15 @@ fn the_descriptor_goes_to_a_group() {
     let id = [0x41; 32];
     let (mut ga, mut gb) = (ptr::null_mut(), ptr::null_mut());
     let data = file(20_000);
-    let mut enc = encryptor(data.len() as u64);
+    let mut enc = encryptor_with_digest(data.len() as u64);
     let upload = seal_with_copies(enc, &data);
     let descriptor = finish(&mut enc);
+    assert!(has_digest(&descriptor));
+    // The same file sealed without a digest: fine for a session, refused for a group.
+    let mut enc = encryptor(data.len() as u64);
+    seal_with_copies(enc, &data);
+    let bare = finish(&mut enc);
+    assert!(!has_digest(&bare));
     // SAFETY: live handles, valid slices and out-pointers throughout.
     unsafe {
         ok(xc_group_new(
@@ -588,6 +653,13 @@ fn the_descriptor_goes_to_a_group() {
         ));
         ok(xc_group_new(bob, id.as_ptr(), ka.as_ptr(), 1, T0, &mut gb));
         let mut message = empty();
+        // No digest is refused first, before the group is looked at; with one, the group's own
+        // code.
+        assert_eq!(
+            xc_group_send_attachment(ga, T0, bare.as_ptr(), bare.len(), &mut message),
+            XC_ERR_ATTACHMENT_DIGEST_REQUIRED
+        );
+        assert!(message.ptr.is_null());
         assert_eq!(
             xc_group_send_attachment(ga, T0, descriptor.as_ptr(), descriptor.len(), &mut message),
             XC_ERR_GROUP_DISTRIBUTION_PENDING
@@ -608,6 +680,12 @@ fn the_descriptor_goes_to_a_group() {
             d.as_ptr(),
             d.len(),
         ));
+        // Ready to send, and still no group message without a digest.
+        assert_eq!(
+            xc_group_send_attachment(ga, T0 + 1, bare.as_ptr(), bare.len(), &mut message),
+            XC_ERR_ATTACHMENT_DIGEST_REQUIRED
+        );
+        assert!(message.ptr.is_null());
         ok(xc_group_send_attachment(
             ga,
             T0 + 1,
@@ -652,6 +730,7 @@ fn the_descriptor_goes_to_a_group() {
         assert_eq!(received.kind, XC_CONTENT_KIND_ATTACHMENT);
         let body = body_of(&mut received);
         assert_eq!(body, descriptor);
+        assert!(has_digest(&body));
         let mut dec = decryptor(&body, &upload);
         assert_eq!(open_in_place(dec, &upload), data);
         free_decryptor(&mut dec);
@@ -1032,7 +1111,7 @@ fn opening_errors() {
                 message(code)
             );
             assert!(dec.is_null());
-            let (mut size, mut has_b, mut has_c) = (9, true, true);
+            let (mut size, mut has_b, mut has_c, mut has_dg) = (9, true, true, true);
             let (mut a, mut b, mut c, mut d) = (empty(), empty(), empty(), empty());
             let info_code = xc_attachment_descriptor_info(
                 bad.as_ptr(),
@@ -1044,6 +1123,7 @@ fn opening_errors() {
                 &mut c,
                 &mut has_c,
                 &mut d,
+                &mut has_dg,
             );
             if code == XC_ERR_ATTACHMENT_WRONG_KEY {
                 // It parses: only the decryptor checks the commitment.
@@ -1054,7 +1134,7 @@ fn opening_errors() {
             } else {
                 assert_eq!(info_code, code);
                 assert_eq!(size, 0);
-                assert!(!has_b && !has_c && a.ptr.is_null() && d.ptr.is_null());
+                assert!(!has_b && !has_c && !has_dg && a.ptr.is_null() && d.ptr.is_null());
             }
         }
         // The stored header: required, of its length, and the descriptor's.
@@ -1123,10 +1203,27 @@ fn opening_errors() {
                 &mut flag,
                 &mut c,
                 &mut flag2,
-                &mut d
+                &mut d,
+                &mut flag
             ),
             XC_ERR_NULL_POINTER
         );
+        assert_eq!(
+            xc_attachment_descriptor_info(
+                descriptor.as_ptr(),
+                descriptor.len(),
+                &mut 0,
+                &mut a,
+                &mut b,
+                &mut flag,
+                &mut c,
+                &mut flag2,
+                &mut d,
+                ptr::null_mut()
+            ),
+            XC_ERR_NULL_POINTER
+        );
+        assert!(a.ptr.is_null() && d.ptr.is_null());
 
         let mut dec = decryptor(&descriptor, &upload);
         assert_eq!(chunk_count(dec), 3);
@@ -1332,6 +1429,149 @@ fn non_zero_padding_is_refused_and_wiped() {
     free_decryptor(&mut dec);
 }
 
+/// Hands out scripted bytes: what lets a holder of a descriptor seal another stream under its
+/// key and salt (the draws of `AttachmentEncryptor::new`, in order).
+struct Script(Vec<u8>);
+
+impl TryRng for Script {
+    type Error = Infallible;
+    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
+        unreachable!("the encryptor draws with fill_bytes only")
+    }
+    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
+        unreachable!("the encryptor draws with fill_bytes only")
+    }
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
+        let rest = self.0.split_off(dst.len());
+        dst.copy_from_slice(&self.0);
+        self.0 = rest;
+        Ok(())
+    }
+}
+
+impl TryCryptoRng for Script {}
+
+#[test]
+fn another_stream_under_a_digest_descriptors_key_is_a_digest_mismatch() {
+    let data = file(40_000); // pads to 40 960: two full chunks and a final one of 8 192
+    let mut enc = encryptor_with_digest(data.len() as u64);
+    let upload = seal_with_copies(enc, &data);
+    let descriptor = finish(&mut enc);
+    assert!(has_digest(&descriptor));
+
+    // A holder of the descriptor (any group member) re-runs the encryptor with its key and salt
+    // over another file: every chunk is authentic under the key, the header is the same.
+    let d = AttachmentDescriptor::from_bytes(&descriptor).unwrap();
+    let mut script = Script([&d.key().as_bytes()[..], &d.header()[..24]].concat());
+    let mut forger = AttachmentEncryptor::new(&mut script, d.size()).unwrap();
+    assert!(script.0.is_empty());
+    assert_eq!(forger.header(), d.header());
+    let forged_file: Vec<u8> = data.iter().map(|b| b ^ 0x55).collect();
+    let mut forged = forger.header().to_vec();
+    let mut rest = &forged_file[..];
+    while let Some(n) = forger.next_input_len() {
+        let (piece, tail) = rest.split_at(n);
+        let mut buf = piece.to_vec();
+        forger.seal_next(&mut buf).unwrap();
+        forged.extend_from_slice(&buf);
+        rest = tail;
+    }
+    assert_eq!(forged.len(), upload.len());
+    assert_ne!(forged, upload);
+
+    let mut dec = decryptor(&descriptor, &forged);
+    assert_eq!(chunk_count(dec), 3);
+    // SAFETY: a live handle, readable and writable slices and out-pointers.
+    unsafe {
+        // Its length is the layout's, and the first two chunks open, as the forged file's bytes.
+        ok(xc_attachment_decryptor_check_stored_len(
+            dec,
+            forged.len() as u64,
+        ));
+        for i in 0..2 {
+            let (s, e) = encrypted_range(dec, i);
+            let mut out = empty();
+            ok(xc_attachment_decryptor_open_next(
+                dec,
+                forged[s..e].as_ptr(),
+                e - s,
+                &mut out,
+            ));
+            let (fs, fe) = file_range(dec, i);
+            assert_eq!(take(out), forged_file[fs..fe]);
+        }
+        // The final chunk is refused before it is decrypted, from a copy and in place; the
+        // decryptor does not advance.
+        let (s, e) = encrypted_range(dec, 2);
+        let mut out = empty();
+        assert_eq!(
+            xc_attachment_decryptor_open_next(dec, forged[s..e].as_ptr(), e - s, &mut out),
+            XC_ERR_ATTACHMENT_DIGEST_MISMATCH,
+            "{}",
+            message(XC_ERR_ATTACHMENT_DIGEST_MISMATCH)
+        );
+        assert!(out.ptr.is_null());
+        let mut span = forged[s..e].to_vec();
+        let mut n = 7;
+        assert_eq!(
+            xc_attachment_decryptor_open_next_in_place(dec, span.as_mut_ptr(), span.len(), &mut n),
+            XC_ERR_ATTACHMENT_DIGEST_MISMATCH
+        );
+        assert_eq!(n, 0);
+        assert_eq!(span, forged[s..e], "the span is left as it was");
+        assert!(!is_complete(dec));
+        // The sender's final chunk does not rescue it: the digest covers every chunk.
+        assert_eq!(
+            xc_attachment_decryptor_open_next(dec, upload[s..e].as_ptr(), e - s, &mut out),
+            XC_ERR_ATTACHMENT_DIGEST_MISMATCH
+        );
+        assert!(!is_complete(dec));
+        // Alone, the forged final chunk is authentic under the key: only the digest refuses it.
+        ok(xc_attachment_decryptor_open_chunk(
+            dec,
+            2,
+            forged[s..e].as_ptr(),
+            e - s,
+            &mut out,
+        ));
+        let (fs, fe) = file_range(dec, 2);
+        assert_eq!(take(out), forged_file[fs..fe]);
+    }
+    free_decryptor(&mut dec);
+
+    // The sender's own stream opens completely under the digest.
+    let mut dec = decryptor(&descriptor, &upload);
+    assert_eq!(open_in_place(dec, &upload), data);
+    free_decryptor(&mut dec);
+    // A descriptor whose digest was altered does not match the sender's stream either.
+    let mut altered = descriptor.clone();
+    altered[DIGEST_FLAG_AT + 1] ^= 0x01;
+    assert!(has_digest(&altered));
+    let mut dec = decryptor(&altered, &upload);
+    let (s, e) = encrypted_range(dec, 2);
+    // SAFETY: a live handle, readable slices and out-pointers.
+    unsafe {
+        for i in 0..2 {
+            let (s, e) = encrypted_range(dec, i);
+            let mut out = empty();
+            ok(xc_attachment_decryptor_open_next(
+                dec,
+                upload[s..e].as_ptr(),
+                e - s,
+                &mut out,
+            ));
+            take(out);
+        }
+        let mut out = empty();
+        assert_eq!(
+            xc_attachment_decryptor_open_next(dec, upload[s..e].as_ptr(), e - s, &mut out),
+            XC_ERR_ATTACHMENT_DIGEST_MISMATCH
+        );
+    }
+    assert!(!is_complete(dec));
+    free_decryptor(&mut dec);
+}
+
 #[test]
 fn every_attachment_code_is_described() {
     let codes = [
@@ -1344,9 +1584,11 @@ fn every_attachment_code_is_described() {
         XC_ERR_ATTACHMENT_NO_SUCH_CHUNK,
         XC_ERR_ATTACHMENT_FINISHED,
         XC_ERR_ATTACHMENT_NOT_FINISHED,
+        XC_ERR_ATTACHMENT_DIGEST_MISMATCH,
+        XC_ERR_ATTACHMENT_DIGEST_REQUIRED,
         XC_ERR_ATTACHMENT_OTHER,
     ];
-    assert_eq!(codes, [70, 71, 72, 73, 74, 75, 76, 77, 78, 79]);
+    assert_eq!(codes, [70, 71, 72, 73, 74, 75, 76, 77, 78, 79, 80, 89]);
     for code in codes {
         assert_ne!(message(code), "unknown error code", "{code}");
     }

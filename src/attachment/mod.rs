@@ -427,8 +427,16 @@ impl AttachmentDecryptor {
         if self.is_complete() {
             return Err(AttachmentError::TrailingData);
         }
-        // The digest covers the sealed bytes: it is checked before the final chunk is
-        // decrypted, and the running hash kept only once a chunk has opened.
+        // The chunk's length first (as `open_chunk` checks it), then the digest, which covers
+        // the sealed bytes: it is checked before the final chunk is decrypted, and the running
+        // hash kept only once a chunk has opened.
+        let range = self
+            .layout
+            .encrypted_range(self.next)
+            .ok_or(AttachmentError::NoSuchChunk(self.next))?;
+        if sealed.len() as u64 != range.end - range.start {
+            return Err(AttachmentError::InvalidChunkLength);
+        }
         let hashed = self.digest.as_ref().map(|(expected, running)| {
             let mut running = running.clone();
             running.update(&*sealed);

@@ -1,10 +1,11 @@
 //! `attachment.json`: C2SP chunked streams and attachments (SPEC.md §14). Every value is first
 //! recomputed by hand from the published inputs — HKDF-Expand-SHA-512 as RFC 5869's loop over
-//! HMAC-SHA-512, AES-256-GCM with the XOR nonce, Padmé, the descriptor field by field — without
-//! the crate's encryptors; then sealing is replayed through `ChunkedEncryptor` and
-//! `AttachmentEncryptor` with the published draws (byte-identical streams and descriptors), the
-//! streams are opened through the decryptors, in order and chunk by chunk, and every negative
-//! case fails with exactly its error.
+//! HMAC-SHA-512, AES-256-GCM with the XOR nonce, Padmé, the digest as SHA-256 of the whole
+//! stored stream, the descriptor field by field — without the crate's encryptors; then sealing
+//! is replayed through `ChunkedEncryptor` and `AttachmentEncryptor` (`new`, or `with_digest`
+//! for a case with a digest) with the published draws (byte-identical streams and descriptors),
+//! the streams are opened through the decryptors, in order and chunk by chunk, and every
+//! negative case fails with exactly its error.
 
 use std::collections::BTreeSet;
 
@@ -252,8 +253,13 @@ fn descriptor_bytes(
     header: &[u8],
     size: u64,
     padded: u64,
+    digest: Option<&[u8]>,
     info: &AttachmentInfo,
 ) -> Vec<u8> {
+    let digest = digest.map_or(vec![0], |d| {
+        assert_eq!(d.len(), 32);
+        cat(&[&[1], d])
+    });
     let name = info.file_name.as_ref().map_or(vec![0], |n| {
         cat(&[&[1], &(n.len() as u16).to_be_bytes(), n.as_bytes()])
     });
@@ -266,6 +272,7 @@ fn descriptor_bytes(
         header,
         &size.to_be_bytes(),
         &padded.to_be_bytes(),
+        &digest,
         &[info.content_type.len() as u8],
         info.content_type.as_bytes(),
         &name,
@@ -282,6 +289,7 @@ fn attachment_vectors() {
     let mut sizes = BTreeSet::new();
     let mut saw_default = false;
     let mut saw_every_field = false;
+    let mut saw_digest = false;
     for c in arr(&file["attachments"]) {
         let name = st(&c["name"]);
         let size = big(&c["size"]);
@@ -317,13 +325,32 @@ fn attachment_vectors() {
             && info.file_name.is_some()
             && info.thumbnail.is_some()
             && !info.location.is_empty();
-        let descriptor = descriptor_bytes(&key, &stream[..HEADER_LEN], size, padded, &info);
+        // The digest, if any: SHA-256 over the whole stored stream, header and every chunk.
+        let digest = (!c["digest"].is_null()).then(|| {
+            let digest = Sha256::digest(&stream).to_vec();
+            assert_eq!(digest, h(&c["digest"]), "{name}");
+            digest
+        });
+        saw_digest |= digest.is_some();
+        let descriptor = descriptor_bytes(
+            &key,
+            &stream[..HEADER_LEN],
+            size,
+            padded,
+            digest.as_deref(),
+            &info,
+        );
         assert_eq!(descriptor, h(&c["descriptor"]), "{name}");
         assert_eq!(descriptor.len(), nsize(&c["descriptor_len"]));
 
-        // Sealing through the API with the published draws.
+        // Sealing through the API with the published draws (`with_digest` draws as `new`).
         let mut rng = Scripted::new(rng_draws);
-        let mut enc = AttachmentEncryptor::new(&mut rng, size).unwrap();
+        let mut enc = if digest.is_some() {
+            AttachmentEncryptor::with_digest(&mut rng, size)
+        } else {
+            AttachmentEncryptor::new(&mut rng, size)
+        }
+        .unwrap();
         assert_eq!(rng.remaining(), 0);
         assert_eq!(enc.header()[..], stream[..HEADER_LEN]);
         assert_eq!(enc.encrypted_len(), stream.len() as u64);
@@ -346,6 +373,7 @@ fn attachment_vectors() {
         assert_eq!(d.key().as_bytes(), &key);
         assert_eq!(d.header()[..], stream[..HEADER_LEN]);
         assert_eq!((d.size(), d.padded_size()), (size, padded));
+        assert_eq!(d.digest().map(|x| x.to_vec()), digest, "{name}");
         assert_eq!(d.info(), &info);
         let mut dec = AttachmentDecryptor::new(&d, &stream[..HEADER_LEN]).unwrap();
         dec.check_stored_len(stream.len() as u64).unwrap();
@@ -370,9 +398,16 @@ fn attachment_vectors() {
     }
     assert_eq!(
         sizes,
-        BTreeSet::from([0, 1, CHUNK as u64, CHUNK as u64 + 1, 3 * CHUNK as u64 + 100])
+        BTreeSet::from([
+            0,
+            1,
+            CHUNK as u64,
+            CHUNK as u64 + 1,
+            2 * CHUNK as u64,
+            3 * CHUNK as u64 + 100
+        ])
     );
-    assert!(saw_default && saw_every_field);
+    assert!(saw_default && saw_every_field && saw_digest);
 }
 
 /// The published draws are the ChaCha20 stream of `rng_seed`: per chunked case the input key
@@ -404,6 +439,7 @@ fn decode_input(n: &Value) -> Vec<u8> {
 #[test]
 fn descriptor_decoding_vectors() {
     let file = load("attachment.json");
+    let mut saw_digest = false;
     for a in arr(&file["descriptor_accepted"]) {
         let name = st(&a["name"]);
         assert_eq!(st(&a["operation"]), "AttachmentDescriptor::from_bytes");
@@ -414,6 +450,12 @@ fn descriptor_decoding_vectors() {
         assert_eq!(d.size(), big(&a["size"]), "{name}");
         assert_eq!(d.padded_size(), big(&a["padded_size"]), "{name}");
         assert_eq!(d.padded_size(), pad(d.size()), "{name}");
+        assert_eq!(
+            d.digest().map(|x| x.to_vec()),
+            (!a["digest"].is_null()).then(|| h(&a["digest"])),
+            "{name}"
+        );
+        saw_digest |= d.digest().is_some();
         let info = d.info();
         assert_eq!(info.content_type.len(), nsize(&a["content_type_len"]));
         assert_eq!(
@@ -426,9 +468,12 @@ fn descriptor_decoding_vectors() {
         );
         assert_eq!(info.location.len(), nsize(&a["location_len"]));
     }
+    assert!(saw_digest, "no accepted descriptor with a digest");
     let mut errors = BTreeSet::new();
+    let mut names = BTreeSet::new();
     for n in arr(&file["descriptor_negative"]) {
         let name = st(&n["name"]);
+        names.insert(name);
         assert_eq!(st(&n["operation"]), "AttachmentDescriptor::from_bytes");
         let got = AttachmentDescriptor::from_bytes(&decode_input(n))
             .map(|_| ())
@@ -445,6 +490,9 @@ fn descriptor_decoding_vectors() {
     ] {
         assert!(errors.contains(e), "no case for {e}");
     }
+    // The digest's flag and its 32 bytes (SPEC.md §14.4).
+    assert!(names.contains("digest flag 2"));
+    assert!(names.iter().any(|n| n.starts_with("cut inside the digest")));
 }
 
 /// A negative case's crafted chunk, by hand (the descriptor's key and salt under
@@ -483,6 +531,122 @@ fn check_crafted(d: &AttachmentDescriptor, crafted: &Value, sealed: &[u8]) {
     let mut buf = plaintext;
     enc.seal_chunk(&mut buf).unwrap();
     assert_eq!(buf, sealed);
+}
+
+/// A holder's forgery against a descriptor with a digest (`forged`): another file sealed under
+/// the descriptor's key and salt, recomputed by hand (AES-256-GCM under the keys of
+/// HKDF-Expand-SHA-512) and through `AttachmentEncryptor::new` given the descriptor's key and
+/// salt as its draws, then opened in order against the descriptor. Every chunk but the final one
+/// opens as the forged file's bytes; the final one fails (returned) and is left as it was; alone,
+/// it opens, and the same stream opens completely under the descriptor without its digest: only
+/// the digest tells the forgery apart.
+fn open_forgery(name: &str, d: &AttachmentDescriptor, n: &Value) -> AttachmentError {
+    let f = &n["forged"];
+    let digest = d.digest().expect("a descriptor with a digest");
+    let rng_draws = draws(&f["rng_draws"]);
+    assert_eq!(
+        rng_draws,
+        vec![d.key().as_bytes().to_vec(), d.header()[..24].to_vec()],
+        "{name}: the descriptor's key and salt"
+    );
+    let xor: [u8; 1] = h(&f["file_xor"]).try_into().unwrap();
+    let file: Vec<u8> = pattern(usize::try_from(d.size()).unwrap())
+        .iter()
+        .map(|b| b ^ xor[0])
+        .collect();
+    let mut plaintext = file.clone();
+    plaintext.resize(usize::try_from(d.padded_size()).unwrap(), 0);
+
+    // By hand.
+    let info = cat(&[kdf::LABEL_CHUNKED, &d.header()[..24], kdf::LABEL_ATTACHMENT]);
+    let okm = hkdf_expand_sha512(d.key().as_bytes(), &info, 76);
+    assert_eq!(
+        okm[44..],
+        d.header()[24..],
+        "{name}: the descriptor's commitment"
+    );
+    let aead_key: [u8; 32] = okm[..32].try_into().unwrap();
+    let base: [u8; 12] = okm[32..44].try_into().unwrap();
+    let chunks: Vec<Vec<u8>> = (0..plaintext.len() / CHUNK + 1)
+        .map(|i| {
+            let piece = &plaintext[i * CHUNK..plaintext.len().min((i + 1) * CHUNK)];
+            gcm_seal(&aead_key, &nonce(&base, i as u64), &[], piece)
+        })
+        .collect();
+    let published = arr(&f["chunks"]);
+    assert_eq!(published.len(), chunks.len(), "{name}");
+    let mut stream = d.header().to_vec();
+    for (i, (c, p)) in chunks.iter().zip(published).enumerate() {
+        assert_eq!(nsize(&p["index"]), i);
+        assert_eq!(h12(&p["nonce"]), nonce(&base, i as u64), "{name} chunk {i}");
+        assert_eq!(nsize(&p["sealed_len"]), c.len(), "{name} chunk {i}");
+        assert_eq!(c[c.len() - 16..], h(&p["tag"])[..], "{name} chunk {i}");
+        assert_eq!(Sha256::digest(c)[..], h(&p["sealed_sha256"])[..]);
+        stream.extend_from_slice(c);
+    }
+    let forged_digest = Sha256::digest(&stream);
+    assert_eq!(forged_digest[..], h(&f["stream_sha256"])[..], "{name}");
+    assert_ne!(forged_digest[..], digest[..], "{name}: another stream");
+    let (last, earlier) = chunks.split_last().unwrap();
+    assert_eq!(last, &h(&f["final_chunk"]), "{name}");
+
+    // Through the API, with the descriptor's key and salt as the draws.
+    let mut rng = Scripted::new(rng_draws);
+    let mut enc = AttachmentEncryptor::new(&mut rng, d.size()).unwrap();
+    assert_eq!(rng.remaining(), 0);
+    assert_eq!(enc.header(), d.header());
+    let mut offset = 0;
+    for (i, want) in chunks.iter().enumerate() {
+        let n = enc.next_input_len().unwrap();
+        let mut buf = file[offset..offset + n].to_vec();
+        enc.seal_next(&mut buf).unwrap();
+        assert_eq!(&buf, want, "{name} chunk {i}");
+        offset += n;
+    }
+    assert_eq!(enc.next_input_len(), None);
+
+    // Opened in order against the descriptor.
+    let mut dec = AttachmentDecryptor::new(d, &stream[..HEADER_LEN]).unwrap();
+    dec.check_stored_len(stream.len() as u64).unwrap();
+    for (i, c) in earlier.iter().enumerate() {
+        let mut buf = c.clone();
+        dec.open_next(&mut buf).unwrap();
+        let r = dec.file_range(i as u64).unwrap();
+        assert_eq!(
+            buf,
+            file[r.start as usize..r.end as usize],
+            "{name} chunk {i}"
+        );
+    }
+    assert_eq!(nsize(&n["failing_piece"]), earlier.len(), "{name}");
+    let mut buf = last.clone();
+    let e = dec.open_next(&mut buf).unwrap_err();
+    assert_eq!(&buf, last, "{name}: left as it was");
+    assert!(!dec.is_complete(), "{name}");
+    dec.open_chunk(earlier.len() as u64, &mut last.clone())
+        .expect("alone, the forged final chunk is authentic under the key");
+
+    // The same descriptor without its digest (encoded by hand) opens the forgery completely.
+    let bare = descriptor_bytes(
+        d.key().as_bytes(),
+        d.header(),
+        d.size(),
+        d.padded_size(),
+        None,
+        d.info(),
+    );
+    let bare = AttachmentDescriptor::from_bytes(&bare).unwrap();
+    assert!(bare.digest().is_none());
+    let mut dec = AttachmentDecryptor::new(&bare, &stream[..HEADER_LEN]).unwrap();
+    let mut out = Vec::new();
+    for c in &chunks {
+        let mut buf = c.clone();
+        dec.open_next(&mut buf).unwrap();
+        out.extend_from_slice(&buf);
+    }
+    assert!(dec.is_complete());
+    assert_eq!(out, file, "{name}: the forged file");
+    e
 }
 
 /// `AttachmentDecryptor::new`'s verdict by hand, its checks in its order (a descriptor that
@@ -601,6 +765,7 @@ fn stream_and_attachment_negative_vectors() {
                 .unwrap()
                 .check_stored_len(big(&n["stored_len"]))
                 .unwrap_err(),
+            "AttachmentDecryptor::open_next" if !n["forged"].is_null() => open_forgery(name, &d, n),
             "AttachmentDecryptor::open_next" => {
                 let mut dec = AttachmentDecryptor::new(&d, d.header()).unwrap();
                 let pieces = draws(&n["pieces"]);
@@ -641,6 +806,7 @@ fn stream_and_attachment_negative_vectors() {
         "InvalidPadding(0)",
         "InvalidPadding(1)",
         "TrailingData",
+        "DigestMismatch",
     ] {
         assert!(errors.contains(e), "no attachment case for {e}");
     }

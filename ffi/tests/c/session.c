@@ -680,12 +680,14 @@ int main(void) {
     xc_buffer_free(&to_bob_file);
     EXPECT(received.kind == XC_CONTENT_KIND_ATTACHMENT);
     uint64_t size = 0;
-    bool has_name = false, has_thumbnail = true;
+    bool has_name = false, has_thumbnail = true, has_digest = true;
     XcBuffer got_type, got_name, got_thumbnail, got_location;
     CHECK(xc_attachment_descriptor_info(received.body.ptr, received.body.len, &size, &got_type,
                                         &got_name, &has_name, &got_thumbnail, &has_thumbnail,
-                                        &got_location));
-    EXPECT(size == FILE_LEN && has_name && !has_thumbnail);
+                                        &got_location, &has_digest));
+    /* No digest: a 1:1 attachment does not need one (a group's does:
+     * xc_attachment_encryptor_new_with_digest). */
+    EXPECT(size == FILE_LEN && has_name && !has_thumbnail && !has_digest);
     EXPECT(buffer_equals(&got_type, content_type) && buffer_equals(&got_name, file_name));
     EXPECT(buffer_equals(&got_location, location) && got_thumbnail.ptr == NULL);
     printf("   Bob learned: %.*s \"%.*s\", %" PRIu64 " bytes at %.*s\n", (int)got_type.len,

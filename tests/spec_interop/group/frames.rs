@@ -1,4 +1,4 @@
-//! The content frame a group message and a distribution travel in (§8.2, kinds 0x01–0x03):
+//! The content frame a group message and a distribution travel in (§8.2, kinds 0x01–0x04):
 //! the reference's encoder and decoder against the crate's `Content`, byte for byte, and a
 //! table of malformed frames with what §8.2 says.
 
@@ -12,7 +12,8 @@ fn theirs(f: &Frame) -> Content {
         kind: match f.kind {
             1 => ContentKind::Message,
             2 => ContentKind::TimerUpdate,
-            _ => ContentKind::SenderKeyDistribution,
+            3 => ContentKind::SenderKeyDistribution,
+            _ => ContentKind::Attachment,
         },
         sent_at_ms: f.sent_at,
         timer: CTimer {
@@ -35,6 +36,7 @@ fn decode_theirs(b: &[u8]) -> Result<Frame, Dec> {
             ContentKind::Message => 1,
             ContentKind::TimerUpdate => 2,
             ContentKind::SenderKeyDistribution => 3,
+            ContentKind::Attachment => 4,
             other => panic!("{other:?}"),
         },
         sent_at: c.sent_at_ms,
@@ -86,7 +88,7 @@ fn table() -> Vec<(&'static str, Vec<u8>, Result<(), Dec>)> {
         ("version 2", vec![2], Err(UnknownVersion(2))),
         ("no kind", vec![1], Err(Truncated)),
         ("kind 0", with(1, 0), Err(UnknownType(0))),
-        ("kind 4", with(1, 4), Err(UnknownType(4))),
+        ("kind 5", with(1, 5), Err(UnknownType(5))),
         ("cut in sent_at", ok[..9].to_vec(), Err(Truncated)),
         ("start byte 2", with(14, 2), Err(NonCanonical)),
         (
@@ -118,7 +120,7 @@ fn table() -> Vec<(&'static str, Vec<u8>, Result<(), Dec>)> {
 /// and a range of body lengths, and both decoders read them back.
 #[test]
 fn frames_encode_identically() {
-    for kind in 1..=3u8 {
+    for kind in 1..=4u8 {
         for len in [0usize, 1, 105, 233, 234, 1000, 5000, 70_000, (1 << 20) - 23] {
             if kind == 2 && len > 0 {
                 continue;

@@ -120,6 +120,7 @@ pub(crate) fn receipt(r: CReceipt) -> Receipt {
                 ContentKind::Message => 1,
                 ContentKind::TimerUpdate => 2,
                 ContentKind::SenderKeyDistribution => 3,
+                ContentKind::Attachment => 4,
                 other => panic!("unexpected {other:?}"),
             },
             body: m.body,

@@ -40,6 +40,8 @@ pub(crate) const MAX_TIMER_STEP: u64 = 1 << 16;
 pub(crate) const KIND_MESSAGE: u8 = 0x01;
 pub(crate) const KIND_TIMER: u8 = 0x02;
 pub(crate) const KIND_SENDER_KEY: u8 = 0x03;
+/// §8.2 / §14.4: an attachment descriptor, an opaque body to the frame.
+pub(crate) const KIND_ATTACHMENT: u8 = 0x04;
 const FRAME_HEADER: usize = 23;
 
 /// §11.1, spelled as the crate's `Debug` prints it.
@@ -225,7 +227,7 @@ pub(crate) fn decode_frame(b: &[u8]) -> Result<Frame, Dec> {
         return Err(Dec::UnknownVersion(v));
     }
     let kind = r.u8()?;
-    if !(KIND_MESSAGE..=KIND_SENDER_KEY).contains(&kind) {
+    if !(KIND_MESSAGE..=KIND_ATTACHMENT).contains(&kind) {
         return Err(Dec::UnknownType(kind));
     }
     let sent_at = r.u64()?;

@@ -4,8 +4,9 @@
 //!
 //! Every stream is recomputed here without the crate's stream code — HKDF-Expand-SHA-512 written
 //! out with the `hmac` crate, AES-256-GCM with `aes-gcm` and the XOR nonce, Padmé by its formula,
-//! the descriptor field by field — and asserted equal to what `ChunkedEncryptor`,
-//! `AttachmentEncryptor` and `kdf::chunked_keys` produce before anything is written.
+//! the digest as SHA-256 over the whole stored stream with `sha2`, the descriptor field by
+//! field — and asserted equal to what `ChunkedEncryptor`, `AttachmentEncryptor` (`new` and
+//! `with_digest`) and `kdf::chunked_keys` produce before anything is written.
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256, Sha512};
@@ -148,6 +149,7 @@ pub fn descriptor_by_hand(
     header: &[u8],
     size: u64,
     padded: u64,
+    digest: Option<&[u8; 32]>,
     info: &AttachmentInfo,
 ) -> Vec<u8> {
     let mut d = vec![0x01];
@@ -155,6 +157,13 @@ pub fn descriptor_by_hand(
     d.extend_from_slice(header);
     d.extend_from_slice(&size.to_be_bytes());
     d.extend_from_slice(&padded.to_be_bytes());
+    match digest {
+        Some(digest) => {
+            d.push(1);
+            d.extend_from_slice(digest);
+        }
+        None => d.push(0),
+    }
     d.push(u8::try_from(info.content_type.len()).unwrap());
     d.extend_from_slice(info.content_type.as_bytes());
     match &info.file_name {
@@ -337,6 +346,8 @@ struct AttachmentCase {
     parts: StreamParts,
     file_lens: Vec<usize>,
     info: AttachmentInfo,
+    /// The descriptor's digest (sealed with `AttachmentEncryptor::with_digest`), or none.
+    digest: Option<[u8; 32]>,
     descriptor: Vec<u8>,
 }
 
@@ -345,14 +356,20 @@ fn attachment_case(
     name: &'static str,
     size: usize,
     info: AttachmentInfo,
+    with_digest: bool,
 ) -> AttachmentCase {
     let file = pattern(size);
-    let mut enc = AttachmentEncryptor::new(rng, size as u64).expect("size");
+    let mut enc = if with_digest {
+        AttachmentEncryptor::with_digest(rng, size as u64)
+    } else {
+        AttachmentEncryptor::new(rng, size as u64)
+    }
+    .expect("size");
     let draws = rng.take();
     assert_eq!(
         draws.iter().map(Vec::len).collect::<Vec<_>>(),
         [32, 24],
-        "the key, then the salt"
+        "the key, then the salt (with or without a digest)"
     );
     let mut stored = enc.header().to_vec();
     let mut file_lens = Vec::new();
@@ -386,7 +403,17 @@ fn attachment_case(
         let start = (i * CHUNK_LEN).min(size);
         assert_eq!(*n, (start + c.plaintext_len).min(size) - start);
     }
-    let by_hand = descriptor_by_hand(&key, &parts.header, size as u64, padded, &info);
+    // The digest, by hand: SHA-256 over the whole stored stream (header and every chunk).
+    let digest: Option<[u8; 32]> = with_digest.then(|| Sha256::digest(&parts.stream).into());
+    assert_eq!(descriptor.digest(), digest.as_ref(), "{name}");
+    let by_hand = descriptor_by_hand(
+        &key,
+        &parts.header,
+        size as u64,
+        padded,
+        digest.as_ref(),
+        &info,
+    );
     assert_eq!(by_hand, bytes, "{name}");
     assert_eq!(descriptor.key().as_bytes(), &key);
 
@@ -414,6 +441,7 @@ fn attachment_case(
         parts,
         file_lens,
         info,
+        digest,
         descriptor: bytes,
     }
 }
@@ -462,6 +490,7 @@ fn attachment_case_json(c: &AttachmentCase, description: &str, form: Form) -> Js
         );
     stream_fields(o, p, form)
         .f("attachment_info", info_json(&c.info))
+        .f("digest", c.digest.as_ref().map_or(Json::Null, hx))
         .f("descriptor_len", c.descriptor.len())
         .f("descriptor", hx(&c.descriptor))
         .into()
@@ -534,13 +563,15 @@ pub fn attachment_json() -> Json {
         ]),
         location: b"\x00blob/8f3a\xff".to_vec(),
     };
-    let att_specs: [(&str, usize, AttachmentInfo, &str, Form); 5] = [
+    // (name, size, info, description, form, sealed with a digest)
+    let att_specs: [(&str, usize, AttachmentInfo, &str, Form, bool); 6] = [
         (
             "empty_file",
             0,
             AttachmentInfo::default(),
-            "an empty file: 256 zero bytes of padding in one final chunk; AttachmentInfo::default() (the smallest descriptor, 109 bytes)",
+            "an empty file: 256 zero bytes of padding in one final chunk; AttachmentInfo::default() (the smallest descriptor, 110 bytes)",
             Form::Full,
+            false,
         ),
         (
             "one_byte",
@@ -552,6 +583,7 @@ pub fn attachment_json() -> Json {
             },
             "one byte and 255 of padding; a content type and a location, no file name or thumbnail",
             Form::Full,
+            false,
         ),
         (
             "exactly_one_chunk",
@@ -564,6 +596,7 @@ pub fn attachment_json() -> Json {
             },
             "16 384 bytes, padded to 16 384: a full chunk and an empty final chunk that takes no file bytes; an empty file name (Some(\"\"), not none)",
             Form::Digest,
+            false,
         ),
         (
             "one_past_a_chunk",
@@ -571,6 +604,7 @@ pub fn attachment_json() -> Json {
             full_info,
             "16 385 bytes, padded to 17 408: the final chunk holds one file byte and 1 023 of padding; every optional field present (a UTF-8 file name, a thumbnail, a location with bytes 0x00 and 0xFF)",
             Form::Digest,
+            false,
         ),
         (
             "four_chunks",
@@ -583,12 +617,26 @@ pub fn attachment_json() -> Json {
             },
             "49 252 bytes, padded to 51 200: three full chunks and a final chunk of 100 file bytes and 1 948 of padding",
             Form::Digest,
+            false,
+        ),
+        (
+            "two_chunks_with_digest",
+            2 * CHUNK_LEN,
+            AttachmentInfo {
+                content_type: "application/pdf".into(),
+                file_name: Some("minutes.pdf".into()),
+                location: b"blob/4".to_vec(),
+                ..AttachmentInfo::default()
+            },
+            "32 768 bytes, padded to 32 768: two full chunks and an empty final chunk; sealed with AttachmentEncryptor::with_digest (the same draws as new), so the descriptor carries `digest`, the SHA-256 of the whole stored stream (equal to `stream_sha256`): what a group attachment needs",
+            Form::Digest,
+            true,
         ),
     ];
     let mut att_cases = Vec::new();
     let mut attachments = Vec::new();
-    for (name, size, info, description, form) in att_specs {
-        let c = attachment_case(&mut rng, name, size, info);
+    for (name, size, info, description, form, with_digest) in att_specs {
+        let c = attachment_case(&mut rng, name, size, info, with_digest);
         attachments.push(attachment_case_json(&c, description, form));
         att_cases.push(c);
     }
@@ -614,14 +662,21 @@ pub fn attachment_json() -> Json {
     .f("chunked", Json::Array(chunked))
     .f("attachments", Json::Array(attachments))
     .f("descriptor_accepted", descriptor_accepted(att("one_past_a_chunk")))
-    .f("descriptor_negative", descriptor_negative(att("one_past_a_chunk")))
+    .f(
+        "descriptor_negative",
+        descriptor_negative(att("one_past_a_chunk"), att("two_chunks_with_digest")),
+    )
     .f(
         "stream_negative",
         stream_negative(by_name("one_full_chunk"), by_name("one_past_a_chunk")),
     )
     .f(
         "attachment_negative",
-        attachment_negative(att("one_byte"), att("one_past_a_chunk")),
+        attachment_negative(
+            att("one_byte"),
+            att("one_past_a_chunk"),
+            att("two_chunks_with_digest"),
+        ),
     )
     .into()
 }
@@ -649,6 +704,12 @@ fn constants_json() -> Json {
         .into()
 }
 
+/// Where a descriptor's fixed fields start (SPEC.md §14.4): version (1), key (32), salt (24),
+/// commitment (32), then the sizes and the digest flag.
+const SIZE_AT: usize = 89;
+const PADDED_SIZE_AT: usize = 97;
+const DIGEST_FLAG_AT: usize = 105;
+
 /// Offsets of the variable fields of a descriptor (SPEC.md §14.4).
 struct Offsets {
     content_type_len: usize,
@@ -657,8 +718,8 @@ struct Offsets {
     location_len: usize,
 }
 
-fn offsets(info: &AttachmentInfo) -> Offsets {
-    let content_type_len = 105;
+fn offsets(info: &AttachmentInfo, has_digest: bool) -> Offsets {
+    let content_type_len = DIGEST_FLAG_AT + 1 + if has_digest { 32 } else { 0 };
     let file_name_flag = content_type_len + 1 + info.content_type.len();
     let thumbnail_flag = file_name_flag + 1 + info.file_name.as_ref().map_or(0, |n| 2 + n.len());
     let location_len = thumbnail_flag + 1 + info.thumbnail.as_ref().map_or(0, |t| 4 + t.len());
@@ -711,6 +772,7 @@ fn descriptor_accepted(base: &AttachmentCase) -> Json {
             )
             .f("size", big(got.size()))
             .f("padded_size", big(got.padded_size()))
+            .f("digest", got.digest().map_or(Json::Null, hx))
             .f("content_type_len", info.content_type.len())
             .f(
                 "file_name_len",
@@ -727,12 +789,19 @@ fn descriptor_accepted(base: &AttachmentCase) -> Json {
             .f("location_len", info.location.len()),
         ));
     };
-    let bare =
-        |size: u64, info: &AttachmentInfo| descriptor_by_hand(&key, hdr, size, padme(size), info);
+    let bare = |size: u64, info: &AttachmentInfo| {
+        descriptor_by_hand(&key, hdr, size, padme(size), None, info)
+    };
     let default = AttachmentInfo::default();
     accept(
         "size 2^46, the largest (padded to 2^46)",
         bare(MAX_ATTACHMENT_LEN, &default),
+        0,
+    );
+    // Any 32 bytes decode as a digest; only opening the stream checks them.
+    accept(
+        "a digest (32 bytes 0xFF)",
+        descriptor_by_hand(&key, hdr, 1, padme(1), Some(&[0xFF; 32]), &default),
         0,
     );
     let printable: String = (0x20u8..=0x7E).map(char::from).collect();
@@ -782,11 +851,21 @@ fn descriptor_accepted(base: &AttachmentCase) -> Json {
     Json::Array(out)
 }
 
-/// Descriptors that fail to decode, one §14.4 check each, with the exact `DecodeError`.
-fn descriptor_negative(base: &AttachmentCase) -> Json {
+/// Descriptors that fail to decode, one §14.4 check each, with the exact `DecodeError`: `base`
+/// (without a digest) edited, and `with_digest`'s descriptor cut inside its digest.
+fn descriptor_negative(base: &AttachmentCase, with_digest: &AttachmentCase) -> Json {
     let d = base.descriptor.clone();
-    let off = offsets(&base.info);
+    assert!(base.digest.is_none());
+    let off = offsets(&base.info, false);
     assert_eq!(off.location_len + 1 + base.info.location.len(), d.len());
+    let dd = &with_digest.descriptor;
+    assert!(with_digest.digest.is_some());
+    assert_eq!(dd[DIGEST_FLAG_AT], 1);
+    let off_dd = offsets(&with_digest.info, true);
+    assert_eq!(
+        off_dd.location_len + 1 + with_digest.info.location.len(),
+        dd.len()
+    );
     let edit = |f: &dyn Fn(&mut Vec<u8>)| {
         let mut v = d.clone();
         f(&mut v);
@@ -812,8 +891,8 @@ fn descriptor_negative(base: &AttachmentCase) -> Json {
         (
             "size 2^46 + 1 (with its padded size)",
             edit(&|v| {
-                set_u64(v, 89, over);
-                set_u64(v, 97, padme(over));
+                set_u64(v, SIZE_AT, over);
+                set_u64(v, PADDED_SIZE_AT, padme(over));
             }),
             0,
             DecodeError::TooLarge,
@@ -821,30 +900,36 @@ fn descriptor_negative(base: &AttachmentCase) -> Json {
         (
             "size 2^64 - 1",
             edit(&|v| {
-                set_u64(v, 89, u64::MAX);
-                set_u64(v, 97, u64::MAX);
+                set_u64(v, SIZE_AT, u64::MAX);
+                set_u64(v, PADDED_SIZE_AT, u64::MAX);
             }),
             0,
             DecodeError::TooLarge,
         ),
         (
             "padded size pad(size) + 1",
-            edit(&|v| set_u64(v, 97, padme(base.size) + 1)),
+            edit(&|v| set_u64(v, PADDED_SIZE_AT, padme(base.size) + 1)),
             0,
             DecodeError::NonCanonical,
         ),
         (
             "padded size equal to the size (unpadded)",
-            edit(&|v| set_u64(v, 97, base.size)),
+            edit(&|v| set_u64(v, PADDED_SIZE_AT, base.size)),
             0,
             DecodeError::NonCanonical,
         ),
         (
             "size 0 with padded size 0 (the floor is 256)",
             edit(&|v| {
-                set_u64(v, 89, 0);
-                set_u64(v, 97, 0);
+                set_u64(v, SIZE_AT, 0);
+                set_u64(v, PADDED_SIZE_AT, 0);
             }),
+            0,
+            DecodeError::NonCanonical,
+        ),
+        (
+            "digest flag 2",
+            edit(&|v| v[DIGEST_FLAG_AT] = 2),
             0,
             DecodeError::NonCanonical,
         ),
@@ -932,13 +1017,25 @@ fn descriptor_negative(base: &AttachmentCase) -> Json {
         ),
         (
             "cut inside the padded size",
-            d[..100].to_vec(),
+            d[..PADDED_SIZE_AT + 3].to_vec(),
+            0,
+            DecodeError::Truncated,
+        ),
+        (
+            "no digest flag",
+            d[..DIGEST_FLAG_AT].to_vec(),
+            0,
+            DecodeError::Truncated,
+        ),
+        (
+            "cut inside the digest (its flag 1 and 16 of its 32 bytes)",
+            dd[..DIGEST_FLAG_AT + 1 + 16].to_vec(),
             0,
             DecodeError::Truncated,
         ),
         (
             "no content type length",
-            d[..105].to_vec(),
+            d[..off.content_type_len].to_vec(),
             0,
             DecodeError::Truncated,
         ),
@@ -1307,9 +1404,16 @@ pub fn craft_with_descriptor(
         .collect()
 }
 
+/// The forged file of the digest case: byte `i` is `(i mod 251) XOR 0x55`.
+const FORGED_XOR: u8 = 0x55;
+
 /// Attachment errors through `AttachmentDecryptor` (SPEC.md §14.2): `small` is published in
-/// full (one chunk), `two` has two chunks.
-fn attachment_negative(small: &AttachmentCase, two: &AttachmentCase) -> Json {
+/// full (one chunk), `two` has two chunks, `digested` was sealed with a digest.
+fn attachment_negative(
+    small: &AttachmentCase,
+    two: &AttachmentCase,
+    digested: &AttachmentCase,
+) -> Json {
     let d = small.descriptor.clone();
     let desc = AttachmentDescriptor::from_bytes(&d).unwrap();
     let stored = small.parts.stream.clone();
@@ -1468,6 +1572,102 @@ fn attachment_negative(small: &AttachmentCase, two: &AttachmentCase) -> Json {
         }
         push(o, expected);
     }
+
+    // `open_next` against a digest: another stream sealed under the descriptor's key and salt —
+    // what any holder of the descriptor can make, `AttachmentEncryptor::new` given the key and
+    // the salt as its draws — with another file. Every chunk of it is authentic under the key;
+    // only the digest refuses it, before the final chunk is decrypted.
+    let dg = AttachmentDescriptor::from_bytes(&digested.descriptor).unwrap();
+    let expected_digest = digested.digest.expect("a case sealed with a digest");
+    assert_eq!(dg.digest(), Some(&expected_digest));
+    let key: [u8; 32] = digested.draws[0].clone().try_into().unwrap();
+    let salt: [u8; 24] = digested.draws[1].clone().try_into().unwrap();
+    let forged_draws = vec![dg.key().as_bytes().to_vec(), dg.header()[..24].to_vec()];
+    assert_eq!(
+        forged_draws, digested.draws,
+        "the descriptor's key and salt"
+    );
+    let forged_file: Vec<u8> = pattern(usize::try_from(digested.size).unwrap())
+        .iter()
+        .map(|b| b ^ FORGED_XOR)
+        .collect();
+    let mut script = Scripted::new(forged_draws.clone());
+    let mut enc = AttachmentEncryptor::new(&mut script, dg.size()).unwrap();
+    assert_eq!(script.remaining(), 0);
+    assert_eq!(enc.header(), dg.header());
+    let mut forged = enc.header().to_vec();
+    let mut forged_chunks = Vec::new();
+    let mut rest = &forged_file[..];
+    while let Some(n) = enc.next_input_len() {
+        let (piece, tail) = rest.split_at(n);
+        let mut buf = piece.to_vec();
+        enc.seal_next(&mut buf).unwrap();
+        forged.extend_from_slice(&buf);
+        forged_chunks.push(buf);
+        rest = tail;
+    }
+    // By hand: the forged file and its zeros, one §14.1 stream under the same key and salt.
+    let mut forged_plain = forged_file.clone();
+    forged_plain.resize(usize::try_from(padme(digested.size)).unwrap(), 0);
+    let forged_parts = stream_parts(&key, &salt, kdf::LABEL_ATTACHMENT, &forged_plain);
+    assert_eq!(forged_parts.stream, forged);
+    assert_ne!(forged, digested.parts.stream);
+    let forged_digest: [u8; 32] = Sha256::digest(&forged).into();
+    assert_ne!(forged_digest, expected_digest);
+    // Every chunk but the final one opens, as the forged file's bytes; the final one is refused
+    // and left as it was, and the attachment is not complete; alone, it opens.
+    let mut dec = AttachmentDecryptor::new(&dg, &forged[..HEADER_LEN]).unwrap();
+    let (last, earlier) = forged_chunks.split_last().unwrap();
+    for (i, c) in earlier.iter().enumerate() {
+        let mut buf = c.clone();
+        dec.open_next(&mut buf).unwrap();
+        let f = dec.file_range(i as u64).unwrap();
+        assert_eq!(buf, forged_file[f.start as usize..f.end as usize]);
+    }
+    let last_index = earlier.len() as u64;
+    let mut buf = last.clone();
+    assert_eq!(
+        dec.open_next(&mut buf),
+        Err(AttachmentError::DigestMismatch)
+    );
+    assert_eq!(&buf, last, "refused before it is decrypted");
+    assert!(!dec.is_complete());
+    dec.open_chunk(last_index, &mut last.clone()).unwrap();
+    // The empty final chunk is the sender's, byte for byte: the digest tells the streams apart
+    // by their earlier chunks.
+    assert_eq!(last, &digested.parts.chunks.last().unwrap().sealed);
+    push(
+        base(
+            "another stream sealed under the descriptor's key and salt (a holder's forgery), against its digest",
+            "open_next",
+            &digested.descriptor,
+        )
+        .f(
+            "forged",
+            Obj::new()
+                .f(
+                    "file",
+                    "byte i is (i mod 251) XOR 0x55, as long as the descriptor's size",
+                )
+                .f("file_xor", hx([FORGED_XOR]))
+                .f("rng_draws", draws_json(&forged_draws))
+                .f("stream_sha256", hx(forged_digest))
+                .f(
+                    "chunks",
+                    Json::Array(
+                        forged_parts
+                            .chunks
+                            .iter()
+                            .enumerate()
+                            .map(|(i, ch)| chunk_json(i, ch).into())
+                            .collect(),
+                    ),
+                )
+                .f("final_chunk", hx(last)),
+        )
+        .f("failing_piece", last_index),
+        AttachmentError::DigestMismatch,
+    );
 
     // `open_chunk`: any chunk alone.
     let dec = AttachmentDecryptor::new(&desc, desc.header()).unwrap();
