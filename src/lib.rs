@@ -66,6 +66,7 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod account;
 pub mod attachment;
 mod cipher;
 mod codec;
