@@ -1,20 +1,15 @@
-//! Accounts (SPEC.md §15): safety numbers and fingerprints, recomputed by hand from SPEC.md's
+//! Safety numbers and fingerprints (SPEC.md §15.4), recomputed by hand from SPEC.md's
 //! construction; the QR comparison's every outcome; account keys parsed strictly.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
-use rand_chacha::ChaCha20Rng;
-use rand_chacha::rand_core::SeedableRng;
 use sha2::{Digest, Sha512};
 use xchat_protocol::DecodeError;
 use xchat_protocol::account::{
     AccountError, AccountKey, AccountKeyPair, Comparison, Fingerprint, QR_PAYLOAD_LEN, SafetyNumber,
 };
 
-fn rng(seed: u8) -> ChaCha20Rng {
-    ChaCha20Rng::from_seed([seed; 32])
-}
+use crate::support::rng;
 
-/// SPEC.md §15.4, written out independently: H_0 = SHA-512(label ‖ 0x01 ‖ 0x01 ‖ u8 len ‖ id ‖
+/// SPEC.md §15.4, written out independently: H_1 = SHA-512(label ‖ 0x01 ‖ 0x01 ‖ u8 len ‖ id ‖
 /// key), H_i = SHA-512(H_{i−1} ‖ key), 5200 hashes in all; the first 32 bytes.
 fn fingerprint_by_hand(key: &[u8; 32], id: &[u8]) -> [u8; 32] {
     let mut first = b"xchat-protocol v1 account fingerprint".to_vec();
