@@ -3,6 +3,7 @@
 //! the hash of the one before it, so that a server can neither add a device, nor roll a list
 //! back, nor show two people two different histories without the senders noticing.
 
+use alloc::vec;
 use alloc::vec::Vec;
 use core::fmt;
 
@@ -423,18 +424,26 @@ impl DeviceListView {
     }
 
     /// Accepts a list under a new account key — only after the user confirmed it (the safety
-    /// number changed: show it). Returns the key change and the device changes.
-    pub fn accept_new_account_key(&mut self, list: DeviceList) -> Vec<AccountEvent> {
-        let mut events = Vec::new();
-        if list.account != self.current.account {
-            events.push(AccountEvent::AccountKeyChanged {
-                old: self.current.account,
-                new: list.account,
-            });
+    /// number changed: show it). Returns the key change and the device changes. A list under
+    /// the key we already hold is no key change: it goes through [`update`](Self::update)'s
+    /// checks, so this cannot roll the view back.
+    ///
+    /// # Errors
+    /// For a list under our key, as [`update`](Self::update); nothing changes.
+    pub fn accept_new_account_key(
+        &mut self,
+        list: DeviceList,
+    ) -> Result<Vec<AccountEvent>, AccountError> {
+        if list.account == self.current.account {
+            return self.update(core::slice::from_ref(&list));
         }
+        let mut events = vec![AccountEvent::AccountKeyChanged {
+            old: self.current.account,
+            new: list.account,
+        }];
         events.extend(changes(&self.current, &list));
         self.current = list;
-        events
+        Ok(events)
     }
 
     /// The device we may encrypt to: `identity` must be on the list we hold.

@@ -238,7 +238,9 @@ fn a_new_account_key_needs_the_users_confirmation() {
         view.update(&[reinstalled.lists[0].clone()]),
         Err(AccountError::WrongAccount)
     );
-    let events = view.accept_new_account_key(reinstalled.lists[0].clone());
+    let events = view
+        .accept_new_account_key(reinstalled.lists[0].clone())
+        .unwrap();
     assert!(matches!(
         events[0],
         AccountEvent::AccountKeyChanged { old, new }
