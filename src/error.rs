@@ -111,6 +111,9 @@ pub enum Error {
     /// The conversation's timer version reached its maximum (only a peer that sent version
     /// 2^32 − 1 can cause this); the timer of this session can no longer change.
     TimerVersionExhausted,
+    /// The device is not on the contact's signed device list (SPEC.md §15.3): nothing is
+    /// encrypted to it. A server handing out a "ghost" device's bundle gets this.
+    UnknownDevice,
 }
 
 impl fmt::Display for Error {
@@ -141,6 +144,7 @@ impl fmt::Display for Error {
                 )
             }
             Self::TimerVersionExhausted => f.write_str("timer version exhausted"),
+            Self::UnknownDevice => f.write_str("device not on the contact's device list"),
             Self::ClassicalHandshake => {
                 f.write_str("classical (X3DH) handshake refused: no KEM prekey")
             }

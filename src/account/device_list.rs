@@ -202,6 +202,11 @@ impl DeviceList {
         out
     }
 
+    /// The length of [`to_bytes`](Self::to_bytes).
+    pub(crate) fn encoded_len(&self) -> usize {
+        self.body_len() + 64
+    }
+
     fn body_len(&self) -> usize {
         1 + 32 + 8 + 32 + 8 + 2 + self.devices.len() * DeviceEntry::LEN
     }

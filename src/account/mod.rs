@@ -22,6 +22,7 @@
 //! # Ok::<(), Box<dyn core::error::Error>>(())
 //! ```
 
+mod contact;
 mod device_list;
 mod safety;
 
@@ -32,6 +33,7 @@ use rand_core::CryptoRng;
 use crate::error::DecodeError;
 use crate::keys::{IdentityKey, IdentityKeyPair};
 
+pub use contact::{Contact, Outgoing};
 pub use device_list::{
     AccountEvent, DEVICE_LIST_VERSION, DeviceEntry, DeviceList, DeviceListView, LABEL_DEVICE_LIST,
     LABEL_DEVICE_LIST_HASH, LABEL_DEVICE_MEMBERSHIP, MAX_DEVICES,

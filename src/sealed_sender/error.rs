@@ -35,6 +35,9 @@ pub enum SealedSenderError {
     TooLarge,
     /// The group message inside a multi-recipient envelope was rejected by the group.
     Group(GroupError),
+    /// The certificate names a device that is not on the sender's signed device list, or not
+    /// under that device id (SPEC.md §15.3): the message is not delivered.
+    UnknownDevice,
 }
 
 impl fmt::Display for SealedSenderError {
@@ -51,6 +54,7 @@ impl fmt::Display for SealedSenderError {
             Self::Session(e) => write!(f, "inner message rejected: {e}"),
             Self::TooLarge => f.write_str("message too large to seal"),
             Self::Group(e) => write!(f, "group message rejected: {e}"),
+            Self::UnknownDevice => f.write_str("sender device not on the sender's device list"),
         }
     }
 }

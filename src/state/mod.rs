@@ -26,6 +26,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
+use crate::account::{Contact, DeviceList, DeviceListView, MAX_DEVICES};
 use crate::cipher;
 use crate::codec::{Codec, Reader, Writer};
 use crate::error::{DecodeError, Error};
@@ -56,6 +57,10 @@ pub const KIND_SESSION: u8 = 0x12;
 pub const KIND_GROUP: u8 = 0x13;
 /// Version of the group format (SPEC.md §13.7).
 pub const GROUP_VERSION: u8 = 1;
+/// Kind byte of a persisted [`Contact`].
+pub const KIND_CONTACT: u8 = 0x14;
+/// Version of the contact format (SPEC.md §15.5).
+pub const CONTACT_VERSION: u8 = 1;
 
 const CHECK_LEN: usize = 16;
 /// Set in the kind byte of a blob sealed under a [`StorageKey`] (SPEC.md §10.4).
@@ -484,6 +489,105 @@ impl GroupSession {
     /// [`DecodeError`].
     pub fn from_sealed_bytes(bytes: &[u8], key: &StorageKey) -> Result<Self, DecodeError> {
         open_value_at_rest(key, KIND_GROUP, &[GROUP_VERSION], bytes, |_, r| {
+            Self::decode(r)
+        })
+    }
+}
+
+/// A contact's body (SPEC.md §15.5): `u32 len ‖ device list (§15.1) ‖ u8 n ‖ n × (u8 session
+/// version ‖ u32 len ‖ session body of that version (§10.3))`.
+impl Codec for Contact {
+    fn encoded_len(&self) -> usize {
+        let list = self.view().current().encoded_len();
+        let sessions: usize = self.sessions().iter().map(|s| 5 + s.encoded_len()).sum();
+        4 + list + 1 + sessions
+    }
+
+    fn encode(&self, out: &mut Vec<u8>) -> Result<(), Error> {
+        let list = self.view().current().to_bytes();
+        out.put_len_u32(list.len())?;
+        out.put(&list);
+        out.put_len_u8(self.sessions().len())?;
+        for session in self.sessions() {
+            out.put_u8(session.state_version());
+            out.put_len_u32(session.encoded_len())?;
+            session.encode(out)?;
+        }
+        Ok(())
+    }
+
+    /// The list is decoded and verified again (every signature: SPEC.md §15.5 says why); each
+    /// session is read in its own version, must fill its length exactly, and must be with a
+    /// distinct listed device.
+    fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let len = usize::try_from(r.u32()?).map_err(|_| DecodeError::TooLarge)?;
+        let list = DeviceList::from_bytes(r.take(len)?).map_err(|e| match e {
+            crate::account::AccountError::Decode(d) => d,
+            // A list that parses but whose signatures fail: an edited blob.
+            _ => DecodeError::NonCanonical,
+        })?;
+        let n = usize::from(r.u8()?);
+        if n > MAX_DEVICES {
+            return Err(DecodeError::TooLarge);
+        }
+        let mut sessions = Vec::with_capacity(n);
+        for _ in 0..n {
+            let version = r.u8()?;
+            if !READ_VERSIONS.contains(&version) {
+                return Err(DecodeError::UnknownVersion(version));
+            }
+            let len = usize::try_from(r.u32()?).map_err(|_| DecodeError::TooLarge)?;
+            let mut body = Reader::new(r.take(len)?);
+            sessions.push(Session::decode_any(version, &mut body)?);
+            body.finish()?;
+        }
+        Contact::from_parts(DeviceListView::new(list), sessions)
+    }
+}
+
+impl Contact {
+    /// Serializes the contact — its device list and every session — for storage (SPEC.md
+    /// §15.5). Persist it after every send (before the messages leave), every successful
+    /// receive and every list update. The result is secret and is zeroized when dropped.
+    ///
+    /// # Errors
+    /// [`Error::TooLarge`] if a length does not fit its field (the contact's own bounds prevent
+    /// it).
+    pub fn to_bytes(&self) -> Result<Zeroizing<Vec<u8>>, Error> {
+        seal_value(KIND_CONTACT, CONTACT_VERSION, self)
+    }
+
+    /// Restores a contact saved with [`Contact::to_bytes`]: the list's signatures are verified
+    /// again and every session is validated as by [`Session::from_bytes`].
+    ///
+    /// # Errors
+    /// Any [`DecodeError`]; [`DecodeError::NonCanonical`] for a list whose signatures fail.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let (_, mut r) = open(KIND_CONTACT, &[CONTACT_VERSION], bytes)?;
+        let contact = Self::decode(&mut r)?;
+        r.finish()?;
+        Ok(contact)
+    }
+
+    /// Seals the contact at rest under `key` (SPEC.md §10.4).
+    ///
+    /// # Errors
+    /// As [`Contact::to_bytes`].
+    pub fn to_sealed_bytes<R: CryptoRng + ?Sized>(
+        &self,
+        rng: &mut R,
+        key: &StorageKey,
+    ) -> Result<Vec<u8>, Error> {
+        seal_value_at_rest(rng, key, KIND_CONTACT, CONTACT_VERSION, self)
+    }
+
+    /// Restores a contact sealed with [`Contact::to_sealed_bytes`].
+    ///
+    /// # Errors
+    /// [`DecodeError::ChecksumMismatch`] for the wrong key or any edit; any other
+    /// [`DecodeError`].
+    pub fn from_sealed_bytes(bytes: &[u8], key: &StorageKey) -> Result<Self, DecodeError> {
+        open_value_at_rest(key, KIND_CONTACT, &[CONTACT_VERSION], bytes, |_, r| {
             Self::decode(r)
         })
     }

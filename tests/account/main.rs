@@ -11,6 +11,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod contact;
 mod device_list;
 mod properties;
 mod safety;
