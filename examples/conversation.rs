@@ -3,7 +3,9 @@
 //! demo prints what the relay saw and what Bob learned. Alice sends Bob a photo as an attachment
 //! (the server stores an opaque padded blob). Then a three-person group chat (Alice,
 //! Bob, Carol) with sender keys over the pairwise sessions, one sealed envelope per group
-//! message, and Carol's removal.
+//! message, and Carol's removal. Last, accounts: Bob's account key signs his devices, Alice
+//! sends to every device it signed and refuses a ghost device the server slips in, and the two
+//! compare their safety number.
 //!
 //! Run with `cargo run --release --example conversation`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
@@ -12,6 +14,9 @@ use std::collections::{BTreeMap, VecDeque};
 
 use getrandom::SysRng;
 use rand_core::UnwrapErr;
+use xchat_protocol::account::{
+    AccountEvent, AccountKeyPair, Contact, DeviceEntry, DeviceList, DeviceListView, SafetyNumber,
+};
 use xchat_protocol::attachment::{
     AttachmentDecryptor, AttachmentDescriptor, AttachmentEncryptor, AttachmentInfo,
 };
@@ -269,7 +274,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         &bob_view,
         &mut bob_session,
     )?;
-    group_chat(&mut rng, &server, &server_cert, &roots)
+    group_chat(&mut rng, &server, &server_cert, &roots)?;
+    accounts(&mut rng, &server, &server_cert, &roots)
 }
 
 /// Step 7: an attachment. The file is encrypted chunk by chunk into a blob the server stores
@@ -550,5 +556,145 @@ fn group_chat(
         .unwrap()
         .receive(&keys[0], &message, T0);
     println!("  Carol, given Alice's next message: {}", got.unwrap_err());
+    Ok(())
+}
+
+/// A device's prekey store and bundle (PQXDH).
+fn device_bundle(
+    rng: &mut UnwrapErr<SysRng>,
+    device: &IdentityKeyPair,
+) -> Result<(PreKeyStore, PreKeyBundle), xchat_protocol::Error> {
+    let mut store = PreKeyStore::new();
+    store.rotate_signed_prekey(rng, device, T0);
+    store.rotate_kem_prekey(rng, device, T0);
+    store.generate_one_time_prekeys(rng, 2)?;
+    let bundle = store.bundle(device, Some(0))?;
+    Ok((store, bundle))
+}
+
+/// Step 10: accounts. Bob's account key signs the list of his devices (each device also signs
+/// its membership); the server stores the signed list but cannot forge one. Alice's `Contact`
+/// for Bob sends to every device the account signed and to no other, so a ghost device the
+/// server adds gets nothing, and a sealed message from it is not delivered. Alice and Bob then
+/// compare their safety number, which a new device does not change.
+fn accounts(
+    rng: &mut UnwrapErr<SysRng>,
+    server: &CertificateKeyPair,
+    server_cert: &ServerCertificate,
+    roots: &[CertificateKey],
+) -> Result<(), Box<dyn std::error::Error>> {
+    println!("10. Accounts: Bob's account key signs his devices; a ghost device gets nothing.");
+    let bob_account = AccountKeyPair::generate(rng);
+    let alice_account = AccountKeyPair::generate(rng);
+    let phone = IdentityKeyPair::generate(rng);
+    let laptop = IdentityKeyPair::generate(rng);
+    let entries = vec![
+        DeviceEntry::sign(&phone, bob_account.public(), 1, T0),
+        DeviceEntry::sign(&laptop, bob_account.public(), 2, T0),
+    ];
+    let first = DeviceList::first(&bob_account, entries.clone(), T0)?;
+    // The server stores the list's bytes and serves them; Alice verifies every signature.
+    let served = first.to_bytes();
+    println!(
+        "  server stores Bob's device list: {} bytes, sequence {}, 2 devices",
+        served.len(),
+        first.sequence()
+    );
+    let mut bob_contact = Contact::new(DeviceListView::new(DeviceList::from_bytes(&served)?));
+    let alice = IdentityKeyPair::generate(rng);
+    let config = Config::new(b"alice@example.org|bob@example.org");
+    let mut stores = Vec::new();
+    for device in [&phone, &laptop] {
+        let (store, bundle) = device_bundle(rng, device)?;
+        let id = bob_contact.initiate(rng, &alice, &bundle, &config)?;
+        println!("  Alice starts a session with Bob's device {id}");
+        stores.push(store);
+    }
+    // The server adds a ghost device to Bob's account: it can hand out its bundle, but not
+    // sign it into Bob's list.
+    let ghost = IdentityKeyPair::generate(rng);
+    let (_, ghost_bundle) = device_bundle(rng, &ghost)?;
+    match bob_contact.initiate(rng, &alice, &ghost_bundle, &config) {
+        Err(e) => println!("  server hands Alice a ghost device's bundle: refused ({e})"),
+        Ok(_) => unreachable!("a ghost device was accepted"),
+    }
+    let alice_cert =
+        server.certify_sender(server_cert, b"alice", 1, alice.public(), T0 + DAY_MS)?;
+    let outgoing = bob_contact.send_sealed(rng, &alice, &alice_cert, T0, b"To all of you, Bob.")?;
+    for (o, (device, store)) in outgoing
+        .iter()
+        .zip([&phone, &laptop].into_iter().zip(&mut stores))
+    {
+        let view = SealedRecipient {
+            identity: device,
+            trust_roots: roots,
+            revoked_servers: &[],
+        };
+        let (_, delivered) = view.open(&o.message, T0)?.respond(device, store, &config)?;
+        print!("  Bob's device {}: ", o.device_id);
+        show("", &delivered);
+    }
+    // A sealed message from the ghost, certified by the server as Bob's device 3, reaches
+    // Alice: her contact for Bob does not deliver it.
+    let (mut alice_store, alice_bundle) = device_bundle(rng, &alice)?;
+    let mut ghost_session =
+        Session::initiate(rng, &ghost, &alice_bundle, Trust::FirstUse, &config)?;
+    let forged = ghost_session.send(rng, T0, b"It's me, Bob. New phone.")?;
+    let ghost_cert = server.certify_sender(server_cert, b"bob", 3, ghost.public(), T0 + DAY_MS)?;
+    let envelope = seal(rng, &ghost, &ghost_cert, &ghost_session, &forged)?;
+    let alice_view = SealedRecipient {
+        identity: &alice,
+        trust_roots: roots,
+        revoked_servers: &[],
+    };
+    let opened = alice_view.open(&envelope, T0)?;
+    match bob_contact.receive(&opened, &alice, &mut alice_store, &config) {
+        Err(e) => println!("  a sealed message from the ghost, certified as bob device 3: {e}"),
+        Ok(_) => unreachable!("a ghost's message was delivered"),
+    }
+
+    // Bob adds a tablet: a new list, signed and chained; Alice's contact shows the event.
+    let tablet = IdentityKeyPair::generate(rng);
+    let mut more = entries;
+    more.push(DeviceEntry::sign(&tablet, bob_account.public(), 3, T0 + 1));
+    let second = first.next(&bob_account, more, T0 + 1)?;
+    for event in bob_contact.update(&[DeviceList::from_bytes(&second.to_bytes())?])? {
+        if let AccountEvent::DeviceAdded { device_id, .. } = event {
+            println!("  Alice's app shows: \"Bob added a device\" (device {device_id})");
+        }
+    }
+    // The server replays the old list to hide the tablet: a rollback, refused.
+    match bob_contact.update(&[first]) {
+        Err(e) => println!("  server serves the old list again: refused ({e})"),
+        Ok(_) => unreachable!("a rollback was accepted"),
+    }
+
+    // Safety numbers come from the account keys: the new device does not change them.
+    let on_alice = SafetyNumber::new(
+        (alice_account.public(), b"alice"),
+        (bob_account.public(), b"bob"),
+    )?;
+    let on_bob = SafetyNumber::new(
+        (bob_account.public(), b"bob"),
+        (alice_account.public(), b"alice"),
+    )?;
+    let digits = on_alice.digits();
+    let groups: Vec<&str> = (0..12).map(|i| &digits[i * 5..i * 5 + 5]).collect();
+    println!("  safety number on both phones: {}", groups.join(" "));
+    assert_eq!(digits, on_bob.digits());
+    println!(
+        "  Alice scans Bob's QR code ({} bytes): {:?}",
+        on_bob.qr_payload().len(),
+        on_alice.compare(&on_bob.qr_payload())?
+    );
+    let impostor = AccountKeyPair::generate(rng);
+    let substituted = SafetyNumber::new(
+        (impostor.public(), b"bob"),
+        (alice_account.public(), b"alice"),
+    )?;
+    println!(
+        "  a QR code from a substituted account key: {:?}",
+        on_alice.compare(&substituted.qr_payload())?
+    );
     Ok(())
 }

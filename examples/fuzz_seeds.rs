@@ -174,6 +174,8 @@ fn main() {
 
     // Attachments (SPEC.md §14), for the attachment target.
     attachment_seeds();
+    // Accounts (SPEC.md §15), for the account target.
+    account_seeds();
 }
 
 fn group_seeds() {
@@ -250,4 +252,12 @@ fn attachment_seeds() {
     );
     // As a raw C2SP stream under the fixture's key and context (first byte 0xB0).
     write("attachment", "raw_stream", &[&[0xB0][..], stored].concat());
+}
+
+fn account_seeds() {
+    let f = fixtures::account_fixture();
+    write("account", "list_1", &f.lists[0]);
+    write("account", "list_2", &f.lists[1]);
+    write("account", "qr_bob", &[&[0xC0][..], &f.bob_qr].concat());
+    write("account", "contact", &[&[0xC1][..], &f.contact].concat());
 }

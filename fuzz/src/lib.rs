@@ -273,3 +273,72 @@ pub fn attachment_fixture() -> AttachmentFixture {
         digest,
     }
 }
+
+/// An account (SPEC.md §15) for the `account` target: Bob's account key and three devices, the
+/// history of his lists (devices 1 and 2; then 3 added), Alice's contact for Bob holding the
+/// first list and a session with device 1, and the safety number between their accounts.
+pub struct AccountFixture {
+    /// `lists[i]` is the encoding of Bob's list with sequence `i + 1`.
+    pub lists: Vec<Vec<u8>>,
+    /// Every device identity Bob's account ever listed, with its id.
+    pub signed: Vec<(u32, [u8; 32])>,
+    /// Alice's contact for Bob (state kind 0x14) and her safety number with Bob.
+    pub contact: Vec<u8>,
+    pub safety: xchat_protocol::account::SafetyNumber,
+    /// The QR payload Bob's phone shows: the only one Alice's comparison accepts.
+    pub bob_qr: Vec<u8>,
+}
+
+pub fn account_fixture() -> AccountFixture {
+    use xchat_protocol::account::{
+        AccountKeyPair, Contact, DeviceEntry, DeviceList, DeviceListView, SafetyNumber,
+    };
+    let mut rng = rng(17);
+    let bob_account = AccountKeyPair::from_seed(&[0xB0; 32]);
+    let alice_account = AccountKeyPair::from_seed(&[0xA0; 32]);
+    let devices: Vec<IdentityKeyPair> = (1..=3u8)
+        .map(|i| IdentityKeyPair::from_seed(&[i; 32]))
+        .collect();
+    let entry = |i: usize| {
+        DeviceEntry::sign(
+            &devices[i],
+            bob_account.public(),
+            u32::try_from(i + 1).unwrap(),
+            NOW,
+        )
+    };
+    let first = DeviceList::first(&bob_account, vec![entry(0), entry(1)], NOW).unwrap();
+    let second = first
+        .next(&bob_account, vec![entry(0), entry(1), entry(2)], NOW + 1)
+        .unwrap();
+    let mut store = PreKeyStore::new();
+    store.rotate_signed_prekey(&mut rng, &devices[0], NOW);
+    store.rotate_kem_prekey(&mut rng, &devices[0], NOW);
+    let bundle = store.bundle(&devices[0], None).unwrap();
+    let alice = IdentityKeyPair::from_seed(&[0xA1; 32]);
+    let mut contact = Contact::new(DeviceListView::new(first.clone()));
+    contact
+        .initiate(&mut rng, &alice, &bundle, &Config::new(b"fuzz"))
+        .unwrap();
+    let safety = SafetyNumber::new(
+        (alice_account.public(), b"alice"),
+        (bob_account.public(), b"bob"),
+    )
+    .unwrap();
+    let on_bob = SafetyNumber::new(
+        (bob_account.public(), b"bob"),
+        (alice_account.public(), b"alice"),
+    )
+    .unwrap();
+    AccountFixture {
+        signed: second
+            .devices()
+            .iter()
+            .map(|d| (d.device_id(), d.identity().to_bytes()))
+            .collect(),
+        lists: vec![first.to_bytes(), second.to_bytes()],
+        contact: contact.to_bytes().unwrap().to_vec(),
+        safety,
+        bob_qr: on_bob.qr_payload().to_vec(),
+    }
+}
