@@ -1,7 +1,8 @@
 //! Account benchmarks beside their floor (BENCHMARKS.md): computing a safety number — two
 //! fingerprints of 5200 SHA-512 hashes each (SPEC.md §15.4) — against the same hashes with `sha2`
 //! directly; and verifying a 10-device list (SPEC.md §15.1) against its 11 strict key parses
-//! (decompression and subgroup check) and 11 `verify_strict` with `ed25519-dalek` directly.
+//! (decompression and subgroup check) and 11 `verify_strict` with `ed25519-dalek` directly; and a
+//! `Contact`'s fan-out to three devices against three plain session sends.
 #![allow(missing_docs, clippy::unwrap_used, clippy::indexing_slicing)]
 
 use std::hint::black_box;
@@ -11,8 +12,10 @@ use ed25519_dalek::{Signature, VerifyingKey};
 use rand_chacha::ChaCha20Rng;
 use rand_chacha::rand_core::SeedableRng;
 use sha2::{Digest, Sha512};
-use xchat_protocol::IdentityKeyPair;
-use xchat_protocol::account::{AccountKeyPair, DeviceEntry, DeviceList, SafetyNumber};
+use xchat_protocol::account::{
+    AccountKeyPair, Contact, DeviceEntry, DeviceList, DeviceListView, SafetyNumber,
+};
+use xchat_protocol::{Config, IdentityKeyPair, PreKeyStore, Session, Trust};
 
 fn fingerprint_floor(key: &[u8; 32], id: &[u8]) -> [u8; 64] {
     let mut h: [u8; 64] = Sha512::new()
@@ -114,5 +117,51 @@ fn device_list_10(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, safety_number, device_list_10);
+/// A contact with three devices: one `Contact::send` of 256 B (the list walk, and the snapshots
+/// that make the fan-out all or nothing: SPEC.md §15.3) against three `Session::send` on three
+/// sessions of the same kind.
+fn contact_send_3(c: &mut Criterion) {
+    let mut rng = ChaCha20Rng::from_seed([17; 32]);
+    let account = AccountKeyPair::generate(&mut rng);
+    let now = 1_700_000_000_000;
+    let devices: Vec<IdentityKeyPair> = (0..3)
+        .map(|_| IdentityKeyPair::generate(&mut rng))
+        .collect();
+    let entries = devices
+        .iter()
+        .zip(1u32..)
+        .map(|(d, i)| DeviceEntry::sign(d, account.public(), i, now))
+        .collect();
+    let list = DeviceList::first(&account, entries, now).unwrap();
+    let alice = IdentityKeyPair::generate(&mut rng);
+    let config = Config::new(b"bench");
+    let mut contact = Contact::new(DeviceListView::new(list));
+    let mut sessions = Vec::new();
+    for d in &devices {
+        let mut store = PreKeyStore::new();
+        store.rotate_signed_prekey(&mut rng, d, now);
+        store.rotate_kem_prekey(&mut rng, d, now);
+        let bundle = store.bundle(d, None).unwrap();
+        contact
+            .initiate(&mut rng, &alice, &bundle, &config)
+            .unwrap();
+        sessions
+            .push(Session::initiate(&mut rng, &alice, &bundle, Trust::FirstUse, &config).unwrap());
+    }
+    let body = [0x42u8; 256];
+    let mut g = c.benchmark_group("contact_send_3x256B");
+    g.bench_function("protocol", |b| {
+        b.iter(|| black_box(contact.send(&mut rng, now, black_box(&body)).unwrap()))
+    });
+    g.bench_function("floor", |b| {
+        b.iter(|| {
+            for s in &mut sessions {
+                black_box(s.send(&mut rng, now, black_box(&body)).unwrap());
+            }
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, safety_number, device_list_10, contact_send_3);
 criterion_main!(benches);

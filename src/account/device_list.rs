@@ -1,4 +1,4 @@
-//! Signed device lists (SPEC.md §15.1–§15.3): the account key signs which devices are the
+//! Signed device lists (SPEC.md §15.1–§15.2): the account key signs which devices are the
 //! account's, each device's identity signs that it belongs to the account, and each list names
 //! the hash of the one before it, so that a server can neither add a device, nor roll a list
 //! back, nor show two people two different histories without the senders noticing.
@@ -250,8 +250,11 @@ impl DeviceList {
         r.version(DEVICE_LIST_VERSION)?;
         let account = AccountKey::from_bytes(r.array()?)?;
         let sequence = r.u64()?;
+        if sequence == 0 {
+            return Err(DecodeError::NonCanonical.into());
+        }
         let previous: [u8; 32] = r.array()?;
-        if sequence == 0 || (sequence == 1) != (previous == [0; 32]) {
+        if (sequence == 1) != (previous == [0; 32]) {
             return Err(DecodeError::NonCanonical.into());
         }
         let issued_at_ms = r.u64()?;

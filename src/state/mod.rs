@@ -510,8 +510,15 @@ impl Codec for Contact {
         out.put_len_u8(self.sessions().len())?;
         for session in self.sessions() {
             out.put_u8(session.state_version());
-            out.put_len_u32(session.encoded_len())?;
+            // `encoded_len` is a bound (an absent one-time prekey id counts 4 bytes), so the
+            // length is written after the body.
+            let at = out.len();
+            out.put_u32(0);
             session.encode(out)?;
+            let len = u32::try_from(out.len() - at - 4).map_err(|_| Error::TooLarge)?;
+            if let Some(field) = out.get_mut(at..at + 4) {
+                field.copy_from_slice(&len.to_be_bytes());
+            }
         }
         Ok(())
     }

@@ -374,6 +374,26 @@ fn a_contact_round_trips_and_a_blob_with_a_ghost_session_is_refused() {
     let check = Sha256::digest(&honest);
     honest.extend_from_slice(&check[..16]);
     assert_eq!(Contact::from_bytes(&honest).unwrap().session_count(), 1);
+    // Sessions without a one-time prekey, and X3DH ones, round-trip too.
+    let mut plain = Contact::new(DeviceListView::new(bob.lists[0].clone()));
+    for (i, (_, device)) in bob.devices.iter().enumerate() {
+        let mut store = PreKeyStore::new();
+        store.rotate_signed_prekey(&mut r, device, T0);
+        let classical = Config::new(CONTEXT).allow_classical();
+        if i == 0 {
+            store.rotate_kem_prekey(&mut r, device, T0);
+        }
+        let bundle = store.bundle(device, None).unwrap();
+        plain.initiate(&mut r, &alice, &bundle, &classical).unwrap();
+    }
+    let plain_blob = plain.to_bytes().unwrap();
+    assert_eq!(
+        Contact::from_bytes(&plain_blob)
+            .unwrap()
+            .to_bytes()
+            .unwrap(),
+        plain_blob
+    );
     // Every truncation is an error, never a panic.
     for cut in 0..blob.len() {
         assert!(Contact::from_bytes(&blob[..cut]).is_err());

@@ -14,6 +14,7 @@
 
 mod generator;
 
+mod account;
 mod attachment;
 mod content;
 mod group;

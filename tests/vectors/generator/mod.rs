@@ -18,6 +18,7 @@
 #[path = "../../common/state_codec/mod.rs"]
 pub mod state_codec;
 
+mod account;
 mod attachment;
 mod content;
 mod group;
@@ -49,6 +50,7 @@ pub use shared::receipt_as_result;
 #[allow(unused_imports)]
 pub use state_fields::{parse_session, parse_store, skipped};
 
+use account::account_json;
 use attachment::attachment_json;
 use content::content_json;
 use group::group_json;
@@ -72,5 +74,6 @@ pub fn all_files() -> Vec<(&'static str, String)> {
         ("state.json", render(&state_json())),
         ("negative.json", render(&negative_json())),
         ("attachment.json", render(&attachment_json())),
+        ("account.json", render(&account_json())),
     ]
 }
