@@ -5,9 +5,10 @@
  * address of the caller's variable and sets it to NULL (xc_session_free(&session)), as do the
  * consuming calls xc_opened_decrypt / xc_opened_respond (xc_opened_decrypt keeps the envelope
  * on XC_ERR_SESSION_MISMATCH and XC_ERR_SEALED_SENDER_IDENTITY_MISMATCH, for a retry),
- * xc_opened_group_receive and xc_attachment_encryptor_finish (on success only); a freed,
- * consumed, foreign or wrong-type handle is reported as XC_ERR_INVALID_HANDLE. XcBuffer and
- * XcReceived contents are released with xc_buffer_free / xc_received_free. */
+ * xc_contact_receive (kept on XC_ERR_SEALED_UNKNOWN_DEVICE), xc_opened_group_receive and
+ * xc_attachment_encryptor_finish (on success only); a freed, consumed, foreign or wrong-type
+ * handle is reported as XC_ERR_INVALID_HANDLE. XcBuffer and XcReceived contents are released
+ * with xc_buffer_free / xc_received_free. */
 
 #ifndef XCHAT_PROTOCOL_H
 #define XCHAT_PROTOCOL_H
@@ -17,6 +18,106 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/**
+ * Length of a device entry (SPEC.md §15.1), the unit of device lists: `device id (uint32,
+ * big-endian) || identity key (32) || added_at_ms (uint64, big-endian) || membership signature
+ * (64)`, the signature being the device identity's over its joining of the account. A device
+ * makes its own with `xc_device_entry_sign`; `xc_device_list_verify` returns a list's entries.
+ * Arrays of entries are laid end to end.
+ */
+#define XC_DEVICE_ENTRY_LEN 108
+
+/**
+ * The most devices one list holds.
+ */
+#define XC_MAX_DEVICES 64
+
+/**
+ * Length of one account event in the `out_events` buffer of `xc_contact_update` and
+ * `xc_contact_accept_new_account_key` (`XC_ACCOUNT_EVENT_LEN * n` bytes, empty when nothing
+ * changed): `kind (uint8: XC_ACCOUNT_EVENT_*) || device id (uint32, big-endian) || key (32)`.
+ * For `XC_ACCOUNT_EVENT_DEVICE_ADDED` / `_DEVICE_REMOVED` the device and its identity key; for
+ * `XC_ACCOUNT_EVENT_ACCOUNT_KEY_CHANGED` device id 0 and the new account key. A key change
+ * comes first, then every removal, then every addition (a device whose identity changed under
+ * its id is both removed and added).
+ */
+#define XC_ACCOUNT_EVENT_LEN 37
+
+/**
+ * Length of one device record (`xc_contact_devices_without_session`; `XC_DEVICE_RECORD_LEN *
+ * n` bytes): `device id (uint32, big-endian) || identity key (32)`.
+ */
+#define XC_DEVICE_RECORD_LEN 36
+
+/**
+ * The outgoing messages of `xc_contact_send`, `xc_contact_send_sealed` and
+ * `xc_contact_set_timer` are one buffer of records laid end to end, one per device, in the
+ * order of the device list: `device id (uint32, big-endian) || identity key (32) || length
+ * (uint32, big-endian) || message (length bytes)`; this is the length of a record's header
+ * (the bytes before its message). Deliver each message to its device.
+ */
+#define XC_OUTGOING_HEADER_LEN 40
+
+/**
+ * Account event kind: one this version of the ABI does not know (device id and key are zero).
+ */
+#define XC_ACCOUNT_EVENT_OTHER 0
+
+/**
+ * Account event kind: a device joined the account; nothing has a session with it yet.
+ */
+#define XC_ACCOUNT_EVENT_DEVICE_ADDED 1
+
+/**
+ * Account event kind: a device left the account (or its identity was replaced); its session
+ * was dropped and nothing is sent to it any more.
+ */
+#define XC_ACCOUNT_EVENT_DEVICE_REMOVED 2
+
+/**
+ * Account event kind: the contact has a new account key (the 32 bytes), accepted with
+ * `xc_contact_accept_new_account_key`: the safety number changed.
+ */
+#define XC_ACCOUNT_EVENT_ACCOUNT_KEY_CHANGED 3
+
+/**
+ * Digits of a fingerprint (`xc_fingerprint_digits`).
+ */
+#define XC_FINGERPRINT_DIGITS_LEN 30
+
+/**
+ * Digits of a safety number (`xc_safety_number_digits`).
+ */
+#define XC_SAFETY_NUMBER_DIGITS_LEN 60
+
+/**
+ * Length of a safety number's QR payload: `version 0x01 || our fingerprint || theirs`.
+ */
+#define XC_SAFETY_NUMBER_QR_LEN 65
+
+/**
+ * The longest stable account id a fingerprint binds, in bytes.
+ */
+#define XC_MAX_ACCOUNT_ID_LEN 255
+
+/**
+ * `xc_safety_number_compare`: the keys differ — do not mark the contact verified. Also the
+ * value the result is reset to before any work, so that an ignored error never reads as a
+ * match.
+ */
+#define XC_SAFETY_NUMBER_MISMATCH 0
+
+/**
+ * `xc_safety_number_compare`: both users hold the same two account keys.
+ */
+#define XC_SAFETY_NUMBER_MATCH 1
+
+/**
+ * `xc_safety_number_compare`: the scanned code is of another safety-number version (update,
+ * then compare again); the version is written to `out_version`.
+ */
+#define XC_SAFETY_NUMBER_OTHER_VERSION 2
 
 /**
  * Length of an attachment stream's header (salt and key commitment), the first bytes of the
@@ -237,6 +338,13 @@
 #define XC_ERR_CLASSICAL_HANDSHAKE 50
 
 /**
+ * The device is not on the contact's signed device list (SPEC.md §15.2): nothing was encrypted
+ * to it. From `xc_contact_initiate`: the server handed out the bundle of a "ghost" device the
+ * account never listed, or of a device it removed.
+ */
+#define XC_ERR_UNKNOWN_DEVICE 51
+
+/**
  * The envelope was not sealed to this identity, or was altered in transit.
  */
 #define XC_ERR_SEALED_DECRYPTION_FAILED 40
@@ -267,6 +375,14 @@
  * The envelope was sealed by our own identity.
  */
 #define XC_ERR_SEALED_SELF_SEND 45
+
+/**
+ * The sender certificate names a device that is not on the sender's device list held by the
+ * contact, or not under that device id (SPEC.md §15.2): nothing was decrypted. From
+ * `xc_contact_receive` the envelope is not consumed: update the contact's list and retry, or
+ * free it.
+ */
+#define XC_ERR_SEALED_UNKNOWN_DEVICE 46
 
 /**
  * A sealed-sender failure this version of the ABI has no code for.
@@ -376,6 +492,51 @@
  * An attachment failure this version of the ABI has no code for.
  */
 #define XC_ERR_ATTACHMENT_OTHER 89
+
+/**
+ * A device list's account signature does not verify (`verify_strict`): forged or damaged.
+ */
+#define XC_ERR_ACCOUNT_INVALID_SIGNATURE 90
+
+/**
+ * A device list breaks its rules: no device or more than `XC_MAX_DEVICES`, a device id or
+ * identity listed twice, ids out of order, or a device entry whose membership signature does
+ * not verify for this account (a device the account key listed but that never joined).
+ */
+#define XC_ERR_ACCOUNT_INVALID_DEVICE_LIST 91
+
+/**
+ * A device list signed by another account key than the one held (or, for
+ * `xc_device_list_next`, than the account key given). For a contact: report it; accept it only
+ * once the user confirmed the new safety number (`xc_contact_accept_new_account_key`).
+ */
+#define XC_ERR_ACCOUNT_WRONG_ACCOUNT 92
+
+/**
+ * A device list older than the one held: a server rolling the account back. Nothing changed.
+ */
+#define XC_ERR_ACCOUNT_ROLLBACK 93
+
+/**
+ * Another device list with the held sequence, or one that does not name the hash of the list
+ * before it: the server shows different histories to different people. Nothing changed.
+ */
+#define XC_ERR_ACCOUNT_FORK 94
+
+/**
+ * A device list further ahead than the next one, without the lists between: fetch them all.
+ */
+#define XC_ERR_ACCOUNT_GAP 95
+
+/**
+ * The device is not on the account's device list.
+ */
+#define XC_ERR_ACCOUNT_UNKNOWN_DEVICE 96
+
+/**
+ * An account failure this version of the ABI has no code for.
+ */
+#define XC_ERR_ACCOUNT_OTHER 99
 
 /**
  * Length of a sender key distribution (SPEC.md §13.2).
@@ -488,6 +649,13 @@
 #define XC_KEY_LEN 32
 
 /**
+ * An account key pair (secret): kept by the device that manages the account, which signs the
+ * account's device lists with it. Persist its seed (`xc_account_key_seed`) in protected
+ * storage; free it with `xc_account_key_free`.
+ */
+typedef struct XcAccountKey XcAccountKey;
+
+/**
  * Opens one attachment from its descriptor (secret: it holds the key): chunks in order or any
  * chunk alone. Released with `xc_attachment_decryptor_free`.
  */
@@ -506,6 +674,13 @@ typedef struct XcAttachmentEncryptor XcAttachmentEncryptor;
  * keys.
  */
 typedef struct XcCertKey XcCertKey;
+
+/**
+ * One contact (secret): the newest device list accepted for it and one session per device it
+ * lists. Nothing can be encrypted to a device off the list. Save it (`xc_contact_to_bytes`)
+ * after every call that returns `XC_OK` and changes it (update, initiate, send, receive).
+ */
+typedef struct XcContact XcContact;
 
 /**
  * One device's view of one group (secret): its sender key, the members and their sender keys.
@@ -540,6 +715,12 @@ typedef struct XcOpenedGroup XcOpenedGroup;
  * one-time prekeys (secret). Persist it after every change.
  */
 typedef struct XcPreKeyStore XcPreKeyStore;
+
+/**
+ * The safety number of a conversation between two accounts, from both account keys and stable
+ * ids: 60 digits to compare aloud, a QR payload to scan.
+ */
+typedef struct XcSafetyNumber XcSafetyNumber;
 
 /**
  * An end-to-end encrypted session with one peer device (secret). Persist it with
@@ -619,6 +800,468 @@ typedef struct XcReceived {
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * Generates a new account key from the operating system's RNG.
+ *
+ * # Safety
+ * `out_key` is NULL or valid for writing one pointer.
+ */
+int32_t xc_account_key_generate(struct XcAccountKey **out_key);
+
+/**
+ * Restores an account key from its 32-byte seed (`xc_account_key_seed`; secret).
+ *
+ * # Safety
+ * `seed` is NULL or valid for reading 32 bytes; `out_key` is NULL or valid for writing one
+ * pointer.
+ */
+int32_t xc_account_key_from_seed(const uint8_t *seed, struct XcAccountKey **out_key);
+
+/**
+ * Writes the account key's 32-byte seed (secret: keep it in the platform's protected storage
+ * and wipe your copy once stored) to `out_seed`.
+ *
+ * # Safety
+ * `key` is any value (handles are checked); `out_seed` is NULL or valid for writing 32 bytes.
+ * No handle passed is in use by another thread during the call.
+ */
+int32_t xc_account_key_seed(const struct XcAccountKey *key, uint8_t *out_seed);
+
+/**
+ * Writes the 32-byte public account key (what device entries, device lists and safety numbers
+ * name) to `out_key`.
+ *
+ * # Safety
+ * `key` is any value (handles are checked); `out_key` is NULL or valid for writing 32 bytes.
+ * No handle passed is in use by another thread during the call.
+ */
+int32_t xc_account_key_public_key(const struct XcAccountKey *key, uint8_t *out_key);
+
+/**
+ * Frees an account key (its secret is zeroed) and sets `*key` to NULL (as `xc_identity_free`).
+ *
+ * # Safety
+ * `key` is NULL or valid for reading and writing one pointer; no other thread uses the handle.
+ */
+int32_t xc_account_key_free(struct XcAccountKey **key);
+
+/**
+ * The device's side of joining an account: `device` signs that it is device `device_id` of the
+ * account `account_key` (32 bytes) since `added_at_ms`, and `out` receives the entry
+ * (`XC_DEVICE_ENTRY_LEN` bytes; public) to hand to the account's manager, which lists it with
+ * `xc_device_list_first` / `xc_device_list_next`. An account key that is not a valid Ed25519
+ * key is `XC_ERR_DECODE_INVALID_KEY`.
+ *
+ * # Safety
+ * `device` is any value (handles are checked); `account_key` is NULL or valid for reading 32
+ * bytes; `out` is NULL or valid for writing an `XcBuffer`. No handle passed is in use by another
+ * thread during the call.
+ */
+int32_t xc_device_entry_sign(const struct XcIdentity *device,
+                             const uint8_t *account_key,
+                             uint32_t device_id,
+                             uint64_t added_at_ms,
+                             struct XcBuffer *out);
+
+/**
+ * The account's first device list (sequence 1), signed by `account`: `entry_count` entries
+ * (from `xc_device_entry_sign`, `XC_DEVICE_ENTRY_LEN` bytes each, end to end, in any order:
+ * the list sorts them by device id) issued at `issued_at_ms`. `out` receives the list bytes for
+ * the server. `XC_ERR_ACCOUNT_INVALID_DEVICE_LIST` for no entry or more than `XC_MAX_DEVICES`,
+ * a device id or identity listed twice, or an entry signed for another account key.
+ *
+ * # Safety
+ * `account` is any value (handles are checked); `entries` is readable for
+ * `XC_DEVICE_ENTRY_LEN * entry_count` bytes; `out` is NULL or valid for writing an `XcBuffer`.
+ * No handle passed is in use by another thread during the call.
+ */
+int32_t xc_device_list_first(const struct XcAccountKey *account,
+                             const uint8_t *entries,
+                             size_t entry_count,
+                             uint64_t issued_at_ms,
+                             struct XcBuffer *out);
+
+/**
+ * The list after `previous` (list bytes, verified): sequence + 1, naming `previous`'s hash,
+ * with exactly the `entry_count` entries given — those kept (take them from
+ * `xc_device_list_verify` of `previous`) and those added; a device left out is removed.
+ * `XC_ERR_ACCOUNT_WRONG_ACCOUNT` when `account` did not sign `previous`; otherwise the errors
+ * of `xc_device_list_first`, and those of `xc_device_list_verify` for `previous`.
+ *
+ * # Safety
+ * As `xc_device_list_first`, and `previous` is readable for `previous_len` bytes.
+ */
+int32_t xc_device_list_next(const struct XcAccountKey *account,
+                            const uint8_t *previous,
+                            size_t previous_len,
+                            const uint8_t *entries,
+                            size_t entry_count,
+                            uint64_t issued_at_ms,
+                            struct XcBuffer *out);
+
+/**
+ * Decodes a device list strictly and verifies every signature (SPEC.md §15.1), and reports
+ * what it says; each output may be NULL when not wanted (those given are reset first):
+ * `out_account_key` the 32-byte account key, `out_sequence` its sequence (ask the server for
+ * the lists after the one a contact holds), `out_entries` its entries in device-id order
+ * (`XC_DEVICE_ENTRY_LEN` bytes each, what `xc_device_list_next` takes back).
+ *
+ * Errors: the `XC_ERR_DECODE_*` codes for a malformed encoding; then
+ * `XC_ERR_ACCOUNT_INVALID_DEVICE_LIST` (ids out of order, an identity twice, a membership that
+ * does not verify); then `XC_ERR_ACCOUNT_INVALID_SIGNATURE` (the account key's signature).
+ *
+ * # Safety
+ * `list` is readable for `len` bytes; `out_account_key` is NULL or valid for writing 32 bytes;
+ * `out_sequence` is NULL or valid for writing a `uint64_t`; `out_entries` is NULL or valid for
+ * writing an `XcBuffer`.
+ */
+int32_t xc_device_list_verify(const uint8_t *list,
+                              size_t len,
+                              uint8_t *out_account_key,
+                              uint64_t *out_sequence,
+                              struct XcBuffer *out_entries);
+
+/**
+ * A contact known by its device list (list bytes the server served, verified: the errors of
+ * `xc_device_list_verify`) and no session yet. The first list seen is trusted on first use,
+ * until the users compare their safety number.
+ *
+ * # Safety
+ * `list` is readable for `len` bytes; `out_contact` is NULL or valid for writing one pointer.
+ */
+int32_t xc_contact_new(const uint8_t *list, size_t len, struct XcContact **out_contact);
+
+/**
+ * Moves the contact's device list forward along `list_count` lists (list `i` is `list_lens[i]`
+ * bytes at `lists[i]`): the account's lists after the one held, in order, as the server serves
+ * them (one held already is skipped). Every session of a device the account removed is dropped
+ * in the same call. `out_events` receives the changes (`XC_ACCOUNT_EVENT_LEN` bytes each; empty
+ * when nothing changed) to show the user ("Bob added a device").
+ *
+ * All or nothing: on any error nothing changes. `XC_ERR_ACCOUNT_WRONG_ACCOUNT` for a list under
+ * another account key (show it; accept it only with `xc_contact_accept_new_account_key`),
+ * `XC_ERR_ACCOUNT_ROLLBACK` for a list older than ours, `XC_ERR_ACCOUNT_FORK` for another list
+ * with our sequence or one that does not name the hash of the list before it,
+ * `XC_ERR_ACCOUNT_GAP` when a list in between is missing, and the errors of
+ * `xc_device_list_verify` for a list that does not verify. Save the contact after `XC_OK`.
+ *
+ * # Safety
+ * `contact` is any value (handles are checked); `lists` and `list_lens` are valid and aligned
+ * for reading `list_count` pointers / `size_t`s (NULL allowed when 0), each `lists[i]` readable
+ * for `list_lens[i]` bytes; `out_events` is NULL or valid for writing an `XcBuffer`. No handle
+ * passed is in use by another thread during the call.
+ */
+int32_t xc_contact_update(struct XcContact *contact,
+                          const uint8_t *const *lists,
+                          const size_t *list_lens,
+                          size_t list_count,
+                          struct XcBuffer *out_events);
+
+/**
+ * Accepts a device list under a new account key for the contact — only after the user saw and
+ * confirmed the new safety number — and drops the sessions of devices it does not list.
+ * `out_events` starts with `XC_ACCOUNT_EVENT_ACCOUNT_KEY_CHANGED` (read the old key before the
+ * call with `xc_contact_account_key`), then the device changes. A list under the key already
+ * held is no key change: it goes through `xc_contact_update`'s checks (so this cannot roll the
+ * contact back) and their errors. Save the contact after `XC_OK`.
+ *
+ * # Safety
+ * `contact` is any value (handles are checked); `list` is readable for `len` bytes;
+ * `out_events` is NULL or valid for writing an `XcBuffer`. No handle passed is in use by another
+ * thread during the call.
+ */
+int32_t xc_contact_accept_new_account_key(struct XcContact *contact,
+                                          const uint8_t *list,
+                                          size_t len,
+                                          struct XcBuffer *out_events);
+
+/**
+ * Writes the contact's 32-byte account key (what its safety number is made from) to `out_key`.
+ *
+ * # Safety
+ * `contact` is any value (handles are checked); `out_key` is NULL or valid for writing 32
+ * bytes. No handle passed is in use by another thread during the call.
+ */
+int32_t xc_contact_account_key(const struct XcContact *contact, uint8_t *out_key);
+
+/**
+ * The device list the contact holds (list bytes; `xc_device_list_verify` reads its sequence).
+ *
+ * # Safety
+ * `contact` is any value (handles are checked); `out` is NULL or valid for writing an
+ * `XcBuffer`. No handle passed is in use by another thread during the call.
+ */
+int32_t xc_contact_device_list(const struct XcContact *contact, struct XcBuffer *out);
+
+/**
+ * The listed devices without a session yet, as device records (`XC_DEVICE_RECORD_LEN` bytes
+ * each, in list order; empty when every device has one): fetch their bundles and
+ * `xc_contact_initiate`.
+ *
+ * # Safety
+ * `contact` is any value (handles are checked); `out` is NULL or valid for writing an
+ * `XcBuffer`. No handle passed is in use by another thread during the call.
+ */
+int32_t xc_contact_devices_without_session(const struct XcContact *contact, struct XcBuffer *out);
+
+/**
+ * Starts a session with one device of the contact from its bundle (bytes the server handed
+ * out), as `identity`, with `context` bound into every message (as `xc_session_initiate`; the
+ * device's identity is pinned to the list's). The bundle's identity must be on the contact's
+ * list: a server's "ghost" device, or a removed one, is `XC_ERR_UNKNOWN_DEVICE`, before any key
+ * is drawn. A session already held with that device is replaced. `out_device_id` (NULL allowed)
+ * receives the device's id. Save the contact after `XC_OK`; an error changes nothing.
+ *
+ * # Safety
+ * `contact` and `identity` are any values (handles are checked); each pointer/length pair
+ * describes readable memory (NULL allowed for length 0); `out_device_id` is NULL or valid for
+ * writing a `uint32_t`. No handle passed is in use by another thread during the call.
+ */
+int32_t xc_contact_initiate(struct XcContact *contact,
+                            const struct XcIdentity *identity,
+                            const uint8_t *bundle,
+                            size_t bundle_len,
+                            const uint8_t *context,
+                            size_t context_len,
+                            uint32_t *out_device_id);
+
+/**
+ * Encrypts `body` (stamped with `now_ms` and the conversation's timer) for every listed device
+ * the contact has a session with, all or nothing; `out` receives the session messages as
+ * outgoing messages (records described at `XC_OUTGOING_HEADER_LEN`; empty when no device has a
+ * session). For a
+ * transport without sealed sender: the sessions stay inside the contact, so these messages
+ * cannot be sealed afterwards (use `xc_contact_send_sealed`). Save the contact before the
+ * messages leave.
+ *
+ * # Safety
+ * `contact` is any value (handles are checked); `body`/`body_len` describe readable memory;
+ * `out` is NULL or valid for writing an `XcBuffer`. No handle passed is in use by another
+ * thread during the call.
+ */
+int32_t xc_contact_send(struct XcContact *contact,
+                        uint64_t now_ms,
+                        const uint8_t *body,
+                        size_t body_len,
+                        struct XcBuffer *out);
+
+/**
+ * As `xc_contact_send`, each message then sealed for its device with our sender certificate
+ * (`sender` must be the certificate's identity and the sessions', else
+ * `XC_ERR_SEALED_SENDER_IDENTITY_MISMATCH`): the outgoing messages (records described at
+ * `XC_OUTGOING_HEADER_LEN`) are envelopes for the server, each to its device. All or nothing;
+ * save the contact before they leave.
+ *
+ * # Safety
+ * `contact` and `sender` are any values (handles are checked); each pointer/length pair
+ * describes readable memory; `out` is NULL or valid for writing an `XcBuffer`. No handle passed
+ * is in use by another thread during the call.
+ */
+int32_t xc_contact_send_sealed(struct XcContact *contact,
+                               const struct XcIdentity *sender,
+                               const uint8_t *sender_certificate,
+                               size_t sender_certificate_len,
+                               uint64_t now_ms,
+                               const uint8_t *body,
+                               size_t body_len,
+                               struct XcBuffer *out);
+
+/**
+ * Changes the conversation's timer on every session of the contact (as `xc_session_set_timer`)
+ * and returns the timer-update message for each device as outgoing messages (records described
+ * at `XC_OUTGOING_HEADER_LEN`). All or nothing.
+ *
+ * # Safety
+ * `contact` is any value (handles are checked); `out` is NULL or valid for writing an
+ * `XcBuffer`. No handle passed is in use by another thread during the call.
+ */
+int32_t xc_contact_set_timer(struct XcContact *contact,
+                             uint64_t now_ms,
+                             uint32_t duration_s,
+                             uint32_t start,
+                             struct XcBuffer *out);
+
+/**
+ * Delivers an opened envelope (`xc_open`) from one of the contact's devices: the certificate
+ * must name a device on the contact's list under its device id, else
+ * `XC_ERR_SEALED_UNKNOWN_DEVICE` (nothing is decrypted, no prekey touched). The message then
+ * goes to that device's session, or — a first message, or a device that started a new session
+ * — starts one from `identity`, `store` and `context` (as `xc_opened_respond`, replacing the
+ * old session). Which contact an envelope is from: look it up by `xc_opened_sender_address`.
+ *
+ * **Consumes `*opened`**, and sets the caller's variable to NULL (pass `&opened`), on success and
+ * on every error except these, which leave `*opened` as it was:
+ *
+ * - `XC_ERR_SEALED_UNKNOWN_DEVICE`: the device is not on the list held. The envelope is
+ *   **kept**: the contact may have added the device since (fetch its newer lists,
+ *   `xc_contact_update`, and pass the envelope again), or the envelope is another contact's;
+ *   otherwise free it with `xc_opened_free`.
+ * - `XC_ERR_NULL_POINTER` when `opened` or `*opened` is NULL, `XC_ERR_INVALID_ARGUMENT` when
+ *   `opened` is misaligned, `XC_ERR_INVALID_HANDLE` when `*opened` is not a live `XcOpened`.
+ *
+ * Every other result consumes it, including an invalid `contact`, `identity` or `store` or a
+ * NULL `out_received` alongside a live envelope, and `XC_ERR_PANIC`. Save the contact after
+ * `XC_OK` (whatever `out_received.status`), and the prekey store after any result that consumed
+ * the envelope (a first message uses a one-time prekey). Release `out_received` with
+ * `xc_received_free`.
+ *
+ * # Safety
+ * `opened` is NULL or valid for reading and writing one pointer (the handle in it, `contact`,
+ * `identity` and `store` may be any value: handles are checked); `context`/`context_len`
+ * describe readable memory; `out_received` is NULL or valid for writing an `XcReceived`; no
+ * other thread is using the handles.
+ */
+int32_t xc_contact_receive(struct XcOpened **opened,
+                           struct XcContact *contact,
+                           const struct XcIdentity *identity,
+                           struct XcPreKeyStore *store,
+                           const uint8_t *context,
+                           size_t context_len,
+                           struct XcReceived *out_received);
+
+/**
+ * Deletes every session's expired skipped keys (as `xc_session_purge`); `out_count` (NULL
+ * allowed) receives how many. Save the contact if any were deleted.
+ *
+ * # Safety
+ * `contact` is any value (handles are checked); `out_count` is NULL or valid for writing a
+ * `size_t`. No handle passed is in use by another thread during the call.
+ */
+int32_t xc_contact_purge(struct XcContact *contact, uint64_t now_ms, size_t *out_count);
+
+/**
+ * Serializes the contact — its device list and every session — for storage (secret; kind
+ * `0x14`). Restoring verifies the list's signatures again.
+ *
+ * # Safety
+ * `contact` is any value (handles are checked); `out` is NULL or valid for writing an
+ * `XcBuffer`. No handle passed is in use by another thread during the call.
+ */
+int32_t xc_contact_to_bytes(const struct XcContact *contact, struct XcBuffer *out);
+
+/**
+ * Restores a contact saved with `xc_contact_to_bytes` (`XC_ERR_DECODE_NON_CANONICAL` for a
+ * list whose signatures fail: an edited blob).
+ *
+ * # Safety
+ * `bytes` is readable for `len` bytes; `out_contact` is NULL or valid for writing one pointer.
+ */
+int32_t xc_contact_from_bytes(const uint8_t *bytes, size_t len, struct XcContact **out_contact);
+
+/**
+ * Seals the contact at rest under `storage_key` (32 bytes), as `xc_session_to_sealed_bytes`.
+ *
+ * # Safety
+ * `contact` is any value (handles are checked); `storage_key` is NULL or valid for reading 32
+ * bytes; `out` is NULL or valid for writing an `XcBuffer`. No handle passed is in use by another
+ * thread during the call.
+ */
+int32_t xc_contact_to_sealed_bytes(const struct XcContact *contact,
+                                   const uint8_t *storage_key,
+                                   struct XcBuffer *out);
+
+/**
+ * Restores a contact sealed with `xc_contact_to_sealed_bytes`; a wrong key or any edit is
+ * `XC_ERR_DECODE_CHECKSUM_MISMATCH`.
+ *
+ * # Safety
+ * `bytes` is readable for `len` bytes; `storage_key` is NULL or valid for reading 32 bytes;
+ * `out_contact` is NULL or valid for writing one pointer.
+ */
+int32_t xc_contact_from_sealed_bytes(const uint8_t *bytes,
+                                     size_t len,
+                                     const uint8_t *storage_key,
+                                     struct XcContact **out_contact);
+
+/**
+ * Frees a contact (its sessions' secrets are zeroed) and sets `*contact` to NULL (as
+ * `xc_session_free`).
+ *
+ * # Safety
+ * `contact` is NULL or valid for reading and writing one pointer; no other thread uses it.
+ */
+int32_t xc_contact_free(struct XcContact **contact);
+
+/**
+ * One account's fingerprint as `XC_FINGERPRINT_DIGITS_LEN` ASCII digits (no NUL) in `out`: from
+ * its 32-byte account key and its stable id (`id_len` ≤ `XC_MAX_ACCOUNT_ID_LEN`, else
+ * `XC_ERR_TOO_LARGE`; an application's never-changing name for the account, not a phone
+ * number). SPEC.md §15.4.
+ *
+ * # Safety
+ * `account_key` is NULL or valid for reading 32 bytes; `id`/`id_len` describe readable memory;
+ * `out` is NULL or valid for writing an `XcBuffer`.
+ */
+int32_t xc_fingerprint_digits(const uint8_t *account_key,
+                              const uint8_t *id,
+                              size_t id_len,
+                              struct XcBuffer *out);
+
+/**
+ * The safety number between our account (`local_key`, 32 bytes, and its stable id) and theirs
+ * (`remote_key` — e.g. `xc_contact_account_key` — and its stable id). Both users get the same
+ * digits. An id over `XC_MAX_ACCOUNT_ID_LEN` bytes is `XC_ERR_TOO_LARGE`; a key that is not a
+ * valid Ed25519 key `XC_ERR_DECODE_INVALID_KEY`.
+ *
+ * # Safety
+ * Each key is NULL or valid for reading 32 bytes; each id/length pair describes readable
+ * memory; `out_safety_number` is NULL or valid for writing one pointer.
+ */
+int32_t xc_safety_number_new(const uint8_t *local_key,
+                             const uint8_t *local_id,
+                             size_t local_id_len,
+                             const uint8_t *remote_key,
+                             const uint8_t *remote_id,
+                             size_t remote_id_len,
+                             struct XcSafetyNumber **out_safety_number);
+
+/**
+ * The safety number's `XC_SAFETY_NUMBER_DIGITS_LEN` ASCII digits (no NUL), the same on both
+ * sides: show them in groups of five to compare aloud.
+ *
+ * # Safety
+ * `safety_number` is any value (handles are checked); `out` is NULL or valid for writing an
+ * `XcBuffer`. No handle passed is in use by another thread during the call.
+ */
+int32_t xc_safety_number_digits(const struct XcSafetyNumber *safety_number, struct XcBuffer *out);
+
+/**
+ * What our QR code shows (`XC_SAFETY_NUMBER_QR_LEN` bytes: `version || our fingerprint ||
+ * theirs`); the other user scans it and passes it to `xc_safety_number_compare`.
+ *
+ * # Safety
+ * As `xc_safety_number_digits`.
+ */
+int32_t xc_safety_number_qr_payload(const struct XcSafetyNumber *safety_number,
+                                    struct XcBuffer *out);
+
+/**
+ * Compares the other user's scanned QR payload with ours (in constant time): `out_result`
+ * receives `XC_SAFETY_NUMBER_MATCH`, `XC_SAFETY_NUMBER_MISMATCH`, or
+ * `XC_SAFETY_NUMBER_OTHER_VERSION` with the scanned version in `out_version` (NULL allowed;
+ * 0 otherwise). `out_result` is reset to `XC_SAFETY_NUMBER_MISMATCH` first. An empty payload,
+ * or one of our version shorter than `XC_SAFETY_NUMBER_QR_LEN` bytes, is
+ * `XC_ERR_DECODE_TRUNCATED`; longer, `XC_ERR_DECODE_TRAILING_BYTES`.
+ *
+ * # Safety
+ * `safety_number` is any value (handles are checked); `scanned`/`scanned_len` describe readable
+ * memory; `out_result` is NULL or valid for writing a `uint32_t`; `out_version` is NULL or valid
+ * for writing a `uint8_t`. No handle passed is in use by another thread during the call.
+ */
+int32_t xc_safety_number_compare(const struct XcSafetyNumber *safety_number,
+                                 const uint8_t *scanned,
+                                 size_t scanned_len,
+                                 uint32_t *out_result,
+                                 uint8_t *out_version);
+
+/**
+ * Frees a safety number and sets `*safety_number` to NULL (as `xc_session_free`).
+ *
+ * # Safety
+ * `safety_number` is NULL or valid for reading and writing one pointer; no other thread uses it.
+ */
+int32_t xc_safety_number_free(struct XcSafetyNumber **safety_number);
 
 /**
  * Starts an attachment of `size` bytes: draws its key and the stream's salt from the OS.

@@ -4,13 +4,15 @@
 //! 20–39 and 50–59 protocol operations (`Error`), 40–49 sealed sender (`SealedSenderError`), 60–69
 //! groups (`GroupError`; its other variants reuse the protocol codes), 70–89 attachments
 //! (`AttachmentError`; `TooLarge` is `XC_ERR_TOO_LARGE`, `Decode` the 10–19 codes and `Group`
-//! the group's own code). A code, once
+//! the group's own code), 90–99 accounts (`AccountError`; `TooLarge` is `XC_ERR_TOO_LARGE` and
+//! `Decode` the 10–19 codes). A code, once
 //! published, keeps its number and meaning; new variants get new numbers. Every group ends with
 //! an "other" code for variants a newer core library might add before this layer learns them.
 
 use core::ffi::{CStr, c_char};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+use xchat_protocol::account::AccountError;
 use xchat_protocol::attachment::AttachmentError;
 use xchat_protocol::{DecodeError, Error, SealedSenderError};
 
@@ -103,6 +105,10 @@ pub const XC_ERR_UNKNOWN_KEM_PREKEY: i32 = 38;
 /// The bundle has no KEM prekey, or the first message is a classical (X3DH) one: the ABI starts
 /// post-quantum (PQXDH) sessions only, so that no server can downgrade one (SPEC.md §4.5).
 pub const XC_ERR_CLASSICAL_HANDSHAKE: i32 = 50;
+/// The device is not on the contact's signed device list (SPEC.md §15.2): nothing was encrypted
+/// to it. From `xc_contact_initiate`: the server handed out the bundle of a "ghost" device the
+/// account never listed, or of a device it removed.
+pub const XC_ERR_UNKNOWN_DEVICE: i32 = 51;
 
 /// The envelope was not sealed to this identity, or was altered in transit.
 pub const XC_ERR_SEALED_DECRYPTION_FAILED: i32 = 40;
@@ -118,6 +124,11 @@ pub const XC_ERR_SEALED_REVOKED_SERVER: i32 = 43;
 pub const XC_ERR_SEALED_SENDER_IDENTITY_MISMATCH: i32 = 44;
 /// The envelope was sealed by our own identity.
 pub const XC_ERR_SEALED_SELF_SEND: i32 = 45;
+/// The sender certificate names a device that is not on the sender's device list held by the
+/// contact, or not under that device id (SPEC.md §15.2): nothing was decrypted. From
+/// `xc_contact_receive` the envelope is not consumed: update the contact's list and retry, or
+/// free it.
+pub const XC_ERR_SEALED_UNKNOWN_DEVICE: i32 = 46;
 /// A sealed-sender failure this version of the ABI has no code for.
 pub const XC_ERR_SEALED_OTHER: i32 = 49;
 
@@ -173,6 +184,28 @@ pub const XC_ERR_ATTACHMENT_DIGEST_REQUIRED: i32 = 80;
 /// An attachment failure this version of the ABI has no code for.
 pub const XC_ERR_ATTACHMENT_OTHER: i32 = 89;
 
+/// A device list's account signature does not verify (`verify_strict`): forged or damaged.
+pub const XC_ERR_ACCOUNT_INVALID_SIGNATURE: i32 = 90;
+/// A device list breaks its rules: no device or more than `XC_MAX_DEVICES`, a device id or
+/// identity listed twice, ids out of order, or a device entry whose membership signature does
+/// not verify for this account (a device the account key listed but that never joined).
+pub const XC_ERR_ACCOUNT_INVALID_DEVICE_LIST: i32 = 91;
+/// A device list signed by another account key than the one held (or, for
+/// `xc_device_list_next`, than the account key given). For a contact: report it; accept it only
+/// once the user confirmed the new safety number (`xc_contact_accept_new_account_key`).
+pub const XC_ERR_ACCOUNT_WRONG_ACCOUNT: i32 = 92;
+/// A device list older than the one held: a server rolling the account back. Nothing changed.
+pub const XC_ERR_ACCOUNT_ROLLBACK: i32 = 93;
+/// Another device list with the held sequence, or one that does not name the hash of the list
+/// before it: the server shows different histories to different people. Nothing changed.
+pub const XC_ERR_ACCOUNT_FORK: i32 = 94;
+/// A device list further ahead than the next one, without the lists between: fetch them all.
+pub const XC_ERR_ACCOUNT_GAP: i32 = 95;
+/// The device is not on the account's device list.
+pub const XC_ERR_ACCOUNT_UNKNOWN_DEVICE: i32 = 96;
+/// An account failure this version of the ABI has no code for.
+pub const XC_ERR_ACCOUNT_OTHER: i32 = 99;
+
 /// A failed call: the code it returns. `?` converts every error of the core library.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Fail(pub(crate) i32);
@@ -218,6 +251,7 @@ pub(crate) fn error_code(e: Error) -> i32 {
         Error::InvalidContent(_) => XC_ERR_INVALID_CONTENT,
         Error::SignedPreKeyFull(_) => XC_ERR_SIGNED_PREKEY_FULL,
         Error::TimerVersionExhausted => XC_ERR_TIMER_VERSION_EXHAUSTED,
+        Error::UnknownDevice => XC_ERR_UNKNOWN_DEVICE,
         _ => XC_ERR_PROTOCOL_OTHER,
     }
 }
@@ -237,6 +271,7 @@ pub(crate) fn sealed_code(e: SealedSenderError) -> i32 {
         SealedSenderError::Session(e) => error_code(e),
         SealedSenderError::TooLarge => XC_ERR_TOO_LARGE,
         SealedSenderError::Group(e) => crate::group::group_code(e),
+        SealedSenderError::UnknownDevice => XC_ERR_SEALED_UNKNOWN_DEVICE,
         _ => XC_ERR_SEALED_OTHER,
     }
 }
@@ -258,6 +293,21 @@ pub(crate) fn attachment_code(e: AttachmentError) -> i32 {
         AttachmentError::TooLarge => XC_ERR_TOO_LARGE,
         AttachmentError::Decode(d) => decode_code(d),
         _ => XC_ERR_ATTACHMENT_OTHER,
+    }
+}
+
+pub(crate) fn account_code(e: AccountError) -> i32 {
+    match e {
+        AccountError::Decode(d) => decode_code(d),
+        AccountError::InvalidSignature => XC_ERR_ACCOUNT_INVALID_SIGNATURE,
+        AccountError::InvalidDeviceList => XC_ERR_ACCOUNT_INVALID_DEVICE_LIST,
+        AccountError::WrongAccount => XC_ERR_ACCOUNT_WRONG_ACCOUNT,
+        AccountError::Rollback => XC_ERR_ACCOUNT_ROLLBACK,
+        AccountError::Fork => XC_ERR_ACCOUNT_FORK,
+        AccountError::Gap => XC_ERR_ACCOUNT_GAP,
+        AccountError::UnknownDevice => XC_ERR_ACCOUNT_UNKNOWN_DEVICE,
+        AccountError::TooLarge => XC_ERR_TOO_LARGE,
+        _ => XC_ERR_ACCOUNT_OTHER,
     }
 }
 
@@ -285,6 +335,12 @@ impl From<AttachmentError> for Fail {
     }
 }
 
+impl From<AccountError> for Fail {
+    fn from(e: AccountError) -> Self {
+        Self(account_code(e))
+    }
+}
+
 impl From<xchat_protocol::GroupError> for Fail {
     fn from(e: xchat_protocol::GroupError) -> Self {
         Self(crate::group::group_code(e))
@@ -293,7 +349,7 @@ impl From<xchat_protocol::GroupError> for Fail {
 
 /// Every code this ABI defines.
 #[cfg(test)]
-pub(crate) const ALL_CODES: [i32; 60] = [
+pub(crate) const ALL_CODES: [i32; 70] = [
     XC_OK,
     XC_ERR_NULL_POINTER,
     XC_ERR_INVALID_ARGUMENT,
@@ -328,6 +384,7 @@ pub(crate) const ALL_CODES: [i32; 60] = [
     XC_ERR_TIMER_VERSION_EXHAUSTED,
     XC_ERR_UNKNOWN_KEM_PREKEY,
     XC_ERR_CLASSICAL_HANDSHAKE,
+    XC_ERR_UNKNOWN_DEVICE,
     XC_ERR_PROTOCOL_OTHER,
     XC_ERR_SEALED_DECRYPTION_FAILED,
     XC_ERR_SEALED_INVALID_CERTIFICATE,
@@ -335,6 +392,7 @@ pub(crate) const ALL_CODES: [i32; 60] = [
     XC_ERR_SEALED_REVOKED_SERVER,
     XC_ERR_SEALED_SENDER_IDENTITY_MISMATCH,
     XC_ERR_SEALED_SELF_SEND,
+    XC_ERR_SEALED_UNKNOWN_DEVICE,
     XC_ERR_SEALED_OTHER,
     XC_ERR_GROUP_WRONG_GROUP,
     XC_ERR_GROUP_NOT_A_MEMBER,
@@ -354,6 +412,14 @@ pub(crate) const ALL_CODES: [i32; 60] = [
     XC_ERR_ATTACHMENT_DIGEST_MISMATCH,
     XC_ERR_ATTACHMENT_DIGEST_REQUIRED,
     XC_ERR_ATTACHMENT_OTHER,
+    XC_ERR_ACCOUNT_INVALID_SIGNATURE,
+    XC_ERR_ACCOUNT_INVALID_DEVICE_LIST,
+    XC_ERR_ACCOUNT_WRONG_ACCOUNT,
+    XC_ERR_ACCOUNT_ROLLBACK,
+    XC_ERR_ACCOUNT_FORK,
+    XC_ERR_ACCOUNT_GAP,
+    XC_ERR_ACCOUNT_UNKNOWN_DEVICE,
+    XC_ERR_ACCOUNT_OTHER,
 ];
 
 const UNKNOWN_CODE: &CStr = c"unknown error code";
@@ -382,6 +448,7 @@ fn message(code: i32) -> &'static CStr {
         XC_ERR_UNKNOWN_ONE_TIME_PREKEY => c"unknown one-time prekey",
         XC_ERR_UNKNOWN_KEM_PREKEY => c"unknown KEM prekey",
         XC_ERR_CLASSICAL_HANDSHAKE => c"classical (X3DH) handshake refused: no KEM prekey",
+        XC_ERR_UNKNOWN_DEVICE => c"device not on the contact's signed device list",
         XC_ERR_DUPLICATE_MESSAGE => c"duplicate message, or its key was discarded",
         XC_ERR_TOO_FAR_IN_FUTURE => c"message counter is beyond the skip limit",
         XC_ERR_DECRYPTION_FAILED => c"message authentication failed",
@@ -403,6 +470,9 @@ fn message(code: i32) -> &'static CStr {
         XC_ERR_SEALED_REVOKED_SERVER => c"sender certificate signed by a revoked server",
         XC_ERR_SEALED_SENDER_IDENTITY_MISMATCH => c"sender identity does not match",
         XC_ERR_SEALED_SELF_SEND => c"envelope sealed by our own identity",
+        XC_ERR_SEALED_UNKNOWN_DEVICE => {
+            c"sender device not on the sender's signed device list (or not under that id)"
+        }
         XC_ERR_SEALED_OTHER => c"sealed sender error",
         XC_ERR_GROUP_WRONG_GROUP => c"group message or sender key of another group",
         XC_ERR_GROUP_NOT_A_MEMBER => c"the sender is not a member of the group",
@@ -436,6 +506,16 @@ fn message(code: i32) -> &'static CStr {
             c"a group attachment needs a digest (xc_attachment_encryptor_new_with_digest)"
         }
         XC_ERR_ATTACHMENT_OTHER => c"attachment error",
+        XC_ERR_ACCOUNT_INVALID_SIGNATURE => c"device list: invalid account key signature",
+        XC_ERR_ACCOUNT_INVALID_DEVICE_LIST => {
+            c"invalid device list (count, repeated or unordered device, or a membership signature)"
+        }
+        XC_ERR_ACCOUNT_WRONG_ACCOUNT => c"device list signed by another account key",
+        XC_ERR_ACCOUNT_ROLLBACK => c"device list older than the one held (rollback)",
+        XC_ERR_ACCOUNT_FORK => c"device list forks the account's history",
+        XC_ERR_ACCOUNT_GAP => c"device lists missing between the one held and this one",
+        XC_ERR_ACCOUNT_UNKNOWN_DEVICE => c"device not on the account's device list",
+        XC_ERR_ACCOUNT_OTHER => c"account error",
         _ => UNKNOWN_CODE,
     }
 }
@@ -536,6 +616,47 @@ mod tests {
         }
         assert_eq!(XC_ERR_ATTACHMENT_OTHER, 89);
         assert_ne!(message(XC_ERR_ATTACHMENT_OTHER), UNKNOWN_CODE);
+    }
+
+    #[test]
+    fn every_account_error_has_its_code() {
+        let cases = [
+            (
+                AccountError::InvalidSignature,
+                XC_ERR_ACCOUNT_INVALID_SIGNATURE,
+            ),
+            (
+                AccountError::InvalidDeviceList,
+                XC_ERR_ACCOUNT_INVALID_DEVICE_LIST,
+            ),
+            (AccountError::WrongAccount, XC_ERR_ACCOUNT_WRONG_ACCOUNT),
+            (AccountError::Rollback, XC_ERR_ACCOUNT_ROLLBACK),
+            (AccountError::Fork, XC_ERR_ACCOUNT_FORK),
+            (AccountError::Gap, XC_ERR_ACCOUNT_GAP),
+            (AccountError::UnknownDevice, XC_ERR_ACCOUNT_UNKNOWN_DEVICE),
+        ];
+        for (e, code) in cases {
+            assert_eq!(account_code(e), code, "{e:?}");
+            assert!((90..=98).contains(&code));
+        }
+        assert_eq!(XC_ERR_ACCOUNT_OTHER, 99);
+        assert_eq!(account_code(AccountError::TooLarge), XC_ERR_TOO_LARGE);
+        assert_eq!(
+            account_code(AccountError::Decode(DecodeError::InvalidKey)),
+            XC_ERR_DECODE_INVALID_KEY
+        );
+        // The two new variants of existing enums, and one wrapped in the other.
+        assert_eq!(error_code(Error::UnknownDevice), XC_ERR_UNKNOWN_DEVICE);
+        assert_eq!(
+            sealed_code(SealedSenderError::UnknownDevice),
+            XC_ERR_SEALED_UNKNOWN_DEVICE
+        );
+        assert_eq!(
+            sealed_code(SealedSenderError::Session(Error::UnknownDevice)),
+            XC_ERR_UNKNOWN_DEVICE
+        );
+        assert!((50..=59).contains(&XC_ERR_UNKNOWN_DEVICE));
+        assert!((40..=48).contains(&XC_ERR_SEALED_UNKNOWN_DEVICE));
     }
 
     #[test]

@@ -11,16 +11,19 @@
 //!   is caught and reported as `XC_ERR_PANIC`.
 //! - Objects with secrets or state are opaque handles (`XcIdentity`, `XcPreKeyStore`,
 //!   `XcCertKey`, `XcSession`, `XcOpened`, `XcGroup`, `XcOpenedGroup`, `XcAttachmentEncryptor`,
-//!   `XcAttachmentDecryptor`) created by the library and released with their `_free` function.
-//!   Functions that end a handle's life (every `_free`, `xc_opened_decrypt`,
-//!   `xc_opened_respond`, `xc_opened_group_receive`, `xc_attachment_encryptor_finish`) take the
-//!   address of the caller's variable (`XcSession **`) and set it to NULL; freeing a NULL
-//!   variable is a no-op. `xc_opened_decrypt` may leave its handle alive: on
-//!   `XC_ERR_SESSION_MISMATCH` (the peer started a new session) and
-//!   `XC_ERR_SEALED_SENDER_IDENTITY_MISMATCH` (the wrong session) it keeps the envelope and
-//!   the caller's variable, so that the app can pass it to `xc_opened_respond` or retry with
-//!   the right session; every other result consumes it. `xc_attachment_encryptor_finish`
-//!   consumes its encryptor on success only (every error leaves it usable).
+//!   `XcAttachmentDecryptor`, `XcAccountKey`, `XcContact`, `XcSafetyNumber`) created by the
+//!   library and released with their `_free` function. Functions that end a handle's life
+//!   (every `_free`, `xc_opened_decrypt`, `xc_opened_respond`, `xc_opened_group_receive`,
+//!   `xc_attachment_encryptor_finish`, `xc_contact_receive`) take the address of the caller's
+//!   variable (`XcSession **`) and set it to NULL; freeing a NULL variable is a no-op.
+//!   `xc_opened_decrypt` may leave its handle alive: on `XC_ERR_SESSION_MISMATCH` (the peer
+//!   started a new session) and `XC_ERR_SEALED_SENDER_IDENTITY_MISMATCH` (the wrong session) it
+//!   keeps the envelope and the caller's variable, so that the app can pass it to
+//!   `xc_opened_respond` or retry with the right session; every other result consumes it.
+//!   `xc_contact_receive` likewise keeps the envelope on `XC_ERR_SEALED_UNKNOWN_DEVICE` (the
+//!   sender's device is not on the list held: update the contact and retry).
+//!   `xc_attachment_encryptor_finish` consumes its encryptor on success only (every error
+//!   leaves it usable).
 //! - Input bytes are a pointer and a length (the pointer may be NULL when the length is 0);
 //!   fixed-size keys are 32 bytes at a pointer. The library never keeps a pointer it was given.
 //! - Output bytes are an `XcBuffer` the library allocates; release it with `xc_buffer_free`.
@@ -86,6 +89,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 #![warn(missing_docs)]
 
+mod account;
 mod attachment;
 mod certificates;
 mod error;
@@ -97,9 +101,13 @@ mod session;
 mod storage;
 mod util;
 
+pub use account::*;
 pub use attachment::*;
 pub use certificates::*;
 pub use error::{
+    XC_ERR_ACCOUNT_FORK, XC_ERR_ACCOUNT_GAP, XC_ERR_ACCOUNT_INVALID_DEVICE_LIST,
+    XC_ERR_ACCOUNT_INVALID_SIGNATURE, XC_ERR_ACCOUNT_OTHER, XC_ERR_ACCOUNT_ROLLBACK,
+    XC_ERR_ACCOUNT_UNKNOWN_DEVICE, XC_ERR_ACCOUNT_WRONG_ACCOUNT,
     XC_ERR_ATTACHMENT_CHUNK_AUTHENTICATION, XC_ERR_ATTACHMENT_DIGEST_MISMATCH,
     XC_ERR_ATTACHMENT_DIGEST_REQUIRED, XC_ERR_ATTACHMENT_FINISHED,
     XC_ERR_ATTACHMENT_INVALID_CHUNK_LENGTH, XC_ERR_ATTACHMENT_INVALID_PADDING,
@@ -117,10 +125,10 @@ pub use error::{
     XC_ERR_NULL_POINTER, XC_ERR_PANIC, XC_ERR_PROTOCOL_OTHER, XC_ERR_SEALED_CERTIFICATE_EXPIRED,
     XC_ERR_SEALED_DECRYPTION_FAILED, XC_ERR_SEALED_INVALID_CERTIFICATE, XC_ERR_SEALED_OTHER,
     XC_ERR_SEALED_REVOKED_SERVER, XC_ERR_SEALED_SELF_SEND, XC_ERR_SEALED_SENDER_IDENTITY_MISMATCH,
-    XC_ERR_SESSION_MISMATCH, XC_ERR_SIGNED_PREKEY_FULL, XC_ERR_TIMER_VERSION_EXHAUSTED,
-    XC_ERR_TOO_FAR_IN_FUTURE, XC_ERR_TOO_LARGE, XC_ERR_UNKNOWN_KEM_PREKEY,
-    XC_ERR_UNKNOWN_ONE_TIME_PREKEY, XC_ERR_UNKNOWN_SIGNED_PREKEY, XC_ERR_UNTRUSTED_IDENTITY, XC_OK,
-    xc_error_message,
+    XC_ERR_SEALED_UNKNOWN_DEVICE, XC_ERR_SESSION_MISMATCH, XC_ERR_SIGNED_PREKEY_FULL,
+    XC_ERR_TIMER_VERSION_EXHAUSTED, XC_ERR_TOO_FAR_IN_FUTURE, XC_ERR_TOO_LARGE,
+    XC_ERR_UNKNOWN_DEVICE, XC_ERR_UNKNOWN_KEM_PREKEY, XC_ERR_UNKNOWN_ONE_TIME_PREKEY,
+    XC_ERR_UNKNOWN_SIGNED_PREKEY, XC_ERR_UNTRUSTED_IDENTITY, XC_OK, xc_error_message,
 };
 pub use group::*;
 pub use identity::*;

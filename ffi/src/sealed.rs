@@ -54,7 +54,7 @@ pub const XC_DEADLINE_AFTER_READ: u32 = 2;
 /// `XC_ERR_SESSION_MISMATCH` and `XC_ERR_SEALED_SENDER_IDENTITY_MISMATCH`, for a retry), or
 /// drop it with `xc_opened_free`.
 pub struct XcOpened {
-    inner: Opened,
+    pub(crate) inner: Opened,
 }
 
 /// A decrypted message. Fill it with `xc_opened_decrypt` or `xc_opened_respond`; release its

@@ -12,7 +12,9 @@
  * the library never reads through them. Step 10 is a peer that starts a new session under the
  * same identity: xc_opened_decrypt reports XC_ERR_SESSION_MISMATCH and keeps the envelope, which
  * then goes to xc_opened_respond. Step 11 is an attachment: sealed chunk by chunk, its descriptor
- * sent over the session, opened chunk by chunk (and one chunk alone, in place).
+ * sent over the session, opened chunk by chunk (and one chunk alone, in place). Step 12 is
+ * accounts: a safety number computed and compared on both sides, and a ghost device's bundle
+ * refused by Alice's contact for Bob, whose signed device list does not name it.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -756,6 +758,74 @@ int main(void) {
     free(blob);
     free(photo);
 
+    printf("12. Accounts: a safety number on both sides, and a ghost device refused.\n");
+    XcAccountKey *alice_account = NULL, *bob_account = NULL;
+    CHECK(xc_account_key_generate(&alice_account));
+    CHECK(xc_account_key_generate(&bob_account));
+    uint8_t alice_account_key[XC_KEY_LEN], bob_account_key[XC_KEY_LEN];
+    CHECK(xc_account_key_public_key(alice_account, alice_account_key));
+    CHECK(xc_account_key_public_key(bob_account, bob_account_key));
+    XcSafetyNumber *on_alice = NULL, *on_bob = NULL;
+    CHECK(xc_safety_number_new(alice_account_key, (const uint8_t *)"alice", 5, bob_account_key,
+                               (const uint8_t *)"bob", 3, &on_alice));
+    CHECK(xc_safety_number_new(bob_account_key, (const uint8_t *)"bob", 3, alice_account_key,
+                               (const uint8_t *)"alice", 5, &on_bob));
+    XcBuffer digits_a, digits_b, qr;
+    CHECK(xc_safety_number_digits(on_alice, &digits_a));
+    CHECK(xc_safety_number_digits(on_bob, &digits_b));
+    EXPECT(digits_a.len == XC_SAFETY_NUMBER_DIGITS_LEN && digits_b.len == digits_a.len);
+    EXPECT(memcmp(digits_a.ptr, digits_b.ptr, digits_a.len) == 0);
+    CHECK(xc_safety_number_qr_payload(on_alice, &qr));
+    EXPECT(qr.len == XC_SAFETY_NUMBER_QR_LEN);
+    uint32_t comparison = XC_SAFETY_NUMBER_MISMATCH;
+    CHECK(xc_safety_number_compare(on_bob, qr.ptr, qr.len, &comparison, NULL)); /* Bob scans */
+    EXPECT(comparison == XC_SAFETY_NUMBER_MATCH);
+    CHECK(xc_safety_number_compare(on_alice, qr.ptr, qr.len, &comparison, NULL)); /* her own */
+    EXPECT(comparison == XC_SAFETY_NUMBER_MISMATCH);
+    printf("   both see %.*s; Bob's scan of Alice's code matches\n", (int)digits_a.len,
+           (const char *)digits_a.ptr);
+    xc_buffer_free(&digits_a);
+    xc_buffer_free(&digits_b);
+    xc_buffer_free(&qr);
+    CHECK(xc_safety_number_free(&on_alice));
+    CHECK(xc_safety_number_free(&on_bob));
+    /* Bob's device signs its membership; his account key lists it; the server stores the list. */
+    XcBuffer bob_entry, bob_list;
+    CHECK(xc_device_entry_sign(bob, bob_account_key, 1, T0, &bob_entry));
+    EXPECT(bob_entry.len == XC_DEVICE_ENTRY_LEN);
+    CHECK(xc_device_list_first(bob_account, bob_entry.ptr, 1, T0, &bob_list));
+    xc_buffer_free(&bob_entry);
+    XcContact *bob_contact = NULL;
+    CHECK(xc_contact_new(bob_list.ptr, bob_list.len, &bob_contact));
+    xc_buffer_free(&bob_list);
+    /* The server hands out the bundle of a device Bob's account never listed. */
+    XcIdentity *ghost = NULL;
+    XcPreKeyStore *ghost_store = NULL;
+    CHECK(xc_identity_generate(&ghost));
+    CHECK(xc_prekey_store_new(&ghost_store));
+    CHECK(xc_prekey_store_rotate_signed_prekey(ghost_store, ghost, T0, NULL));
+    CHECK(xc_prekey_store_rotate_kem_prekey(ghost_store, ghost, T0, NULL));
+    XcBuffer ghost_bundle, bob_bundle;
+    CHECK(xc_prekey_store_bundle(ghost_store, ghost, XC_NO_ONE_TIME_PREKEY, &ghost_bundle));
+    uint32_t device_id = UINT32_MAX;
+    CHECK_CODE(xc_contact_initiate(bob_contact, alice, ghost_bundle.ptr, ghost_bundle.len, CONTEXT,
+                                   CONTEXT_LEN, &device_id),
+               XC_ERR_UNKNOWN_DEVICE);
+    EXPECT(device_id == UINT32_MAX);
+    printf("   ghost device's bundle -> %s\n", xc_error_message(XC_ERR_UNKNOWN_DEVICE));
+    CHECK(xc_prekey_store_bundle(bob_store, bob, XC_NO_ONE_TIME_PREKEY, &bob_bundle));
+    CHECK(xc_contact_initiate(bob_contact, alice, bob_bundle.ptr, bob_bundle.len, CONTEXT,
+                              CONTEXT_LEN, &device_id));
+    EXPECT(device_id == 1);
+    xc_buffer_free(&ghost_bundle);
+    xc_buffer_free(&bob_bundle);
+    CHECK(xc_contact_free(&bob_contact));
+    CHECK(xc_prekey_store_free(&ghost_store));
+    CHECK(xc_identity_free(&ghost));
+    CHECK(xc_account_key_free(&alice_account));
+    CHECK(xc_account_key_free(&bob_account));
+    EXPECT(!bob_contact && !ghost && !ghost_store && !alice_account && !bob_account);
+
     CHECK(xc_session_free(&alice_session));
     CHECK(xc_session_free(&bob_session));
     CHECK(xc_prekey_store_free(&bob_store));
@@ -767,6 +837,7 @@ int main(void) {
     CHECK(xc_cert_key_free(&root));
     CHECK(xc_cert_key_free(&server));
     EXPECT(!alice_session && !bob_session && !bob_store && !alice && !bob && !root && !server);
-    printf("OK: the whole conversation, the group and the attachment ran through the C ABI.\n");
+    printf("OK: the conversation, the group, the attachment and the accounts ran through the C"
+           " ABI.\n");
     return 0;
 }
